@@ -1,0 +1,71 @@
+"""The chat application factory.
+
+Nothing here imports psycopg at module level: the gunicorn master imports this
+package's config and pgserver modules, and psycopg must first be imported in
+the (gevent-patched) workers to pick its gevent-aware wait functions.
+"""
+
+import logging
+
+from flask import Flask
+
+# Greppable by worker pid and module, like gunicorn's own lines.
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app: config from the environment, database, blueprints, extensions."""
+    from . import config
+
+    app = Flask(
+        __name__,
+        instance_path=str(config.INSTANCE_PATH),
+        template_folder=str(config.ROOT / "templates"),
+        static_folder=str(config.ROOT / "static"),
+    )
+    app.config.from_mapping(config.load())
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        MIGRATE_ON_START=True,
+    )
+    if test_config:
+        app.config.update(test_config)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+
+    if not app.config["DATABASE_URL"]:
+        from . import pgserver
+
+        app.config["DATABASE_URL"] = pgserver.ensure_running(config.embedded_pgdata())
+    if app.config["MIGRATE_ON_START"]:
+        from . import migrate
+
+        migrate.migrate(app.config["DATABASE_URL"])
+
+    app.config["SOCK_SERVER_OPTIONS"] = {
+        "ping_interval": app.config["WS_PING_INTERVAL"] or None,
+        "max_message_size": app.config["WS_MAX_FRAME_BYTES"],
+    }
+
+    from . import api, auth, db, health, rooms, ws
+    from .forms import csrf
+
+    db.init_app(app)
+    csrf.init_app(app)
+    auth.init_app(app)
+    rooms.init_app(app)
+    api.init_app(app)
+    ws.init_app(app)
+    health.init_app(app)
+    return app
+
+
+def close_app(app: Flask) -> None:
+    """Stop the hub's listener and close the pool (a gunicorn worker is exiting)."""
+    from . import db, ws
+
+    ws.stop_hub(app)
+    db.close(app)

@@ -1,0 +1,172 @@
+"""Accounts: register, log in, log out, API tokens, and the commands that create them."""
+
+import sys
+from urllib.parse import urlsplit
+
+import click
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+
+from . import actions, db, passwords, queries
+from .forms import LoginForm, RegisterForm
+
+bp = Blueprint("auth", __name__)
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Log in to chat."
+
+
+class User(UserMixin):
+    """The logged-in account as flask-login sees it."""
+
+    def __init__(self, row: dict):
+        self.id = row["id"]
+        self.username = row["username"]
+
+    def as_row(self) -> dict:
+        return {"id": self.id, "username": self.username}
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    app.register_blueprint(bp)
+    app.cli.add_command(create_user_command)
+    app.cli.add_command(create_token_command)
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    try:
+        uid = int(user_id)
+    except ValueError:
+        return None
+    with db.connection() as conn:
+        row = queries.user_by_id(conn, uid)
+    return User(row) if row else None
+
+
+@login_manager.request_loader
+def load_user_from_token(req) -> User | None:
+    """`Authorization: Bearer <token>` for scripts, bots and websocat."""
+    scheme, _, token = req.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    with db.connection() as conn:
+        user_id = queries.user_id_by_token(conn, actions.hash_token(token.strip()))
+        row = queries.user_by_id(conn, user_id) if user_id else None
+    if row is None:
+        return None
+    g.auth_by_token = True  # the API skips CSRF only for token-authenticated requests
+    return User(row)
+
+
+def safe_next(target: str | None) -> str:
+    """`next` only to a path on this site; anything else goes to the rooms list.
+
+    Browsers treat backslashes as slashes and drop tabs and newlines, so
+    '/\\evil.com' and '/\\t/evil.com' leave the site too.
+    """
+    fallback = url_for("rooms.index")
+    if not target or any(c in target for c in "\\\t\r\n") or not target.startswith("/"):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return fallback
+    return target
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    """Create an account and log in."""
+    form = RegisterForm()
+    if form.validate_on_submit():
+        try:
+            with db.connection() as conn:
+                user_id = actions.create_user(conn, form.username.data, form.password.data)
+        except actions.ActionError as exc:
+            form.username.errors.append(exc.message)
+        else:
+            login_user(User({"id": user_id, "username": form.username.data}))
+            return redirect(safe_next(request.args.get("next")))
+    return render_template("register.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Log in with username and password."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        with db.connection() as conn:
+            row = queries.user_by_name(conn, form.username.data)
+        if passwords.verify_password(row["password_hash"] if row else None, form.password.data):
+            login_user(User(row), remember=form.remember.data)
+            return redirect(safe_next(request.args.get("next")))
+        # One message for an unknown user and a wrong password: no account probing.
+        form.form_errors.append("Wrong username or password.")
+    status = 400 if form.errors or form.form_errors else 200
+    return render_template("login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    """Log out (POST only, CSRF-checked, so a link on another site cannot do it)."""
+    logout_user()
+    flash("You are logged out.")
+    return redirect(url_for("auth.login"))
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not passwords.MIN_LENGTH <= len(password) <= passwords.MAX_LENGTH:
+        raise click.ClickException(
+            f"the password must be {passwords.MIN_LENGTH} to {passwords.MAX_LENGTH} characters"
+        )
+    return password
+
+
+@click.command("create-user")
+@click.argument("username")
+def create_user_command(username: str) -> None:
+    """Create an account; the password is read from standard input."""
+    from .forms import USERNAME_RE
+
+    if not USERNAME_RE.match(username):
+        raise click.ClickException("usernames are 1-32 letters, digits, '_', '.' or '-'")
+    password = _read_password()
+    try:
+        with db.connection() as conn:
+            actions.create_user(conn, username, password)
+    except actions.ActionError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"created user {username}")
+
+
+@click.command("create-token")
+@click.argument("username")
+def create_token_command(username: str) -> None:
+    """Print a new API token for USERNAME (use as `Authorization: Bearer <token>`)."""
+    with db.connection() as conn:
+        row = queries.user_by_name(conn, username)
+        if row is None:
+            raise click.ClickException(f"no user named {username!r}")
+        token = actions.create_token(conn, row["id"])
+    click.echo(token)
+
+
+def require_login_or_401() -> None:
+    """For JSON and socket routes: 401 instead of a redirect to the login page."""
+    if not current_user.is_authenticated:
+        abort(401)

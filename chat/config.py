@@ -1,0 +1,94 @@
+"""Configuration: every setting comes from the environment, read here and only here.
+
+The README's configuration table lists each variable; keep the two in step.
+This module must stay importable without psycopg (the gunicorn master reads it).
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_PATH = ROOT / "instance"
+
+
+def _int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise SystemExit(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from None
+
+
+def secret_key(instance_path: Path = INSTANCE_PATH) -> str:
+    """SECRET_KEY from the environment, else one generated once and kept on disk.
+
+    Every worker and every restart must sign sessions with the same key, so the
+    generated key is written with O_EXCL: the first process to get there wins
+    and the others read its key.
+    """
+    from_env = os.environ.get("SECRET_KEY")
+    if from_env:
+        return from_env
+    path = instance_path / "secret_key"
+    instance_path.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            key = path.read_text().strip()
+            if key:
+                return key
+            # Another process created the file an instant ago and is writing it.
+            import time
+
+            time.sleep(0.01)
+        raise SystemExit(f"{path} is empty: delete it or set SECRET_KEY") from None
+    key = secrets.token_hex(32)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    return key
+
+
+def embedded_pgdata(instance_path: Path = INSTANCE_PATH) -> Path:
+    """Where the embedded PostgreSQL keeps its data when DATABASE_URL is unset."""
+    return Path(os.environ.get("PGDATA_DIR") or instance_path / "pgdata")
+
+
+def load(instance_path: Path = INSTANCE_PATH) -> dict:
+    """The application's settings as Flask config keys."""
+    origins = os.environ.get("ALLOWED_ORIGINS", "")
+    return {
+        "DATABASE_URL": os.environ.get("DATABASE_URL") or None,
+        "SECRET_KEY": secret_key(instance_path),
+        "ALLOWED_ORIGINS": [o.strip().rstrip("/").lower() for o in origins.split(",") if o.strip()],
+        # Connections per worker to PostgreSQL, besides its one LISTEN connection.
+        # Sends hold one for a single short transaction, so 10 serves thousands of sockets.
+        "DB_POOL_SIZE": _int("DB_POOL_SIZE", 10, minimum=1),
+        # A 64 KiB frame holds a maximum-length message 4x over in UTF-8 with JSON
+        # around it; anything bigger is not a chat message and is closed with 1009.
+        "WS_MAX_FRAME_BYTES": _int("WS_MAX_FRAME_BYTES", 64 * 1024, minimum=1024),
+        # Long enough for a page of text, short enough to render and store cheaply.
+        "MAX_MESSAGE_CHARS": _int("MAX_MESSAGE_CHARS", 4000, minimum=1),
+        # Under nginx's 60 s default proxy_read_timeout, so idle sockets stay open.
+        "WS_PING_INTERVAL": _float("WS_PING_INTERVAL", 25.0),
+        # Frames waiting for one slow client before it is dropped with 1013: about
+        # 10 s of a busy room, a few hundred KB at most per connection.
+        "OUTBOUND_QUEUE": _int("OUTBOUND_QUEUE", 1000, minimum=10),
+        "HISTORY_PAGE_SIZE": 50,
+    }

@@ -1,0 +1,59 @@
+"""HTML forms (Flask-WTF): validation, and a CSRF token on every one."""
+
+import re
+
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFProtect
+from wtforms import BooleanField, PasswordField, StringField, TextAreaField
+from wtforms.validators import EqualTo, InputRequired, Length, Regexp
+
+from . import passwords
+
+csrf = CSRFProtect()
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
+ROOM_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+_password_length = Length(
+    min=passwords.MIN_LENGTH,
+    max=passwords.MAX_LENGTH,
+    message=f"Passwords are {passwords.MIN_LENGTH} to {passwords.MAX_LENGTH} characters.",
+)
+
+
+class RegisterForm(FlaskForm):
+    username = StringField(
+        "Username",
+        validators=[
+            InputRequired(),
+            Regexp(USERNAME_RE, message="1-32 letters, digits, '_', '.' or '-'."),
+        ],
+    )
+    password = PasswordField("Password", validators=[InputRequired(), _password_length])
+    confirm = PasswordField(
+        "Repeat password",
+        validators=[InputRequired(), EqualTo("password", message="The passwords differ.")],
+    )
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Username", validators=[InputRequired(), Length(max=32)])
+    password = PasswordField(
+        "Password", validators=[InputRequired(), Length(max=passwords.MAX_LENGTH)]
+    )
+    remember = BooleanField("Keep me logged in")
+
+
+class RoomForm(FlaskForm):
+    name = StringField(
+        "Room name",
+        filters=[lambda v: v.strip().lower() if isinstance(v, str) else v],
+        validators=[
+            InputRequired(),
+            Regexp(ROOM_NAME_RE, message="1-40 lowercase letters, digits, '_' or '-'."),
+        ],
+    )
+
+
+class MessageForm(FlaskForm):
+    content = TextAreaField("Message", validators=[InputRequired()])

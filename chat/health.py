@@ -1,0 +1,19 @@
+"""Liveness for load balancers and operators."""
+
+from flask import Blueprint, Flask, jsonify
+
+from . import db
+
+bp = Blueprint("health", __name__)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+
+@bp.route("/healthz")
+def healthz():
+    """200 when the database answers, 503 when it does not."""
+    if db.ping():
+        return jsonify(status="ok", database="up")
+    return jsonify(status="unavailable", database="down"), 503

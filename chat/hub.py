@@ -1,0 +1,243 @@
+"""Per-worker fan-out: one LISTEN connection, and the rooms this worker's clients follow.
+
+For each room with local clients the hub keeps a feed: the last seq it has
+delivered and the peers to deliver to. A notification with the next seq is
+handed to every peer as received (encoded once, by the sender). Anything else
+— a skipped seq, a payload sent by reference, a LISTEN connection that had to
+be re-established — is read back from the messages table, which is the truth.
+
+A joining client first catches up from the table while the feed keeps moving,
+and is added to the feed's peers only at the moment its cursor equals the
+feed's last delivered seq; both happen under the feed's lock, so every seq
+reaches it exactly once: from the table before that moment, live after it.
+"""
+
+import logging
+import threading
+import time
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from . import protocol, queries
+from .actions import CHANNEL
+from .peer import Peer
+
+log = logging.getLogger(__name__)
+
+# Rows per query when catching up or filling a gap: large enough to amortise
+# the round trip, small enough that one page never holds a lock for long.
+PAGE = 200
+# What a client gets on joining without `after` (DESIGN §5).
+HISTORY_ON_JOIN = 50
+# Reconnect backoff for the LISTEN connection: quick first retry, capped so a
+# long outage costs one attempt per few seconds per worker.
+BACKOFF_MIN, BACKOFF_MAX = 0.1, 5.0
+# An idle LISTEN connection is probed this often so that a dead one is noticed.
+PROBE_INTERVAL = 15.0
+# How long a join waits for the LISTEN connection before giving up.
+LISTEN_WAIT = 10.0
+_NO_UPPER_BOUND = 2**62
+
+
+class HubUnavailable(Exception):
+    """The database cannot be listened to right now; the client should retry."""
+
+
+class Feed:
+    """One room as seen by this worker."""
+
+    __slots__ = ("room_id", "name", "last_seq", "peers", "lock", "holders")
+
+    def __init__(self, room_id: int, name: str):
+        self.room_id = room_id
+        self.name = name
+        self.last_seq: int | None = None  # read from the table on first use
+        self.peers: set[Peer] = set()
+        self.lock = threading.RLock()
+        self.holders = 0  # joined peers plus joins in progress
+
+
+class Hub:
+    def __init__(self, conninfo: str, pool: ConnectionPool):
+        self._conninfo = conninfo
+        self._pool = pool
+        self._feeds: dict[int, Feed] = {}
+        self._feeds_lock = threading.Lock()
+        self._started = False
+        self._stopping = False
+        self.listening = threading.Event()
+        self.reconnects = 0
+
+    # --- clients -----------------------------------------------------------
+
+    def join(self, peer: Peer, room: dict, after: int | None) -> int:
+        """Send peer the room's messages after `after` (or the last 50), then `ready`,
+        then every later message live. Returns the seq at which it went live.
+        """
+        self._start()
+        if not self.listening.wait(LISTEN_WAIT):
+            raise HubUnavailable("not connected to the database")
+        feed = self._acquire(room)
+        try:
+            return self._catch_up(peer, feed, after)
+        except BaseException:
+            self._release(feed, peer)
+            raise
+
+    def leave(self, peer: Peer, room_id: int) -> None:
+        feed = self._feeds.get(room_id)
+        if feed is not None:
+            self._release(feed, peer)
+
+    def _catch_up(self, peer: Peer, feed: Feed, after: int | None) -> int:
+        with feed.lock:
+            self._ensure_loaded(feed)
+            head = feed.last_seq
+        # A cursor past the room's end (a client that saw another database, or
+        # lies) is clamped: it gets what comes next rather than a silent gap.
+        cursor = max(0, head - HISTORY_ON_JOIN) if after is None else min(after, head)
+        while True:
+            with feed.lock:
+                if cursor >= feed.last_seq:
+                    if not peer.offer(protocol.ready_frame(feed.name, feed.last_seq)):
+                        raise HubUnavailable("client dropped")
+                    feed.peers.add(peer)
+                    return feed.last_seq
+                head = feed.last_seq
+            rows = self._read(feed.room_id, cursor, head + 1)
+            if not rows:
+                log.error("room %s: seqs %d..%d missing from the table", feed.name, cursor, head)
+                cursor = head
+            for row in rows:
+                peer.send(self._frame(feed, row))
+                cursor = row["seq"]
+
+    def _acquire(self, room: dict) -> Feed:
+        with self._feeds_lock:
+            feed = self._feeds.get(room["id"])
+            if feed is None:
+                feed = self._feeds[room["id"]] = Feed(room["id"], room["name"])
+            feed.holders += 1
+        return feed
+
+    def _release(self, feed: Feed, peer: Peer) -> None:
+        with feed.lock:
+            feed.peers.discard(peer)
+        with self._feeds_lock:
+            feed.holders -= 1
+            if feed.holders <= 0 and self._feeds.get(feed.room_id) is feed:
+                del self._feeds[feed.room_id]
+
+    # --- delivery ----------------------------------------------------------
+
+    def _ensure_loaded(self, feed: Feed) -> None:
+        """Start a new feed at the room's current end (caller holds feed.lock)."""
+        if feed.last_seq is None:
+            with self._pool.connection() as conn:
+                feed.last_seq = queries.room_last_seq(conn, feed.room_id)
+
+    def _deliver(self, feed: Feed, seq: int, frame: str) -> None:
+        """Hand one frame to every peer of the feed (caller holds feed.lock)."""
+        dropped = [peer for peer in feed.peers if not peer.offer(frame)]
+        for peer in dropped:
+            feed.peers.discard(peer)
+        feed.last_seq = seq
+
+    def _fill(self, feed: Feed, upto: int = _NO_UPPER_BOUND) -> None:
+        """Deliver rows after the feed's last seq up to `upto` from the table."""
+        while feed.last_seq < upto:
+            rows = self._read(feed.room_id, feed.last_seq, upto + 1)
+            for row in rows:
+                self._deliver(feed, row["seq"], self._frame(feed, row))
+            if len(rows) < PAGE:
+                return
+
+    def _read(self, room_id: int, after: int, before: int) -> list[dict]:
+        with self._pool.connection() as conn:
+            return queries.messages_between(conn, room_id, after, before, PAGE)
+
+    @staticmethod
+    def _frame(feed: Feed, row: dict) -> str:
+        return protocol.chat_frame(
+            feed.name, row["seq"], row["username"], row["content"], row["created_at"],
+            row["client_id"],
+        )
+
+    def on_notify(self, payload: str) -> None:
+        """Handle '<room_id> <seq> [frame]' from the channel."""
+        room_id, _, rest = payload.partition(" ")
+        seq, _, frame = rest.partition(" ")
+        try:
+            feed = self._feeds.get(int(room_id))
+            seq = int(seq)
+        except ValueError:
+            log.error("ignoring malformed notification %.80r", payload)
+            return
+        if feed is None:
+            return  # no client of this worker follows that room
+        with feed.lock:
+            self._ensure_loaded(feed)
+            if seq <= feed.last_seq:
+                return  # already delivered (read from the table after a gap)
+            if frame and seq == feed.last_seq + 1:
+                self._deliver(feed, seq, frame)
+            else:
+                self._fill(feed, upto=seq)
+
+    def _fill_all(self) -> None:
+        """After (re)connecting: deliver whatever was committed while not listening."""
+        for feed in list(self._feeds.values()):
+            with feed.lock:
+                if feed.last_seq is not None:
+                    self._fill(feed)
+
+    # --- the LISTEN connection ----------------------------------------------
+
+    def _start(self) -> None:
+        with self._feeds_lock:
+            if self._started:
+                return
+            self._started = True
+        threading.Thread(target=self._listen_forever, daemon=True, name="hub-listener").start()
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    def _listen_forever(self) -> None:
+        delay = BACKOFF_MIN
+        while not self._stopping:
+            try:
+                self._listen_once()
+                delay = BACKOFF_MIN
+            except Exception as exc:
+                self.listening.clear()
+                self.reconnects += 1
+                log.warning("LISTEN connection lost (%s); retrying in %.1fs", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+
+    def _listen_once(self) -> None:
+        with psycopg.connect(self._conninfo, autocommit=True) as conn:
+            conn.execute(f"LISTEN {CHANNEL}")
+            # Listening from here on: anything committed earlier is read back.
+            self._fill_all()
+            self.listening.set()
+            log.info("listening on channel %r", CHANNEL)
+            idle_since = time.monotonic()
+            while not self._stopping:
+                got = False
+                for notify in conn.notifies(timeout=1.0):
+                    got = True
+                    try:
+                        self.on_notify(notify.payload)
+                    except psycopg.Error:
+                        raise
+                    except Exception:
+                        log.exception("delivering %.80r failed", notify.payload)
+                now = time.monotonic()
+                if got:
+                    idle_since = now
+                elif now - idle_since > PROBE_INTERVAL:
+                    conn.execute("SELECT 1")
+                    idle_since = now

@@ -1,0 +1,58 @@
+"""Schema migrations: migrations/NNNN_name.sql applied in order, each recorded once."""
+
+import logging
+import re
+from pathlib import Path
+
+import psycopg
+
+from .config import ROOT
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = ROOT / "migrations"
+# Any constant shared by every process that migrates; only its uniqueness matters.
+ADVISORY_LOCK_KEY = 0x63686174  # "chat"
+
+_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+SQL_LOCK = "SELECT pg_advisory_xact_lock(%s)"
+SQL_CREATE_TABLE = """
+    CREATE TABLE IF NOT EXISTS schema_migrations (
+        version    text PRIMARY KEY,
+        applied_at timestamptz NOT NULL DEFAULT now()
+    )
+"""
+SQL_APPLIED = "SELECT version FROM schema_migrations"
+SQL_RECORD = "INSERT INTO schema_migrations (version) VALUES (%s)"
+
+
+def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
+    """The migration files in the order they apply; a misnamed file is an error."""
+    files = sorted(p for p in directory.iterdir() if p.suffix == ".sql")
+    for path in files:
+        if not _NAME.match(path.name):
+            raise ValueError(f"migration file name must look like 0001_name.sql: {path.name}")
+    return files
+
+
+def migrate(conninfo: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply every pending migration in one transaction; return the names applied.
+
+    The advisory lock makes concurrent starters (several workers, the CLI)
+    wait for each other instead of applying the same file twice.
+    """
+    applied_now = []
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(SQL_LOCK, (ADVISORY_LOCK_KEY,))
+        conn.execute(SQL_CREATE_TABLE)
+        done = {row[0] for row in conn.execute(SQL_APPLIED)}
+        for path in migration_files(directory):
+            version = path.stem
+            if version in done:
+                continue
+            log.info("applying migration %s", path.name)
+            conn.execute(path.read_text())
+            conn.execute(SQL_RECORD, (version,))
+            applied_now.append(version)
+    return applied_now

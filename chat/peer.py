@@ -1,0 +1,153 @@
+"""One connected WebSocket client: a bounded outbound queue and the greenlet that drains it.
+
+Nothing else writes to a client's socket, so a slow reader only ever fills
+its own queue. Live traffic that finds the queue full drops the client with
+1013 (it resumes with `after`); catch-up traffic waits for room instead.
+
+Written against the threading API: gevent's monkey-patching makes these
+cooperative in a gunicorn worker, and the locks keep it correct with threads.
+"""
+
+import logging
+import socket
+import threading
+from collections import deque
+
+log = logging.getLogger(__name__)
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_TRY_AGAIN_LATER = 1013
+# How long a close frame may take to reach a client that stopped reading
+# before its TCP connection is simply shut down.
+CLOSE_GRACE = 2.0
+
+
+class PeerClosed(Exception):
+    """The client is gone or being dropped; stop working on its behalf."""
+
+
+class FrameSocket:
+    """The raw client socket as simple-websocket sees it, writing whole frames only.
+
+    simple-websocket writes with socket.send, which under gevent may write part
+    of a large frame, and its reader greenlet (pongs, close replies) writes
+    concurrently with ours. sendall under one lock keeps every frame intact.
+    """
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+        self._lock = threading.Lock()
+
+    def send(self, data: bytes) -> int:
+        with self._lock:
+            self._sock.sendall(data)
+        return len(data)
+
+    def shutdown(self) -> None:
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed by the other side
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+class Peer:
+    """A client connection's outbound side."""
+
+    def __init__(self, ws, user: dict, queue_size: int):
+        self.ws = ws
+        self.user = user
+        self.closed = False
+        self._frames: deque[str] = deque()
+        self._max = queue_size
+        # Catch-up fills the queue only to here, leaving the rest as headroom
+        # for the live frames that arrive right after a client switches to live.
+        self._catch_up_max = queue_size - queue_size // 4
+        self._cond = threading.Condition()
+        self._writer = threading.Thread(target=self._write_loop, daemon=True, name="peer-writer")
+        self._writer.start()
+
+    @property
+    def username(self) -> str:
+        return self.user["username"]
+
+    def offer(self, frame: str) -> bool:
+        """Queue a live frame without waiting; a full queue drops the client (1013)."""
+        with self._cond:
+            if self.closed:
+                return False
+            if len(self._frames) >= self._max:
+                overflow = True
+            else:
+                overflow = False
+                self._frames.append(frame)
+                self._cond.notify_all()
+        if overflow:
+            log.info("dropping slow client %s: %d frames queued", self.username, self._max)
+            self.abort(CLOSE_TRY_AGAIN_LATER, "too slow; reconnect with after")
+            return False
+        return True
+
+    def send(self, frame: str) -> None:
+        """Queue a frame, waiting while the queue is nearly full (flow control)."""
+        with self._cond:
+            while not self.closed and len(self._frames) >= self._catch_up_max:
+                self._cond.wait(1.0)
+            if self.closed:
+                raise PeerClosed()
+            self._frames.append(frame)
+            self._cond.notify_all()
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._frames and not self.closed:
+                    self._cond.wait()
+                if self.closed:
+                    return
+                frame = self._frames.popleft()
+                self._cond.notify_all()
+            try:
+                self.ws.send(frame)
+            except Exception as exc:  # the socket is gone; the handler cleans up
+                log.debug("write to %s failed: %s", self.username, exc)
+                self._mark_closed()
+                self._shutdown()
+                return
+
+    def _mark_closed(self) -> bool:
+        with self._cond:
+            was_open = not self.closed
+            self.closed = True
+            self._frames.clear()
+            self._cond.notify_all()
+        return was_open
+
+    def _shutdown(self) -> None:
+        sock = getattr(self.ws, "sock", None)
+        if isinstance(sock, FrameSocket):
+            sock.shutdown()
+
+    def abort(self, code: int, reason: str) -> None:
+        """Drop the client now with a close code, without blocking the caller."""
+        if self._mark_closed():
+            threading.Thread(target=self._close, args=(code, reason), daemon=True).start()
+
+    def _close(self, code: int, reason: str) -> None:
+        closer = threading.Thread(target=self._send_close, args=(code, reason), daemon=True)
+        closer.start()
+        closer.join(CLOSE_GRACE)
+        # Ends simple-websocket's reader, so the handler's receive() returns.
+        self._shutdown()
+
+    def _send_close(self, code: int, reason: str) -> None:
+        try:
+            self.ws.close(reason=code, message=reason)
+        except Exception:
+            pass  # already closed
+
+    def close(self) -> None:
+        """Stop the writer; the handler is done with this client."""
+        self._mark_closed()

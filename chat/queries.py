@@ -1,0 +1,84 @@
+"""Read-only SQL: users, tokens, rooms and messages as the views and the hub need them."""
+
+from psycopg import Connection
+
+SQL_USER_BY_ID = "SELECT id, username FROM users WHERE id = %s"
+SQL_USER_BY_NAME = "SELECT id, username, password_hash FROM users WHERE lower(username) = lower(%s)"
+SQL_USER_BY_TOKEN = """
+    UPDATE api_tokens SET last_used_at = now()
+    WHERE token_hash = %s
+    RETURNING user_id
+"""
+
+# A room is visible to a user when it is public or the user is a member; every
+# route answers a room that is not visible exactly like one that does not exist.
+SQL_VISIBLE_ROOM = """
+    SELECT r.id, r.name, r.is_private, r.last_seq
+    FROM rooms r
+    WHERE r.name = %(name)s
+      AND (NOT r.is_private OR EXISTS (
+            SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = %(user_id)s))
+"""
+SQL_VISIBLE_ROOMS = """
+    SELECT r.id, r.name, r.is_private, r.last_seq, r.created_at
+    FROM rooms r
+    WHERE NOT r.is_private OR EXISTS (
+            SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = %(user_id)s)
+    ORDER BY r.name
+"""
+SQL_ROOM_LAST_SEQ = "SELECT last_seq FROM rooms WHERE id = %s"
+
+SQL_MESSAGES_BETWEEN = """
+    SELECT m.seq, u.username, m.content, m.client_id, m.created_at
+    FROM messages m JOIN users u ON u.id = m.user_id
+    WHERE m.room_id = %s AND m.seq > %s AND m.seq < %s
+    ORDER BY m.seq
+    LIMIT %s
+"""
+SQL_MESSAGES_BEFORE = """
+    SELECT * FROM (
+        SELECT m.seq, u.username, m.content, m.client_id, m.created_at
+        FROM messages m JOIN users u ON u.id = m.user_id
+        WHERE m.room_id = %s AND m.seq < %s
+        ORDER BY m.seq DESC
+        LIMIT %s
+    ) newest ORDER BY seq
+"""
+
+
+def user_by_id(conn: Connection, user_id: int) -> dict | None:
+    return conn.execute(SQL_USER_BY_ID, (user_id,)).fetchone()
+
+
+def user_by_name(conn: Connection, username: str) -> dict | None:
+    return conn.execute(SQL_USER_BY_NAME, (username,)).fetchone()
+
+
+def user_id_by_token(conn: Connection, token_hash: bytes) -> int | None:
+    """The token's owner, recording the use; None for an unknown token."""
+    row = conn.execute(SQL_USER_BY_TOKEN, (token_hash,)).fetchone()
+    return row["user_id"] if row else None
+
+
+def visible_room(conn: Connection, name: str, user_id: int) -> dict | None:
+    return conn.execute(SQL_VISIBLE_ROOM, {"name": name, "user_id": user_id}).fetchone()
+
+
+def visible_rooms(conn: Connection, user_id: int) -> list[dict]:
+    return conn.execute(SQL_VISIBLE_ROOMS, {"user_id": user_id}).fetchall()
+
+
+def room_last_seq(conn: Connection, room_id: int) -> int:
+    return conn.execute(SQL_ROOM_LAST_SEQ, (room_id,)).fetchone()["last_seq"]
+
+
+def messages_between(
+    conn: Connection, room_id: int, after: int, before: int, limit: int
+) -> list[dict]:
+    """Up to `limit` messages with after < seq < before, oldest first."""
+    return conn.execute(SQL_MESSAGES_BETWEEN, (room_id, after, before, limit)).fetchall()
+
+
+def messages_before(conn: Connection, room_id: int, before: int, limit: int) -> list[dict]:
+    """The `limit` newest messages with seq < before, oldest first."""
+    return conn.execute(SQL_MESSAGES_BEFORE, (room_id, before, limit)).fetchall()

@@ -1,0 +1,134 @@
+"""Room pages: the list, creating a room, the live page and the history pages (DESIGN §4)."""
+
+from datetime import UTC
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
+
+from . import actions, db, protocol, queries
+from .forms import MessageForm, RoomForm
+
+bp = Blueprint("rooms", __name__)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    app.add_template_filter(protocol.timestamp, "timestamp")
+    app.add_template_filter(lambda dt: dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M"), "utc_minute")
+
+
+def find_room(name: str) -> dict | None:
+    """The room if it exists and the current user may see it, else None."""
+    with db.connection() as conn:
+        return queries.visible_room(conn, name, current_user.id)
+
+
+def room_or_404(name: str) -> dict:
+    room = find_room(name)
+    if room is None:
+        abort(404)
+    return room
+
+
+def seq_arg(name: str) -> int | None:
+    """An optional non-negative integer query argument; 400 for anything else."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        abort(400, description=f"{name} must be a non-negative whole number")
+    return int(raw)
+
+
+@bp.route("/")
+def home():
+    """Send people to their rooms, or to the login page."""
+    return redirect(url_for("rooms.index"))
+
+
+@bp.route("/rooms", methods=["GET", "POST"])
+@login_required
+def index():
+    """List the rooms this user can see; POST creates a public room."""
+    form = RoomForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            with db.connection() as conn:
+                actions.create_room(conn, form.name.data, current_user.id)
+        except actions.ActionError as exc:
+            form.name.errors.append(exc.message)
+        else:
+            return redirect(url_for("rooms.room", name=form.name.data))
+    if form.errors:
+        status = 400
+    with db.connection() as conn:
+        rooms = queries.visible_rooms(conn, current_user.id)
+    return render_template("rooms.html", rooms=rooms, form=form), status
+
+
+@bp.route("/rooms/<name>")
+@login_required
+def room(name: str):
+    """The live chat page."""
+    room = room_or_404(name)
+    return render_template("room.html", room=room, form=MessageForm())
+
+
+@bp.route("/rooms/<name>/messages", methods=["POST"])
+@login_required
+def post_message(name: str):
+    """Send from the plain HTML form (the page without JavaScript)."""
+    room = room_or_404(name)
+    form = MessageForm()
+    if not form.validate_on_submit():
+        abort(400, description="the message is missing")
+    try:
+        content = protocol.validate_content(
+            form.content.data, current_app.config["MAX_MESSAGE_CHARS"]
+        )
+    except protocol.FrameError as exc:
+        abort(400, description=exc.message)
+    with db.connection() as conn:
+        actions.send_message(conn, room, current_user.as_row(), content, None)
+    flash("Sent.")
+    return redirect(url_for("rooms.history", name=room["name"]))
+
+
+@bp.route("/rooms/<name>/history")
+@login_required
+def history(name: str):
+    """Server-rendered history: newest page first, `?before=<seq>` for older pages."""
+    room = room_or_404(name)
+    page_size = current_app.config["HISTORY_PAGE_SIZE"]
+    last_seq = room["last_seq"]
+    before = seq_arg("before")
+    if before is None:
+        before = last_seq + 1
+    with db.connection() as conn:
+        messages = queries.messages_before(conn, room["id"], before, page_size)
+    older = newer = None
+    if messages and messages[0]["seq"] > 1:
+        older = messages[0]["seq"]
+    if messages and messages[-1]["seq"] < last_seq:
+        # Seqs are gapless, so the next page up ends page_size further on.
+        newer = min(messages[-1]["seq"] + page_size + 1, last_seq + 1)
+    return render_template(
+        "history.html",
+        room=room,
+        messages=messages,
+        before=before,
+        older=older,
+        newer=newer,
+        latest=before <= last_seq,
+    )
