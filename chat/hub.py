@@ -38,6 +38,8 @@ PROBE_INTERVAL = 15.0
 # How long a join waits for the LISTEN connection before giving up.
 LISTEN_WAIT = 10.0
 _NO_UPPER_BOUND = 2**62
+# Shown in pg_stat_activity, so operators can find (and tests can kill) it.
+LISTENER_NAME = "chat-listener"
 
 
 class HubUnavailable(Exception):
@@ -218,7 +220,9 @@ class Hub:
                 delay = min(delay * 2, BACKOFF_MAX)
 
     def _listen_once(self) -> None:
-        with psycopg.connect(self._conninfo, autocommit=True) as conn:
+        with psycopg.connect(
+            self._conninfo, autocommit=True, application_name=LISTENER_NAME
+        ) as conn:
             conn.execute(f"LISTEN {CHANNEL}")
             # Listening from here on: anything committed earlier is read back.
             self._fill_all()

@@ -1,0 +1,182 @@
+"""Real servers for end-to-end tests: gunicorn as `make run` starts it, and WebSocket clients."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import psutil
+import requests
+from websockets.sync.client import ClientConnection, connect
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+# Boot includes importing the app in every worker; generous for a loaded CI machine.
+BOOT_TIMEOUT = 60.0
+FRAME_TIMEOUT = 10.0
+
+
+def http() -> requests.Session:
+    """A requests session that ignores proxy settings: tests only talk to 127.0.0.1."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gunicorn:
+    """`gunicorn -c gunicorn.conf.py app:app` on a free port, in its own process group."""
+
+    def __init__(self, database_url: str, log_path: Path, workers: int = 2, **env: str):
+        self.database_url = database_url
+        self.log_path = log_path
+        self.workers = workers
+        self.port = free_port()
+        self.extra_env = env
+        self.proc: subprocess.Popen | None = None
+        self._http = http()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> "Gunicorn":
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "SECRET_KEY": os.environ.get("SECRET_KEY", "test-secret-key"),
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "WEB_CONCURRENCY": str(self.workers),
+            "GRACEFUL_TIMEOUT": "5",
+            **self.extra_env,
+        }
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            [str(GUNICORN), "-c", "gunicorn.conf.py", "app:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        self._wait_until_serving()
+        return self
+
+    def _wait_until_serving(self) -> None:
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if self._http.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    if len(self.worker_pids()) >= self.workers:
+                        return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)  # polling a starting process: there is no event to await
+        raise RuntimeError(f"gunicorn did not become healthy:\n{self.log()}")
+
+    def worker_pids(self) -> list[int]:
+        try:
+            return [p.pid for p in psutil.Process(self.proc.pid).children()]
+        except psutil.NoSuchProcess:
+            return []
+
+    def worker_of(self, ws: ClientConnection) -> int:
+        """The pid of the worker process holding this client's connection."""
+        client_port = ws.socket.getsockname()[1]
+        for pid in self.worker_pids():
+            for conn in psutil.Process(pid).net_connections(kind="tcp"):
+                if conn.raddr and conn.raddr.port == client_port and conn.laddr.port == self.port:
+                    return pid
+        raise AssertionError("no worker holds that connection")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        os.killpg(self.proc.pid, sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            return self.proc.wait(10)
+
+    def kill(self) -> None:
+        """Kill the whole process group, whatever state it is in (test teardown)."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(10)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-20000:]
+        except FileNotFoundError:
+            return ""
+
+
+class Client:
+    """A WebSocket client speaking DESIGN §5 frames."""
+
+    def __init__(self, ws: ClientConnection):
+        self.ws = ws
+
+    @classmethod
+    def open(cls, server: Gunicorn, room: str, token: str, after: int | None = None, **headers):
+        query = "" if after is None else f"?after={after}"
+        ws = connect(
+            f"{server.ws_url}/ws/{room}{query}",
+            additional_headers={"Authorization": f"Bearer {token}", **headers},
+            compression=None,
+            open_timeout=FRAME_TIMEOUT,
+            max_size=2**22,
+            proxy=None,
+            legacy=True,
+        )
+        return cls(ws)
+
+    def recv(self, timeout: float = FRAME_TIMEOUT) -> dict:
+        return orjson.loads(self.ws.recv(timeout))
+
+    def send(self, frame: dict | str) -> None:
+        self.ws.send(frame if isinstance(frame, str) else orjson.dumps(frame).decode())
+
+    def until(self, kind: str, timeout: float = FRAME_TIMEOUT) -> tuple[list[dict], dict]:
+        """Frames received before the first frame of type `kind`, and that frame."""
+        before = []
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self.recv(max(0.01, deadline - time.monotonic()))
+            if frame["type"] == kind:
+                return before, frame
+            before.append(frame)
+
+    def chats_until_seq(self, last: int, timeout: float = 30.0) -> list[dict]:
+        """Chat frames up to and including seq `last` (other frames are dropped)."""
+        chats = []
+        deadline = time.monotonic() + timeout
+        while not chats or chats[-1]["seq"] < last:
+            frame = self.recv(max(0.01, deadline - time.monotonic()))
+            if frame["type"] == "chat":
+                chats.append(frame)
+        return chats
+
+    def close(self) -> None:
+        self.ws.close()
