@@ -1,0 +1,137 @@
+"""chat.config: settings from the environment, the shared SECRET_KEY."""
+
+import os
+import re
+import stat
+import threading
+
+import pytest
+
+from chat import config
+
+
+@pytest.fixture
+def no_secret_env(monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+
+
+def test_secret_key_is_generated_once_and_kept(tmp_path, no_secret_env):
+    instance = tmp_path / "instance"  # does not exist yet: secret_key creates it
+
+    first = config.secret_key(instance)
+    second = config.secret_key(instance)
+
+    assert first == second
+    assert re.fullmatch(r"[0-9a-f]{64}", first)  # 32 random bytes in hex
+    path = instance / "secret_key"
+    assert path.read_text().strip() == first
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_secret_key_differs_per_instance(tmp_path, no_secret_env):
+    assert config.secret_key(tmp_path / "a") != config.secret_key(tmp_path / "b")
+
+
+def test_secret_key_from_the_environment_wins(tmp_path, monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "from-the-environment")
+    (tmp_path / "secret_key").write_text("from-the-file\n")
+
+    assert config.secret_key(tmp_path) == "from-the-environment"
+
+
+def test_secret_key_from_the_environment_writes_no_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "from-the-environment")
+    config.secret_key(tmp_path)
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_secret_key_concurrent_starters_agree(tmp_path, no_secret_env):
+    # Every worker starting at once must sign sessions with the same key.
+    starters = 8
+    barrier = threading.Barrier(starters)
+    keys, errors = [], []
+
+    def start():
+        barrier.wait()
+        try:
+            keys.append(config.secret_key(tmp_path))
+        except BaseException as exc:  # SystemExit too: the test reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(starters)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    assert len(keys) == starters and len(set(keys)) == 1
+
+
+def test_secret_key_empty_file_is_a_clear_error(tmp_path, no_secret_env):
+    (tmp_path / "secret_key").write_text("")
+    with pytest.raises(SystemExit, match="secret_key is empty"):
+        config.secret_key(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name, raw",
+    [
+        ("DB_POOL_SIZE", "ten"),
+        ("DB_POOL_SIZE", "1.5"),
+        ("DB_POOL_SIZE", "0"),  # below the minimum of 1
+        ("DB_POOL_SIZE", "-3"),
+        ("MAX_MESSAGE_CHARS", "lots"),
+        ("WS_MAX_FRAME_BYTES", "512"),  # below the minimum of 1024
+        ("OUTBOUND_QUEUE", "9"),
+        ("WS_PING_INTERVAL", "soon"),
+    ],
+)
+def test_load_rejects_bad_numbers(tmp_path, monkeypatch, name, raw):
+    monkeypatch.setenv(name, raw)
+    with pytest.raises(SystemExit) as caught:
+        config.load(tmp_path)
+    assert name in str(caught.value)
+    assert raw in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "name, raw, key, expected",
+    [
+        ("DB_POOL_SIZE", " 7 ", "DB_POOL_SIZE", 7),
+        ("DB_POOL_SIZE", "", "DB_POOL_SIZE", 10),
+        ("MAX_MESSAGE_CHARS", "100", "MAX_MESSAGE_CHARS", 100),
+        ("WS_PING_INTERVAL", "0", "WS_PING_INTERVAL", 0.0),
+        ("WS_PING_INTERVAL", "2.5", "WS_PING_INTERVAL", 2.5),
+    ],
+)
+def test_load_reads_numbers(tmp_path, monkeypatch, name, raw, key, expected):
+    monkeypatch.setenv(name, raw)
+    assert config.load(tmp_path)[key] == expected
+
+
+def test_load_defaults(tmp_path, monkeypatch):
+    for name in ("DB_POOL_SIZE", "MAX_MESSAGE_CHARS", "WS_MAX_FRAME_BYTES", "ALLOWED_ORIGINS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = config.load(tmp_path)
+    assert settings["DB_POOL_SIZE"] == 10
+    assert settings["MAX_MESSAGE_CHARS"] == 4000
+    assert settings["WS_MAX_FRAME_BYTES"] == 64 * 1024
+    assert settings["ALLOWED_ORIGINS"] == []
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("", []),
+        ("  ,  , ", []),
+        ("https://Chat.Example.COM/", ["https://chat.example.com"]),
+        (
+            " https://a.example/ , http://LOCALHOST:8000//,https://b.example",
+            ["https://a.example", "http://localhost:8000", "https://b.example"],
+        ),
+    ],
+)
+def test_allowed_origins_are_normalised(tmp_path, monkeypatch, raw, expected):
+    monkeypatch.setenv("ALLOWED_ORIGINS", raw)
+    assert config.load(tmp_path)["ALLOWED_ORIGINS"] == expected

@@ -1,0 +1,164 @@
+"""chat.protocol: parsing what clients send, encoding what the server sends (DESIGN §5)."""
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from chat import protocol
+from chat.protocol import ChatIn, FrameError
+
+MAX = 20  # a small limit keeps the too-long cases readable
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        ("hello", ChatIn(room=None, content="hello", client_id=None)),
+        # websocat sends a line: its line ending is not part of the message.
+        ("hello\n", ChatIn(room=None, content="hello", client_id=None)),
+        ("hello\r\n", ChatIn(room=None, content="hello", client_id=None)),
+        ("  spaced  ", ChatIn(room=None, content="  spaced  ", client_id=None)),
+        # JSON that is not an object is just text someone typed.
+        ("[1,2]", ChatIn(room=None, content="[1,2]", client_id=None)),
+        ('"x"', ChatIn(room=None, content='"x"', client_id=None)),
+        ("42", ChatIn(room=None, content="42", client_id=None)),
+        ("{not json", ChatIn(room=None, content="{not json", client_id=None)),
+        (
+            '{"type":"chat","room":"general","content":"hi","client_id":"c-17"}',
+            ChatIn(room="general", content="hi", client_id="c-17"),
+        ),
+        (
+            '  {"type":"chat","content":"no room"}',
+            ChatIn(room=None, content="no room", client_id=None),
+        ),
+        (
+            '{"type":"chat","room":"general","content":"' + "x" * MAX + '"}',
+            ChatIn(room="general", content="x" * MAX, client_id=None),
+        ),
+        (
+            '{"type":"chat","content":"id at the limit","client_id":"' + "c" * 64 + '"}',
+            ChatIn(room=None, content="id at the limit", client_id="c" * 64),
+        ),
+    ],
+)
+def test_parse_accepts(data, expected):
+    assert protocol.parse(data, MAX) == expected
+
+
+@pytest.mark.parametrize(
+    "data, code",
+    [
+        (b"hello", "bad_frame"),
+        (b'{"type":"chat","content":"hi"}', "bad_frame"),
+        ("", "bad_frame"),
+        ("   ", "bad_frame"),
+        ("\n", "bad_frame"),
+        ("x" * (MAX + 1), "too_large"),
+        ("nul\x00inside", "bad_frame"),
+        ('{"type":"typing","room":"general"}', "unknown_type"),
+        ('{"type":"shout","content":"hi"}', "unknown_type"),
+        ('{"content":"no type"}', "unknown_type"),
+        ('{"type":"chat","content":""}', "bad_frame"),
+        ('{"type":"chat","content":"   "}', "bad_frame"),
+        ('{"type":"chat"}', "bad_frame"),
+        ('{"type":"chat","content":42}', "bad_frame"),
+        ('{"type":"chat","content":"' + "x" * (MAX + 1) + '"}', "too_large"),
+        ('{"type":"chat","room":7,"content":"hi"}', "bad_frame"),
+        ('{"type":"chat","content":"hi","client_id":"' + "c" * 65 + '"}', "bad_frame"),
+        ('{"type":"chat","content":"hi","client_id":""}', "bad_frame"),
+        ('{"type":"chat","content":"hi","client_id":17}', "bad_frame"),
+    ],
+)
+def test_parse_refuses(data, code):
+    with pytest.raises(FrameError) as caught:
+        protocol.parse(data, MAX)
+    assert caught.value.code == code
+    assert caught.value.message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        '{"type":"chat","content":"","client_id":"c-1"}',
+        '{"type":"chat","content":"' + "x" * (MAX + 1) + '","client_id":"c-1"}',
+        '{"type":"typing","client_id":"c-1"}',
+    ],
+)
+def test_parse_error_carries_the_client_id(data):
+    # The sender matches the error frame to its pending message by client_id.
+    with pytest.raises(FrameError) as caught:
+        protocol.parse(data, MAX)
+    assert caught.value.client_id == "c-1"
+
+
+@pytest.mark.parametrize(
+    "moment, expected",
+    [
+        (datetime(2026, 11, 25, 13, 0, 0, 123456, tzinfo=UTC), "2026-11-25T13:00:00.123Z"),
+        (
+            datetime(2026, 11, 25, 14, 0, 0, 123456, tzinfo=timezone(timedelta(hours=1))),
+            "2026-11-25T13:00:00.123Z",
+        ),
+        (
+            datetime(2026, 7, 1, 9, 30, 5, 0, tzinfo=ZoneInfo("America/New_York")),
+            "2026-07-01T13:30:05.000Z",
+        ),
+        # Crossing midnight and the year when converted to UTC.
+        (
+            datetime(2026, 1, 1, 0, 30, 0, 999999, tzinfo=timezone(timedelta(hours=2))),
+            "2025-12-31T22:30:00.999Z",
+        ),
+        (
+            datetime(2026, 3, 4, 5, 6, 7, 1000, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+            "2026-03-04T10:36:07.001Z",
+        ),
+    ],
+)
+def test_timestamp_is_utc_with_milliseconds(moment, expected):
+    assert protocol.timestamp(moment) == expected
+
+
+def test_chat_frame_round_trips_with_the_design_fields():
+    created = datetime(2026, 11, 25, 14, 0, 0, 123000, tzinfo=timezone(timedelta(hours=1)))
+    frame = protocol.chat_frame("general", 42, "eren", 'hi <b>"there"</b> ü', created, "c-17")
+    assert isinstance(frame, str)
+    assert json.loads(frame) == {
+        "type": "chat",
+        "room": "general",
+        "seq": 42,
+        "username": "eren",
+        "content": 'hi <b>"there"</b> ü',
+        "ts": "2026-11-25T13:00:00.123Z",
+        "client_id": "c-17",
+    }
+
+
+def test_chat_frame_without_client_id_leaves_it_out():
+    created = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
+    decoded = json.loads(protocol.chat_frame("general", 1, "eren", "hi", created, None))
+    assert "client_id" not in decoded
+    assert decoded["seq"] == 1
+
+
+@pytest.mark.parametrize(
+    "frame, expected",
+    [
+        (protocol.ready_frame("general", 42), {"type": "ready", "room": "general", "last_seq": 42}),
+        (
+            protocol.ack_frame("c-17", 42, "general"),
+            {"type": "ack", "client_id": "c-17", "seq": 42, "room": "general"},
+        ),
+        (
+            protocol.error_frame("rate_limited", "slow down", "c-17"),
+            {"type": "error", "code": "rate_limited", "message": "slow down", "client_id": "c-17"},
+        ),
+        (
+            protocol.error_frame("bad_frame", "no"),
+            {"type": "error", "code": "bad_frame", "message": "no"},
+        ),
+    ],
+)
+def test_server_frames_decode_to_design_shapes(frame, expected):
+    assert json.loads(frame) == expected
