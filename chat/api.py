@@ -64,9 +64,11 @@ def list_messages(name: str):
     """Messages oldest first: `after=N` pages forward, else the newest before `before`."""
     room = room_or_404(name)
     after, before = seq_arg("after"), seq_arg("before")
-    limit = seq_arg("limit") or DEFAULT_LIMIT
-    if limit > MAX_LIMIT:
-        abort(400, description=f"limit must be at most {MAX_LIMIT}")
+    limit = seq_arg("limit")
+    if limit is None:
+        limit = DEFAULT_LIMIT
+    if not 1 <= limit <= MAX_LIMIT:
+        abort(400, description=f"limit must be 1 to {MAX_LIMIT}")
     with db.connection() as conn:
         if after is not None:
             rows = queries.messages_between(

@@ -15,6 +15,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.cli import with_appcontext
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from . import actions, db, passwords, queries
@@ -139,6 +140,7 @@ def _read_password() -> str:
 
 @click.command("create-user")
 @click.argument("username")
+@with_appcontext
 def create_user_command(username: str) -> None:
     """Create an account; the password is read from standard input."""
     from .forms import USERNAME_RE
@@ -156,6 +158,7 @@ def create_user_command(username: str) -> None:
 
 @click.command("create-token")
 @click.argument("username")
+@with_appcontext
 def create_token_command(username: str) -> None:
     """Print a new API token for USERNAME (use as `Authorization: Bearer <token>`)."""
     with db.connection() as conn:

@@ -4,6 +4,7 @@ import logging
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -62,6 +63,7 @@ def ping() -> bool:
 
 
 @click.command("migrate")
+@with_appcontext
 def migrate_command() -> None:
     """Apply pending schema migrations."""
     applied = migrations.migrate(current_app.config["DATABASE_URL"])

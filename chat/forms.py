@@ -11,8 +11,10 @@ from . import passwords
 
 csrf = CSRFProtect()
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
-ROOM_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+# \Z, not $: Python's $ also matches before a trailing newline, which the
+# database's CHECK constraint (rightly) refuses.
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\Z")
+ROOM_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}\Z")
 
 _password_length = Length(
     min=passwords.MIN_LENGTH,

@@ -112,6 +112,10 @@ def validate_content(value: object, max_chars: int, client_id: str | None = None
         raise FrameError("too_large", f"content is over {max_chars} characters", client_id)
     if "\x00" in value:
         raise FrameError("bad_frame", "content must not contain NUL characters", client_id)
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate from "\ud800" in JSON
+        raise FrameError("bad_frame", "content must be valid Unicode text", client_id) from None
     return value
 
 

@@ -120,9 +120,10 @@ def history(name: str):
     older = newer = None
     if messages and messages[0]["seq"] > 1:
         older = messages[0]["seq"]
-    if messages and messages[-1]["seq"] < last_seq:
+    top = messages[-1]["seq"] if messages else max(0, min(before, last_seq + 1) - 1)
+    if top < last_seq:
         # Seqs are gapless, so the next page up ends page_size further on.
-        newer = min(messages[-1]["seq"] + page_size + 1, last_seq + 1)
+        newer = min(top + page_size + 1, last_seq + 1)
     return render_template(
         "history.html",
         room=room,
@@ -130,5 +131,5 @@ def history(name: str):
         before=before,
         older=older,
         newer=newer,
-        latest=before <= last_seq,
+        latest=before > last_seq,
     )

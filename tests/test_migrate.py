@@ -8,7 +8,7 @@ import pytest
 from psycopg import conninfo as pg_conninfo
 from psycopg import sql
 
-from chat import migrate
+from chat import close_app, create_app, migrate
 
 
 @pytest.fixture
@@ -106,12 +106,21 @@ def test_new_files_apply_in_order_on_a_later_run(empty_db, tmp_path):
 
 @pytest.mark.parametrize(
     "bad_name",
-    ["1_initial.sql", "00001_initial.sql", "0001-initial.sql", "0001_Initial.sql", "0001_.sql",
-     "initial.sql", "0001_with space.sql"],
+    [
+        "1_initial.sql",
+        "00001_initial.sql",
+        "0001-initial.sql",
+        "0001_Initial.sql",
+        "0001_.sql",
+        "initial.sql",
+        "0001_with space.sql",
+    ],
 )
 def test_misnamed_migration_file_is_refused(empty_db, tmp_path, bad_name):
-    directory = write(tmp_path / "m", {"0001_good.sql": "CREATE TABLE good (id int);",
-                                       bad_name: "CREATE TABLE bad (id int);"})
+    directory = write(
+        tmp_path / "m",
+        {"0001_good.sql": "CREATE TABLE good (id int);", bad_name: "CREATE TABLE bad (id int);"},
+    )
 
     with pytest.raises(ValueError, match="0001_name.sql"):
         migrate.migration_files(directory)
@@ -142,3 +151,17 @@ def test_failing_file_leaves_the_whole_run_unapplied(empty_db, tmp_path):
     write(directory, {"0002_second.sql": "CREATE TABLE second (id int);"})
     assert migrate.migrate(empty_db, directory) == ["0001_first", "0002_second"]
     assert recorded(empty_db) == ["0001_first", "0002_second"]
+
+
+def test_migrate_command(empty_db):
+    app = create_app({"TESTING": True, "DATABASE_URL": empty_db, "MIGRATE_ON_START": False})
+    try:
+        runner = app.test_cli_runner()
+        first = runner.invoke(args=["migrate"])
+        assert first.exit_code == 0, first.output
+        assert first.output.strip() == "applied 1 migration(s): 0001_initial"
+        again = runner.invoke(args=["migrate"])
+        assert again.output.strip() == "applied 0 migration(s): none pending"
+    finally:
+        close_app(app)
+    assert recorded(empty_db) == ["0001_initial"]

@@ -57,6 +57,7 @@ def test_parse_accepts(data, expected):
         ("\n", "bad_frame"),
         ("x" * (MAX + 1), "too_large"),
         ("nul\x00inside", "bad_frame"),
+        ("lone \ud800 surrogate", "bad_frame"),  # not encodable as UTF-8
         ('{"type":"typing","room":"general"}', "unknown_type"),
         ('{"type":"shout","content":"hi"}', "unknown_type"),
         ('{"content":"no type"}', "unknown_type"),

@@ -1,0 +1,319 @@
+"""The JSON API: token or session auth, reading pages of messages, idempotent sends."""
+
+import re
+
+import pytest
+
+from chat import actions
+
+from .conftest import csrf_token, make_token, make_user, room_row
+
+TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+@pytest.fixture
+def user(db):
+    return make_user(db, "eren", "correct horse")
+
+
+@pytest.fixture
+def headers(db, user) -> dict:
+    return {"Authorization": f"Bearer {make_token(db, user)}"}
+
+
+def seed(db, user: dict, count: int, room: str = "general") -> None:
+    row = room_row(db, room)
+    for i in range(1, count + 1):
+        actions.send_message(db, row, user, f"message {i}", None)
+
+
+def seqs(response) -> list[int]:
+    return [m["seq"] for m in response.json["messages"]]
+
+
+def message_count(db) -> int:
+    return db.execute("SELECT count(*) AS n FROM messages").fetchone()["n"]
+
+
+def send(client, headers, content="hi", client_id=None, room="general"):
+    body = {"content": content}
+    if client_id is not None:
+        body["client_id"] = client_id
+    return client.post(f"/api/rooms/{room}/messages", json=body, headers=headers)
+
+
+# --- authentication ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/api/rooms"),
+        ("GET", "/api/rooms/general/messages"),
+        ("POST", "/api/rooms/general/messages"),
+        ("GET", "/api/rooms/nope/messages"),  # no hint whether the room exists
+    ],
+)
+def test_no_auth_is_401_json(client, db, method, path):
+    response = client.open(path, method=method, json={"content": "hi"})
+
+    assert response.status_code == 401
+    assert response.is_json
+    assert response.json["error"]["code"] == "unauthorized"
+    assert "Bearer" in response.json["error"]["message"]
+    assert message_count(db) == 0
+
+
+def test_list_rooms_with_token(client, db, user, headers):
+    actions.create_room(db, "lobby", user["id"])
+    seed(db, user, 3)
+
+    response = client.get("/api/rooms", headers=headers)
+
+    assert response.status_code == 200
+    assert response.json == {
+        "rooms": [
+            {"name": "general", "private": False, "last_seq": 3},
+            {"name": "lobby", "private": False, "last_seq": 0},
+        ]
+    }
+
+
+def test_private_rooms_only_for_members(client, db, user, headers):
+    other = make_user(db, "levi")
+    actions.create_room(db, "secret", other["id"], is_private=True)
+    actions.create_room(db, "mine", user["id"], is_private=True)
+
+    names = [r["name"] for r in client.get("/api/rooms", headers=headers).json["rooms"]]
+    assert names == ["general", "mine"]
+    for method in ("GET", "POST"):
+        response = client.open(
+            "/api/rooms/secret/messages", method=method, json={"content": "hi"}, headers=headers
+        )
+        assert response.status_code == 404
+        assert response.json["error"]["code"] == "not_found"
+    assert room_row(db, "secret")["last_seq"] == 0
+
+
+# --- reading messages -------------------------------------------------------
+
+
+def test_messages_default_is_newest_50_oldest_first(client, db, user, headers):
+    seed(db, user, 120)
+
+    response = client.get("/api/rooms/general/messages", headers=headers)
+
+    assert response.status_code == 200
+    assert response.json["room"] == "general"
+    assert response.json["last_seq"] == 120
+    assert seqs(response) == list(range(71, 121))
+    first = response.json["messages"][0]
+    assert set(first) == {"type", "room", "seq", "username", "content", "ts"}
+    assert first["type"] == "chat" and first["room"] == "general"
+    assert first["username"] == "eren" and first["content"] == "message 71"
+    assert TS.fullmatch(first["ts"])
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("after=0", range(1, 51)),
+        ("after=10", range(11, 61)),
+        ("after=100", range(101, 121)),
+        ("after=120", []),
+        ("after=500", []),
+        ("before=30", range(1, 30)),
+        ("before=1", []),
+        ("before=121", range(71, 121)),
+        ("after=10&before=20", range(11, 20)),
+        ("after=10&before=11", []),
+        ("limit=5", range(116, 121)),
+        ("limit=200", range(1, 121)),
+        ("after=0&limit=3", range(1, 4)),
+        ("before=30&limit=3", range(27, 30)),
+        ("after=10&before=100&limit=4", range(11, 15)),
+        ("after=", range(71, 121)),
+    ],
+)
+def test_messages_paging(client, db, user, headers, query, expected):
+    seed(db, user, 120)
+    response = client.get(f"/api/rooms/general/messages?{query}", headers=headers)
+    assert response.status_code == 200
+    assert seqs(response) == list(expected)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=0",
+        "limit=201",
+        "limit=1000",
+        "limit=abc",
+        "limit=-1",
+        "limit=1.5",
+        "after=abc",
+        "after=-1",
+        "before=x",
+        "before=%EF%BC%91",
+    ],
+)
+def test_messages_bad_query_is_400_json(client, db, user, headers, query):
+    response = client.get(f"/api/rooms/general/messages?{query}", headers=headers)
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "bad_request"
+    assert response.json["error"]["message"]
+
+
+def test_messages_carry_their_client_id(client, db, user, headers):
+    assert send(client, headers, "hi", client_id="c-17").status_code == 201
+    messages = client.get("/api/rooms/general/messages", headers=headers).json["messages"]
+    assert [(m["seq"], m["content"], m["client_id"]) for m in messages] == [(1, "hi", "c-17")]
+
+
+def test_unknown_room_is_404_json(client, db, headers):
+    for method in ("GET", "POST"):
+        response = client.open(
+            "/api/rooms/nope/messages", method=method, json={"content": "hi"}, headers=headers
+        )
+        assert response.status_code == 404
+        assert response.json["error"]["code"] == "not_found"
+        assert response.json["error"]["message"]
+
+
+# --- sending ----------------------------------------------------------------
+
+
+def test_send_with_token(client, db, user, headers):
+    response = send(client, headers, "hello from a script", client_id="c-1")
+
+    assert response.status_code == 201
+    assert response.json == {"room": "general", "seq": 1, "client_id": "c-1", "duplicate": False}
+    row = db.execute("SELECT seq, user_id, content, client_id FROM messages").fetchone()
+    assert row == {
+        "seq": 1,
+        "user_id": user["id"],
+        "content": "hello from a script",
+        "client_id": "c-1",
+    }
+    assert room_row(db)["last_seq"] == 1
+
+
+def test_send_without_client_id(client, db, headers):
+    first, second = send(client, headers, "a"), send(client, headers, "a")
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert (first.json["seq"], second.json["seq"]) == (1, 2)
+    assert first.json["client_id"] is None
+    assert message_count(db) == 2
+
+
+def test_same_client_id_is_one_message(client, db, headers):
+    first = send(client, headers, "once", client_id="c-17")
+    again = send(client, headers, "once", client_id="c-17")
+
+    assert first.status_code == 201
+    assert again.status_code == 200
+    assert again.json == {
+        "room": "general",
+        "seq": first.json["seq"],
+        "client_id": "c-17",
+        "duplicate": True,
+    }
+    assert message_count(db) == 1
+    assert room_row(db)["last_seq"] == 1
+    # The repeat did not use up a seq: the next send is gapless.
+    assert send(client, headers, "next", client_id="c-18").json["seq"] == 2
+
+
+def test_same_client_id_from_another_user_or_room_is_new(client, db, user, headers):
+    other = {"Authorization": f"Bearer {make_token(db, make_user(db, 'levi'))}"}
+    actions.create_room(db, "lobby", user["id"])
+
+    assert send(client, headers, "a", client_id="c-1").status_code == 201
+    assert send(client, other, "b", client_id="c-1").status_code == 201
+    lobby = send(client, headers, "c", client_id="c-1", room="lobby")
+    assert lobby.status_code == 201 and lobby.json["seq"] == 1
+    assert message_count(db) == 3
+
+
+def test_session_send_needs_the_csrf_header(client, auth, db, user):
+    auth.login("eren", "correct horse")
+
+    refused = client.post("/api/rooms/general/messages", json={"content": "hi"})
+    assert refused.status_code == 400
+    assert refused.json["error"]["code"] == "bad_request"
+    assert message_count(db) == 0
+
+    forged = client.post(
+        "/api/rooms/general/messages", json={"content": "hi"}, headers={"X-CSRFToken": "forged"}
+    )
+    assert forged.status_code == 400
+    assert message_count(db) == 0
+
+    token = csrf_token(client.get("/rooms").text)
+    sent = client.post(
+        "/api/rooms/general/messages", json={"content": "hi"}, headers={"X-CSRFToken": token}
+    )
+    assert sent.status_code == 201
+    assert sent.json["seq"] == 1
+    assert message_count(db) == 1
+
+
+def test_session_can_read_without_csrf(client, auth, db, user):
+    auth.login("eren", "correct horse")
+    assert client.get("/api/rooms/general/messages").status_code == 200
+
+
+def test_content_at_the_limit_is_accepted(app, client, db, headers):
+    limit = app.config["MAX_MESSAGE_CHARS"]
+    response = send(client, headers, "é" * limit)
+    assert response.status_code == 201
+    assert len(db.execute("SELECT content FROM messages").fetchone()["content"]) == limit
+
+
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        ({"content": "x" * 4001}, "too_large"),
+        ({"content": "x" * 4001, "client_id": "c-1"}, "too_large"),
+        ({"content": ""}, "bad_frame"),
+        ({"content": "   \n"}, "bad_frame"),
+        ({}, "bad_frame"),
+        ({"content": None}, "bad_frame"),
+        ({"content": 42}, "bad_frame"),
+        ({"content": ["hi"]}, "bad_frame"),
+        ({"content": "nul\x00"}, "bad_frame"),
+        ({"content": "lone \ud800 surrogate"}, "bad_frame"),  # valid JSON, not UTF-8 text
+        ({"content": "hi", "client_id": "c" * 65}, "bad_frame"),
+        ({"content": "hi", "client_id": ""}, "bad_frame"),
+        ({"content": "hi", "client_id": 17}, "bad_frame"),
+    ],
+)
+def test_send_refuses_bad_content(app, client, db, headers, body, code):
+    assert app.config["MAX_MESSAGE_CHARS"] == 4000
+    response = client.post("/api/rooms/general/messages", json=body, headers=headers)
+
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == code
+    assert response.json["error"]["message"]
+    assert message_count(db) == 0
+    assert room_row(db)["last_seq"] == 0
+
+
+@pytest.mark.parametrize(
+    "data, content_type",
+    [
+        ("hello", "text/plain"),
+        ("content=hello", "application/x-www-form-urlencoded"),
+        ("{not json", "application/json"),
+        ('["hello"]', "application/json"),
+        ('"hello"', "application/json"),
+        ("", "application/json"),
+    ],
+)
+def test_send_non_json_object_body_is_400(client, db, headers, data, content_type):
+    response = client.post(
+        "/api/rooms/general/messages", data=data, content_type=content_type, headers=headers
+    )
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "bad_request"
+    assert message_count(db) == 0
