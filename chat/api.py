@@ -41,7 +41,11 @@ def authenticate():
 
 def message_json(room: dict, row: dict) -> dict:
     return protocol.chat_message(
-        room["name"], row["seq"], row["username"], row["content"], row["created_at"],
+        room["name"],
+        row["seq"],
+        row["username"],
+        row["content"],
+        row["created_at"],
         row["client_id"],
     )
 
@@ -75,9 +79,7 @@ def list_messages(name: str):
                 conn, room["id"], after, before or _NO_UPPER_BOUND, limit
             )
         else:
-            rows = queries.messages_before(
-                conn, room["id"], before or room["last_seq"] + 1, limit
-            )
+            rows = queries.messages_before(conn, room["id"], before or room["last_seq"] + 1, limit)
     return jsonify(
         room=room["name"],
         last_seq=room["last_seq"],

@@ -162,7 +162,11 @@ class Hub:
     @staticmethod
     def _frame(feed: Feed, row: dict) -> str:
         return protocol.chat_frame(
-            feed.name, row["seq"], row["username"], row["content"], row["created_at"],
+            feed.name,
+            row["seq"],
+            row["username"],
+            row["content"],
+            row["created_at"],
             row["client_id"],
         )
 

@@ -13,10 +13,11 @@ from flask import Blueprint, Flask, abort, current_app, g, request
 from flask_login import current_user
 from flask_sock import Sock
 from psycopg_pool import PoolTimeout
+from simple_websocket import ConnectionClosed
 
 from . import actions, db, protocol
 from .hub import Hub, HubUnavailable
-from .peer import CLOSE_TRY_AGAIN_LATER, FrameSocket, Peer, PeerClosed
+from .peer import CLOSE_INTERNAL_ERROR, CLOSE_TRY_AGAIN_LATER, FrameSocket, Peer, PeerClosed
 from .rooms import find_room, room_or_404, seq_arg
 
 log = logging.getLogger(__name__)
@@ -77,24 +78,24 @@ def check_upgrade():
 def room_socket(ws, room_name: str):
     """One room over one socket, as in the tutorials; plain text lines are chat messages."""
     room = g.room
-    user = current_user.as_row()
-    peer = Peer(ws, user, current_app.config["OUTBOUND_QUEUE"])
+    peer = Peer(ws, current_user.as_row(), current_app.config["OUTBOUND_QUEUE"])
     hub = get_hub()
     try:
         hub.join(peer, room, g.after)
-    except HubUnavailable:
-        peer.abort(CLOSE_TRY_AGAIN_LATER, "database unavailable; reconnect with after")
-        return
-    except PeerClosed:
-        return
-    try:
         while True:
             data = ws.receive()
-            if data is None:
-                continue
-            handle_frame(peer, room, data)
+            if data is not None:
+                handle_frame(peer, room, data)
     except PeerClosed:
         pass
+    except (HubUnavailable, psycopg.OperationalError, PoolTimeout) as exc:
+        log.warning("socket of %s in %s: database unavailable: %s", peer.username, room_name, exc)
+        peer.abort(CLOSE_TRY_AGAIN_LATER, "database unavailable; reconnect with after")
+    except ConnectionClosed:
+        raise  # flask-sock's normal end of a connection
+    except Exception:
+        log.exception("socket of %s in %s failed", peer.username, room_name)
+        peer.abort(CLOSE_INTERNAL_ERROR, "internal error; reconnect with after")
     finally:
         hub.leave(peer, room["id"])
         peer.close()
@@ -120,7 +121,8 @@ def handle_frame(peer: Peer, default_room: dict, data: str | bytes) -> None:
         log.warning("send by %s failed: %s", peer.username, exc)
         peer.send(
             protocol.error_frame(
-                "unavailable", "the database is unavailable; resend with the same client_id",
+                "unavailable",
+                "the database is unavailable; resend with the same client_id",
                 client_id,
             )
         )

@@ -130,8 +130,10 @@ def room_row(db, name: str = "general") -> dict:
     return db.execute("SELECT id, name, last_seq FROM rooms WHERE name = %s", (name,)).fetchone()
 
 
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|'
-                   r'name="csrf_token" value="([^"]+)"')
+_CSRF = re.compile(
+    r'name="csrf_token" type="hidden" value="([^"]+)"|'
+    r'name="csrf_token" value="([^"]+)"'
+)
 
 
 def csrf_token(html: str) -> str:
@@ -150,8 +152,12 @@ class AuthActions:
         token = csrf_token(self._client.get("/register").text)
         return self._client.post(
             "/register",
-            data={"csrf_token": token, "username": username, "password": password,
-                  "confirm": password},
+            data={
+                "csrf_token": token,
+                "username": username,
+                "password": password,
+                "confirm": password,
+            },
             follow_redirects=follow,
         )
 

@@ -113,8 +113,9 @@ def test_the_notification_carries_the_encoded_frame(db, listener):
     notify = next(listener.notifies(timeout=5))
     room_id, seq, frame = notify.payload.split(" ", 2)
     assert (int(room_id), int(seq)) == (room["id"], sent.seq)
-    assert frame == protocol.chat_frame("general", sent.seq, "eren", "hi <b>there</b>",
-                                        sent.created_at, "c-9")
+    assert frame == protocol.chat_frame(
+        "general", sent.seq, "eren", "hi <b>there</b>", sent.created_at, "c-9"
+    )
     assert orjson.loads(frame)["type"] == "chat"
 
 

@@ -14,7 +14,12 @@ def flask(database_url: str, *args: str, stdin: str = "") -> subprocess.Complete
     env = {**os.environ, "DATABASE_URL": database_url}
     return subprocess.run(
         [str(FLASK), "--app", "app", *args],
-        cwd=ROOT, env=env, input=stdin, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

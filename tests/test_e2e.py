@@ -139,9 +139,7 @@ def test_join_without_after_gets_the_last_50_then_ready(server, users):
     assert ready == {"type": "ready", "room": "general", "last_seq": 70}
 
 
-def test_resending_a_client_id_is_acked_with_the_first_seq_and_stores_nothing(
-    server, users, db
-):
+def test_resending_a_client_id_is_acked_with_the_first_seq_and_stores_nothing(server, users, db):
     client = Client.open(server, "general", users["eren"])
     client.until("ready")
     frame = {"type": "chat", "room": "general", "content": "once", "client_id": "dup-1"}
@@ -218,8 +216,12 @@ def register_and_login(base: str):
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
     response = session.post(
         base + "/register",
-        data={"csrf_token": token, "username": "armin", "password": "sea of sand",
-              "confirm": "sea of sand"},
+        data={
+            "csrf_token": token,
+            "username": "armin",
+            "password": "sea of sand",
+            "confirm": "sea of sand",
+        },
         allow_redirects=False,
     )
     assert response.status_code == 302
@@ -260,8 +262,11 @@ def test_notification_lost_while_not_listening_is_read_from_the_table(server, us
             )
     client.send({"type": "chat", "content": "loud", "client_id": "l"})
     chats = client.chats_until_seq(3)
-    assert [(c["seq"], c["content"]) for c in chats] == [(1, "silent 1"), (2, "silent 2"),
-                                                         (3, "loud")]
+    assert [(c["seq"], c["content"]) for c in chats] == [
+        (1, "silent 1"),
+        (2, "silent 2"),
+        (3, "loud"),
+    ]
 
 
 def test_listen_connection_killed_then_backfilled(server, users, database_url):

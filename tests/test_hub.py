@@ -52,8 +52,9 @@ class RecordingSocket:
 
 @pytest.fixture
 def hub(database_url):
-    pool = ConnectionPool(database_url, kwargs={"row_factory": dict_row}, min_size=1, max_size=4,
-                          open=True)
+    pool = ConnectionPool(
+        database_url, kwargs={"row_factory": dict_row}, min_size=1, max_size=4, open=True
+    )
     hub = Hub(database_url, pool)
     yield hub
     hub.stop()
