@@ -139,11 +139,16 @@ class Client:
         self.ws = ws
 
     @classmethod
-    def open(cls, server: Gunicorn, room: str, token: str, after: int | None = None, **headers):
+    def open(
+        cls, server: Gunicorn, room: str, token: str | None, after: int | None = None, **headers
+    ):
+        """Connect with a Bearer token, or with token=None and e.g. Cookie=... in headers."""
         query = "" if after is None else f"?after={after}"
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
         ws = connect(
             f"{server.ws_url}/ws/{room}{query}",
-            additional_headers={"Authorization": f"Bearer {token}", **headers},
+            additional_headers=headers,
             compression=None,
             open_timeout=FRAME_TIMEOUT,
             max_size=2**22,

@@ -42,12 +42,12 @@ def users(db):
     return {name: make_token(db, make_user(db, name)) for name in ("eren", "mikasa")}
 
 
-def clients_on_two_workers(server: Gunicorn, token: str, room: str = "general"):
+def clients_on_two_workers(server: Gunicorn, token: str | None, room="general", **headers):
     """Open connections until two are held by different workers; close the rest."""
     by_worker: dict[int, Client] = {}
     extra = []
     for _ in range(60):
-        client = Client.open(server, room, token)
+        client = Client.open(server, room, token, **headers)
         client.until("ready")
         pid = server.worker_of(client.ws)
         if pid in by_worker:
@@ -229,13 +229,19 @@ def register_and_login(base: str):
 
 
 def test_messages_and_sessions_survive_a_full_restart(start_server, database_url, users, db):
-    server = start_server()
+    # No SECRET_KEY: the key generated into instance/secret_key must be shared
+    # by both workers and survive the restart.
+    server = start_server(SECRET_KEY="")
     session = register_and_login(server.url)
+    cookie = f"session={session.cookies['session']}"
+    # Both workers accept the session cookie: they read the same generated key.
+    for client in clients_on_two_workers(server, None, Cookie=cookie):
+        client.close()
     send_many(server, users["eren"], 5, "before-restart-")
     assert server.stop() == 0
 
     # A second server on the same database: what a restart of `make run` is.
-    server = start_server()
+    server = start_server(SECRET_KEY="")
     rooms = session.get(server.url + "/rooms", allow_redirects=False)
     assert rooms.status_code == 200, "the session cookie no longer logs in"
     history = session.get(server.url + "/rooms/general/history").text
