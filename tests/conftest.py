@@ -7,6 +7,7 @@ gets its own database cloned from a migrated template, so tests never share rows
 
 import os
 import re
+import threading
 import uuid
 from pathlib import Path
 
@@ -113,6 +114,26 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+def run_concurrently(func, starters: int) -> tuple[list, list]:
+    """Call func from `starters` threads released together; return (results, errors)."""
+    barrier = threading.Barrier(starters)
+    results, errors = [], []
+
+    def start():
+        barrier.wait()
+        try:
+            results.append(func())
+        except BaseException as exc:  # SystemExit too: the caller asserts on it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(starters)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results, errors
 
 
 def make_user(db, username: str = "eren", password: str = "correct horse") -> dict:

@@ -3,11 +3,12 @@
 import os
 import re
 import stat
-import threading
 
 import pytest
 
 from chat import config
+
+from .conftest import run_concurrently
 
 
 @pytest.fixture
@@ -48,21 +49,7 @@ def test_secret_key_from_the_environment_writes_no_file(tmp_path, monkeypatch):
 def test_secret_key_concurrent_starters_agree(tmp_path, no_secret_env):
     # Every worker starting at once must sign sessions with the same key.
     starters = 8
-    barrier = threading.Barrier(starters)
-    keys, errors = [], []
-
-    def start():
-        barrier.wait()
-        try:
-            keys.append(config.secret_key(tmp_path))
-        except BaseException as exc:  # SystemExit too: the test reports it
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start) for _ in range(starters)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    keys, errors = run_concurrently(lambda: config.secret_key(tmp_path), starters)
 
     assert errors == []
     assert len(keys) == starters and len(set(keys)) == 1

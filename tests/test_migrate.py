@@ -1,6 +1,5 @@
 """chat.migrate on real, empty databases: once only, under a lock, all or nothing."""
 
-import threading
 import uuid
 
 import psycopg
@@ -9,6 +8,8 @@ from psycopg import conninfo as pg_conninfo
 from psycopg import sql
 
 from chat import close_app, create_app, migrate
+
+from .conftest import run_concurrently
 
 
 @pytest.fixture
@@ -62,21 +63,7 @@ def test_every_shipped_migration_is_recorded(empty_db):
 
 def test_concurrent_starters_apply_each_file_once(empty_db):
     starters = 8
-    barrier = threading.Barrier(starters)
-    results, errors = [], []
-
-    def start():
-        barrier.wait()
-        try:
-            results.append(migrate.migrate(empty_db))
-        except Exception as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start) for _ in range(starters)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results, errors = run_concurrently(lambda: migrate.migrate(empty_db), starters)
 
     assert errors == []
     assert sorted(results) == [[]] * (starters - 1) + [["0001_initial"]]
