@@ -67,5 +67,5 @@ def close_app(app: Flask) -> None:
     """Stop the hub's listener and close the pool (a gunicorn worker is exiting)."""
     from . import db, ws
 
-    ws.stop_hub(app)
+    ws.stop_realtime(app)
     db.close(app)

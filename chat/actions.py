@@ -12,10 +12,16 @@ from datetime import datetime
 
 from psycopg import Connection, Rollback
 
-from . import passwords, protocol
+from . import passwords, protocol, queries
 
-# Every worker LISTENs on this one channel and picks out the rooms it serves.
+# Every worker LISTENs on these channels and picks out the rooms it serves:
+# CHANNEL carries stored messages ('<room_id> <seq>[ <frame>]'), EVENTS_CHANNEL
+# ephemeral frames that are never stored ('<room_id> <skip_user_id> <frame>...').
 CHANNEL = "chat"
+EVENTS_CHANNEL = "chat_events"
+# A line in an events payload meaning "send this room's online_users, read
+# from the table": used when the list itself would not fit in a NOTIFY.
+ONLINE_USERS_REF = "?"
 # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more (and with it the
 # whole transaction); a longer frame is announced by reference instead.
 NOTIFY_PAYLOAD_MAX = 7999
@@ -139,3 +145,153 @@ def notify_payload(room_id: int, seq: int, frame: str) -> str:
     if len(payload.encode()) > NOTIFY_PAYLOAD_MAX:
         return f"{room_id} {seq}"
     return payload
+
+
+SQL_JOIN_ROOM = """
+    INSERT INTO room_members (room_id, user_id, last_read_seq)
+    SELECT id, %(user_id)s, last_seq FROM rooms WHERE id = %(room_id)s
+    ON CONFLICT (room_id, user_id) DO NOTHING
+"""
+# Monotonic, and never past the room's end: an old or bogus seq cannot move it.
+SQL_MARK_READ = """
+    INSERT INTO room_members (room_id, user_id, last_read_seq)
+    SELECT id, %(user_id)s, LEAST(%(seq)s, last_seq) FROM rooms WHERE id = %(room_id)s
+    ON CONFLICT (room_id, user_id) DO UPDATE
+        SET last_read_seq = GREATEST(room_members.last_read_seq, EXCLUDED.last_read_seq)
+    RETURNING last_read_seq
+"""
+
+
+def join_room(conn: Connection, room_id: int, user_id: int) -> None:
+    """Make the user a member (idempotent); a new member starts with everything read."""
+    conn.execute(SQL_JOIN_ROOM, {"room_id": room_id, "user_id": user_id})
+
+
+def mark_read(conn: Connection, room_id: int, user_id: int, seq: int) -> int:
+    """Record that the user has seen the room up to seq; returns the stored read seq."""
+    row = conn.execute(
+        SQL_MARK_READ, {"room_id": room_id, "user_id": user_id, "seq": seq}
+    ).fetchone()
+    return row["last_read_seq"]
+
+
+def events_payload(room_id: int, skip_user_id: int, frames: list[str]) -> str:
+    return f"{room_id} {skip_user_id} " + "\n".join(frames)
+
+
+def announce(conn: Connection, room_id: int, frames: list[str], skip_user_id: int = 0) -> None:
+    """Send ephemeral frames to the room's clients on every worker (never stored).
+
+    skip_user_id's own connections do not get them (someone's own typing).
+    """
+    conn.execute(SQL_NOTIFY, (EVENTS_CHANNEL, events_payload(room_id, skip_user_id, frames)))
+
+
+def announce_typing(conn: Connection, room: dict, user: dict) -> None:
+    announce(conn, room["id"], [protocol.typing_frame(room["name"], user["username"])], user["id"])
+
+
+# --- presence ------------------------------------------------------------------
+
+# All presence changes in one room are serialised by this lock, so that the
+# online list each change announces is the list as of that change, and the
+# announcements leave (NOTIFY at commit) in the order the changes happened.
+PRESENCE_LOCK_SPACE = 0x70726573  # "pres"
+SQL_PRESENCE_LOCK = "SELECT pg_advisory_xact_lock(%s, (%s %% 2147483647)::int)"
+SQL_REGISTER_WORKER = """
+    INSERT INTO workers (id) VALUES (%s)
+    ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()
+"""
+SQL_HEARTBEAT = "UPDATE workers SET heartbeat_at = now() WHERE id = %s"
+SQL_PRESENCE_ADD = """
+    INSERT INTO presence (worker_id, room_id, user_id) VALUES (%s, %s, %s)
+    ON CONFLICT DO NOTHING
+"""
+SQL_PRESENCE_REMOVE = """
+    DELETE FROM presence WHERE worker_id = %s AND room_id = %s AND user_id = %s
+"""
+SQL_PRESENCE_COUNT = "SELECT count(*) AS n FROM presence WHERE room_id = %s AND user_id = %s"
+SQL_DEAD_WORKERS = """
+    SELECT id FROM workers WHERE heartbeat_at < now() - make_interval(secs => %s)
+"""
+SQL_WORKER_PRESENCE = """
+    SELECT p.room_id, r.name AS room_name, p.user_id, u.username
+    FROM presence p JOIN rooms r ON r.id = p.room_id JOIN users u ON u.id = p.user_id
+    WHERE p.worker_id = %s
+    ORDER BY p.room_id, p.user_id
+"""
+SQL_DELETE_WORKER = "DELETE FROM workers WHERE id = %s"
+
+
+def _online_frames(conn: Connection, room: dict, first: str) -> list[str]:
+    users = queries.online_users(conn, room["id"])
+    online = protocol.online_users_frame(room["name"], users)
+    if len(events_payload(room["id"], 0, [first, online]).encode()) > NOTIFY_PAYLOAD_MAX:
+        online = ONLINE_USERS_REF
+    return [first, online]
+
+
+def register_worker(conn: Connection, worker_id: str) -> None:
+    conn.execute(SQL_REGISTER_WORKER, (worker_id,))
+
+
+def heartbeat(conn: Connection, worker_id: str) -> bool:
+    """Refresh the worker's heartbeat; False if it had been reaped meanwhile."""
+    return conn.execute(SQL_HEARTBEAT, (worker_id,)).rowcount == 1
+
+
+def arrive(conn: Connection, worker_id: str, room: dict, user: dict) -> bool:
+    """Record the user in the room through this worker; announce if they were not there.
+
+    Returns True when this made the user newly present (user_joined announced).
+    """
+    with conn.transaction():
+        conn.execute(SQL_PRESENCE_LOCK, (PRESENCE_LOCK_SPACE, room["id"]))
+        conn.execute(SQL_PRESENCE_ADD, (worker_id, room["id"], user["id"]))
+        if conn.execute(SQL_PRESENCE_COUNT, (room["id"], user["id"])).fetchone()["n"] != 1:
+            return False
+        frames = _online_frames(
+            conn, room, protocol.user_joined_frame(room["name"], user["username"])
+        )
+        announce(conn, room["id"], frames)
+    return True
+
+
+def depart(conn: Connection, worker_id: str, room: dict, user: dict) -> bool:
+    """Remove the user's presence through this worker; announce if they are now gone."""
+    with conn.transaction():
+        conn.execute(SQL_PRESENCE_LOCK, (PRESENCE_LOCK_SPACE, room["id"]))
+        removed = conn.execute(SQL_PRESENCE_REMOVE, (worker_id, room["id"], user["id"])).rowcount
+        if not removed:
+            return False  # someone else (a reaper) already did
+        if conn.execute(SQL_PRESENCE_COUNT, (room["id"], user["id"])).fetchone()["n"] != 0:
+            return False
+        frames = _online_frames(
+            conn, room, protocol.user_left_frame(room["name"], user["username"])
+        )
+        announce(conn, room["id"], frames)
+    return True
+
+
+def worker_presence(conn: Connection, worker_id: str) -> list[dict]:
+    return conn.execute(SQL_WORKER_PRESENCE, (worker_id,)).fetchall()
+
+
+def retire_worker(conn: Connection, worker_id: str) -> None:
+    """Depart everyone present through the worker, then forget the worker."""
+    for row in worker_presence(conn, worker_id):
+        depart(
+            conn,
+            worker_id,
+            {"id": row["room_id"], "name": row["room_name"]},
+            {"id": row["user_id"], "username": row["username"]},
+        )
+    conn.execute(SQL_DELETE_WORKER, (worker_id,))
+
+
+def reap_dead_workers(conn: Connection, timeout: float) -> list[str]:
+    """Retire every worker whose heartbeat is older than timeout seconds."""
+    dead = [row["id"] for row in conn.execute(SQL_DEAD_WORKERS, (timeout,)).fetchall()]
+    for worker_id in dead:
+        retire_worker(conn, worker_id)
+    return dead

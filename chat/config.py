@@ -91,4 +91,18 @@ def load(instance_path: Path = INSTANCE_PATH) -> dict:
         # 10 s of a busy room, a few hundred KB at most per connection.
         "OUTBOUND_QUEUE": _int("OUTBOUND_QUEUE", 1000, minimum=10),
         "HISTORY_PAGE_SIZE": 50,
+        # DESIGN §5: a person types a few messages a second at most; bursts
+        # cover pastes and reconnect resends. 0 turns the limit off (benchmarks).
+        "RATE_LIMIT_PER_SEC": _float("RATE_LIMIT_PER_SEC", 20.0),
+        "RATE_LIMIT_BURST": _int("RATE_LIMIT_BURST", 60, minimum=1),
+        # Rooms one /ws connection may follow at once: a sidebar's worth.
+        "MAX_ROOMS_PER_CONNECTION": _int("MAX_ROOMS_PER_CONNECTION", 100, minimum=1),
+        # One "is typing" per user per room per this many seconds is plenty for
+        # an indicator that clients show for a few seconds.
+        "TYPING_INTERVAL": _float("TYPING_INTERVAL", 2.0),
+        # Presence: each worker refreshes its heartbeat this often, and a worker
+        # silent for PRESENCE_TIMEOUT is dead; its users leave within
+        # PRESENCE_TIMEOUT + PRESENCE_HEARTBEAT (40 s by default).
+        "PRESENCE_HEARTBEAT": _float("PRESENCE_HEARTBEAT", 10.0),
+        "PRESENCE_TIMEOUT": _float("PRESENCE_TIMEOUT", 30.0),
     }

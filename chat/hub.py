@@ -20,7 +20,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from . import protocol, queries
-from .actions import CHANNEL
+from .actions import CHANNEL, EVENTS_CHANNEL, ONLINE_USERS_REF
 from .peer import Peer
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,14 @@ LISTENER_NAME = "chat-listener"
 
 class HubUnavailable(Exception):
     """The database cannot be listened to right now; the client should retry."""
+
+
+class JoinCancelled(Exception):
+    """The client left the room (or went away) while catching up."""
+
+
+def _never() -> bool:
+    return False
 
 
 class Feed:
@@ -73,16 +81,18 @@ class Hub:
 
     # --- clients -----------------------------------------------------------
 
-    def join(self, peer: Peer, room: dict, after: int | None) -> int:
+    def join(self, peer: Peer, room: dict, after: int | None, cancelled=None) -> int:
         """Send peer the room's messages after `after` (or the last 50), then `ready`,
         then every later message live. Returns the seq at which it went live.
+
+        `cancelled()`, checked between pages, aborts the catch-up (JoinCancelled).
         """
         self._start()
         if not self.listening.wait(LISTEN_WAIT):
             raise HubUnavailable("not connected to the database")
         feed = self._acquire(room)
         try:
-            return self._catch_up(peer, feed, after)
+            return self._catch_up(peer, feed, after, cancelled or _never)
         except BaseException:
             self._release(feed, peer)
             raise
@@ -92,7 +102,7 @@ class Hub:
         if feed is not None:
             self._release(feed, peer)
 
-    def _catch_up(self, peer: Peer, feed: Feed, after: int | None) -> int:
+    def _catch_up(self, peer: Peer, feed: Feed, after: int | None, cancelled) -> int:
         with feed.lock:
             self._ensure_loaded(feed)
             head = feed.last_seq
@@ -100,6 +110,8 @@ class Hub:
         # lies) is clamped: it gets what comes next rather than a silent gap.
         cursor = max(0, head - HISTORY_ON_JOIN) if after is None else min(after, head)
         while True:
+            if cancelled() or peer.closed:
+                raise JoinCancelled()
             with feed.lock:
                 if cursor >= feed.last_seq:
                     if not peer.offer(protocol.ready_frame(feed.name, feed.last_seq)):
@@ -191,12 +203,48 @@ class Hub:
             else:
                 self._fill(feed, upto=seq)
 
+    def on_event(self, payload: str) -> None:
+        """Handle '<room_id> <skip_user_id> <frame>[\\n<frame>...]': ephemeral frames."""
+        room_id, _, rest = payload.partition(" ")
+        skip, _, frames = rest.partition(" ")
+        try:
+            feed = self._feeds.get(int(room_id))
+            skip = int(skip)
+        except ValueError:
+            log.error("ignoring malformed event %.80r", payload)
+            return
+        if feed is None or not frames:
+            return
+        for frame in frames.split("\n"):
+            if frame == ONLINE_USERS_REF:
+                frame = self._online_users_frame(feed)
+            self.broadcast(feed, frame, skip)
+
+    def broadcast(self, feed: Feed, frame: str, skip_user_id: int = 0) -> None:
+        """Offer an ephemeral frame to the feed's peers (except skip_user_id's)."""
+        with feed.lock:
+            dropped = [
+                peer
+                for peer in feed.peers
+                if peer.user["id"] != skip_user_id and not peer.offer(frame)
+            ]
+            for peer in dropped:
+                feed.peers.discard(peer)
+
+    def _online_users_frame(self, feed: Feed) -> str:
+        with self._pool.connection() as conn:
+            users = queries.online_users(conn, feed.room_id)
+        return protocol.online_users_frame(feed.name, users)
+
     def _fill_all(self) -> None:
-        """After (re)connecting: deliver whatever was committed while not listening."""
+        """After (re)connecting: deliver whatever was committed while not listening,
+        and the current online lists (presence events are not stored)."""
         for feed in list(self._feeds.values()):
             with feed.lock:
                 if feed.last_seq is not None:
                     self._fill(feed)
+            if self.reconnects:
+                self.broadcast(feed, self._online_users_frame(feed))
 
     # --- the LISTEN connection ----------------------------------------------
 
@@ -228,6 +276,7 @@ class Hub:
             self._conninfo, autocommit=True, application_name=LISTENER_NAME
         ) as conn:
             conn.execute(f"LISTEN {CHANNEL}")
+            conn.execute(f"LISTEN {EVENTS_CHANNEL}")
             # Listening from here on: anything committed earlier is read back.
             self._fill_all()
             self.listening.set()
@@ -238,7 +287,10 @@ class Hub:
                 for notify in conn.notifies(timeout=1.0):
                     got = True
                     try:
-                        self.on_notify(notify.payload)
+                        if notify.channel == CHANNEL:
+                            self.on_notify(notify.payload)
+                        else:
+                            self.on_event(notify.payload)
                     except psycopg.Error:
                         raise
                     except Exception:

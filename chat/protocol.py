@@ -12,6 +12,9 @@ from datetime import UTC, datetime
 import orjson
 
 CLIENT_ID_MAX = 64
+ROOM_NAME_MAX = 40
+# Far beyond any real room, and within PostgreSQL's bigint.
+SEQ_MAX = 2**62
 
 
 class FrameError(Exception):
@@ -31,6 +34,35 @@ class ChatIn:
     room: str | None
     content: str
     client_id: str | None
+
+
+@dataclass(frozen=True)
+class JoinIn:
+    """Follow a room: catch up after `after` (or the last 50), then live."""
+
+    room: str
+    after: int | None
+
+
+@dataclass(frozen=True)
+class LeaveIn:
+    room: str
+
+
+@dataclass(frozen=True)
+class TypingIn:
+    room: str | None
+
+
+@dataclass(frozen=True)
+class ReadIn:
+    """The client has shown the user every message up to `seq`."""
+
+    room: str | None
+    seq: int
+
+
+ClientFrame = ChatIn | JoinIn | LeaveIn | TypingIn | ReadIn
 
 
 def timestamp(dt: datetime) -> str:
@@ -86,11 +118,47 @@ def ack_frame(client_id: str | None, seq: int, room: str) -> str:
     return encode({"type": "ack", "client_id": client_id, "seq": seq, "room": room})
 
 
-def error_frame(code: str, message: str, client_id: str | None = None) -> str:
+def error_frame(
+    code: str, message: str, client_id: str | None = None, room: str | None = None
+) -> str:
     frame = {"type": "error", "code": code, "message": message}
     if client_id is not None:
         frame["client_id"] = client_id
+    if room is not None:
+        frame["room"] = room
     return encode(frame)
+
+
+def user_joined_frame(room: str, username: str) -> str:
+    return encode(
+        {
+            "type": "user_joined",
+            "room": room,
+            "username": username,
+            "content": f"{username} joined the room",
+        }
+    )
+
+
+def user_left_frame(room: str, username: str) -> str:
+    return encode(
+        {
+            "type": "user_left",
+            "room": room,
+            "username": username,
+            "content": f"{username} left the room",
+        }
+    )
+
+
+def online_users_frame(room: str, usernames: list[str]) -> str:
+    return encode(
+        {"type": "online_users", "room": room, "users": usernames, "content": ",".join(usernames)}
+    )
+
+
+def typing_frame(room: str, username: str) -> str:
+    return encode({"type": "typing", "room": room, "username": username})
 
 
 def validate_client_id(value: object) -> str | None:
@@ -119,14 +187,34 @@ def validate_content(value: object, max_chars: int, client_id: str | None = None
     return value
 
 
-def parse(data: str | bytes, max_chars: int) -> ChatIn:
+def _room(frame: dict, client_id: str | None, required: bool) -> str | None:
+    room = frame.get("room")
+    if room is None and not required:
+        return None
+    if not isinstance(room, str) or not 1 <= len(room) <= ROOM_NAME_MAX:
+        raise FrameError("bad_frame", "room must be a room name", client_id)
+    return room
+
+
+def _seq(frame: dict, field: str, client_id: str | None, required: bool) -> int | None:
+    value = frame.get(field)
+    if value is None and not required:
+        return None
+    # bool is an int in Python, and 1.0 is a float: neither is a seq.
+    if type(value) is not int or not 0 <= value <= SEQ_MAX:
+        raise FrameError("bad_frame", f"{field} must be a non-negative whole number", client_id)
+    return value
+
+
+def parse(data: str | bytes, max_chars: int, plain_text: bool = True) -> ClientFrame:
     """Turn one client message into a request, or raise FrameError.
 
-    A text frame that is not a JSON object is a chat message to the socket's
-    room, so `websocat` users can just type. JSON objects follow DESIGN §5.
+    On a one-room socket (plain_text=True) a text frame that is not a JSON
+    object is a chat message to the socket's room, so `websocat` users can
+    just type. On /ws every frame must be a JSON object (DESIGN §5).
     """
     if isinstance(data, bytes):
-        raise FrameError("bad_frame", "send text frames (UTF-8 JSON or plain text)")
+        raise FrameError("bad_frame", "send text frames: UTF-8 JSON objects")
     frame = None
     if data.lstrip().startswith("{"):
         try:
@@ -134,15 +222,26 @@ def parse(data: str | bytes, max_chars: int) -> ChatIn:
         except orjson.JSONDecodeError:
             frame = None
     if not isinstance(frame, dict):
+        if not plain_text:
+            raise FrameError("bad_frame", "frames must be JSON objects with a type")
         text = data.rstrip("\r\n")
         return ChatIn(room=None, content=validate_content(text, max_chars), client_id=None)
 
-    kind = frame.get("type")
     client_id = validate_client_id(frame.get("client_id"))
-    if kind != "chat":
-        raise FrameError("unknown_type", f"unknown frame type: {kind!r}", client_id)
-    room = frame.get("room")
-    if room is not None and not isinstance(room, str):
-        raise FrameError("bad_frame", "room must be a string", client_id)
-    content = validate_content(frame.get("content"), max_chars, client_id)
-    return ChatIn(room=room, content=content, client_id=client_id)
+    kind = frame.get("type")
+    if not isinstance(kind, str):
+        raise FrameError("bad_frame", "type must be a string", client_id)
+    # Where a socket has a room of its own, frames may leave `room` out.
+    room_required = not plain_text
+    if kind == "chat":
+        room = _room(frame, client_id, room_required)
+        return ChatIn(room, validate_content(frame.get("content"), max_chars, client_id), client_id)
+    if kind == "join":
+        return JoinIn(_room(frame, client_id, True), _seq(frame, "after", client_id, False))
+    if kind == "leave":
+        return LeaveIn(_room(frame, client_id, True))
+    if kind == "typing":
+        return TypingIn(_room(frame, client_id, room_required))
+    if kind == "read":
+        return ReadIn(_room(frame, client_id, room_required), _seq(frame, "seq", client_id, True))
+    raise FrameError("unknown_type", f"unknown frame type: {kind[:40]!r}", client_id)

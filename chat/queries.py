@@ -19,12 +19,21 @@ SQL_VISIBLE_ROOM = """
       AND (NOT r.is_private OR EXISTS (
             SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = %(user_id)s))
 """
+# unread is NULL for a public room the user has never joined; for members it
+# is last_seq minus their read seq: no message is looked at.
 SQL_VISIBLE_ROOMS = """
-    SELECT r.id, r.name, r.is_private, r.last_seq, r.created_at
+    SELECT r.id, r.name, r.is_private, r.last_seq, r.created_at,
+           r.last_seq - m.last_read_seq AS unread
     FROM rooms r
-    WHERE NOT r.is_private OR EXISTS (
-            SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = %(user_id)s)
+    LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = %(user_id)s
+    WHERE NOT r.is_private OR m.user_id IS NOT NULL
     ORDER BY r.name
+"""
+SQL_ONLINE_USERS = """
+    SELECT DISTINCT u.username
+    FROM presence p JOIN users u ON u.id = p.user_id
+    WHERE p.room_id = %s
+    ORDER BY u.username
 """
 SQL_ROOM_LAST_SEQ = "SELECT last_seq FROM rooms WHERE id = %s"
 
@@ -66,6 +75,11 @@ def visible_room(conn: Connection, name: str, user_id: int) -> dict | None:
 
 def visible_rooms(conn: Connection, user_id: int) -> list[dict]:
     return conn.execute(SQL_VISIBLE_ROOMS, {"user_id": user_id}).fetchall()
+
+
+def online_users(conn: Connection, room_id: int) -> list[str]:
+    """Usernames connected to the room through any live worker, sorted."""
+    return [row["username"] for row in conn.execute(SQL_ONLINE_USERS, (room_id,))]
 
 
 def room_last_seq(conn: Connection, room_id: int) -> int:

@@ -11,6 +11,9 @@ from chat import close_app, create_app, migrate
 
 from .conftest import run_concurrently
 
+# The project's own migrations, in order, as recorded in schema_migrations.
+ALL = [path.stem for path in migrate.migration_files()]
+
 
 @pytest.fixture
 def empty_db(pg_server):
@@ -46,10 +49,10 @@ def write(directory, files: dict[str, str]):
 
 
 def test_fresh_database_gets_the_initial_migration_once(empty_db):
-    assert migrate.migrate(empty_db) == ["0001_initial"]
+    assert migrate.migrate(empty_db) == ALL
     assert migrate.migrate(empty_db) == []
 
-    assert recorded(empty_db) == ["0001_initial"]
+    assert recorded(empty_db) == ALL
     # The migration's seed row was inserted exactly once.
     assert query(empty_db, "SELECT name FROM rooms") == [("general",)]
 
@@ -66,10 +69,10 @@ def test_concurrent_starters_apply_each_file_once(empty_db):
     results, errors = run_concurrently(lambda: migrate.migrate(empty_db), starters)
 
     assert errors == []
-    assert sorted(results) == [[]] * (starters - 1) + [["0001_initial"]]
-    assert query(empty_db, "SELECT version, count(*) FROM schema_migrations GROUP BY 1") == [
-        ("0001_initial", 1)
-    ]
+    assert sorted(results) == [[]] * (starters - 1) + [ALL]
+    assert query(
+        empty_db, "SELECT version, count(*) FROM schema_migrations GROUP BY 1 ORDER BY 1"
+    ) == [(name, 1) for name in ALL]
     assert query(empty_db, "SELECT count(*) FROM rooms") == [(1,)]
 
 
@@ -146,9 +149,9 @@ def test_migrate_command(empty_db):
         runner = app.test_cli_runner()
         first = runner.invoke(args=["migrate"])
         assert first.exit_code == 0, first.output
-        assert first.output.strip() == "applied 1 migration(s): 0001_initial"
+        assert first.output.strip() == f"applied {len(ALL)} migration(s): {', '.join(ALL)}"
         again = runner.invoke(args=["migrate"])
         assert again.output.strip() == "applied 0 migration(s): none pending"
     finally:
         close_app(app)
-    assert recorded(empty_db) == ["0001_initial"]
+    assert recorded(empty_db) == ALL

@@ -58,9 +58,21 @@ def test_parse_accepts(data, expected):
         ("x" * (MAX + 1), "too_large"),
         ("nul\x00inside", "bad_frame"),
         ("lone \ud800 surrogate", "bad_frame"),  # not encodable as UTF-8
-        ('{"type":"typing","room":"general"}', "unknown_type"),
         ('{"type":"shout","content":"hi"}', "unknown_type"),
-        ('{"content":"no type"}', "unknown_type"),
+        ('{"content":"no type"}', "bad_frame"),
+        ('{"type":7,"content":"hi"}', "bad_frame"),
+        ('{"type":"join"}', "bad_frame"),
+        ('{"type":"join","room":""}', "bad_frame"),
+        ('{"type":"join","room":"general","after":-1}', "bad_frame"),
+        ('{"type":"join","room":"general","after":"5"}', "bad_frame"),
+        ('{"type":"join","room":"general","after":1.5}', "bad_frame"),
+        ('{"type":"join","room":"general","after":true}', "bad_frame"),
+        ('{"type":"join","room":"general","after":9999999999999999999999}', "bad_frame"),
+        ('{"type":"leave","room":["general"]}', "bad_frame"),
+        ('{"type":"read","room":"general"}', "bad_frame"),
+        ('{"type":"read","room":"general","seq":-3}', "bad_frame"),
+        ('{"type":"read","room":"general","seq":null}', "bad_frame"),
+        ('{"type":"typing","room":' + '"' + "r" * 41 + '"}', "bad_frame"),
         ('{"type":"chat","content":""}', "bad_frame"),
         ('{"type":"chat","content":"   "}', "bad_frame"),
         ('{"type":"chat"}', "bad_frame"),
@@ -73,6 +85,7 @@ def test_parse_accepts(data, expected):
     ],
 )
 def test_parse_refuses(data, code):
+    """The same on a one-room socket (/ws/<room>) and on /ws, where JSON is required."""
     with pytest.raises(FrameError) as caught:
         protocol.parse(data, MAX)
     assert caught.value.code == code
@@ -84,7 +97,8 @@ def test_parse_refuses(data, code):
     [
         '{"type":"chat","content":"","client_id":"c-1"}',
         '{"type":"chat","content":"' + "x" * (MAX + 1) + '","client_id":"c-1"}',
-        '{"type":"typing","client_id":"c-1"}',
+        '{"type":"dance","client_id":"c-1"}',
+        '{"type":"chat","room":5,"content":"hi","client_id":"c-1"}',
     ],
 )
 def test_parse_error_carries_the_client_id(data):
@@ -163,3 +177,45 @@ def test_chat_frame_without_client_id_leaves_it_out():
 )
 def test_server_frames_decode_to_design_shapes(frame, expected):
     assert json.loads(frame) == expected
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        ('{"type":"join","room":"general"}', protocol.JoinIn("general", None)),
+        ('{"type":"join","room":"general","after":0}', protocol.JoinIn("general", 0)),
+        ('{"type":"join","room":"general","after":41}', protocol.JoinIn("general", 41)),
+        ('{"type":"leave","room":"general"}', protocol.LeaveIn("general")),
+        ('{"type":"typing","room":"general"}', protocol.TypingIn("general")),
+        ('{"type":"read","room":"general","seq":42}', protocol.ReadIn("general", 42)),
+        (
+            '{"type":"chat","room":"general","content":"hi","client_id":"c"}',
+            protocol.ChatIn("general", "hi", "c"),
+        ),
+    ],
+)
+def test_parse_multiplexed_frames(data, expected):
+    assert protocol.parse(data, MAX, plain_text=False) == expected
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "hello",
+        "[1, 2]",
+        '"just a string"',
+        "{not json",
+        '{"type":"chat","content":"no room"}',
+        '{"type":"typing"}',
+        '{"type":"read","seq":3}',
+    ],
+)
+def test_multiplexed_socket_needs_json_objects_naming_a_room(data):
+    with pytest.raises(FrameError) as caught:
+        protocol.parse(data, MAX, plain_text=False)
+    assert caught.value.code == "bad_frame"
+
+
+def test_one_room_socket_lets_frames_leave_the_room_out():
+    assert protocol.parse('{"type":"typing"}', MAX) == protocol.TypingIn(None)
+    assert protocol.parse('{"type":"read","seq":3}', MAX) == protocol.ReadIn(None, 3)

@@ -1,0 +1,266 @@
+"""One WebSocket client's session: the rooms it follows, its limits, and what its frames do.
+
+Both endpoints run a ClientSession: `/ws/<room>` joins its room at once and
+lets frames leave `room` out; `/ws` joins and leaves rooms by frame. Each
+join catches up in its own greenlet, so a long catch-up never stalls the
+client's other rooms or its own sends.
+"""
+
+import logging
+import threading
+import time
+
+import psycopg
+from psycopg_pool import PoolTimeout
+from simple_websocket import ConnectionClosed
+
+from . import actions, protocol, queries
+from .hub import Hub, HubUnavailable, JoinCancelled
+from .limits import TokenBucket
+from .peer import CLOSE_INTERNAL_ERROR, CLOSE_TRY_AGAIN_LATER, Peer, PeerClosed
+from .presence import Presence
+
+log = logging.getLogger(__name__)
+
+_DB_DOWN = (psycopg.OperationalError, PoolTimeout, HubUnavailable)
+
+
+class Membership:
+    """This connection's relation to one room: joining → joined → left."""
+
+    __slots__ = ("room", "state", "lock")
+
+    def __init__(self, room: dict):
+        self.room = room
+        self.state = "joining"
+        self.lock = threading.Lock()
+
+
+class TypingThrottle:
+    """At most one `typing` per user per room per interval, per worker."""
+
+    # Entries older than this many intervals are forgotten when the map grows.
+    _PRUNE_AT = 10_000
+
+    def __init__(self, interval: float):
+        self.interval = interval
+        self._last: dict[tuple[int, int], float] = {}
+
+    def allow(self, user_id: int, room_id: int) -> bool:
+        now = time.monotonic()
+        key = (user_id, room_id)
+        if now - self._last.get(key, -self.interval) < self.interval:
+            return False
+        if len(self._last) >= self._PRUNE_AT:
+            self._last = {k: t for k, t in self._last.items() if now - t < self.interval}
+        self._last[key] = now
+        return True
+
+
+class Realtime:
+    """The per-worker parts every session shares: hub, presence, typing throttle."""
+
+    def __init__(self, config: dict, pool):
+        self.config = config
+        self.pool = pool
+        self.hub = Hub(config["DATABASE_URL"], pool)
+        self.presence = Presence(pool, config["PRESENCE_HEARTBEAT"], config["PRESENCE_TIMEOUT"])
+        self.typing = TypingThrottle(config["TYPING_INTERVAL"])
+
+    def stop(self) -> None:
+        self.presence.stop()
+        self.hub.stop()
+
+
+class ClientSession:
+    def __init__(self, ws, user: dict, realtime: Realtime, default_room: dict | None = None):
+        config = realtime.config
+        self.ws = ws
+        self.user = user
+        self.rt = realtime
+        self.hub: Hub = realtime.hub
+        self.presence: Presence = realtime.presence
+        self.default_room = default_room
+        self.peer = Peer(ws, user, config["OUTBOUND_QUEUE"])
+        self.rooms: dict[str, Membership] = {}
+        self.bucket = TokenBucket(config["RATE_LIMIT_PER_SEC"], config["RATE_LIMIT_BURST"])
+        self.max_rooms = config["MAX_ROOMS_PER_CONNECTION"]
+        self.max_chars = config["MAX_MESSAGE_CHARS"]
+
+    # --- the connection's life -----------------------------------------------
+
+    def run(self, after: int | None = None) -> None:
+        """Serve the client until it goes away; any failure ends this connection only."""
+        started = time.monotonic()
+        log.info("connect user=%s room=%s", self.user["username"], self._label())
+        try:
+            self.presence.start()
+            if self.default_room is not None:
+                self._join(self.default_room, after)
+            while True:
+                data = self.ws.receive()
+                if data is not None:
+                    self.handle(data)
+        except (PeerClosed, ConnectionClosed):
+            pass
+        except _DB_DOWN as exc:
+            log.warning("user=%s: database unavailable: %s", self.user["username"], exc)
+            self.peer.abort(CLOSE_TRY_AGAIN_LATER, "database unavailable; reconnect with after")
+        except Exception:
+            log.exception(
+                "user=%s room=%s: connection failed", self.user["username"], self._label()
+            )
+            self.peer.abort(CLOSE_INTERNAL_ERROR, "internal error; reconnect with after")
+        finally:
+            rooms = len(self.rooms)
+            self.close()
+            log.info(
+                "disconnect user=%s rooms=%d duration=%.1fs",
+                self.user["username"],
+                rooms,
+                time.monotonic() - started,
+            )
+
+    def _label(self) -> str:
+        return self.default_room["name"] if self.default_room else "*"
+
+    def close(self) -> None:
+        for name in list(self.rooms):
+            self._leave(name)
+        self.peer.close()
+
+    # --- frames --------------------------------------------------------------
+
+    def handle(self, data: str | bytes) -> None:
+        """Act on one client frame; refusals are error frames and change nothing."""
+        client_id = room_name = None
+        try:
+            frame = protocol.parse(data, self.max_chars, plain_text=self.default_room is not None)
+            client_id = getattr(frame, "client_id", None)
+            room_name = frame.room or (self.default_room and self.default_room["name"])
+            if not self.bucket.allow():
+                raise protocol.FrameError("rate_limited", "slow down", client_id)
+            if isinstance(frame, protocol.ChatIn):
+                self._chat(room_name, frame)
+            elif isinstance(frame, protocol.JoinIn):
+                self._join_frame(frame)
+            elif isinstance(frame, protocol.LeaveIn):
+                self._leave(frame.room)
+            elif isinstance(frame, protocol.TypingIn):
+                self._typing(room_name)
+            elif isinstance(frame, protocol.ReadIn):
+                self._read(room_name, frame.seq)
+        except protocol.FrameError as exc:
+            self.peer.send(protocol.error_frame(exc.code, exc.message, exc.client_id, room_name))
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            log.warning(
+                "user=%s: frame failed, database unavailable: %s", self.user["username"], exc
+            )
+            self.peer.send(
+                protocol.error_frame(
+                    "unavailable",
+                    "the database is unavailable; resend with the same client_id",
+                    client_id,
+                    room_name,
+                )
+            )
+
+    def _visible(self, name: str) -> dict:
+        """The room by name if this user may see it; FrameError('not_found') otherwise."""
+        membership = self.rooms.get(name)
+        if membership is not None:
+            return membership.room
+        if self.default_room is not None and name == self.default_room["name"]:
+            return self.default_room
+        with self.rt.pool.connection() as conn:
+            room = queries.visible_room(conn, name, self.user["id"])
+        if room is None:
+            raise protocol.FrameError("not_found", f"no room named {name!r}")
+        return room
+
+    def _joined(self, name: str) -> dict:
+        membership = self.rooms.get(name)
+        if membership is None or membership.state == "left":
+            raise protocol.FrameError("not_joined", f"join {name!r} first")
+        return membership.room
+
+    def _chat(self, room_name: str, frame: protocol.ChatIn) -> None:
+        try:
+            room = self._visible(room_name)
+        except protocol.FrameError as exc:
+            exc.client_id = frame.client_id
+            raise
+        with self.rt.pool.connection() as conn:
+            sent = actions.send_message(conn, room, self.user, frame.content, frame.client_id)
+        self.peer.send(protocol.ack_frame(frame.client_id, sent.seq, room["name"]))
+
+    def _typing(self, room_name: str) -> None:
+        room = self._joined(room_name)
+        if self.rt.typing.allow(self.user["id"], room["id"]):
+            with self.rt.pool.connection() as conn:
+                actions.announce_typing(conn, room, self.user)
+
+    def _read(self, room_name: str, seq: int) -> None:
+        room = self._visible(room_name)
+        with self.rt.pool.connection() as conn:
+            actions.mark_read(conn, room["id"], self.user["id"], seq)
+
+    # --- joining and leaving ---------------------------------------------------
+
+    def _join_frame(self, frame: protocol.JoinIn) -> None:
+        if self.default_room is not None:
+            raise protocol.FrameError("unknown_type", "this socket follows one room; use /ws")
+        if frame.room in self.rooms:
+            self._leave(frame.room)  # a re-join restarts the catch-up from `after`
+        if len(self.rooms) >= self.max_rooms:
+            raise protocol.FrameError(
+                "too_many_rooms", f"a connection follows at most {self.max_rooms} rooms"
+            )
+        self._join(self._visible(frame.room), frame.after)
+
+    def _join(self, room: dict, after: int | None) -> None:
+        membership = Membership(room)
+        self.rooms[room["name"]] = membership
+        threading.Thread(
+            target=self._catch_up, args=(membership, after), daemon=True, name="join"
+        ).start()
+
+    def _catch_up(self, membership: Membership, after: int | None) -> None:
+        room = membership.room
+        try:
+            with self.rt.pool.connection() as conn:
+                actions.join_room(conn, room["id"], self.user["id"])
+            self.hub.join(self.peer, room, after, cancelled=lambda: membership.state == "left")
+            with membership.lock:
+                if membership.state == "left":
+                    self.hub.leave(self.peer, room["id"])
+                    return
+                membership.state = "joined"
+                self.presence.arrive(room, self.user)
+            with self.rt.pool.connection() as conn:
+                users = queries.online_users(conn, room["id"])
+            self.peer.send(protocol.online_users_frame(room["name"], users))
+        except (JoinCancelled, PeerClosed):
+            pass
+        except _DB_DOWN as exc:
+            log.warning(
+                "user=%s join %s: database unavailable: %s",
+                self.user["username"],
+                room["name"],
+                exc,
+            )
+            self.peer.abort(CLOSE_TRY_AGAIN_LATER, "database unavailable; reconnect with after")
+        except Exception:
+            log.exception("user=%s join %s failed", self.user["username"], room["name"])
+            self.peer.abort(CLOSE_INTERNAL_ERROR, "internal error; reconnect with after")
+
+    def _leave(self, name: str) -> None:
+        membership = self.rooms.pop(name, None)
+        if membership is None:
+            return  # leaving a room not joined is already done
+        with membership.lock:
+            was = membership.state
+            membership.state = "left"
+            if was == "joined":
+                self.hub.leave(self.peer, membership.room["id"])
+                self.presence.depart(membership.room, self.user)

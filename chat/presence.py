@@ -1,0 +1,138 @@
+"""Presence across every worker and host, kept in PostgreSQL.
+
+Each worker counts its own connections per (room, user) and writes one row
+per pair it has, so a user with five tabs on two workers is two rows and one
+online user. The first row of a user in a room announces `user_joined`, the
+removal of the last one `user_left` (chat/actions.py, under a per-room lock).
+
+A worker proves it is alive with a heartbeat; any worker removes the rows of a
+worker whose heartbeat stopped (kill -9, a lost host) and announces the
+departures, so presence converges within PRESENCE_TIMEOUT + PRESENCE_HEARTBEAT.
+The heartbeat also reconciles this worker's rows with its own counts, which
+repairs whatever a failed write or a database outage left behind.
+"""
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+
+from psycopg_pool import ConnectionPool
+
+from . import actions
+
+log = logging.getLogger(__name__)
+
+# Presence changes of one (room, user) pair must not interleave (a leave's
+# delete racing a join's insert); striped locks serialise them without a lock
+# object per pair.
+_STRIPES = 64
+
+
+class Presence:
+    def __init__(self, pool: ConnectionPool, heartbeat: float, timeout: float):
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._pool = pool
+        self._heartbeat = heartbeat
+        self._timeout = timeout
+        self._counts: dict[tuple[int, int], int] = {}
+        self._who: dict[tuple[int, int], tuple[dict, dict]] = {}
+        self._stripes = [threading.Lock() for _ in range(_STRIPES)]
+        self._started = False
+        self._start_lock = threading.Lock()
+        self._stopping = False
+
+    def _stripe(self, key: tuple[int, int]) -> threading.Lock:
+        return self._stripes[hash(key) % _STRIPES]
+
+    def start(self) -> None:
+        with self._start_lock:
+            if self._started:
+                return
+            self._started = True
+        with self._pool.connection() as conn:
+            actions.register_worker(conn, self.worker_id)
+        threading.Thread(target=self._beat_forever, daemon=True, name="presence").start()
+
+    def arrive(self, room: dict, user: dict) -> None:
+        """A connection of user's now follows room."""
+        key = (room["id"], user["id"])
+        with self._stripe(key):
+            count = self._counts.get(key, 0)
+            self._counts[key] = count + 1
+            self._who[key] = (room, user)
+            if count == 0:
+                self._write(actions.arrive, room, user)
+
+    def depart(self, room: dict, user: dict) -> None:
+        """A connection of user's stopped following room."""
+        key = (room["id"], user["id"])
+        with self._stripe(key):
+            count = self._counts.get(key, 0) - 1
+            if count > 0:
+                self._counts[key] = count
+                return
+            self._counts.pop(key, None)
+            self._who.pop(key, None)
+            self._write(actions.depart, room, user)
+
+    def _write(self, action, room: dict, user: dict) -> None:
+        try:
+            with self._pool.connection() as conn:
+                action(conn, self.worker_id, room, user)
+        except Exception as exc:  # the heartbeat's reconcile repairs it
+            log.warning(
+                "presence of %s in %s not recorded: %s", user["username"], room["name"], exc
+            )
+
+    def _beat_forever(self) -> None:
+        while not self._stopping:
+            time.sleep(self._heartbeat)
+            if self._stopping:
+                return
+            try:
+                self.beat()
+            except Exception as exc:
+                log.warning("presence heartbeat failed: %s", exc)
+
+    def beat(self) -> None:
+        """Refresh this worker's heartbeat, repair its rows, retire dead workers."""
+        with self._pool.connection() as conn:
+            if not actions.heartbeat(conn, self.worker_id):
+                log.warning("worker %s was presumed dead; registering again", self.worker_id)
+                actions.register_worker(conn, self.worker_id)
+        self._reconcile()
+        with self._pool.connection() as conn:
+            for worker_id in actions.reap_dead_workers(conn, self._timeout):
+                log.info("retired dead worker %s and its presence", worker_id)
+
+    def _reconcile(self) -> None:
+        with self._pool.connection() as conn:
+            rows = actions.worker_presence(conn, self.worker_id)
+        stored = {(r["room_id"], r["user_id"]): r for r in rows}
+        for key in set(self._who) - set(stored):
+            with self._stripe(key):
+                if key in self._who:
+                    self._write(actions.arrive, *self._who[key])
+        for key in set(stored) - set(self._who):
+            row = stored[key]
+            with self._stripe(key):
+                if key not in self._who:
+                    self._write(
+                        actions.depart,
+                        {"id": row["room_id"], "name": row["room_name"]},
+                        {"id": row["user_id"], "username": row["username"]},
+                    )
+
+    def stop(self) -> None:
+        """The worker is exiting: everyone connected through it leaves now."""
+        self._stopping = True
+        if not self._started:
+            return
+        try:
+            with self._pool.connection() as conn:
+                actions.retire_worker(conn, self.worker_id)
+        except Exception as exc:
+            log.warning("could not retire worker %s: %s", self.worker_id, exc)
