@@ -57,7 +57,12 @@ def list_rooms():
         rooms = queries.visible_rooms(conn, current_user.id)
     return jsonify(
         rooms=[
-            {"name": r["name"], "private": r["is_private"], "last_seq": r["last_seq"]}
+            {
+                "name": r["name"],
+                "private": r["is_private"],
+                "last_seq": r["last_seq"],
+                "unread": r["unread"],
+            }
             for r in rooms
         ]
     )

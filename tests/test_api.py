@@ -73,10 +73,29 @@ def test_list_rooms_with_token(client, db, user, headers):
     assert response.status_code == 200
     assert response.json == {
         "rooms": [
-            {"name": "general", "private": False, "last_seq": 3},
-            {"name": "lobby", "private": False, "last_seq": 0},
+            # Never joined: no unread count. A member (the creator) has one.
+            {"name": "general", "private": False, "last_seq": 3, "unread": None},
+            {"name": "lobby", "private": False, "last_seq": 0, "unread": 0},
         ]
     }
+
+
+def test_unread_counts_follow_the_read_state_without_going_back(client, db, user, headers):
+    room = room_row(db)
+    actions.join_room(db, room["id"], user["id"])  # joins at seq 0: nothing read yet
+    seed(db, user, 5)
+
+    def unread() -> int:
+        rooms = client.get("/api/rooms", headers=headers).json["rooms"]
+        return next(r["unread"] for r in rooms if r["name"] == "general")
+
+    assert unread() == 5
+    assert actions.mark_read(db, room["id"], user["id"], 3) == 3
+    assert unread() == 2
+    assert actions.mark_read(db, room["id"], user["id"], 1) == 3  # older: ignored
+    assert unread() == 2
+    assert actions.mark_read(db, room["id"], user["id"], 99) == 5  # clamped to the end
+    assert unread() == 0
 
 
 def test_private_rooms_only_for_members(client, db, user, headers):
