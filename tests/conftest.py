@@ -32,7 +32,7 @@ def missing_part(reason: str):
     """A real part is unreachable: fail under CI, skip loudly on a developer machine."""
     if CI:
         pytest.fail(f"CI=true and a real part is missing: {reason}")
-    pytest.skip(f"!!! SKIPPED, real part missing: {reason}")
+    pytest.skip(f"!!! SKIPPED (CI is not set), real part missing: {reason}")
 
 
 @pytest.fixture(scope="session")
