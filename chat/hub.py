@@ -21,7 +21,7 @@ from psycopg_pool import ConnectionPool
 
 from . import protocol, queries
 from .actions import CHANNEL, EVENTS_CHANNEL, ONLINE_USERS_REF
-from .peer import Peer
+from .peer import Peer, PeerClosed
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class Hub:
             with feed.lock:
                 if cursor >= feed.last_seq:
                     if not peer.offer(protocol.ready_frame(feed.name, feed.last_seq)):
-                        raise HubUnavailable("client dropped")
+                        raise PeerClosed()  # dropped as too slow
                     feed.peers.add(peer)
                     return feed.last_seq
                 head = feed.last_seq

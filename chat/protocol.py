@@ -129,26 +129,18 @@ def error_frame(
     return encode(frame)
 
 
-def user_joined_frame(room: str, username: str) -> str:
+def _presence_frame(kind: str, room: str, username: str, verb: str) -> str:
     return encode(
-        {
-            "type": "user_joined",
-            "room": room,
-            "username": username,
-            "content": f"{username} joined the room",
-        }
+        {"type": kind, "room": room, "username": username, "content": f"{username} {verb} the room"}
     )
+
+
+def user_joined_frame(room: str, username: str) -> str:
+    return _presence_frame("user_joined", room, username, "joined")
 
 
 def user_left_frame(room: str, username: str) -> str:
-    return encode(
-        {
-            "type": "user_left",
-            "room": room,
-            "username": username,
-            "content": f"{username} left the room",
-        }
-    )
+    return _presence_frame("user_left", room, username, "left")
 
 
 def online_users_frame(room: str, usernames: list[str]) -> str:
