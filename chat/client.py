@@ -26,13 +26,18 @@ _DB_DOWN = (psycopg.OperationalError, PoolTimeout, HubUnavailable)
 
 
 class Membership:
-    """This connection's relation to one room: joining → joined → left."""
+    """This connection's relation to one room: joining → joined → left.
 
-    __slots__ = ("room", "state", "lock")
+    `present` says whether this connection counts in the room's presence; a
+    re-join hands it on to the new membership, so others see no leave and join.
+    """
 
-    def __init__(self, room: dict):
+    __slots__ = ("room", "state", "present", "lock")
+
+    def __init__(self, room: dict, present: bool = False):
         self.room = room
         self.state = "joining"
+        self.present = present
         self.lock = threading.Lock()
 
 
@@ -145,12 +150,13 @@ class ClientSession:
             elif isinstance(frame, protocol.JoinIn):
                 self._join_frame(frame)
             elif isinstance(frame, protocol.LeaveIn):
-                self._leave(frame.room)
+                self._leave_frame(frame)
             elif isinstance(frame, protocol.TypingIn):
                 self._typing(room_name)
             elif isinstance(frame, protocol.ReadIn):
                 self._read(room_name, frame.seq)
         except protocol.FrameError as exc:
+            room_name = room_name or exc.room or (self.default_room and self.default_room["name"])
             self.peer.send(protocol.error_frame(exc.code, exc.message, exc.client_id, room_name))
         except (psycopg.OperationalError, PoolTimeout) as exc:
             log.warning(
@@ -210,16 +216,23 @@ class ClientSession:
     def _join_frame(self, frame: protocol.JoinIn) -> None:
         if self.default_room is not None:
             raise protocol.FrameError("unknown_type", "this socket follows one room; use /ws")
+        present = False
         if frame.room in self.rooms:
-            self._leave(frame.room)  # a re-join restarts the catch-up from `after`
+            # A re-join restarts the catch-up from `after`; presence carries over.
+            present = self._leave(frame.room, keep_presence=True)
         if len(self.rooms) >= self.max_rooms:
             raise protocol.FrameError(
                 "too_many_rooms", f"a connection follows at most {self.max_rooms} rooms"
             )
-        self._join(self._visible(frame.room), frame.after)
+        self._join(self._visible(frame.room), frame.after, present)
 
-    def _join(self, room: dict, after: int | None) -> None:
-        membership = Membership(room)
+    def _leave_frame(self, frame: protocol.LeaveIn) -> None:
+        if self.default_room is not None:
+            raise protocol.FrameError("unknown_type", "this socket follows one room; use /ws")
+        self._leave(frame.room)
+
+    def _join(self, room: dict, after: int | None, present: bool = False) -> None:
+        membership = Membership(room, present)
         self.rooms[room["name"]] = membership
         threading.Thread(
             target=self._catch_up, args=(membership, after), daemon=True, name="join"
@@ -236,7 +249,9 @@ class ClientSession:
                     self.hub.leave(self.peer, room["id"])
                     return
                 membership.state = "joined"
-                self.presence.arrive(room, self.user)
+                if not membership.present:
+                    membership.present = True
+                    self.presence.arrive(room, self.user)
             with self.rt.pool.connection() as conn:
                 users = queries.online_users(conn, room["id"])
             self.peer.send(protocol.online_users_frame(room["name"], users))
@@ -254,13 +269,20 @@ class ClientSession:
             log.exception("user=%s join %s failed", self.user["username"], room["name"])
             self.peer.abort(CLOSE_INTERNAL_ERROR, "internal error; reconnect with after")
 
-    def _leave(self, name: str) -> None:
+    def _leave(self, name: str, keep_presence: bool = False) -> bool:
+        """Stop following the room; returns whether its presence was kept (re-join)."""
         membership = self.rooms.pop(name, None)
         if membership is None:
-            return  # leaving a room not joined is already done
+            return False  # leaving a room not joined is already done
         with membership.lock:
             was = membership.state
             membership.state = "left"
             if was == "joined":
                 self.hub.leave(self.peer, membership.room["id"])
-                self.presence.depart(membership.room, self.user)
+            if not membership.present:
+                return False
+            if keep_presence:
+                return True
+            membership.present = False
+            self.presence.depart(membership.room, self.user)
+            return False

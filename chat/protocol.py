@@ -20,11 +20,14 @@ SEQ_MAX = 2**62
 class FrameError(Exception):
     """A client frame we refuse; `code` is the stable error code sent back."""
 
-    def __init__(self, code: str, message: str, client_id: str | None = None):
+    def __init__(
+        self, code: str, message: str, client_id: str | None = None, room: str | None = None
+    ):
         super().__init__(message)
         self.code = code
         self.message = message
         self.client_id = client_id
+        self.room = room
 
 
 @dataclass(frozen=True)
@@ -219,6 +222,16 @@ def parse(data: str | bytes, max_chars: int, plain_text: bool = True) -> ClientF
         text = data.rstrip("\r\n")
         return ChatIn(room=None, content=validate_content(text, max_chars), client_id=None)
 
+    try:
+        return _parse_object(frame, max_chars, plain_text)
+    except FrameError as exc:
+        room = frame.get("room")
+        if exc.room is None and isinstance(room, str) and len(room) <= ROOM_NAME_MAX:
+            exc.room = room  # so the client knows which room's frame was refused
+        raise
+
+
+def _parse_object(frame: dict, max_chars: int, plain_text: bool) -> ClientFrame:
     client_id = validate_client_id(frame.get("client_id"))
     kind = frame.get("type")
     if not isinstance(kind, str):

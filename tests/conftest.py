@@ -199,6 +199,28 @@ def auth(client):
     return AuthActions(client)
 
 
+@pytest.fixture
+def start_server(database_url, tmp_path, request):
+    """Start real gunicorn servers (on the test database unless told another);
+    every one is killed at teardown, and its log printed if the test failed."""
+    from .servers import Gunicorn
+
+    started: list = []
+
+    def start(workers: int = 2, database: str | None = None, **env: str) -> Gunicorn:
+        log = tmp_path / f"gunicorn-{len(started)}.log"
+        server = Gunicorn(database or database_url, log, workers, **env)
+        started.append(server)
+        return server.start()
+
+    yield start
+    failed = request.node.rep_call.failed if hasattr(request.node, "rep_call") else False
+    for server in started:
+        if failed:
+            print(f"--- {server.log_path} ---\n{server.log()}")
+        server.kill()
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     """Expose each phase's report as item.rep_<phase>, so fixtures can see a failure."""

@@ -27,6 +27,18 @@ def http() -> requests.Session:
     return session
 
 
+def terminate_listeners(database_url: str, expect: int) -> None:
+    """pg_terminate_backend on every worker's LISTEN connection (chat/hub.py names them)."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = 'chat-listener'"
+        ).fetchall()
+    assert len(killed) == expect
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -3,32 +3,13 @@
 import re
 import threading
 
-import psycopg
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from .conftest import make_token, make_user
-from .servers import Client, Gunicorn, http
+from .servers import Client, Gunicorn, http, terminate_listeners
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def start_server(database_url, tmp_path, request):
-    """Start gunicorn servers on the test database; every one is killed at teardown."""
-    started: list[Gunicorn] = []
-
-    def start(workers: int = 2, **env: str) -> Gunicorn:
-        server = Gunicorn(database_url, tmp_path / f"gunicorn-{len(started)}.log", workers, **env)
-        started.append(server)
-        return server.start()
-
-    yield start
-    failed = request.node.rep_call.failed if hasattr(request.node, "rep_call") else False
-    for server in started:
-        if failed:
-            print(f"--- {server.log_path} ---\n{server.log()}")
-        server.kill()
 
 
 @pytest.fixture
@@ -281,12 +262,7 @@ def test_notification_lost_while_not_listening_is_read_from_the_table(server, us
 def test_listen_connection_killed_then_backfilled(server, users, database_url):
     """pg_terminate_backend on every worker's LISTEN connection: nothing is lost or doubled."""
     watchers = clients_on_two_workers(server, users["eren"])
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        killed = admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND application_name = 'chat-listener'"
-        ).fetchall()
-    assert len(killed) == 2
+    terminate_listeners(database_url, expect=2)
     seqs = send_many(server, users["mikasa"], 20, "during-")
     for watcher in watchers:
         assert [c["seq"] for c in watcher.chats_until_seq(seqs[-1])] == seqs

@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from chat import migrate
 
 from .conftest import make_token, make_user
-from .servers import Client, Gunicorn, http
+from .servers import Client, Gunicorn, http, terminate_listeners
 from .test_e2e import clients_on_two_workers
 
 pytestmark = pytest.mark.e2e
@@ -41,22 +41,6 @@ def own_postgres(tmp_path):
 
     yield url, restart
     server.cleanup()
-
-
-@pytest.fixture
-def gunicorn(tmp_path, request):
-    started = []
-
-    def start(database_url: str, **env: str) -> Gunicorn:
-        server = Gunicorn(database_url, tmp_path / "gunicorn.log", 2, **env)
-        started.append(server)
-        return server.start()
-
-    yield start
-    for server in started:
-        if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
-            print(server.log())
-        server.kill()
 
 
 def tokens_for(url: str, *names: str) -> dict[str, str]:
@@ -123,24 +107,15 @@ def run_fault(url: str, server: Gunicorn, fault) -> None:
         assert got == stored  # complete, in order, no duplicate; and still connected
 
 
-def test_postgres_restart_while_messages_flow(own_postgres, gunicorn):
+def test_postgres_restart_while_messages_flow(own_postgres, start_server):
     url, restart = own_postgres
-    server = gunicorn(url)
+    server = start_server(database=url)
     run_fault(url, server, restart)
 
 
-def test_listen_backend_terminated_while_messages_flow(database_url, gunicorn):
-    server = gunicorn(database_url)
-
-    def terminate_listeners() -> None:
-        with psycopg.connect(database_url, autocommit=True) as admin:
-            killed = admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND application_name = 'chat-listener'"
-            ).fetchall()
-        assert len(killed) == 2
-
-    run_fault(database_url, server, terminate_listeners)
+def test_listen_backend_terminated_while_messages_flow(database_url, start_server):
+    server = start_server()
+    run_fault(database_url, server, lambda: terminate_listeners(database_url, expect=2))
 
 
 def raw_websocket(server: Gunicorn, path: str, token: str, rcvbuf: int = 4096) -> socket.socket:
@@ -163,10 +138,8 @@ def raw_websocket(server: Gunicorn, path: str, token: str, rcvbuf: int = 4096) -
     return sock
 
 
-def test_a_client_that_never_reads_is_dropped_and_the_others_get_everything(
-    database_url, gunicorn, db
-):
-    server = gunicorn(database_url, OUTBOUND_QUEUE="20", RATE_LIMIT_PER_SEC="0")
+def test_a_client_that_never_reads_is_dropped_and_the_others_get_everything(start_server, db):
+    server = start_server(OUTBOUND_QUEUE="20", RATE_LIMIT_PER_SEC="0")
     tokens = {name: make_token(db, make_user(db, name)) for name in ("stuck", "fine", "talker")}
     stuck = raw_websocket(server, "/ws/general", tokens["stuck"])
     fine = Client.open(server, "general", tokens["fine"])
@@ -208,6 +181,6 @@ def test_frames_too_big_for_notify_arrive_on_every_worker(server_two_workers, db
 
 
 @pytest.fixture
-def server_two_workers(database_url, gunicorn, db):
-    server = gunicorn(database_url)
+def server_two_workers(start_server, db):
+    server = start_server()
     return server, {name: make_token(db, make_user(db, name)) for name in ("eren", "mikasa")}
