@@ -50,7 +50,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         "max_message_size": app.config["WS_MAX_FRAME_BYTES"],
     }
 
-    from . import api, auth, db, health, rooms, ws
+    from . import api, auth, db, headers, health, rooms, ws
     from .forms import csrf
 
     db.init_app(app)
@@ -60,6 +60,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     api.init_app(app)
     ws.init_app(app)
     health.init_app(app)
+    headers.init_app(app)
     return app
 
 

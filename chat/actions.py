@@ -13,6 +13,7 @@ from datetime import datetime
 from psycopg import Connection, Rollback
 
 from . import passwords, protocol, queries
+from .render import render
 
 # Every worker LISTENs on these channels and picks out the rooms it serves:
 # CHANNEL carries stored messages ('<room_id> <seq>[ <frame>]'), EVENTS_CHANNEL
@@ -67,8 +68,8 @@ SQL_PREVIOUS_SEND = """
     WHERE room_id = %s AND user_id = %s AND client_id = %s
 """
 SQL_INSERT_MESSAGE = """
-    INSERT INTO messages (room_id, seq, user_id, content, client_id)
-    VALUES (%s, %s, %s, %s, %s)
+    INSERT INTO messages (room_id, seq, user_id, content, client_id, html)
+    VALUES (%s, %s, %s, %s, %s, %s)
     RETURNING created_at
 """
 SQL_NOTIFY = "SELECT pg_notify(%s, %s)"
@@ -104,6 +105,51 @@ def create_room(conn: Connection, name: str, user_id: int, is_private: bool = Fa
     return row["id"]
 
 
+SQL_ADD_MEMBER = """
+    INSERT INTO room_members (room_id, user_id) VALUES (%s, %s) ON CONFLICT DO NOTHING
+    RETURNING user_id
+"""
+SQL_INSERT_DIRECT = """
+    INSERT INTO rooms (name, is_private, is_direct, created_by) VALUES (%s, true, true, %s)
+    ON CONFLICT (name) DO NOTHING
+    RETURNING id
+"""
+
+
+def invite(conn: Connection, room: dict, username: str) -> str:
+    """Add a user to a private room (the inviter's membership is checked by the caller)."""
+    if room["is_direct"]:
+        raise ActionError("forbidden", "a direct conversation has exactly two people")
+    if not room["is_private"]:
+        raise ActionError("forbidden", "public rooms need no invitation")
+    user = queries.user_by_name(conn, username)
+    if user is None:
+        raise ActionError("not_found", f"no user named {username!r}")
+    if conn.execute(SQL_ADD_MEMBER, (room["id"], user["id"])).fetchone() is None:
+        raise ActionError("taken", f"{user['username']} is already a member")
+    return user["username"]
+
+
+def direct_room_name(user_id: int, other_id: int) -> str:
+    low, high = sorted((user_id, other_id))
+    return f"dm-{low}-{high}"
+
+
+def open_direct(conn: Connection, user: dict, username: str) -> str:
+    """The direct room of user and username, created on first use; returns its name."""
+    other = queries.user_by_name(conn, username)
+    if other is None:
+        raise ActionError("not_found", f"no user named {username!r}")
+    if other["id"] == user["id"]:
+        raise ActionError("forbidden", "start a conversation with someone else")
+    name = direct_room_name(user["id"], other["id"])
+    row = conn.execute(SQL_INSERT_DIRECT, (name, user["id"])).fetchone()
+    if row is not None:
+        for member in (user["id"], other["id"]):
+            conn.execute(SQL_ADD_MEMBER, (row["id"], member))
+    return name
+
+
 def send_message(
     conn: Connection,
     room: dict,
@@ -117,6 +163,7 @@ def send_message(
     seq and changes nothing: the seq bump is rolled back with the transaction.
     """
     repeat = None
+    html = render(content)  # before taking the room's lock: rendering is the slow part
     with conn.transaction():
         seq = conn.execute(SQL_NEXT_SEQ, (room["id"],)).fetchone()["last_seq"]
         if client_id is not None:
@@ -127,10 +174,10 @@ def send_message(
                 repeat = Sent(previous["seq"], previous["created_at"], duplicate=True)
                 raise Rollback()
         created_at = conn.execute(
-            SQL_INSERT_MESSAGE, (room["id"], seq, user["id"], content, client_id)
+            SQL_INSERT_MESSAGE, (room["id"], seq, user["id"], content, client_id, html)
         ).fetchone()["created_at"]
         frame = protocol.chat_frame(
-            room["name"], seq, user["username"], content, created_at, client_id
+            room["name"], seq, user["username"], content, created_at, client_id, html
         )
         conn.execute(SQL_NOTIFY, (CHANNEL, notify_payload(room["id"], seq, frame)))
     return repeat or Sent(seq, created_at, duplicate=False)

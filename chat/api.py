@@ -60,6 +60,7 @@ def message_json(room: dict, row: dict) -> dict:
         row["content"],
         row["created_at"],
         row["client_id"],
+        row["html"],
     )
 
 

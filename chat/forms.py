@@ -53,8 +53,16 @@ class RoomForm(FlaskForm):
         validators=[
             InputRequired(),
             Regexp(ROOM_NAME_RE, message="1-40 lowercase letters, digits, '_' or '-'."),
+            Regexp(r"^(?!dm-)", message="Names starting with dm- are for direct messages."),
         ],
     )
+    private = BooleanField("Private: only invited members can see it")
+
+
+class UsernameForm(FlaskForm):
+    """Someone to invite to a private room, or to message directly."""
+
+    username = StringField("Username", validators=[InputRequired(), Length(max=32)])
 
 
 class MessageForm(FlaskForm):

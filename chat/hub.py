@@ -180,6 +180,7 @@ class Hub:
             row["content"],
             row["created_at"],
             row["client_id"],
+            row["html"],
         )
 
     def on_notify(self, payload: str) -> None:

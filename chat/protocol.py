@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 import orjson
 
+from .render import render
+
 CLIENT_ID_MAX = 64
 ROOM_NAME_MAX = 40
 # Far beyond any real room, and within PostgreSQL's bigint.
@@ -86,14 +88,19 @@ def chat_message(
     content: str,
     created_at: datetime,
     client_id: str | None,
+    html: str | None = None,
 ) -> dict:
-    """One stored message as the `chat` frame (and the API) shows it."""
+    """One stored message as the `chat` frame (and the API) shows it.
+
+    `html` is what was rendered at send; rows older than that are rendered now.
+    """
     frame = {
         "type": "chat",
         "room": room,
         "seq": seq,
         "username": username,
         "content": content,
+        "html": html if html is not None else render(content),
         "ts": timestamp(created_at),
     }
     if client_id is not None:
@@ -108,9 +115,10 @@ def chat_frame(
     content: str,
     created_at: datetime,
     client_id: str | None,
+    html: str | None = None,
 ) -> str:
     """The encoded `chat` frame for one stored message."""
-    return encode(chat_message(room, seq, username, content, created_at, client_id))
+    return encode(chat_message(room, seq, username, content, created_at, client_id, html))
 
 
 def ready_frame(room: str, last_seq: int) -> str:

@@ -13,7 +13,7 @@ SQL_USER_BY_TOKEN = """
 # A room is visible to a user when it is public or the user is a member; every
 # route answers a room that is not visible exactly like one that does not exist.
 SQL_VISIBLE_ROOM = """
-    SELECT r.id, r.name, r.is_private, r.last_seq
+    SELECT r.id, r.name, r.is_private, r.is_direct, r.last_seq
     FROM rooms r
     WHERE r.name = %(name)s
       AND (NOT r.is_private OR EXISTS (
@@ -22,8 +22,12 @@ SQL_VISIBLE_ROOM = """
 # unread is NULL for a public room the user has never joined; for members it
 # is last_seq minus their read seq: no message is looked at.
 SQL_VISIBLE_ROOMS = """
-    SELECT r.id, r.name, r.is_private, r.last_seq, r.created_at,
-           r.last_seq - m.last_read_seq AS unread
+    SELECT r.id, r.name, r.is_private, r.is_direct, r.last_seq, r.created_at,
+           r.last_seq - m.last_read_seq AS unread, m.last_read_seq,
+           CASE WHEN r.is_direct THEN (
+               SELECT u.username FROM room_members o JOIN users u ON u.id = o.user_id
+               WHERE o.room_id = r.id AND o.user_id <> %(user_id)s
+           ) END AS partner
     FROM rooms r
     LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = %(user_id)s
     WHERE NOT r.is_private OR m.user_id IS NOT NULL
@@ -38,7 +42,7 @@ SQL_ONLINE_USERS = """
 SQL_ROOM_LAST_SEQ = "SELECT last_seq FROM rooms WHERE id = %s"
 
 SQL_MESSAGES_BETWEEN = """
-    SELECT m.seq, u.username, m.content, m.client_id, m.created_at
+    SELECT m.seq, u.username, m.content, m.client_id, m.created_at, m.html
     FROM messages m JOIN users u ON u.id = m.user_id
     WHERE m.room_id = %s AND m.seq > %s AND m.seq < %s
     ORDER BY m.seq
@@ -46,7 +50,7 @@ SQL_MESSAGES_BETWEEN = """
 """
 SQL_MESSAGES_BEFORE = """
     SELECT * FROM (
-        SELECT m.seq, u.username, m.content, m.client_id, m.created_at
+        SELECT m.seq, u.username, m.content, m.client_id, m.created_at, m.html
         FROM messages m JOIN users u ON u.id = m.user_id
         WHERE m.room_id = %s AND m.seq < %s
         ORDER BY m.seq DESC
@@ -75,6 +79,23 @@ def visible_room(conn: Connection, name: str, user_id: int) -> dict | None:
 
 def visible_rooms(conn: Connection, user_id: int) -> list[dict]:
     return conn.execute(SQL_VISIBLE_ROOMS, {"user_id": user_id}).fetchall()
+
+
+SQL_MEMBERS = """
+    SELECT u.username FROM room_members m JOIN users u ON u.id = m.user_id
+    WHERE m.room_id = %s ORDER BY lower(u.username)
+"""
+SQL_READ_SEQ = "SELECT last_read_seq FROM room_members WHERE room_id = %s AND user_id = %s"
+
+
+def members(conn: Connection, room_id: int) -> list[str]:
+    return [row["username"] for row in conn.execute(SQL_MEMBERS, (room_id,))]
+
+
+def read_seq(conn: Connection, room_id: int, user_id: int) -> int:
+    """The user's read seq in the room; 0 when not a member."""
+    row = conn.execute(SQL_READ_SEQ, (room_id, user_id)).fetchone()
+    return row["last_read_seq"] if row else 0
 
 
 def online_users(conn: Connection, room_id: int) -> list[str]:

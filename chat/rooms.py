@@ -16,7 +16,8 @@ from flask import (
 from flask_login import current_user, login_required
 
 from . import actions, db, protocol, queries
-from .forms import MessageForm, RoomForm
+from .forms import MessageForm, RoomForm, UsernameForm
+from .render import render
 
 bp = Blueprint("rooms", __name__)
 
@@ -56,25 +57,50 @@ def home():
     return redirect(url_for("rooms.index"))
 
 
+def titled(room: dict) -> dict:
+    """The room with the title people see: #name, or @someone for a direct room."""
+    partner = room.get("partner")
+    title = f"@{partner}" if room["is_direct"] and partner else f"#{room['name']}"
+    return {**room, "title": title}
+
+
+def visible_rooms() -> list[dict]:
+    with db.connection() as conn:
+        return [titled(r) for r in queries.visible_rooms(conn, current_user.id)]
+
+
 @bp.route("/rooms", methods=["GET", "POST"])
 @login_required
 def index():
-    """List the rooms this user can see; POST creates a public room."""
+    """List the rooms this user can see; POST creates a room (public or private)."""
     form = RoomForm()
-    status = 200
     if form.validate_on_submit():
         try:
             with db.connection() as conn:
-                actions.create_room(conn, form.name.data, current_user.id)
+                actions.create_room(conn, form.name.data, current_user.id, form.private.data)
         except actions.ActionError as exc:
             form.name.errors.append(exc.message)
         else:
             return redirect(url_for("rooms.room", name=form.name.data))
-    if form.errors:
-        status = 400
-    with db.connection() as conn:
-        rooms = queries.visible_rooms(conn, current_user.id)
-    return render_template("rooms.html", rooms=rooms, form=form), status
+    status = 400 if form.errors else 200
+    page = render_template("rooms.html", rooms=visible_rooms(), form=form, dm_form=UsernameForm())
+    return page, status
+
+
+@bp.route("/direct", methods=["POST"])
+@login_required
+def direct():
+    """Open (creating on first use) the direct conversation with another user."""
+    form = UsernameForm()
+    if not form.validate_on_submit():
+        abort(400, description="say whom to message")
+    try:
+        with db.connection() as conn:
+            name = actions.open_direct(conn, current_user.as_row(), form.username.data.strip())
+    except actions.ActionError as exc:
+        flash(exc.message)
+        return redirect(url_for("rooms.index")), 303
+    return redirect(url_for("rooms.room", name=name))
 
 
 @bp.route("/rooms/<name>")
@@ -82,7 +108,39 @@ def index():
 def room(name: str):
     """The live chat page."""
     room = room_or_404(name)
-    return render_template("room.html", room=room, form=MessageForm())
+    rooms = visible_rooms()
+    current = next((r for r in rooms if r["id"] == room["id"]), titled(room))
+    with db.connection() as conn:
+        members = queries.members(conn, room["id"]) if room["is_private"] else []
+        last_read_seq = queries.read_seq(conn, room["id"], current_user.id)
+    invite_form = UsernameForm() if room["is_private"] and not room["is_direct"] else None
+    return render_template(
+        "room.html",
+        room=current,
+        rooms=rooms,
+        members=members,
+        last_read_seq=last_read_seq,
+        invite_form=invite_form,
+        form=MessageForm(),
+    )
+
+
+@bp.route("/rooms/<name>/invite", methods=["POST"])
+@login_required
+def invite(name: str):
+    """A member adds someone to a private room."""
+    room = room_or_404(name)
+    form = UsernameForm()
+    if not form.validate_on_submit():
+        abort(400, description="say whom to invite")
+    try:
+        with db.connection() as conn:
+            added = actions.invite(conn, room, form.username.data.strip())
+    except actions.ActionError as exc:
+        flash(exc.message)
+    else:
+        flash(f"{added} can now see #{room['name']}.")
+    return redirect(url_for("rooms.room", name=room["name"]))
 
 
 @bp.route("/rooms/<name>/messages", methods=["POST"])
@@ -117,6 +175,8 @@ def history(name: str):
         before = last_seq + 1
     with db.connection() as conn:
         messages = queries.messages_before(conn, room["id"], before, page_size)
+    for message in messages:  # rows stored before messages kept their HTML
+        message["html"] = message["html"] or render(message["content"])
     older = newer = None
     if messages and messages[0]["seq"] > 1:
         older = messages[0]["seq"]

@@ -127,7 +127,7 @@ def test_messages_default_is_newest_50_oldest_first(client, db, user, headers):
     assert response.json["last_seq"] == 120
     assert seqs(response) == list(range(71, 121))
     first = response.json["messages"][0]
-    assert set(first) == {"type", "room", "seq", "username", "content", "ts"}
+    assert set(first) == {"type", "room", "seq", "username", "content", "html", "ts"}
     assert first["type"] == "chat" and first["room"] == "general"
     assert first["username"] == "eren" and first["content"] == "message 71"
     assert TS.fullmatch(first["ts"])

@@ -145,6 +145,8 @@ def test_chat_frame_round_trips_with_the_design_fields():
         "seq": 42,
         "username": "eren",
         "content": 'hi <b>"there"</b> ü',
+        # Raw HTML in a message is text: escaped, never markup.
+        "html": '<p>hi &lt;b&gt;"there"&lt;/b&gt; ü</p>',
         "ts": "2026-11-25T13:00:00.123Z",
         "client_id": "c-17",
     }
