@@ -64,6 +64,11 @@ def titled(room: dict) -> dict:
     return {**room, "title": title}
 
 
+def with_title(room: dict, rooms: list[dict]) -> dict:
+    """The room as the visible-rooms list has it (title included)."""
+    return next((r for r in rooms if r["id"] == room["id"]), titled(room))
+
+
 def visible_rooms() -> list[dict]:
     with db.connection() as conn:
         return [titled(r) for r in queries.visible_rooms(conn, current_user.id)]
@@ -109,7 +114,7 @@ def room(name: str):
     """The live chat page."""
     room = room_or_404(name)
     rooms = visible_rooms()
-    current = next((r for r in rooms if r["id"] == room["id"]), titled(room))
+    current = with_title(room, rooms)
     with db.connection() as conn:
         members = queries.members(conn, room["id"]) if room["is_private"] else []
         last_read_seq = queries.read_seq(conn, room["id"], current_user.id)
@@ -158,9 +163,9 @@ def post_message(name: str):
     except protocol.FrameError as exc:
         abort(400, description=exc.message)
     with db.connection() as conn:
-        actions.send_message(conn, room, current_user.as_row(), content, None)
+        sent = actions.send_message(conn, room, current_user.as_row(), content, None)
     flash("Sent.")
-    return redirect(url_for("rooms.history", name=room["name"]))
+    return redirect(url_for("rooms.history", name=room["name"], _anchor=f"m{sent.seq}"))
 
 
 @bp.route("/rooms/<name>/history")
@@ -186,7 +191,7 @@ def history(name: str):
         newer = min(top + page_size + 1, last_seq + 1)
     return render_template(
         "history.html",
-        room=room,
+        room=with_title(room, visible_rooms()),
         messages=messages,
         before=before,
         older=older,

@@ -1,107 +1,441 @@
-// The live room page: one WebSocket to /ws/<room>, resumed from the last seq on reconnect.
-(() => {
-  "use strict";
-  const section = document.getElementById("room");
-  const room = section.dataset.room;
-  const list = document.getElementById("messages");
-  const form = document.getElementById("send");
-  const input = document.getElementById("content");
-  const status = document.getElementById("status");
+// The live room page, over the tab's one WebSocket to /ws (static/socket.js).
+//
+// Stable hooks for browser tests:
+//   #status          connection state: "connecting…", "live", "reconnecting…" (data-state too)
+//   #messages        the message list (ol)
+//   li.message       one message; id="m<seq>" once stored, data-seq, data-user
+//     .pending       own send waiting for its ack (no id yet)
+//     .failed        own send refused or unanswered; has button.retry ("Retry")
+//     .author, .content, a.permalink (history page anchor), time[datetime]
+//   li.notice        "X joined the room" / "X left the room"
+//   li.divider       "New" line above the first unread message on load
+//   #online          online usernames, one li[data-user] each
+//   #members         members of a private or direct room (server-rendered)
+//   #typing          "X is typing…", empty when no one is
+//   #send, #content  the form and its textarea: Enter sends, Shift+Enter is a newline
+//   #jump            "New messages ↓" button, shown when scrolled up and more arrive
+//   .badge[data-room="<name>"]  unread count of another room in the sidebar
+import { ChatSocket, newClientId } from "./socket.js";
+import { showStatus, socketOptions } from "./status.js";
+import { UnreadBadges } from "./unread.js";
 
-  let socket = null;
-  let lastSeq = null;        // highest seq shown; resume point after a reconnect
-  let retryDelay = 500;      // ms, doubled per failed attempt up to 10 s, with jitter
-  const pending = new Map(); // client_id -> <li> shown as pending until its ack
+// Others' indicator disappears this long after their last typing frame;
+// a little over the server's 2 s typing interval so it does not flicker.
+const TYPING_HIDE_MS = 3000;
+// A send with no ack after this long is shown as failed so it can be retried.
+const ACK_TIMEOUT_MS = 10000;
+// Within this many pixels of the end counts as "scrolled to the bottom".
+const BOTTOM_SLACK_PX = 24;
+// Read receipts are sent at most this often while scrolling.
+const READ_THROTTLE_MS = 1000;
+// A "left" followed by "joined" within this long is someone changing pages
+// (each page has its own socket): neither line is shown.
+const LEAVE_GRACE_MS = 3000;
 
-  function setStatus(text, live) {
-    status.textContent = text;
-    status.classList.toggle("live", live);
+const section = document.getElementById("room");
+const room = section.dataset.room;
+const me = section.dataset.me;
+const historyUrl = section.dataset.historyUrl;
+const readAtLoad = Number(section.dataset.lastReadSeq) || 0;
+const typingIntervalMs = (Number(section.dataset.typingInterval) || 2) * 1000;
+
+const list = document.getElementById("messages");
+const form = document.getElementById("send");
+const input = document.getElementById("content");
+const statusEl = document.getElementById("status");
+const typingEl = document.getElementById("typing");
+const onlineEl = document.getElementById("online");
+const membersEl = document.getElementById("members");
+const jump = document.getElementById("jump");
+
+const pending = new Map(); // client_id -> { li, content, generation, timer }
+const typists = new Map(); // username -> hide timer
+const leaving = new Map(); // username -> timer that shows their "left" line
+let generation = 0; // bumped per connection: a send from an older one is unanswered
+let firstReady = true;
+let readSent = readAtLoad; // the last read seq told to the server
+let seenSeq = readAtLoad; // the highest seq the user has had on screen
+let lastTypingSent = 0;
+let readTimer = null;
+
+const socket = new ChatSocket({ primary: room, ...socketOptions(section.dataset) });
+socket.follow(room, null);
+const badges = new UnreadBadges(socket, { me, openRoom: room });
+
+// --- rendering -------------------------------------------------------------
+
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
+const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function timeElement(date) {
+  const time = el("time");
+  time.dateTime = date.toISOString();
+  const today = new Date().toDateString() === date.toDateString();
+  time.textContent = today ? timeFormat.format(date) : fullFormat.format(date);
+  time.title = fullFormat.format(date);
+  return time;
+}
+
+function permalink(seq, date) {
+  const link = el("a", "permalink");
+  link.href = `${historyUrl}?before=${seq + 1}#m${seq}`;
+  link.title = "Link to this message";
+  link.append(timeElement(date));
+  return link;
+}
+
+// Server-rendered, sanitised HTML when the frame has it, else the plain text.
+function fillContent(node, frame) {
+  if (typeof frame.html === "string") {
+    node.className = "content";
+    node.innerHTML = frame.html;
+  } else {
+    node.className = "content plain";
+    node.textContent = frame.content;
   }
+}
 
-  function messageItem(m) {
-    const li = document.createElement("li");
-    if (m.seq) li.id = "m" + m.seq;
-    const author = document.createElement("strong");
-    author.className = "author";
-    author.textContent = m.username;
-    const time = document.createElement("time");
-    if (m.ts) { time.dateTime = m.ts; time.textContent = new Date(m.ts).toLocaleTimeString(); }
-    const content = document.createElement("div");
-    content.className = "content";
-    content.textContent = m.content;
-    li.append(author, time, content);
+// Make `li` show a stored message; used for new items and to settle a pending one.
+function fillMessage(li, frame) {
+  li.className = "message";
+  if (frame.username === me) li.classList.add("mine");
+  li.id = `m${frame.seq}`;
+  li.dataset.seq = String(frame.seq);
+  li.dataset.user = frame.username;
+  const meta = el("div", "meta");
+  meta.append(el("span", "author", frame.username), " ", permalink(frame.seq, frame.ts ? new Date(frame.ts) : new Date()));
+  const content = li.querySelector(".content") ?? el("div");
+  if (frame.html !== undefined || frame.content !== undefined) fillContent(content, frame);
+  li.replaceChildren(meta, content);
+  return li;
+}
+
+function pendingItem(content) {
+  const li = el("li", "message mine pending");
+  li.dataset.user = me;
+  const meta = el("div", "meta");
+  meta.append(el("span", "author", me), " ", el("span", "state", "sending…"));
+  li.append(meta, el("div", "content plain", content));
+  return li;
+}
+
+// Stored messages stay in seq order, above the pending tail of unsent ones.
+// Usually that is the end; but an ack can settle a send after later messages
+// arrived, so: find the last stored message (or the divider) below this seq,
+// then step over the notices that follow it, stopping at anything stored
+// later or unsent.
+function placeStored(li, seq) {
+  let anchor = list.lastElementChild;
+  while (anchor && !isBelow(anchor, li, seq)) anchor = anchor.previousElementSibling;
+  let before = anchor ? anchor.nextElementSibling : list.firstElementChild;
+  while (before && (before === li || before.classList.contains("notice"))) before = before.nextElementSibling;
+  list.insertBefore(li, before);
+}
+
+function isBelow(node, li, seq) {
+  if (node === li) return false;
+  if (node.classList.contains("divider")) return Number(node.dataset.seq) < seq;
+  const stored = node.classList.contains("message") && node.dataset.seq !== undefined
+    && !node.classList.contains("pending") && !node.classList.contains("failed");
+  return stored && Number(node.dataset.seq) < seq;
+}
+
+// Notices go above any pending tail, like stored messages.
+function placeNotice(li) {
+  let before = null;
+  for (let node = list.lastElementChild; node; node = node.previousElementSibling) {
+    if (!node.classList.contains("pending") && !node.classList.contains("failed")) break;
+    before = node;
+  }
+  list.insertBefore(li, before);
+}
+
+function notice(text) {
+  const li = el("li", "notice", text);
+  const atBottom = isAtBottom();
+  placeNotice(li);
+  if (atBottom) scrollToBottom();
+}
+
+// --- scrolling and reading -------------------------------------------------
+
+function isAtBottom() {
+  return list.scrollHeight - list.scrollTop - list.clientHeight <= BOTTOM_SLACK_PX;
+}
+
+function scrollToBottom() {
+  list.scrollTop = list.scrollHeight;
+  jump.hidden = true;
+}
+
+// What the user has actually had on screen: the end of the list, tab visible.
+function noteSeen() {
+  if (document.visibilityState === "visible" && isAtBottom()) {
+    seenSeq = Math.max(seenSeq, socket.seqOf(room) ?? 0);
+  }
+}
+
+// Tell the server how far the user has seen, at most once per READ_THROTTLE_MS
+// unless `now` (the tab is being hidden or left).
+function markRead({ now = false } = {}) {
+  noteSeen();
+  if (seenSeq <= readSent || !socket.isReady(room)) return;
+  if (readTimer !== null && !now) return;
+  socket.send({ type: "read", room, seq: seenSeq });
+  readSent = seenSeq;
+  badges.setOpenRoomUnseen(Math.max(0, (socket.seqOf(room) ?? 0) - readSent));
+  clearTimeout(readTimer);
+  readTimer = setTimeout(() => {
+    readTimer = null;
+    markRead();
+  }, READ_THROTTLE_MS);
+}
+
+list.addEventListener("scroll", () => {
+  if (isAtBottom()) jump.hidden = true;
+  markRead();
+}, { passive: true });
+// Hiding or leaving the page: what was seen in the last interval still counts.
+document.addEventListener("visibilitychange", () => markRead({ now: document.visibilityState === "hidden" }));
+window.addEventListener("pagehide", () => markRead({ now: true }));
+window.addEventListener("focus", () => markRead());
+jump.addEventListener("click", () => {
+  scrollToBottom();
+  input.focus();
+});
+
+// --- frames ----------------------------------------------------------------
+
+function onChat(frame) {
+  if (frame.room !== room) return;
+  stopTyping(frame.username);
+  const atBottom = isAtBottom();
+  const own = frame.client_id ? pending.get(frame.client_id) : undefined;
+  if (own) settle(frame.client_id);
+  const shown = document.getElementById(`m${frame.seq}`);
+  if (shown && !own) {
+    fillMessage(shown, frame); // settled by its ack earlier: now with its time and HTML
+    markRead();
+    return;
+  }
+  if (!own) markNewBelow(frame);
+  const li = fillMessage(own ? own.li : el("li"), frame);
+  placeStored(li, frame.seq);
+  if (firstReady) return; // the catch-up is scrolled once, on ready
+  if (atBottom || own) scrollToBottom();
+  else jump.hidden = false;
+  markRead();
+  if (frame.username !== me) badges.setOpenRoomUnseen(Math.max(0, socket.seqOf(room) - readSent));
+}
+
+// On load, a "New" line goes above the first message the user has not read.
+function markNewBelow(frame) {
+  if (!firstReady || frame.seq <= readAtLoad || frame.username === me) return;
+  if (list.querySelector(".divider")) return;
+  const divider = el("li", "divider", "New");
+  divider.dataset.seq = String(frame.seq - 0.5); // sorts just above this message
+  placeStored(divider, frame.seq - 0.5);
+}
+
+function onReady(frame) {
+  if (frame.room !== room) return;
+  if (firstReady) {
+    firstReady = false;
+    const divider = list.querySelector(".divider");
+    if (divider) list.scrollTop = divider.offsetTop - 8; // #messages is position: relative
+    else scrollToBottom();
+  }
+  for (const [clientId, entry] of pending) {
+    if (entry.generation === null) transmit(clientId, entry);
+    else if (entry.generation !== -1 && entry.generation < generation) {
+      fail(clientId, "No answer before the connection dropped.");
+    }
+  }
+  markRead();
+}
+
+function onAck(frame) {
+  if (frame.room !== undefined && frame.room !== room) return;
+  const entry = pending.get(frame.client_id);
+  if (!entry) return;
+  settle(frame.client_id);
+  const existing = document.getElementById(`m${frame.seq}`);
+  if (existing) {
+    entry.li.remove(); // the chat frame came first through another path
+    return;
+  }
+  fillMessage(entry.li, { seq: frame.seq, username: me });
+  placeStored(entry.li, frame.seq);
+}
+
+function onError(frame) {
+  if (frame.client_id && pending.has(frame.client_id)) fail(frame.client_id, frame.message);
+  else if (frame.code !== "rate_limited") console.warn("chat error", frame);
+}
+
+function onPresence(frame) {
+  if (frame.room !== room || frame.username === me) return; // your own tabs are noise
+  const name = frame.username;
+  if (frame.type === "user_left") {
+    stopTyping(name);
+    clearTimeout(leaving.get(name));
+    leaving.set(name, setTimeout(() => {
+      leaving.delete(name);
+      notice(frame.content ?? `${name} left the room`);
+    }, LEAVE_GRACE_MS));
+  } else if (leaving.has(name)) {
+    clearTimeout(leaving.get(name));
+    leaving.delete(name);
+  } else {
+    notice(frame.content ?? `${name} joined the room`);
+  }
+}
+
+function onOnline(frame) {
+  if (frame.room !== room) return;
+  const users = frame.users ?? [];
+  onlineEl.replaceChildren(...users.map((name) => {
+    const li = el("li", name === me ? "me" : "", name);
+    li.dataset.user = name;
+    if (name === me) li.append(" ", el("span", "muted", "(you)"));
     return li;
+  }));
+  onlineEl.classList.remove("stale");
+  if (membersEl) {
+    for (const li of membersEl.querySelectorAll("li[data-user]")) {
+      li.classList.toggle("online", users.includes(li.dataset.user));
+    }
   }
+}
 
-  function showChat(m) {
-    if (lastSeq !== null && m.seq <= lastSeq) return; // never twice
-    lastSeq = m.seq;
-    const mine = m.client_id && pending.get(m.client_id);
-    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    const li = messageItem(m);
-    if (mine) { mine.remove(); pending.delete(m.client_id); }
-    list.append(li);
-    if (atBottom || mine) list.scrollTop = list.scrollHeight;
-  }
+// --- typing ----------------------------------------------------------------
 
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const after = lastSeq === null ? "" : "?after=" + lastSeq;
-    socket = new WebSocket(`${scheme}//${location.host}/ws/${encodeURIComponent(room)}${after}`);
-    setStatus(lastSeq === null ? "connecting…" : "reconnecting…", false);
-    socket.addEventListener("message", (event) => {
-      const frame = JSON.parse(event.data);
-      if (frame.type === "chat") showChat(frame);
-      else if (frame.type === "ready") {
-        retryDelay = 500;
-        setStatus("live", true);
-        for (const [clientId, li] of pending) resend(clientId, li);
-      } else if (frame.type === "ack") {
-        const li = pending.get(frame.client_id);
-        if (li && frame.seq <= (lastSeq ?? 0)) { li.remove(); pending.delete(frame.client_id); }
-      } else if (frame.type === "error") {
-        const li = frame.client_id && pending.get(frame.client_id);
-        if (li) { li.classList.add("failed"); li.title = frame.message; }
-        else console.warn("chat error", frame);
-      }
-    });
-    socket.addEventListener("close", () => {
-      setStatus("reconnecting…", false);
-      const delay = retryDelay * (0.5 + Math.random());
-      retryDelay = Math.min(retryDelay * 2, 10000);
-      setTimeout(connect, delay);
-    });
-  }
+function renderTyping() {
+  const names = [...typists.keys()];
+  if (names.length === 0) typingEl.textContent = "";
+  else if (names.length === 1) typingEl.textContent = `${names[0]} is typing…`;
+  else if (names.length <= 3) typingEl.textContent = `${names.slice(0, -1).join(", ")} and ${names.at(-1)} are typing…`;
+  else typingEl.textContent = "Several people are typing…";
+}
 
-  function newClientId() {
-    // randomUUID needs a secure context; plain http on a LAN address is not one.
-    if (crypto.randomUUID) return crypto.randomUUID();
-    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
-  }
+function onTyping(frame) {
+  if (frame.room !== room || frame.username === me) return;
+  clearTimeout(typists.get(frame.username));
+  typists.set(frame.username, setTimeout(() => stopTyping(frame.username), TYPING_HIDE_MS));
+  renderTyping();
+}
 
-  function resend(clientId, li) {
-    li.classList.remove("failed");
-    socket.send(JSON.stringify({ type: "chat", room, content: li.dataset.content, client_id: clientId }));
-  }
+function stopTyping(username) {
+  if (!typists.has(username)) return;
+  clearTimeout(typists.get(username));
+  typists.delete(username);
+  renderTyping();
+}
 
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const content = input.value;
-    if (!content.trim()) return;
-    const clientId = newClientId();
-    const li = messageItem({ username: "you", content });
-    li.classList.add("pending");
-    li.dataset.content = content;
-    list.append(li);
-    list.scrollTop = list.scrollHeight;
-    pending.set(clientId, li);
-    input.value = "";
-    if (socket && socket.readyState === WebSocket.OPEN) resend(clientId, li);
-  });
+input.addEventListener("input", () => {
+  const now = Date.now();
+  if (input.value.trim() === "" || now - lastTypingSent < typingIntervalMs) return;
+  if (socket.isReady(room) && socket.send({ type: "typing", room })) lastTypingSent = now;
+});
 
-  input.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
-  });
+// --- sending ---------------------------------------------------------------
 
-  connect();
-})();
+function transmit(clientId, entry) {
+  clearTimeout(entry.timer);
+  entry.li.classList.remove("failed");
+  entry.li.classList.add("pending");
+  entry.li.querySelector(".meta").replaceChildren(el("span", "author", me), " ", el("span", "state", "sending…"));
+  entry.generation = null;
+  if (!socket.send({ type: "chat", room, content: entry.content, client_id: clientId })) return;
+  lastTypingSent = 0; // the message ends the others' indicator; the next keystroke restarts it
+  entry.generation = generation;
+  entry.timer = setTimeout(() => fail(clientId, "No answer from the server."), ACK_TIMEOUT_MS);
+}
+
+function settle(clientId) {
+  const entry = pending.get(clientId);
+  clearTimeout(entry.timer);
+  pending.delete(clientId);
+}
+
+function fail(clientId, reason) {
+  const entry = pending.get(clientId);
+  if (!entry) return;
+  clearTimeout(entry.timer);
+  entry.generation = -1; // only the Retry button sends it again
+  entry.li.classList.remove("pending");
+  entry.li.classList.add("failed");
+  const retry = el("button", "retry", "Retry");
+  retry.type = "button";
+  retry.dataset.clientId = clientId;
+  entry.li.querySelector(".meta").replaceChildren(
+    el("span", "author", me), " ", el("span", "state", `Not sent: ${reason}`), " ", retry,
+  );
+}
+
+list.addEventListener("click", (event) => {
+  const button = event.target.closest("button.retry");
+  if (!button) return;
+  const entry = pending.get(button.dataset.clientId);
+  if (entry) transmit(button.dataset.clientId, entry);
+  input.focus();
+});
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const content = input.value;
+  if (content.trim() === "") return;
+  const clientId = newClientId();
+  const entry = { li: pendingItem(content), content, generation: null, timer: null };
+  pending.set(clientId, entry);
+  list.append(entry.li);
+  scrollToBottom();
+  input.value = "";
+  resizeInput();
+  // Not connected: it goes out, unchanged, when the room is ready again.
+  if (socket.isOpen()) transmit(clientId, entry);
+});
+
+input.addEventListener("keydown", (event) => {
+  if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+  event.preventDefault();
+  form.requestSubmit();
+});
+
+// The textarea grows with its text, up to the CSS max-height: by CSS
+// (field-sizing) where supported, else here.
+const autoSized = CSS.supports("field-sizing", "content");
+function resizeInput() {
+  if (autoSized) return;
+  input.style.height = "auto";
+  input.style.height = `${input.scrollHeight + 2}px`;
+}
+input.addEventListener("input", resizeInput);
+
+// --- connection ------------------------------------------------------------
+
+socket.on("chat", onChat);
+socket.on("ready", onReady);
+socket.on("ack", onAck);
+socket.on("error", onError);
+socket.on("user_joined", onPresence);
+socket.on("user_left", onPresence);
+socket.on("online_users", onOnline);
+socket.on("typing", onTyping);
+socket.on("open", () => { generation += 1; });
+socket.on("close", () => {
+  for (const username of [...typists.keys()]) stopTyping(username);
+  onlineEl.classList.add("stale");
+});
+socket.on("status", (state) => showStatus(statusEl, state));
+showStatus(statusEl, "connecting");
+document.getElementById("send-hint").hidden = false; // the keys it describes need this script
+socket.connect();
+input.focus();
