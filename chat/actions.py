@@ -20,6 +20,8 @@ from .render import render
 # ephemeral frames that are never stored ('<room_id> <skip_user_id> <frame>...').
 CHANNEL = "chat"
 EVENTS_CHANNEL = "chat_events"
+# Revocations every worker must act on at once ('<kind> <key>', see revoke_*).
+CONTROL_CHANNEL = "chat_control"
 # A line in an events payload meaning "send this room's online_users, read
 # from the table": used when the list itself would not fit in a NOTIFY.
 ONLINE_USERS_REF = "?"
@@ -94,6 +96,41 @@ def create_token(conn: Connection, user_id: int) -> str:
     token = "chat_" + secrets.token_urlsafe(32)
     conn.execute(SQL_INSERT_TOKEN, (user_id, hash_token(token)))
     return token
+
+
+SQL_INSERT_SESSION = "INSERT INTO user_sessions (token_hash, user_id) VALUES (%s, %s)"
+SQL_DELETE_SESSION = "DELETE FROM user_sessions WHERE token_hash = %s"
+SQL_DELETE_SESSIONS = "DELETE FROM user_sessions WHERE user_id = %s"
+SQL_SET_PASSWORD = "UPDATE users SET password_hash = %s WHERE id = %s"
+SQL_DISABLE_USER = "UPDATE users SET disabled_at = now() WHERE id = %s AND disabled_at IS NULL"
+
+
+def start_session(conn: Connection, user_id: int) -> str:
+    """A new login session; the returned token goes in the (signed) session cookie."""
+    token = secrets.token_urlsafe(32)
+    conn.execute(SQL_INSERT_SESSION, (hash_token(token), user_id))
+    return token
+
+
+def end_session(conn: Connection, token: str) -> None:
+    """Log one session out: its cookie stops working and its sockets close, everywhere."""
+    token_hash = hash_token(token)
+    conn.execute(SQL_DELETE_SESSION, (token_hash,))
+    conn.execute(SQL_NOTIFY, (CONTROL_CHANNEL, f"session {token_hash.hex()}"))
+
+
+def set_password(conn: Connection, user_id: int, password: str) -> None:
+    """Change a password; every login session of the user ends (API tokens stay)."""
+    conn.execute(SQL_SET_PASSWORD, (passwords.hash_password(password), user_id))
+    conn.execute(SQL_DELETE_SESSIONS, (user_id,))
+    conn.execute(SQL_NOTIFY, (CONTROL_CHANNEL, f"sessions {user_id}"))
+
+
+def disable_user(conn: Connection, user_id: int) -> None:
+    """Lock an account out: sessions and tokens stop working, every socket closes."""
+    conn.execute(SQL_DISABLE_USER, (user_id,))
+    conn.execute(SQL_DELETE_SESSIONS, (user_id,))
+    conn.execute(SQL_NOTIFY, (CONTROL_CHANNEL, f"user {user_id}"))
 
 
 def create_room(conn: Connection, name: str, user_id: int, is_private: bool = False) -> int:

@@ -7,7 +7,6 @@ import click
 from flask import (
     Blueprint,
     Flask,
-    abort,
     flash,
     g,
     redirect,
@@ -28,11 +27,25 @@ login_manager.login_message = "Log in to chat."
 
 
 class User(UserMixin):
-    """The logged-in account as flask-login sees it."""
+    """The logged-in account as flask-login sees it.
 
-    def __init__(self, row: dict):
+    Logged in through the form, the session cookie holds a random session token
+    (flask-login's "alternative id") rather than the user id: deleting the
+    session's row revokes the cookie, and every copy of it, at once.
+    """
+
+    def __init__(self, row: dict, session_token: str | None = None, via: str = "session"):
         self.id = row["id"]
         self.username = row["username"]
+        self.session_token = session_token
+        self.via = via  # "session" or "token": which credential a socket dies with
+
+    def get_id(self) -> str | None:
+        return self.session_token
+
+    @property
+    def session_hash(self) -> bytes | None:
+        return actions.hash_token(self.session_token) if self.session_token else None
 
     def as_row(self) -> dict:
         return {"id": self.id, "username": self.username}
@@ -41,19 +54,21 @@ class User(UserMixin):
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     app.register_blueprint(bp)
-    app.cli.add_command(create_user_command)
-    app.cli.add_command(create_token_command)
+    for command in (
+        create_user_command,
+        create_token_command,
+        set_password_command,
+        disable_user_command,
+    ):
+        app.cli.add_command(command)
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    try:
-        uid = int(user_id)
-    except ValueError:
-        return None
+def load_user(session_token: str) -> User | None:
+    """The user of a live session; None (logged out) once the session is revoked."""
     with db.connection() as conn:
-        row = queries.user_by_id(conn, uid)
-    return User(row) if row else None
+        row = queries.user_by_session(conn, actions.hash_token(session_token))
+    return User(row, session_token) if row else None
 
 
 @login_manager.request_loader
@@ -63,12 +78,11 @@ def load_user_from_token(req) -> User | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     with db.connection() as conn:
-        user_id = queries.user_id_by_token(conn, actions.hash_token(token.strip()))
-        row = queries.user_by_id(conn, user_id) if user_id else None
+        row = queries.user_by_token(conn, actions.hash_token(token.strip()))
     if row is None:
         return None
     g.auth_by_token = True  # the API skips CSRF only for token-authenticated requests
-    return User(row)
+    return User(row, via="token")
 
 
 def safe_next(target: str | None) -> str:
@@ -97,7 +111,7 @@ def register():
         except actions.ActionError as exc:
             form.username.errors.append(exc.message)
         else:
-            login_user(User({"id": user_id, "username": form.username.data}))
+            log_in({"id": user_id, "username": form.username.data}, remember=False)
             return redirect(safe_next(request.args.get("next")))
     return render_template("register.html", form=form), 400 if form.errors else 200
 
@@ -110,7 +124,7 @@ def login():
         with db.connection() as conn:
             row = queries.user_by_name(conn, form.username.data)
         if passwords.verify_password(row["password_hash"] if row else None, form.password.data):
-            login_user(User(row), remember=form.remember.data)
+            log_in(row, remember=form.remember.data)
             return redirect(safe_next(request.args.get("next")))
         # One message for an unknown user and a wrong password: no account probing.
         form.form_errors.append("Wrong username or password.")
@@ -118,9 +132,22 @@ def login():
     return render_template("login.html", form=form), status
 
 
+def log_in(row: dict, remember: bool) -> None:
+    with db.connection() as conn:
+        token = actions.start_session(conn, row["id"])
+    login_user(User(row, token), remember=remember)
+
+
 @bp.route("/logout", methods=["POST"])
 def logout():
-    """Log out (POST only, CSRF-checked, so a link on another site cannot do it)."""
+    """Log out (POST only, CSRF-checked, so a link on another site cannot do it).
+
+    The session is deleted on the server, so a copy of the cookie stops working
+    too, and this session's open sockets are closed on every worker.
+    """
+    if current_user.is_authenticated and current_user.session_token:
+        with db.connection() as conn:
+            actions.end_session(conn, current_user.session_token)
     logout_user()
     flash("You are logged out.")
     return redirect(url_for("auth.login"))
@@ -162,14 +189,33 @@ def create_user_command(username: str) -> None:
 def create_token_command(username: str) -> None:
     """Print a new API token for USERNAME (use as `Authorization: Bearer <token>`)."""
     with db.connection() as conn:
-        row = queries.user_by_name(conn, username)
-        if row is None:
-            raise click.ClickException(f"no user named {username!r}")
-        token = actions.create_token(conn, row["id"])
+        token = actions.create_token(conn, _user_or_fail(conn, username)["id"])
     click.echo(token)
 
 
-def require_login_or_401() -> None:
-    """For JSON and socket routes: 401 instead of a redirect to the login page."""
-    if not current_user.is_authenticated:
-        abort(401)
+def _user_or_fail(conn, username: str) -> dict:
+    row = queries.user_by_name(conn, username)
+    if row is None:
+        raise click.ClickException(f"no user named {username!r}")
+    return row
+
+
+@click.command("set-password")
+@click.argument("username")
+@with_appcontext
+def set_password_command(username: str) -> None:
+    """Set USERNAME's password (read from stdin); their login sessions all end."""
+    password = _read_password()
+    with db.connection() as conn:
+        actions.set_password(conn, _user_or_fail(conn, username)["id"], password)
+    click.echo(f"password changed for {username}; their sessions are logged out")
+
+
+@click.command("disable-user")
+@click.argument("username")
+@with_appcontext
+def disable_user_command(username: str) -> None:
+    """Lock USERNAME out: sessions and API tokens stop working, open sockets close."""
+    with db.connection() as conn:
+        actions.disable_user(conn, _user_or_fail(conn, username)["id"])
+    click.echo(f"disabled {username}")

@@ -17,7 +17,13 @@ from simple_websocket import ConnectionClosed
 from . import actions, protocol, queries
 from .hub import Hub, HubUnavailable, JoinCancelled
 from .limits import TokenBucket
-from .peer import CLOSE_INTERNAL_ERROR, CLOSE_TRY_AGAIN_LATER, Peer, PeerClosed
+from .peer import (
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_TRY_AGAIN_LATER,
+    Peer,
+    PeerClosed,
+)
 from .presence import Presence
 
 log = logging.getLogger(__name__)
@@ -71,6 +77,21 @@ class Realtime:
         self.hub = Hub(config["DATABASE_URL"], pool)
         self.presence = Presence(pool, config["PRESENCE_HEARTBEAT"], config["PRESENCE_TIMEOUT"])
         self.typing = TypingThrottle(config["TYPING_INTERVAL"])
+        self.sessions: set[ClientSession] = set()
+        self.hub.on_control = self.revoke
+
+    def revoke(self, payload: str) -> None:
+        """Close (1008) this worker's sockets whose credential was just revoked.
+
+        'session <hash>': one login session logged out; 'sessions <user_id>':
+        all of a user's login sessions (password change); 'user <user_id>':
+        everything of a user (account disabled).
+        """
+        kind, _, key = payload.partition(" ")
+        for session in list(self.sessions):
+            if session.revoked_by(kind, key):
+                log.info("closing socket of %s: %s revoked", session.user["username"], kind)
+                session.peer.abort(CLOSE_POLICY_VIOLATION, "access revoked; log in again")
 
     def stop(self) -> None:
         self.presence.stop()
@@ -78,7 +99,14 @@ class Realtime:
 
 
 class ClientSession:
-    def __init__(self, ws, user: dict, realtime: Realtime, default_room: dict | None = None):
+    def __init__(
+        self,
+        ws,
+        user: dict,
+        realtime: Realtime,
+        default_room: dict | None = None,
+        session_hash: bytes | None = None,
+    ):
         config = realtime.config
         self.ws = ws
         self.user = user
@@ -91,6 +119,16 @@ class ClientSession:
         self.bucket = TokenBucket(config["RATE_LIMIT_PER_SEC"], config["RATE_LIMIT_BURST"])
         self.max_rooms = config["MAX_ROOMS_PER_CONNECTION"]
         self.max_chars = config["MAX_MESSAGE_CHARS"]
+        # The login session this socket was opened with (None: an API token).
+        self.session_hex = session_hash.hex() if session_hash else None
+
+    def revoked_by(self, kind: str, key: str) -> bool:
+        user_id = str(self.user["id"])
+        if kind == "session":
+            return self.session_hex == key
+        if kind == "sessions":
+            return self.session_hex is not None and user_id == key
+        return kind == "user" and user_id == key
 
     # --- the connection's life -----------------------------------------------
 
@@ -98,6 +136,7 @@ class ClientSession:
         """Serve the client until it goes away; any failure ends this connection only."""
         started = time.monotonic()
         log.info("connect user=%s room=%s", self.user["username"], self._label())
+        self.rt.sessions.add(self)
         try:
             self.presence.start()
             if self.default_room is not None:
@@ -117,6 +156,7 @@ class ClientSession:
             )
             self.peer.abort(CLOSE_INTERNAL_ERROR, "internal error; reconnect with after")
         finally:
+            self.rt.sessions.discard(self)
             rooms = len(self.rooms)
             self.close()
             log.info(

@@ -20,7 +20,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from . import protocol, queries
-from .actions import CHANNEL, EVENTS_CHANNEL, ONLINE_USERS_REF
+from .actions import CHANNEL, CONTROL_CHANNEL, EVENTS_CHANNEL, ONLINE_USERS_REF
 from .peer import Peer, PeerClosed
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,8 @@ class Hub:
         self._stopping = False
         self.listening = threading.Event()
         self.reconnects = 0
+        # Called with each CONTROL_CHANNEL payload (revocations); set by the owner.
+        self.on_control = lambda payload: None
 
     # --- clients -----------------------------------------------------------
 
@@ -278,6 +280,7 @@ class Hub:
         ) as conn:
             conn.execute(f"LISTEN {CHANNEL}")
             conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+            conn.execute(f"LISTEN {CONTROL_CHANNEL}")
             # Listening from here on: anything committed earlier is read back.
             self._fill_all()
             self.listening.set()
@@ -290,8 +293,10 @@ class Hub:
                     try:
                         if notify.channel == CHANNEL:
                             self.on_notify(notify.payload)
-                        else:
+                        elif notify.channel == EVENTS_CHANNEL:
                             self.on_event(notify.payload)
+                        else:
+                            self.on_control(notify.payload)
                     except psycopg.Error:
                         raise
                     except Exception:

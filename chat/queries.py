@@ -2,12 +2,20 @@
 
 from psycopg import Connection
 
-SQL_USER_BY_ID = "SELECT id, username FROM users WHERE id = %s"
-SQL_USER_BY_NAME = "SELECT id, username, password_hash FROM users WHERE lower(username) = lower(%s)"
+SQL_USER_BY_ID = "SELECT id, username FROM users WHERE id = %s AND disabled_at IS NULL"
+SQL_USER_BY_NAME = """
+    SELECT id, username, password_hash FROM users
+    WHERE lower(username) = lower(%s) AND disabled_at IS NULL
+"""
 SQL_USER_BY_TOKEN = """
-    UPDATE api_tokens SET last_used_at = now()
-    WHERE token_hash = %s
-    RETURNING user_id
+    UPDATE api_tokens t SET last_used_at = now()
+    FROM users u
+    WHERE t.token_hash = %s AND u.id = t.user_id AND u.disabled_at IS NULL
+    RETURNING u.id, u.username
+"""
+SQL_USER_BY_SESSION = """
+    SELECT u.id, u.username FROM user_sessions s JOIN users u ON u.id = s.user_id
+    WHERE s.token_hash = %s AND u.disabled_at IS NULL
 """
 
 # A room is visible to a user when it is public or the user is a member; every
@@ -67,10 +75,14 @@ def user_by_name(conn: Connection, username: str) -> dict | None:
     return conn.execute(SQL_USER_BY_NAME, (username,)).fetchone()
 
 
-def user_id_by_token(conn: Connection, token_hash: bytes) -> int | None:
-    """The token's owner, recording the use; None for an unknown token."""
-    row = conn.execute(SQL_USER_BY_TOKEN, (token_hash,)).fetchone()
-    return row["user_id"] if row else None
+def user_by_token(conn: Connection, token_hash: bytes) -> dict | None:
+    """The API token's (enabled) owner, recording the use; None for an unknown token."""
+    return conn.execute(SQL_USER_BY_TOKEN, (token_hash,)).fetchone()
+
+
+def user_by_session(conn: Connection, token_hash: bytes) -> dict | None:
+    """The (enabled) user of a live login session; None once it is revoked."""
+    return conn.execute(SQL_USER_BY_SESSION, (token_hash,)).fetchone()
 
 
 def visible_room(conn: Connection, name: str, user_id: int) -> dict | None:

@@ -1,0 +1,114 @@
+"""Revoking access while sockets are open: logout, password change, disabled account.
+
+The affected sockets close with 1008 at once, on every worker, and a copied
+session cookie stops working (the session lives on the server).
+"""
+
+import re
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from chat import actions
+
+from .conftest import make_token, make_user
+from .servers import Client, http
+from .test_e2e import clients_on_two_workers
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "correct horse"
+
+
+@pytest.fixture
+def server(start_server):
+    return start_server(RATE_LIMIT_PER_SEC="0")
+
+
+def logged_in(server, username: str):
+    session = http()
+    page = session.get(f"{server.url}/login").text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    response = session.post(
+        f"{server.url}/login",
+        data={"csrf_token": token, "username": username, "password": PASSWORD},
+        allow_redirects=False,
+    )
+    assert response.status_code == 302
+    return session
+
+
+def cookie_header(session) -> str:
+    return f"session={session.cookies['session']}"
+
+
+def closed_with(client: Client) -> int:
+    """Read until the server closes the socket; the close code it sent."""
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            client.recv(timeout=15)
+    return closed.value.rcvd.code
+
+
+def test_logout_closes_that_sessions_sockets_everywhere_and_kills_copied_cookies(server, db):
+    make_user(db, "eren", PASSWORD)
+    browser = logged_in(server, "eren")
+    other_device = logged_in(server, "eren")
+    copy = http()
+    copy.cookies.set("session", browser.cookies["session"])
+
+    sockets = clients_on_two_workers(server, None, Cookie=cookie_header(browser))
+    survivor = Client.open(server, "general", None, Cookie=cookie_header(other_device))
+    survivor.until("ready")
+
+    page = browser.get(f"{server.url}/rooms").text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    browser.post(f"{server.url}/logout", data={"csrf_token": token})
+
+    for socket_ in sockets:
+        assert closed_with(socket_) == 1008
+    assert copy.get(f"{server.url}/rooms", allow_redirects=False).status_code == 302
+    # Another session of the same person is not touched.
+    survivor.send({"type": "chat", "content": "still here", "client_id": "s"})
+    _, ack = survivor.until("ack")
+    assert ack["client_id"] == "s"
+    assert other_device.get(f"{server.url}/rooms", allow_redirects=False).status_code == 200
+
+
+def test_password_change_ends_every_login_session_but_not_api_tokens(server, db):
+    user = make_user(db, "eren", PASSWORD)
+    browser = logged_in(server, "eren")
+    by_cookie = clients_on_two_workers(server, None, Cookie=cookie_header(browser))
+    by_token = Client.open(server, "general", make_token(db, user))
+    by_token.until("ready")
+
+    actions.set_password(db, user["id"], "a brand new password")
+
+    for socket_ in by_cookie:
+        assert closed_with(socket_) == 1008
+    assert browser.get(f"{server.url}/rooms", allow_redirects=False).status_code == 302
+    by_token.send({"type": "chat", "content": "token still works", "client_id": "t"})
+    _, ack = by_token.until("ack")
+    assert ack["client_id"] == "t"
+
+
+def test_a_disabled_account_loses_every_socket_token_and_session(server, db):
+    user = make_user(db, "eren", PASSWORD)
+    token = make_token(db, user)
+    browser = logged_in(server, "eren")
+    sockets = clients_on_two_workers(server, token)
+    watcher = Client.open(server, "general", make_token(db, make_user(db, "levi")))
+    watcher.until("ready")
+
+    actions.disable_user(db, user["id"])
+
+    for socket_ in sockets:
+        assert closed_with(socket_) == 1008
+    assert browser.get(f"{server.url}/rooms", allow_redirects=False).status_code == 302
+    api = http()
+    response = api.get(f"{server.url}/api/rooms", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    # Nobody else is affected.
+    watcher.send({"type": "chat", "content": "fine", "client_id": "w"})
+    _, ack = watcher.until("ack")
+    assert ack["client_id"] == "w"
