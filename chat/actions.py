@@ -133,6 +133,27 @@ def disable_user(conn: Connection, user_id: int) -> None:
     conn.execute(SQL_NOTIFY, (CONTROL_CHANNEL, f"user {user_id}"))
 
 
+# A key's window restarts when the old one has passed; within it, failures add up.
+SQL_LOGIN_FAILED = """
+    INSERT INTO login_failures AS f (key, window_start, failures) VALUES (%(key)s, now(), 1)
+    ON CONFLICT (key) DO UPDATE SET
+        failures = CASE WHEN f.window_start > now() - make_interval(secs => %(window)s)
+                        THEN f.failures + 1 ELSE 1 END,
+        window_start = CASE WHEN f.window_start > now() - make_interval(secs => %(window)s)
+                            THEN f.window_start ELSE now() END
+"""
+SQL_LOGIN_SUCCEEDED = "DELETE FROM login_failures WHERE key = %s"
+
+
+def login_failed(conn: Connection, keys: list[str], window: int) -> None:
+    for key in keys:
+        conn.execute(SQL_LOGIN_FAILED, {"key": key, "window": window})
+
+
+def login_succeeded(conn: Connection, key: str) -> None:
+    conn.execute(SQL_LOGIN_SUCCEEDED, (key,))
+
+
 def create_room(conn: Connection, name: str, user_id: int, is_private: bool = False) -> int:
     """Create a room with its creator as first member; ActionError('taken') if it exists."""
     row = conn.execute(SQL_INSERT_ROOM, (name, is_private, user_id)).fetchone()

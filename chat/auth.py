@@ -7,6 +7,7 @@ import click
 from flask import (
     Blueprint,
     Flask,
+    current_app,
     flash,
     g,
     redirect,
@@ -118,18 +119,45 @@ def register():
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Log in with username and password."""
+    """Log in with username and password (throttled per account and per address)."""
     form = LoginForm()
+    status = 200
     if form.validate_on_submit():
-        with db.connection() as conn:
-            row = queries.user_by_name(conn, form.username.data)
-        if passwords.verify_password(row["password_hash"] if row else None, form.password.data):
-            log_in(row, remember=form.remember.data)
+        status = _check_password(form)
+        if status is None:
             return redirect(safe_next(request.args.get("next")))
-        # One message for an unknown user and a wrong password: no account probing.
-        form.form_errors.append("Wrong username or password.")
-    status = 400 if form.errors or form.form_errors else 200
+    elif form.errors:
+        status = 400
     return render_template("login.html", form=form), status
+
+
+def _check_password(form: LoginForm) -> int | None:
+    """Log the user in, or say why not; None on success, else the status code."""
+    config = current_app.config
+    window = config["LOGIN_WINDOW_SECONDS"]
+    # request.remote_addr is the peer, or what a configured proxy reported:
+    # an X-Forwarded-For a client makes up itself does not change it.
+    user_key = f"user:{form.username.data.lower()}"
+    keys = [user_key, f"ip:{request.remote_addr}"]
+    with db.connection() as conn:
+        failures = queries.login_failures(conn, keys, window)
+        row = queries.user_by_name(conn, form.username.data)
+    if (
+        failures.get(keys[0], 0) >= config["LOGIN_FAILURES_PER_USER"]
+        or failures.get(keys[1], 0) >= config["LOGIN_FAILURES_PER_ADDRESS"]
+    ):
+        form.form_errors.append("Too many failed logins. Try again in a few minutes.")
+        return 429
+    if passwords.verify_password(row["password_hash"] if row else None, form.password.data):
+        with db.connection() as conn:
+            actions.login_succeeded(conn, user_key)
+        log_in(row, remember=form.remember.data)
+        return None
+    with db.connection() as conn:
+        actions.login_failed(conn, keys, window)
+    # One message for an unknown user and a wrong password: no account probing.
+    form.form_errors.append("Wrong username or password.")
+    return 400
 
 
 def log_in(row: dict, remember: bool) -> None:

@@ -80,6 +80,9 @@ class Realtime:
         self.sessions: set[ClientSession] = set()
         self.hub.on_control = self.revoke
 
+    def sockets_of(self, user_id: int) -> int:
+        return sum(1 for session in list(self.sessions) if session.user["id"] == user_id)
+
     def revoke(self, payload: str) -> None:
         """Close (1008) this worker's sockets whose credential was just revoked.
 

@@ -95,6 +95,10 @@ def load(instance_path: Path = INSTANCE_PATH) -> dict:
         # cover pastes and reconnect resends. 0 turns the limit off (benchmarks).
         "RATE_LIMIT_PER_SEC": _float("RATE_LIMIT_PER_SEC", 20.0),
         "RATE_LIMIT_BURST": _int("RATE_LIMIT_BURST", 60, minimum=1),
+        # Open sockets one user may hold on one worker: tabs and devices, not a botnet.
+        "MAX_SOCKETS_PER_USER": _int("MAX_SOCKETS_PER_USER", 20, minimum=1),
+        # HTTP bodies: a message is at most 16 KB of UTF-8; forms are smaller.
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 256 * 1024, minimum=1024),
         # Rooms one /ws connection may follow at once: a sidebar's worth.
         "MAX_ROOMS_PER_CONNECTION": _int("MAX_ROOMS_PER_CONNECTION", 100, minimum=1),
         # One "is typing" per user per room per this many seconds is plenty for
@@ -103,6 +107,13 @@ def load(instance_path: Path = INSTANCE_PATH) -> dict:
         # Presence: each worker refreshes its heartbeat this often, and a worker
         # silent for PRESENCE_TIMEOUT is dead; its users leave within
         # PRESENCE_TIMEOUT + PRESENCE_HEARTBEAT (40 s by default).
+        # Login throttling, shared by every worker and host (kept in PostgreSQL):
+        # failed logins per account and per client address in a window. Ten
+        # tries is plenty for a person; a guesser gets ten per window.
+        "LOGIN_FAILURES_PER_USER": _int("LOGIN_FAILURES_PER_USER", 10, minimum=1),
+        # Higher: many people can share one address (an office, a NAT).
+        "LOGIN_FAILURES_PER_ADDRESS": _int("LOGIN_FAILURES_PER_ADDRESS", 50, minimum=1),
+        "LOGIN_WINDOW_SECONDS": _int("LOGIN_WINDOW_SECONDS", 900, minimum=1),
         "PRESENCE_HEARTBEAT": _float("PRESENCE_HEARTBEAT", 10.0),
         "PRESENCE_TIMEOUT": _float("PRESENCE_TIMEOUT", 30.0),
     }

@@ -100,6 +100,18 @@ SQL_MEMBERS = """
 SQL_READ_SEQ = "SELECT last_read_seq FROM room_members WHERE room_id = %s AND user_id = %s"
 
 
+SQL_LOGIN_FAILURES = """
+    SELECT key, failures FROM login_failures
+    WHERE key = ANY(%s) AND window_start > now() - make_interval(secs => %s)
+"""
+
+
+def login_failures(conn: Connection, keys: list[str], window: int) -> dict[str, int]:
+    """Failed logins per key within the current window."""
+    rows = conn.execute(SQL_LOGIN_FAILURES, (keys, window)).fetchall()
+    return {row["key"]: row["failures"] for row in rows}
+
+
 def members(conn: Connection, room_id: int) -> list[str]:
     return [row["username"] for row in conn.execute(SQL_MEMBERS, (room_id,))]
 

@@ -52,7 +52,8 @@ def own_origin() -> str:
 
 @bp.before_request
 def check_upgrade():
-    """Refuse before the 101: foreign Origin (403), no login (401), unknown room (404)."""
+    """Refuse before the 101: foreign Origin (403), no login (401), too many sockets
+    (429), unknown room (404)."""
     origin = request.headers.get("Origin")
     if origin is not None:
         origin = origin.rstrip("/").lower()
@@ -60,6 +61,8 @@ def check_upgrade():
             abort(403, description="cross-origin WebSocket refused")
     if not current_user.is_authenticated:
         abort(401)
+    if realtime().sockets_of(current_user.id) >= current_app.config["MAX_SOCKETS_PER_USER"]:
+        abort(429, description="too many open sockets for this account")
     room_name = request.view_args.get("room_name")
     g.room = room_or_404(room_name) if room_name is not None else None
     g.after = seq_arg("after")

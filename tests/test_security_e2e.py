@@ -1,0 +1,108 @@
+"""Hostile upgrades and oversized input against the real server (docs/security.md)."""
+
+import re
+
+import pytest
+from websockets.exceptions import InvalidStatus
+
+from .conftest import make_token, make_user
+from .servers import Client, http
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def server(start_server):
+    # One worker, so the per-worker socket cap is the whole server's.
+    return start_server(workers=1, MAX_SOCKETS_PER_USER="2")
+
+
+@pytest.fixture
+def token(db):
+    return make_token(db, make_user(db, "eren"))
+
+
+def refused(server, token, **headers) -> int:
+    with pytest.raises(InvalidStatus) as caught:
+        Client.open(server, "general", token, **headers)
+    return caught.value.response.status_code
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://evil.example",
+        "null",
+        "http://127.0.0.1:{port}.evil.com",
+        "https://127.0.0.1:{port}",  # the wrong scheme
+        "http://127.0.0.1:{other}",  # another port is another origin
+        "http://localhost:{port}",  # another host name too
+    ],
+)
+def test_cross_site_websocket_hijacking_is_refused(server, token, origin):
+    origin = origin.format(port=server.port, other=server.port + 1)
+    assert refused(server, token, Origin=origin) == 403
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer chat_forged"},
+        {"Authorization": "Basic ZXJlbjpodW50ZXIy"},
+        # A session cookie signed with some other key.
+        {"Cookie": "session=eyJfdXNlcl9pZCI6IjEifQ.ZZZZZZ.forgedsignatureforgedsignature"},
+    ],
+)
+def test_upgrades_without_valid_credentials_get_no_101(server, headers):
+    assert refused(server, None, **headers) == 401
+
+
+def test_a_user_may_hold_only_so_many_sockets(server, token, db):
+    held = [Client.open(server, "general", token) for _ in range(2)]
+    for client in held:
+        client.until("ready")
+    assert refused(server, token) == 429
+    other = Client.open(server, "general", make_token(db, make_user(db, "levi")))
+    other.until("ready")  # the cap is per user
+    held[0].close()
+    # The slot is free again once the server has seen the close.
+    for _ in range(50):
+        try:
+            Client.open(server, "general", token).until("ready")
+            break
+        except InvalidStatus:
+            other.send({"type": "chat", "content": "tick", "client_id": None})
+            other.until("ack")  # a round trip: the server had time to see the close
+    else:
+        pytest.fail("the closed socket never freed its slot")
+
+
+def test_http_bodies_are_capped(server, token):
+    api = http()
+    response = api.post(
+        f"{server.url}/api/rooms/general/messages",
+        data=b"x" * (300 * 1024),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
+
+
+def test_session_and_remember_cookies_are_httponly_and_samesite(server, db):
+    make_user(db, "levi", "correct horse")
+    session = http()
+    page = session.get(f"{server.url}/login").text
+    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    response = session.post(
+        f"{server.url}/login",
+        data={"csrf_token": csrf, "username": "levi", "password": "correct horse", "remember": "y"},
+        allow_redirects=False,
+    )
+    cookies = response.headers.get("Set-Cookie", "")
+    set_cookies = response.raw.headers.getlist("Set-Cookie")
+    names = {c.split("=", 1)[0] for c in set_cookies}
+    assert {"session", "remember_token"} <= names, cookies
+    for cookie in set_cookies:
+        assert "HttpOnly" in cookie
+        assert "SameSite=Lax" in cookie
