@@ -208,6 +208,9 @@ def start_server(database_url, tmp_path, request):
     started: list = []
 
     def start(workers: int = 2, database: str | None = None, **env: str) -> Gunicorn:
+        # Tests open many sockets as one user to land on both workers; the cap
+        # has its own test (test_security_e2e.py).
+        env.setdefault("MAX_SOCKETS_PER_USER", "1000")
         log = tmp_path / f"gunicorn-{len(started)}.log"
         server = Gunicorn(database or database_url, log, workers, **env)
         started.append(server)
