@@ -22,6 +22,7 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/bandit --quiet --recursive chat --severity-level high
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
