@@ -1,9 +1,13 @@
 """Password hashing with Argon2id, off the gevent loop.
 
 Hashing is deliberately slow; run inline it would freeze every socket of a
-gevent worker for its duration, so under gevent it runs in the hub's thread
-pool (argon2-cffi releases the GIL while it hashes).
+gevent worker for its duration, so under gevent it runs in a small thread
+pool of its own (argon2-cffi releases the GIL while it hashes), at a lower
+CPU priority than the event loop.
 """
+
+import os
+import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -22,15 +26,40 @@ MIN_LENGTH = 8
 _DUMMY_HASH = _hasher.hash("not a real password, only here for timing")
 
 
+# Hashing threads per worker: enough to keep logins flowing on a small machine,
+# few enough (with the nice below) that the event loop still gets the CPU.
+HASH_THREADS = 2
+# Nice value for hashing threads: on Linux a thread can be reniced alone, so
+# the scheduler prefers the worker's event loop over a running hash.
+HASH_NICE = 10
+
+_pool = None
+_reniced = threading.local()
+
+
+def _niced(func, *args):
+    if not getattr(_reniced, "done", False):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICE)
+        except (AttributeError, OSError):
+            pass  # not Linux, or not allowed: hashing still works, just less politely
+        _reniced.done = True
+    return func(*args)
+
+
 def _off_loop(func, *args):
-    """Run func in gevent's thread pool when this process is monkey-patched."""
+    """Run func in a small, low-priority thread pool when this process is gevent-patched."""
+    global _pool
     try:
-        from gevent import get_hub, monkey
+        from gevent import monkey
+        from gevent.threadpool import ThreadPool
     except ImportError:
         return func(*args)
     if not monkey.is_module_patched("socket"):
         return func(*args)
-    return get_hub().threadpool.apply(func, args)
+    if _pool is None:
+        _pool = ThreadPool(HASH_THREADS)
+    return _pool.apply(_niced, (func, *args))
 
 
 def hash_password(password: str) -> str:
