@@ -38,12 +38,13 @@ class Membership:
     re-join hands it on to the new membership, so others see no leave and join.
     """
 
-    __slots__ = ("room", "state", "present", "lock")
+    __slots__ = ("room", "state", "present", "watch", "lock")
 
-    def __init__(self, room: dict, present: bool = False):
+    def __init__(self, room: dict, present: bool = False, watch: bool = False):
         self.room = room
         self.state = "joining"
         self.present = present
+        self.watch = watch  # following without being in the room
         self.lock = threading.Lock()
 
 
@@ -267,15 +268,21 @@ class ClientSession:
             raise protocol.FrameError(
                 "too_many_rooms", f"a connection follows at most {self.max_rooms} rooms"
             )
-        self._join(self._visible(frame.room), frame.after, present)
+        self._join(self._visible(frame.room), frame.after, present, frame.watch)
 
     def _leave_frame(self, frame: protocol.LeaveIn) -> None:
         if self.default_room is not None:
             raise protocol.FrameError("unknown_type", "this socket follows one room; use /ws")
         self._leave(frame.room)
 
-    def _join(self, room: dict, after: int | None, present: bool = False) -> None:
-        membership = Membership(room, present)
+    def _join(
+        self, room: dict, after: int | None, present: bool = False, watch: bool = False
+    ) -> None:
+        if watch and present:
+            # Was in the room, now only watches it: the presence ends now.
+            self.presence.depart(room, self.user)
+            present = False
+        membership = Membership(room, present, watch)
         self.rooms[room["name"]] = membership
         threading.Thread(
             target=self._catch_up, args=(membership, after), daemon=True, name="join"
@@ -284,14 +291,17 @@ class ClientSession:
     def _catch_up(self, membership: Membership, after: int | None) -> None:
         room = membership.room
         try:
-            with self.rt.pool.connection() as conn:
-                actions.join_room(conn, room["id"], self.user["id"])
+            if not membership.watch:
+                with self.rt.pool.connection() as conn:
+                    actions.join_room(conn, room["id"], self.user["id"])
             self.hub.join(self.peer, room, after, cancelled=lambda: membership.state == "left")
             with membership.lock:
                 if membership.state == "left":
                     self.hub.leave(self.peer, room["id"])
                     return
                 membership.state = "joined"
+                if membership.watch:
+                    return
                 if not membership.present:
                     membership.present = True
                     self.presence.arrive(room, self.user)

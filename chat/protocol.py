@@ -43,10 +43,15 @@ class ChatIn:
 
 @dataclass(frozen=True)
 class JoinIn:
-    """Follow a room: catch up after `after` (or the last 50), then live."""
+    """Follow a room: catch up after `after` (or the last 50), then live.
+
+    `watch` follows it without being in it: no presence, no membership (a
+    sidebar keeping unread badges current).
+    """
 
     room: str
     after: int | None
+    watch: bool = False
 
 
 @dataclass(frozen=True)
@@ -250,7 +255,10 @@ def _parse_object(frame: dict, max_chars: int, plain_text: bool) -> ClientFrame:
         room = _room(frame, client_id, room_required)
         return ChatIn(room, validate_content(frame.get("content"), max_chars, client_id), client_id)
     if kind == "join":
-        return JoinIn(_room(frame, client_id, True), _seq(frame, "after", client_id, False))
+        watch = frame.get("watch", False)
+        if type(watch) is not bool:
+            raise FrameError("bad_frame", "watch must be true or false", client_id)
+        return JoinIn(_room(frame, client_id, True), _seq(frame, "after", client_id, False), watch)
     if kind == "leave":
         return LeaveIn(_room(frame, client_id, True))
     if kind == "typing":

@@ -172,6 +172,9 @@ export class ChatSocket {
     room.joined = true;
     const frame = { type: "join", room: name };
     if (room.seq !== null) frame.after = room.seq;
+    // Rooms other than the open one are only watched for their badges: the
+    // user is not "in" them (no presence there, no membership made).
+    if (name !== this.primary) frame.watch = true;
     this.send(frame);
   }
 

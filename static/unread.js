@@ -3,10 +3,11 @@
 // rendered last_seq, so no backlog is sent, and every new chat frame in a
 // room other than the open one bumps its .badge[data-room="<name>"].
 //
-// unread = last seq - read seq, as the server counts it. A room the user
-// never joined (data-unread="") becomes a member on this join with
-// everything so far counted as read, so its read seq starts at the seq of
-// its first `ready`. The user's own messages are not counted: having just
+// unread = last seq - read seq, as the server counts it. Rooms other than the
+// open one are joined with watch: true (no presence, no membership). A room
+// the user never joined (data-unread="") therefore has no read seq on the
+// server; its badge counts what arrives while the page is open, from its
+// first `ready`. The user's own messages are not counted: having just
 // written in a room, they have seen it.
 
 export class UnreadBadges {

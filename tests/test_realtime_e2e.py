@@ -729,3 +729,38 @@ def test_client_that_never_answers_pings_is_dropped(start_server, people):
     assert left["room"] == "general"
     _, online = watcher.expect(type="online_users")
     assert online["users"] == ["mikasa"]
+
+
+def test_watching_a_room_is_not_being_in_it(server, people, db):
+    """join with watch: true delivers the room's messages without presence or membership."""
+    eren, mikasa = people["eren"], people["mikasa"]
+    inside = open_room(server, "general", mikasa["token"], "mikasa")
+    watcher = Tab.open_mux(server, eren["token"])
+    watcher.send({"type": "join", "room": "general", "watch": True})
+    _, ready = watcher.expect(type="ready", room="general")
+    seq = inside.chat("seen by a watcher", "w1")
+    _, chat = watcher.expect(type="chat", room="general", seq=seq)
+    assert chat["content"] == "seen by a watcher"
+    # No user_joined for eren reached the room before a later marker, and eren
+    # is neither online there nor a member (no unread count).
+    marker = post(server, mikasa, "general", "marker")
+    before, _ = inside.expect(type="chat", seq=marker)
+    assert of_type(before, "user_joined", username="eren") == []
+    assert presence_rows(db, eren) == 0
+    assert unread(server, eren) is None
+
+    # Watching a room that one was in ends the presence there.
+    watcher.send({"type": "join", "room": "general"})
+    watcher.joined("general", "eren")
+    assert presence_rows(db, eren) == 1
+    watcher.send({"type": "join", "room": "general", "watch": True})
+    _, left = inside.expect(type="user_left", username="eren")
+    assert left["room"] == "general"
+
+
+@pytest.mark.parametrize("watch", ["yes", 1, None])
+def test_watch_must_be_a_boolean(server, people, watch):
+    tab = Tab.open_mux(server, people["eren"]["token"])
+    tab.send({"type": "join", "room": "general", "watch": watch})
+    _, error = tab.expect(type="error")
+    assert error["code"] == "bad_frame"
