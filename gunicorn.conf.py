@@ -48,6 +48,25 @@ def when_ready(server):
     print(f"Chat is ready: open http://{shown}:{port}/", flush=True)
 
 
+def post_worker_init(worker):
+    """On SIGTERM (shutdown, or the old workers of a SIGHUP reload), close every
+    WebSocket with 1001 at once, so clients resume elsewhere instead of hanging
+    until graceful_timeout cuts them."""
+    import signal
+
+    import gevent
+
+    from chat import going_away
+
+    stop_accepting = worker.handle_exit
+
+    def handle_exit(sig, frame):
+        stop_accepting(sig, frame)
+        gevent.spawn(going_away, worker.wsgi)
+
+    signal.signal(signal.SIGTERM, handle_exit)
+
+
 def worker_exit(server, worker):
     """Close the worker's LISTEN loop and pool, so it exits without greenlet noise."""
     app = getattr(worker, "wsgi", None)

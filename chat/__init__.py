@@ -64,6 +64,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+def going_away(app: Flask) -> None:
+    """This worker is shutting down: tell every WebSocket client to go (1001)."""
+    from . import ws
+
+    ws.going_away(app)
+
+
 def close_app(app: Flask) -> None:
     """Stop the hub's listener and close the pool (a gunicorn worker is exiting)."""
     from . import db, ws

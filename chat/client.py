@@ -18,6 +18,7 @@ from . import actions, protocol, queries
 from .hub import Hub, HubUnavailable, JoinCancelled
 from .limits import TokenBucket
 from .peer import (
+    CLOSE_GOING_AWAY,
     CLOSE_INTERNAL_ERROR,
     CLOSE_POLICY_VIOLATION,
     CLOSE_TRY_AGAIN_LATER,
@@ -96,6 +97,13 @@ class Realtime:
             if session.revoked_by(kind, key):
                 log.info("closing socket of %s: %s revoked", session.user["username"], kind)
                 session.peer.abort(CLOSE_POLICY_VIOLATION, "access revoked; log in again")
+
+    def going_away(self) -> None:
+        """The worker is shutting down: close every socket with 1001 so clients resume."""
+        sessions = list(self.sessions)
+        log.info("shutting down: closing %d sockets with 1001", len(sessions))
+        for session in sessions:
+            session.peer.abort(CLOSE_GOING_AWAY, "server restarting; reconnect with after")
 
     def stop(self) -> None:
         self.presence.stop()

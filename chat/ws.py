@@ -39,6 +39,12 @@ def realtime() -> Realtime:
     return rt
 
 
+def going_away(app: Flask) -> None:
+    rt = app.extensions.get("realtime")
+    if rt is not None:
+        rt.going_away()
+
+
 def stop_realtime(app: Flask) -> None:
     rt = app.extensions.get("realtime")
     if rt is not None:

@@ -3,13 +3,17 @@ that never reads. Every connected client must end with exactly the table's messa
 """
 
 import os
+import signal
 import socket
 import threading
+import time
 import warnings
 
+import psutil
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from chat import migrate
 
@@ -184,3 +188,77 @@ def test_frames_too_big_for_notify_arrive_on_every_worker(server_two_workers, db
 def server_two_workers(start_server, db):
     server = start_server()
     return server, {name: make_token(db, make_user(db, name)) for name in ("eren", "mikasa")}
+
+
+def close_code(client: Client) -> int:
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            client.recv(timeout=20)
+    return closed.value.rcvd.code
+
+
+def test_sigterm_closes_every_socket_with_1001_at_once(start_server, db):
+    # graceful_timeout 30 s: without the 1001 close, stopping would take that long.
+    server = start_server(GRACEFUL_TIMEOUT="30")
+    token = make_token(db, make_user(db, "eren"))
+    clients = clients_on_two_workers(server, token)
+    started = time.monotonic()
+    stopper = threading.Thread(target=server.stop)
+    stopper.start()
+    for client in clients:
+        assert close_code(client) == 1001
+    stopper.join(60)
+    assert time.monotonic() - started < 20, "shutdown waited for graceful_timeout"
+
+
+class ResumingReader(threading.Thread):
+    """A client that reconnects after every close, resuming with `after`."""
+
+    def __init__(self, server: Gunicorn, token: str, until: int):
+        super().__init__(daemon=True)
+        self.server, self.token, self.until = server, token, until
+        self.seen: list[tuple[int, str]] = []
+        self.closes: list[int] = []
+
+    def run(self) -> None:
+        deadline = time.monotonic() + 180
+        while (not self.seen or self.seen[-1][0] < self.until) and time.monotonic() < deadline:
+            after = self.seen[-1][0] if self.seen else 0
+            try:
+                client = Client.open(self.server, "general", self.token, after=after)
+            except (OSError, InvalidStatus):
+                time.sleep(0.1)  # the server is between workers: retry as a browser would
+                continue
+            try:
+                while not self.seen or self.seen[-1][0] < self.until:
+                    frame = client.recv(timeout=30)
+                    if frame["type"] == "chat":
+                        self.seen.append((frame["seq"], frame["content"]))
+                client.close()
+            except ConnectionClosed as exc:
+                self.closes.append(exc.rcvd.code if exc.rcvd else None)
+
+
+def test_sighup_reload_while_chatting_loses_nothing(start_server, db, database_url):
+    server = start_server(GRACEFUL_TIMEOUT="30")
+    tokens = {name: make_token(db, make_user(db, name)) for name in ("reader", "sender")}
+    readers = [ResumingReader(server, tokens["reader"], MESSAGES) for _ in range(4)]
+    for reader in readers:
+        reader.start()
+    halfway = threading.Event()
+    sender = Sender(server, tokens["sender"], halfway)
+    sender.start()
+    assert halfway.wait(60)
+    old_workers = [psutil.Process(pid) for pid in server.worker_pids()]
+    os.kill(server.proc.pid, signal.SIGHUP)
+    sender.join(180)
+    for reader in readers:
+        reader.join(180)
+    # The old workers exit well before graceful_timeout (30 s): their sockets went at once.
+    _, alive = psutil.wait_procs(old_workers, timeout=20)
+    assert alive == [], "old workers hung on to their sockets"
+    stored = table_seqs(database_url)
+    assert [seq for seq, _ in stored] == list(range(1, MESSAGES + 1))
+    for reader in readers:
+        assert reader.seen == stored  # complete, in order, no duplicate, across the reload
+        assert 1001 in reader.closes
