@@ -41,9 +41,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
         app.config["DATABASE_URL"] = pgserver.ensure_running(config.embedded_pgdata())
     if app.config["MIGRATE_ON_START"]:
-        from . import migrate
-
-        migrate.migrate(app.config["DATABASE_URL"])
+        _migrate_or_wait(app)
 
     app.config["SOCK_SERVER_OPTIONS"] = {
         "ping_interval": app.config["WS_PING_INTERVAL"] or None,
@@ -62,6 +60,29 @@ def create_app(test_config: dict | None = None) -> Flask:
     health.init_app(app)
     headers.init_app(app)
     return app
+
+
+def _migrate_or_wait(app: Flask) -> None:
+    """Apply migrations; if PostgreSQL is down, keep serving 503s and retry."""
+    import threading
+
+    import psycopg
+
+    from . import migrate
+
+    try:
+        migrate.migrate(app.config["DATABASE_URL"])
+    except psycopg.OperationalError as exc:
+        logging.getLogger(__name__).error(
+            "database unavailable at start (%s): /healthz says 503 until it answers", exc
+        )
+        app.extensions["schema_pending"] = True
+        threading.Thread(
+            target=migrate.migrate_when_reachable,
+            args=(app.config["DATABASE_URL"], lambda: app.extensions.pop("schema_pending")),
+            daemon=True,
+            name="migrate-retry",
+        ).start()
 
 
 def going_away(app: Flask) -> None:

@@ -1,6 +1,6 @@
 """Liveness for load balancers and operators."""
 
-from flask import Blueprint, Flask, jsonify
+from flask import Blueprint, Flask, current_app, jsonify
 
 from . import db
 
@@ -14,6 +14,8 @@ def init_app(app: Flask) -> None:
 @bp.route("/healthz")
 def healthz():
     """200 when the database answers, 503 when it does not."""
+    if current_app.extensions.get("schema_pending"):
+        return jsonify(status="unavailable", database="starting"), 503
     if db.ping():
         return jsonify(status="ok", database="up")
     return jsonify(status="unavailable", database="down"), 503

@@ -2,6 +2,7 @@
 
 import logging
 import re
+import time
 from pathlib import Path
 
 import psycopg
@@ -56,3 +57,24 @@ def migrate(conninfo: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
             conn.execute(SQL_RECORD, (version,))
             applied_now.append(version)
     return applied_now
+
+
+# Retrying at start while PostgreSQL is down: quick at first, then every 10 s.
+RETRY_MIN, RETRY_MAX = 0.5, 10.0
+
+
+def migrate_when_reachable(conninfo: str, done) -> None:
+    """Retry migrate until PostgreSQL answers, then call done() (a worker that
+    started while the database was down heals by itself)."""
+    delay = RETRY_MIN
+    while True:
+        try:
+            migrate(conninfo)
+        except psycopg.OperationalError as exc:
+            log.warning("database still unavailable (%s); retrying in %.1fs", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX)
+        else:
+            log.info("database reachable again; schema up to date")
+            done()
+            return

@@ -65,7 +65,7 @@ class Gunicorn:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    def start(self) -> "Gunicorn":
+    def start(self, wait: bool = True) -> "Gunicorn":
         env = {
             **os.environ,
             "DATABASE_URL": self.database_url,
@@ -86,22 +86,32 @@ class Gunicorn:
             start_new_session=True,
         )
         log.close()
-        self._wait_until_serving()
+        if wait:
+            self.wait_until_healthy()
         return self
 
-    def _wait_until_serving(self) -> None:
+    def health(self) -> int | None:
+        """/healthz's status code, or None while nothing answers."""
+        try:
+            return self._http.get(self.url + "/healthz", timeout=2).status_code
+        except requests.ConnectionError:
+            return None
+
+    def wait_for_health(self, status: int) -> None:
         deadline = time.monotonic() + BOOT_TIMEOUT
-        while time.monotonic() < deadline:
+        while self.health() != status:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if self._http.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    if len(self.worker_pids()) >= self.workers:
-                        return
-            except requests.ConnectionError:
-                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"/healthz never answered {status}:\n{self.log()}")
             time.sleep(0.1)  # polling a starting process: there is no event to await
-        raise RuntimeError(f"gunicorn did not become healthy:\n{self.log()}")
+
+    def wait_until_healthy(self) -> None:
+        """/healthz is 200 and every worker has booted."""
+        self.wait_for_health(200)
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while len(self.worker_pids()) < self.workers and time.monotonic() < deadline:
+            time.sleep(0.1)  # polling a starting process: there is no event to await
 
     def worker_pids(self) -> list[int]:
         try:

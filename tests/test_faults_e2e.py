@@ -37,12 +37,18 @@ def own_postgres(tmp_path):
     url = server.get_uri()
     migrate.migrate(url)
 
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+
     def restart(mode: str = "fast") -> None:
-        user = "embedded_postgres" if os.geteuid() == 0 else None
         embedded_postgres.pg_ctl(
             ["-w", "-m", mode, "restart"], pgdata=server.pgdata, user=user, timeout=60
         )
 
+    def stop() -> None:
+        embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=user)
+
+    restart.stop = stop
+    restart.start = server.ensure_postgres_running
     yield url, restart
     server.cleanup()
 
@@ -287,3 +293,25 @@ def test_a_worker_killed_mid_traffic_loses_and_doubles_nothing(start_server, db,
     assert sorted(content for _, content in stored) == sorted(f"m{i}" for i in range(MESSAGES))
     for reader in readers:
         assert reader.seen == stored
+
+
+def test_postgres_down_at_start_then_back(own_postgres, tmp_path):
+    """Workers boot without the database, say 503, and heal when it returns."""
+    url, postgres = own_postgres
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+        token = make_token(conn, make_user(conn, "eren"))
+    postgres.stop()
+    server = Gunicorn(url, tmp_path / "down.log", 2)
+    server.start(wait=False)
+    try:
+        server.wait_for_health(503)
+        assert "database unavailable at start" in server.log()
+        postgres.start()
+        server.wait_for_health(200)
+        client = Client.open(server, "general", token)
+        client.until("ready")
+        client.send({"type": "chat", "content": "back", "client_id": "b"})
+        _, ack = client.until("ack")
+        assert ack["seq"] == 1
+    finally:
+        server.kill()
