@@ -76,7 +76,9 @@ class Realtime:
     def __init__(self, config: dict, pool):
         self.config = config
         self.pool = pool
-        self.hub = Hub(config["DATABASE_URL"], pool)
+        self.hub = Hub(
+            config["DATABASE_URL"], pool, config["LISTEN_PROBE_INTERVAL"], config["DB_TCP_TIMEOUT"]
+        )
         self.presence = Presence(pool, config["PRESENCE_HEARTBEAT"], config["PRESENCE_TIMEOUT"])
         self.typing = TypingThrottle(config["TYPING_INTERVAL"])
         self.sessions: set[ClientSession] = set()

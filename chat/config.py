@@ -114,6 +114,12 @@ def load(instance_path: Path = INSTANCE_PATH) -> dict:
         # Higher: many people can share one address (an office, a NAT).
         "LOGIN_FAILURES_PER_ADDRESS": _int("LOGIN_FAILURES_PER_ADDRESS", 50, minimum=1),
         "LOGIN_WINDOW_SECONDS": _int("LOGIN_WINDOW_SECONDS", 900, minimum=1),
+        # A LISTEN connection that has heard nothing this long is probed, and a
+        # TCP connection to PostgreSQL whose data goes unacknowledged for
+        # DB_TCP_TIMEOUT seconds is dropped: together they notice a silent
+        # network partition (no FIN, no RST) within about their sum.
+        "LISTEN_PROBE_INTERVAL": _float("LISTEN_PROBE_INTERVAL", 15.0),
+        "DB_TCP_TIMEOUT": _float("DB_TCP_TIMEOUT", 10.0),
         "PRESENCE_HEARTBEAT": _float("PRESENCE_HEARTBEAT", 10.0),
         "PRESENCE_TIMEOUT": _float("PRESENCE_TIMEOUT", 30.0),
     }

@@ -23,7 +23,7 @@ def init_app(app: Flask) -> None:
         app.config["DATABASE_URL"],
         min_size=1,
         max_size=app.config["DB_POOL_SIZE"],
-        kwargs={"row_factory": dict_row},
+        kwargs={"row_factory": dict_row, **tcp_options(app.config["DB_TCP_TIMEOUT"])},
         # A connection broken by a PostgreSQL restart is noticed on checkout
         # and replaced, instead of failing the request that drew it.
         check=ConnectionPool.check_connection,
@@ -35,6 +35,18 @@ def init_app(app: Flask) -> None:
     pool.open(wait=False)
     app.extensions["db_pool"] = pool
     app.cli.add_command(migrate_command)
+
+
+def tcp_options(timeout: float) -> dict:
+    """libpq options that make a silently dead TCP connection fail instead of hang
+    (ignored on Unix sockets)."""
+    return {
+        "keepalives": 1,
+        "keepalives_idle": max(1, int(timeout / 2)),
+        "keepalives_interval": max(1, int(timeout / 6)),
+        "keepalives_count": 3,
+        "tcp_user_timeout": int(timeout * 1000),
+    }
 
 
 def pool() -> ConnectionPool:

@@ -21,6 +21,7 @@ from psycopg_pool import ConnectionPool
 
 from . import protocol, queries
 from .actions import CHANNEL, CONTROL_CHANNEL, EVENTS_CHANNEL, ONLINE_USERS_REF
+from .db import tcp_options
 from .peer import Peer, PeerClosed
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,6 @@ HISTORY_ON_JOIN = 50
 # Reconnect backoff for the LISTEN connection: quick first retry, capped so a
 # long outage costs one attempt per few seconds per worker.
 BACKOFF_MIN, BACKOFF_MAX = 0.1, 5.0
-# An idle LISTEN connection is probed this often so that a dead one is noticed.
-PROBE_INTERVAL = 15.0
 # How long a join waits for the LISTEN connection before giving up.
 LISTEN_WAIT = 10.0
 _NO_UPPER_BOUND = 2**62
@@ -69,9 +68,18 @@ class Feed:
 
 
 class Hub:
-    def __init__(self, conninfo: str, pool: ConnectionPool):
+    def __init__(
+        self,
+        conninfo: str,
+        pool: ConnectionPool,
+        probe_interval: float = 15.0,
+        tcp_timeout: float = 10.0,
+    ):
         self._conninfo = conninfo
         self._pool = pool
+        # An idle LISTEN connection is probed this often so that a dead one is noticed.
+        self._probe_interval = probe_interval
+        self._tcp_timeout = tcp_timeout
         self._feeds: dict[int, Feed] = {}
         self._feeds_lock = threading.Lock()
         self._started = False
@@ -276,7 +284,11 @@ class Hub:
 
     def _listen_once(self) -> None:
         with psycopg.connect(
-            self._conninfo, autocommit=True, application_name=LISTENER_NAME
+            self._conninfo,
+            autocommit=True,
+            application_name=LISTENER_NAME,
+            connect_timeout=max(2, int(self._tcp_timeout)),
+            **tcp_options(self._tcp_timeout),
         ) as conn:
             conn.execute(f"LISTEN {CHANNEL}")
             conn.execute(f"LISTEN {EVENTS_CHANNEL}")
@@ -285,25 +297,65 @@ class Hub:
             self._fill_all()
             self.listening.set()
             log.info("listening on channel %r", CHANNEL)
-            idle_since = time.monotonic()
+            heartbeat = _Heartbeat(self._pool, self._probe_interval)
             while not self._stopping:
-                got = False
                 for notify in conn.notifies(timeout=1.0):
-                    got = True
-                    try:
-                        if notify.channel == CHANNEL:
-                            self.on_notify(notify.payload)
-                        elif notify.channel == EVENTS_CHANNEL:
-                            self.on_event(notify.payload)
-                        else:
-                            self.on_control(notify.payload)
-                    except psycopg.Error:
-                        raise
-                    except Exception:
-                        log.exception("delivering %.80r failed", notify.payload)
-                now = time.monotonic()
-                if got:
-                    idle_since = now
-                elif now - idle_since > PROBE_INTERVAL:
-                    conn.execute("SELECT 1")
-                    idle_since = now
+                    self._dispatch(notify, heartbeat)
+                if heartbeat.overdue():
+                    # Our own NOTIFY did not come back: the connection looks open
+                    # but hears nothing (a silent partition). Start over.
+                    raise psycopg.OperationalError("LISTEN connection silent; reconnecting")
+                heartbeat.maybe_send()
+
+    def _dispatch(self, notify, heartbeat: "_Heartbeat") -> None:
+        try:
+            if notify.channel == CHANNEL:
+                self.on_notify(notify.payload)
+            elif notify.channel == EVENTS_CHANNEL:
+                self.on_event(notify.payload)
+            elif not heartbeat.heard(notify.payload):
+                self.on_control(notify.payload)
+        except psycopg.Error:
+            raise
+        except Exception:
+            log.exception("delivering %.80r failed", notify.payload)
+
+
+class _Heartbeat:
+    """A NOTIFY this worker sends itself every interval, through the pool.
+
+    If it has not come back through the LISTEN connection within another
+    interval, that connection is dead however healthy TCP says it is.
+    """
+
+    def __init__(self, pool: ConnectionPool, interval: float):
+        self._pool = pool
+        self._interval = interval
+        self._token = f"ping {id(self):x}-{time.monotonic_ns()}"
+        self._sent_at: float | None = None
+        self._next = time.monotonic() + interval
+
+    def maybe_send(self) -> None:
+        now = time.monotonic()
+        if self._sent_at is None and now >= self._next:
+            self._sent_at = now
+            threading.Thread(target=self._send, daemon=True, name="listen-heartbeat").start()
+
+    def _send(self) -> None:
+        try:
+            with self._pool.connection() as conn:
+                conn.execute("SELECT pg_notify(%s, %s)", (CONTROL_CHANNEL, self._token))
+        except Exception as exc:  # the database is down: the reconnect loop handles it
+            log.warning("LISTEN heartbeat not sent: %s", exc)
+
+    def heard(self, payload: str) -> bool:
+        """Whether payload is our heartbeat (consumed here, not a revocation)."""
+        if payload.startswith("ping "):
+            if payload == self._token:
+                self._sent_at = None
+                self._next = time.monotonic() + self._interval
+            return True
+        return False
+
+    def overdue(self) -> bool:
+        return self._sent_at is not None and time.monotonic() - self._sent_at > self._interval

@@ -208,3 +208,64 @@ class Client:
 
     def close(self) -> None:
         self.ws.close()
+
+
+class PartitionProxy:
+    """A TCP proxy to a PostgreSQL Unix socket that can silently swallow connections.
+
+    `blackhole(marker)` makes every open connection whose start-up packet carried
+    `marker` (e.g. an application_name) drop all bytes both ways without closing:
+    a network partition that neither side is told about. New connections work.
+    """
+
+    def __init__(self, unix_socket_path: str):
+        import threading
+
+        self.target = unix_socket_path
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.pairs: list[dict] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX)
+            upstream.connect(self.target)
+            pair = {"startup": b"", "dead": False, "sockets": (client, upstream)}
+            with self.lock:
+                self.pairs.append(pair)
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(pair, src, dst), daemon=True).start()
+
+    def _pump(self, pair: dict, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                if len(pair["startup"]) < 4096 and src is pair["sockets"][0]:
+                    pair["startup"] += data
+                if not pair["dead"]:
+                    dst.sendall(data)
+        except OSError:
+            pass
+
+    def blackhole(self, marker: bytes) -> int:
+        with self.lock:
+            hit = [p for p in self.pairs if marker in p["startup"] and not p["dead"]]
+            for pair in hit:
+                pair["dead"] = True
+        return len(hit)
+
+    def close(self) -> None:
+        self.listener.close()
+        with self.lock:
+            for pair in self.pairs:
+                for sock in pair["sockets"]:
+                    sock.close()

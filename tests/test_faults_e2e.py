@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from chat import migrate
 
 from .conftest import make_token, make_user
-from .servers import Client, Gunicorn, http, terminate_listeners
+from .servers import Client, Gunicorn, PartitionProxy, http, terminate_listeners
 from .test_e2e import clients_on_two_workers
 
 pytestmark = pytest.mark.e2e
@@ -315,3 +315,34 @@ def test_postgres_down_at_start_then_back(own_postgres, tmp_path):
         assert ack["seq"] == 1
     finally:
         server.kill()
+
+
+def test_a_silent_partition_of_the_listen_connection_is_detected_and_healed(
+    own_postgres, start_server, tmp_path
+):
+    """The LISTEN connections start swallowing every byte without closing (no FIN, no
+    RST, TCP itself looks fine): each worker's self-NOTIFY heartbeat goes unanswered,
+    it reconnects and reads what it missed from the table."""
+    url, _ = own_postgres
+    socket_dir = psycopg.conninfo.conninfo_to_dict(url)["host"]
+    proxy = PartitionProxy(f"{socket_dir}/.s.PGSQL.5432")
+    try:
+        proxied = f"postgresql://postgres@127.0.0.1:{proxy.port}/postgres"
+        server = start_server(database=proxied, LISTEN_PROBE_INTERVAL="1")
+        with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            token = make_token(conn, make_user(conn, "eren"))
+        watchers = clients_on_two_workers(server, token)
+        assert proxy.blackhole(b"chat-listener") == 2
+        sender = Client.open(server, "general", token)
+        sender.until("ready")
+        seqs = []
+        for i in range(20):
+            sender.send({"type": "chat", "content": f"during {i}", "client_id": f"d{i}"})
+            _, ack = sender.until("ack")
+            seqs.append(ack["seq"])
+        for watcher in watchers:
+            got = [c["seq"] for c in watcher.chats_until_seq(seqs[-1], timeout=60)]
+            assert got == seqs
+        assert "LISTEN connection silent" in server.log()
+    finally:
+        proxy.close()
