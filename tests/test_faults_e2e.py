@@ -2,6 +2,7 @@
 that never reads. Every connected client must end with exactly the table's messages.
 """
 
+import json
 import os
 import signal
 import socket
@@ -18,7 +19,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from chat import migrate
 
 from .conftest import make_token, make_user
-from .servers import Client, Gunicorn, PartitionProxy, http, terminate_listeners
+from .servers import ROOT, Client, Gunicorn, PartitionProxy, http, terminate_listeners
 from .test_e2e import clients_on_two_workers
 
 pytestmark = pytest.mark.e2e
@@ -99,7 +100,30 @@ def table_seqs(url: str) -> list[tuple[int, str]]:
         ).fetchall()
 
 
-def run_fault(url: str, server: Gunicorn, fault) -> None:
+def record(fault: str, sender: "Sender", stored: list, transcripts: list[list]) -> None:
+    """Append this fault's figures to test-output/reliability.jsonl (docs/reliability.md)."""
+    stored_set = set(stored)
+    figures = {
+        "fault": fault,
+        "sent": MESSAGES,
+        "acked": len(sender.seqs),
+        "retries": sender.retries,
+        "stored": len(stored),
+        "receivers": len(transcripts),
+        "delivered": sum(len(t) for t in transcripts),
+        "lost": sum(len(stored_set - set(t)) for t in transcripts),
+        "duplicated": sum(len(t) - len(set(t)) for t in transcripts),
+        "false_acks": len(set(sender.seqs) - {seq for seq, _ in stored}),
+    }
+    out = ROOT / "test-output"
+    out.mkdir(exist_ok=True)
+    with open(out / "reliability.jsonl", "a") as f:
+        f.write(json.dumps(figures) + "\n")
+    print(figures)
+    assert figures["acked"] == MESSAGES and figures["false_acks"] == 0
+
+
+def run_fault(url: str, server: Gunicorn, fault, name: str) -> None:
     tokens = tokens_for(url, "watcher", "sender")
     watchers = clients_on_two_workers(server, tokens["watcher"])
     halfway = threading.Event()
@@ -111,10 +135,14 @@ def run_fault(url: str, server: Gunicorn, fault) -> None:
     assert not sender.is_alive()
 
     stored = table_seqs(url)
+    transcripts = [
+        [(f["seq"], f["content"]) for f in watcher.chats_until_seq(MESSAGES, timeout=60)]
+        for watcher in watchers
+    ]
+    record(name, sender, stored, transcripts)
     assert [seq for seq, _ in stored] == list(range(1, MESSAGES + 1))
     assert sorted(content for _, content in stored) == sorted(f"m{i}" for i in range(MESSAGES))
-    for watcher in watchers:
-        got = [(f["seq"], f["content"]) for f in watcher.chats_until_seq(MESSAGES, timeout=60)]
+    for got in transcripts:
         assert got == stored  # complete, in order, no duplicate; and still connected
 
 
@@ -124,12 +152,17 @@ def test_postgres_restart_while_messages_flow(own_postgres, start_server, mode):
     ack; watchers stay connected and end with exactly the table."""
     url, restart = own_postgres
     server = start_server(database=url)
-    run_fault(url, server, lambda: restart(mode))
+    run_fault(url, server, lambda: restart(mode), f"PostgreSQL restart ({mode})")
 
 
 def test_listen_backend_terminated_while_messages_flow(database_url, start_server):
     server = start_server()
-    run_fault(database_url, server, lambda: terminate_listeners(database_url, expect=2))
+    run_fault(
+        database_url,
+        server,
+        lambda: terminate_listeners(database_url, expect=2),
+        "pg_terminate_backend on both LISTEN connections",
+    )
 
 
 def raw_websocket(server: Gunicorn, path: str, token: str, rcvbuf: int = 4096) -> socket.socket:
@@ -268,6 +301,7 @@ def test_sighup_reload_while_chatting_loses_nothing(start_server, db, database_u
     _, alive = psutil.wait_procs(old_workers, timeout=20)
     assert alive == [], "old workers hung on to their sockets"
     stored = table_seqs(database_url)
+    record("SIGHUP reload", sender, stored, [reader.seen for reader in readers])
     assert [seq for seq, _ in stored] == list(range(1, MESSAGES + 1))
     for reader in readers:
         assert reader.seen == stored  # complete, in order, no duplicate, across the reload
@@ -289,6 +323,7 @@ def test_a_worker_killed_mid_traffic_loses_and_doubles_nothing(start_server, db,
     for reader in readers:
         reader.join(180)
     stored = table_seqs(database_url)
+    record("kill -9 of a worker", sender, stored, [reader.seen for reader in readers])
     assert [seq for seq, _ in stored] == list(range(1, MESSAGES + 1))
     assert sorted(content for _, content in stored) == sorted(f"m{i}" for i in range(MESSAGES))
     for reader in readers:
