@@ -188,6 +188,27 @@ def invite(conn: Connection, room: dict, username: str) -> str:
     return user["username"]
 
 
+SQL_REMOVE_MEMBER = "DELETE FROM room_members WHERE room_id = %s AND user_id = %s RETURNING user_id"
+
+
+def remove_member(conn: Connection, room: dict, remover: dict, username: str) -> str:
+    """Take someone out of a private room: themselves, or anyone if the remover made it.
+
+    Their sockets in the room close at once, on every worker.
+    """
+    if not room["is_private"] or room["is_direct"]:
+        raise ActionError("forbidden", "only private rooms have members to remove")
+    user = queries.user_by_name(conn, username)
+    if user is None:
+        raise ActionError("not_found", f"no user named {username!r}")
+    if user["id"] != remover["id"] and room.get("created_by") != remover["id"]:
+        raise ActionError("forbidden", "only the room's creator can remove others")
+    if conn.execute(SQL_REMOVE_MEMBER, (room["id"], user["id"])).fetchone() is None:
+        raise ActionError("not_found", f"{user['username']} is not a member")
+    conn.execute(SQL_NOTIFY, (CONTROL_CHANNEL, f"member {room['id']}:{user['id']}"))
+    return user["username"]
+
+
 def direct_room_name(user_id: int, other_id: int) -> str:
     low, high = sorted((user_id, other_id))
     return f"dm-{low}-{high}"

@@ -92,7 +92,8 @@ class Realtime:
 
         'session <hash>': one login session logged out; 'sessions <user_id>':
         all of a user's login sessions (password change); 'user <user_id>':
-        everything of a user (account disabled).
+        everything of a user (account disabled); 'member <room_id>:<user_id>':
+        the user's sockets that follow a private room they were removed from.
         """
         kind, _, key = payload.partition(" ")
         for session in list(self.sessions):
@@ -138,6 +139,10 @@ class ClientSession:
 
     def revoked_by(self, kind: str, key: str) -> bool:
         user_id = str(self.user["id"])
+        if kind == "member":  # '<room_id>:<user_id>': removed from a private room
+            room_id, _, member = key.partition(":")
+            in_room = any(str(m.room["id"]) == room_id for m in list(self.rooms.values()))
+            return member == user_id and in_room
         if kind == "session":
             return self.session_hex == key
         if kind == "sessions":

@@ -35,6 +35,10 @@ def _float(name: str, default: float) -> float:
         raise SystemExit(f"{name} must be a number, got {raw!r}") from None
 
 
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def secret_key(instance_path: Path = INSTANCE_PATH) -> str:
     """SECRET_KEY from the environment, else one generated once and kept on disk.
 
@@ -91,6 +95,10 @@ def load(instance_path: Path = INSTANCE_PATH) -> dict:
         # 10 s of a busy room, a few hundred KB at most per connection.
         "OUTBOUND_QUEUE": _int("OUTBOUND_QUEUE", 1000, minimum=10),
         "HISTORY_PAGE_SIZE": 50,
+        # Behind TLS (nginx terminating https) cookies must be Secure; plain
+        # http on a developer machine could not log in with them.
+        "SESSION_COOKIE_SECURE": _flag("COOKIE_SECURE"),
+        "REMEMBER_COOKIE_SECURE": _flag("COOKIE_SECURE"),
         # DESIGN §5: a person types a few messages a second at most; bursts
         # cover pastes and reconnect resends. 0 turns the limit off (benchmarks).
         "RATE_LIMIT_PER_SEC": _float("RATE_LIMIT_PER_SEC", 20.0),

@@ -21,7 +21,7 @@ SQL_USER_BY_SESSION = """
 # A room is visible to a user when it is public or the user is a member; every
 # route answers a room that is not visible exactly like one that does not exist.
 SQL_VISIBLE_ROOM = """
-    SELECT r.id, r.name, r.is_private, r.is_direct, r.last_seq
+    SELECT r.id, r.name, r.is_private, r.is_direct, r.last_seq, r.created_by
     FROM rooms r
     WHERE r.name = %(name)s
       AND (NOT r.is_private OR EXISTS (

@@ -130,6 +130,26 @@ def room(name: str):
     )
 
 
+@bp.route("/rooms/<name>/remove", methods=["POST"])
+@login_required
+def remove(name: str):
+    """Leave a private room, or (its creator) remove someone from it."""
+    room = room_or_404(name)
+    form = UsernameForm()
+    if not form.validate_on_submit():
+        abort(400, description="say whom to remove")
+    try:
+        with db.connection() as conn:
+            removed = actions.remove_member(conn, room, current_user.as_row(), form.username.data)
+    except actions.ActionError as exc:
+        flash(exc.message)
+        return redirect(url_for("rooms.room", name=room["name"]))
+    flash(f"{removed} is no longer in #{room['name']}.")
+    if removed.lower() == current_user.username.lower():
+        return redirect(url_for("rooms.index"))
+    return redirect(url_for("rooms.room", name=room["name"]))
+
+
 @bp.route("/rooms/<name>/invite", methods=["POST"])
 @login_required
 def invite(name: str):

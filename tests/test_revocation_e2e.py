@@ -1,4 +1,5 @@
-"""Revoking access while sockets are open: logout, password change, disabled account.
+"""Revoking access while sockets are open: logout, password change, disabled account,
+removal from a private room.
 
 The affected sockets close with 1008 at once, on every worker, and a copied
 session cookie stops working (the session lives on the server).
@@ -112,3 +113,32 @@ def test_a_disabled_account_loses_every_socket_token_and_session(server, db):
     watcher.send({"type": "chat", "content": "fine", "client_id": "w"})
     _, ack = watcher.until("ack")
     assert ack["client_id"] == "w"
+
+
+def test_removal_from_a_private_room_closes_the_sockets_that_follow_it(server, db):
+    from chat import actions as room_actions
+
+    eren = make_user(db, "eren", PASSWORD)
+    levi = make_user(db, "levi", PASSWORD)
+    room_actions.create_room(db, "plans", eren["id"], is_private=True)
+    room = db.execute("SELECT * FROM rooms WHERE name = 'plans'").fetchone()
+    room_actions.invite(db, room, "levi")
+    levi_token = make_token(db, levi)
+    in_plans = Client.open(server, "plans", levi_token)
+    in_plans.until("ready")
+    elsewhere = Client.open(server, "general", levi_token)
+    elsewhere.until("ready")
+
+    with pytest.raises(room_actions.ActionError):  # only the creator removes others
+        room_actions.remove_member(db, room, levi, "eren")
+    room_actions.remove_member(db, room, eren, "levi")
+
+    assert closed_with(in_plans) == 1008
+    api = http()
+    response = api.get(
+        f"{server.url}/api/rooms/plans/messages", headers={"Authorization": f"Bearer {levi_token}"}
+    )
+    assert response.status_code == 404
+    elsewhere.send({"type": "chat", "content": "still in general", "client_id": "g"})
+    _, ack = elsewhere.until("ack")
+    assert ack["client_id"] == "g"

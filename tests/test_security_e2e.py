@@ -106,3 +106,16 @@ def test_session_and_remember_cookies_are_httponly_and_samesite(server, db):
     for cookie in set_cookies:
         assert "HttpOnly" in cookie
         assert "SameSite=Lax" in cookie
+
+
+def test_a_fragmented_flood_is_closed_with_1009(server, token):
+    """64 KiB is the limit for a whole message, however many fragments carry it."""
+    from websockets.exceptions import ConnectionClosed
+
+    client = Client.open(server, "general", token)
+    client.until("ready")
+    fragments = ("x" * 1024 for _ in range(100))  # 100 KiB in 1 KiB continuation frames
+    with pytest.raises(ConnectionClosed) as closed:
+        client.ws.send(fragments)
+        client.until("ack")
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
