@@ -9,7 +9,7 @@ thread pool (chat/passwords.py), so the socket should barely notice.
 """
 
 import argparse
-import re
+import os
 import sys
 import threading
 import time
@@ -17,13 +17,12 @@ import uuid
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chat import actions, migrate, pgserver  # noqa: E402
-from tests.servers import Client, Gunicorn, http  # noqa: E402
+from chat import actions  # noqa: E402
+from tests.servers import Client, Gunicorn, form_login, scratch_database  # noqa: E402
 
 PASSWORD = "correct horse battery"
 
@@ -40,14 +39,7 @@ def round_trips(client: Client, seconds: float) -> list[float]:
 
 
 def log_in(server: Gunicorn, username: str) -> None:
-    session = http()
-    page = session.get(f"{server.url}/login").text
-    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    response = session.post(
-        f"{server.url}/login",
-        data={"csrf_token": csrf, "username": username, "password": PASSWORD},
-        allow_redirects=False,
-    )
+    _, response = form_login(server, username, PASSWORD)
     assert response.status_code == 302, response.status_code
 
 
@@ -62,48 +54,41 @@ def main() -> None:
     parser.add_argument("--logins", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=4.0)
     args = parser.parse_args()
-    server_url = pgserver.ensure_running(ROOT / "instance" / "bench-pgdata")
-    name = f"chat_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = psycopg.conninfo.make_conninfo(server_url, dbname=name)
-    migrate.migrate(url)
-    with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
-        token = actions.create_token(conn, actions.create_user(conn, "pinger", PASSWORD))
-        for i in range(args.logins):
-            actions.create_user(conn, f"u{i}", PASSWORD)
-    server = Gunicorn(
-        url,
-        Path("/tmp") / f"{name}.log",
-        workers=1,
-        RATE_LIMIT_PER_SEC="0",
-        LOGIN_FAILURES_PER_ADDRESS="100000",
-    ).start()
-    try:
-        client = Client.open(server, "general", token)
-        client.until("ready")
-        round_trips(client, 1.0)  # warm up
-        quiet = round_trips(client, args.seconds)
-        logins = [
-            threading.Thread(target=log_in, args=(server, f"u{i}")) for i in range(args.logins)
-        ]
-        started = time.monotonic()
-        for thread in logins:
-            thread.start()
-        busy = []
-        while any(t.is_alive() for t in logins):
-            busy += round_trips(client, 0.2)
-        took = time.monotonic() - started
-        print(f"quiet:                 {summary(quiet)}")
-        print(f"during {args.logins} logins ({took:.1f} s): {summary(busy)}")
-        ratio = sorted(busy)[int(len(busy) * 0.99)] / sorted(quiet)[int(len(quiet) * 0.99)]
-        print(f"p99 during / quiet: {ratio:.2f}x")
-    finally:
-        server.stop()
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with scratch_database() as url:
+        with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
+            token = actions.create_token(conn, actions.create_user(conn, "pinger", PASSWORD))
+            for i in range(args.logins):
+                actions.create_user(conn, f"u{i}", PASSWORD)
+        server = Gunicorn(
+            url,
+            Path("/tmp") / f"login-stall-{os.getpid()}.log",
+            workers=1,
+            RATE_LIMIT_PER_SEC="0",
+            LOGIN_FAILURES_PER_ADDRESS="100000",
+        ).start()
+        try:
+            measure(server, token, args)
+        finally:
+            server.stop()
+
+
+def measure(server: Gunicorn, token: str, args) -> None:
+    client = Client.open(server, "general", token)
+    client.until("ready")
+    round_trips(client, 1.0)  # warm up
+    quiet = round_trips(client, args.seconds)
+    logins = [threading.Thread(target=log_in, args=(server, f"u{i}")) for i in range(args.logins)]
+    started = time.monotonic()
+    for thread in logins:
+        thread.start()
+    busy = []
+    while any(t.is_alive() for t in logins):
+        busy += round_trips(client, 0.2)
+    took = time.monotonic() - started
+    print(f"quiet:                 {summary(quiet)}")
+    print(f"during {args.logins} logins ({took:.1f} s): {summary(busy)}")
+    ratio = sorted(busy)[int(len(busy) * 0.99)] / sorted(quiet)[int(len(quiet) * 0.99)]
+    print(f"p99 during / quiet: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -17,31 +17,17 @@ import asyncio
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import orjson
 import psycopg
-from psycopg import sql
 from websockets.asyncio.client import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chat import actions, migrate, pgserver  # noqa: E402
-from tests.servers import Gunicorn  # noqa: E402
-
-
-def scratch_database() -> tuple[str, str, str]:
-    server = os.environ.get("DATABASE_URL") or pgserver.ensure_running(
-        ROOT / "instance" / "bench-pgdata"
-    )
-    name = f"chat_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = psycopg.conninfo.make_conninfo(server, dbname=name)
-    migrate.migrate(url)
-    return server, name, url
+from chat import actions  # noqa: E402
+from tests.servers import Gunicorn, scratch_database  # noqa: E402
 
 
 def make_tokens(url: str, count: int) -> list[str]:
@@ -133,19 +119,17 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--messages", type=int, default=250)
     args = parser.parse_args()
-    server, name, url = scratch_database()
-    # The per-connection rate limit (20/s) would measure the limit, not the server.
-    gunicorn = Gunicorn(url, Path("/tmp") / f"{name}.log", workers=2, RATE_LIMIT_PER_SEC="0")
-    try:
+    with scratch_database() as url:
         tokens = make_tokens(url, max(args.senders, 10))
+        # The per-connection rate limit (20/s) would measure the limit, not the server.
+        gunicorn = Gunicorn(
+            url, Path("/tmp") / f"quick-{os.getpid()}.log", workers=2, RATE_LIMIT_PER_SEC="0"
+        )
         gunicorn.start()
-        asyncio.run(run(args, f"{gunicorn.ws_url}/ws/general", tokens))
-    finally:
-        gunicorn.stop()
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        try:
+            asyncio.run(run(args, f"{gunicorn.ws_url}/ws/general", tokens))
+        finally:
+            gunicorn.stop()
 
 
 if __name__ == "__main__":

@@ -5,35 +5,32 @@ Chromium (Debian's /usr/bin/chromium) and saves docs/screenshot-*.png.
 """
 
 import sys
-import uuid
 from pathlib import Path
 
 import psycopg
 from playwright.sync_api import sync_playwright
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chat import actions, migrate, pgserver  # noqa: E402
-from tests.servers import Gunicorn  # noqa: E402
+from chat import actions  # noqa: E402
+from tests.servers import Gunicorn, scratch_database  # noqa: E402
 
 PASSWORD = "correct horse"
 
 
 def main() -> None:
-    server_url = pgserver.ensure_running(ROOT / "instance" / "bench-pgdata")
-    name = f"chat_shots_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = psycopg.conninfo.make_conninfo(server_url, dbname=name)
-    migrate.migrate(url)
+    with scratch_database() as url:
+        shoot(url)
+
+
+def shoot(url: str) -> None:
     with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
         eren = actions.create_user(conn, "eren", PASSWORD)
         actions.create_user(conn, "mikasa", PASSWORD)
         actions.create_room(conn, "random", eren)
         actions.create_room(conn, "plans", eren, is_private=True)
-    server = Gunicorn(url, Path("/tmp") / f"{name}.log", workers=2).start()
+    server = Gunicorn(url, Path("/tmp") / "screenshots.log", workers=2).start()
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(
@@ -84,10 +81,6 @@ def main() -> None:
             browser.close()
     finally:
         server.stop()
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """Real servers for end-to-end tests: gunicorn as `make run` starts it, and WebSocket clients."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -269,3 +271,44 @@ class PartitionProxy:
             for pair in self.pairs:
                 for sock in pair["sockets"]:
                     sock.close()
+
+
+_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def form_login(server: Gunicorn, username: str, password: str, remember: bool = False):
+    """Log in through the real form (CSRF token included); the requests session and
+    the login response."""
+    session = http()
+    page = session.get(f"{server.url}/login").text
+    data = {"csrf_token": _CSRF.search(page).group(1), "username": username, "password": password}
+    if remember:
+        data["remember"] = "y"
+    response = session.post(f"{server.url}/login", data=data, allow_redirects=False)
+    return session, response
+
+
+@contextmanager
+def scratch_database(pgdata: Path = ROOT / "instance" / "bench-pgdata"):
+    """A fresh, migrated database on DATABASE_URL's server or an embedded one; dropped
+    afterwards. Yields its conninfo. For benchmarks and the screenshots script."""
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    from chat import migrate, pgserver
+
+    server = os.environ.get("DATABASE_URL") or pgserver.ensure_running(pgdata)
+    name = f"chat_scratch_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = psycopg.conninfo.make_conninfo(server, dbname=name)
+    try:
+        migrate.migrate(url)
+        yield url
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )

@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 from chat import actions
 
 from .conftest import make_token, make_user
-from .servers import Client, http
+from .servers import Client, form_login, http
 from .test_e2e import clients_on_two_workers
 
 pytestmark = pytest.mark.e2e
@@ -27,14 +27,7 @@ def server(start_server):
 
 
 def logged_in(server, username: str):
-    session = http()
-    page = session.get(f"{server.url}/login").text
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    response = session.post(
-        f"{server.url}/login",
-        data={"csrf_token": token, "username": username, "password": PASSWORD},
-        allow_redirects=False,
-    )
+    session, response = form_login(server, username, PASSWORD)
     assert response.status_code == 302
     return session
 

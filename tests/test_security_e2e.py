@@ -1,12 +1,10 @@
 """Hostile upgrades and oversized input against the real server (docs/security.md)."""
 
-import re
-
 import pytest
 from websockets.exceptions import InvalidStatus
 
 from .conftest import make_token, make_user
-from .servers import Client, http
+from .servers import Client, form_login, http
 
 pytestmark = pytest.mark.e2e
 
@@ -91,14 +89,7 @@ def test_http_bodies_are_capped(server, token):
 
 def test_session_and_remember_cookies_are_httponly_and_samesite(server, db):
     make_user(db, "levi", "correct horse")
-    session = http()
-    page = session.get(f"{server.url}/login").text
-    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    response = session.post(
-        f"{server.url}/login",
-        data={"csrf_token": csrf, "username": "levi", "password": "correct horse", "remember": "y"},
-        allow_redirects=False,
-    )
+    _, response = form_login(server, "levi", "correct horse", remember=True)
     cookies = response.headers.get("Set-Cookie", "")
     set_cookies = response.raw.headers.getlist("Set-Cookie")
     names = {c.split("=", 1)[0] for c in set_cookies}
