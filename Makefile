@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint fmt migrate clean-db
+.PHONY: run test lint fmt migrate clean-db autobahn
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -31,3 +31,16 @@ lint: $(VENV)/.installed
 
 migrate: $(VENV)/.installed
 	$(BIN)/flask --app app migrate
+
+# WebSocket conformance with Autobahn's fuzzing client (Python 2.7 code, from
+# pyenv; its dependencies pinned in bench/autobahn/constraints.txt).
+PYTHON2 ?= $(HOME)/.pyenv/versions/2.7.18/bin/python
+AUTOBAHN_SITE := instance/autobahn/site
+
+$(AUTOBAHN_SITE)/.installed: bench/autobahn/constraints.txt
+	$(PYTHON2) -m pip install --quiet --target $(AUTOBAHN_SITE) \
+		-c bench/autobahn/constraints.txt autobahntestsuite==0.8.2
+	touch $(AUTOBAHN_SITE)/zope/__init__.py $@
+
+autobahn: $(VENV)/.installed $(AUTOBAHN_SITE)/.installed
+	PYTHON2=$(PYTHON2) $(BIN)/python bench/autobahn/run.py

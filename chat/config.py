@@ -95,6 +95,8 @@ def load(instance_path: Path = INSTANCE_PATH) -> dict:
         # 10 s of a busy room, a few hundred KB at most per connection.
         "OUTBOUND_QUEUE": _int("OUTBOUND_QUEUE", 1000, minimum=10),
         "HISTORY_PAGE_SIZE": 50,
+        # /ws/_echo, for WebSocket conformance testing (make autobahn) only.
+        "WS_ECHO": _flag("WS_ECHO"),
         # Behind TLS (nginx terminating https) cookies must be Secure; plain
         # http on a developer machine could not log in with them.
         "SESSION_COOKIE_SECURE": _flag("COOKIE_SECURE"),

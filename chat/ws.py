@@ -20,11 +20,15 @@ from .rooms import room_or_404, seq_arg
 log = logging.getLogger(__name__)
 
 bp = Blueprint("ws", __name__)
+# Only registered with WS_ECHO=1; shares the upgrade checks below.
+echo_bp = Blueprint("ws_echo", __name__)
 sock = Sock()
 _realtime_lock = threading.Lock()
 
 
 def init_app(app: Flask) -> None:
+    if app.config["WS_ECHO"]:
+        app.register_blueprint(echo_bp)
     sock.init_app(app)
     app.register_blueprint(bp)
 
@@ -57,6 +61,7 @@ def own_origin() -> str:
 
 
 @bp.before_request
+@echo_bp.before_request
 def check_upgrade():
     """Refuse before the 101: foreign Origin (403), no login (401), too many sockets
     (429), unknown room (404)."""
@@ -93,3 +98,11 @@ def room_socket(ws, room_name: str):
     ClientSession(ws, current_user.as_row(), realtime(), g.room, current_user.session_hash).run(
         g.after
     )
+
+
+@sock.route("/ws/_echo", bp=echo_bp)
+def echo_socket(ws):
+    """Echo every message back: the WebSocket layer alone, for Autobahn's fuzzing
+    client (make autobahn). Same socket wrapper, limits and checks as /ws."""
+    while True:
+        ws.send(ws.receive())

@@ -110,3 +110,10 @@ def test_a_fragmented_flood_is_closed_with_1009(server, token):
         client.ws.send(fragments)
         client.until("ack")
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+def test_the_echo_endpoint_exists_only_for_conformance_runs(server, token):
+    """/ws/_echo (make autobahn) is off unless WS_ECHO=1: here it is no room at all."""
+    with pytest.raises(InvalidStatus) as caught:
+        Client.open(server, "_echo", token)
+    assert caught.value.response.status_code == 404
