@@ -208,6 +208,16 @@ class Client:
                 chats.append(frame)
         return chats
 
+    def close_code(self, timeout: float = 20.0) -> int | None:
+        """Read until the server closes the socket; the close code it sent."""
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            while True:
+                self.recv(timeout)
+        except ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd else None
+
     def close(self) -> None:
         self.ws.close()
 

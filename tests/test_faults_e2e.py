@@ -233,13 +233,6 @@ def server_two_workers(start_server, db):
     return server, {name: make_token(db, make_user(db, name)) for name in ("eren", "mikasa")}
 
 
-def close_code(client: Client) -> int:
-    with pytest.raises(ConnectionClosed) as closed:
-        while True:
-            client.recv(timeout=20)
-    return closed.value.rcvd.code
-
-
 def test_sigterm_closes_every_socket_with_1001_at_once(start_server, db):
     # graceful_timeout 30 s: without the 1001 close, stopping would take that long.
     server = start_server(GRACEFUL_TIMEOUT="30")
@@ -249,7 +242,7 @@ def test_sigterm_closes_every_socket_with_1001_at_once(start_server, db):
     stopper = threading.Thread(target=server.stop)
     stopper.start()
     for client in clients:
-        assert close_code(client) == 1001
+        assert client.close_code() == 1001
     stopper.join(60)
     assert time.monotonic() - started < 20, "shutdown waited for graceful_timeout"
 
@@ -282,8 +275,8 @@ class ResumingReader(threading.Thread):
                 self.closes.append(exc.rcvd.code if exc.rcvd else None)
 
 
-def test_sighup_reload_while_chatting_loses_nothing(start_server, db, database_url):
-    server = start_server(GRACEFUL_TIMEOUT="30")
+def readers_through(server: Gunicorn, db, fault) -> tuple["Sender", list[ResumingReader]]:
+    """Four resuming readers and a sender; `fault()` halfway through the sending."""
     tokens = {name: make_token(db, make_user(db, name)) for name in ("reader", "sender")}
     readers = [ResumingReader(server, tokens["reader"], MESSAGES) for _ in range(4)]
     for reader in readers:
@@ -292,11 +285,17 @@ def test_sighup_reload_while_chatting_loses_nothing(start_server, db, database_u
     sender = Sender(server, tokens["sender"], halfway)
     sender.start()
     assert halfway.wait(60)
-    old_workers = [psutil.Process(pid) for pid in server.worker_pids()]
-    os.kill(server.proc.pid, signal.SIGHUP)
+    fault()
     sender.join(180)
     for reader in readers:
         reader.join(180)
+    return sender, readers
+
+
+def test_sighup_reload_while_chatting_loses_nothing(start_server, db, database_url):
+    server = start_server(GRACEFUL_TIMEOUT="30")
+    old_workers = [psutil.Process(pid) for pid in server.worker_pids()]
+    sender, readers = readers_through(server, db, lambda: os.kill(server.proc.pid, signal.SIGHUP))
     # The old workers exit well before graceful_timeout (30 s): their sockets went at once.
     _, alive = psutil.wait_procs(old_workers, timeout=20)
     assert alive == [], "old workers hung on to their sockets"
@@ -310,18 +309,9 @@ def test_sighup_reload_while_chatting_loses_nothing(start_server, db, database_u
 
 def test_a_worker_killed_mid_traffic_loses_and_doubles_nothing(start_server, db, database_url):
     server = start_server()
-    tokens = {name: make_token(db, make_user(db, name)) for name in ("reader", "sender")}
-    readers = [ResumingReader(server, tokens["reader"], MESSAGES) for _ in range(4)]
-    for reader in readers:
-        reader.start()
-    halfway = threading.Event()
-    sender = Sender(server, tokens["sender"], halfway)
-    sender.start()
-    assert halfway.wait(60)
-    os.kill(server.worker_pids()[0], signal.SIGKILL)
-    sender.join(180)
-    for reader in readers:
-        reader.join(180)
+    sender, readers = readers_through(
+        server, db, lambda: os.kill(server.worker_pids()[0], signal.SIGKILL)
+    )
     stored = table_seqs(database_url)
     record("kill -9 of a worker", sender, stored, [reader.seen for reader in readers])
     assert [seq for seq, _ in stored] == list(range(1, MESSAGES + 1))
