@@ -4,6 +4,7 @@ test-output/<test name>/.
 """
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,50 @@ def test_ci_has_chromium():
     """Under CI the browser must exist: the other tests would otherwise fail, not skip."""
     if CI:
         assert CHROMIUM.exists()
+
+
+def test_a_send_made_while_offline_is_retried_and_stored_once(server, people, pages, db):
+    eren = pages()
+    log_in(eren, server, "eren")
+    open_room(eren, server)
+    server.stop()
+    eren.wait_for_selector("#status:has-text('reconnecting')")
+    send(eren, "written while the server was down")
+    eren.wait_for_selector("#messages li.message.pending, #messages li.message.failed")
+    server.start()
+    eren.wait_for_selector("#status:has-text('live')")
+    retry = eren.locator("#messages li.message.failed button.retry")
+    if retry.count():
+        retry.first.click()
+    eren.wait_for_selector(
+        "#messages li.message:not(.pending):not(.failed) >> text=written while the server was down"
+    )
+    eren.reload()
+    message(eren, "written while the server was down").wait_for()
+    stored = db.execute(
+        "SELECT count(*) AS n FROM messages WHERE content = 'written while the server was down'"
+    ).fetchone()
+    assert stored == {"n": 1}
+    assert message(eren, "written while the server was down").count() == 1
+
+
+def test_the_room_is_marked_read_when_its_messages_are_seen(server, people, pages, db):
+    eren = pages()
+    log_in(eren, server, "eren")
+    open_room(eren, server)
+    token = make_token(db, people["mikasa"])
+    api = http()
+    api.headers["Authorization"] = f"Bearer {token}"
+    for i in range(3):
+        api.post(f"{server.url}/api/rooms/general/messages", json={"content": f"news {i}"})
+    message(eren, "news 2").wait_for()
+    mine = http()
+    mine.headers["Authorization"] = f"Bearer {make_token(db, people['eren'])}"
+    deadline = time.monotonic() + 20
+    unread = None
+    while time.monotonic() < deadline:  # each check is a round trip to the server
+        rooms = mine.get(f"{server.url}/api/rooms").json()["rooms"]
+        unread = next(r["unread"] for r in rooms if r["name"] == "general")
+        if unread == 0:
+            break
+    assert unread == 0
