@@ -43,6 +43,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config["MIGRATE_ON_START"]:
         _migrate_or_wait(app)
 
+    if app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
     app.config["SOCK_SERVER_OPTIONS"] = {
         "ping_interval": app.config["WS_PING_INTERVAL"] or None,
         "max_message_size": app.config["WS_MAX_FRAME_BYTES"],

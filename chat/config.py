@@ -95,6 +95,9 @@ def load(instance_path: Path = INSTANCE_PATH) -> dict:
         # 10 s of a busy room, a few hundred KB at most per connection.
         "OUTBOUND_QUEUE": _int("OUTBOUND_QUEUE", 1000, minimum=10),
         "HISTORY_PAGE_SIZE": 50,
+        # How many reverse proxies (nginx) stand in front: their X-Forwarded-For,
+        # -Proto and -Host are believed, nobody else's. 0 (direct) ignores them all.
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
         # /ws/_echo, for WebSocket conformance testing (make autobahn) only.
         "WS_ECHO": _flag("WS_ECHO"),
         # Behind TLS (nginx terminating https) cookies must be Secure; plain
