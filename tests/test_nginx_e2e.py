@@ -1,0 +1,129 @@
+"""The production shape: the real nginx (deploy/nginx.conf) in front of two gunicorn
+instances on different ports sharing one PostgreSQL, as two hosts of one deployment."""
+
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+from .conftest import make_token, make_user, missing_part
+from .servers import ROOT, http
+from .test_faults_e2e import MESSAGES, ResumingReader, Sender, record, table_seqs
+
+pytestmark = pytest.mark.e2e
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+@dataclass
+class Endpoint:
+    """What clients talk to: nginx's address (duck-types tests.servers.Gunicorn)."""
+
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def deployment(start_server, tmp_path):
+    """Two app instances and nginx before them; nginx is stopped at teardown."""
+    if not Path(NGINX).exists():
+        missing_part("nginx is not installed (.ci/run installs it with apt-get)")
+    apps = [start_server(TRUSTED_PROXIES="1", GRACEFUL_TIMEOUT="30") for _ in range(2)]
+    from .servers import free_port
+
+    port = free_port()
+    prefix = tmp_path / "nginx"
+    for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
+        (prefix / sub).mkdir(parents=True)
+    config = (ROOT / "deploy" / "nginx.conf").read_text()
+    for key, value in {
+        "mime_types": "/etc/nginx/mime.types",
+        "app_1": f"127.0.0.1:{apps[0].port}",
+        "app_2": f"127.0.0.1:{apps[1].port}",
+        "listen": f"127.0.0.1:{port}",
+        "static_root": str(ROOT / "static"),
+    }.items():
+        config = config.replace("{{" + key + "}}", value)
+    (prefix / "nginx.conf").write_text(config)
+    proc = subprocess.Popen(
+        [NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    edge = Endpoint(port)
+    try:
+        session = http()
+        for _ in range(200):  # nginx starting: nothing to await but its port
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stdout.read().decode())
+            try:
+                if session.get(f"{edge.url}/healthz", timeout=2).status_code == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        yield edge, apps
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_health_and_static_files_through_nginx(deployment):
+    edge, _ = deployment
+    session = http()
+    health = session.get(f"{edge.url}/healthz")
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    css = session.get(f"{edge.url}/static/style.css")
+    assert css.status_code == 200
+    assert css.headers["Server"].startswith("nginx")
+    assert "public" in css.headers["Cache-Control"] and "Expires" in css.headers
+    assert css.content == (ROOT / "static" / "style.css").read_bytes()
+
+
+def established_to(port: int) -> int:
+    return sum(
+        1
+        for c in psutil.net_connections(kind="tcp")
+        if c.laddr and c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED
+    )
+
+
+def test_clients_on_both_instances_chat_and_survive_a_graceful_restart(deployment, db):
+    edge, apps = deployment
+    tokens = {name: make_token(db, make_user(db, name)) for name in ("reader", "sender")}
+    readers = [ResumingReader(edge, tokens["reader"], MESSAGES) for _ in range(6)]
+    for reader in readers:
+        reader.start()
+    halfway = threading.Event()
+    sender = Sender(edge, tokens["sender"], halfway)
+    sender.start()
+    assert halfway.wait(60)
+    # nginx spread the sockets over both instances, which chat through PostgreSQL.
+    assert all(established_to(app.port) > 0 for app in apps)
+    # One instance restarts gracefully: its clients get 1001, come back through nginx.
+    apps[0].stop()
+    apps[0].start()
+    sender.join(180)
+    for reader in readers:
+        reader.join(180)
+    stored = table_seqs(apps[0].database_url)
+    record(
+        "graceful restart of one of two instances behind nginx",
+        sender,
+        stored,
+        [reader.seen for reader in readers],
+    )
+    assert [seq for seq, _ in stored] == list(range(1, MESSAGES + 1))
+    for reader in readers:
+        assert reader.seen == stored
