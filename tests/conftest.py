@@ -107,6 +107,25 @@ def app(database_url):
 
 
 @pytest.fixture
+def make_app(database_url):
+    """Apps on this test's database with extra config, like separate workers; closed after."""
+    apps = []
+
+    def make(**config):
+        app = _create_app(
+            {"TESTING": True, "DATABASE_URL": database_url, "MIGRATE_ON_START": False, **config}
+        )
+        apps.append(app)
+        return app
+
+    yield make
+    from chat import close_app
+
+    for app in apps:
+        close_app(app)
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

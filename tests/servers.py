@@ -47,17 +47,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Gunicorn:
-    """`gunicorn -c gunicorn.conf.py app:app` on a free port, in its own process group."""
+class Endpoint:
+    """Something clients talk to on 127.0.0.1: a gunicorn, or nginx before two."""
 
-    def __init__(self, database_url: str, log_path: Path, workers: int = 2, **env: str):
-        self.database_url = database_url
-        self.log_path = log_path
-        self.workers = workers
-        self.port = free_port()
-        self.extra_env = env
-        self.proc: subprocess.Popen | None = None
-        self._http = http()
+    def __init__(self, port: int):
+        self.port = port
 
     @property
     def url(self) -> str:
@@ -66,6 +60,19 @@ class Gunicorn:
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
+
+
+class Gunicorn(Endpoint):
+    """`gunicorn -c gunicorn.conf.py app:app` on a free port, in its own process group."""
+
+    def __init__(self, database_url: str, log_path: Path, workers: int = 2, **env: str):
+        self.database_url = database_url
+        self.log_path = log_path
+        self.workers = workers
+        super().__init__(free_port())
+        self.extra_env = env
+        self.proc: subprocess.Popen | None = None
+        self._http = http()
 
     def start(self, wait: bool = True) -> "Gunicorn":
         env = {

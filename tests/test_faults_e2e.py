@@ -123,16 +123,22 @@ def record(fault: str, sender: "Sender", stored: list, transcripts: list[list]) 
     assert figures["acked"] == MESSAGES and figures["false_acks"] == 0
 
 
-def run_fault(url: str, server: Gunicorn, fault, name: str) -> None:
-    tokens = tokens_for(url, "watcher", "sender")
-    watchers = clients_on_two_workers(server, tokens["watcher"])
+def send_through(server, token: str, fault) -> "Sender":
+    """Send MESSAGES, with `fault()` halfway through; returns the finished sender."""
     halfway = threading.Event()
-    sender = Sender(server, tokens["sender"], halfway)
+    sender = Sender(server, token, halfway)
     sender.start()
     assert halfway.wait(60)
     fault()
     sender.join(180)
     assert not sender.is_alive()
+    return sender
+
+
+def run_fault(url: str, server: Gunicorn, fault, name: str) -> None:
+    tokens = tokens_for(url, "watcher", "sender")
+    watchers = clients_on_two_workers(server, tokens["watcher"])
+    sender = send_through(server, tokens["sender"], fault)
 
     stored = table_seqs(url)
     transcripts = [
@@ -275,21 +281,16 @@ class ResumingReader(threading.Thread):
                 self.closes.append(exc.rcvd.code if exc.rcvd else None)
 
 
-def readers_through(server: Gunicorn, db, fault) -> tuple["Sender", list[ResumingReader]]:
-    """Four resuming readers and a sender; `fault()` halfway through the sending."""
+def readers_through(server, db, fault, readers: int = 4):
+    """Resuming readers and a sender; `fault()` halfway through the sending."""
     tokens = {name: make_token(db, make_user(db, name)) for name in ("reader", "sender")}
-    readers = [ResumingReader(server, tokens["reader"], MESSAGES) for _ in range(4)]
-    for reader in readers:
+    started = [ResumingReader(server, tokens["reader"], MESSAGES) for _ in range(readers)]
+    for reader in started:
         reader.start()
-    halfway = threading.Event()
-    sender = Sender(server, tokens["sender"], halfway)
-    sender.start()
-    assert halfway.wait(60)
-    fault()
-    sender.join(180)
-    for reader in readers:
+    sender = send_through(server, tokens["sender"], fault)
+    for reader in started:
         reader.join(180)
-    return sender, readers
+    return sender, started
 
 
 def test_sighup_reload_while_chatting_loses_nothing(start_server, db, database_url):

@@ -3,29 +3,9 @@ address, so every worker and host enforces the same limit."""
 
 import re
 
-import pytest
-
-from chat import close_app, create_app
-
 from .conftest import AuthActions, make_user
 
 TOO_MANY = "Too many failed logins"
-
-
-@pytest.fixture
-def make_app(database_url):
-    apps = []
-
-    def make(**config):
-        app = create_app(
-            {"TESTING": True, "DATABASE_URL": database_url, "MIGRATE_ON_START": False, **config}
-        )
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        close_app(app)
 
 
 def attempt(client, username, password, **headers):

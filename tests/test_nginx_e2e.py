@@ -3,36 +3,19 @@ instances on different ports sharing one PostgreSQL, as two hosts of one deploym
 
 import shutil
 import subprocess
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 import pytest
 
-from .conftest import make_token, make_user, missing_part
-from .servers import ROOT, http
-from .test_faults_e2e import MESSAGES, ResumingReader, Sender, record, table_seqs
+from .conftest import missing_part
+from .servers import ROOT, Endpoint, http
+from .test_faults_e2e import MESSAGES, readers_through, record, table_seqs
 
 pytestmark = pytest.mark.e2e
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
-
-@dataclass
-class Endpoint:
-    """What clients talk to: nginx's address (duck-types tests.servers.Gunicorn)."""
-
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
 
 
 @pytest.fixture
@@ -101,22 +84,15 @@ def established_to(port: int) -> int:
 
 def test_clients_on_both_instances_chat_and_survive_a_graceful_restart(deployment, db):
     edge, apps = deployment
-    tokens = {name: make_token(db, make_user(db, name)) for name in ("reader", "sender")}
-    readers = [ResumingReader(edge, tokens["reader"], MESSAGES) for _ in range(6)]
-    for reader in readers:
-        reader.start()
-    halfway = threading.Event()
-    sender = Sender(edge, tokens["sender"], halfway)
-    sender.start()
-    assert halfway.wait(60)
-    # nginx spread the sockets over both instances, which chat through PostgreSQL.
-    assert all(established_to(app.port) > 0 for app in apps)
-    # One instance restarts gracefully: its clients get 1001, come back through nginx.
-    apps[0].stop()
-    apps[0].start()
-    sender.join(180)
-    for reader in readers:
-        reader.join(180)
+
+    def restart_one() -> None:
+        # nginx spread the sockets over both instances, which chat through PostgreSQL.
+        assert all(established_to(app.port) > 0 for app in apps)
+        # One instance restarts gracefully: its clients get 1001, come back through nginx.
+        apps[0].stop()
+        apps[0].start()
+
+    sender, readers = readers_through(edge, db, restart_one, readers=6)
     stored = table_seqs(apps[0].database_url)
     record(
         "graceful restart of one of two instances behind nginx",

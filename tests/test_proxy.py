@@ -3,25 +3,7 @@ the proxy's X-Forwarded-* headers; with no trusted proxy they are ignored."""
 
 import pytest
 
-from chat import close_app, create_app
-
 from .conftest import AuthActions
-
-
-@pytest.fixture
-def make_app(database_url):
-    apps = []
-
-    def make(**config):
-        app = create_app(
-            {"TESTING": True, "DATABASE_URL": database_url, "MIGRATE_ON_START": False, **config}
-        )
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        close_app(app)
 
 
 def failures_by_address(db) -> set[str]:
