@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint fmt migrate clean-db autobahn
+.PHONY: run test lint fmt migrate clean-db autobahn audit
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -31,6 +31,18 @@ lint: $(VENV)/.installed
 
 migrate: $(VENV)/.installed
 	$(BIN)/flask --app app migrate
+
+# Known vulnerabilities in the pinned requirements (and what they pull in).
+# --strict: a package that could not be checked is a failure, not a pass, so
+# a mirror without vulnerability data cannot read as a clean bill of health.
+AUDIT := instance/audit-venv
+$(AUDIT)/.installed: requirements-audit.txt
+	$(PYTHON) -m venv $(AUDIT)
+	$(AUDIT)/bin/pip install --quiet -r requirements-audit.txt
+	touch $@
+
+audit: $(AUDIT)/.installed
+	$(AUDIT)/bin/pip-audit --strict --progress-spinner off -r requirements.txt -r requirements-dev.txt
 
 # WebSocket conformance with Autobahn's fuzzing client (Python 2.7 code, from
 # pyenv; its dependencies pinned in bench/autobahn/constraints.txt).

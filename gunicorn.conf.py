@@ -22,6 +22,11 @@ worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "5000"))
 # gevent workers heartbeat from their own loop, so a long-lived WebSocket does
 # not count against this; a worker silent this long is stuck and is replaced.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# How long an idle keep-alive connection is kept, and also how long a client
+# has to send a whole request head: gunicorn reads each head under this
+# deadline, so a slowloris trickling its headers is cut after it. At least 1
+# (0 would turn keep-alive off and with it the deadline on the first head).
+keepalive = max(1, int(os.environ.get("KEEPALIVE", "5")))
 # On TERM/HUP, how long open sockets get before they are cut.
 graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "10"))
 # gunicorn 27's runtime control socket is one fixed path per user: two

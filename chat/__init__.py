@@ -54,9 +54,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         "max_message_size": app.config["WS_MAX_FRAME_BYTES"],
     }
 
-    from . import api, auth, db, headers, health, rooms, ws
+    from . import api, auth, db, headers, health, limits, rooms, ws
     from .forms import csrf
 
+    limits.init_app(app)  # first: its hook reads the body before CSRF parses it
     db.init_app(app)
     csrf.init_app(app)
     auth.init_app(app)

@@ -38,6 +38,7 @@ def _error(exc: HTTPException):
         400: "bad_request",
         401: "unauthorized",
         404: "not_found",
+        408: "timeout",
         413: "too_large",
         503: "unavailable",
     }.get(exc.code, "error")

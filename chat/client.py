@@ -82,6 +82,9 @@ class Realtime:
         self.presence = Presence(pool, config["PRESENCE_HEARTBEAT"], config["PRESENCE_TIMEOUT"])
         self.typing = TypingThrottle(config["TYPING_INTERVAL"])
         self.sessions: set[ClientSession] = set()
+        # Set on SIGTERM: gunicorn's worker keeps accepting for up to a second
+        # after it, and a socket opened then must go too.
+        self.closing = False
         self.hub.on_control = self.revoke
 
     def sockets_of(self, user_id: int) -> int:
@@ -103,6 +106,7 @@ class Realtime:
 
     def going_away(self) -> None:
         """The worker is shutting down: close every socket with 1001 so clients resume."""
+        self.closing = True
         sessions = list(self.sessions)
         log.info("shutting down: closing %d sockets with 1001", len(sessions))
         for session in sessions:
@@ -157,6 +161,9 @@ class ClientSession:
         log.info("connect user=%s room=%s", self.user["username"], self._label())
         self.rt.sessions.add(self)
         try:
+            if self.rt.closing:  # the upgrade raced the shutdown
+                self.peer.abort(CLOSE_GOING_AWAY, "server restarting; reconnect with after")
+                return
             self.presence.start()
             if self.default_room is not None:
                 self._join(self.default_room, after)

@@ -112,6 +112,9 @@ def load(instance_path: Path = INSTANCE_PATH) -> dict:
         "MAX_SOCKETS_PER_USER": _int("MAX_SOCKETS_PER_USER", 20, minimum=1),
         # HTTP bodies: a message is at most 16 KB of UTF-8; forms are smaller.
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 256 * 1024, minimum=1024),
+        # A request body must arrive whole within this many seconds (slow POSTs);
+        # a form or a message is a few KB, so even a bad phone link manages.
+        "REQUEST_BODY_TIMEOUT": _float("REQUEST_BODY_TIMEOUT", 15.0),
         # Rooms one /ws connection may follow at once: a sidebar's worth.
         "MAX_ROOMS_PER_CONNECTION": _int("MAX_ROOMS_PER_CONNECTION", 100, minimum=1),
         # One "is typing" per user per room per this many seconds is plenty for

@@ -1,6 +1,43 @@
-"""Per-connection rate limiting: a token bucket."""
+"""Limits on what one client can hold: a token bucket, and a deadline for request bodies."""
 
+import logging
 import time
+
+from flask import Flask, abort, current_app, request
+
+log = logging.getLogger(__name__)
+
+
+def init_app(app: Flask) -> None:
+    """Register before any hook that reads the body (Flask-WTF's CSRF check does)."""
+    app.before_request(read_body_in_time)
+
+
+def read_body_in_time():
+    """A request body must arrive whole within REQUEST_BODY_TIMEOUT seconds.
+
+    A client that sends a few bytes of its body now and then (a slow POST)
+    would otherwise hold a greenlet and a socket for as long as it likes.
+    The head of the request is already bounded by gunicorn's `keepalive`.
+    The body is read here once and cached; form parsing reads the cache.
+    """
+    if not request.content_length and "chunked" not in request.headers.get("Transfer-Encoding", ""):
+        return
+    import gevent
+
+    seconds = current_app.config["REQUEST_BODY_TIMEOUT"]
+    try:
+        with gevent.Timeout(seconds):
+            request.get_data(cache=True)
+    except gevent.Timeout:
+        log.warning(
+            "%s %s from %s: body not received within %s s, refused",
+            request.method,
+            request.path,
+            request.remote_addr,
+            seconds,
+        )
+        abort(408, description=f"the request body did not arrive within {seconds:g} seconds")
 
 
 class TokenBucket:

@@ -63,8 +63,8 @@ def own_origin() -> str:
 @bp.before_request
 @echo_bp.before_request
 def check_upgrade():
-    """Refuse before the 101: foreign Origin (403), no login (401), too many sockets
-    (429), unknown room (404)."""
+    """Refuse before the 101: foreign Origin (403), no login (401), worker shutting
+    down (503), too many sockets (429), unknown room (404)."""
     origin = request.headers.get("Origin")
     if origin is not None:
         origin = origin.rstrip("/").lower()
@@ -72,6 +72,8 @@ def check_upgrade():
             abort(403, description="cross-origin WebSocket refused")
     if not current_user.is_authenticated:
         abort(401)
+    if realtime().closing:
+        abort(503, description="this server is restarting; retry")
     if realtime().sockets_of(current_user.id) >= current_app.config["MAX_SOCKETS_PER_USER"]:
         abort(429, description="too many open sockets for this account")
     room_name = request.view_args.get("room_name")

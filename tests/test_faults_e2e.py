@@ -24,7 +24,11 @@ from .test_e2e import clients_on_two_workers
 
 pytestmark = pytest.mark.e2e
 
-MESSAGES = 150
+# Three people send at once, two over the HTTP API and one over a WebSocket,
+# each retrying a failed send with the same client_id as a real client does.
+SENDERS = ("api-1", "api-2", "ws-1")
+PER_SENDER = 50
+MESSAGES = PER_SENDER * len(SENDERS)
 
 
 @pytest.fixture
@@ -60,36 +64,74 @@ def tokens_for(url: str, *names: str) -> dict[str, str]:
 
 
 class Sender(threading.Thread):
-    """Sends MESSAGES over the HTTP API, retrying each with its client_id until stored."""
+    """Sends PER_SENDER messages named "<name>-<i>" (content and client_id alike),
+    retrying each with its client_id until the server acknowledges it."""
 
-    def __init__(self, server: Gunicorn, token: str, halfway: threading.Event):
-        super().__init__(daemon=True)
-        self.server, self.token, self.halfway = server, token, halfway
+    def __init__(self, server: Gunicorn, name: str, token: str):
+        super().__init__(daemon=True, name=name)
+        self.server, self.token = server, token
+        self.halfway = threading.Event()
         self.retries = 0
-        self.seqs: list[int] = []
+        self.acked: list[tuple[int, str]] = []  # (seq, content) as acknowledged
         self._pause = threading.Event()  # never set: a retry delay
 
     def run(self) -> None:
-        session = http()
-        session.headers["Authorization"] = f"Bearer {self.token}"
-        for i in range(MESSAGES):
-            if i == MESSAGES // 2:
+        for i in range(PER_SENDER):
+            if i == PER_SENDER // 2:
                 self.halfway.set()
-            while True:
-                try:
-                    response = session.post(
-                        f"{self.server.url}/api/rooms/general/messages",
-                        json={"content": f"m{i}", "client_id": f"c{i}"},
-                        timeout=10,
-                    )
-                except OSError:
-                    response = None
-                if response is not None and response.status_code in (200, 201):
-                    self.seqs.append(response.json()["seq"])
-                    break
+            message = f"{self.name}-{i}"
+            while (seq := self.send_once(message)) is None:
                 self.retries += 1
                 # A restart takes about a second; do not spin while it happens.
                 self._pause.wait(0.05)
+            self.acked.append((seq, message))
+
+    def send_once(self, message: str) -> int | None:
+        """The seq the server acknowledged, or None if this try failed."""
+        raise NotImplementedError
+
+
+class ApiSender(Sender):
+    def send_once(self, message: str) -> int | None:
+        if not hasattr(self, "session"):
+            self.session = http()
+            self.session.headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            response = self.session.post(
+                f"{self.server.url}/api/rooms/general/messages",
+                json={"content": message, "client_id": message},
+                timeout=10,
+            )
+        except OSError:
+            return None
+        if response.status_code in (200, 201):
+            return response.json()["seq"]
+        return None
+
+
+class SocketSender(Sender):
+    """Sends over /ws/general; reconnects when the socket goes (1001, 1013, a killed
+    worker) and resends the message that had no ack yet."""
+
+    client: Client | None = None
+
+    def send_once(self, message: str) -> int | None:
+        try:
+            if self.client is None:
+                self.client = Client.open(self.server, "general", self.token)
+            self.client.send({"type": "chat", "content": message, "client_id": message})
+            while True:
+                frame = self.client.recv(timeout=15)
+                if frame.get("client_id") != message:
+                    continue  # chats, presence, acks of nothing of ours
+                if frame["type"] == "ack":
+                    return frame["seq"]
+                if frame["type"] == "error":
+                    assert frame["code"] == "unavailable", frame
+                    return None
+        except (OSError, InvalidStatus, ConnectionClosed):
+            self.client = None
+            return None
 
 
 def table_seqs(url: str) -> list[tuple[int, str]]:
@@ -100,20 +142,23 @@ def table_seqs(url: str) -> list[tuple[int, str]]:
         ).fetchall()
 
 
-def record(fault: str, sender: "Sender", stored: list, transcripts: list[list]) -> None:
+def record(fault: str, senders: list[Sender], stored: list, transcripts: list[list]) -> None:
     """Append this fault's figures to test-output/reliability.jsonl (docs/reliability.md)."""
     stored_set = set(stored)
+    acked = [pair for sender in senders for pair in sender.acked]
     figures = {
         "fault": fault,
+        "senders": len(senders),
         "sent": MESSAGES,
-        "acked": len(sender.seqs),
-        "retries": sender.retries,
+        "acked": len(acked),
+        "retries": sum(sender.retries for sender in senders),
         "stored": len(stored),
         "receivers": len(transcripts),
         "delivered": sum(len(t) for t in transcripts),
         "lost": sum(len(stored_set - set(t)) for t in transcripts),
         "duplicated": sum(len(t) - len(set(t)) for t in transcripts),
-        "false_acks": len(set(sender.seqs) - {seq for seq, _ in stored}),
+        # Told "stored as seq N" while seq N holds something else, or nothing.
+        "false_acks": len(set(acked) - stored_set),
     }
     out = ROOT / "test-output"
     out.mkdir(exist_ok=True)
@@ -123,31 +168,42 @@ def record(fault: str, sender: "Sender", stored: list, transcripts: list[list]) 
     assert figures["acked"] == MESSAGES and figures["false_acks"] == 0
 
 
-def send_through(server, token: str, fault) -> "Sender":
-    """Send MESSAGES, with `fault()` halfway through; returns the finished sender."""
-    halfway = threading.Event()
-    sender = Sender(server, token, halfway)
-    sender.start()
-    assert halfway.wait(60)
+def send_through(server, tokens: dict[str, str], fault) -> list[Sender]:
+    """Every sender sends, with `fault()` once all are halfway; returns them finished."""
+    senders = [
+        (SocketSender if name.startswith("ws") else ApiSender)(server, name, tokens[name])
+        for name in SENDERS
+    ]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        assert sender.halfway.wait(60)
     fault()
-    sender.join(180)
-    assert not sender.is_alive()
-    return sender
+    for sender in senders:
+        sender.join(180)
+        assert not sender.is_alive()
+    return senders
+
+
+def check_table(stored: list) -> None:
+    """Gapless seqs holding each sent message once."""
+    assert [seq for seq, _ in stored] == list(range(1, MESSAGES + 1))
+    expected = sorted(f"{name}-{i}" for name in SENDERS for i in range(PER_SENDER))
+    assert sorted(content for _, content in stored) == expected
 
 
 def run_fault(url: str, server: Gunicorn, fault, name: str) -> None:
-    tokens = tokens_for(url, "watcher", "sender")
+    tokens = tokens_for(url, "watcher", *SENDERS)
     watchers = clients_on_two_workers(server, tokens["watcher"])
-    sender = send_through(server, tokens["sender"], fault)
+    senders = send_through(server, tokens, fault)
 
     stored = table_seqs(url)
     transcripts = [
         [(f["seq"], f["content"]) for f in watcher.chats_until_seq(MESSAGES, timeout=60)]
         for watcher in watchers
     ]
-    record(name, sender, stored, transcripts)
-    assert [seq for seq, _ in stored] == list(range(1, MESSAGES + 1))
-    assert sorted(content for _, content in stored) == sorted(f"m{i}" for i in range(MESSAGES))
+    record(name, senders, stored, transcripts)
+    check_table(stored)
     for got in transcripts:
         assert got == stored  # complete, in order, no duplicate; and still connected
 
@@ -282,27 +338,27 @@ class ResumingReader(threading.Thread):
 
 
 def readers_through(server, db, fault, readers: int = 4):
-    """Resuming readers and a sender; `fault()` halfway through the sending."""
-    tokens = {name: make_token(db, make_user(db, name)) for name in ("reader", "sender")}
+    """Resuming readers and the senders; `fault()` halfway through the sending."""
+    tokens = {name: make_token(db, make_user(db, name)) for name in ("reader", *SENDERS)}
     started = [ResumingReader(server, tokens["reader"], MESSAGES) for _ in range(readers)]
     for reader in started:
         reader.start()
-    sender = send_through(server, tokens["sender"], fault)
+    senders = send_through(server, tokens, fault)
     for reader in started:
         reader.join(180)
-    return sender, started
+    return senders, started
 
 
 def test_sighup_reload_while_chatting_loses_nothing(start_server, db, database_url):
     server = start_server(GRACEFUL_TIMEOUT="30")
     old_workers = [psutil.Process(pid) for pid in server.worker_pids()]
-    sender, readers = readers_through(server, db, lambda: os.kill(server.proc.pid, signal.SIGHUP))
+    senders, readers = readers_through(server, db, lambda: os.kill(server.proc.pid, signal.SIGHUP))
     # The old workers exit well before graceful_timeout (30 s): their sockets went at once.
     _, alive = psutil.wait_procs(old_workers, timeout=20)
     assert alive == [], "old workers hung on to their sockets"
     stored = table_seqs(database_url)
-    record("SIGHUP reload", sender, stored, [reader.seen for reader in readers])
-    assert [seq for seq, _ in stored] == list(range(1, MESSAGES + 1))
+    record("SIGHUP reload", senders, stored, [reader.seen for reader in readers])
+    check_table(stored)
     for reader in readers:
         assert reader.seen == stored  # complete, in order, no duplicate, across the reload
         assert 1001 in reader.closes
@@ -310,13 +366,12 @@ def test_sighup_reload_while_chatting_loses_nothing(start_server, db, database_u
 
 def test_a_worker_killed_mid_traffic_loses_and_doubles_nothing(start_server, db, database_url):
     server = start_server()
-    sender, readers = readers_through(
+    senders, readers = readers_through(
         server, db, lambda: os.kill(server.worker_pids()[0], signal.SIGKILL)
     )
     stored = table_seqs(database_url)
-    record("kill -9 of a worker", sender, stored, [reader.seen for reader in readers])
-    assert [seq for seq, _ in stored] == list(range(1, MESSAGES + 1))
-    assert sorted(content for _, content in stored) == sorted(f"m{i}" for i in range(MESSAGES))
+    record("kill -9 of a worker", senders, stored, [reader.seen for reader in readers])
+    check_table(stored)
     for reader in readers:
         assert reader.seen == stored
 

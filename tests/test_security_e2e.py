@@ -1,5 +1,8 @@
 """Hostile upgrades and oversized input against the real server (docs/security.md)."""
 
+import socket
+import time
+
 import pytest
 from websockets.exceptions import InvalidStatus
 
@@ -11,8 +14,11 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def server(start_server):
-    # One worker, so the per-worker socket cap is the whole server's.
-    return start_server(workers=1, MAX_SOCKETS_PER_USER="2")
+    # One worker, so the per-worker socket cap is the whole server's; short
+    # deadlines for request heads and bodies, so the slowloris tests are quick.
+    return start_server(
+        workers=1, MAX_SOCKETS_PER_USER="2", KEEPALIVE="1", REQUEST_BODY_TIMEOUT="1"
+    )
 
 
 @pytest.fixture
@@ -117,3 +123,53 @@ def test_the_echo_endpoint_exists_only_for_conformance_runs(server, token):
     with pytest.raises(InvalidStatus) as caught:
         Client.open(server, "_echo", token)
     assert caught.value.response.status_code == 404
+
+
+def trickle(server, head: bytes, drip: bytes, seconds: float) -> tuple[bytes, float]:
+    """Send `head`, then one byte of `drip` every 0.2 s for up to `seconds`,
+    reading all along; return what the server answered and when it hung up."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=0.2) as sock:
+        sock.sendall(head)
+        answer = b""
+        for byte in drip[: int(seconds / 0.2)]:
+            try:
+                chunk = sock.recv(4096)
+            except TimeoutError:
+                try:
+                    sock.sendall(bytes([byte]))
+                except OSError:  # reset: the server hung up
+                    break
+                continue
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            answer += chunk
+        return answer, time.monotonic() - started
+
+
+def test_a_request_head_sent_slowly_is_cut_at_the_keepalive_deadline(server):
+    """Slowloris: headers trickled a byte at a time hold nothing past KEEPALIVE (1 s here)."""
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+    answer, held = trickle(server, head, b"X-Slow: " + b"a" * 200, 20)
+    assert held < 6, f"a trickled request head was held {held:.1f} s"
+    assert not answer.startswith(b"HTTP/1.1 200"), answer
+
+
+def test_a_request_body_sent_slowly_gets_408_and_the_worker_keeps_serving(server):
+    """A slow POST is refused when REQUEST_BODY_TIMEOUT (1 s here) runs out; meanwhile
+    the one worker answers everyone else."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    head = (
+        b"POST /login HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 500\r\n\r\n"
+    )
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(trickle, server, head, b"username=eren&password=" + b"p" * 400, 20)
+        assert http().get(f"{server.url}/healthz", timeout=5).status_code == 200
+        answer, held = slow.result()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert held < 8, f"a trickled request body was held {held:.1f} s"
+    assert http().get(f"{server.url}/healthz", timeout=5).status_code == 200
