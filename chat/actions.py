@@ -7,12 +7,13 @@ and notifications leave in commit order, which is seq order within a room.
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import Connection, Rollback
 
-from . import passwords, protocol, queries
+from . import metrics, passwords, protocol, queries
 from .render import render
 
 # Every worker LISTENs on these channels and picks out the rooms it serves:
@@ -259,17 +260,23 @@ def send_message(
             room["name"], seq, user["username"], content, created_at, client_id, html
         )
         conn.execute(SQL_NOTIFY, (CHANNEL, notify_payload(room["id"], seq, frame)))
-    return repeat or Sent(seq, created_at, duplicate=False)
+    if repeat is not None:
+        return repeat
+    metrics.MESSAGES.inc()
+    return Sent(seq, created_at, duplicate=False)
 
 
 def notify_payload(room_id: int, seq: int, frame: str) -> str:
-    """'<room_id> <seq> <frame>', or just '<room_id> <seq>' when the frame is too big.
+    """'<room_id> <seq> <sent_ms> <frame>', or without the frame when it is too big.
 
     Listeners fetch a referenced message from the table, so size never loses one.
+    `sent_ms` (this host's clock, Unix milliseconds) lets each worker measure
+    how long the message took to reach it (metrics.NOTIFY_TO_DELIVERY).
     """
-    payload = f"{room_id} {seq} {frame}"
+    head = f"{room_id} {seq} {int(time.time() * 1000)}"
+    payload = f"{head} {frame}"
     if len(payload.encode()) > NOTIFY_PAYLOAD_MAX:
-        return f"{room_id} {seq}"
+        return head
     return payload
 
 

@@ -14,7 +14,7 @@ import psycopg
 from psycopg_pool import PoolTimeout
 from simple_websocket import ConnectionClosed
 
-from . import actions, protocol, queries
+from . import actions, metrics, protocol, queries
 from .hub import Hub, HubUnavailable, JoinCancelled
 from .limits import TokenBucket
 from .peer import (
@@ -160,6 +160,7 @@ class ClientSession:
         started = time.monotonic()
         log.info("connect user=%s room=%s", self.user["username"], self._label())
         self.rt.sessions.add(self)
+        metrics.CONNECTIONS.inc()
         try:
             if self.rt.closing:  # the upgrade raced the shutdown
                 self.peer.abort(CLOSE_GOING_AWAY, "server restarting; reconnect with after")
@@ -183,6 +184,7 @@ class ClientSession:
             self.peer.abort(CLOSE_INTERNAL_ERROR, "internal error; reconnect with after")
         finally:
             self.rt.sessions.discard(self)
+            metrics.CONNECTIONS.dec()
             rooms = len(self.rooms)
             self.close()
             log.info(

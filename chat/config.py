@@ -112,6 +112,9 @@ def load(instance_path: Path = INSTANCE_PATH) -> dict:
         "MAX_SOCKETS_PER_USER": _int("MAX_SOCKETS_PER_USER", 20, minimum=1),
         # HTTP bodies: a message is at most 16 KB of UTF-8; forms are smaller.
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 256 * 1024, minimum=1024),
+        # /metrics for Prometheus: with a token, to anyone who sends it as a
+        # Bearer token; without one, only to requests from this machine.
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", ""),
         # A request body must arrive whole within this many seconds (slow POSTs);
         # a form or a message is a few KB, so even a bad phone link manages.
         "REQUEST_BODY_TIMEOUT": _float("REQUEST_BODY_TIMEOUT", 15.0),

@@ -19,7 +19,7 @@ import time
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from . import protocol, queries
+from . import metrics, protocol, queries
 from .actions import CHANNEL, CONTROL_CHANNEL, EVENTS_CHANNEL, ONLINE_USERS_REF
 from .db import tcp_options
 from .peer import Peer, PeerClosed
@@ -130,6 +130,8 @@ class Hub:
                     return feed.last_seq
                 head = feed.last_seq
             rows = self._read(feed.room_id, cursor, head + 1)
+            metrics.CATCH_UP_ROWS.inc(len(rows))
+            metrics.DELIVERIES.inc(len(rows))
             if not rows:
                 log.error("room %s: seqs %d..%d missing from the table", feed.name, cursor, head)
                 cursor = head
@@ -167,6 +169,7 @@ class Hub:
         for peer in dropped:
             feed.peers.discard(peer)
         feed.last_seq = seq
+        metrics.DELIVERIES.inc(len(feed.peers))
 
     def _fill(self, feed: Feed, upto: int = _NO_UPPER_BOUND) -> None:
         """Deliver rows after the feed's last seq up to `upto` from the table."""
@@ -194,12 +197,15 @@ class Hub:
         )
 
     def on_notify(self, payload: str) -> None:
-        """Handle '<room_id> <seq> [frame]' from the channel."""
+        """Handle '<room_id> <seq> <sent_ms> [frame]' from the channel (a sender of an
+        older version leaves out sent_ms: its frame starts with '{')."""
         room_id, _, rest = payload.partition(" ")
-        seq, _, frame = rest.partition(" ")
+        seq, _, rest = rest.partition(" ")
+        sent_ms, frame = ("", rest) if rest.startswith("{") else rest.partition(" ")[::2]
         try:
             feed = self._feeds.get(int(room_id))
             seq = int(seq)
+            sent = int(sent_ms) / 1000 if sent_ms else None
         except ValueError:
             log.error("ignoring malformed notification %.80r", payload)
             return
@@ -213,6 +219,8 @@ class Hub:
                 self._deliver(feed, seq, frame)
             else:
                 self._fill(feed, upto=seq)
+        if sent is not None:
+            metrics.NOTIFY_TO_DELIVERY.observe(max(0.0, time.time() - sent))
 
     def on_event(self, payload: str) -> None:
         """Handle '<room_id> <skip_user_id> <frame>[\\n<frame>...]': ephemeral frames."""
@@ -278,6 +286,7 @@ class Hub:
             except Exception as exc:
                 self.listening.clear()
                 self.reconnects += 1
+                metrics.LISTEN_RECONNECTS.inc()
                 log.warning("LISTEN connection lost (%s); retrying in %.1fs", exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX)

@@ -13,6 +13,8 @@ import socket
 import threading
 from collections import deque
 
+from . import metrics
+
 log = logging.getLogger(__name__)
 
 CLOSE_GOING_AWAY = 1001
@@ -87,6 +89,7 @@ class Peer:
                 self._frames.append(frame)
                 self._cond.notify_all()
         if overflow:
+            metrics.SLOW_CONSUMERS.inc()
             log.info("dropping slow client %s: %d frames queued", self.username, self._max)
             self.abort(CLOSE_TRY_AGAIN_LATER, "too slow; reconnect with after")
             return False

@@ -48,18 +48,22 @@ def free_port() -> int:
 
 
 class Endpoint:
-    """Something clients talk to on 127.0.0.1: a gunicorn, or nginx before two."""
+    """Something clients talk to on 127.0.0.1: a gunicorn, or nginx before two;
+    over TLS when given the context that trusts its certificate."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, ssl_context=None):
         self.port = port
+        self.ssl_context = ssl_context
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        scheme = "wss" if self.ssl_context else "ws"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
 
 class Gunicorn(Endpoint):
@@ -185,6 +189,7 @@ class Client:
             max_size=2**22,
             max_queue=None,  # read continuously: a test client must never look slow
             proxy=None,
+            ssl=server.ssl_context,
             legacy=True,
         )
         return cls(ws)

@@ -1,6 +1,7 @@
 """The write path: gapless seqs, idempotent client_id, NOTIFY in the same transaction."""
 
 import threading
+import time
 
 import orjson
 import psycopg
@@ -110,9 +111,11 @@ def test_the_notification_carries_the_encoded_frame(db, listener):
     user = make_user(db)
     room = room_row(db)
     sent = send(db, room, user, "hi <b>there</b>", "c-9")
+    before_ms = time.time() * 1000
     notify = next(listener.notifies(timeout=5))
-    room_id, seq, frame = notify.payload.split(" ", 2)
+    room_id, seq, sent_ms, frame = notify.payload.split(" ", 3)
     assert (int(room_id), int(seq)) == (room["id"], sent.seq)
+    assert before_ms - 5000 <= int(sent_ms) <= time.time() * 1000  # the sender's clock
     assert frame == protocol.chat_frame(
         "general", sent.seq, "eren", "hi <b>there</b>", sent.created_at, "c-9"
     )
@@ -125,7 +128,9 @@ def test_a_frame_too_big_for_notify_is_announced_by_reference(db, listener):
     content = "🦜" * 4000  # 16,000 bytes in UTF-8: more than NOTIFY allows
     sent = send(db, room, user, content)
     notify = next(listener.notifies(timeout=5))
-    assert notify.payload == f"{room['id']} {sent.seq}"
+    room_id, seq, sent_ms = notify.payload.split(" ")
+    assert (int(room_id), int(seq)) == (room["id"], sent.seq)
+    assert sent_ms.isdigit()
     stored = db.execute("SELECT content FROM messages WHERE seq = %s", (sent.seq,)).fetchone()
     assert stored["content"] == content
 

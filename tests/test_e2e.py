@@ -265,3 +265,57 @@ def test_listen_connection_killed_then_backfilled(server, users, database_url):
     seqs = send_many(server, users["mikasa"], 20, "during-")
     for watcher in watchers:
         assert [c["seq"] for c in watcher.chats_until_seq(seqs[-1])] == seqs
+
+
+def scrape(server: Gunicorn) -> dict[str, float]:
+    """/metrics as one worker answers it: every worker's values added up."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = http().get(f"{server.url}/metrics", timeout=10)
+    assert response.status_code == 200
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if not sample.labels
+    }
+
+
+def metric_becomes(server: Gunicorn, name: str, value: float) -> dict[str, float]:
+    """Scrape until `name` reads `value` (gauges follow sockets closing, workers dying)."""
+    import time
+
+    deadline = time.monotonic() + 30
+    while (values := scrape(server))[name] != value:
+        assert time.monotonic() < deadline, f"{name} stayed {values[name]}, not {value}"
+        # Polling: a socket's close or the master's child_exit hook has no event to await.
+        time.sleep(0.1)
+    return values
+
+
+def test_metrics_add_up_every_worker(server, users):
+    import os
+    import signal
+
+    clients = clients_on_two_workers(server, users["eren"])
+    api = http()
+    api.headers["Authorization"] = f"Bearer {users['mikasa']}"
+    for i in range(5):
+        response = api.post(
+            f"{server.url}/api/rooms/general/messages", json={"content": f"m{i}"}, timeout=10
+        )
+        assert response.status_code == 201
+    for client in clients:
+        client.chats_until_seq(5)
+    # Extra sockets opened to find both workers were closed: they stop counting.
+    values = metric_becomes(server, "chat_connections_open", 2)
+    assert values["chat_messages_sent_total"] == 5
+    assert values["chat_deliveries_total"] >= 10  # 5 messages to 2 sockets
+    # Both workers follow the room, so each timed the 5 messages' arrival.
+    assert values["chat_notify_delivery_seconds_count"] == 10
+
+    # A killed worker's sockets stop counting (gunicorn's child_exit hook); what it
+    # counted before stays in the totals.
+    os.kill(server.worker_of(clients[0].ws), signal.SIGKILL)
+    values = metric_becomes(server, "chat_connections_open", 1)
+    assert values["chat_messages_sent_total"] == 5

@@ -2,6 +2,7 @@
 instances on different ports sharing one PostgreSQL, as two hosts of one deployment."""
 
 import shutil
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ import psutil
 import pytest
 
 from .conftest import missing_part
-from .servers import ROOT, Endpoint, http
+from .servers import _CSRF, ROOT, Endpoint, http
 from .test_faults_e2e import check_table, readers_through, record, table_seqs
 
 pytestmark = pytest.mark.e2e
@@ -18,15 +19,36 @@ pytestmark = pytest.mark.e2e
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 made by the openssl command (Debian's base system)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        missing_part("the openssl command is not installed")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
 @pytest.fixture
 def deployment(start_server, tmp_path):
-    """Two app instances and nginx before them; nginx is stopped at teardown."""
+    """Two app instances and nginx before them, on a plain port and a TLS one;
+    yields (plain edge, apps, TLS edge); nginx is stopped at teardown."""
     if not Path(NGINX).exists():
         missing_part("nginx is not installed (.ci/run installs it with apt-get)")
-    apps = [start_server(TRUSTED_PROXIES="1", GRACEFUL_TIMEOUT="30") for _ in range(2)]
+    apps = [
+        start_server(TRUSTED_PROXIES="1", GRACEFUL_TIMEOUT="30", COOKIE_SECURE="1")
+        for _ in range(2)
+    ]
     from .servers import free_port
 
-    port = free_port()
+    port, tls_port = free_port(), free_port()
+    cert, cert_key = self_signed_certificate(tmp_path)
     prefix = tmp_path / "nginx"
     for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
         (prefix / sub).mkdir(parents=True)
@@ -36,6 +58,9 @@ def deployment(start_server, tmp_path):
         "app_1": f"127.0.0.1:{apps[0].port}",
         "app_2": f"127.0.0.1:{apps[1].port}",
         "listen": f"127.0.0.1:{port}",
+        "tls_listen": f"127.0.0.1:{tls_port}",
+        "certificate": str(cert),
+        "certificate_key": str(cert_key),
         "static_root": str(ROOT / "static"),
     }.items():
         config = config.replace("{{" + key + "}}", value)
@@ -56,14 +81,16 @@ def deployment(start_server, tmp_path):
                     break
             except OSError:
                 time.sleep(0.05)
-        yield edge, apps
+        tls = Endpoint(tls_port, ssl.create_default_context(cafile=str(cert)))
+        tls.cafile = str(cert)
+        yield edge, apps, tls
     finally:
         proc.terminate()
         proc.wait(10)
 
 
 def test_health_and_static_files_through_nginx(deployment):
-    edge, _ = deployment
+    edge, _, _ = deployment
     session = http()
     health = session.get(f"{edge.url}/healthz")
     assert health.status_code == 200 and health.json()["status"] == "ok"
@@ -83,7 +110,7 @@ def established_to(port: int) -> int:
 
 
 def test_clients_on_both_instances_chat_and_survive_a_graceful_restart(deployment, db):
-    edge, apps = deployment
+    edge, apps, _ = deployment
 
     def restart_one() -> None:
         # nginx spread the sockets over both instances, which chat through PostgreSQL.
@@ -103,3 +130,40 @@ def test_clients_on_both_instances_chat_and_survive_a_graceful_restart(deploymen
     check_table(stored)
     for reader in readers:
         assert reader.seen == stored
+
+
+def test_tls_terminated_by_nginx_secure_cookies_and_origin(deployment, db):
+    """nginx speaks TLS, the apps plain HTTP behind it: the login cookie is Secure,
+    the CSRF check accepts the https form, and a wss:// upgrade from the site's
+    own https origin is accepted while the http origin is refused."""
+    from websockets.exceptions import InvalidStatus
+
+    from .conftest import make_user
+    from .servers import Client
+
+    _, _, tls = deployment
+    make_user(db, "levi", "correct horse")
+    session = http()
+    session.verify = tls.cafile  # trust only our self-signed certificate
+    page = session.get(f"{tls.url}/login")
+    assert page.status_code == 200
+    token = _CSRF.search(page.text).group(1)
+    response = session.post(
+        f"{tls.url}/login",
+        data={"csrf_token": token, "username": "levi", "password": "correct horse"},
+        headers={"Referer": f"{tls.url}/login"},  # what a browser sends on https
+        allow_redirects=False,
+    )
+    assert response.status_code == 302, response.text[:300]
+    assert response.headers["Location"].startswith(("/", tls.url))
+    cookie = next(c for c in response.raw.headers.getlist("Set-Cookie") if c.startswith("session="))
+    assert "Secure" in cookie and "HttpOnly" in cookie
+    session_cookie = f"session={session.cookies['session']}"
+
+    own = Client.open(tls, "general", None, Cookie=session_cookie, Origin=tls.url)
+    own.until("ready")
+    own.close()
+    wrong_scheme = f"http://127.0.0.1:{tls.port}"
+    with pytest.raises(InvalidStatus) as refused:
+        Client.open(tls, "general", None, Cookie=session_cookie, Origin=wrong_scheme)
+    assert refused.value.response.status_code == 403
