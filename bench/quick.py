@@ -123,7 +123,11 @@ def main() -> None:
         tokens = make_tokens(url, max(args.senders, 10))
         # The per-connection rate limit (20/s) would measure the limit, not the server.
         gunicorn = Gunicorn(
-            url, Path("/tmp") / f"quick-{os.getpid()}.log", workers=2, RATE_LIMIT_PER_SEC="0"
+            url,
+            Path("/tmp") / f"quick-{os.getpid()}.log",
+            workers=2,
+            RATE_LIMIT_PER_SEC="0",
+            MAX_SOCKETS_PER_USER=str(args.receivers + args.senders),
         )
         gunicorn.start()
         try:

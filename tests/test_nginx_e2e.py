@@ -99,6 +99,8 @@ def test_health_and_static_files_through_nginx(deployment):
     assert css.headers["Server"].startswith("nginx")
     assert "public" in css.headers["Cache-Control"] and "Expires" in css.headers
     assert css.content == (ROOT / "static" / "style.css").read_bytes()
+    # The apps answer /metrics to loopback, and nginx is on loopback: the edge hides it.
+    assert session.get(f"{edge.url}/metrics").status_code == 404
 
 
 def established_to(port: int) -> int:
