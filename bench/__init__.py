@@ -1,0 +1,1 @@
+"""Benchmarks: measuring, never asserting (see README.md here)."""

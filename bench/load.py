@@ -1,0 +1,414 @@
+"""The load generator: our server and its peers under the same scenarios, side by side.
+
+    .venv-bench/bin/python -m bench.load --profile quick --targets ours,naive
+    .venv-bench/bin/python -m bench.load --profile full --targets ours,naive,channels,socketio
+
+For each target, on a fresh scratch database: start the server, spread the
+clients over LOAD_PROCESSES asyncio processes (one connection per client, to
+one room), then run the profile's scenarios:
+
+- S1 connect and hold: open N sockets, hold them; connects/s, handshake p99,
+  server memory per connection.
+- S2 latency: clients in rooms of 10, one sender per room, a fixed rate.
+- S3 throughput: the same shape, stepped offered load; the highest step with
+  p99 < 100 ms and complete delivery is the result.
+- S4 broadcast: one room with many receivers, stepped rate; deliveries/s.
+
+Every message is stamped "<pid>|<sender>|<n>|<unix time>"; latency is taken
+only for messages born in the receiving process (no clock skew), and every
+receiver must get every message of its room exactly once (a loss or a
+duplicate fails the step). Server CPU is read from /proc for the target's own
+processes (not PostgreSQL, not the generator). Results go to
+bench/results/<profile>-<time>.json; bench/report.py turns them into
+docs/benchmarks.md.
+"""
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.targets import portable, revive, target_class  # noqa: E402
+
+LOAD_PROCESSES = 2  # one per core: the generator shares the machine with the server
+DRAIN_TIMEOUT = 30.0  # seconds for the last messages of a step to arrive
+P99_GOAL = 0.100  # S3 counts a step only under this (issue: p99 < 100 ms)
+
+
+@dataclass
+class Scenario:
+    name: str
+    clients: int
+    rooms: int
+    rates: list[float] = field(default_factory=list)  # messages/s offered, per step
+    seconds: float = 6.0  # sending time per step
+    senders_per_room: int = 1
+    hold: float = 0.0  # S1: seconds to hold the sockets
+
+
+PROFILES = {
+    "quick": [
+        Scenario("S1", clients=2000, rooms=100, hold=5),
+        Scenario("S2", clients=500, rooms=50, rates=[100], seconds=8),
+        Scenario("S3", clients=1000, rooms=100, rates=[200, 400, 800, 1600], seconds=6),
+        Scenario("S4", clients=500, rooms=1, rates=[20, 40, 80], seconds=6, senders_per_room=4),
+    ],
+    "full": [
+        Scenario("S1", clients=15000, rooms=500, hold=15),
+        Scenario("S2", clients=1000, rooms=100, rates=[100], seconds=20),
+        Scenario(
+            "S3", clients=2000, rooms=200, rates=[250, 500, 1000, 2000, 4000, 6000], seconds=10
+        ),
+        Scenario(
+            "S4", clients=2000, rooms=1, rates=[10, 20, 40, 80], seconds=10, senders_per_room=4
+        ),
+    ],
+}
+
+
+# --- the load processes ------------------------------------------------------
+
+
+class Load:
+    """One load process: its share of the clients, driven by commands from the parent."""
+
+    def __init__(self, target, plan: list[tuple[int, object, str, bool]], inbox, outbox):
+        self.target, self.plan, self.inbox, self.outbox = target, plan, inbox, outbox
+        self.pid = os.getpid()
+        self.conns: dict[int, object] = {}
+        self.rooms: dict[int, str] = {}
+        self.received: dict[int, dict[tuple, int]] = {}
+        self.latencies: list[float] = []
+
+    async def main(self) -> None:
+        gate = asyncio.Semaphore(100)  # handshakes in flight per process
+        timings: list[float] = []
+
+        async def open_one(index: int, credential, room: str) -> None:
+            async with gate:
+                started = time.monotonic()
+                self.conns[index] = await self.target.connect(credential, room)
+                timings.append(time.monotonic() - started)
+            self.rooms[index] = room
+
+        started = time.monotonic()
+        await asyncio.gather(*(open_one(i, c, r) for i, c, r, _ in self.plan))
+        self.outbox.put(("connected", timings, time.monotonic() - started))
+        readers = [asyncio.create_task(self.read(i)) for i in self.conns]
+        loop = asyncio.get_running_loop()
+        while True:
+            command = await loop.run_in_executor(None, self.inbox.get)
+            if command[0] == "step":
+                await self.step(*command[1:])
+            elif command[0] == "hold":
+                await asyncio.sleep(command[1])  # holding idle sockets is the measurement
+                self.outbox.put(("held",))
+            else:
+                break
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*(c.close() for c in self.conns.values()), return_exceptions=True)
+        self.outbox.put(("closed",))
+
+    async def read(self, index: int) -> None:
+        conn = self.conns[index]
+        while True:
+            try:
+                text = await conn.recv()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a closed socket shows up as missing messages
+                return
+            if text is None:
+                continue
+            got = self.received.setdefault(index, {})
+            pid, sender, n, stamp = text.split("|")
+            key = (pid, sender, n)
+            got[key] = got.get(key, 0) + 1
+            if int(pid) == self.pid:
+                self.latencies.append(time.time() - float(stamp))
+
+    async def step(self, rate_per_sender: float, seconds: float) -> None:
+        self.received = {}
+        self.latencies = []
+        senders = [i for i, _, _, sends in self.plan if sends]
+        sent: dict[str, int] = {}
+
+        async def send_from(index: int) -> None:
+            interval = 1.0 / rate_per_sender
+            # Senders start at random points of their interval: started together,
+            # every sender would fire at the same instant, a burst each interval.
+            deadline = time.monotonic() + seconds
+            next_at = time.monotonic() + random.uniform(0, interval)
+            await asyncio.sleep(next_at - time.monotonic())
+            n = 0
+            while next_at < deadline:
+                await self.conns[index].send(f"{self.pid}|{index}|{n}|{time.time():.6f}")
+                n += 1
+                next_at += interval
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)  # pacing the offered load
+            room = self.rooms[index]
+            sent[room] = sent.get(room, 0) + n
+
+        started = time.monotonic()
+        await asyncio.gather(*(send_from(i) for i in senders))
+        self.outbox.put(("sent", sent, time.monotonic() - started))
+        loop = asyncio.get_running_loop()
+        expected = (await loop.run_in_executor(None, self.inbox.get))[1]
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        while time.monotonic() < deadline and not self._all_in(expected):
+            await asyncio.sleep(0.05)  # the readers fill `received` as frames arrive
+        lost = duplicated = delivered = 0
+        for index, room in self.rooms.items():
+            got = self.received.get(index, {})
+            delivered += sum(got.values())
+            duplicated += sum(c - 1 for c in got.values())
+            lost += max(0, expected.get(room, 0) - len(got))
+        out_of_order = sum(getattr(c, "out_of_order", 0) for c in self.conns.values())
+        self.outbox.put(("result", delivered, lost, duplicated, out_of_order, self.latencies))
+
+    def _all_in(self, expected: dict[str, int]) -> bool:
+        return all(
+            len(self.received.get(i, ())) >= expected.get(room, 0) for i, room in self.rooms.items()
+        )
+
+
+def load_process(target_state, plan, inbox, outbox) -> None:
+    target = revive(target_state)
+    asyncio.run(Load(target, plan, inbox, outbox).main())
+
+
+# --- the parent: scenarios and figures ----------------------------------------
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def rss(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            total += psutil.Process(pid).memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def gather(outboxes, kind: str, timeout: float = 300) -> list[tuple]:
+    replies = []
+    for box in outboxes:
+        reply = box.get(timeout=timeout)
+        assert reply[0] == kind, reply
+        replies.append(reply)
+    return replies
+
+
+def run_scenario(target, scenario: Scenario, credentials: list, database_url: str) -> dict:
+    rooms = [f"{scenario.name.lower()}-{r}" for r in range(scenario.rooms)]
+    plan = [
+        (
+            i,
+            credentials[i],
+            rooms[i % scenario.rooms],
+            i // scenario.rooms < scenario.senders_per_room,
+        )
+        for i in range(scenario.clients)
+    ]
+    ctx = multiprocessing.get_context("spawn")
+    inboxes = [ctx.Queue() for _ in range(LOAD_PROCESSES)]
+    outboxes = [ctx.Queue() for _ in range(LOAD_PROCESSES)]
+    state = portable(target)
+    pids = target.pids()
+    memory_before = rss(pids)
+    procs = [
+        ctx.Process(
+            target=load_process,
+            args=(state, plan[k::LOAD_PROCESSES], inboxes[k], outboxes[k]),
+            daemon=True,
+        )
+        for k in range(LOAD_PROCESSES)
+    ]
+    for p in procs:
+        p.start()
+    result: dict = {"scenario": scenario.name, "clients": scenario.clients, "rooms": scenario.rooms}
+    try:
+        connected = gather(outboxes, "connected")
+        timings = [t for reply in connected for t in reply[1]]
+        opened = max(reply[2] for reply in connected)
+        result["connect"] = {
+            "connects_per_s": scenario.clients / opened,
+            "handshake_p50_ms": percentile(timings, 0.5) * 1000,
+            "handshake_p99_ms": percentile(timings, 0.99) * 1000,
+            "rss_per_connection_kib": (rss(target.pids()) - memory_before)
+            / scenario.clients
+            / 1024,
+        }
+        print(f"  {scenario.name} connected {scenario.clients}: {result['connect']}", flush=True)
+        if scenario.hold:
+            cpu0 = cpu_seconds(target.pids())
+            for box in inboxes:
+                box.put(("hold", scenario.hold))
+            gather(outboxes, "held", timeout=scenario.hold + 60)
+            result["idle_cpu_percent"] = (cpu_seconds(target.pids()) - cpu0) / scenario.hold * 100
+        senders = sum(1 for *_, sends in plan if sends)
+        if scenario.rates:
+            # Not recorded: fills the server's connection pools and caches, as
+            # minutes of real traffic would have.
+            warm = Scenario(scenario.name, scenario.clients, scenario.rooms, seconds=2)
+            run_step(target, warm, scenario.rates[0], senders, inboxes, outboxes, database_url)
+        result["steps"] = []
+        for rate in scenario.rates:
+            step = run_step(target, scenario, rate, senders, inboxes, outboxes, database_url)
+            result["steps"].append(step)
+            print(f"  {scenario.name} {rate}/s: {short(step)}", flush=True)
+            if not step["complete"] or (step["p99_ms"] or 0) > 1000:
+                break  # past saturation: higher steps only take longer
+    finally:
+        for box in inboxes:
+            box.put(("stop",))
+        for p in procs:
+            p.join(30)
+            if p.is_alive():
+                p.kill()
+    return result
+
+
+def run_step(target, scenario, rate, senders, inboxes, outboxes, database_url) -> dict:
+    pids = target.pids()
+    cpu0 = cpu_seconds(pids)
+    for box in inboxes:
+        box.put(("step", rate / senders, scenario.seconds))
+    sent_replies = gather(outboxes, "sent")
+    expected: dict[str, int] = {}
+    for reply in sent_replies:
+        for room, n in reply[1].items():
+            expected[room] = expected.get(room, 0) + n
+    for box in inboxes:
+        box.put(("expected", expected))
+    results = gather(outboxes, "result", timeout=DRAIN_TIMEOUT + 60)
+    cpu = cpu_seconds(pids) - cpu0
+    total_sent = sum(expected.values())
+    window = max(reply[2] for reply in sent_replies)
+    delivered = sum(r[1] for r in results)
+    latencies = [lat for r in results for lat in r[5]]
+    lost, duplicated, out_of_order = (sum(r[k] for r in results) for k in (2, 3, 4))
+    return {
+        "offered_per_s": rate,
+        "messages_in_per_s": total_sent / window,
+        "deliveries_per_s": delivered / window,
+        "p50_ms": _ms(percentile(latencies, 0.5)),
+        "p95_ms": _ms(percentile(latencies, 0.95)),
+        "p99_ms": _ms(percentile(latencies, 0.99)),
+        "max_ms": _ms(percentile(latencies, 1.0)),
+        "sent": total_sent,
+        "delivered": delivered,
+        "lost": lost,
+        "duplicated": duplicated,
+        "out_of_order": out_of_order,
+        "complete": lost == 0 and duplicated == 0 and out_of_order == 0,
+        "server_cpu_us_per_delivery": cpu / delivered * 1e6 if delivered else None,
+        "notification_queue_usage": notification_queue_usage(database_url),
+    }
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def short(step: dict) -> str:
+    return (
+        f"in {step['messages_in_per_s']:.0f}/s, out {step['deliveries_per_s']:.0f}/s, "
+        f"p50 {step['p50_ms'] or 0:.1f} p99 {step['p99_ms'] or 0:.1f} ms, "
+        f"complete={step['complete']} (lost {step['lost']}, dup {step['duplicated']})"
+    )
+
+
+def notification_queue_usage(database_url: str) -> float | None:
+    import psycopg
+
+    try:
+        with psycopg.connect(database_url) as conn:
+            return conn.execute("SELECT pg_notification_queue_usage()").fetchone()[0]
+    except psycopg.Error:
+        return None
+
+
+def run_target(name: str, scenarios: list[Scenario]) -> dict:
+    from tests.servers import scratch_database
+
+    out = {"target": name, "scenarios": []}
+    for scenario in scenarios:
+        with scratch_database() as url:
+            target = target_class(name)(url)
+            target.start()
+            try:
+                rooms = [f"{scenario.name.lower()}-{r}" for r in range(scenario.rooms)]
+                credentials = target.prepare(scenario.clients, rooms)
+                out["scenarios"].append(run_scenario(target, scenario, credentials, url))
+            finally:
+                target.stop()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    parser.add_argument("--targets", default="ours,naive")
+    parser.add_argument("--scenarios", default="", help="e.g. S2,S3 (default: all)")
+    parser.add_argument("--clients", type=int, help="override the scenarios' client count")
+    parser.add_argument("--rooms", type=int, help="override the scenarios' room count")
+    parser.add_argument("--rates", help="override the steps, e.g. 50,100")
+    args = parser.parse_args()
+    wanted = set(filter(None, args.scenarios.split(",")))
+    scenarios = [s for s in PROFILES[args.profile] if not wanted or s.name in wanted]
+    for scenario in scenarios:
+        scenario.clients = args.clients or scenario.clients
+        scenario.rooms = args.rooms or scenario.rooms
+        if args.rates:
+            scenario.rates = [float(r) for r in args.rates.split(",")]
+    run = {
+        "profile": args.profile,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "load_processes": LOAD_PROCESSES},
+        "results": [],
+    }
+    for name in args.targets.split(","):
+        print(f"{name}:", flush=True)
+        run["results"].append(run_target(name, scenarios))
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"{args.profile}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_bytes(orjson.dumps(run, option=orjson.OPT_INDENT_2))
+    print(f"results: {path}")
+
+
+if __name__ == "__main__":
+    main()
