@@ -1,0 +1,1 @@
+"""Flask-SocketIO peer: gevent, WebSocket transport only, Redis message queue."""
