@@ -17,6 +17,7 @@ import asyncio
 import importlib
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -149,8 +150,8 @@ def running(pid: int) -> bool:
 
 def smoke(name: str, clients: int) -> None:
     Target = importlib.import_module(f"bench.peers.{name}_chat.target").Target
-    with scratch_database() as url:
-        target = Target(url, workers=2)
+    with scratch_database() as url, tempfile.TemporaryDirectory(prefix=f"peer-{name}-") as work:
+        target = Target(url, workers=2, workdir=Path(work))
         t0 = time.monotonic()
         started: list[int] = []
         try:
