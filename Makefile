@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint fmt migrate clean-db autobahn audit
+.PHONY: run test lint fmt migrate clean-db autobahn audit bench bench-full
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -31,6 +31,22 @@ lint: $(VENV)/.installed
 
 migrate: $(VENV)/.installed
 	$(BIN)/flask --app app migrate
+
+# Benchmarks (docs/benchmarks.md): ours, the naive one-transaction-per-message
+# mode and the peers under the same load generator, in one run. Their own
+# virtualenv: the peers' frameworks stay out of the product's.
+BENCH_VENV := .venv-bench
+BENCH_TARGETS ?= ours,naive,channels,socketio
+$(BENCH_VENV)/.installed: bench/requirements.txt bench/peers/requirements.txt requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet -r bench/requirements.txt
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python -m bench.load --profile quick --targets $(BENCH_TARGETS)
+
+bench-full: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python -m bench.load --profile full --targets $(BENCH_TARGETS)
 
 # Known vulnerabilities in the pinned requirements (and what they pull in).
 # --strict: a package that could not be checked is a failure, not a pass, so

@@ -69,16 +69,15 @@ class Ours:
         return [self.server.proc.pid, *self.server.worker_pids()]
 
     def prepare(self, users: int, rooms: list[str]) -> list[str]:
+        """Accounts (made once, USERS_MAX at most) and the rooms; a token per client."""
         with psycopg.connect(self.database_url, row_factory=psycopg.rows.dict_row) as conn:
-            ids = [
-                actions.create_user(conn, f"b{i}", "benchmark!")
-                for i in range(min(users, USERS_MAX))
-            ]
+            if not getattr(self, "tokens", None):
+                ids = [actions.create_user(conn, f"b{i}", "benchmark!") for i in range(USERS_MAX)]
+                self.owner = ids[0]
+                self.tokens = [actions.create_token(conn, i) for i in ids]
             for room in rooms:
-                if conn.execute("SELECT 1 FROM rooms WHERE name = %s", (room,)).fetchone() is None:
-                    actions.create_room(conn, room, ids[0])
-            tokens = [actions.create_token(conn, i) for i in ids]
-        return [tokens[i % len(tokens)] for i in range(users)]
+                actions.create_room(conn, room, self.owner)
+        return [self.tokens[i % len(self.tokens)] for i in range(users)]
 
     async def connect(self, credential: str, room: str) -> "OurConnection":
         ws = await connect(

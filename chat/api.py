@@ -5,7 +5,7 @@ from flask import Blueprint, Flask, abort, current_app, g, jsonify, request
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
-from . import actions, db, protocol, queries
+from . import db, protocol, queries, writer
 from .forms import csrf
 from .rooms import room_or_404, seq_arg
 
@@ -122,8 +122,7 @@ def send_message(name: str):
         )
     except protocol.FrameError as exc:
         return jsonify(error={"code": exc.code, "message": exc.message}), 400
-    with db.connection() as conn:
-        sent = actions.send_message(conn, room, current_user.as_row(), content, client_id)
+    sent = writer.send_message(room, current_user.as_row(), content, client_id)
     status = 200 if sent.duplicate else 201
     return jsonify(
         room=room["name"], seq=sent.seq, client_id=client_id, duplicate=sent.duplicate

@@ -26,6 +26,7 @@ from .peer import (
     PeerClosed,
 )
 from .presence import Presence
+from .writer import SingleWriter, Writer
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,11 @@ class TypingThrottle:
 class Realtime:
     """The per-worker parts every session shares: hub, presence, typing throttle."""
 
-    def __init__(self, config: dict, pool):
+    def __init__(self, config: dict, pool, writer=None):
         self.config = config
         self.pool = pool
+        # Sends from every socket of this worker (chat/writer.py).
+        self.writer = writer or (Writer if config.get("WRITE_BATCH", True) else SingleWriter)(pool)
         self.hub = Hub(
             config["DATABASE_URL"], pool, config["LISTEN_PROBE_INTERVAL"], config["DB_TCP_TIMEOUT"]
         )
@@ -264,8 +267,7 @@ class ClientSession:
         except protocol.FrameError as exc:
             exc.client_id = frame.client_id
             raise
-        with self.rt.pool.connection() as conn:
-            sent = actions.send_message(conn, room, self.user, frame.content, frame.client_id)
+        sent = self.rt.writer.send(room, self.user, frame.content, frame.client_id)
         self.peer.send(protocol.ack_frame(frame.client_id, sent.seq, room["name"]))
 
     def _typing(self, room_name: str) -> None:

@@ -115,6 +115,10 @@ def load(instance_path: Path = INSTANCE_PATH) -> dict:
         # /metrics for Prometheus: with a token, to anyone who sends it as a
         # Bearer token; without one, only to requests from this machine.
         "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", ""),
+        # Group commit (chat/writer.py): each worker writes the sends that queue
+        # while its previous batch commits in one transaction. 0 writes every
+        # message in its own transaction (the benchmarks' naive baseline).
+        "WRITE_BATCH": os.environ.get("WRITE_BATCH", "1").strip() != "0",
         # A request body must arrive whole within this many seconds (slow POSTs);
         # a form or a message is a few KB, so even a bad phone link manages.
         "REQUEST_BODY_TIMEOUT": _float("REQUEST_BODY_TIMEOUT", 15.0),

@@ -197,8 +197,13 @@ class Hub:
         )
 
     def on_notify(self, payload: str) -> None:
-        """Handle '<room_id> <seq> <sent_ms> [frame]' from the channel (a sender of an
-        older version leaves out sent_ms: its frame starts with '{')."""
+        """Handle a payload of one or more lines (a batch of sends, chat/writer.py)."""
+        for line in payload.split("\n"):
+            self._on_message(line)
+
+    def _on_message(self, payload: str) -> None:
+        """Handle '<room_id> <seq> <sent_ms> [frame]' (a sender of an older version
+        leaves out sent_ms: its frame starts with '{')."""
         room_id, _, rest = payload.partition(" ")
         seq, _, rest = rest.partition(" ")
         sent_ms, frame = ("", rest) if rest.startswith("{") else rest.partition(" ")[::2]

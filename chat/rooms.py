@@ -15,7 +15,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from . import actions, db, protocol, queries
+from . import actions, db, protocol, queries, writer
 from .forms import MessageForm, RoomForm, UsernameForm
 from .render import render
 
@@ -182,8 +182,7 @@ def post_message(name: str):
         )
     except protocol.FrameError as exc:
         abort(400, description=exc.message)
-    with db.connection() as conn:
-        sent = actions.send_message(conn, room, current_user.as_row(), content, None)
+    sent = writer.send_message(room, current_user.as_row(), content, None)
     flash("Sent.")
     return redirect(url_for("rooms.history", name=room["name"], _anchor=f"m{sent.seq}"))
 

@@ -12,7 +12,7 @@ from flask import Blueprint, Flask, abort, current_app, g, request
 from flask_login import current_user
 from flask_sock import Sock
 
-from . import db
+from . import db, writer
 from .client import ClientSession, Realtime
 from .peer import FrameSocket
 from .rooms import room_or_404, seq_arg
@@ -39,11 +39,14 @@ def realtime() -> Realtime:
     with _realtime_lock:
         rt = app.extensions.get("realtime")
         if rt is None:
-            rt = app.extensions["realtime"] = Realtime(app.config, db.pool())
+            rt = app.extensions["realtime"] = Realtime(app.config, db.pool(), writer.for_app(app))
     return rt
 
 
 def going_away(app: Flask) -> None:
+    # Kept on the app as well: a worker that has not served a socket yet has no
+    # Realtime, and must still refuse the upgrades it accepts while stopping.
+    app.extensions["going_away"] = True
     rt = app.extensions.get("realtime")
     if rt is not None:
         rt.going_away()
@@ -72,7 +75,7 @@ def check_upgrade():
             abort(403, description="cross-origin WebSocket refused")
     if not current_user.is_authenticated:
         abort(401)
-    if realtime().closing:
+    if current_app.extensions.get("going_away") or realtime().closing:
         abort(503, description="this server is restarting; retry")
     if realtime().sockets_of(current_user.id) >= current_app.config["MAX_SOCKETS_PER_USER"]:
         abort(429, description="too many open sockets for this account")

@@ -146,12 +146,20 @@ def test_notifications_with_and_without_the_send_time_are_delivered(hub, db, gen
     # The hub trusts the feed's seq: the table need not hold these two.
     hub.on_notify(f"{general['id']} 1 {first}")
     hub.on_notify(actions.notify_payload(general["id"], 2, second))
-    sock.wait_for(lambda s: s.seqs() == [1, 2])
+    # A batch (chat/writer.py): several messages, one per line, in one payload.
+    third, fourth = (
+        protocol.chat_frame("general", seq, "eren", f"batch {seq}", now, None, None)
+        for seq in (3, 4)
+    )
+    hub.on_notify(f"{general['id']} 3 1 {third}\n{general['id']} 4 1 {fourth}")
+    sock.wait_for(lambda s: s.seqs() == [1, 2, 3, 4])
     assert [f["content"] for f in sock.frames if f["type"] == "chat"] == [
         "old format",
         "new format",
+        "batch 3",
+        "batch 4",
     ]
     observed = metrics.NOTIFY_TO_DELIVERY.collect()[0]
-    assert next(s.value for s in observed.samples if s.name.endswith("_count")) == count + 1
+    assert next(s.value for s in observed.samples if s.name.endswith("_count")) == count + 3
     hub.leave(peer, general["id"])
     peer.close()

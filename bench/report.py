@@ -1,0 +1,144 @@
+"""Turn a results file of bench/load.py into docs/benchmarks.md's tables and a plot.
+
+    .venv-bench/bin/python -m bench.report bench/results/quick-....json
+
+Writes docs/benchmarks-<profile>.png (p99 latency against messages in per
+second, one line per target) and prints the Markdown tables; `--write` puts
+them into docs/benchmarks.md between the generated-results markers.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+P99_GOAL_MS = 100.0
+
+
+def best_s3(scenario: dict) -> dict | None:
+    """The highest step with complete delivery and p99 under the goal."""
+    good = [
+        s
+        for s in scenario.get("steps", [])
+        if s["complete"] and s["p99_ms"] is not None and s["p99_ms"] < P99_GOAL_MS
+    ]
+    return max(good, key=lambda s: s["messages_in_per_s"], default=None)
+
+
+def by_target(run: dict) -> dict[str, dict[str, dict]]:
+    return {r["target"]: {s["scenario"]: s for s in r["scenarios"]} for r in run["results"]}
+
+
+def fmt(value, digits: int = 0) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def tables(run: dict, source: str) -> str:
+    targets = by_target(run)
+    names = list(targets)
+    out = [
+        f"Run `{source}` ({run['profile']} profile, {run['started']}, "
+        f"{run['machine']['cpus']} cores shared by the servers, PostgreSQL and "
+        f"{run['machine']['load_processes']} load processes).",
+        "",
+        "| target | S1 connects/s | S1 KiB/conn | S2 p50 ms | S2 p99 ms | "
+        "S3 msgs/s at p99<100 ms | S3 p99 ms | S4 deliveries/s (best complete step) | "
+        "CPU µs/delivery (S3 best) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    summary = {}
+    for name in names:
+        sc = targets[name]
+        s1 = sc.get("S1", {}).get("connect", {})
+        s2 = (sc.get("S2", {}).get("steps") or [None])[0] or {}
+        s3 = best_s3(sc["S3"]) if "S3" in sc else None
+        s4_steps = [s for s in sc.get("S4", {}).get("steps", []) if s["complete"]]
+        s4 = max((s["deliveries_per_s"] for s in s4_steps), default=None)
+        summary[name] = {"s3": s3["messages_in_per_s"] if s3 else None, "s4": s4}
+        out.append(
+            f"| {name} | {fmt(s1.get('connects_per_s'))} | "
+            f"{fmt(s1.get('rss_per_connection_kib'), 1)} | {fmt(s2.get('p50_ms'), 1)} | "
+            f"{fmt(s2.get('p99_ms'), 1)} | {fmt(s3 and s3['messages_in_per_s'])} | "
+            f"{fmt(s3 and s3['p99_ms'], 1)} | {fmt(s4)} | "
+            f"{fmt(s3 and s3['server_cpu_us_per_delivery'], 1)} |"
+        )
+    if "ours" in summary:
+        out += ["", "Ratios, ours against each other target in the same run:", ""]
+        out += ["| against | S3 rate | S4 deliveries/s |", "| --- | --- | --- |"]
+        for name in names:
+            if name == "ours":
+                continue
+            ratios = []
+            for key in ("s3", "s4"):
+                mine, theirs = summary["ours"][key], summary[name][key]
+                ratios.append(f"{mine / theirs:.2f}x" if mine and theirs else "–")
+            out.append(f"| {name} | {ratios[0]} | {ratios[1]} |")
+    out += ["", "Every step (S3 and S4 stop at the first incomplete or very slow step):", ""]
+    out += [
+        "| target | scenario | offered/s | in/s | deliveries/s | p50 ms | p99 ms | max ms | "
+        "complete | lost | dup |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in names:
+        for scenario_name, sc in targets[name].items():
+            for s in sc.get("steps", []):
+                out.append(
+                    f"| {name} | {scenario_name} | {fmt(s['offered_per_s'])} | "
+                    f"{fmt(s['messages_in_per_s'])} | {fmt(s['deliveries_per_s'])} | "
+                    f"{fmt(s['p50_ms'], 1)} | {fmt(s['p99_ms'], 1)} | {fmt(s['max_ms'], 1)} | "
+                    f"{'yes' if s['complete'] else 'NO'} | {s['lost']} | {s['duplicated']} |"
+                )
+    return "\n".join(out)
+
+
+def plot(run: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, scenarios in by_target(run).items():
+        steps = scenarios.get("S3", {}).get("steps", [])
+        xs = [s["messages_in_per_s"] for s in steps if s["p99_ms"] is not None]
+        ys = [s["p99_ms"] for s in steps if s["p99_ms"] is not None]
+        if xs:
+            ax.plot(xs, ys, marker="o", label=name)
+    ax.axhline(P99_GOAL_MS, color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("messages in per second (S3: rooms of 10, one sender each)")
+    ax.set_ylabel("p99 latency, ms (log)")
+    ax.set_yscale("log")
+    ax.set_title(f"Latency against throughput ({run['profile']} profile, {run['started']})")
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", type=Path)
+    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    args = parser.parse_args()
+    run = orjson.loads(args.results.read_bytes())
+    source = str(args.results.resolve().relative_to(ROOT))
+    text = tables(run, source)
+    image = ROOT / "docs" / f"benchmarks-{run['profile']}.png"
+    plot(run, image)
+    text += f"\n\n![p99 latency against messages per second]({image.name})"
+    print(text)
+    if args.write:
+        doc = DOC.read_text()
+        if BEGIN not in doc:
+            sys.exit(f"{DOC} has no {BEGIN} marker")
+        head, _, rest = doc.partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        DOC.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
+
+
+if __name__ == "__main__":
+    main()

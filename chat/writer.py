@@ -1,0 +1,253 @@
+"""Group commit: the sends of one worker written together, one transaction per batch.
+
+PostgreSQL serialises the commits of transactions that sent a NOTIFY (one
+global lock from the NOTIFY through the commit's WAL flush), so one message
+per transaction tops out at a few thousand a second for the whole database
+(bench/notify_ceiling.py). Here each worker has one writer greenlet: a send
+waits in its queue while the previous batch commits, and everything that
+queued meanwhile goes out together, in one transaction with one NOTIFY per
+8 KB of frames. Quiet, a batch is one message and adds nothing to latency;
+busy, batches grow by themselves.
+
+Per batch, in one transaction: lock the batch's rooms in id order (two
+workers' batches cannot deadlock), drop repeats of a (room, user, client_id)
+already stored or earlier in the batch, give the rest the next seqs of their
+rooms, insert them in one statement, move each room's last_seq, NOTIFY. A
+caller's send returns once the batch has committed, exactly as a lone send
+would: same seq rules, same duplicate answer, same errors.
+"""
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+import psycopg
+from flask import current_app
+from psycopg_pool import ConnectionPool
+
+from . import actions, db, metrics, protocol
+from .actions import CHANNEL, NOTIFY_PAYLOAD_MAX, SQL_NOTIFY, Sent
+from .render import render
+
+log = logging.getLogger(__name__)
+
+# Messages in one transaction at most: a batch's insert and its NOTIFY payloads
+# stay small (hundreds of KB) while amortising the commit over many sends.
+BATCH_MAX = 500
+
+SQL_LOCK_ROOMS = """
+    SELECT id, last_seq FROM rooms WHERE id = ANY(%s) ORDER BY id FOR UPDATE
+"""
+SQL_PREVIOUS_SENDS = """
+    SELECT m.room_id, m.user_id, m.client_id, m.seq, m.created_at
+    FROM messages m
+    JOIN unnest(%s::bigint[], %s::bigint[], %s::text[]) AS k(room_id, user_id, client_id)
+      USING (room_id, user_id, client_id)
+"""
+SQL_INSERT_MESSAGES = """
+    INSERT INTO messages (room_id, seq, user_id, content, client_id, html)
+    SELECT * FROM unnest(
+        %s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[]
+    )
+    RETURNING created_at
+"""
+SQL_SET_LAST_SEQS = """
+    UPDATE rooms SET last_seq = v.last_seq
+    FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, last_seq)
+    WHERE rooms.id = v.id
+"""
+
+
+_writer_lock = threading.Lock()
+
+
+def send_message(room: dict, user: dict, content: str, client_id: str | None) -> Sent:
+    """How the API and the form send (sockets go through Realtime.writer)."""
+    return for_app(current_app._get_current_object()).send(room, user, content, client_id)
+
+
+def for_app(app) -> "Writer":
+    """This worker's writer: batching, or with WRITE_BATCH=0 one transaction per
+    message (the benchmarks' naive baseline)."""
+    with _writer_lock:
+        writer = app.extensions.get("writer")
+        if writer is None:
+            cls = Writer if app.config["WRITE_BATCH"] else SingleWriter
+            writer = app.extensions["writer"] = cls(db.pool())
+    return writer
+
+
+class SingleWriter:
+    """Each send in its own transaction, in the caller's greenlet."""
+
+    def __init__(self, pool: ConnectionPool):
+        self._pool = pool
+
+    def send(self, room: dict, user: dict, content: str, client_id: str | None) -> Sent:
+        with self._pool.connection() as conn:
+            return actions.send_message(conn, room, user, content, client_id)
+
+
+@dataclass
+class _Send:
+    room: dict
+    user: dict
+    content: str
+    client_id: str | None
+    html: str
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Sent | None = None
+    error: BaseException | None = None
+
+
+class Writer:
+    """One per worker; `send` is safe from any greenlet or thread."""
+
+    def __init__(self, pool: ConnectionPool):
+        self._pool = pool
+        self._queue: queue.SimpleQueue[_Send] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def send(self, room: dict, user: dict, content: str, client_id: str | None) -> Sent:
+        """Store a message (or find its earlier copy) and announce it; like
+        actions.send_message, but sharing a transaction with concurrent sends."""
+        item = _Send(room, user, content, client_id, render(content))
+        self._start()
+        self._queue.put(item)
+        item.done.wait()
+        if item.error is not None:
+            raise item.error
+        return item.result
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True, name="writer")
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < BATCH_MAX:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._write_batch(batch)
+
+    def _write_batch(self, batch: list[_Send]) -> None:
+        try:
+            with self._pool.connection() as conn:
+                stored = write(conn, batch)
+        except psycopg.OperationalError as exc:
+            for item in batch:
+                item.error = exc  # the database is away: each caller says so
+        except Exception as exc:  # noqa: BLE001 - one bad send must not fail its batch-mates
+            if len(batch) > 1:
+                log.warning("batch of %d failed (%s); writing them one by one", len(batch), exc)
+                for item in batch:
+                    self._write_batch([item])
+                return
+            batch[0].error = exc
+        else:
+            metrics.MESSAGES.inc(stored)
+        for item in batch:
+            item.done.set()
+
+
+def write(conn: psycopg.Connection, batch: list[_Send]) -> int:
+    """Write a batch in one transaction; fills each item's result; returns how many
+    new rows were stored."""
+    with conn.transaction():
+        room_ids = sorted({item.room["id"] for item in batch})
+        last = {row["id"]: row["last_seq"] for row in conn.execute(SQL_LOCK_ROOMS, (room_ids,))}
+        keyed = [item for item in batch if item.client_id is not None]
+        previous = {}
+        if keyed:
+            rows = conn.execute(
+                SQL_PREVIOUS_SENDS,
+                (
+                    [i.room["id"] for i in keyed],
+                    [i.user["id"] for i in keyed],
+                    [i.client_id for i in keyed],
+                ),
+            )
+            previous = {(r["room_id"], r["user_id"], r["client_id"]): r for r in rows}
+        new: list[tuple[_Send, int]] = []
+        first_in_batch: dict[tuple, _Send] = {}
+        repeats: list[tuple[_Send, _Send]] = []
+        for item in batch:
+            key = (item.room["id"], item.user["id"], item.client_id)
+            if item.client_id is not None:
+                if key in previous:
+                    row = previous[key]
+                    item.result = Sent(row["seq"], row["created_at"], duplicate=True)
+                    continue
+                if key in first_in_batch:
+                    repeats.append((item, first_in_batch[key]))
+                    continue
+                first_in_batch[key] = item
+            last[item.room["id"]] += 1
+            new.append((item, last[item.room["id"]]))
+        if not new:
+            return 0
+        created = conn.execute(
+            SQL_INSERT_MESSAGES,
+            (
+                [i.room["id"] for i, _ in new],
+                [seq for _, seq in new],
+                [i.user["id"] for i, _ in new],
+                [i.content for i, _ in new],
+                [i.client_id for i, _ in new],
+                [i.html for i, _ in new],
+            ),
+        ).fetchall()
+        touched = sorted({i.room["id"] for i, _ in new})
+        conn.execute(SQL_SET_LAST_SEQS, (touched, [last[r] for r in touched]))
+        lines = []
+        sent_ms = int(time.time() * 1000)
+        for (item, seq), row in zip(new, created, strict=True):
+            item.result = Sent(seq, row["created_at"], duplicate=False)
+            frame = protocol.chat_frame(
+                item.room["name"],
+                seq,
+                item.user["username"],
+                item.content,
+                row["created_at"],
+                item.client_id,
+                item.html,
+            )
+            lines.append(notify_line(item.room["id"], seq, sent_ms, frame))
+        for payload in pack(lines):
+            conn.execute(SQL_NOTIFY, (CHANNEL, payload))
+    for item, first in repeats:
+        item.result = Sent(first.result.seq, first.result.created_at, duplicate=True)
+    return len(new)
+
+
+def notify_line(room_id: int, seq: int, sent_ms: int, frame: str) -> str:
+    """'<room_id> <seq> <sent_ms> <frame>', or without the frame if it alone is too big
+    (listeners then read the row from the table)."""
+    line = f"{room_id} {seq} {sent_ms} {frame}"
+    if len(line.encode()) > NOTIFY_PAYLOAD_MAX:
+        return f"{room_id} {seq} {sent_ms}"
+    return line
+
+
+def pack(lines: list[str]) -> list[str]:
+    """Newline-joined payloads of at most NOTIFY_PAYLOAD_MAX bytes (a frame never
+    holds a raw newline: JSON escapes them)."""
+    payloads, current, size = [], [], 0
+    for line in lines:
+        n = len(line.encode()) + 1
+        if current and size + n > NOTIFY_PAYLOAD_MAX:
+            payloads.append("\n".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += n
+    if current:
+        payloads.append("\n".join(current))
+    return payloads
