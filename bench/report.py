@@ -16,7 +16,8 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-P99_GOAL_MS = 100.0
+P99_GOAL_MS = 100.0  # S3's bar (the issue's)
+S4_P99_MS = 250.0  # S4's bar
 
 
 def best_s3(scenario: dict) -> dict | None:
@@ -46,7 +47,7 @@ def tables(run: dict, source: str) -> str:
         f"{run['machine']['load_processes']} load processes).",
         "",
         "| target | S1 connects/s | S1 KiB/conn | S2 p50 ms | S2 p99 ms | "
-        "S3 msgs/s at p99<100 ms | S3 p99 ms | S4 deliveries/s (best complete step) | "
+        "S3 msgs/s at p99<100 ms | S3 p99 ms | S4 deliveries/s at p99<250 ms | "
         "CPU µs/delivery (S3 best) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -56,7 +57,11 @@ def tables(run: dict, source: str) -> str:
         s1 = sc.get("S1", {}).get("connect", {})
         s2 = (sc.get("S2", {}).get("steps") or [None])[0] or {}
         s3 = best_s3(sc["S3"]) if "S3" in sc else None
-        s4_steps = [s for s in sc.get("S4", {}).get("steps", []) if s["complete"]]
+        s4_steps = [
+            s
+            for s in sc.get("S4", {}).get("steps", [])
+            if s["complete"] and s["p99_ms"] is not None and s["p99_ms"] < S4_P99_MS
+        ]
         s4 = max((s["deliveries_per_s"] for s in s4_steps), default=None)
         summary[name] = {"s3": s3["messages_in_per_s"] if s3 else None, "s4": s4}
         out.append(

@@ -22,7 +22,7 @@ from psycopg_pool import ConnectionPool
 from . import metrics, protocol, queries
 from .actions import CHANNEL, CONTROL_CHANNEL, EVENTS_CHANNEL, ONLINE_USERS_REF
 from .db import tcp_options
-from .peer import Peer, PeerClosed
+from .peer import Peer, PeerClosed, wire
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +165,7 @@ class Hub:
 
     def _deliver(self, feed: Feed, seq: int, frame: str) -> None:
         """Hand one frame to every peer of the feed (caller holds feed.lock)."""
+        frame = wire(frame)  # once, for every peer
         dropped = [peer for peer in feed.peers if not peer.offer(frame)]
         for peer in dropped:
             feed.peers.discard(peer)

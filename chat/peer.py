@@ -10,6 +10,7 @@ cooperative in a gunicorn worker, and the locks keep it correct with threads.
 
 import logging
 import socket
+import struct
 import threading
 from collections import deque
 
@@ -28,6 +29,31 @@ CLOSE_GRACE = 2.0
 
 class PeerClosed(Exception):
     """The client is gone or being dropped; stop working on its behalf."""
+
+
+def wire(text: str) -> bytes:
+    """A whole unmasked WebSocket text frame (RFC 6455 §5.2), FIN set.
+
+    A server's frames carry no mask and we negotiate no extension, so one
+    message's bytes are the same for every client: the hub encodes each chat
+    frame once per worker, and a peer writes the bytes as they are.
+    """
+    payload = text.encode()
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return b"\x81\x7e" + struct.pack("!H", n) + payload
+    return b"\x81\x7f" + struct.pack("!Q", n) + payload
+
+
+def text_of(frame: "str | bytes") -> str:
+    """The text of a queued frame (str, or wire bytes from `wire`)."""
+    if isinstance(frame, str):
+        return frame
+    n = frame[1]
+    start = 2 if n < 126 else 4 if n == 126 else 10
+    return frame[start:].decode()
 
 
 class FrameSocket:
@@ -70,6 +96,13 @@ class Peer:
         # for the live frames that arrive right after a client switches to live.
         self._catch_up_max = queue_size - queue_size // 4
         self._cond = threading.Condition()
+        # Raw frames go straight to the socket (see `wire`); without our socket
+        # wrapper (tests' recording sockets) frames go through ws.send.
+        sock = getattr(ws, "sock", None)
+        self._raw = sock if isinstance(sock, FrameSocket) else None
+        # Set before the close frame goes: no data frame is written after it
+        # (one already being written finishes first: FrameSocket writes whole).
+        self._close_sent = False
         self._writer = threading.Thread(target=self._write_loop, daemon=True, name="peer-writer")
         self._writer.start()
 
@@ -77,7 +110,7 @@ class Peer:
     def username(self) -> str:
         return self.user["username"]
 
-    def offer(self, frame: str) -> bool:
+    def offer(self, frame: "str | bytes") -> bool:
         """Queue a live frame without waiting; a full queue drops the client (1013)."""
         with self._cond:
             if self.closed:
@@ -112,15 +145,27 @@ class Peer:
                     self._cond.wait()
                 if self.closed:
                     return
-                frame = self._frames.popleft()
+                # Everything queued goes out in one write: under load, one
+                # syscall and one switch for many frames.
+                frames = list(self._frames)
+                self._frames.clear()
                 self._cond.notify_all()
             try:
-                self.ws.send(frame)
+                self._write(frames)
             except Exception as exc:  # the socket is gone; the handler cleans up
                 log.debug("write to %s failed: %s", self.username, exc)
                 self._mark_closed()
                 self._shutdown()
                 return
+
+    def _write(self, frames: list) -> None:
+        if self._close_sent:
+            return
+        if self._raw is not None:
+            self._raw.send(b"".join(f if isinstance(f, bytes) else wire(f) for f in frames))
+        else:
+            for frame in frames:
+                self.ws.send(text_of(frame))
 
     def _mark_closed(self) -> bool:
         with self._cond:
@@ -148,6 +193,7 @@ class Peer:
         self._shutdown()
 
     def _send_close(self, code: int, reason: str) -> None:
+        self._close_sent = True
         try:
             self.ws.close(reason=code, message=reason)
         except Exception:
