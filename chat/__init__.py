@@ -54,7 +54,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         "max_message_size": app.config["WS_MAX_FRAME_BYTES"],
     }
 
-    from . import api, auth, db, headers, health, limits, rooms, ws
+    from . import api, auth, bots, db, headers, health, limits, rooms, ws
     from .forms import csrf
 
     limits.init_app(app)  # first: its hook reads the body before CSRF parses it
@@ -66,6 +66,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     ws.init_app(app)
     health.init_app(app)
     headers.init_app(app)
+    bots.init_app(app)
     return app
 
 
