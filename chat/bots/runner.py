@@ -72,11 +72,15 @@ class Runner:
                 self.stop.wait(delay)
                 delay = min(delay * 2, BACKOFF_MAX)
 
-    def _serve(self, listener: psycopg.Connection) -> None:
+    def ensure_user(self) -> None:
+        """The bot's account, created on its first start (ActionError if unusable)."""
         if self.user is None:
             with self.pool.connection() as conn:
                 self.user = actions.ensure_bot_user(conn, self.bot.username)
             log.info("%s bot: answering as %s", self.bot.name, self.user["username"])
+
+    def _serve(self, listener: psycopg.Connection) -> None:
+        self.ensure_user()
         while not self.stop.is_set():
             # LISTEN came first: a job enqueued from here on also wakes the wait.
             self.drain()
@@ -135,7 +139,7 @@ class Runner:
         argument, attempts = job["argument"], job["attempts"]
         if attempts > self.max_attempts:
             # Claimed this often without an answer: the bots that took it died on it.
-            reason = f"no answer after {self.max_attempts} attempts"
+            reason = f"no answer after {_attempts(attempts - 1)}"
             self._finish(job, self.bot.failure(argument, reason), started, error=reason)
             return
         try:
@@ -149,7 +153,7 @@ class Runner:
             if attempts < self.max_attempts:
                 self._retry(job, reason)
                 return
-            reason = f"{reason} ({attempts} attempts)"
+            reason = f"{reason} ({_attempts(attempts)})"
             self._finish(job, self.bot.failure(argument, reason), started, error=reason)
             return
         self._finish(job, text, started)
@@ -184,6 +188,10 @@ class Runner:
             sent.seq,
             time.monotonic() - started,
         )
+
+
+def _attempts(count: int) -> str:
+    return f"{count} attempt" if count == 1 else f"{count} attempts"
 
 
 def run_bot(bot: Bot, app: Flask) -> None:
