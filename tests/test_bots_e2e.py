@@ -84,6 +84,10 @@ def bot_chats(client: Client, count: int, timeout: float = 60.0) -> list[dict]:
     return chats
 
 
+def pending_jobs(db) -> int:
+    return db.execute("SELECT count(*) AS n FROM bot_jobs WHERE state = 'pending'").fetchone()["n"]
+
+
 def stockbot_messages(db) -> list[dict]:
     return db.execute(
         "SELECT m.seq, m.content, m.client_id FROM messages m JOIN users u ON u.id = m.user_id "
@@ -139,9 +143,7 @@ def test_help_me_and_unknown_commands_over_the_socket(server, token, db):
     assert db.execute("SELECT count(*) AS n FROM messages").fetchone()["n"] == 1
 
 
-def test_a_bot_killed_mid_job_is_replaced_and_the_job_answered_once(
-    server, token, bot, quotes, db
-):
+def test_a_bot_killed_mid_job_is_replaced_and_the_job_answered_once(server, token, bot, quotes, db):
     arrived = quotes.hold("aapl.us")
     first = bot()
     client = Client.open(server, "general", token)
@@ -189,14 +191,7 @@ def test_two_bots_answer_every_job_once(server, database_url, db, bot, quotes):
             assert response.status_code == 202, response.text
             assert response.json()["notice"]["code"] == "queued"
             jobs += 1
-    wait_until(
-        lambda: db.execute("SELECT count(*) FROM bot_jobs WHERE state = 'pending'").fetchone()[
-            "count"
-        ]
-        == 0,
-        timeout=60,
-        what="every job to be answered",
-    )
+    wait_until(lambda: pending_jobs(db) == 0, timeout=60, what="every job to be answered")
     answered = db.execute("SELECT id, state, answer_seq FROM bot_jobs ORDER BY id").fetchall()
     assert len(answered) == jobs and {job["state"] for job in answered} == {"answered"}
     messages = stockbot_messages(db)
