@@ -92,6 +92,7 @@ class Runner:
             self.config["DATABASE_URL"],
             autocommit=True,  # an open transaction would hold notifications back
             application_name=f"{self.bot.name}-bot",
+            connect_timeout=max(1, int(self.config["DB_TCP_TIMEOUT"])),
             **db.tcp_options(self.config["DB_TCP_TIMEOUT"]),
         )
         try:
@@ -208,6 +209,10 @@ def run_bot(bot: Bot, app: Flask) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("%s bot: started", bot.name)
+    # PostgreSQL was down at start: create_app migrates in the background; the
+    # queue's table may not exist before that is done.
+    while app.extensions.get("schema_pending") and not runner.stop.wait(BACKOFF_MIN):
+        pass
     try:
         runner.run()
     except actions.ActionError as exc:  # the bot's account cannot be used
