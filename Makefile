@@ -17,8 +17,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# gunicorn and the bots (flask --app app stock-bot) on one database; Ctrl-C stops all.
 run: $(VENV)/.installed
-	$(BIN)/gunicorn -c gunicorn.conf.py app:app
+	$(BIN)/python -m chat.run
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .

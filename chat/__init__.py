@@ -54,7 +54,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         "max_message_size": app.config["WS_MAX_FRAME_BYTES"],
     }
 
-    from . import api, auth, db, headers, health, limits, metrics, rooms, ws
+    from . import api, auth, bots, db, headers, health, limits, metrics, rooms, ws
     from .forms import csrf
 
     limits.init_app(app)  # first: its hook reads the body before CSRF parses it
@@ -67,6 +67,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     health.init_app(app)
     metrics.init_app(app)
     headers.init_app(app)
+    bots.init_app(app)
     return app
 
 

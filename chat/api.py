@@ -5,7 +5,7 @@ from flask import Blueprint, Flask, abort, current_app, g, jsonify, request
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
-from . import db, protocol, queries, writer
+from . import commands, db, protocol, queries, writer
 from .forms import csrf
 from .rooms import room_or_404, seq_arg
 
@@ -63,6 +63,7 @@ def message_json(room: dict, row: dict) -> dict:
         row["created_at"],
         row["client_id"],
         row["html"],
+        row["kind"],
     )
 
 
@@ -120,9 +121,21 @@ def send_message(name: str):
         content = protocol.validate_content(
             body.get("content"), current_app.config["MAX_MESSAGE_CHARS"], client_id
         )
+        command = commands.parse(content, client_id)
+        outcome = commands.dispatch(
+            command, room, current_user.as_row(), client_id, db.connection, writer.current()
+        )
     except protocol.FrameError as exc:
-        return jsonify(error={"code": exc.code, "message": exc.message}), 400
-    sent = writer.send_message(room, current_user.as_row(), content, client_id)
+        status = 429 if exc.code == "too_many_requests" else 400
+        return jsonify(error={"code": exc.code, "message": exc.message}), status
+    if outcome.notice is not None:
+        # Nothing stored: /help (200), or a request a bot will answer in the room (202).
+        notice = {"code": outcome.notice.code, "content": outcome.notice.content}
+        status = 202 if outcome.notice.code == "queued" else 200
+        return jsonify(
+            room=room["name"], client_id=client_id, notice=notice, duplicate=outcome.duplicate
+        ), status
+    sent = outcome.sent
     status = 200 if sent.duplicate else 201
     return jsonify(
         room=room["name"], seq=sent.seq, client_id=client_id, duplicate=sent.duplicate

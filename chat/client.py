@@ -14,7 +14,7 @@ import psycopg
 from psycopg_pool import PoolTimeout
 from simple_websocket import ConnectionClosed
 
-from . import actions, metrics, protocol, queries
+from . import actions, commands, metrics, protocol, queries
 from .hub import Hub, HubUnavailable, JoinCancelled
 from .limits import TokenBucket
 from .peer import (
@@ -262,13 +262,22 @@ class ClientSession:
         return membership.room
 
     def _chat(self, room_name: str, frame: protocol.ChatIn) -> None:
+        command = commands.parse(frame.content, frame.client_id)
         try:
             room = self._visible(room_name)
         except protocol.FrameError as exc:
             exc.client_id = frame.client_id
             raise
-        sent = self.rt.writer.send(room, self.user, frame.content, frame.client_id)
-        self.peer.send(protocol.ack_frame(frame.client_id, sent.seq, room["name"]))
+        outcome = commands.dispatch(
+            command, room, self.user, frame.client_id, self.rt.pool.connection, self.rt.writer
+        )
+        if outcome.notice is not None:  # for this socket only: nothing was stored
+            notice = outcome.notice
+            self.peer.send(
+                protocol.notice_frame(room["name"], notice.code, notice.content, frame.client_id)
+            )
+        else:
+            self.peer.send(protocol.ack_frame(frame.client_id, outcome.sent.seq, room["name"]))
 
     def _typing(self, room_name: str) -> None:
         room = self._joined(room_name)

@@ -145,4 +145,27 @@ def load(instance_path: Path = INSTANCE_PATH) -> dict:
         "DB_TCP_TIMEOUT": _float("DB_TCP_TIMEOUT", 10.0),
         "PRESENCE_HEARTBEAT": _float("PRESENCE_HEARTBEAT", 10.0),
         "PRESENCE_TIMEOUT": _float("PRESENCE_TIMEOUT", 30.0),
+        # Bots (separate processes, chat/bots). Each wakes on NOTIFY, and also
+        # looks at its queue this often: a lost notification (a reconnect)
+        # delays an answer by at most this much, for one indexed query.
+        "BOT_POLL_INTERVAL": _float("BOT_POLL_INTERVAL", 10.0),
+        # A claimed job goes back to the queue after this many seconds without
+        # an answer (its bot died). Well above one attempt (STOCK_QUOTE_TIMEOUT
+        # and a post), so a live bot's job is never taken from it; short enough
+        # that a crash delays its requests by a minute at most.
+        "BOT_VISIBILITY_TIMEOUT": _float("BOT_VISIBILITY_TIMEOUT", 60.0),
+        # Tries per request before the bot answers with the failure: a blip
+        # or a restart of the service is ridden out; an outage is reported.
+        "BOT_MAX_ATTEMPTS": _int("BOT_MAX_ATTEMPTS", 3, minimum=1),
+        # Wait before the first retry, doubled for each further one (2, 4, ...):
+        # long enough for a restarting service, short enough for a person waiting.
+        "BOT_RETRY_DELAY": _float("BOT_RETRY_DELAY", 2.0),
+        # Where the stock bot gets quotes: stooq's CSV (symbol, date, time,
+        # open, high, low, close, volume; h: with a header line). {symbol} is
+        # replaced by the lower-case symbol, e.g. aapl.us.
+        "STOCK_QUOTE_URL": os.environ.get("STOCK_QUOTE_URL")
+        or "https://stooq.com/q/l/?s={symbol}&f=sd2t2ohlcv&h&e=csv",
+        # One attempt at a quote, connection and name lookup included: stooq
+        # answers in well under a second, and a slow attempt holds up the queue.
+        "STOCK_QUOTE_TIMEOUT": _float("STOCK_QUOTE_TIMEOUT", 5.0),
     }

@@ -195,6 +195,7 @@ class Hub:
             row["created_at"],
             row["client_id"],
             row["html"],
+            row["kind"],
         )
 
     def on_notify(self, payload: str) -> None:

@@ -17,6 +17,10 @@ CLIENT_ID_MAX = 64
 ROOM_NAME_MAX = 40
 # Far beyond any real room, and within PostgreSQL's bigint.
 SEQ_MAX = 2**62
+# Message kinds (messages.kind): what people type, and `/me waves`. Frames of
+# ordinary messages carry no `kind`, exactly as before kinds existed.
+KIND_CHAT = "chat"
+KIND_ACTION = "action"
 
 
 class FrameError(Exception):
@@ -94,6 +98,7 @@ def chat_message(
     created_at: datetime,
     client_id: str | None,
     html: str | None = None,
+    kind: str = KIND_CHAT,
 ) -> dict:
     """One stored message as the `chat` frame (and the API) shows it.
 
@@ -110,6 +115,8 @@ def chat_message(
     }
     if client_id is not None:
         frame["client_id"] = client_id
+    if kind != KIND_CHAT:
+        frame["kind"] = kind
     return frame
 
 
@@ -121,9 +128,10 @@ def chat_frame(
     created_at: datetime,
     client_id: str | None,
     html: str | None = None,
+    kind: str = KIND_CHAT,
 ) -> str:
     """The encoded `chat` frame for one stored message."""
-    return encode(chat_message(room, seq, username, content, created_at, client_id, html))
+    return encode(chat_message(room, seq, username, content, created_at, client_id, html, kind))
 
 
 def ready_frame(room: str, last_seq: int) -> str:
@@ -142,6 +150,14 @@ def error_frame(
         frame["client_id"] = client_id
     if room is not None:
         frame["room"] = room
+    return encode(frame)
+
+
+def notice_frame(room: str, code: str, content: str, client_id: str | None = None) -> str:
+    """Something for the sender only, never stored: `/help`, or "a bot will answer"."""
+    frame = {"type": "notice", "room": room, "code": code, "content": content}
+    if client_id is not None:
+        frame["client_id"] = client_id
     return encode(frame)
 
 

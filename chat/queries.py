@@ -50,7 +50,7 @@ SQL_ONLINE_USERS = """
 SQL_ROOM_LAST_SEQ = "SELECT last_seq FROM rooms WHERE id = %s"
 
 SQL_MESSAGES_BETWEEN = """
-    SELECT m.seq, u.username, m.content, m.client_id, m.created_at, m.html
+    SELECT m.seq, u.username, m.content, m.client_id, m.created_at, m.html, m.kind
     FROM messages m JOIN users u ON u.id = m.user_id
     WHERE m.room_id = %s AND m.seq > %s AND m.seq < %s
     ORDER BY m.seq
@@ -58,7 +58,7 @@ SQL_MESSAGES_BETWEEN = """
 """
 SQL_MESSAGES_BEFORE = """
     SELECT * FROM (
-        SELECT m.seq, u.username, m.content, m.client_id, m.created_at, m.html
+        SELECT m.seq, u.username, m.content, m.client_id, m.created_at, m.html, m.kind
         FROM messages m JOIN users u ON u.id = m.user_id
         WHERE m.room_id = %s AND m.seq < %s
         ORDER BY m.seq DESC
@@ -141,3 +141,17 @@ def messages_between(
 def messages_before(conn: Connection, room_id: int, before: int, limit: int) -> list[dict]:
     """The `limit` newest messages with seq < before, oldest first."""
     return conn.execute(SQL_MESSAGES_BEFORE, (room_id, before, limit)).fetchall()
+
+
+# Seconds until the bot's next pending job is due (a retry's backoff, or a
+# claim running out); NULL when it has none.
+SQL_NEXT_JOB_DUE = """
+    SELECT extract(epoch FROM min(GREATEST(run_after, claimed_until)) - now())::float8 AS wait
+    FROM bot_jobs
+    WHERE bot = %s AND state = 'pending'
+"""
+
+
+def next_job_due(conn: Connection, bot: str) -> float | None:
+    """Seconds until the bot's next pending job can be claimed (<= 0: now); None: no jobs."""
+    return conn.execute(SQL_NEXT_JOB_DUE, (bot,)).fetchone()["wait"]

@@ -15,7 +15,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from . import actions, db, protocol, queries, writer
+from . import actions, commands, db, protocol, queries, writer
 from .forms import MessageForm, RoomForm, UsernameForm
 from .render import render
 
@@ -182,9 +182,20 @@ def post_message(name: str):
         )
     except protocol.FrameError as exc:
         abort(400, description=exc.message)
-    sent = writer.send_message(room, current_user.as_row(), content, None)
+    history = url_for("rooms.history", name=room["name"])
+    try:
+        command = commands.parse(content)
+        outcome = commands.dispatch(
+            command, room, current_user.as_row(), None, db.connection, writer.current()
+        )
+    except commands.CommandError as exc:
+        flash(f"Not sent: {exc.message}.")  # nothing stored
+        return redirect(history)
+    if outcome.notice is not None:  # /help, or a request a bot will answer
+        flash(outcome.notice.content)
+        return redirect(history)
     flash("Sent.")
-    return redirect(url_for("rooms.history", name=room["name"], _anchor=f"m{sent.seq}"))
+    return redirect(f"{history}#m{outcome.sent.seq}")
 
 
 @bp.route("/rooms/<name>/history")

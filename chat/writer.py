@@ -47,9 +47,9 @@ SQL_PREVIOUS_SENDS = """
       USING (room_id, user_id, client_id)
 """
 SQL_INSERT_MESSAGES = """
-    INSERT INTO messages (room_id, seq, user_id, content, client_id, html)
+    INSERT INTO messages (room_id, seq, user_id, content, client_id, html, kind)
     SELECT * FROM unnest(
-        %s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[]
+        %s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[]
     )
     RETURNING created_at
 """
@@ -63,9 +63,9 @@ SQL_SET_LAST_SEQS = """
 _writer_lock = threading.Lock()
 
 
-def send_message(room: dict, user: dict, content: str, client_id: str | None) -> Sent:
-    """How the API and the form send (sockets go through Realtime.writer)."""
-    return for_app(current_app._get_current_object()).send(room, user, content, client_id)
+def current() -> "Writer | SingleWriter":
+    """The writer of the app serving this request (sockets use Realtime.writer)."""
+    return for_app(current_app._get_current_object())
 
 
 def for_app(app) -> "Writer":
@@ -85,9 +85,16 @@ class SingleWriter:
     def __init__(self, pool: ConnectionPool):
         self._pool = pool
 
-    def send(self, room: dict, user: dict, content: str, client_id: str | None) -> Sent:
+    def send(
+        self,
+        room: dict,
+        user: dict,
+        content: str,
+        client_id: str | None,
+        kind: str = protocol.KIND_CHAT,
+    ) -> Sent:
         with self._pool.connection() as conn:
-            return actions.send_message(conn, room, user, content, client_id)
+            return actions.send_message(conn, room, user, content, client_id, kind)
 
 
 @dataclass
@@ -97,6 +104,7 @@ class _Send:
     content: str
     client_id: str | None
     html: str
+    kind: str = protocol.KIND_CHAT
     done: threading.Event = field(default_factory=threading.Event)
     result: Sent | None = None
     error: BaseException | None = None
@@ -111,10 +119,17 @@ class Writer:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def send(self, room: dict, user: dict, content: str, client_id: str | None) -> Sent:
+    def send(
+        self,
+        room: dict,
+        user: dict,
+        content: str,
+        client_id: str | None,
+        kind: str = protocol.KIND_CHAT,
+    ) -> Sent:
         """Store a message (or find its earlier copy) and announce it; like
         actions.send_message, but sharing a transaction with concurrent sends."""
-        item = _Send(room, user, content, client_id, render(content))
+        item = _Send(room, user, content, client_id, render(content), kind)
         self._start()
         self._queue.put(item)
         item.done.wait()
@@ -203,6 +218,7 @@ def write(conn: psycopg.Connection, batch: list[_Send]) -> int:
                 [i.content for i, _ in new],
                 [i.client_id for i, _ in new],
                 [i.html for i, _ in new],
+                [i.kind for i, _ in new],
             ),
         ).fetchall()
         touched = sorted({i.room["id"] for i, _ in new})
@@ -219,6 +235,7 @@ def write(conn: psycopg.Connection, batch: list[_Send]) -> int:
                 row["created_at"],
                 item.client_id,
                 item.html,
+                item.kind,
             )
             lines.append(notify_line(item.room["id"], seq, sent_ms, frame))
         for payload in pack(lines):

@@ -7,7 +7,10 @@
 //     .pending       own send waiting for its ack (no id yet)
 //     .failed        own send refused or unanswered; has button.retry ("Retry")
 //     .author, .content, a.permalink (history page anchor), time[datetime]
+//     .action        a `/me` message ("eren waves"); .content starts with span.actor
 //   li.notice        "X joined the room" / "X left the room"
+//   li.notice.local  for this tab only, never stored: .help (/help's list), .queued
+//                    ("stockbot will answer"), .error (a refused command)
 //   li.divider       "New" line above the first unread message on load
 //   #online          online usernames, one li[data-user] each
 //   #members         members of a private or direct room (server-rendered)
@@ -24,6 +27,8 @@ import { UnreadBadges } from "./unread.js";
 const TYPING_HIDE_MS = 3000;
 // A send with no ack after this long is shown as failed so it can be retried.
 const ACK_TIMEOUT_MS = 10000;
+// Refusals of a slash command (docs/protocol.md): retrying the same text cannot help.
+const COMMAND_ERRORS = new Set(["unknown_command", "bad_command", "too_many_requests"]);
 // Within this many pixels of the end counts as "scrolled to the bottom".
 const BOTTOM_SLACK_PX = 24;
 // Read receipts are sent at most this often while scrolling.
@@ -112,7 +117,11 @@ function fillMessage(li, frame) {
   const meta = el("div", "meta");
   meta.append(el("span", "author", frame.username), " ", permalink(frame.seq, frame.ts ? new Date(frame.ts) : new Date()));
   const content = li.querySelector(".content") ?? el("div");
-  if (frame.html !== undefined || frame.content !== undefined) fillContent(content, frame);
+  if (frame.html !== undefined || frame.content !== undefined) {
+    fillContent(content, frame);
+    if (frame.kind === "action") content.prepend(el("span", "actor", frame.username), " ");
+  }
+  if (frame.kind === "action" || content.querySelector(".actor")) li.classList.add("action");
   li.replaceChildren(meta, content);
   return li;
 }
@@ -157,11 +166,12 @@ function placeNotice(li) {
   list.insertBefore(li, before);
 }
 
-function notice(text) {
-  const li = el("li", "notice", text);
+function notice(text, className = "notice") {
+  const li = el("li", className, text);
   const atBottom = isAtBottom();
   placeNotice(li);
   if (atBottom) scrollToBottom();
+  return li;
 }
 
 // --- scrolling and reading -------------------------------------------------
@@ -275,9 +285,30 @@ function onAck(frame) {
   placeStored(entry.li, frame.seq);
 }
 
+// A refused command stored nothing: its pending item goes, the reason is shown
+// to this tab only, and the text comes back to the input to be fixed.
 function onError(frame) {
-  if (frame.client_id && pending.has(frame.client_id)) fail(frame.client_id, frame.message);
+  const entry = frame.client_id ? pending.get(frame.client_id) : undefined;
+  if (entry && COMMAND_ERRORS.has(frame.code)) {
+    settle(frame.client_id);
+    entry.li.remove();
+    notice(frame.message, "notice local error").setAttribute("role", "alert");
+    if (input.value.trim() === "") {
+      input.value = entry.content;
+      resizeInput();
+    }
+  } else if (entry) fail(frame.client_id, frame.message);
   else if (frame.code !== "rate_limited") console.warn("chat error", frame);
+}
+
+// /help, or "a bot will answer": for this tab only, in place of the pending item.
+function onNotice(frame) {
+  if (frame.room !== room) return;
+  if (frame.client_id && pending.has(frame.client_id)) {
+    pending.get(frame.client_id).li.remove();
+    settle(frame.client_id);
+  }
+  notice(frame.content, `notice local ${frame.code}`).setAttribute("role", "status");
 }
 
 function onPresence(frame) {
@@ -425,6 +456,7 @@ socket.on("chat", onChat);
 socket.on("ready", onReady);
 socket.on("ack", onAck);
 socket.on("error", onError);
+socket.on("notice", onNotice);
 socket.on("user_joined", onPresence);
 socket.on("user_left", onPresence);
 socket.on("online_users", onOnline);

@@ -243,6 +243,28 @@ def start_server(database_url, tmp_path, request):
         server.kill()
 
 
+@pytest.fixture
+def start_bot(database_url, tmp_path, request):
+    """Start real bot processes (`flask --app app stock-bot`) on the test database;
+    every one is killed at teardown, and its log printed if the test failed."""
+    from .servers import BotProcess
+
+    started: list = []
+
+    def start(name: str = "stock", **env: str):
+        log = tmp_path / f"{name}-bot-{len(started)}.log"
+        bot = BotProcess(database_url, log, name, **env)
+        started.append(bot)
+        return bot.start()
+
+    yield start
+    failed = request.node.rep_call.failed if hasattr(request.node, "rep_call") else False
+    for bot in started:
+        bot.kill()
+        if failed:
+            print(f"--- {bot.log_path} ---\n{bot.log()}")
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     """Expose each phase's report as item.rep_<phase>, so fixtures can see a failure."""

@@ -334,3 +334,68 @@ def scratch_database(pgdata: Path = ROOT / "instance" / "bench-pgdata"):
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+FLASK = Path(sys.executable).parent / "flask"
+
+
+class BotProcess:
+    """`flask --app app <name>-bot` as `make run` starts it, in its own process group."""
+
+    def __init__(self, database_url: str, log_path: Path, name: str = "stock", **env: str):
+        self.database_url = database_url
+        self.log_path = log_path
+        self.name = name
+        self.extra_env = env
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "BotProcess":
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "SECRET_KEY": os.environ.get("SECRET_KEY", "test-secret-key"),
+            **self.extra_env,
+        }
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            [str(FLASK), "--app", "app", f"{self.name}-bot"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        return self
+
+    def kill(self, sig: int = signal.SIGKILL) -> int:
+        """Signal the whole process group and wait for the bot to end; its exit status."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            return self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            return self.proc.wait(10)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-20000:]
+        except FileNotFoundError:
+            return ""
+
+
+def bots_listening(database_url: str, name: str = "stock") -> int:
+    """How many bot processes have their LISTEN connection open (are ready for jobs)."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = %s",
+            (f"{name}-bot",),
+        ).fetchone()[0]

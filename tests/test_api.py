@@ -336,3 +336,71 @@ def test_send_non_json_object_body_is_400(client, db, headers, data, content_typ
     assert response.status_code == 400
     assert response.json["error"]["code"] == "bad_request"
     assert message_count(db) == 0
+
+
+# --- slash commands ---------------------------------------------------------
+
+
+def test_me_is_stored_as_an_action_and_listed_with_its_kind(client, db, headers):
+    assert send(client, headers, "hi").status_code == 201
+    response = send(client, headers, "/me waves", client_id="m-1")
+    assert response.status_code == 201 and response.json["seq"] == 2
+    messages = client.get("/api/rooms/general/messages", headers=headers).json["messages"]
+    assert "kind" not in messages[0]  # ordinary messages look as they always did
+    assert messages[1]["kind"] == "action" and messages[1]["content"] == "waves"
+
+
+def test_help_is_answered_in_the_response_only(client, db, headers):
+    response = send(client, headers, "/help", client_id="h-1")
+    assert response.status_code == 200
+    assert response.json["notice"]["code"] == "help"
+    assert "/stock=SYMBOL" in response.json["notice"]["content"]
+    assert response.json["client_id"] == "h-1"
+    assert message_count(db) == 0
+
+
+def test_a_stock_request_is_accepted_for_the_bot_and_not_stored(client, db, user, headers):
+    response = send(client, headers, "/stock=aapl", client_id="s-1")
+    assert response.status_code == 202
+    assert response.json == {
+        "room": "general",
+        "client_id": "s-1",
+        "notice": {
+            "code": "queued",
+            "content": "Asked stockbot about AAPL.US; the answer will appear in this room.",
+        },
+        "duplicate": False,
+    }
+    again = send(client, headers, "/stock=aapl", client_id="s-1")
+    assert again.status_code == 202 and again.json["duplicate"] is True
+    assert message_count(db) == 0
+    jobs = db.execute("SELECT argument, requested_by FROM bot_jobs").fetchall()
+    assert jobs == [{"argument": "AAPL.US", "requested_by": user["id"]}]
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [("/dance", "unknown_command"), ("/stock", "bad_command"), ("/me ", "bad_command")],
+)
+def test_refused_commands_are_400_and_change_nothing(client, db, headers, content, code):
+    response = send(client, headers, content, client_id="x-1")
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == code
+    assert message_count(db) == 0
+    assert room_row(db)["last_seq"] == 0
+    assert db.execute("SELECT count(*) AS n FROM bot_jobs").fetchone()["n"] == 0
+
+
+def test_too_many_waiting_requests_are_429(client, db, headers):
+    for i in range(actions.MAX_PENDING_JOBS):
+        assert send(client, headers, "/stock=AAPL", client_id=f"s-{i}").status_code == 202
+    response = send(client, headers, "/stock=AAPL", client_id="s-x")
+    assert response.status_code == 429
+    assert response.json["error"]["code"] == "too_many_requests"
+
+
+def test_a_double_slash_sends_a_leading_slash(client, db, headers):
+    assert send(client, headers, "//stock=AAPL is a command").status_code == 201
+    assert db.execute("SELECT content FROM messages").fetchone()["content"] == (
+        "/stock=AAPL is a command"
+    )

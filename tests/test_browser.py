@@ -270,3 +270,35 @@ def test_the_room_is_marked_read_when_its_messages_are_seen(server, people, page
         if unread == 0:
             break
     assert unread == 0
+
+
+def test_me_is_an_action_and_help_is_a_notice_for_the_sender_only(server, people, pages, db):
+    eren, mikasa = pages(), pages()
+    for page, name in ((eren, "eren"), (mikasa, "mikasa")):
+        log_in(page, server, name)
+        open_room(page, server)
+    send(eren, "/help")
+    eren.wait_for_selector("#messages li.notice.local.help >> text=/stock=SYMBOL")
+    send(eren, "/dance")
+    eren.wait_for_selector("#messages li.notice.local.error >> text=unknown command /dance")
+    assert eren.input_value("#content") == "/dance"  # back in the input, to be fixed
+    eren.fill("#content", "")
+    send(eren, "/me waves *happily*")
+    for page in (mikasa, eren):
+        action = page.locator("#messages li.message.action", has_text="waves")
+        action.wait_for()
+        assert words(action.locator(".content").inner_text()) == "eren waves happily"
+        action.locator(".content em").wait_for()  # Markdown, rendered
+    # Everything eren's page showed for himself only stayed there, and nothing pending is left.
+    assert mikasa.locator("#messages li.notice.local").count() == 0
+    assert eren.locator("#messages li.pending, #messages li.failed").count() == 0
+    assert db.execute("SELECT content, kind FROM messages").fetchall() == [
+        {"content": "waves *happily*", "kind": "action"}
+    ]
+    mikasa.goto(f"{server.url}/rooms/general/history")
+    assert words(mikasa.locator("li.action .content").inner_text()) == "eren waves happily"
+
+
+def words(text: str) -> str:
+    """Text with its whitespace collapsed (innerText puts line breaks around every <p>)."""
+    return " ".join(text.split())

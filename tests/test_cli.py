@@ -64,3 +64,26 @@ def test_the_gunicorn_master_never_imports_psycopg():
         [sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_make_run_supervisor_never_imports_psycopg():
+    """`python -m chat.run` starts the database, gunicorn and the bots; like gunicorn's
+    master it has no use for psycopg (DESIGN §7)."""
+    check = "import sys, chat.run\nassert 'psycopg' not in sys.modules, 'psycopg imported'\n"
+    result = subprocess.run(
+        [sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_stock_bot_refuses_settings_that_cannot_work(database_url):
+    result = subprocess.run(
+        [str(FLASK), "--app", "app", "stock-bot"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": database_url, "STOCK_QUOTE_URL": "ftp://x/{symbol}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "STOCK_QUOTE_URL must be an http(s) URL" in result.stderr

@@ -132,7 +132,7 @@ def _fixed_sql(node, constants: set[str]) -> bool:
 def test_every_query_in_chat_is_fixed_text():
     """The first argument of every execute() is a literal or a module constant;
     values only ever travel as parameters. Migrations are files in the repository."""
-    trees = {path: ast.parse(path.read_text()) for path in sorted(CHAT.glob("*.py"))}
+    trees = {path: ast.parse(path.read_text()) for path in sorted(CHAT.rglob("*.py"))}
     # Constants are imported between modules under their own names.
     constants = set().union(*(_module_strings(tree) for tree in trees.values()))
     offenders = []

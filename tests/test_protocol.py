@@ -159,6 +159,27 @@ def test_chat_frame_without_client_id_leaves_it_out():
     assert decoded["seq"] == 1
 
 
+def test_an_action_frame_says_its_kind_and_a_chat_frame_does_not():
+    created = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
+    action = json.loads(protocol.chat_frame("general", 1, "eren", "waves", created, None, None,
+                                            protocol.KIND_ACTION))  # fmt: skip
+    assert action["kind"] == "action" and action["content"] == "waves"
+    chat = protocol.chat_frame("general", 1, "eren", "waves", created, None, None, "chat")
+    assert chat == protocol.chat_frame("general", 1, "eren", "waves", created, None)
+    assert "kind" not in json.loads(chat)  # old clients see exactly what they always saw
+
+
+def test_notice_frame():
+    assert json.loads(protocol.notice_frame("general", "help", "Commands", "c-1")) == {
+        "type": "notice",
+        "room": "general",
+        "code": "help",
+        "content": "Commands",
+        "client_id": "c-1",
+    }
+    assert "client_id" not in json.loads(protocol.notice_frame("general", "help", "Commands"))
+
+
 @pytest.mark.parametrize(
     "frame, expected",
     [

@@ -323,3 +323,35 @@ def test_form_post_needs_login(client, db):
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login?next=")
     assert db.execute("SELECT count(*) AS n FROM messages").fetchone()["n"] == 0
+
+
+# --- slash commands from the form -------------------------------------------
+
+
+def test_form_me_is_an_action_on_the_history_page(client, db, logged_in):
+    response = post_message(client, "/me waves")
+    assert response.headers["Location"] == "/rooms/general/history#m1"
+    assert db.execute("SELECT content, kind FROM messages").fetchone() == {
+        "content": "waves",
+        "kind": "action",
+    }
+    html = client.get("/rooms/general/history").text
+    assert re.search(r'<li id="m1" class="action">', html)
+    assert '<span class="actor">eren</span> <p>waves</p>' in html
+
+
+@pytest.mark.parametrize(
+    ("content", "flashed"),
+    [
+        ("/help", "/stock=SYMBOL"),
+        ("/stock=AAPL", "Asked stockbot about AAPL.US"),
+        ("/dance", "Not sent: unknown command /dance"),
+        ("/stock=", "Not sent: /stock: say which share"),
+    ],
+)
+def test_form_commands_are_answered_with_a_flash(client, db, logged_in, content, flashed):
+    response = post_message(client, content)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/rooms/general/history"
+    assert flashed in client.get("/rooms/general/history").text
+    assert db.execute("SELECT count(*) AS n FROM messages").fetchone()["n"] == 0

@@ -1,0 +1,222 @@
+"""A bot's process: claim its jobs from bot_jobs and answer each in its room exactly once.
+
+The loop LISTENs on the jobs channel, claims every due job (FOR UPDATE SKIP
+LOCKED, so any number of bot processes can share a queue), answers it, and
+waits for the next NOTIFY or the poll interval, whichever comes first. A job
+is answered through the same send action as people, in one transaction with
+closing the job; a failure worth retrying gives the job back with a backoff.
+The database going away only pauses the loop: it reconnects with backoff.
+
+Plain threads, not gevent: this is its own process, one job at a time. Run
+more processes for more throughput.
+"""
+
+import logging
+import signal
+import threading
+import time
+from contextlib import contextmanager
+
+import psycopg
+from flask import Flask
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from .. import actions, db, queries
+from ..actions import JOBS_CHANNEL
+from .bot import Bot, Transient
+
+log = logging.getLogger(__name__)
+
+# How often the idle wait looks at the stop flag (SIGTERM, Ctrl-C); the wait is
+# a local select on the LISTEN socket, so short slices cost nothing.
+STOP_CHECK = 0.5
+# Reconnecting after the database went away: quick at first, then every few seconds.
+BACKOFF_MIN, BACKOFF_MAX = 0.5, 5.0
+# Retry delays double from BOT_RETRY_DELAY up to this: past it, a person would
+# rather read "failed" than keep waiting.
+RETRY_DELAY_MAX = 300.0
+# A failure's reason goes into a chat message: keep it a sentence, not a dump.
+REASON_MAX = 200
+_DB_DOWN = (psycopg.OperationalError, PoolTimeout)
+
+
+class Runner:
+    def __init__(self, bot: Bot, config: dict, pool: ConnectionPool):
+        self.bot = bot
+        self.config = config
+        self.pool = pool
+        self.user: dict | None = None  # the bot's account, ensured on start
+        self.poll_interval = config["BOT_POLL_INTERVAL"]
+        self.visibility = config["BOT_VISIBILITY_TIMEOUT"]
+        self.max_attempts = config["BOT_MAX_ATTEMPTS"]
+        self.retry_delay = config["BOT_RETRY_DELAY"]
+        self.stop = threading.Event()
+
+    # --- the loop ---------------------------------------------------------------
+
+    def run(self) -> None:
+        """Serve the queue until stop is set; database failures only pause it."""
+        delay = BACKOFF_MIN
+        while not self.stop.is_set():
+            try:
+                with self._listener() as listener:
+                    delay = BACKOFF_MIN
+                    self._serve(listener)
+            except _DB_DOWN as exc:
+                log.warning(
+                    "%s bot: database unavailable (%s); retrying in %.1fs",
+                    self.bot.name,
+                    exc,
+                    delay,
+                )
+                self.stop.wait(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+
+    def ensure_user(self) -> None:
+        """The bot's account, created on its first start (ActionError if unusable)."""
+        if self.user is None:
+            with self.pool.connection() as conn:
+                self.user = actions.ensure_bot_user(conn, self.bot.username)
+            log.info("%s bot: answering as %s", self.bot.name, self.user["username"])
+
+    def _serve(self, listener: psycopg.Connection) -> None:
+        self.ensure_user()
+        while not self.stop.is_set():
+            # LISTEN came first: a job enqueued from here on also wakes the wait.
+            self.drain()
+            self._wait(listener, self._next_wait())
+
+    @contextmanager
+    def _listener(self):
+        conn = psycopg.connect(
+            self.config["DATABASE_URL"],
+            autocommit=True,  # an open transaction would hold notifications back
+            application_name=f"{self.bot.name}-bot",
+            connect_timeout=max(1, int(self.config["DB_TCP_TIMEOUT"])),
+            **db.tcp_options(self.config["DB_TCP_TIMEOUT"]),
+        )
+        try:
+            conn.execute(f"LISTEN {JOBS_CHANNEL}")
+            yield conn
+        finally:
+            conn.close()
+
+    def _next_wait(self) -> float:
+        """Until the next poll, or sooner when a retry or a lapsed claim falls due."""
+        with self.pool.connection() as conn:
+            due = queries.next_job_due(conn, self.bot.name)
+        if due is None:
+            return self.poll_interval
+        return min(self.poll_interval, max(0.0, due))
+
+    def _wait(self, listener: psycopg.Connection, seconds: float) -> None:
+        """Until a NOTIFY for this bot, `seconds` pass, or stop is set."""
+        deadline = time.monotonic() + seconds
+        while not self.stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            for note in listener.notifies(timeout=min(left, STOP_CHECK)):
+                if note.payload == self.bot.name:
+                    return
+
+    # --- jobs -----------------------------------------------------------------
+
+    def drain(self) -> int:
+        """Claim and answer due jobs until none is left (or stop); returns how many."""
+        handled = 0
+        while not self.stop.is_set():
+            with self.pool.connection() as conn:
+                job = actions.claim_job(conn, self.bot.name, self.visibility)
+            if job is None:
+                break
+            self.handle(job)
+            handled += 1
+        return handled
+
+    def handle(self, job: dict) -> None:
+        """Answer one claimed job, retry it later, or answer that it failed."""
+        started = time.monotonic()
+        argument, attempts = job["argument"], job["attempts"]
+        if attempts > self.max_attempts:
+            # Claimed this often without an answer: the bots that took it died on it.
+            reason = f"no answer after {_attempts(attempts - 1)}"
+            self._finish(job, self.bot.failure(argument, reason), started, error=reason)
+            return
+        try:
+            text = self.bot.answer(argument, self.config)
+        except Exception as exc:
+            if isinstance(exc, Transient):
+                reason = str(exc)[:REASON_MAX]
+            else:  # a bug: retried like a blip, and reported once the attempts run out
+                log.exception("%s bot: job %d (%s) failed", self.bot.name, job["id"], argument)
+                reason = "the bot failed"
+            if attempts < self.max_attempts:
+                self._retry(job, reason)
+                return
+            reason = f"{reason} ({_attempts(attempts)})"
+            self._finish(job, self.bot.failure(argument, reason), started, error=reason)
+            return
+        self._finish(job, text, started)
+
+    def _retry(self, job: dict, reason: str) -> None:
+        delay = min(RETRY_DELAY_MAX, self.retry_delay * 2 ** (job["attempts"] - 1))
+        with self.pool.connection() as conn:
+            actions.retry_job(conn, job, delay, reason)
+        log.info(
+            "%s bot: job %d (%s) attempt %d failed: %s; retry in %.1fs",
+            self.bot.name,
+            job["id"],
+            job["argument"],
+            job["attempts"],
+            reason,
+            delay,
+        )
+
+    def _finish(self, job: dict, text: str, started: float, error: str | None = None) -> None:
+        with self.pool.connection() as conn:
+            sent = actions.answer_job(conn, job["id"], self.user, text, error)
+        if sent is None:
+            log.info("%s bot: job %d was answered by another bot", self.bot.name, job["id"])
+            return
+        log.info(
+            "%s bot: job %d (%s) %s in #%s as seq %d after %.2fs",
+            self.bot.name,
+            job["id"],
+            job["argument"],
+            "failed" if error else "answered",
+            job["room_name"],
+            sent.seq,
+            time.monotonic() - started,
+        )
+
+
+def _attempts(count: int) -> str:
+    return f"{count} attempt" if count == 1 else f"{count} attempts"
+
+
+def run_bot(bot: Bot, app: Flask) -> None:
+    """`flask --app app <name>-bot`: serve the bot's queue until SIGTERM or Ctrl-C."""
+    bot.check(app.config)
+    runner = Runner(bot, app.config, db.pool())
+
+    def stop(signum, frame) -> None:
+        log.info(
+            "%s bot: %s, stopping after the current job", bot.name, signal.Signals(signum).name
+        )
+        runner.stop.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("%s bot: started", bot.name)
+    # PostgreSQL was down at start: create_app migrates in the background; the
+    # queue's table may not exist before that is done.
+    while app.extensions.get("schema_pending") and not runner.stop.wait(BACKOFF_MIN):
+        pass
+    try:
+        runner.run()
+    except actions.ActionError as exc:  # the bot's account cannot be used
+        raise SystemExit(f"{bot.name} bot: {exc.message}") from None
+    finally:
+        db.pool().close()
+    log.info("%s bot: stopped", bot.name)

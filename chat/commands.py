@@ -1,0 +1,152 @@
+"""Slash commands, read when a message is sent: `/me waves`, `/stock=AAPL`, `/help`.
+
+Every send path (the socket, the JSON API, the HTML form) parses the text with
+`parse`, then hands the result to `dispatch`: plain text and `/me` actions are
+stored as messages; `/help` is answered to the sender only and stores nothing;
+a bot's command becomes a job for that bot (chat/bots), whose answer arrives
+in the room later. An unknown or malformed command is refused with a
+CommandError and changes nothing.
+"""
+
+import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+from psycopg import Connection
+
+from . import actions, bots, protocol
+
+# A slash and a letter start a command ("/ hi" and "/2" are text) ...
+_LOOKS_LIKE_COMMAND = re.compile(r"/[A-Za-z]")
+# ... which is "/name", then nothing, or "=" or whitespace and the argument.
+_COMMAND = re.compile(r"/([A-Za-z][A-Za-z0-9_-]*)(?:[=\s](.*))?\Z", re.DOTALL)
+# Longest command name quoted back in an error.
+_NAME_SHOWN = 30
+
+
+class CommandError(protocol.FrameError):
+    """A refused command: `unknown_command`, `bad_command` or `too_many_requests`."""
+
+
+@dataclass(frozen=True)
+class Text:
+    """An ordinary message (`//text` arrives here as `/text`)."""
+
+    content: str
+
+
+@dataclass(frozen=True)
+class Action:
+    """`/me waves`: stored as an action message with the content `waves`."""
+
+    content: str
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True)
+class BotRequest:
+    """`/stock=AAPL`: a job for the bot, with its argument already normalised."""
+
+    bot: bots.Bot
+    argument: str
+
+
+Command = Text | Action | Help | BotRequest
+
+
+@dataclass(frozen=True)
+class Notice:
+    """An answer for the sender only: `help` or `queued`."""
+
+    code: str
+    content: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a send did: stored a message (`sent`), or told the sender something."""
+
+    sent: actions.Sent | None = None
+    notice: Notice | None = None
+    duplicate: bool = False
+
+
+def parse(content: str, client_id: str | None = None) -> Command:
+    """Read one (validated) message text; CommandError for an unknown or bad command."""
+    if content.startswith("//"):
+        return Text(content[1:])
+    if not _LOOKS_LIKE_COMMAND.match(content):
+        return Text(content)
+    match = _COMMAND.match(content)
+    if match is None:  # "/usr/bin is full": not a name we could know
+        raise _unknown(content[1:].split(None, 1)[0], client_id)
+    name, argument = match.group(1).lower(), (match.group(2) or "").strip()
+    if name == "me":
+        if not argument:
+            raise CommandError("bad_command", "say what you do, like /me waves", client_id)
+        return Action(argument)
+    if name == "help":
+        return Help()
+    bot = bots.by_command(name)
+    if bot is None:
+        raise _unknown(match.group(1), client_id)
+    try:
+        return BotRequest(bot, bot.parse(argument))
+    except bots.BadArgument as exc:
+        raise CommandError("bad_command", f"/{name}: {exc}", client_id) from None
+
+
+def _unknown(name: str, client_id: str | None) -> CommandError:
+    return CommandError(
+        "unknown_command",
+        f"unknown command /{name[:_NAME_SHOWN]}: /help lists the commands; "
+        "start with // to send a message that begins with /",
+        client_id,
+    )
+
+
+def help_text() -> str:
+    lines = [
+        "Commands (only you see this):",
+        "/me ACTION: say what you are doing, e.g. /me waves",
+        *(bot.usage for bot in bots.BOTS),
+        "/help: this list",
+        "Start a message with // to send text that begins with /.",
+    ]
+    return "\n".join(lines)
+
+
+def dispatch(
+    command: Command,
+    room: dict,
+    user: dict,
+    client_id: str | None,
+    connect: Callable[[], AbstractContextManager[Connection]],
+    writer=None,
+) -> Outcome:
+    """Carry out a parsed command; `connect()` gives a database connection when one is
+    needed. Messages go through `writer` (chat/writer.py) when given, else in a
+    transaction of their own."""
+    if isinstance(command, Help):
+        return Outcome(notice=Notice("help", help_text()))
+    kind = protocol.KIND_ACTION if isinstance(command, Action) else protocol.KIND_CHAT
+    if writer is not None and not isinstance(command, BotRequest):
+        sent = writer.send(room, user, command.content, client_id, kind)
+        return Outcome(sent=sent, duplicate=sent.duplicate)
+    with connect() as conn:
+        if isinstance(command, BotRequest):
+            try:
+                queued = actions.enqueue_job(
+                    conn, room, user, command.bot.name, command.argument, client_id
+                )
+            except actions.ActionError as exc:
+                raise CommandError(exc.code, exc.message, client_id) from None
+            notice = Notice("queued", command.bot.queued(command.argument))
+            return Outcome(notice=notice, duplicate=queued.duplicate)
+        sent = actions.send_message(conn, room, user, command.content, client_id, kind)
+    return Outcome(sent=sent, duplicate=sent.duplicate)

@@ -1,0 +1,127 @@
+"""`make run` (`python -m chat.run`): gunicorn and every bot as one program, on one database.
+
+Without DATABASE_URL the embedded PostgreSQL is started here, before anything
+else, and its URL handed to gunicorn and to the bots, so that all of them talk
+to the same server (and it stops when this program ends). Ctrl-C or SIGTERM
+stops everything; gunicorn ending ends the program; a bot that dies is started
+again after a pause and never takes the chat down with it.
+
+Like gunicorn's master, this process never imports psycopg.
+"""
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from . import LOG_FORMAT, config
+
+log = logging.getLogger("chat.run")
+
+BIN = Path(sys.executable).parent
+# A bot that keeps dying is started again this long after each exit: its log
+# says why, and the pause keeps a broken setting from spinning the CPU.
+RESTART_DELAY = 5.0
+# On Ctrl-C gunicorn gets its GRACEFUL_TIMEOUT (10 s) to close sockets; after
+# this long anything still running is killed.
+STOP_TIMEOUT = 20.0
+# How often the supervisor looks at its children when no signal wakes it.
+CHECK_INTERVAL = 0.5
+
+
+def gunicorn_command() -> list[str]:
+    return [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "app:app"]
+
+
+def bot_command(name: str) -> list[str]:
+    return [str(BIN / "flask"), "--app", "app", f"{name}-bot"]
+
+
+class Supervisor:
+    def __init__(self, bot_names: list[str]):
+        self.bot_names = bot_names
+        self.stopping = threading.Event()
+        self.gunicorn: subprocess.Popen | None = None
+        self.bots: dict[str, subprocess.Popen] = {}
+        self.restart_at: dict[str, float] = {}
+
+    def start(self, name: str, command: list[str]) -> subprocess.Popen:
+        proc = subprocess.Popen(command, cwd=config.ROOT)
+        log.info("started %s (pid %d)", name, proc.pid)
+        return proc
+
+    def run(self) -> int:
+        """Until gunicorn exits or a stop is asked for; returns gunicorn's exit status."""
+        self.gunicorn = self.start("gunicorn", gunicorn_command())
+        for name in self.bot_names:
+            self.bots[name] = self.start(f"{name} bot", bot_command(name))
+        while not self.stopping.wait(CHECK_INTERVAL):
+            if self.gunicorn.poll() is not None:
+                log.error("gunicorn exited with %d; stopping the bots", self.gunicorn.returncode)
+                break
+            self.watch_bots()
+        return self.stop_all()
+
+    def watch_bots(self) -> None:
+        now = time.monotonic()
+        for name, proc in list(self.bots.items()):
+            if proc.poll() is None:
+                continue
+            if name not in self.restart_at:
+                log.error(
+                    "%s bot exited with %d; the chat goes on, restarting it in %.0fs",
+                    name,
+                    proc.returncode,
+                    RESTART_DELAY,
+                )
+                self.restart_at[name] = now + RESTART_DELAY
+            elif now >= self.restart_at[name]:
+                del self.restart_at[name]
+                self.bots[name] = self.start(f"{name} bot", bot_command(name))
+
+    def stop_all(self) -> int:
+        children = [p for p in [self.gunicorn, *self.bots.values()] if p is not None]
+        for proc in children:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for proc in children:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.error("pid %d did not stop within %.0fs: killing it", proc.pid, STOP_TIMEOUT)
+                proc.kill()
+                proc.wait()
+        return self.gunicorn.returncode if self.gunicorn is not None else 0
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    if not os.environ.get("DATABASE_URL"):
+        from . import pgserver
+
+        # Inherited by gunicorn (whose master then starts no server of its
+        # own) and by the bots: one server for all, stopped when we exit.
+        os.environ["DATABASE_URL"] = pgserver.ensure_running(config.embedded_pgdata())
+        log.info("embedded PostgreSQL running in %s", config.embedded_pgdata())
+    config.secret_key()  # generated once here, not raced for by every process
+
+    from .bots import BOTS
+
+    supervisor = Supervisor([bot.name for bot in BOTS])
+
+    def stop(signum, frame) -> None:
+        log.info("%s: stopping gunicorn and the bots", signal.Signals(signum).name)
+        supervisor.stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    return supervisor.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

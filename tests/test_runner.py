@@ -1,0 +1,209 @@
+"""The bot's loop (chat/bots/runner.py) in this process, on the real PostgreSQL and a real local
+quote server: answers, retries with backoff, giving up, waking on NOTIFY, polling, reconnecting.
+The same loop as a real subprocess is in tests/test_bots_e2e.py."""
+
+import dataclasses
+import threading
+
+import pytest
+
+from chat import actions
+from chat.bots import stock
+from chat.bots.runner import Runner
+
+from .conftest import make_user, room_row
+from .quotes import QuoteServer, wait_until
+
+
+@pytest.fixture
+def quotes():
+    server = QuoteServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def settings(quotes):
+    """Retries at once (BOT_RETRY_DELAY=0), so a drain runs a job to its end."""
+    return {
+        "STOCK_QUOTE_URL": quotes.template,
+        "STOCK_QUOTE_TIMEOUT": 0.5,
+        "BOT_RETRY_DELAY": 0.0,
+        "BOT_MAX_ATTEMPTS": 3,
+        "BOT_POLL_INTERVAL": 60.0,
+        "BOT_VISIBILITY_TIMEOUT": 30.0,
+    }
+
+
+@pytest.fixture
+def make_runner(make_app, settings):
+    def make(bot=stock.BOT, **overrides):
+        app = make_app(**{**settings, **overrides})
+        runner = Runner(bot, app.config, app.extensions["db_pool"])
+        runner.ensure_user()
+        return runner
+
+    return make
+
+
+@pytest.fixture
+def eren(db):
+    return make_user(db)
+
+
+def ask(db, user, symbol: str, client_id: str | None = None) -> int:
+    return actions.enqueue_job(db, room_row(db), user, "stock", symbol, client_id).job_id
+
+
+def answers(db) -> list[str]:
+    rows = db.execute(
+        "SELECT m.content FROM messages m JOIN users u ON u.id = m.user_id "
+        "WHERE u.username = 'stockbot' ORDER BY m.seq"
+    )
+    return [row["content"] for row in rows]
+
+
+def job(db, job_id: int) -> dict:
+    return db.execute(
+        "SELECT state, attempts, last_error, run_after - now() AS wait FROM bot_jobs WHERE id = %s",
+        (job_id,),
+    ).fetchone()
+
+
+def test_quotes_unknown_symbols_and_junk_are_answered(db, eren, make_runner):
+    for symbol in ("AAPL.US", "NOPE.US", "JUNK.US"):
+        ask(db, eren, symbol)
+    assert make_runner().drain() == 3
+    assert answers(db) == [
+        "AAPL.US quote is $93.42 per share",
+        "No quote for NOPE.US: the quote service does not know that symbol.",
+        "Could not read the quote for JUNK.US: the quote service sent something else.",
+    ]
+
+
+def test_a_transient_failure_is_retried_then_answered(db, eren, quotes, make_runner):
+    quotes.failures["aapl.us"] = 2
+    job_id = ask(db, eren, "AAPL.US")
+    make_runner().drain()
+    assert answers(db) == ["AAPL.US quote is $93.42 per share"]
+    assert quotes.requests == ["aapl.us"] * 3
+    assert job(db, job_id)["state"] == "answered"
+    assert job(db, job_id)["attempts"] == 3
+
+
+@pytest.mark.parametrize(
+    ("symbol", "reason"),
+    [
+        ("BOOM.US", "the quote service answered 500"),
+        ("SLOW.US", "the quote service did not answer within 0.5 s"),
+    ],
+)
+def test_after_the_last_attempt_the_failure_is_answered(db, eren, quotes, make_runner, symbol,
+                                                        reason):  # fmt: skip
+    job_id = ask(db, eren, symbol)
+    make_runner().drain()
+    assert answers(db) == [f"Could not get a quote for {symbol}: {reason} (3 attempts)."]
+    assert quotes.requests == [symbol.lower()] * 3
+    assert job(db, job_id)["state"] == "failed"
+
+
+def test_retries_back_off(db, eren, make_runner):
+    job_id = ask(db, eren, "BOOM.US")
+    runner = make_runner(BOT_RETRY_DELAY=10.0)
+    assert runner.drain() == 1  # one attempt; the retry is not due yet
+    assert 9 < job(db, job_id)["wait"].total_seconds() <= 10
+    db.execute("UPDATE bot_jobs SET run_after = now()")  # as if the 10 s had passed
+    assert runner.drain() == 1
+    assert 19 < job(db, job_id)["wait"].total_seconds() <= 20  # doubled
+    assert job(db, job_id)["last_error"] == "the quote service answered 500"
+    assert answers(db) == []
+
+
+def test_a_job_its_bots_kept_dying_on_is_answered_without_another_try(
+    db, eren, quotes, make_runner
+):
+    job_id = ask(db, eren, "AAPL.US")
+    # Three claims that never came back (each bot was killed during the job).
+    db.execute("UPDATE bot_jobs SET attempts = 3, claimed_until = now() - interval '1 second'")
+    make_runner().drain()
+    assert answers(db) == ["Could not get a quote for AAPL.US: no answer after 3 attempts."]
+    assert quotes.requests == []
+    assert job(db, job_id)["state"] == "failed"
+
+
+def test_a_bug_in_a_bot_is_reported_in_the_room_not_raised(db, eren, make_runner):
+    def broken(symbol, config):
+        raise KeyError("oops")
+
+    ask(db, eren, "AAPL.US")
+    make_runner(dataclasses.replace(stock.BOT, answer=broken), BOT_MAX_ATTEMPTS=2).drain()
+    assert answers(db) == ["Could not get a quote for AAPL.US: the bot failed (2 attempts)."]
+
+
+@pytest.fixture
+def running(make_runner):
+    """Runners serving in threads, as `flask --app app stock-bot` does; stopped after."""
+    started = []
+
+    def start(**overrides) -> Runner:
+        runner = make_runner(**overrides)
+        thread = threading.Thread(target=runner.run, daemon=True)
+        thread.start()
+        started.append((runner, thread))
+        return runner
+
+    yield start
+    for runner, thread in started:
+        runner.stop.set()
+        thread.join(10)
+        assert not thread.is_alive(), "the runner did not stop"
+
+
+def listener_pids(db) -> list[int]:
+    rows = db.execute(
+        "SELECT pid FROM pg_stat_activity "
+        "WHERE datname = current_database() AND application_name = 'stock-bot'"
+    )
+    return [row["pid"] for row in rows]
+
+
+def test_a_notify_wakes_the_bot_long_before_its_poll(db, eren, running):
+    running(BOT_POLL_INTERVAL=600.0)
+    wait_until(lambda: listener_pids(db), what="the bot's LISTEN connection")
+    ask(db, eren, "AAPL.US")
+    wait_until(lambda: answers(db), timeout=10, what="the answer")
+
+
+def test_a_job_whose_notify_was_lost_is_found_by_the_poll(db, eren, running):
+    running(BOT_POLL_INTERVAL=0.5)
+    db.execute(  # a job without its NOTIFY
+        "INSERT INTO bot_jobs (bot, room_id, requested_by, argument) VALUES ('stock', %s, %s, %s)",
+        (room_row(db)["id"], eren["id"], "AAPL.US"),
+    )
+    wait_until(lambda: answers(db), timeout=10, what="the answer")
+
+
+def test_the_bot_reconnects_after_losing_its_database_connection(db, eren, running):
+    running(BOT_POLL_INTERVAL=600.0)
+    pids = wait_until(lambda: listener_pids(db), what="the bot's LISTEN connection")
+    db.execute("SELECT pg_terminate_backend(%s)", (pids[0],))
+    wait_until(lambda: set(listener_pids(db)) - set(pids), what="a new LISTEN connection")
+    ask(db, eren, "AAPL.US")
+    wait_until(lambda: answers(db), timeout=10, what="the answer")
+
+
+def test_stop_ends_the_loop_promptly(running):
+    runner = running(BOT_POLL_INTERVAL=600.0)
+    runner.stop.set()  # the fixture checks the thread ends within 10 s
+
+
+def test_an_unreachable_database_only_pauses_the_loop(make_runner, caplog):
+    runner = make_runner()
+    runner.config = {**runner.config, "DATABASE_URL": "postgresql://127.0.0.1:1/none"}
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    wait_until(lambda: caplog.text.count("database unavailable") >= 2, what="two retries")
+    assert thread.is_alive()  # retrying, not crashed
+    runner.stop.set()
+    thread.join(10)
+    assert not thread.is_alive()
