@@ -4,7 +4,7 @@
 
 Writes docs/benchmarks-<profile>.png (p99 latency against messages in per
 second, one line per target) and prints the Markdown tables; `--write` puts
-them into docs/benchmarks.md between the generated-results markers.
+them into docs/benchmarks.md between that profile's results markers.
 """
 
 import argparse
@@ -15,7 +15,6 @@ import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 P99_GOAL_MS = 100.0  # S3's bar (the issue's)
 S4_P99_MS = 250.0  # S4's bar
 
@@ -31,7 +30,19 @@ def best_s3(scenario: dict) -> dict | None:
 
 
 def by_target(run: dict) -> dict[str, dict[str, dict]]:
-    return {r["target"]: {s["scenario"]: s for s in r["scenarios"]} for r in run["results"]}
+    return {
+        r["target"]: {s["scenario"]: s for s in r["scenarios"] if "error" not in s}
+        for r in run["results"]
+    }
+
+
+def failures(run: dict) -> list[str]:
+    return [
+        f"- {r['target']} {s['scenario']}: {s['error'] or 'no answer from the load processes'}"
+        for r in run["results"]
+        for s in r["scenarios"]
+        if "error" in s
+    ]
 
 
 def fmt(value, digits: int = 0) -> str:
@@ -82,6 +93,8 @@ def tables(run: dict, source: str) -> str:
                 mine, theirs = summary["ours"][key], summary[name][key]
                 ratios.append(f"{mine / theirs:.2f}x" if mine and theirs else "–")
             out.append(f"| {name} | {ratios[0]} | {ratios[1]} |")
+    if failures(run):
+        out += ["", "Scenarios that could not run:", "", *failures(run)]
     out += ["", "Every step (S3 and S4 stop at the first incomplete or very slow step):", ""]
     out += [
         "| target | scenario | offered/s | in/s | deliveries/s | p50 ms | p99 ms | max ms | "
@@ -126,11 +139,16 @@ def plot(run: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", type=Path)
+    parser.add_argument("results", type=Path, nargs="+", help="one run, or several to merge")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
-    run = orjson.loads(args.results.read_bytes())
-    source = str(args.results.resolve().relative_to(ROOT))
+    runs = [orjson.loads(path.read_bytes()) for path in args.results]
+    run = runs[0]
+    for other in runs[1:]:  # a later run's target replaces the same target's earlier one
+        names = {r["target"] for r in other["results"]}
+        run["results"] = [r for r in run["results"] if r["target"] not in names]
+        run["results"] += other["results"]
+    source = "`, `".join(str(p.resolve().relative_to(ROOT)) for p in args.results)
     text = tables(run, source)
     image = ROOT / "docs" / f"benchmarks-{run['profile']}.png"
     plot(run, image)
@@ -138,11 +156,13 @@ def main() -> None:
     print(text)
     if args.write:
         doc = DOC.read_text()
-        if BEGIN not in doc:
-            sys.exit(f"{DOC} has no {BEGIN} marker")
-        head, _, rest = doc.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        DOC.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
+        begin = f"<!-- results:{run['profile']}:begin -->"
+        end = f"<!-- results:{run['profile']}:end -->"
+        if begin not in doc:
+            sys.exit(f"{DOC} has no {begin} marker")
+        head, _, rest = doc.partition(begin)
+        _, _, tail = rest.partition(end)
+        DOC.write_text(f"{head}{begin}\n{text}\n{end}{tail}")
 
 
 if __name__ == "__main__":

@@ -271,3 +271,13 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.fixture
+def quotes():
+    """A local HTTP server answering stooq-style quote CSVs (tests/quotes.py)."""
+    from .quotes import QuoteServer
+
+    server = QuoteServer()
+    yield server
+    server.close()

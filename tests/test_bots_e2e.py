@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from .conftest import make_token, make_user
-from .quotes import QuoteServer, wait_until
+from .quotes import wait_until
 from .servers import ROOT, Client, bots_listening, free_port, http
 from .test_e2e import clients_on_two_workers
 
@@ -25,13 +25,6 @@ BOT_ENV = {
     "BOT_RETRY_DELAY": "0.2",
     "BOT_MAX_ATTEMPTS": "2",
 }
-
-
-@pytest.fixture
-def quotes():
-    server = QuoteServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -12,14 +12,7 @@ from chat.bots import stock
 from chat.bots.runner import Runner
 
 from .conftest import make_user, room_row
-from .quotes import QuoteServer, wait_until
-
-
-@pytest.fixture
-def quotes():
-    server = QuoteServer()
-    yield server
-    server.close()
+from .quotes import wait_until
 
 
 @pytest.fixture

@@ -7,16 +7,9 @@ import pytest
 
 from chat.bots import BadArgument, Transient, fetch, stock
 
-from .quotes import HEADER, QuoteServer
+from .quotes import HEADER
 
 CONFIG = {"STOCK_QUOTE_TIMEOUT": 1.0, "BOT_VISIBILITY_TIMEOUT": 60.0}
-
-
-@pytest.fixture
-def quotes():
-    server = QuoteServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture
