@@ -47,6 +47,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def spawn(command: list[str], log_path: Path, **env: str) -> subprocess.Popen:
+    """A process of the product in the repository, in its own process group (so a
+    test can signal all of it), its output appended to log_path."""
+    env = {
+        **os.environ,
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "test-secret-key"),
+        **env,
+    }
+    with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 class Endpoint:
     """Something clients talk to on 127.0.0.1: a gunicorn, or nginx before two;
     over TLS when given the context that trusts its certificate."""
@@ -79,26 +98,16 @@ class Gunicorn(Endpoint):
         self._http = http()
 
     def start(self, wait: bool = True) -> "Gunicorn":
-        env = {
-            **os.environ,
-            "DATABASE_URL": self.database_url,
-            "SECRET_KEY": os.environ.get("SECRET_KEY", "test-secret-key"),
-            "HOST": "127.0.0.1",
-            "PORT": str(self.port),
-            "WEB_CONCURRENCY": str(self.workers),
-            "GRACEFUL_TIMEOUT": "5",
-            **self.extra_env,
-        }
-        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             [str(GUNICORN), "-c", "gunicorn.conf.py", "app:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            self.log_path,
+            DATABASE_URL=self.database_url,
+            HOST="127.0.0.1",
+            PORT=str(self.port),
+            WEB_CONCURRENCY=str(self.workers),
+            GRACEFUL_TIMEOUT="5",
+            **self.extra_env,
         )
-        log.close()
         if wait:
             self.wait_until_healthy()
         return self
@@ -350,22 +359,12 @@ class BotProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "BotProcess":
-        env = {
-            **os.environ,
-            "DATABASE_URL": self.database_url,
-            "SECRET_KEY": os.environ.get("SECRET_KEY", "test-secret-key"),
-            **self.extra_env,
-        }
-        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             [str(FLASK), "--app", "app", f"{self.name}-bot"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            self.log_path,
+            DATABASE_URL=self.database_url,
+            **self.extra_env,
         )
-        log.close()
         return self
 
     def kill(self, sig: int = signal.SIGKILL) -> int:
