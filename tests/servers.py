@@ -101,12 +101,14 @@ class Gunicorn(Endpoint):
         self.proc = spawn(
             [str(GUNICORN), "-c", "gunicorn.conf.py", "app:app"],
             self.log_path,
-            DATABASE_URL=self.database_url,
-            HOST="127.0.0.1",
-            PORT=str(self.port),
-            WEB_CONCURRENCY=str(self.workers),
-            GRACEFUL_TIMEOUT="5",
-            **self.extra_env,
+            **{
+                "DATABASE_URL": self.database_url,
+                "HOST": "127.0.0.1",
+                "PORT": str(self.port),
+                "WEB_CONCURRENCY": str(self.workers),
+                "GRACEFUL_TIMEOUT": "5",
+                **self.extra_env,  # a test's settings win over these defaults
+            },
         )
         if wait:
             self.wait_until_healthy()
@@ -362,8 +364,7 @@ class BotProcess:
         self.proc = spawn(
             [str(FLASK), "--app", "app", f"{self.name}-bot"],
             self.log_path,
-            DATABASE_URL=self.database_url,
-            **self.extra_env,
+            **{"DATABASE_URL": self.database_url, **self.extra_env},
         )
         return self
 
