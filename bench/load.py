@@ -56,6 +56,7 @@ class Scenario:
     seconds: float = 6.0  # sending time per step
     senders_per_room: int = 1
     hold: float = 0.0  # S1: seconds to hold the sockets
+    slow_every: int = 0  # S5: every n-th client (not a sender) stops reading
 
 
 PROFILES = {
@@ -64,6 +65,7 @@ PROFILES = {
         Scenario("S2", clients=300, rooms=30, rates=[100], seconds=5),
         Scenario("S3", clients=600, rooms=60, rates=[300, 600, 1200, 2400], seconds=5),
         Scenario("S4", clients=300, rooms=1, rates=[20, 60, 120], seconds=5, senders_per_room=4),
+        Scenario("S5", clients=600, rooms=60, rates=[600], seconds=5, slow_every=100),
     ],
     "full": [
         Scenario("S1", clients=15000, rooms=500, hold=15),
@@ -74,7 +76,7 @@ PROFILES = {
         Scenario(
             "S4", clients=2000, rooms=1, rates=[10, 20, 40, 80], seconds=10, senders_per_room=4
         ),
-        # S5 (slow readers) is not built yet: see docs/benchmarks.md.
+        Scenario("S5", clients=2000, rooms=200, rates=[500], seconds=10, slow_every=100),
     ],
 }
 
@@ -85,8 +87,9 @@ PROFILES = {
 class Load:
     """One load process: its share of the clients, driven by commands from the parent."""
 
-    def __init__(self, target, plan: list[tuple[int, object, str, bool]], inbox, outbox):
+    def __init__(self, target, plan: list[tuple[int, object, str, bool]], slow, inbox, outbox):
         self.target, self.plan, self.inbox, self.outbox = target, plan, inbox, outbox
+        self.slow: set[int] = slow  # clients that stop reading (S5)
         self.pid = os.getpid()
         self.conns: dict[int, object] = {}
         self.rooms: dict[int, str] = {}
@@ -112,7 +115,13 @@ class Load:
             await asyncio.gather(*(c.close() for c in self.conns.values()), return_exceptions=True)
             return
         self.outbox.put(("connected", timings, time.monotonic() - started))
-        readers = [asyncio.create_task(self.read(i)) for i in self.conns]
+        readers = [asyncio.create_task(self.read(i)) for i in self.conns if i not in self.slow]
+        for index in self.slow & self.conns.keys():
+            # Stop reading the socket itself, not just the frames: the server's
+            # writes then fill the kernel buffers and its queue for this client.
+            transport = getattr(getattr(self.conns[index], "ws", None), "transport", None)
+            if transport is not None:
+                transport.pause_reading()
         loop = asyncio.get_running_loop()
         while True:
             command = await loop.run_in_executor(None, self.inbox.get)
@@ -180,6 +189,8 @@ class Load:
             await asyncio.sleep(0.05)  # the readers fill `received` as frames arrive
         lost = duplicated = delivered = 0
         for index, room in self.rooms.items():
+            if index in self.slow:
+                continue  # S5 measures the others
             got = self.received.get(index, {})
             delivered += sum(got.values())
             duplicated += sum(c - 1 for c in got.values())
@@ -189,13 +200,15 @@ class Load:
 
     def _all_in(self, expected: dict[str, int]) -> bool:
         return all(
-            len(self.received.get(i, ())) >= expected.get(room, 0) for i, room in self.rooms.items()
+            len(self.received.get(i, ())) >= expected.get(room, 0)
+            for i, room in self.rooms.items()
+            if i not in self.slow
         )
 
 
-def load_process(target_state, plan, inbox, outbox) -> None:
+def load_process(target_state, plan, slow, inbox, outbox) -> None:
     target = revive(target_state)
-    asyncio.run(Load(target, plan, inbox, outbox).main())
+    asyncio.run(Load(target, plan, slow, inbox, outbox).main())
 
 
 # --- the parent: scenarios and figures ----------------------------------------
@@ -254,6 +267,11 @@ def run_scenario(target, scenario: Scenario, credentials: list, database_url: st
         )
         for i in range(scenario.clients)
     ]
+    slow = {
+        i
+        for i, _, _, sends in plan
+        if scenario.slow_every and not sends and i % scenario.slow_every == scenario.slow_every - 1
+    }
     ctx = multiprocessing.get_context("spawn")
     inboxes = [ctx.Queue() for _ in range(LOAD_PROCESSES)]
     outboxes = [ctx.Queue() for _ in range(LOAD_PROCESSES)]
@@ -263,14 +281,19 @@ def run_scenario(target, scenario: Scenario, credentials: list, database_url: st
     procs = [
         ctx.Process(
             target=load_process,
-            args=(state, plan[k::LOAD_PROCESSES], inboxes[k], outboxes[k]),
+            args=(state, plan[k::LOAD_PROCESSES], slow, inboxes[k], outboxes[k]),
             daemon=True,
         )
         for k in range(LOAD_PROCESSES)
     ]
     for p in procs:
         p.start()
-    result: dict = {"scenario": scenario.name, "clients": scenario.clients, "rooms": scenario.rooms}
+    result: dict = {
+        "scenario": scenario.name,
+        "clients": scenario.clients,
+        "rooms": scenario.rooms,
+        "slow_readers": len(slow),
+    }
     try:
         connected = gather(outboxes, "connected")
         timings = [t for reply in connected for t in reply[1]]
@@ -352,6 +375,7 @@ def run_step(target, scenario, rate, senders, inboxes, outboxes, database_url) -
         "complete": lost == 0 and duplicated == 0 and out_of_order == 0,
         "server_cpu_us_per_delivery": cpu / delivered * 1e6 if delivered else None,
         "notification_queue_usage": notification_queue_usage(database_url),
+        "server_rss_mib": rss(pids) / 2**20,
     }
 
 

@@ -98,8 +98,8 @@ def tables(run: dict, source: str) -> str:
     out += ["", "Every step (S3 and S4 stop at the first incomplete or very slow step):", ""]
     out += [
         "| target | scenario | offered/s | in/s | deliveries/s | p50 ms | p99 ms | max ms | "
-        "complete | lost | dup |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "complete | lost | dup | server MiB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in names:
         for scenario_name, sc in targets[name].items():
@@ -108,7 +108,8 @@ def tables(run: dict, source: str) -> str:
                     f"| {name} | {scenario_name} | {fmt(s['offered_per_s'])} | "
                     f"{fmt(s['messages_in_per_s'])} | {fmt(s['deliveries_per_s'])} | "
                     f"{fmt(s['p50_ms'], 1)} | {fmt(s['p99_ms'], 1)} | {fmt(s['max_ms'], 1)} | "
-                    f"{'yes' if s['complete'] else 'NO'} | {s['lost']} | {s['duplicated']} |"
+                    f"{'yes' if s['complete'] else 'NO'} | {s['lost']} | {s['duplicated']} | "
+                    f"{fmt(s.get('server_rss_mib'))} |"
                 )
     return "\n".join(out)
 
