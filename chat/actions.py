@@ -272,14 +272,17 @@ def send_message(
     return Sent(seq, created_at, duplicate=False)
 
 
-def notify_payload(room_id: int, seq: int, frame: str) -> str:
+def notify_payload(room_id: int, seq: int, frame: str, sent_ms: int | None = None) -> str:
     """'<room_id> <seq> <sent_ms> <frame>', or without the frame when it is too big.
 
     Listeners fetch a referenced message from the table, so size never loses one.
-    `sent_ms` (this host's clock, Unix milliseconds) lets each worker measure
-    how long the message took to reach it (metrics.NOTIFY_TO_DELIVERY).
+    `sent_ms` (this host's clock, Unix milliseconds; now unless given) lets each
+    worker measure how long the message took to reach it
+    (metrics.NOTIFY_TO_DELIVERY). A batch (chat/writer.py) sends one per line.
     """
-    head = f"{room_id} {seq} {int(time.time() * 1000)}"
+    if sent_ms is None:
+        sent_ms = int(time.time() * 1000)
+    head = f"{room_id} {seq} {sent_ms}"
     payload = f"{head} {frame}"
     if len(payload.encode()) > NOTIFY_PAYLOAD_MAX:
         return head

@@ -237,21 +237,12 @@ def write(conn: psycopg.Connection, batch: list[_Send]) -> int:
                 item.html,
                 item.kind,
             )
-            lines.append(notify_line(item.room["id"], seq, sent_ms, frame))
+            lines.append(actions.notify_payload(item.room["id"], seq, frame, sent_ms))
         for payload in pack(lines):
             conn.execute(SQL_NOTIFY, (CHANNEL, payload))
     for item, first in repeats:
         item.result = Sent(first.result.seq, first.result.created_at, duplicate=True)
     return len(new)
-
-
-def notify_line(room_id: int, seq: int, sent_ms: int, frame: str) -> str:
-    """'<room_id> <seq> <sent_ms> <frame>', or without the frame if it alone is too big
-    (listeners then read the row from the table)."""
-    line = f"{room_id} {seq} {sent_ms} {frame}"
-    if len(line.encode()) > NOTIFY_PAYLOAD_MAX:
-        return f"{room_id} {seq} {sent_ms}"
-    return line
 
 
 def pack(lines: list[str]) -> list[str]:
