@@ -3,7 +3,7 @@
 Each worker counts its own connections per (room, user) and writes one row
 per pair it has, so a user with five tabs on two workers is two rows and one
 online user. The first row of a user in a room announces `user_joined`, the
-removal of the last one `user_left` (chat/actions.py, under a per-room lock).
+removal of the last one `user_left` (chat/actions/presence.py, under a per-room lock).
 
 A worker proves it is alive with a heartbeat; any worker removes the rows of a
 worker whose heartbeat stopped (kill -9, a lost host) and announces the

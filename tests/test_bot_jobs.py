@@ -1,4 +1,4 @@
-"""The job queue's SQL (chat/actions.py, bot jobs) on the real PostgreSQL: claims, SKIP LOCKED,
+"""The job queue's SQL (chat/actions/jobs.py) on the real PostgreSQL: claims, SKIP LOCKED,
 the visibility timeout, retries, and answers that happen exactly once."""
 
 import psycopg

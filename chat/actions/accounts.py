@@ -1,0 +1,98 @@
+"""Accounts, API tokens, login sessions and login throttling."""
+
+import hashlib
+import secrets
+
+from psycopg import Connection
+
+from .. import passwords
+from ..bots import BOT_USERNAMES
+from .channels import CONTROL_CHANNEL, SQL_NOTIFY
+from .errors import ActionError
+
+SQL_INSERT_USER = """
+    INSERT INTO users (username, password_hash) VALUES (%s, %s)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+"""
+SQL_INSERT_TOKEN = "INSERT INTO api_tokens (user_id, token_hash) VALUES (%s, %s)"
+
+
+def create_user(conn: Connection, username: str, password: str) -> int:
+    """Create an account; ActionError('taken') if the name is in use (any case)
+    or belongs to a bot."""
+    if username.lower() in BOT_USERNAMES:
+        raise ActionError("taken", f"the username {username!r} is taken")
+    password_hash = passwords.hash_password(password)
+    row = conn.execute(SQL_INSERT_USER, (username, password_hash)).fetchone()
+    if row is None:
+        raise ActionError("taken", f"the username {username!r} is taken")
+    return row["id"]
+
+
+def hash_token(token: str) -> bytes:
+    """Tokens are 256-bit random strings, so a plain SHA-256 is a safe lookup key."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+def create_token(conn: Connection, user_id: int) -> str:
+    """A new personal API token for the user; only its hash is stored."""
+    token = "chat_" + secrets.token_urlsafe(32)
+    conn.execute(SQL_INSERT_TOKEN, (user_id, hash_token(token)))
+    return token
+
+
+SQL_INSERT_SESSION = "INSERT INTO user_sessions (token_hash, user_id) VALUES (%s, %s)"
+SQL_DELETE_SESSION = "DELETE FROM user_sessions WHERE token_hash = %s"
+SQL_DELETE_SESSIONS = "DELETE FROM user_sessions WHERE user_id = %s"
+SQL_SET_PASSWORD = "UPDATE users SET password_hash = %s WHERE id = %s"
+SQL_DISABLE_USER = "UPDATE users SET disabled_at = now() WHERE id = %s AND disabled_at IS NULL"
+
+
+def start_session(conn: Connection, user_id: int) -> str:
+    """A new login session; the returned token goes in the (signed) session cookie."""
+    token = secrets.token_urlsafe(32)
+    conn.execute(SQL_INSERT_SESSION, (hash_token(token), user_id))
+    return token
+
+
+def end_session(conn: Connection, token: str) -> None:
+    """Log one session out: its cookie stops working and its sockets close, everywhere."""
+    token_hash = hash_token(token)
+    conn.execute(SQL_DELETE_SESSION, (token_hash,))
+    conn.execute(SQL_NOTIFY, (CONTROL_CHANNEL, f"session {token_hash.hex()}"))
+
+
+def set_password(conn: Connection, user_id: int, password: str) -> None:
+    """Change a password; every login session of the user ends (API tokens stay)."""
+    conn.execute(SQL_SET_PASSWORD, (passwords.hash_password(password), user_id))
+    conn.execute(SQL_DELETE_SESSIONS, (user_id,))
+    conn.execute(SQL_NOTIFY, (CONTROL_CHANNEL, f"sessions {user_id}"))
+
+
+def disable_user(conn: Connection, user_id: int) -> None:
+    """Lock an account out: sessions and tokens stop working, every socket closes."""
+    conn.execute(SQL_DISABLE_USER, (user_id,))
+    conn.execute(SQL_DELETE_SESSIONS, (user_id,))
+    conn.execute(SQL_NOTIFY, (CONTROL_CHANNEL, f"user {user_id}"))
+
+
+# A key's window restarts when the old one has passed; within it, failures add up.
+SQL_LOGIN_FAILED = """
+    INSERT INTO login_failures AS f (key, window_start, failures) VALUES (%(key)s, now(), 1)
+    ON CONFLICT (key) DO UPDATE SET
+        failures = CASE WHEN f.window_start > now() - make_interval(secs => %(window)s)
+                        THEN f.failures + 1 ELSE 1 END,
+        window_start = CASE WHEN f.window_start > now() - make_interval(secs => %(window)s)
+                            THEN f.window_start ELSE now() END
+"""
+SQL_LOGIN_SUCCEEDED = "DELETE FROM login_failures WHERE key = %s"
+
+
+def login_failed(conn: Connection, keys: list[str], window: int) -> None:
+    for key in keys:
+        conn.execute(SQL_LOGIN_FAILED, {"key": key, "window": window})
+
+
+def login_succeeded(conn: Connection, key: str) -> None:
+    conn.execute(SQL_LOGIN_SUCCEEDED, (key,))

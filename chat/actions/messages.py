@@ -1,0 +1,95 @@
+"""Sending messages: stored with the room's next seq and announced in one transaction.
+
+NOTIFY is delivered only at commit, so no worker hears of a message that
+could still roll back, and notifications leave in commit order, which is seq
+order within a room. chat/writer.py batches many sends into one transaction
+with the same rules.
+"""
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg import Connection, Rollback
+
+from .. import metrics, protocol
+from ..render import render
+from .channels import CHANNEL, NOTIFY_PAYLOAD_MAX, SQL_NOTIFY
+
+
+@dataclass(frozen=True)
+class Sent:
+    """The outcome of a send: the message's seq, and whether it was a repeat."""
+
+    seq: int
+    created_at: datetime
+    duplicate: bool
+
+
+# Taking the room row's lock first serialises the room's writers: the seq
+# bump below and the client_id check after it see every earlier send.
+SQL_NEXT_SEQ = "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq"
+SQL_PREVIOUS_SEND = """
+    SELECT seq, created_at FROM messages
+    WHERE room_id = %s AND user_id = %s AND client_id = %s
+"""
+SQL_INSERT_MESSAGE = """
+    INSERT INTO messages (room_id, seq, user_id, content, client_id, html, kind)
+    VALUES (%s, %s, %s, %s, %s, %s, %s)
+    RETURNING created_at
+"""
+
+
+def send_message(
+    conn: Connection,
+    room: dict,
+    user: dict,
+    content: str,
+    client_id: str | None,
+    kind: str = protocol.KIND_CHAT,
+) -> Sent:
+    """Store one message with the room's next seq and announce it, in one transaction.
+
+    A repeated client_id for the same user and room returns the first send's
+    seq and changes nothing: the seq bump is rolled back with the transaction.
+    `kind` is KIND_ACTION for `/me waves`.
+    """
+    repeat = None
+    html = render(content)  # before taking the room's lock: rendering is the slow part
+    with conn.transaction():
+        seq = conn.execute(SQL_NEXT_SEQ, (room["id"],)).fetchone()["last_seq"]
+        if client_id is not None:
+            previous = conn.execute(
+                SQL_PREVIOUS_SEND, (room["id"], user["id"], client_id)
+            ).fetchone()
+            if previous is not None:
+                repeat = Sent(previous["seq"], previous["created_at"], duplicate=True)
+                raise Rollback()
+        created_at = conn.execute(
+            SQL_INSERT_MESSAGE, (room["id"], seq, user["id"], content, client_id, html, kind)
+        ).fetchone()["created_at"]
+        frame = protocol.chat_frame(
+            room["name"], seq, user["username"], content, created_at, client_id, html, kind
+        )
+        conn.execute(SQL_NOTIFY, (CHANNEL, notify_payload(room["id"], seq, frame)))
+    if repeat is not None:
+        return repeat
+    metrics.MESSAGES.inc()
+    return Sent(seq, created_at, duplicate=False)
+
+
+def notify_payload(room_id: int, seq: int, frame: str, sent_ms: int | None = None) -> str:
+    """'<room_id> <seq> <sent_ms> <frame>', or without the frame when it is too big.
+
+    Listeners fetch a referenced message from the table, so size never loses one.
+    `sent_ms` (this host's clock, Unix milliseconds; now unless given) lets each
+    worker measure how long the message took to reach it
+    (metrics.NOTIFY_TO_DELIVERY). A batch (chat/writer.py) sends one per line.
+    """
+    if sent_ms is None:
+        sent_ms = int(time.time() * 1000)
+    head = f"{room_id} {seq} {sent_ms}"
+    payload = f"{head} {frame}"
+    if len(payload.encode()) > NOTIFY_PAYLOAD_MAX:
+        return head
+    return payload

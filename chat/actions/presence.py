@@ -1,0 +1,114 @@
+"""Who is in which room through which worker, and the join/leave announcements."""
+
+from psycopg import Connection
+
+from .. import protocol, queries
+from .channels import NOTIFY_PAYLOAD_MAX, ONLINE_USERS_REF, announce, events_payload
+
+
+def announce_typing(conn: Connection, room: dict, user: dict) -> None:
+    announce(conn, room["id"], [protocol.typing_frame(room["name"], user["username"])], user["id"])
+
+
+# All presence changes in one room are serialised by this lock, so that the
+# online list each change announces is the list as of that change, and the
+# announcements leave (NOTIFY at commit) in the order the changes happened.
+PRESENCE_LOCK_SPACE = 0x70726573  # "pres"
+SQL_PRESENCE_LOCK = "SELECT pg_advisory_xact_lock(%s, (%s %% 2147483647)::int)"
+SQL_REGISTER_WORKER = """
+    INSERT INTO workers (id) VALUES (%s)
+    ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()
+"""
+SQL_HEARTBEAT = "UPDATE workers SET heartbeat_at = now() WHERE id = %s"
+SQL_PRESENCE_ADD = """
+    INSERT INTO presence (worker_id, room_id, user_id) VALUES (%s, %s, %s)
+    ON CONFLICT DO NOTHING
+"""
+SQL_PRESENCE_REMOVE = """
+    DELETE FROM presence WHERE worker_id = %s AND room_id = %s AND user_id = %s
+"""
+SQL_PRESENCE_COUNT = "SELECT count(*) AS n FROM presence WHERE room_id = %s AND user_id = %s"
+SQL_DEAD_WORKERS = """
+    SELECT id FROM workers WHERE heartbeat_at < now() - make_interval(secs => %s)
+"""
+SQL_WORKER_PRESENCE = """
+    SELECT p.room_id, r.name AS room_name, p.user_id, u.username
+    FROM presence p JOIN rooms r ON r.id = p.room_id JOIN users u ON u.id = p.user_id
+    WHERE p.worker_id = %s
+    ORDER BY p.room_id, p.user_id
+"""
+SQL_DELETE_WORKER = "DELETE FROM workers WHERE id = %s"
+
+
+def _online_frames(conn: Connection, room: dict, first: str) -> list[str]:
+    users = queries.online_users(conn, room["id"])
+    online = protocol.online_users_frame(room["name"], users)
+    if len(events_payload(room["id"], 0, [first, online]).encode()) > NOTIFY_PAYLOAD_MAX:
+        online = ONLINE_USERS_REF
+    return [first, online]
+
+
+def register_worker(conn: Connection, worker_id: str) -> None:
+    conn.execute(SQL_REGISTER_WORKER, (worker_id,))
+
+
+def heartbeat(conn: Connection, worker_id: str) -> bool:
+    """Refresh the worker's heartbeat; False if it had been reaped meanwhile."""
+    return conn.execute(SQL_HEARTBEAT, (worker_id,)).rowcount == 1
+
+
+def arrive(conn: Connection, worker_id: str, room: dict, user: dict) -> bool:
+    """Record the user in the room through this worker; announce if they were not there.
+
+    Returns True when this made the user newly present (user_joined announced).
+    """
+    with conn.transaction():
+        conn.execute(SQL_PRESENCE_LOCK, (PRESENCE_LOCK_SPACE, room["id"]))
+        conn.execute(SQL_PRESENCE_ADD, (worker_id, room["id"], user["id"]))
+        if conn.execute(SQL_PRESENCE_COUNT, (room["id"], user["id"])).fetchone()["n"] != 1:
+            return False
+        frames = _online_frames(
+            conn, room, protocol.user_joined_frame(room["name"], user["username"])
+        )
+        announce(conn, room["id"], frames)
+    return True
+
+
+def depart(conn: Connection, worker_id: str, room: dict, user: dict) -> bool:
+    """Remove the user's presence through this worker; announce if they are now gone."""
+    with conn.transaction():
+        conn.execute(SQL_PRESENCE_LOCK, (PRESENCE_LOCK_SPACE, room["id"]))
+        removed = conn.execute(SQL_PRESENCE_REMOVE, (worker_id, room["id"], user["id"])).rowcount
+        if not removed:
+            return False  # someone else (a reaper) already did
+        if conn.execute(SQL_PRESENCE_COUNT, (room["id"], user["id"])).fetchone()["n"] != 0:
+            return False
+        frames = _online_frames(
+            conn, room, protocol.user_left_frame(room["name"], user["username"])
+        )
+        announce(conn, room["id"], frames)
+    return True
+
+
+def worker_presence(conn: Connection, worker_id: str) -> list[dict]:
+    return conn.execute(SQL_WORKER_PRESENCE, (worker_id,)).fetchall()
+
+
+def retire_worker(conn: Connection, worker_id: str) -> None:
+    """Depart everyone present through the worker, then forget the worker."""
+    for row in worker_presence(conn, worker_id):
+        depart(
+            conn,
+            worker_id,
+            {"id": row["room_id"], "name": row["room_name"]},
+            {"id": row["user_id"], "username": row["username"]},
+        )
+    conn.execute(SQL_DELETE_WORKER, (worker_id,))
+
+
+def reap_dead_workers(conn: Connection, timeout: float) -> list[str]:
+    """Retire every worker whose heartbeat is older than timeout seconds."""
+    dead = [row["id"] for row in conn.execute(SQL_DEAD_WORKERS, (timeout,)).fetchall()]
+    for worker_id in dead:
+        retire_worker(conn, worker_id)
+    return dead
