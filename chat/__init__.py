@@ -54,7 +54,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         "max_message_size": app.config["WS_MAX_FRAME_BYTES"],
     }
 
-    from . import api, auth, bots, db, headers, health, limits, metrics, rooms, ws
+    from . import api, auth, bots, db, export, headers, health, limits, metrics, rooms, search, ws
     from .forms import csrf
 
     limits.init_app(app)  # first: its hook reads the body before CSRF parses it
@@ -63,6 +63,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     auth.init_app(app)
     rooms.init_app(app)
     api.init_app(app)
+    search.init_app(app)
+    export.init_app(app)
     ws.init_app(app)
     health.init_app(app)
     metrics.init_app(app)

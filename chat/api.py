@@ -37,9 +37,11 @@ def _error(exc: HTTPException):
     code = {
         400: "bad_request",
         401: "unauthorized",
+        403: "forbidden",
         404: "not_found",
         408: "timeout",
         413: "too_large",
+        429: "too_many_requests",
         503: "unavailable",
     }.get(exc.code, "error")
     return jsonify(error={"code": code, "message": exc.description}), exc.code
