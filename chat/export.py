@@ -18,7 +18,7 @@ import threading
 
 import orjson
 import psycopg
-from flask import Blueprint, Flask, Response, abort
+from flask import Blueprint, Flask, Response, abort, current_app
 from flask_login import current_user, login_required
 from psycopg import Connection
 from psycopg.rows import dict_row, tuple_row
@@ -68,11 +68,11 @@ SQL_EXPORT = """
     ORDER BY m.seq
 """
 
-_slots = threading.BoundedSemaphore(MAX_EXPORTS_PER_WORKER)  # gevent's, in a worker
-
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    # One per app, that is per worker process; gevent's semaphore in a worker.
+    app.extensions["export_slots"] = threading.BoundedSemaphore(MAX_EXPORTS_PER_WORKER)
 
 
 def spreadsheet_safe(cell: str) -> str:
@@ -85,7 +85,14 @@ def jsonl_chunks(conn: Connection, room_id: int):
     with conn.cursor(name="room_export", row_factory=dict_row) as cursor:
         cursor.execute(SQL_EXPORT, (room_id,))
         while batch := cursor.fetchmany(FETCH_ROWS):
-            yield b"".join(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE) for row in batch)
+            # One buffer, each row appended and its bytes freed at once: orjson
+            # gives every dumps() result a 4 KB allocation, so holding a batch of
+            # them before joining would take 4 KB per row.
+            chunk = bytearray()
+            for row in batch:
+                chunk += orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
+            del batch  # not kept alive while the next one is fetched
+            yield bytes(chunk)
 
 
 def csv_chunks(conn: Connection, room_id: int):
@@ -108,6 +115,7 @@ def csv_chunks(conn: Connection, room_id: int):
                 )
                 for seq, time, username, kind, content, edited_at, deleted in batch
             )
+            del batch  # not kept alive while the next one is fetched
             yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
@@ -124,8 +132,9 @@ class ExportStream:
     the export slot, in close(): the WSGI server calls that when the download
     completes, fails, or the client goes away mid-way."""
 
-    def __init__(self, pool: ConnectionPool, room_id: int, fmt: str):
+    def __init__(self, pool: ConnectionPool, slots: threading.Semaphore, room_id: int, fmt: str):
         self._pool = pool
+        self._slots = slots
         self._conn = pool.getconn()
         self._chunks = CHUNKS[fmt](self._conn, room_id)
         self._closed = False
@@ -147,7 +156,7 @@ class ExportStream:
             except psycopg.Error:
                 pass  # same: a broken connection is the pool's to replace
             self._pool.putconn(self._conn)
-            _slots.release()
+            self._slots.release()
 
 
 def export(name: str, fmt: str) -> Response:
@@ -157,15 +166,16 @@ def export(name: str, fmt: str) -> Response:
         member = conn.execute(SQL_IS_MEMBER, (room["id"], current_user.id)).fetchone()
     if member is None:
         abort(403, description=f"only members can export #{room['name']}: join the room first")
-    if not _slots.acquire(blocking=False):
+    slots = current_app.extensions["export_slots"]
+    if not slots.acquire(blocking=False):
         raise TooManyRequests(
             description="this server is busy with other exports; try again shortly",
             retry_after=RETRY_AFTER_SECONDS,
         )
     try:
-        body = ExportStream(db.pool(), room["id"], fmt)
+        body = ExportStream(db.pool(), slots, room["id"], fmt)
     except BaseException:
-        _slots.release()
+        slots.release()
         raise
     response = Response(body, content_type=MEDIA_TYPES[fmt])
     response.headers.set("Content-Disposition", "attachment", filename=f"{room['name']}.{fmt}")
