@@ -44,7 +44,11 @@ def _error(exc: HTTPException):
         429: "too_many_requests",
         503: "unavailable",
     }.get(exc.code, "error")
-    return jsonify(error={"code": code, "message": exc.description}), exc.code
+    response = jsonify(error={"code": code, "message": exc.description})
+    for name, value in exc.get_headers():  # Retry-After, WWW-Authenticate, Allow ...
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response, exc.code
 
 
 @bp.before_request

@@ -225,6 +225,7 @@ def test_exports_beyond_the_per_worker_limit_get_429(client, db, headers, histor
     busy = client.get("/api/rooms/general/export.csv", headers=headers, buffered=True)
     assert busy.status_code == 429
     assert busy.json["error"]["code"] == "too_many_requests"
+    assert busy.headers["Retry-After"] == str(export.RETRY_AFTER_SECONDS)
     for response in held:
         response.close()
     assert (
