@@ -26,6 +26,7 @@ from chat.forms import csrf as _csrf  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parent.parent
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 def missing_part(reason: str):
@@ -281,3 +282,26 @@ def quotes():
     server = QuoteServer()
     yield server
     server.close()
+
+
+# Here rather than in test_browser.py: Playwright's sync API runs one instance
+# per process, so every browser test module must share this one.
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        missing_part("Debian's chromium is not installed (.ci/run installs it with apt-get)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",  # we run as root
+                "--disable-gpu",
+                "--disable-background-networking",  # no calls to the outside world
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()

@@ -5,40 +5,17 @@ test-output/<test name>/.
 
 import re
 import time
-from pathlib import Path
 
 import pytest
 
-from .conftest import CI, make_token, make_user, missing_part
+from .conftest import CHROMIUM, CI, make_token, make_user
 from .servers import ROOT, http
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "correct horse"
 # Generous: two browsers, two workers and PostgreSQL share two cores.
 WAIT_MS = 20_000
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not CHROMIUM.exists():
-        missing_part("Debian's chromium is not installed (.ci/run installs it with apt-get)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",  # we run as root
-                "--disable-gpu",
-                "--disable-background-networking",  # no calls to the outside world
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from chat import actions
 
 from .conftest import room_row
-from .test_browser import browser, log_in, pages, people, server  # noqa: F401 (fixtures)
+from .test_browser import log_in, pages, people, server  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.e2e
 
