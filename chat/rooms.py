@@ -119,8 +119,11 @@ def room(name: str):
         members = queries.members(conn, room["id"]) if room["is_private"] else []
         last_read_seq = queries.read_seq(conn, room["id"], current_user.id)
     invite_form = UsernameForm() if room["is_private"] and not room["is_direct"] else None
+    # The owner may delete anyone's message (actions.delete_message); a direct room has none.
+    moderator = room["created_by"] == current_user.id and not room["is_direct"]
     return render_template(
         "room.html",
+        moderator=moderator,
         room=current,
         rooms=rooms,
         members=members,
