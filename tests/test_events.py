@@ -398,3 +398,15 @@ def test_parse_refuses_bad_event_frames(frame, code):
 def test_an_event_on_a_one_room_socket_may_leave_out_the_room():
     parsed = protocol.parse('{"type":"delete","seq":4}', 4000, plain_text=True)
     assert parsed == protocol.DeleteIn(None, 4, None)
+
+
+def test_events_are_counted_once_for_metrics(db, room, eren):
+    from chat import metrics
+
+    seq = send(db, room, eren, "x")
+    before = metrics.EVENTS._value.get()
+    actions.toggle_reaction(db, room, eren, seq, "👍", "r-1")
+    actions.toggle_reaction(db, room, eren, seq, "👍", "r-1")  # a repeat
+    with pytest.raises(actions.ActionError):
+        actions.edit_message(db, room, eren, 99, "refused")
+    assert metrics.EVENTS._value.get() == before + 1
