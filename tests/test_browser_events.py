@@ -8,10 +8,10 @@ import pytest
 from chat import actions
 
 from .conftest import make_user
-from .test_browser import PASSWORD, browser, log_in, message, open_room, pages, send, server, words
+from .test_browser import PASSWORD, log_in, message, open_room, send, server, words
 
 pytestmark = pytest.mark.e2e
-__all__ = ["browser", "pages", "server"]  # fixtures, used by name
+__all__ = ["server"]  # a fixture, used by name
 
 
 @pytest.fixture
