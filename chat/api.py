@@ -72,6 +72,7 @@ def list_rooms():
                 "private": r["is_private"],
                 "last_seq": r["last_seq"],
                 "unread": r["unread"],
+                "mentions": r["mentions"],
             }
             for r in rooms
         ]

@@ -27,11 +27,30 @@ SQL_VISIBLE_ROOM = """
       AND (NOT r.is_private OR EXISTS (
             SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = %(user_id)s))
 """
-# unread is NULL for a public room the user has never joined; for members it
-# is last_seq minus their read seq: no message is looked at.
+# unread and mentions are NULL for a public room the user has never joined.
+# For members, unread counts others' messages after their read seq (edits,
+# deletions and reactions have seqs too, but are not something new to read),
+# reading at most UNREAD_MAX rows of the room's primary key range;
+# mentions counts the mentions of the member after their read seq.
+UNREAD_MAX = 1000  # a badge says "999+" beyond this; counting further buys nothing
 SQL_VISIBLE_ROOMS = """
     SELECT r.id, r.name, r.is_private, r.is_direct, r.last_seq, r.created_at,
-           r.last_seq - m.last_read_seq AS unread, m.last_read_seq,
+           CASE WHEN m.user_id IS NOT NULL THEN (
+               SELECT count(*) FROM (
+                   SELECT 1 FROM messages x
+                   WHERE x.room_id = r.id AND x.seq > m.last_read_seq
+                     AND x.kind IN ('chat', 'action') AND x.deleted_at IS NULL
+                     AND x.user_id <> %(user_id)s
+                   LIMIT %(unread_max)s
+               ) unread_rows
+           ) END AS unread,
+           CASE WHEN m.user_id IS NOT NULL THEN (
+               SELECT count(*) FROM mentions n
+               JOIN messages x ON x.room_id = n.room_id AND x.seq = n.seq
+               WHERE n.user_id = %(user_id)s AND n.room_id = r.id
+                 AND n.seq > m.last_read_seq AND x.deleted_at IS NULL
+           ) END AS mentions,
+           m.last_read_seq,
            CASE WHEN r.is_direct THEN (
                SELECT u.username FROM room_members o JOIN users u ON u.id = o.user_id
                WHERE o.room_id = r.id AND o.user_id <> %(user_id)s
@@ -138,7 +157,9 @@ def visible_room(conn: Connection, name: str, user_id: int) -> dict | None:
 
 
 def visible_rooms(conn: Connection, user_id: int) -> list[dict]:
-    return conn.execute(SQL_VISIBLE_ROOMS, {"user_id": user_id}).fetchall()
+    return conn.execute(
+        SQL_VISIBLE_ROOMS, {"user_id": user_id, "unread_max": UNREAD_MAX}
+    ).fetchall()
 
 
 SQL_MEMBERS = """

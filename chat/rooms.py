@@ -17,7 +17,7 @@ from flask_login import current_user, login_required
 
 from . import actions, commands, db, protocol, queries, writer
 from .forms import MessageForm, RoomForm, UsernameForm
-from .render import render
+from .render import for_reader, render
 
 bp = Blueprint("rooms", __name__)
 
@@ -25,6 +25,7 @@ bp = Blueprint("rooms", __name__)
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.add_template_filter(protocol.timestamp, "timestamp")
+    app.add_template_filter(for_reader, "for_reader")
     app.add_template_filter(lambda dt: dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M"), "utc_minute")
 
 

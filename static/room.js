@@ -7,6 +7,7 @@
 //     .pending       own send waiting for its ack (no id yet)
 //     .failed        own send refused or unanswered; has button.retry ("Retry")
 //     .author, .content, a.permalink (history page anchor), time[datetime]
+//     .mention.me    an @mention of the reader inside .content
 //     .action        a `/me` message ("eren waves"); .content starts with span.actor
 //   li.notice        "X joined the room" / "X left the room"
 //   li.notice.local  for this tab only, never stored: .help (/help's list), .queued
@@ -44,6 +45,8 @@ const room = section.dataset.room;
 const me = section.dataset.me;
 const historyUrl = section.dataset.historyUrl;
 const readAtLoad = Number(section.dataset.lastReadSeq) || 0;
+// @me in a message's HTML (chat/render.py writes data-user lower-cased).
+const mentionOfMe = `.mention[data-user="${CSS.escape(me.toLowerCase())}"]`;
 const typingIntervalMs = (Number(section.dataset.typingInterval) || 2) * 1000;
 
 const list = document.getElementById("messages");
@@ -112,6 +115,7 @@ function fillContent(node, frame) {
   if (typeof frame.html === "string") {
     node.className = "content";
     node.innerHTML = frame.html;
+    for (const mention of node.querySelectorAll(mentionOfMe)) mention.classList.add("me");
   } else {
     node.className = "content plain";
     node.textContent = frame.content;

@@ -38,7 +38,7 @@ from .jobs import (
     ensure_bot_user,
     retry_job,
 )
-from .messages import Sent, notify_payload, send_message
+from .messages import Sent, notify_payload, record_mentions, send_message
 from .presence import (
     announce_typing,
     arrive,
@@ -100,6 +100,7 @@ __all__ = [
     "notify_payload",
     "open_direct",
     "reap_dead_workers",
+    "record_mentions",
     "register_worker",
     "remove_member",
     "retire_worker",
