@@ -68,21 +68,69 @@ SQL_ONLINE_USERS = """
 """
 SQL_ROOM_LAST_SEQ = "SELECT last_seq FROM rooms WHERE id = %s"
 
+# Rows as protocol.row_message turns them into frames: a message with its
+# current state (reactions as {emoji: [usernames]}, in the order first given;
+# NULL when none), or an event with the seq of the message it changes.
+# `kinds` picks messages and events, or (history pages) messages only.
 SQL_MESSAGES_BETWEEN = """
-    SELECT m.seq, u.username, m.content, m.client_id, m.created_at, m.html, m.kind
+    SELECT m.seq, u.username, m.content, m.client_id, m.created_at, m.html, m.kind,
+           m.target_seq, m.edited_at, m.deleted_at,
+           CASE WHEN m.target_seq IS NULL THEN (
+               SELECT json_object_agg(emoji, users ORDER BY first_at, emoji)
+               FROM (
+                   SELECT r.emoji, min(r.created_at) AS first_at,
+                          json_agg(ru.username ORDER BY r.created_at, ru.username) AS users
+                   FROM reactions r JOIN users ru ON ru.id = r.user_id
+                   WHERE r.room_id = m.room_id AND r.seq = m.seq
+                   GROUP BY r.emoji
+               ) by_emoji
+           ) END AS reactions
     FROM messages m JOIN users u ON u.id = m.user_id
-    WHERE m.room_id = %s AND m.seq > %s AND m.seq < %s
+    WHERE m.room_id = %(room_id)s AND m.seq > %(after)s AND m.seq < %(before)s
+      AND m.kind = ANY(%(kinds)s)
     ORDER BY m.seq
-    LIMIT %s
+    LIMIT %(limit)s
 """
 SQL_MESSAGES_BEFORE = """
     SELECT * FROM (
-        SELECT m.seq, u.username, m.content, m.client_id, m.created_at, m.html, m.kind
+        SELECT m.seq, u.username, m.content, m.client_id, m.created_at, m.html, m.kind,
+               m.target_seq, m.edited_at, m.deleted_at,
+               CASE WHEN m.target_seq IS NULL THEN (
+                   SELECT json_object_agg(emoji, users ORDER BY first_at, emoji)
+                   FROM (
+                       SELECT r.emoji, min(r.created_at) AS first_at,
+                              json_agg(ru.username ORDER BY r.created_at, ru.username) AS users
+                       FROM reactions r JOIN users ru ON ru.id = r.user_id
+                       WHERE r.room_id = m.room_id AND r.seq = m.seq
+                       GROUP BY r.emoji
+                   ) by_emoji
+               ) END AS reactions
         FROM messages m JOIN users u ON u.id = m.user_id
-        WHERE m.room_id = %s AND m.seq < %s
+        WHERE m.room_id = %(room_id)s AND m.seq < %(before)s AND m.kind = ANY(%(kinds)s)
         ORDER BY m.seq DESC
-        LIMIT %s
+        LIMIT %(limit)s
     ) newest ORDER BY seq
+"""
+ALL_KINDS = ["chat", "action", "edit", "delete", "reaction_add", "reaction_remove"]
+MESSAGE_KINDS = ["chat", "action"]
+# The seq of the `offset`-th message (not event) after seq `after`; where the
+# next page of history ends.
+SQL_NTH_MESSAGE_AFTER = """
+    SELECT seq FROM messages
+    WHERE room_id = %s AND seq > %s AND kind IN ('chat', 'action')
+    ORDER BY seq
+    OFFSET %s LIMIT 1
+"""
+SQL_HAS_MESSAGE_AFTER = """
+    SELECT EXISTS (
+        SELECT 1 FROM messages WHERE room_id = %s AND seq > %s AND kind IN ('chat', 'action')
+    ) AS found
+"""
+# Earlier versions of edited messages, oldest first (version 1 is the original).
+SQL_VERSIONS = """
+    SELECT seq, version, content, html, written_at FROM message_versions
+    WHERE room_id = %s AND seq = ANY(%s)
+    ORDER BY seq, version
 """
 
 
@@ -155,13 +203,39 @@ def room_last_seq(conn: Connection, room_id: int) -> int:
 def messages_between(
     conn: Connection, room_id: int, after: int, before: int, limit: int
 ) -> list[dict]:
-    """Up to `limit` messages with after < seq < before, oldest first."""
-    return conn.execute(SQL_MESSAGES_BETWEEN, (room_id, after, before, limit)).fetchall()
+    """Up to `limit` messages and events with after < seq < before, oldest first."""
+    params = {"room_id": room_id, "after": after, "before": before, "limit": limit}
+    return conn.execute(SQL_MESSAGES_BETWEEN, {**params, "kinds": ALL_KINDS}).fetchall()
 
 
 def messages_before(conn: Connection, room_id: int, before: int, limit: int) -> list[dict]:
-    """The `limit` newest messages with seq < before, oldest first."""
-    return conn.execute(SQL_MESSAGES_BEFORE, (room_id, before, limit)).fetchall()
+    """The `limit` newest messages and events with seq < before, oldest first."""
+    params = {"room_id": room_id, "before": before, "limit": limit, "kinds": ALL_KINDS}
+    return conn.execute(SQL_MESSAGES_BEFORE, params).fetchall()
+
+
+def history_before(conn: Connection, room_id: int, before: int, limit: int) -> list[dict]:
+    """The `limit` newest messages (no events) with seq < before, oldest first."""
+    params = {"room_id": room_id, "before": before, "limit": limit, "kinds": MESSAGE_KINDS}
+    return conn.execute(SQL_MESSAGES_BEFORE, params).fetchall()
+
+
+def nth_message_after(conn: Connection, room_id: int, after: int, n: int) -> int | None:
+    """The seq of the n-th message (1-based; events not counted) after seq `after`."""
+    row = conn.execute(SQL_NTH_MESSAGE_AFTER, (room_id, after, n - 1)).fetchone()
+    return row["seq"] if row else None
+
+
+def has_message_after(conn: Connection, room_id: int, after: int) -> bool:
+    return conn.execute(SQL_HAS_MESSAGE_AFTER, (room_id, after)).fetchone()["found"]
+
+
+def versions(conn: Connection, room_id: int, seqs: list[int]) -> dict[int, list[dict]]:
+    """Earlier versions of the given messages: {seq: [versions, oldest first]}."""
+    found: dict[int, list[dict]] = {}
+    for row in conn.execute(SQL_VERSIONS, (room_id, seqs)):
+        found.setdefault(row["seq"], []).append(row)
+    return found
 
 
 # Seconds until the bot's next pending job is due (a retry's backoff, or a

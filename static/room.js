@@ -13,6 +13,7 @@
 //   li.notice.local  for this tab only, never stored: .help (/help's list), .queued
 //                    ("stockbot will answer"), .error (a refused command)
 //   li.divider       "New" line above the first unread message on load
+//   (edit, delete and reaction hooks: static/message_events.js)
 //   #online          online usernames, one li[data-user] each
 //   #members         members of a private or direct room (server-rendered)
 //   #typing          "X is typing…", empty when no one is
@@ -21,6 +22,7 @@
 //   .badge[data-room="<name>"]  unread count of another room in the sidebar
 import { ChatSocket, newClientId } from "./socket.js";
 import { showStatus, socketOptions } from "./status.js";
+import { MessageEvents } from "./message_events.js";
 import { UnreadBadges } from "./unread.js";
 
 // Others' indicator disappears this long after their last typing frame;
@@ -69,6 +71,15 @@ let readTimer = null;
 const socket = new ChatSocket({ primary: room, ...socketOptions(section.dataset) });
 socket.follow(room, null);
 const badges = new UnreadBadges(socket, { me, openRoom: room });
+const events = new MessageEvents({
+  socket,
+  list,
+  room,
+  me,
+  moderator: section.dataset.moderator === "true",
+  fillContent,
+  report: (text) => notice(text, "notice local error").setAttribute("role", "alert"),
+});
 
 // --- rendering -------------------------------------------------------------
 
@@ -127,6 +138,8 @@ function fillMessage(li, frame) {
   }
   if (frame.kind === "action" || content.querySelector(".actor")) li.classList.add("action");
   li.replaceChildren(meta, content);
+  if (frame.content !== undefined) li.dataset.source = frame.content; // what "Edit" starts from
+  events.decorate(li, frame);
   return li;
 }
 
@@ -465,6 +478,8 @@ socket.on("user_joined", onPresence);
 socket.on("user_left", onPresence);
 socket.on("online_users", onOnline);
 socket.on("typing", onTyping);
+// An edit, deletion or reaction moves the room's seq too: what was seen is read.
+for (const type of ["chat_edit", "chat_delete", "reaction"]) socket.on(type, () => markRead());
 socket.on("open", () => { generation += 1; });
 socket.on("close", () => {
   for (const username of [...typists.keys()]) stopTyping(username);

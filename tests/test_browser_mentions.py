@@ -7,7 +7,7 @@ from chat import actions
 
 from .conftest import make_token, room_row
 from .servers import http
-from .test_browser import browser, log_in, message, open_room, pages, people, send, server
+from .test_browser import log_in, message, open_room, people, send, server
 
 pytestmark = pytest.mark.e2e
 

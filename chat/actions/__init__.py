@@ -27,6 +27,7 @@ from .channels import (
     events_payload,
 )
 from .errors import ActionError
+from .events import MAX_REACTIONS_PER_USER, Event, delete_message, edit_message, toggle_reaction
 from .jobs import (
     JOBS_CHANNEL,
     MAX_PENDING_JOBS,
@@ -64,10 +65,12 @@ __all__ = [
     "EVENTS_CHANNEL",
     "JOBS_CHANNEL",
     "MAX_PENDING_JOBS",
+    "MAX_REACTIONS_PER_USER",
     "NOTIFY_PAYLOAD_MAX",
     "ONLINE_USERS_REF",
     "SQL_NOTIFY",
     "ActionError",
+    "Event",
     "Queued",
     "Sent",
     "announce",
@@ -78,9 +81,11 @@ __all__ = [
     "create_room",
     "create_token",
     "create_user",
+    "delete_message",
     "depart",
     "direct_room_name",
     "disable_user",
+    "edit_message",
     "end_session",
     "enqueue_job",
     "ensure_bot_user",
@@ -103,5 +108,6 @@ __all__ = [
     "send_message",
     "set_password",
     "start_session",
+    "toggle_reaction",
     "worker_presence",
 ]
