@@ -288,6 +288,7 @@ def run_scenario(target, scenario: Scenario, credentials: list, database_url: st
     ]
     for p in procs:
         p.start()
+    load_pids = [p.pid for p in procs]
     result: dict = {
         "scenario": scenario.name,
         "clients": scenario.clients,
@@ -318,10 +319,14 @@ def run_scenario(target, scenario: Scenario, credentials: list, database_url: st
             # Not recorded: fills the server's connection pools and caches, as
             # minutes of real traffic would have.
             warm = Scenario(scenario.name, scenario.clients, scenario.rooms, seconds=2)
-            run_step(target, warm, scenario.rates[0], senders, inboxes, outboxes, database_url)
+            run_step(
+                target, warm, scenario.rates[0], senders, inboxes, outboxes, database_url, load_pids
+            )
         result["steps"] = []
         for rate in scenario.rates:
-            step = run_step(target, scenario, rate, senders, inboxes, outboxes, database_url)
+            step = run_step(
+                target, scenario, rate, senders, inboxes, outboxes, database_url, load_pids
+            )
             result["steps"].append(step)
             print(f"  {scenario.name} {rate}/s: {short(step)}", flush=True)
             if not step["complete"] or (step["p99_ms"] or 0) > 1000:
@@ -336,9 +341,30 @@ def run_scenario(target, scenario: Scenario, credentials: list, database_url: st
     return result
 
 
-def run_step(target, scenario, rate, senders, inboxes, outboxes, database_url) -> dict:
+def database_backends(database_url: str) -> list[int]:
+    """The PostgreSQL backends serving the benchmark's database (its own
+    scratch database, so no other client's work is counted)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(database_url) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchall()
+        return [row[0] for row in rows]
+    except psycopg.Error:
+        return []
+
+
+def run_step(target, scenario, rate, senders, inboxes, outboxes, database_url, load_pids) -> dict:
     pids = target.pids()
     cpu0 = cpu_seconds(pids)
+    load_cpu0 = cpu_seconds(load_pids)
+    # Backends are pooled: the ones serving the server at the start of a step
+    # are, with few exceptions, the ones serving it throughout.
+    backends = database_backends(database_url)
+    db_cpu0 = cpu_seconds(backends)
     started = time.monotonic()
     for box in inboxes:
         box.put(("step", rate / senders, scenario.seconds))
@@ -354,6 +380,8 @@ def run_step(target, scenario, rate, senders, inboxes, outboxes, database_url) -
     # senders stopped does not count as speed.
     until_delivered = time.monotonic() - started
     cpu = cpu_seconds(pids) - cpu0
+    load_cpu = cpu_seconds(load_pids) - load_cpu0
+    db_cpu = cpu_seconds(backends) - db_cpu0
     total_sent = sum(expected.values())
     window = max(reply[2] for reply in sent_replies)
     delivered = sum(r[1] for r in results)
@@ -374,6 +402,10 @@ def run_step(target, scenario, rate, senders, inboxes, outboxes, database_url) -
         "out_of_order": out_of_order,
         "complete": lost == 0 and duplicated == 0 and out_of_order == 0,
         "server_cpu_us_per_delivery": cpu / delivered * 1e6 if delivered else None,
+        # The other two users of the same two cores, per delivery: the load
+        # generator's processes and the database backends serving the target.
+        "generator_cpu_us_per_delivery": load_cpu / delivered * 1e6 if delivered else None,
+        "database_cpu_us_per_delivery": db_cpu / delivered * 1e6 if delivered else None,
         "notification_queue_usage": notification_queue_usage(database_url),
         "server_rss_mib": rss(pids) / 2**20,
     }
@@ -387,7 +419,10 @@ def short(step: dict) -> str:
     return (
         f"in {step['messages_in_per_s']:.0f}/s, out {step['deliveries_per_s']:.0f}/s, "
         f"p50 {step['p50_ms'] or 0:.1f} p99 {step['p99_ms'] or 0:.1f} ms, "
-        f"complete={step['complete']} (lost {step['lost']}, dup {step['duplicated']})"
+        f"complete={step['complete']} (lost {step['lost']}, dup {step['duplicated']}), "
+        f"CPU µs/delivery server {step['server_cpu_us_per_delivery'] or 0:.0f} "
+        f"generator {step['generator_cpu_us_per_delivery'] or 0:.0f} "
+        f"database {step['database_cpu_us_per_delivery'] or 0:.0f}"
     )
 
 

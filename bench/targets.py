@@ -30,6 +30,17 @@ from tests.servers import Gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 USERS_MAX = 100  # accounts are slow to make (a password hash each): sockets share them
+# One source address offers the ~28,000 ports of the ephemeral range
+# (/proc/sys/net/ipv4/ip_local_port_range) towards one server port: more
+# sockets than that fail with EADDRNOTAVAIL. Any 127.x.y.z is loopback, so
+# the clients take their source addresses in turn from these.
+SOURCE_ADDRESSES = [f"127.0.0.{n}" for n in range(1, 5)]
+_sources = itertools.cycle(SOURCE_ADDRESSES)
+
+
+def source_address() -> tuple[str, int]:
+    """The local (address, port) for the next client socket: the next loopback address."""
+    return (next(_sources), 0)
 
 
 class Ours:
@@ -89,6 +100,7 @@ class Ours:
             proxy=None,
             open_timeout=60,
             ping_interval=None,  # the server pings; answering is enough
+            local_addr=source_address(),
         )
         async for raw in ws:
             if orjson.loads(raw)["type"] == "ready":

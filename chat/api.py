@@ -5,7 +5,7 @@ from flask import Blueprint, Flask, abort, current_app, g, jsonify, request
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
-from . import commands, db, protocol, queries, writer
+from . import actions, commands, db, protocol, queries, writer
 from .forms import csrf
 from .rooms import room_or_404, seq_arg
 
@@ -61,16 +61,8 @@ def authenticate():
 
 
 def message_json(room: dict, row: dict) -> dict:
-    return protocol.chat_message(
-        room["name"],
-        row["seq"],
-        row["username"],
-        row["content"],
-        row["created_at"],
-        row["client_id"],
-        row["html"],
-        row["kind"],
-    )
+    """A stored message (current state) or event, as the socket's frame for it."""
+    return protocol.row_message(room["name"], row)
 
 
 @bp.get("/rooms")
@@ -85,6 +77,7 @@ def list_rooms():
                 "private": r["is_private"],
                 "last_seq": r["last_seq"],
                 "unread": r["unread"],
+                "mentions": r["mentions"],
             }
             for r in rooms
         ]
@@ -93,7 +86,8 @@ def list_rooms():
 
 @bp.get("/rooms/<name>/messages")
 def list_messages(name: str):
-    """Messages oldest first: `after=N` pages forward, else the newest before `before`."""
+    """Messages and events oldest first: `after=N` pages forward, else the newest
+    before `before`."""
     room = room_or_404(name)
     after, before = seq_arg("after"), seq_arg("before")
     limit = seq_arg("limit")
@@ -146,3 +140,98 @@ def send_message(name: str):
     return jsonify(
         room=room["name"], seq=sent.seq, client_id=client_id, duplicate=sent.duplicate
     ), status
+
+
+# --- edits, deletions, reactions ------------------------------------------------
+
+
+def _json_body(example: str) -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, description=f"send a JSON object: {example}")
+    return body
+
+
+def _event_answer(room: dict, client_id: str | None, write) -> tuple:
+    """Run one event action; its outcome, or the refusal, as JSON."""
+    try:
+        with db.connection() as conn:
+            event = write(conn)
+    except protocol.FrameError as exc:
+        return jsonify(error={"code": exc.code, "message": exc.message}), 400
+    except actions.ActionError as exc:
+        status = {"forbidden": 403, "not_found": 404}.get(exc.code, 400)
+        return jsonify(error={"code": exc.code, "message": exc.message}), status
+    answer = {
+        "room": room["name"],
+        "seq": event.seq,
+        "target_seq": event.target_seq,
+        "client_id": client_id,
+        "duplicate": event.duplicate,
+    }
+    if event.on is not None:
+        answer["on"] = event.on
+    return jsonify(answer), 200
+
+
+def _target_seq(seq: int) -> int:
+    if seq > protocol.SEQ_MAX:
+        abort(404, description=f"no message {seq}")
+    return seq
+
+
+@bp.patch("/rooms/<name>/messages/<int:seq>")
+def edit_message(name: str, seq: int):
+    """Edit your own message: {"content": "...", "client_id": "..."}."""
+    room = room_or_404(name)
+    seq = _target_seq(seq)
+    body = _json_body('{"content": "...", "client_id": "..."}')
+    try:
+        client_id = protocol.validate_client_id(body.get("client_id"))
+        content = protocol.validate_content(
+            body.get("content"), current_app.config["MAX_MESSAGE_CHARS"], client_id
+        )
+    except protocol.FrameError as exc:
+        return jsonify(error={"code": exc.code, "message": exc.message}), 400
+    user = current_user.as_row()
+    return _event_answer(
+        room,
+        client_id,
+        lambda conn: actions.edit_message(conn, room, user, seq, content, client_id),
+    )
+
+
+@bp.delete("/rooms/<name>/messages/<int:seq>")
+def delete_message(name: str, seq: int):
+    """Delete a message: your own, or any in a room you own. Optional body {"client_id"}."""
+    room = room_or_404(name)
+    seq = _target_seq(seq)
+    body = request.get_json(silent=True)
+    try:
+        client_id = protocol.validate_client_id(body.get("client_id") if body else None)
+    except protocol.FrameError as exc:
+        return jsonify(error={"code": exc.code, "message": exc.message}), 400
+    user = current_user.as_row()
+    return _event_answer(
+        room, client_id, lambda conn: actions.delete_message(conn, room, user, seq, client_id)
+    )
+
+
+@bp.post("/rooms/<name>/messages/<int:seq>/reactions")
+def toggle_reaction(name: str, seq: int):
+    """Toggle your reaction: {"emoji": "👍", "client_id": "..."}; the answer's `on`
+    says whether it is now there."""
+    room = room_or_404(name)
+    seq = _target_seq(seq)
+    body = _json_body('{"emoji": "👍", "client_id": "..."}')
+    try:
+        client_id = protocol.validate_client_id(body.get("client_id"))
+        emoji = protocol.validate_emoji(body.get("emoji"), client_id)
+    except protocol.FrameError as exc:
+        return jsonify(error={"code": exc.code, "message": exc.message}), 400
+    user = current_user.as_row()
+    return _event_answer(
+        room,
+        client_id,
+        lambda conn: actions.toggle_reaction(conn, room, user, seq, emoji, client_id),
+    )

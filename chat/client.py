@@ -33,6 +33,17 @@ log = logging.getLogger(__name__)
 _DB_DOWN = (psycopg.OperationalError, PoolTimeout, HubUnavailable)
 
 
+def write_event(
+    conn, room: dict, user: dict, frame: protocol.EditIn | protocol.DeleteIn | protocol.ReactIn
+) -> actions.Event:
+    """The action a client's edit, delete or react frame asks for."""
+    if isinstance(frame, protocol.EditIn):
+        return actions.edit_message(conn, room, user, frame.seq, frame.content, frame.client_id)
+    if isinstance(frame, protocol.DeleteIn):
+        return actions.delete_message(conn, room, user, frame.seq, frame.client_id)
+    return actions.toggle_reaction(conn, room, user, frame.seq, frame.emoji, frame.client_id)
+
+
 class Membership:
     """This connection's relation to one room: joining → joined → left.
 
@@ -226,6 +237,8 @@ class ClientSession:
                 self._typing(room_name)
             elif isinstance(frame, protocol.ReadIn):
                 self._read(room_name, frame.seq)
+            else:  # EditIn, DeleteIn, ReactIn
+                self._event(room_name, frame)
         except protocol.FrameError as exc:
             room_name = room_name or exc.room or (self.default_room and self.default_room["name"])
             self.peer.send(protocol.error_frame(exc.code, exc.message, exc.client_id, room_name))
@@ -278,6 +291,21 @@ class ClientSession:
             )
         else:
             self.peer.send(protocol.ack_frame(frame.client_id, outcome.sent.seq, room["name"]))
+
+    def _event(
+        self, room_name: str, frame: protocol.EditIn | protocol.DeleteIn | protocol.ReactIn
+    ) -> None:
+        """An edit, deletion or reaction toggle; acked with the event's seq."""
+        try:
+            room = self._visible(room_name)
+            with self.rt.pool.connection() as conn:
+                event = write_event(conn, room, self.user, frame)
+        except protocol.FrameError as exc:
+            exc.client_id = frame.client_id
+            raise
+        except actions.ActionError as exc:
+            raise protocol.FrameError(exc.code, exc.message, frame.client_id) from None
+        self.peer.send(protocol.ack_frame(frame.client_id, event.seq, room["name"]))
 
     def _typing(self, room_name: str) -> None:
         room = self._joined(room_name)

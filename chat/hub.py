@@ -187,16 +187,8 @@ class Hub:
 
     @staticmethod
     def _frame(feed: Feed, row: dict) -> str:
-        return protocol.chat_frame(
-            feed.name,
-            row["seq"],
-            row["username"],
-            row["content"],
-            row["created_at"],
-            row["client_id"],
-            row["html"],
-            row["kind"],
-        )
+        """A message in its current state, or an event (protocol.row_message)."""
+        return protocol.row_frame(feed.name, row)
 
     def on_notify(self, payload: str) -> None:
         """Handle a payload of one or more lines (a batch of sends, chat/writer.py)."""

@@ -33,6 +33,9 @@ CONNECTIONS = Gauge(
     multiprocess_mode="livesum",  # a dead worker's sockets stop counting
 )
 MESSAGES = Counter("chat_messages_sent", "Messages stored (a repeated client_id not counted)")
+EVENTS = Counter(
+    "chat_message_events", "Edits, deletions and reaction toggles stored (repeats not counted)"
+)
 DELIVERIES = Counter("chat_deliveries", "Chat frames handed to sockets, live and catch-up")
 SLOW_CONSUMERS = Counter(
     "chat_slow_consumer_disconnects", "Sockets closed (1013) for not reading fast enough"

@@ -61,17 +61,48 @@ class FrameSocket:
 
     simple-websocket writes with socket.send, which under gevent may write part
     of a large frame, and its reader greenlet (pongs, close replies) writes
-    concurrently with ours. sendall under one lock keeps every frame intact.
+    concurrently with ours. Every write holds one lock from a frame's first
+    byte to its last, so frames never interleave.
     """
 
     def __init__(self, sock: socket.socket):
         self._sock = sock
+        # The OS socket under gevent's wrapper (gevent keeps it non-blocking),
+        # or the socket itself: try_send calls it directly, never waiting.
+        self._os_sock = getattr(sock, "_sock", sock)
         self._lock = threading.Lock()
 
     def send(self, data: bytes) -> int:
         with self._lock:
             self._sock.sendall(data)
         return len(data)
+
+    def try_send(self, data: bytes) -> int | None:
+        """Write what the kernel takes at once, without waiting; None if another
+        writer holds the socket (nothing written).
+
+        A short count other than 0 leaves the socket locked, part of a frame
+        written: the caller must `finish` the rest before anything else goes.
+        """
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            written = self._os_sock.send(data, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            written = 0
+        except BaseException:
+            self._lock.release()
+            raise
+        if written == 0 or written == len(data):
+            self._lock.release()
+        return written
+
+    def finish(self, rest: bytes) -> None:
+        """Write the rest of a frame that try_send began, then free the socket."""
+        try:
+            self._sock.sendall(rest)
+        finally:
+            self._lock.release()
 
     def shutdown(self) -> None:
         try:
@@ -84,13 +115,20 @@ class FrameSocket:
 
 
 class Peer:
-    """A client connection's outbound side."""
+    """A client connection's outbound side.
+
+    A live frame for a client with nothing queued is written at once by the
+    greenlet delivering it, as far as the kernel's buffer takes it without
+    waiting (almost always all of it). Only what does not fit waits in the
+    queue, drained by a writer greenlet that exists only while there is a
+    backlog: an idle client costs no greenlet and a frame no switch.
+    """
 
     def __init__(self, ws, user: dict, queue_size: int):
         self.ws = ws
         self.user = user
         self.closed = False
-        self._frames: deque[str] = deque()
+        self._frames: deque[str | bytes] = deque()
         self._max = queue_size
         # Catch-up fills the queue only to here, leaving the rest as headroom
         # for the live frames that arrive right after a client switches to live.
@@ -103,8 +141,12 @@ class Peer:
         # Set before the close frame goes: no data frame is written after it
         # (one already being written finishes first: FrameSocket writes whole).
         self._close_sent = False
-        self._writer = threading.Thread(target=self._write_loop, daemon=True, name="peer-writer")
-        self._writer.start()
+        # Someone is writing to the socket (a direct write or the writer).
+        self._writing = False
+        self._writer_running = False
+        # The unwritten end of a frame a direct write began (its socket stays
+        # locked until the writer has written it).
+        self._rest: bytes | None = None
 
     @property
     def username(self) -> str:
@@ -115,17 +157,48 @@ class Peer:
         with self._cond:
             if self.closed:
                 return False
-            if len(self._frames) >= self._max:
+            direct = (
+                self._raw is not None
+                and not self._frames
+                and not self._writing
+                and self._rest is None
+                and not self._close_sent
+            )
+            overflow = False
+            if direct:
+                self._writing = True
+            elif len(self._frames) >= self._max:
                 overflow = True
             else:
-                overflow = False
                 self._frames.append(frame)
-                self._cond.notify_all()
+                self._wake()
+        if direct:
+            return self._write_now(frame)
         if overflow:
             metrics.SLOW_CONSUMERS.inc()
             log.info("dropping slow client %s: %d frames queued", self.username, self._max)
             self.abort(CLOSE_TRY_AGAIN_LATER, "too slow; reconnect with after")
             return False
+        return True
+
+    def _write_now(self, frame: "str | bytes") -> bool:
+        data = frame if isinstance(frame, bytes) else wire(frame)
+        try:
+            written = self._raw.try_send(data)
+        except Exception as exc:  # the socket is gone; the handler cleans up
+            log.debug("write to %s failed: %s", self.username, exc)
+            self._mark_closed()
+            self._shutdown()
+            return False
+        with self._cond:
+            self._writing = False
+            if not written:  # nothing went: the frame leads the queue
+                self._frames.appendleft(data)
+            elif written < len(data):
+                self._rest = data[written:]
+            self._cond.notify_all()  # a writer waiting for this write may go on
+            if self._frames or self._rest is not None:
+                self._wake()
         return True
 
     def send(self, frame: str) -> None:
@@ -136,27 +209,45 @@ class Peer:
             if self.closed:
                 raise PeerClosed()
             self._frames.append(frame)
+            self._wake()
+
+    def _wake(self) -> None:
+        """Have the writer drain the queue (call with self._cond held)."""
+        if self._writer_running:
             self._cond.notify_all()
+            return
+        self._writer_running = True
+        threading.Thread(target=self._write_loop, daemon=True, name="peer-writer").start()
 
     def _write_loop(self) -> None:
         while True:
             with self._cond:
-                while not self._frames and not self.closed:
+                while self._writing:  # a direct write is under way (threads only)
                     self._cond.wait()
-                if self.closed:
+                # A begun frame is always finished: it holds the socket's lock.
+                if self._rest is None and (self.closed or not self._frames):
+                    self._writer_running = False
+                    self._cond.notify_all()
                     return
+                rest, self._rest = self._rest, None
                 # Everything queued goes out in one write: under load, one
                 # syscall and one switch for many frames.
-                frames = list(self._frames)
+                frames = [] if self.closed else list(self._frames)
                 self._frames.clear()
+                self._writing = True
                 self._cond.notify_all()
             try:
-                self._write(frames)
+                if rest is not None:
+                    self._raw.finish(rest)
+                if frames:
+                    self._write(frames)
             except Exception as exc:  # the socket is gone; the handler cleans up
                 log.debug("write to %s failed: %s", self.username, exc)
                 self._mark_closed()
                 self._shutdown()
-                return
+            finally:
+                with self._cond:
+                    self._writing = False
 
     def _write(self, frames: list) -> None:
         if self._close_sent:

@@ -1,11 +1,18 @@
 """WebSocket frames (DESIGN §5): parse and validate what clients send, encode what we send.
 
-A chat frame is encoded here exactly once per message per worker: by the
-sender inside its transaction (the NOTIFY payload carries it verbatim) or by
-a worker reading the row back from the table. Both go through `chat_frame`,
-so live and caught-up frames are byte-for-byte the same.
+A frame is encoded here exactly once per stored row per worker: by the
+writer inside its transaction (the NOTIFY payload carries it verbatim) or by
+a worker reading the row back from the table. Both go through `row_message`
+(a new message through `chat_message`, which it uses), so a live frame and
+one caught up from the table are built by the same code.
+
+A row is a message (kind chat or action) or an event that changes one (edit,
+delete, reaction_add, reaction_remove; `target_seq` names the message). A
+message read from the table shows its current state (text, "edited",
+"deleted", "reactions"); the events after it replay to the same state.
 """
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -21,6 +28,21 @@ SEQ_MAX = 2**62
 # ordinary messages carry no `kind`, exactly as before kinds existed.
 KIND_CHAT = "chat"
 KIND_ACTION = "action"
+# Events in the room's sequence, each changing the message at its target_seq.
+KIND_EDIT = "edit"
+KIND_DELETE = "delete"
+KIND_REACTION_ADD = "reaction_add"
+KIND_REACTION_REMOVE = "reaction_remove"
+MESSAGE_KINDS = (KIND_CHAT, KIND_ACTION)
+# The schema's limit (reactions.emoji): an emoji sequence (a family, a flag
+# with its tags) is a handful of code points; 32 also allows ":party_parrot:".
+EMOJI_MAX = 32
+# Bidirectional controls are format characters like the joiners emoji need,
+# but in a reaction they only serve to make one text look like another.
+_BIDI_CONTROLS = set("\u200e\u200f\u061c") | set(map(chr, range(0x202A, 0x202F)))
+_BIDI_CONTROLS |= set(map(chr, range(0x2066, 0x206A)))
+# Control, surrogate and private-use characters, spaces and line separators.
+_REFUSED_CATEGORIES = {"Cc", "Cs", "Co", "Zs", "Zl", "Zp"}
 
 
 class FrameError(Exception):
@@ -76,7 +98,36 @@ class ReadIn:
     seq: int
 
 
-ClientFrame = ChatIn | JoinIn | LeaveIn | TypingIn | ReadIn
+@dataclass(frozen=True)
+class EditIn:
+    """Replace the text of one's own message `seq`."""
+
+    room: str | None
+    seq: int
+    content: str
+    client_id: str | None
+
+
+@dataclass(frozen=True)
+class DeleteIn:
+    """Delete message `seq` (one's own, or any in a room one owns)."""
+
+    room: str | None
+    seq: int
+    client_id: str | None
+
+
+@dataclass(frozen=True)
+class ReactIn:
+    """Toggle one's reaction `emoji` on message `seq`."""
+
+    room: str | None
+    seq: int
+    emoji: str
+    client_id: str | None
+
+
+ClientFrame = ChatIn | JoinIn | LeaveIn | TypingIn | ReadIn | EditIn | DeleteIn | ReactIn
 
 
 def timestamp(dt: datetime) -> str:
@@ -132,6 +183,67 @@ def chat_frame(
 ) -> str:
     """The encoded `chat` frame for one stored message."""
     return encode(chat_message(room, seq, username, content, created_at, client_id, html, kind))
+
+
+def row_message(room: str, row: dict) -> dict:
+    """The frame for one stored row, as sockets, the API and catch-up show it.
+
+    `row` has the columns of queries.messages_between: seq, username (the
+    author, or for an event who made it), content, html, client_id,
+    created_at, kind, and for messages edited_at, deleted_at and reactions
+    ({emoji: [usernames]}, or None); target_seq for events. A message comes
+    as its current state; an event as what it did.
+    """
+    kind = row["kind"]
+    if kind in MESSAGE_KINDS:
+        frame = chat_message(
+            room,
+            row["seq"],
+            row["username"],
+            row["content"],
+            row["created_at"],
+            row["client_id"],
+            row["html"],
+            kind,
+        )
+        if row.get("edited_at") is not None:
+            frame["edited"] = timestamp(row["edited_at"])
+        if row.get("deleted_at") is not None:
+            frame["deleted"] = True
+            frame["content"] = frame["html"] = ""
+        if row.get("reactions"):
+            frame["reactions"] = row["reactions"]
+        return frame
+    frame = {
+        "type": _EVENT_TYPES[kind],
+        "room": room,
+        "seq": row["seq"],
+        "target_seq": row["target_seq"],
+        "username": row["username"],
+    }
+    if kind == KIND_EDIT:
+        frame["content"] = row["content"]
+        frame["html"] = row["html"] if row["html"] is not None else render(row["content"])
+    elif kind in (KIND_REACTION_ADD, KIND_REACTION_REMOVE):
+        frame["emoji"] = row["content"]
+        frame["on"] = kind == KIND_REACTION_ADD
+    frame["ts"] = timestamp(row["created_at"])
+    if row["client_id"] is not None:
+        frame["client_id"] = row["client_id"]
+    return frame
+
+
+_EVENT_TYPES = {
+    KIND_EDIT: "chat_edit",
+    KIND_DELETE: "chat_delete",
+    KIND_REACTION_ADD: "reaction",
+    KIND_REACTION_REMOVE: "reaction",
+}
+
+
+def row_frame(room: str, row: dict) -> str:
+    """The encoded frame for one stored row (see row_message)."""
+    return encode(row_message(room, row))
 
 
 def ready_frame(room: str, last_seq: int) -> str:
@@ -211,6 +323,26 @@ def validate_content(value: object, max_chars: int, client_id: str | None = None
     return value
 
 
+def validate_emoji(value: object, client_id: str | None = None) -> str:
+    """A reaction: 1 to 32 characters with no spaces, separators or control characters.
+
+    Format characters stay (emoji sequences need the zero-width joiner, flags
+    their tags), except the bidirectional controls; so do code points this
+    Python's Unicode tables do not know yet (emoji newer than them).
+    """
+    if not isinstance(value, str) or not 1 <= len(value) <= EMOJI_MAX:
+        raise FrameError(
+            "bad_frame", f"emoji must be a string of 1 to {EMOJI_MAX} chars", client_id
+        )
+    for char in value:
+        category = unicodedata.category(char)
+        if category in _REFUSED_CATEGORIES or char in _BIDI_CONTROLS:
+            raise FrameError(
+                "bad_frame", "emoji must not contain spaces or control characters", client_id
+            )
+    return value
+
+
 def _room(frame: dict, client_id: str | None, required: bool) -> str | None:
     room = frame.get("room")
     if room is None and not required:
@@ -281,4 +413,13 @@ def _parse_object(frame: dict, max_chars: int, plain_text: bool) -> ClientFrame:
         return TypingIn(_room(frame, client_id, room_required))
     if kind == "read":
         return ReadIn(_room(frame, client_id, room_required), _seq(frame, "seq", client_id, True))
+    if kind in ("edit", "delete", "react"):
+        room = _room(frame, client_id, room_required)
+        seq = _seq(frame, "seq", client_id, True)
+        if kind == "edit":
+            content = validate_content(frame.get("content"), max_chars, client_id)
+            return EditIn(room, seq, content, client_id)
+        if kind == "delete":
+            return DeleteIn(room, seq, client_id)
+        return ReactIn(room, seq, validate_emoji(frame.get("emoji"), client_id), client_id)
     raise FrameError("unknown_type", f"unknown frame type: {kind[:40]!r}", client_id)

@@ -27,11 +27,30 @@ SQL_VISIBLE_ROOM = """
       AND (NOT r.is_private OR EXISTS (
             SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = %(user_id)s))
 """
-# unread is NULL for a public room the user has never joined; for members it
-# is last_seq minus their read seq: no message is looked at.
+# unread and mentions are NULL for a public room the user has never joined.
+# For members, unread counts others' messages after their read seq (edits,
+# deletions and reactions have seqs too, but are not something new to read),
+# reading at most UNREAD_MAX rows of the room's primary key range;
+# mentions counts the mentions of the member after their read seq.
+UNREAD_MAX = 1000  # a badge says "999+" beyond this; counting further buys nothing
 SQL_VISIBLE_ROOMS = """
     SELECT r.id, r.name, r.is_private, r.is_direct, r.last_seq, r.created_at,
-           r.last_seq - m.last_read_seq AS unread, m.last_read_seq,
+           CASE WHEN m.user_id IS NOT NULL THEN (
+               SELECT count(*) FROM (
+                   SELECT 1 FROM messages x
+                   WHERE x.room_id = r.id AND x.seq > m.last_read_seq
+                     AND x.kind IN ('chat', 'action') AND x.deleted_at IS NULL
+                     AND x.user_id <> %(user_id)s
+                   LIMIT %(unread_max)s
+               ) unread_rows
+           ) END AS unread,
+           CASE WHEN m.user_id IS NOT NULL THEN (
+               SELECT count(*) FROM mentions n
+               JOIN messages x ON x.room_id = n.room_id AND x.seq = n.seq
+               WHERE n.user_id = %(user_id)s AND n.room_id = r.id
+                 AND n.seq > m.last_read_seq AND x.deleted_at IS NULL
+           ) END AS mentions,
+           m.last_read_seq,
            CASE WHEN r.is_direct THEN (
                SELECT u.username FROM room_members o JOIN users u ON u.id = o.user_id
                WHERE o.room_id = r.id AND o.user_id <> %(user_id)s
@@ -49,21 +68,69 @@ SQL_ONLINE_USERS = """
 """
 SQL_ROOM_LAST_SEQ = "SELECT last_seq FROM rooms WHERE id = %s"
 
+# Rows as protocol.row_message turns them into frames: a message with its
+# current state (reactions as {emoji: [usernames]}, in the order first given;
+# NULL when none), or an event with the seq of the message it changes.
+# `kinds` picks messages and events, or (history pages) messages only.
 SQL_MESSAGES_BETWEEN = """
-    SELECT m.seq, u.username, m.content, m.client_id, m.created_at, m.html, m.kind
+    SELECT m.seq, u.username, m.content, m.client_id, m.created_at, m.html, m.kind,
+           m.target_seq, m.edited_at, m.deleted_at,
+           CASE WHEN m.target_seq IS NULL THEN (
+               SELECT json_object_agg(emoji, users ORDER BY first_at, emoji)
+               FROM (
+                   SELECT r.emoji, min(r.created_at) AS first_at,
+                          json_agg(ru.username ORDER BY r.created_at, ru.username) AS users
+                   FROM reactions r JOIN users ru ON ru.id = r.user_id
+                   WHERE r.room_id = m.room_id AND r.seq = m.seq
+                   GROUP BY r.emoji
+               ) by_emoji
+           ) END AS reactions
     FROM messages m JOIN users u ON u.id = m.user_id
-    WHERE m.room_id = %s AND m.seq > %s AND m.seq < %s
+    WHERE m.room_id = %(room_id)s AND m.seq > %(after)s AND m.seq < %(before)s
+      AND m.kind = ANY(%(kinds)s)
     ORDER BY m.seq
-    LIMIT %s
+    LIMIT %(limit)s
 """
 SQL_MESSAGES_BEFORE = """
     SELECT * FROM (
-        SELECT m.seq, u.username, m.content, m.client_id, m.created_at, m.html, m.kind
+        SELECT m.seq, u.username, m.content, m.client_id, m.created_at, m.html, m.kind,
+               m.target_seq, m.edited_at, m.deleted_at,
+               CASE WHEN m.target_seq IS NULL THEN (
+                   SELECT json_object_agg(emoji, users ORDER BY first_at, emoji)
+                   FROM (
+                       SELECT r.emoji, min(r.created_at) AS first_at,
+                              json_agg(ru.username ORDER BY r.created_at, ru.username) AS users
+                       FROM reactions r JOIN users ru ON ru.id = r.user_id
+                       WHERE r.room_id = m.room_id AND r.seq = m.seq
+                       GROUP BY r.emoji
+                   ) by_emoji
+               ) END AS reactions
         FROM messages m JOIN users u ON u.id = m.user_id
-        WHERE m.room_id = %s AND m.seq < %s
+        WHERE m.room_id = %(room_id)s AND m.seq < %(before)s AND m.kind = ANY(%(kinds)s)
         ORDER BY m.seq DESC
-        LIMIT %s
+        LIMIT %(limit)s
     ) newest ORDER BY seq
+"""
+ALL_KINDS = ["chat", "action", "edit", "delete", "reaction_add", "reaction_remove"]
+MESSAGE_KINDS = ["chat", "action"]
+# The seq of the `offset`-th message (not event) after seq `after`; where the
+# next page of history ends.
+SQL_NTH_MESSAGE_AFTER = """
+    SELECT seq FROM messages
+    WHERE room_id = %s AND seq > %s AND kind IN ('chat', 'action')
+    ORDER BY seq
+    OFFSET %s LIMIT 1
+"""
+SQL_HAS_MESSAGE_AFTER = """
+    SELECT EXISTS (
+        SELECT 1 FROM messages WHERE room_id = %s AND seq > %s AND kind IN ('chat', 'action')
+    ) AS found
+"""
+# Earlier versions of edited messages, oldest first (version 1 is the original).
+SQL_VERSIONS = """
+    SELECT seq, version, content, html, written_at FROM message_versions
+    WHERE room_id = %s AND seq = ANY(%s)
+    ORDER BY seq, version
 """
 
 
@@ -90,7 +157,9 @@ def visible_room(conn: Connection, name: str, user_id: int) -> dict | None:
 
 
 def visible_rooms(conn: Connection, user_id: int) -> list[dict]:
-    return conn.execute(SQL_VISIBLE_ROOMS, {"user_id": user_id}).fetchall()
+    return conn.execute(
+        SQL_VISIBLE_ROOMS, {"user_id": user_id, "unread_max": UNREAD_MAX}
+    ).fetchall()
 
 
 SQL_MEMBERS = """
@@ -134,13 +203,39 @@ def room_last_seq(conn: Connection, room_id: int) -> int:
 def messages_between(
     conn: Connection, room_id: int, after: int, before: int, limit: int
 ) -> list[dict]:
-    """Up to `limit` messages with after < seq < before, oldest first."""
-    return conn.execute(SQL_MESSAGES_BETWEEN, (room_id, after, before, limit)).fetchall()
+    """Up to `limit` messages and events with after < seq < before, oldest first."""
+    params = {"room_id": room_id, "after": after, "before": before, "limit": limit}
+    return conn.execute(SQL_MESSAGES_BETWEEN, {**params, "kinds": ALL_KINDS}).fetchall()
 
 
 def messages_before(conn: Connection, room_id: int, before: int, limit: int) -> list[dict]:
-    """The `limit` newest messages with seq < before, oldest first."""
-    return conn.execute(SQL_MESSAGES_BEFORE, (room_id, before, limit)).fetchall()
+    """The `limit` newest messages and events with seq < before, oldest first."""
+    params = {"room_id": room_id, "before": before, "limit": limit, "kinds": ALL_KINDS}
+    return conn.execute(SQL_MESSAGES_BEFORE, params).fetchall()
+
+
+def history_before(conn: Connection, room_id: int, before: int, limit: int) -> list[dict]:
+    """The `limit` newest messages (no events) with seq < before, oldest first."""
+    params = {"room_id": room_id, "before": before, "limit": limit, "kinds": MESSAGE_KINDS}
+    return conn.execute(SQL_MESSAGES_BEFORE, params).fetchall()
+
+
+def nth_message_after(conn: Connection, room_id: int, after: int, n: int) -> int | None:
+    """The seq of the n-th message (1-based; events not counted) after seq `after`."""
+    row = conn.execute(SQL_NTH_MESSAGE_AFTER, (room_id, after, n - 1)).fetchone()
+    return row["seq"] if row else None
+
+
+def has_message_after(conn: Connection, room_id: int, after: int) -> bool:
+    return conn.execute(SQL_HAS_MESSAGE_AFTER, (room_id, after)).fetchone()["found"]
+
+
+def versions(conn: Connection, room_id: int, seqs: list[int]) -> dict[int, list[dict]]:
+    """Earlier versions of the given messages: {seq: [versions, oldest first]}."""
+    found: dict[int, list[dict]] = {}
+    for row in conn.execute(SQL_VERSIONS, (room_id, seqs)):
+        found.setdefault(row["seq"], []).append(row)
+    return found
 
 
 # Seconds until the bot's next pending job is due (a retry's backoff, or a

@@ -17,7 +17,7 @@ from flask_login import current_user, login_required
 
 from . import actions, commands, db, protocol, queries, writer
 from .forms import MessageForm, RoomForm, UsernameForm
-from .render import render
+from .render import for_reader, render
 
 bp = Blueprint("rooms", __name__)
 
@@ -25,6 +25,7 @@ bp = Blueprint("rooms", __name__)
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.add_template_filter(protocol.timestamp, "timestamp")
+    app.add_template_filter(for_reader, "for_reader")
     app.add_template_filter(lambda dt: dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M"), "utc_minute")
 
 
@@ -119,8 +120,11 @@ def room(name: str):
         members = queries.members(conn, room["id"]) if room["is_private"] else []
         last_read_seq = queries.read_seq(conn, room["id"], current_user.id)
     invite_form = UsernameForm() if room["is_private"] and not room["is_direct"] else None
+    # The owner may delete anyone's message (actions.delete_message); a direct room has none.
+    moderator = room["created_by"] == current_user.id and not room["is_direct"]
     return render_template(
         "room.html",
+        moderator=moderator,
         room=current,
         rooms=rooms,
         members=members,
@@ -209,16 +213,19 @@ def history(name: str):
     if before is None:
         before = last_seq + 1
     with db.connection() as conn:
-        messages = queries.messages_before(conn, room["id"], before, page_size)
+        messages = queries.history_before(conn, room["id"], before, page_size)
+        edited = [m["seq"] for m in messages if m["edited_at"] is not None]
+        versions = queries.versions(conn, room["id"], edited) if edited else {}
+        top = messages[-1]["seq"] if messages else max(0, min(before, last_seq + 1) - 1)
+        newer = None
+        if queries.has_message_after(conn, room["id"], top):
+            # The next page up ends page_size messages further on (events are not shown).
+            end = queries.nth_message_after(conn, room["id"], top, page_size)
+            newer = min(end + 1, last_seq + 1) if end is not None else last_seq + 1
     for message in messages:  # rows stored before messages kept their HTML
         message["html"] = message["html"] or render(message["content"])
-    older = newer = None
-    if messages and messages[0]["seq"] > 1:
-        older = messages[0]["seq"]
-    top = messages[-1]["seq"] if messages else max(0, min(before, last_seq + 1) - 1)
-    if top < last_seq:
-        # Seqs are gapless, so the next page up ends page_size further on.
-        newer = min(top + page_size + 1, last_seq + 1)
+        message["versions"] = versions.get(message["seq"], [])
+    older = messages[0]["seq"] if messages and messages[0]["seq"] > 1 else None
     return render_template(
         "history.html",
         room=with_title(room, visible_rooms()),

@@ -221,6 +221,7 @@ def write(conn: psycopg.Connection, batch: list[_Send]) -> int:
                 [i.kind for i, _ in new],
             ),
         ).fetchall()
+        actions.record_mentions(conn, [(i.room["id"], seq, i.user["id"], i.html) for i, seq in new])
         touched = sorted({i.room["id"] for i, _ in new})
         conn.execute(SQL_SET_LAST_SEQS, (touched, [last[r] for r in touched]))
         lines = []

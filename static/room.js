@@ -7,11 +7,13 @@
 //     .pending       own send waiting for its ack (no id yet)
 //     .failed        own send refused or unanswered; has button.retry ("Retry")
 //     .author, .content, a.permalink (history page anchor), time[datetime]
+//     .mention.me    an @mention of the reader inside .content
 //     .action        a `/me` message ("eren waves"); .content starts with span.actor
 //   li.notice        "X joined the room" / "X left the room"
 //   li.notice.local  for this tab only, never stored: .help (/help's list), .queued
 //                    ("stockbot will answer"), .error (a refused command)
 //   li.divider       "New" line above the first unread message on load
+//   (edit, delete and reaction hooks: static/message_events.js)
 //   #online          online usernames, one li[data-user] each
 //   #members         members of a private or direct room (server-rendered)
 //   #typing          "X is typing…", empty when no one is
@@ -20,6 +22,7 @@
 //   .badge[data-room="<name>"]  unread count of another room in the sidebar
 import { ChatSocket, newClientId } from "./socket.js";
 import { showStatus, socketOptions } from "./status.js";
+import { MessageEvents } from "./message_events.js";
 import { UnreadBadges } from "./unread.js";
 
 // Others' indicator disappears this long after their last typing frame;
@@ -42,6 +45,8 @@ const room = section.dataset.room;
 const me = section.dataset.me;
 const historyUrl = section.dataset.historyUrl;
 const readAtLoad = Number(section.dataset.lastReadSeq) || 0;
+// @me in a message's HTML (chat/render.py writes data-user lower-cased).
+const mentionOfMe = `.mention[data-user="${CSS.escape(me.toLowerCase())}"]`;
 const typingIntervalMs = (Number(section.dataset.typingInterval) || 2) * 1000;
 
 const list = document.getElementById("messages");
@@ -66,6 +71,15 @@ let readTimer = null;
 const socket = new ChatSocket({ primary: room, ...socketOptions(section.dataset) });
 socket.follow(room, null);
 const badges = new UnreadBadges(socket, { me, openRoom: room });
+const events = new MessageEvents({
+  socket,
+  list,
+  room,
+  me,
+  moderator: section.dataset.moderator === "true",
+  fillContent,
+  report: (text) => notice(text, "notice local error").setAttribute("role", "alert"),
+});
 
 // --- rendering -------------------------------------------------------------
 
@@ -101,6 +115,7 @@ function fillContent(node, frame) {
   if (typeof frame.html === "string") {
     node.className = "content";
     node.innerHTML = frame.html;
+    for (const mention of node.querySelectorAll(mentionOfMe)) mention.classList.add("me");
   } else {
     node.className = "content plain";
     node.textContent = frame.content;
@@ -123,6 +138,8 @@ function fillMessage(li, frame) {
   }
   if (frame.kind === "action" || content.querySelector(".actor")) li.classList.add("action");
   li.replaceChildren(meta, content);
+  if (frame.content !== undefined) li.dataset.source = frame.content; // what "Edit" starts from
+  events.decorate(li, frame);
   return li;
 }
 
@@ -461,6 +478,8 @@ socket.on("user_joined", onPresence);
 socket.on("user_left", onPresence);
 socket.on("online_users", onOnline);
 socket.on("typing", onTyping);
+// An edit, deletion or reaction moves the room's seq too: what was seen is read.
+for (const type of ["chat_edit", "chat_delete", "reaction"]) socket.on(type, () => markRead());
 socket.on("open", () => { generation += 1; });
 socket.on("close", () => {
   for (const username of [...typists.keys()]) stopTyping(username);

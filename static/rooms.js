@@ -1,6 +1,6 @@
 // The rooms list page: one socket following every listed room from its
-// current last seq, so unread badges (.badge[data-room]) and message counts
-// update live. #status shows the connection state.
+// current last seq, so unread and mention badges (.badge[data-room],
+// .mentions[data-room]) update live. #status shows the connection state.
 import { ChatSocket } from "./socket.js";
 import { showStatus, socketOptions } from "./status.js";
 import { UnreadBadges } from "./unread.js";
@@ -10,5 +10,5 @@ const status = document.getElementById("status");
 const socket = new ChatSocket(socketOptions(page.dataset));
 socket.on("status", (state) => showStatus(status, state));
 showStatus(status, "connecting");
-new UnreadBadges(socket, { me: page.dataset.me, countsMessages: true });
+new UnreadBadges(socket, { me: page.dataset.me });
 socket.connect();

@@ -4,7 +4,8 @@
 // per room, the highest seq it has passed on, so that after a dropped
 // connection it reconnects (exponential backoff with jitter) and re-joins
 // every room with `after` = that seq: nothing is missed and, because chat
-// frames at or below that seq are dropped here, nothing is shown twice.
+// frames and events (chat_edit, chat_delete, reaction) at or below that seq
+// are dropped here, nothing is shown twice.
 //
 //   const socket = new ChatSocket({ primary: "general" });
 //   socket.follow("general", null);          // null: the last 50, then live
@@ -23,6 +24,8 @@ const BACKOFF_MAX_MS = 15000;
 const FAILED_OPENS_BEFORE_AUTH_CHECK = 2;
 // A refused join (rate_limited) is tried again after this long.
 const JOIN_RETRY_MS = 1500;
+// Frames of stored rows: each has the room's next seq, and a resume skips those seen.
+const STORED_TYPES = new Set(["chat", "chat_edit", "chat_delete", "reaction"]);
 
 export class ChatSocket {
   // maxRooms, ratePerSec and burst mirror the server's MAX_ROOMS_PER_CONNECTION,
@@ -186,7 +189,7 @@ export class ChatSocket {
       return;
     }
     const room = frame.room === undefined ? undefined : this.rooms.get(frame.room);
-    if (frame.type === "chat") {
+    if (STORED_TYPES.has(frame.type)) {
       if (!room) return;
       if (room.seq !== null && frame.seq <= room.seq) return; // seen already
       room.seq = frame.seq;

@@ -26,7 +26,6 @@ from chat.forms import csrf as _csrf  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parent.parent
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def missing_part(reason: str):
@@ -284,10 +283,17 @@ def quotes():
     server.close()
 
 
-# Here rather than in test_browser.py: Playwright's sync API runs one instance
-# per process, so every browser test module must share this one.
+# --- the browser (tests/test_browser*.py) -------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Generous: two browsers, two workers and PostgreSQL share two cores.
+WAIT_MS = 20_000
+
+
 @pytest.fixture(scope="session")
 def browser():
+    """Debian's Chromium, headless, driven by Playwright: one for the whole session
+    (Playwright's sync API allows one at a time), shared by every browser test file."""
     if not CHROMIUM.exists():
         missing_part("Debian's chromium is not installed (.ci/run installs it with apt-get)")
     from playwright.sync_api import sync_playwright
@@ -305,3 +311,29 @@ def browser():
         )
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def pages(browser, request):
+    """Open pages, each in its own browser context (its own cookies): one per person.
+    A failing test leaves screenshots of every open page in test-output/<test name>/."""
+    contexts = []
+
+    def new_page():
+        context = browser.new_context(viewport={"width": 1100, "height": 800})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        return page
+
+    yield new_page
+    failed = getattr(request.node, "rep_call", None) and request.node.rep_call.failed
+    if failed:
+        out = ROOT / "test-output" / re.sub(r"[^\w.-]", "_", request.node.name)
+        out.mkdir(parents=True, exist_ok=True)
+        for i, context in enumerate(contexts):
+            for j, page in enumerate(context.pages):
+                page.screenshot(path=str(out / f"page-{i}-{j}.png"), full_page=True)
+        print(f"screenshots in {out}")
+    for context in contexts:
+        context.close()

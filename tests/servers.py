@@ -20,6 +20,8 @@ GUNICORN = Path(sys.executable).parent / "gunicorn"
 # Boot includes importing the app in every worker; generous for a loaded CI machine.
 BOOT_TIMEOUT = 60.0
 FRAME_TIMEOUT = 10.0
+# Frames of stored rows, each with its place in the room's seq order.
+STORED_FRAME_TYPES = {"chat", "chat_edit", "chat_delete", "reaction"}
 
 
 def http() -> requests.Session:
@@ -230,6 +232,17 @@ class Client:
             if frame["type"] == "chat":
                 chats.append(frame)
         return chats
+
+    def chats_and_events_until(self, last: int, timeout: float = 30.0) -> list[dict]:
+        """Stored frames (chat, chat_edit, chat_delete, reaction) up to and including
+        seq `last`; other frames are dropped."""
+        stored = []
+        deadline = time.monotonic() + timeout
+        while not stored or stored[-1]["seq"] < last:
+            frame = self.recv(max(0.01, deadline - time.monotonic()))
+            if frame["type"] in STORED_FRAME_TYPES:
+                stored.append(frame)
+        return stored
 
     def close_code(self, timeout: float = 20.0) -> int | None:
         """Read until the server closes the socket; the close code it sent."""

@@ -42,6 +42,12 @@ def send(client, headers, content="hi", client_id=None, room="general"):
     return client.post(f"/api/rooms/{room}/messages", json=body, headers=headers)
 
 
+def room_counts(client, headers, room: str = "general") -> tuple[int, int]:
+    rooms = client.get("/api/rooms", headers=headers).json["rooms"]
+    found = next(r for r in rooms if r["name"] == room)
+    return found["unread"], found["mentions"]
+
+
 # --- authentication ---------------------------------------------------------
 
 
@@ -74,8 +80,8 @@ def test_list_rooms_with_token(client, db, user, headers):
     assert response.json == {
         "rooms": [
             # Never joined: no unread count. A member (the creator) has one.
-            {"name": "general", "private": False, "last_seq": 3, "unread": None},
-            {"name": "lobby", "private": False, "last_seq": 0, "unread": 0},
+            {"name": "general", "private": False, "last_seq": 3, "unread": None, "mentions": None},
+            {"name": "lobby", "private": False, "last_seq": 0, "unread": 0, "mentions": 0},
         ]
     }
 
@@ -83,7 +89,7 @@ def test_list_rooms_with_token(client, db, user, headers):
 def test_unread_counts_follow_the_read_state_without_going_back(client, db, user, headers):
     room = room_row(db)
     actions.join_room(db, room["id"], user["id"])  # joins at seq 0: nothing read yet
-    seed(db, user, 5)
+    seed(db, make_user(db, "mikasa", "correct horse"), 5)
 
     def unread() -> int:
         rooms = client.get("/api/rooms", headers=headers).json["rooms"]
@@ -404,3 +410,41 @@ def test_a_double_slash_sends_a_leading_slash(client, db, headers):
     assert db.execute("SELECT content FROM messages").fetchone()["content"] == (
         "/stock=AAPL is a command"
     )
+
+
+def test_unread_counts_others_messages_not_own_ones_nor_events(client, db, user, headers):
+    room = room_row(db)
+    actions.join_room(db, room["id"], user["id"])
+    mikasa = make_user(db, "mikasa", "correct horse")
+    seed(db, mikasa, 2)
+    seed(db, user, 3)  # one's own messages are not news
+    # An edit of message 1 takes seq 6 (events are rows of their own kind).
+    db.execute("UPDATE rooms SET last_seq = 6 WHERE id = %s", (room["id"],))
+    db.execute(
+        "INSERT INTO messages (room_id, seq, user_id, content, kind, target_seq)"
+        " VALUES (%s, 6, %s, 'edited', 'edit', 1)",
+        (room["id"], mikasa["id"]),
+    )
+
+    assert room_counts(client, headers) == (2, 0)
+
+
+def test_mentions_count_members_mentioned_after_their_read_seq(client, db, user, headers):
+    room = room_row(db)
+    actions.join_room(db, room["id"], user["id"])
+    mikasa = make_user(db, "mikasa", "correct horse")
+    levi = make_user(db, "levi", "correct horse")  # never joined general
+    actions.join_room(db, room["id"], mikasa["id"])
+    for text in ["hi @EREN", "@eren @eren twice is one", "`@eren` in code is not", "@levi x"]:
+        actions.send_message(db, room, mikasa, text, None)
+    actions.send_message(db, room, user, "@eren talking to myself", None)
+
+    assert room_counts(client, headers) == (4, 2)
+    rows = db.execute("SELECT user_id, seq FROM mentions ORDER BY seq").fetchall()
+    assert rows == [{"user_id": user["id"], "seq": 1}, {"user_id": user["id"], "seq": 2}]
+    assert levi["id"] not in {r["user_id"] for r in rows}  # not a member: nothing recorded
+
+    actions.mark_read(db, room["id"], user["id"], 1)
+    assert room_counts(client, headers) == (3, 1)
+    db.execute("UPDATE messages SET deleted_at = now() WHERE seq = 2")
+    assert room_counts(client, headers) == (2, 0)  # a deleted message is neither

@@ -289,7 +289,9 @@ def test_cli_create_user_then_token_works_on_the_api(app, client, auth, runner, 
     response = fresh.get("/api/rooms", headers=bearer(token))
     assert response.status_code == 200
     assert response.json == {
-        "rooms": [{"name": "general", "private": False, "last_seq": 0, "unread": None}]
+        "rooms": [
+            {"name": "general", "private": False, "last_seq": 0, "unread": None, "mentions": None}
+        ]
     }
     stored = db.execute("SELECT token_hash, last_used_at FROM api_tokens").fetchone()
     assert token.encode() not in bytes(stored["token_hash"])  # only a hash is kept

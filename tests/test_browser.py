@@ -1,6 +1,6 @@
 """The browser UI in real headless Chromium (Debian's), driven by Playwright, against the real
 gunicorn and PostgreSQL. A failing test leaves screenshots of every open page in
-test-output/<test name>/.
+test-output/<test name>/ (the `browser` and `pages` fixtures are in conftest.py).
 """
 
 import re
@@ -9,38 +9,11 @@ import time
 import pytest
 
 from .conftest import CHROMIUM, CI, make_token, make_user
-from .servers import ROOT, http
+from .servers import http
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "correct horse"
-# Generous: two browsers, two workers and PostgreSQL share two cores.
-WAIT_MS = 20_000
-
-
-@pytest.fixture
-def pages(browser, request):
-    """Open pages, each in its own browser context (its own cookies): one per person."""
-    contexts = []
-
-    def new_page():
-        context = browser.new_context(viewport={"width": 1100, "height": 800})
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(WAIT_MS)
-        return page
-
-    yield new_page
-    failed = getattr(request.node, "rep_call", None) and request.node.rep_call.failed
-    if failed:
-        out = ROOT / "test-output" / re.sub(r"[^\w.-]", "_", request.node.name)
-        out.mkdir(parents=True, exist_ok=True)
-        for i, context in enumerate(contexts):
-            for j, page in enumerate(context.pages):
-                page.screenshot(path=str(out / f"page-{i}-{j}.png"), full_page=True)
-        print(f"screenshots in {out}")
-    for context in contexts:
-        context.close()
 
 
 @pytest.fixture

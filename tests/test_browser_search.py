@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from chat import actions
 
 from .conftest import room_row
-from .test_browser import log_in, pages, people, server  # noqa: F401 (fixtures)
+from .test_browser import log_in, people, server  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +20,7 @@ WALRUS = "the walrus sings <img src=x onerror=alert(1)> at midnight"
 def test_search_from_the_header_and_follow_a_result_to_the_message(
     server,  # noqa: F811 (the fixtures imported above)
     people,  # noqa: F811
-    pages,  # noqa: F811
+    pages,
     db,
 ):
     general = room_row(db)

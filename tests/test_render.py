@@ -4,7 +4,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from chat.render import render
+from chat.render import for_reader, mentioned, render
 
 
 @pytest.mark.parametrize(
@@ -64,3 +64,27 @@ class Elements(HTMLParser):
 
 def test_links_open_safely():
     assert 'rel="noopener noreferrer"' in render("<https://example.com>")
+
+
+@pytest.mark.parametrize(
+    "text, names",
+    [
+        ("hi @eren.", ["eren"]),
+        ("**@Mikasa** and @eren-san", ["mikasa", "eren-san"]),
+        ("@eren @EREN once", ["eren"]),
+        ("mail eren@example.com", []),
+        ("`@eren` and\n```\n@levi\n```", []),
+        ("@", []),
+        ("@-dash", []),
+        ('<span class="mention" data-user="levi">', []),  # raw HTML stays text
+    ],
+)
+def test_mentions_are_marked_outside_code(text, names):
+    assert mentioned(render(text)) == names
+
+
+def test_a_mention_is_a_span_and_marked_only_for_its_reader():
+    html = render("@Eren look")
+    assert html == '<p><span class="mention" data-user="eren">@Eren</span> look</p>'
+    assert 'class="mention me"' in for_reader(html, "EREN")
+    assert for_reader(html, "mikasa") == html

@@ -54,12 +54,22 @@ def test_rooms_lists_general(client, logged_in):
     response = client.get("/rooms")
     assert response.status_code == 200
     assert '<a href="/rooms/general">#general</a>' in response.text
-    assert "0 messages" in response.text
 
 
-def test_rooms_shows_message_counts(client, db, logged_in):
-    seed(db, logged_in, 1)
-    assert "1 message<" in client.get("/rooms").text
+def test_rooms_shows_unread_and_mention_counts_of_a_member(client, db, logged_in):
+    general = room_row(db)
+    actions.join_room(db, general["id"], logged_in["id"])
+    mikasa = make_user(db, "mikasa", "correct horse")
+    seed(db, mikasa, 2, text="hi @eren, number {}")
+    seed(db, mikasa, 1)
+    seed(db, logged_in, 1)  # one's own message is not unread
+
+    item = re.search(
+        r'<li class="room-item[^"]*"\s+data-room="general".*?</li>', client.get("/rooms").text, re.S
+    )
+    assert 'data-unread="3"' in item[0] and 'data-mentions="2"' in item[0]
+    assert re.search(r'class="mentions"[^>]*>@2<', item[0])
+    assert re.search(r'class="badge"[^>]*>3<', item[0])
 
 
 @pytest.mark.parametrize(

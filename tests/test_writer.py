@@ -9,6 +9,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from chat import actions, writer
+from chat.render import render
 from chat.writer import Writer, _Send, pack, write
 
 from .conftest import make_user, room_row, run_concurrently
@@ -167,3 +168,22 @@ def test_write_batch_0_sends_one_transaction_per_message(make_app, db, rooms):
         assert isinstance(single, writer.SingleWriter)
         assert single.send(general, user, "alone", "c").seq == 1
         assert single.send(general, user, "alone", "c").duplicate is True
+
+
+def test_a_batch_records_the_mentions_of_members_of_each_room(db, rooms):
+    user, general, second = rooms
+    mikasa = make_user(db, "mikasa")
+    actions.join_room(db, general["id"], mikasa["id"])  # in general, not in second
+    actions.join_room(db, general["id"], user["id"])
+    batch = [
+        _Send(general, user, "hi @mikasa", None, render("hi @mikasa")),
+        _Send(second, user, "hi @mikasa", None, render("hi @mikasa")),
+        _Send(general, user, "no one", None, render("no one")),
+        _Send(general, mikasa, "@eren @mikasa", None, render("@eren @mikasa")),
+    ]
+    assert write(db, batch) == 4
+    rows = db.execute("SELECT user_id, room_id, seq FROM mentions ORDER BY seq").fetchall()
+    assert rows == [
+        {"user_id": mikasa["id"], "room_id": general["id"], "seq": 1},
+        {"user_id": user["id"], "room_id": general["id"], "seq": 3},
+    ]

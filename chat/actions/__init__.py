@@ -27,6 +27,7 @@ from .channels import (
     events_payload,
 )
 from .errors import ActionError
+from .events import MAX_REACTIONS_PER_USER, Event, delete_message, edit_message, toggle_reaction
 from .jobs import (
     JOBS_CHANNEL,
     MAX_PENDING_JOBS,
@@ -37,7 +38,7 @@ from .jobs import (
     ensure_bot_user,
     retry_job,
 )
-from .messages import Sent, notify_payload, send_message
+from .messages import Sent, notify_payload, record_mentions, send_message
 from .presence import (
     announce_typing,
     arrive,
@@ -64,10 +65,12 @@ __all__ = [
     "EVENTS_CHANNEL",
     "JOBS_CHANNEL",
     "MAX_PENDING_JOBS",
+    "MAX_REACTIONS_PER_USER",
     "NOTIFY_PAYLOAD_MAX",
     "ONLINE_USERS_REF",
     "SQL_NOTIFY",
     "ActionError",
+    "Event",
     "Queued",
     "Sent",
     "announce",
@@ -78,9 +81,11 @@ __all__ = [
     "create_room",
     "create_token",
     "create_user",
+    "delete_message",
     "depart",
     "direct_room_name",
     "disable_user",
+    "edit_message",
     "end_session",
     "enqueue_job",
     "ensure_bot_user",
@@ -95,6 +100,7 @@ __all__ = [
     "notify_payload",
     "open_direct",
     "reap_dead_workers",
+    "record_mentions",
     "register_worker",
     "remove_member",
     "retire_worker",
@@ -102,5 +108,6 @@ __all__ = [
     "send_message",
     "set_password",
     "start_session",
+    "toggle_reaction",
     "worker_presence",
 ]

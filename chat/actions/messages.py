@@ -13,7 +13,7 @@ from datetime import datetime
 from psycopg import Connection, Rollback
 
 from .. import metrics, protocol
-from ..render import render
+from ..render import mentioned, render
 from .channels import CHANNEL, NOTIFY_PAYLOAD_MAX, SQL_NOTIFY
 
 
@@ -38,6 +38,32 @@ SQL_INSERT_MESSAGE = """
     VALUES (%s, %s, %s, %s, %s, %s, %s)
     RETURNING created_at
 """
+
+
+# The members among the named users, not the sender, and not disabled: a
+# mention of someone outside the room (or of nobody) records nothing.
+SQL_INSERT_MENTIONS = """
+    INSERT INTO mentions (user_id, room_id, seq)
+    SELECT u.id, k.room_id, k.seq
+    FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[])
+         AS k(room_id, seq, sender_id, username)
+    JOIN users u ON lower(u.username) = k.username AND u.disabled_at IS NULL
+    JOIN room_members m ON m.room_id = k.room_id AND m.user_id = u.id
+    WHERE u.id <> k.sender_id
+    ON CONFLICT DO NOTHING
+"""
+
+
+def record_mentions(conn: Connection, stored: list[tuple[int, int, int, str]]) -> None:
+    """Record who each stored message (room_id, seq, sender_id, html) mentions;
+    no statement at all when none mentions anyone."""
+    keys = [
+        (room_id, seq, sender_id, name)
+        for room_id, seq, sender_id, html in stored
+        for name in mentioned(html)
+    ]
+    if keys:
+        conn.execute(SQL_INSERT_MENTIONS, [list(column) for column in zip(*keys, strict=True)])
 
 
 def send_message(
@@ -68,6 +94,7 @@ def send_message(
         created_at = conn.execute(
             SQL_INSERT_MESSAGE, (room["id"], seq, user["id"], content, client_id, html, kind)
         ).fetchone()["created_at"]
+        record_mentions(conn, [(room["id"], seq, user["id"], html)])
         frame = protocol.chat_frame(
             room["name"], seq, user["username"], content, created_at, client_id, html, kind
         )

@@ -1,0 +1,273 @@
+"""Edits, deletions and reaction toggles: events in the room's gapless sequence.
+
+Each is one transaction, like a send (actions/messages.py): take the room's
+row lock and its next seq, check and authorise against the target message,
+store the event as a messages row of its own kind whose target_seq names the
+message, bring the message's own row to its new state, and NOTIFY the
+event's frame on CHANNEL. So the event has its place in seq order, a client
+resuming with `after` replays it, and the message row always holds the
+current state (what a page of history or a catch-up shows).
+
+A client_id makes an event idempotent exactly as it does a send: the same
+user repeating it in the same room gets the first event's seq back and
+nothing changes. Sends and events share that namespace (one unique key on
+messages); a client_id first used for something else is refused.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg import Connection
+
+from .. import metrics, protocol
+from ..render import render
+from .channels import CHANNEL, SQL_NOTIFY
+from .errors import ActionError
+from .messages import notify_payload
+
+# A person's distinct reactions on one message: a few say something; more is
+# a script inflating the message's frame, which every catch-up sends.
+MAX_REACTIONS_PER_USER = 20
+
+
+@dataclass(frozen=True)
+class Event:
+    """The outcome of an event: its seq, whether it repeated an earlier one
+    (same client_id), and for a reaction toggle whether it is now on."""
+
+    seq: int
+    target_seq: int
+    created_at: datetime
+    duplicate: bool
+    on: bool | None = None
+
+
+# As in send_message: the room's row lock serialises the room's writers, so
+# the target's state read below cannot change before this commits. The owner
+# is read under the same lock (direct rooms have no owner: two equals).
+SQL_NEXT_SEQ = """
+    UPDATE rooms SET last_seq = last_seq + 1 WHERE id = %s
+    RETURNING last_seq, CASE WHEN is_direct THEN NULL ELSE created_by END AS owner_id
+"""
+SQL_PREVIOUS_EVENT = """
+    SELECT seq, kind, target_seq, created_at FROM messages
+    WHERE room_id = %s AND user_id = %s AND client_id = %s
+"""
+SQL_TARGET = """
+    SELECT user_id, kind, content, html, created_at, edited_at, deleted_at
+    FROM messages WHERE room_id = %s AND seq = %s
+"""
+SQL_INSERT_EVENT = """
+    INSERT INTO messages (room_id, seq, user_id, content, client_id, html, kind, target_seq)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+    RETURNING created_at
+"""
+# The text being replaced becomes the next earlier version (1 is the original).
+SQL_KEEP_VERSION = """
+    INSERT INTO message_versions (room_id, seq, version, content, html, written_at)
+    SELECT %(room_id)s, %(seq)s, coalesce(max(version), 0) + 1,
+           %(content)s, %(html)s, %(written_at)s
+    FROM message_versions WHERE room_id = %(room_id)s AND seq = %(seq)s
+"""
+# now() is the transaction's start: the same instant as the event row's created_at.
+SQL_SET_TEXT = """
+    UPDATE messages SET content = %s, html = %s, edited_at = now() WHERE room_id = %s AND seq = %s
+"""
+# A deleted text is gone, not hidden: the message, its edits and its versions.
+SQL_DELETE_MESSAGE = """
+    UPDATE messages SET content = '', html = '', deleted_at = now(), deleted_by = %s
+    WHERE room_id = %s AND seq = %s
+"""
+SQL_EMPTY_EDITS = """
+    UPDATE messages SET content = '', html = ''
+    WHERE room_id = %s AND target_seq = %s AND kind = 'edit'
+"""
+SQL_DELETE_VERSIONS = "DELETE FROM message_versions WHERE room_id = %s AND seq = %s"
+SQL_DELETE_REACTIONS = "DELETE FROM reactions WHERE room_id = %s AND seq = %s"
+SQL_REMOVE_REACTION = """
+    DELETE FROM reactions WHERE room_id = %s AND seq = %s AND user_id = %s AND emoji = %s
+"""
+SQL_REACTIONS_OF_USER = """
+    SELECT count(*) AS n FROM reactions WHERE room_id = %s AND seq = %s AND user_id = %s
+"""
+SQL_ADD_REACTION = """
+    INSERT INTO reactions (room_id, seq, user_id, emoji) VALUES (%s, %s, %s, %s)
+"""
+
+_REACTIONS = (protocol.KIND_REACTION_ADD, protocol.KIND_REACTION_REMOVE)
+
+
+@dataclass(frozen=True)
+class _Change:
+    """What an event stores in its own row: its kind, and the text it carries
+    (an edit's new text, a reaction's emoji)."""
+
+    kind: str
+    content: str = ""
+    html: str | None = None
+
+
+def edit_message(
+    conn: Connection, room: dict, user: dict, seq: int, content: str, client_id: str | None = None
+) -> Event:
+    """Replace the text of the user's own message `seq` (ActionError forbidden for
+    anyone else's; not_found for no such message, an event, a deleted message).
+
+    The text it replaces is kept as the message's next earlier version.
+    """
+    html = render(content)  # before taking the room's lock: rendering is the slow part
+
+    def apply(target: dict, _owner_id: int | None) -> _Change:
+        if target["user_id"] != user["id"]:
+            raise ActionError("forbidden", "only its author can edit a message")
+        old_html = target["html"] if target["html"] is not None else render(target["content"])
+        conn.execute(
+            SQL_KEEP_VERSION,
+            {
+                "room_id": room["id"],
+                "seq": seq,
+                "content": target["content"],
+                "html": old_html,
+                "written_at": target["edited_at"] or target["created_at"],
+            },
+        )
+        conn.execute(SQL_SET_TEXT, (content, html, room["id"], seq))
+        return _Change(protocol.KIND_EDIT, content, html)
+
+    return _write_event(conn, room, user, seq, client_id, (protocol.KIND_EDIT,), apply)
+
+
+def delete_message(
+    conn: Connection, room: dict, user: dict, seq: int, client_id: str | None = None
+) -> Event:
+    """Delete message `seq`: its author may, and the room's owner may delete any.
+
+    Its text, the texts of its edits, its earlier versions and its reactions
+    are removed; the row stays as a "message deleted" placeholder.
+    """
+
+    def apply(target: dict, owner_id: int | None) -> _Change:
+        if user["id"] not in (target["user_id"], owner_id):
+            raise ActionError("forbidden", "only its author or the room's owner can delete it")
+        conn.execute(SQL_DELETE_MESSAGE, (user["id"], room["id"], seq))
+        conn.execute(SQL_EMPTY_EDITS, (room["id"], seq))
+        conn.execute(SQL_DELETE_VERSIONS, (room["id"], seq))
+        conn.execute(SQL_DELETE_REACTIONS, (room["id"], seq))
+        return _Change(protocol.KIND_DELETE, "", "")
+
+    return _write_event(conn, room, user, seq, client_id, (protocol.KIND_DELETE,), apply)
+
+
+def toggle_reaction(
+    conn: Connection, room: dict, user: dict, seq: int, emoji: str, client_id: str | None = None
+) -> Event:
+    """Add the user's `emoji` reaction to message `seq`, or take it away if it is
+    there; Event.on says which."""
+
+    def apply(_target: dict, _owner_id: int | None) -> _Change:
+        key = (room["id"], seq, user["id"], emoji)
+        if conn.execute(SQL_REMOVE_REACTION, key).rowcount:
+            return _Change(protocol.KIND_REACTION_REMOVE, emoji)
+        held = conn.execute(SQL_REACTIONS_OF_USER, key[:3]).fetchone()["n"]
+        if held >= MAX_REACTIONS_PER_USER:
+            raise ActionError(
+                "too_many_reactions",
+                f"at most {MAX_REACTIONS_PER_USER} different reactions per message",
+            )
+        conn.execute(SQL_ADD_REACTION, key)
+        return _Change(protocol.KIND_REACTION_ADD, emoji)
+
+    return _write_event(conn, room, user, seq, client_id, _REACTIONS, apply)
+
+
+# --- the steps every event shares ---------------------------------------------
+
+
+class _Repeat(Exception):  # noqa: N818 - control flow, not an error
+    """The client_id was used before: the transaction (its seq bump) is rolled
+    back, and the caller gets the first event."""
+
+    def __init__(self, event: Event):
+        super().__init__()
+        self.event = event
+
+
+def _write_event(
+    conn: Connection,
+    room: dict,
+    user: dict,
+    target_seq: int,
+    client_id: str | None,
+    kinds: tuple[str, ...],
+    apply: Callable[[dict, int | None], _Change],
+) -> Event:
+    """One transaction: the room's next seq, the target checked, `apply` (which
+    authorises and changes the target's state), the event row, its NOTIFY."""
+    try:
+        with conn.transaction():
+            row = conn.execute(SQL_NEXT_SEQ, (room["id"],)).fetchone()
+            seq = row["last_seq"]
+            if client_id is not None:
+                _check_repeat(conn, room, user, client_id, target_seq, kinds)
+            change = apply(_target(conn, room, target_seq), row["owner_id"])
+            created_at = conn.execute(
+                SQL_INSERT_EVENT,
+                (
+                    room["id"],
+                    seq,
+                    user["id"],
+                    change.content,
+                    client_id,
+                    change.html,
+                    change.kind,
+                    target_seq,
+                ),
+            ).fetchone()["created_at"]
+            event_row = {
+                "seq": seq,
+                "username": user["username"],
+                "content": change.content,
+                "html": change.html,
+                "client_id": client_id,
+                "created_at": created_at,
+                "kind": change.kind,
+                "target_seq": target_seq,
+            }
+            frame = protocol.row_frame(room["name"], event_row)
+            conn.execute(SQL_NOTIFY, (CHANNEL, notify_payload(room["id"], seq, frame)))
+    except _Repeat as repeat:
+        return repeat.event
+    metrics.EVENTS.inc()
+    on = change.kind == protocol.KIND_REACTION_ADD if kinds == _REACTIONS else None
+    return Event(seq, target_seq, created_at, duplicate=False, on=on)
+
+
+def _check_repeat(
+    conn: Connection,
+    room: dict,
+    user: dict,
+    client_id: str,
+    target_seq: int,
+    kinds: tuple[str, ...],
+) -> None:
+    """Raise _Repeat if this client_id made the same kind of event on the same message."""
+    previous = conn.execute(SQL_PREVIOUS_EVENT, (room["id"], user["id"], client_id)).fetchone()
+    if previous is None:
+        return
+    if previous["kind"] not in kinds or previous["target_seq"] != target_seq:
+        raise ActionError("bad_frame", "that client_id was used for something else")
+    on = previous["kind"] == protocol.KIND_REACTION_ADD if kinds == _REACTIONS else None
+    raise _Repeat(Event(previous["seq"], target_seq, previous["created_at"], True, on))
+
+
+def _target(conn: Connection, room: dict, seq: int) -> dict:
+    """The message an event changes; ActionError('not_found') unless it is a live message."""
+    target = conn.execute(SQL_TARGET, (room["id"], seq)).fetchone()
+    if (
+        target is None
+        or target["kind"] not in protocol.MESSAGE_KINDS
+        or target["deleted_at"] is not None
+    ):
+        raise ActionError("not_found", f"no message {seq} in {room['name']}")
+    return target
