@@ -352,3 +352,19 @@ def wait_until(condition, timeout: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.05)
+
+
+def test_edits_deletions_and_reactions_through_the_real_actions(client, db, eren, headers):
+    room = db.execute("SELECT * FROM rooms WHERE name = 'general'").fetchone()
+    edited = send(db, eren, "first")
+    deleted = send(db, eren, "gone soon")
+    actions.edit_message(db, room, eren, edited, "second")
+    actions.toggle_reaction(db, room, eren, edited, "👍")
+    actions.delete_message(db, room, eren, deleted)
+
+    body = client.get("/api/rooms/general/export.jsonl", headers=headers, buffered=True).data
+    rows = [orjson.loads(line) for line in body.splitlines()]
+    assert [(r["seq"], r["content"], r["edited_at"] is not None, r["deleted"]) for r in rows] == [
+        (edited, "second", True, False),
+        (deleted, None, False, True),
+    ]

@@ -367,3 +367,17 @@ def test_the_header_has_a_search_box_for_people_who_are_logged_in(client, db, er
     auth.login("eren")
     page = client.get("/rooms").text
     assert 'action="/search"' in page and 'id="header-q"' in page
+
+
+def test_edits_deletions_and_reactions_through_the_real_actions(client, db, eren, headers):
+    room = db.execute("SELECT * FROM rooms WHERE name = 'general'").fetchone()
+    edited = send(db, eren, "a typo in the platypus")
+    deleted = send(db, eren, "the platypus is secret")
+    actions.edit_message(db, room, eren, edited, "the platypus, corrected")
+    actions.toggle_reaction(db, room, eren, edited, "🦫")
+    actions.delete_message(db, room, eren, deleted)
+
+    hits = results(client, headers, q="platypus")
+    assert [(r["seq"], r["edited"]) for r in hits] == [(edited, True)]
+    assert found(client, headers, q="typo") == []
+    assert found(client, headers, q="secret") == []
