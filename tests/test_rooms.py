@@ -365,3 +365,16 @@ def test_form_commands_are_answered_with_a_flash(client, db, logged_in, content,
     assert response.headers["Location"] == "/rooms/general/history"
     assert flashed in client.get("/rooms/general/history").text
     assert db.execute("SELECT count(*) AS n FROM messages").fetchone()["n"] == 0
+
+
+def test_history_links_to_the_room_s_export_in_both_formats(client, db, logged_in):
+    general = room_row(db)
+    actions.join_room(db, general["id"], logged_in["id"])
+    seed(db, logged_in, 2)
+    links = re.findall(
+        r'href="(/rooms/general/export\.(?:jsonl|csv))"', client.get("/rooms/general/history").text
+    )
+    assert links == ["/rooms/general/export.jsonl", "/rooms/general/export.csv"]
+    for link in links:
+        response = client.get(link, buffered=True)
+        assert response.status_code == 200 and "message 2" in response.text
