@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 # stay small (hundreds of KB) while amortising the commit over many sends.
 BATCH_MAX = 500
 
+# now() is the transaction's start: every row of the batch gets it as created_at.
 SQL_LOCK_ROOMS = """
-    SELECT id, last_seq FROM rooms WHERE id = ANY(%s) ORDER BY id FOR UPDATE
+    SELECT id, last_seq, now() AS now FROM rooms WHERE id = ANY(%s) ORDER BY id FOR UPDATE
 """
 SQL_PREVIOUS_SENDS = """
     SELECT m.room_id, m.user_id, m.client_id, m.seq, m.created_at
@@ -51,7 +52,6 @@ SQL_INSERT_MESSAGES = """
     SELECT * FROM unnest(
         %s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[]
     )
-    RETURNING created_at
 """
 SQL_SET_LAST_SEQS = """
     UPDATE rooms SET last_seq = v.last_seq
@@ -175,22 +175,36 @@ class Writer:
 
 def write(conn: psycopg.Connection, batch: list[_Send]) -> int:
     """Write a batch in one transaction; fills each item's result; returns how many
-    new rows were stored."""
+    new rows were stored.
+
+    Two round trips before the commit, each a pipeline: the room locks and the
+    earlier copies of the batch's client_ids (the second statement runs after
+    the first has its locks, so it sees every earlier send), then the insert,
+    the mentions, the rooms' last_seq and the NOTIFYs. Rows take created_at
+    from now(), the transaction's start, which the lock statement returns, so
+    frames are built before the insert and nothing waits for its answer.
+    """
     with conn.transaction():
         room_ids = sorted({item.room["id"] for item in batch})
-        last = {row["id"]: row["last_seq"] for row in conn.execute(SQL_LOCK_ROOMS, (room_ids,))}
         keyed = [item for item in batch if item.client_id is not None]
+        with conn.pipeline():
+            locked = conn.execute(SQL_LOCK_ROOMS, (room_ids,))
+            earlier = None
+            if keyed:
+                earlier = conn.execute(
+                    SQL_PREVIOUS_SENDS,
+                    (
+                        [i.room["id"] for i in keyed],
+                        [i.user["id"] for i in keyed],
+                        [i.client_id for i in keyed],
+                    ),
+                )
+        rows = locked.fetchall()
+        last = {row["id"]: row["last_seq"] for row in rows}
+        created_at = rows[0]["now"]
         previous = {}
-        if keyed:
-            rows = conn.execute(
-                SQL_PREVIOUS_SENDS,
-                (
-                    [i.room["id"] for i in keyed],
-                    [i.user["id"] for i in keyed],
-                    [i.client_id for i in keyed],
-                ),
-            )
-            previous = {(r["room_id"], r["user_id"], r["client_id"]): r for r in rows}
+        if earlier is not None:
+            previous = {(r["room_id"], r["user_id"], r["client_id"]): r for r in earlier}
         new: list[tuple[_Send, int]] = []
         first_in_batch: dict[tuple, _Send] = {}
         repeats: list[tuple[_Send, _Send]] = []
@@ -209,38 +223,42 @@ def write(conn: psycopg.Connection, batch: list[_Send]) -> int:
             new.append((item, last[item.room["id"]]))
         if not new:
             return 0
-        created = conn.execute(
-            SQL_INSERT_MESSAGES,
-            (
-                [i.room["id"] for i, _ in new],
-                [seq for _, seq in new],
-                [i.user["id"] for i, _ in new],
-                [i.content for i, _ in new],
-                [i.client_id for i, _ in new],
-                [i.html for i, _ in new],
-                [i.kind for i, _ in new],
-            ),
-        ).fetchall()
-        actions.record_mentions(conn, [(i.room["id"], seq, i.user["id"], i.html) for i, seq in new])
-        touched = sorted({i.room["id"] for i, _ in new})
-        conn.execute(SQL_SET_LAST_SEQS, (touched, [last[r] for r in touched]))
         lines = []
         sent_ms = int(time.time() * 1000)
-        for (item, seq), row in zip(new, created, strict=True):
-            item.result = Sent(seq, row["created_at"], duplicate=False)
+        for item, seq in new:
             frame = protocol.chat_frame(
                 item.room["name"],
                 seq,
                 item.user["username"],
                 item.content,
-                row["created_at"],
+                created_at,
                 item.client_id,
                 item.html,
                 item.kind,
             )
             lines.append(actions.notify_payload(item.room["id"], seq, frame, sent_ms))
-        for payload in pack(lines):
-            conn.execute(SQL_NOTIFY, (CHANNEL, payload))
+        touched = sorted({i.room["id"] for i, _ in new})
+        with conn.pipeline():
+            conn.execute(
+                SQL_INSERT_MESSAGES,
+                (
+                    [i.room["id"] for i, _ in new],
+                    [seq for _, seq in new],
+                    [i.user["id"] for i, _ in new],
+                    [i.content for i, _ in new],
+                    [i.client_id for i, _ in new],
+                    [i.html for i, _ in new],
+                    [i.kind for i, _ in new],
+                ),
+            )
+            actions.record_mentions(
+                conn, [(i.room["id"], seq, i.user["id"], i.html) for i, seq in new]
+            )
+            conn.execute(SQL_SET_LAST_SEQS, (touched, [last[r] for r in touched]))
+            for payload in pack(lines):
+                conn.execute(SQL_NOTIFY, (CHANNEL, payload))
+        for item, seq in new:
+            item.result = Sent(seq, created_at, duplicate=False)
     for item, first in repeats:
         item.result = Sent(first.result.seq, first.result.created_at, duplicate=True)
     return len(new)
