@@ -72,7 +72,7 @@ SQL_ROOM_LAST_SEQ = "SELECT last_seq FROM rooms WHERE id = %s"
 # current state (reactions as {emoji: [usernames]}, in the order first given;
 # NULL when none), or an event with the seq of the message it changes.
 # `kinds` picks messages and events, or (history pages) messages only.
-SQL_MESSAGES_BETWEEN = """
+_MESSAGE_ROWS = """
     SELECT m.seq, u.username, m.content, m.client_id, m.created_at, m.html, m.kind,
            m.target_seq, m.edited_at, m.deleted_at,
            CASE WHEN m.target_seq IS NULL THEN (
@@ -86,31 +86,26 @@ SQL_MESSAGES_BETWEEN = """
                ) by_emoji
            ) END AS reactions
     FROM messages m JOIN users u ON u.id = m.user_id
+"""
+SQL_MESSAGES_BETWEEN = (
+    _MESSAGE_ROWS
+    + """
     WHERE m.room_id = %(room_id)s AND m.seq > %(after)s AND m.seq < %(before)s
       AND m.kind = ANY(%(kinds)s)
     ORDER BY m.seq
     LIMIT %(limit)s
 """
-SQL_MESSAGES_BEFORE = """
-    SELECT * FROM (
-        SELECT m.seq, u.username, m.content, m.client_id, m.created_at, m.html, m.kind,
-               m.target_seq, m.edited_at, m.deleted_at,
-               CASE WHEN m.target_seq IS NULL THEN (
-                   SELECT json_object_agg(emoji, users ORDER BY first_at, emoji)
-                   FROM (
-                       SELECT r.emoji, min(r.created_at) AS first_at,
-                              json_agg(ru.username ORDER BY r.created_at, ru.username) AS users
-                       FROM reactions r JOIN users ru ON ru.id = r.user_id
-                       WHERE r.room_id = m.room_id AND r.seq = m.seq
-                       GROUP BY r.emoji
-                   ) by_emoji
-               ) END AS reactions
-        FROM messages m JOIN users u ON u.id = m.user_id
-        WHERE m.room_id = %(room_id)s AND m.seq < %(before)s AND m.kind = ANY(%(kinds)s)
-        ORDER BY m.seq DESC
-        LIMIT %(limit)s
-    ) newest ORDER BY seq
+)
+SQL_MESSAGES_BEFORE = (
+    "SELECT * FROM ("
+    + _MESSAGE_ROWS
+    + """
+    WHERE m.room_id = %(room_id)s AND m.seq < %(before)s AND m.kind = ANY(%(kinds)s)
+    ORDER BY m.seq DESC
+    LIMIT %(limit)s
+) newest ORDER BY seq
 """
+)
 ALL_KINDS = ["chat", "action", "edit", "delete", "reaction_add", "reaction_remove"]
 MESSAGE_KINDS = ["chat", "action"]
 # The seq of the `offset`-th message (not event) after seq `after`; where the

@@ -170,6 +170,26 @@ def room_row(db, name: str = "general") -> dict:
     return db.execute("SELECT id, name, last_seq FROM rooms WHERE name = %s", (name,)).fetchone()
 
 
+def send_as(db, user: dict, text: str, room: str = "general", kind: str = "chat") -> int:
+    """Send through the real action; the message's seq."""
+    return actions.send_message(db, room_row(db, room), user, text, None, kind).seq
+
+
+def add_event(db, user: dict, kind: str, target: int, content: str, room: str = "general") -> int:
+    """An edit/delete/reaction event row written directly, as migration 0006 describes
+    them (tests of readers that must skip or show events); the event's seq."""
+    row = db.execute(
+        "UPDATE rooms SET last_seq = last_seq + 1 WHERE name = %s RETURNING id, last_seq",
+        (room,),
+    ).fetchone()
+    db.execute(
+        "INSERT INTO messages (room_id, seq, user_id, content, kind, target_seq)"
+        " VALUES (%s, %s, %s, %s, %s, %s)",
+        (row["id"], row["last_seq"], user["id"], content, kind, target),
+    )
+    return row["last_seq"]
+
+
 _CSRF = re.compile(
     r'name="csrf_token" type="hidden" value="([^"]+)"|'
     r'name="csrf_token" value="([^"]+)"'

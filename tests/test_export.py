@@ -16,7 +16,7 @@ from psycopg import sql
 
 from chat import actions, export
 
-from .conftest import _with_db, drop_database, make_token, make_user, room_row
+from .conftest import _with_db, add_event, drop_database, make_token, make_user, room_row, send_as
 
 STATE_OF_EXPORTS = """
     SELECT count(*) AS n FROM pg_stat_activity
@@ -37,21 +37,7 @@ def headers(db, eren) -> dict:
     return {"Authorization": f"Bearer {make_token(db, eren)}"}
 
 
-def send(db, user: dict, text: str, room: str = "general", kind: str = "chat") -> int:
-    return actions.send_message(db, room_row(db, room), user, text, None, kind).seq
-
-
-def add_event(db, user: dict, kind: str, target: int, content: str, room: str = "general") -> int:
-    row = db.execute(
-        "UPDATE rooms SET last_seq = last_seq + 1 WHERE name = %s RETURNING id, last_seq",
-        (room,),
-    ).fetchone()
-    db.execute(
-        "INSERT INTO messages (room_id, seq, user_id, content, kind, target_seq)"
-        " VALUES (%s, %s, %s, %s, %s, %s)",
-        (row["id"], row["last_seq"], user["id"], content, kind, target),
-    )
-    return row["last_seq"]
+send = send_as
 
 
 def exports_running(db) -> int:

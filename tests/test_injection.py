@@ -99,16 +99,19 @@ def test_hostile_form_values_change_nothing(client, auth, db, payload):
 
 
 def _module_strings(tree: ast.Module) -> set[str]:
-    """Module-level names bound to a string literal (or a concatenation of them)."""
+    """Module-level names bound to a string literal, or a concatenation of literals
+    and names bound so earlier."""
 
     def literal(node) -> bool:
         if isinstance(node, ast.Constant):
             return isinstance(node.value, str)
+        if isinstance(node, ast.Name):
+            return node.id in names
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
             return literal(node.left) and literal(node.right)
         return False
 
-    names = set()
+    names: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.Assign) and literal(node.value):
             names.update(t.id for t in node.targets if isinstance(t, ast.Name))

@@ -7,7 +7,7 @@ import pytest
 
 from chat import actions, search
 
-from .conftest import make_token, make_user, room_row
+from .conftest import add_event, make_token, make_user, send_as
 
 
 @pytest.fixture
@@ -29,22 +29,7 @@ def bearer(db, user: dict) -> dict:
     return {"Authorization": f"Bearer {make_token(db, user)}"}
 
 
-def send(db, user: dict, text: str, room: str = "general", kind: str = "chat") -> int:
-    return actions.send_message(db, room_row(db, room), user, text, None, kind).seq
-
-
-def add_event(db, user: dict, kind: str, target: int, content: str, room: str = "general") -> int:
-    """An edit/delete/reaction event row, written as migration 0006 describes them."""
-    row = db.execute(
-        "UPDATE rooms SET last_seq = last_seq + 1 WHERE name = %s RETURNING id, last_seq",
-        (room,),
-    ).fetchone()
-    db.execute(
-        "INSERT INTO messages (room_id, seq, user_id, content, kind, target_seq)"
-        " VALUES (%s, %s, %s, %s, %s, %s)",
-        (row["id"], row["last_seq"], user["id"], content, kind, target),
-    )
-    return row["last_seq"]
+send = send_as
 
 
 def found(client, headers, **params) -> list[tuple[str, int]]:
