@@ -9,6 +9,7 @@ client's other rooms or its own sends.
 import logging
 import threading
 import time
+from collections import Counter
 
 import psycopg
 from psycopg_pool import PoolTimeout
@@ -96,13 +97,28 @@ class Realtime:
         self.presence = Presence(pool, config["PRESENCE_HEARTBEAT"], config["PRESENCE_TIMEOUT"])
         self.typing = TypingThrottle(config["TYPING_INTERVAL"])
         self.sessions: set[ClientSession] = set()
+        self._per_user: Counter[int] = Counter()
         # Set on SIGTERM: gunicorn's worker keeps accepting for up to a second
         # after it, and a socket opened then must go too.
         self.closing = False
         self.hub.on_control = self.revoke
 
     def sockets_of(self, user_id: int) -> int:
-        return sum(1 for session in list(self.sessions) if session.user["id"] == user_id)
+        """The user's open sockets on this worker (kept per user: counting them by
+        walking every session made each connect cost O(sockets))."""
+        return self._per_user[user_id]
+
+    def add(self, session: "ClientSession") -> None:
+        self.sessions.add(session)
+        self._per_user[session.user["id"]] += 1
+
+    def discard(self, session: "ClientSession") -> None:
+        if session in self.sessions:
+            self.sessions.remove(session)
+            user_id = session.user["id"]
+            self._per_user[user_id] -= 1
+            if not self._per_user[user_id]:
+                del self._per_user[user_id]
 
     def revoke(self, payload: str) -> None:
         """Close (1008) this worker's sockets whose credential was just revoked.
@@ -173,7 +189,7 @@ class ClientSession:
         """Serve the client until it goes away; any failure ends this connection only."""
         started = time.monotonic()
         log.info("connect user=%s room=%s", self.user["username"], self._label())
-        self.rt.sessions.add(self)
+        self.rt.add(self)
         metrics.CONNECTIONS.inc()
         try:
             if self.rt.closing:  # the upgrade raced the shutdown
@@ -197,7 +213,7 @@ class ClientSession:
             )
             self.peer.abort(CLOSE_INTERNAL_ERROR, "internal error; reconnect with after")
         finally:
-            self.rt.sessions.discard(self)
+            self.rt.discard(self)
             metrics.CONNECTIONS.dec()
             rooms = len(self.rooms)
             self.close()
