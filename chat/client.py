@@ -9,7 +9,7 @@ client's other rooms or its own sends.
 import logging
 import threading
 import time
-from collections import Counter
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg_pool import PoolTimeout
@@ -21,13 +21,14 @@ from .limits import TokenBucket
 from .peer import (
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL_ERROR,
-    CLOSE_POLICY_VIOLATION,
     CLOSE_TRY_AGAIN_LATER,
     Peer,
     PeerClosed,
 )
 from .presence import Presence
-from .writer import SingleWriter, Writer
+
+if TYPE_CHECKING:
+    from .realtime import Realtime
 
 log = logging.getLogger(__name__)
 
@@ -62,97 +63,12 @@ class Membership:
         self.lock = threading.Lock()
 
 
-class TypingThrottle:
-    """At most one `typing` per user per room per interval, per worker."""
-
-    # Entries older than this many intervals are forgotten when the map grows.
-    _PRUNE_AT = 10_000
-
-    def __init__(self, interval: float):
-        self.interval = interval
-        self._last: dict[tuple[int, int], float] = {}
-
-    def allow(self, user_id: int, room_id: int) -> bool:
-        now = time.monotonic()
-        key = (user_id, room_id)
-        if now - self._last.get(key, -self.interval) < self.interval:
-            return False
-        if len(self._last) >= self._PRUNE_AT:
-            self._last = {k: t for k, t in self._last.items() if now - t < self.interval}
-        self._last[key] = now
-        return True
-
-
-class Realtime:
-    """The per-worker parts every session shares: hub, presence, typing throttle."""
-
-    def __init__(self, config: dict, pool, writer=None):
-        self.config = config
-        self.pool = pool
-        # Sends from every socket of this worker (chat/writer.py).
-        self.writer = writer or (Writer if config.get("WRITE_BATCH", True) else SingleWriter)(pool)
-        self.hub = Hub(
-            config["DATABASE_URL"], pool, config["LISTEN_PROBE_INTERVAL"], config["DB_TCP_TIMEOUT"]
-        )
-        self.presence = Presence(pool, config["PRESENCE_HEARTBEAT"], config["PRESENCE_TIMEOUT"])
-        self.typing = TypingThrottle(config["TYPING_INTERVAL"])
-        self.sessions: set[ClientSession] = set()
-        self._per_user: Counter[int] = Counter()
-        # Set on SIGTERM: gunicorn's worker keeps accepting for up to a second
-        # after it, and a socket opened then must go too.
-        self.closing = False
-        self.hub.on_control = self.revoke
-
-    def sockets_of(self, user_id: int) -> int:
-        """The user's open sockets on this worker (kept per user: counting them by
-        walking every session made each connect cost O(sockets))."""
-        return self._per_user[user_id]
-
-    def add(self, session: "ClientSession") -> None:
-        self.sessions.add(session)
-        self._per_user[session.user["id"]] += 1
-
-    def discard(self, session: "ClientSession") -> None:
-        if session in self.sessions:
-            self.sessions.remove(session)
-            user_id = session.user["id"]
-            self._per_user[user_id] -= 1
-            if not self._per_user[user_id]:
-                del self._per_user[user_id]
-
-    def revoke(self, payload: str) -> None:
-        """Close (1008) this worker's sockets whose credential was just revoked.
-
-        'session <hash>': one login session logged out; 'sessions <user_id>':
-        all of a user's login sessions (password change); 'user <user_id>':
-        everything of a user (account disabled); 'member <room_id>:<user_id>':
-        the user's sockets that follow a private room they were removed from.
-        """
-        kind, _, key = payload.partition(" ")
-        for session in list(self.sessions):
-            if session.revoked_by(kind, key):
-                log.info("closing socket of %s: %s revoked", session.user["username"], kind)
-                session.peer.abort(CLOSE_POLICY_VIOLATION, "access revoked; log in again")
-
-    def going_away(self) -> None:
-        """The worker is shutting down: close every socket with 1001 so clients resume."""
-        self.closing = True
-        sessions = list(self.sessions)
-        log.info("shutting down: closing %d sockets with 1001", len(sessions))
-        for session in sessions:
-            session.peer.abort(CLOSE_GOING_AWAY, "server restarting; reconnect with after")
-
-    def stop(self) -> None:
-        self.presence.stop()
-        self.hub.stop()
-
-
 class ClientSession:
     def __init__(
         self,
         ws,
         user: dict,
-        realtime: Realtime,
+        realtime: "Realtime",
         default_room: dict | None = None,
         session_hash: bytes | None = None,
     ):

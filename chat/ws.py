@@ -13,8 +13,9 @@ from flask_login import current_user
 from flask_sock import Sock
 
 from . import db, writer
-from .client import ClientSession, Realtime
+from .client import ClientSession
 from .peer import FrameSocket
+from .realtime import Realtime
 from .rooms import room_or_404, seq_arg
 
 log = logging.getLogger(__name__)

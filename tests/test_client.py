@@ -14,9 +14,10 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 from simple_websocket import ConnectionClosed
 
-from chat.client import ClientSession, Realtime, TypingThrottle
+from chat.client import ClientSession
 from chat.config import load
 from chat.limits import TokenBucket
+from chat.realtime import Realtime, TypingThrottle
 
 from .conftest import make_user, room_row
 
@@ -117,7 +118,7 @@ def test_rate_zero_means_unlimited():
 
 def test_typing_throttle_per_user_and_room(monkeypatch):
     now = [50.0]
-    monkeypatch.setattr("chat.client.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("chat.realtime.time.monotonic", lambda: now[0])
     throttle = TypingThrottle(2.0)
     assert throttle.allow(1, 1)
     assert not throttle.allow(1, 1)
