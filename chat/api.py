@@ -24,6 +24,13 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(psycopg.OperationalError, _database_down)
 
 
+@bp.errorhandler(protocol.FrameError)
+def _refused(exc: protocol.FrameError):
+    """A refused request body, with the same codes a socket's error frame carries."""
+    status = 429 if exc.code == "too_many_requests" else 400
+    return jsonify(error={"code": exc.code, "message": exc.message}), status
+
+
 def _database_down(exc: psycopg.OperationalError):
     """PostgreSQL is restarting or unreachable: 503, which clients may retry."""
     current_app.logger.warning("%s %s: database unavailable: %s", request.method, request.path, exc)
@@ -116,18 +123,14 @@ def send_message(name: str):
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         abort(400, description='send a JSON object: {"content": "...", "client_id": "..."}')
-    try:
-        client_id = protocol.validate_client_id(body.get("client_id"))
-        content = protocol.validate_content(
-            body.get("content"), current_app.config["MAX_MESSAGE_CHARS"], client_id
-        )
-        command = commands.parse(content, client_id)
-        outcome = commands.dispatch(
-            command, room, current_user.as_row(), client_id, db.connection, writer.current()
-        )
-    except protocol.FrameError as exc:
-        status = 429 if exc.code == "too_many_requests" else 400
-        return jsonify(error={"code": exc.code, "message": exc.message}), status
+    client_id = protocol.validate_client_id(body.get("client_id"))
+    content = protocol.validate_content(
+        body.get("content"), current_app.config["MAX_MESSAGE_CHARS"], client_id
+    )
+    command = commands.parse(content, client_id)
+    outcome = commands.dispatch(
+        command, room, current_user.as_row(), client_id, db.connection, writer.current()
+    )
     if outcome.notice is not None:
         # Nothing stored: /help (200), or a request a bot will answer in the room (202).
         notice = {"code": outcome.notice.code, "content": outcome.notice.content}
@@ -157,8 +160,6 @@ def _event_answer(room: dict, client_id: str | None, write) -> tuple:
     try:
         with db.connection() as conn:
             event = write(conn)
-    except protocol.FrameError as exc:
-        return jsonify(error={"code": exc.code, "message": exc.message}), 400
     except actions.ActionError as exc:
         status = {"forbidden": 403, "not_found": 404}.get(exc.code, 400)
         return jsonify(error={"code": exc.code, "message": exc.message}), status
@@ -186,13 +187,10 @@ def edit_message(name: str, seq: int):
     room = room_or_404(name)
     seq = _target_seq(seq)
     body = _json_body('{"content": "...", "client_id": "..."}')
-    try:
-        client_id = protocol.validate_client_id(body.get("client_id"))
-        content = protocol.validate_content(
-            body.get("content"), current_app.config["MAX_MESSAGE_CHARS"], client_id
-        )
-    except protocol.FrameError as exc:
-        return jsonify(error={"code": exc.code, "message": exc.message}), 400
+    client_id = protocol.validate_client_id(body.get("client_id"))
+    content = protocol.validate_content(
+        body.get("content"), current_app.config["MAX_MESSAGE_CHARS"], client_id
+    )
     user = current_user.as_row()
     return _event_answer(
         room,
@@ -207,10 +205,7 @@ def delete_message(name: str, seq: int):
     room = room_or_404(name)
     seq = _target_seq(seq)
     body = request.get_json(silent=True)
-    try:
-        client_id = protocol.validate_client_id(body.get("client_id") if body else None)
-    except protocol.FrameError as exc:
-        return jsonify(error={"code": exc.code, "message": exc.message}), 400
+    client_id = protocol.validate_client_id(body.get("client_id") if body else None)
     user = current_user.as_row()
     return _event_answer(
         room, client_id, lambda conn: actions.delete_message(conn, room, user, seq, client_id)
@@ -224,11 +219,8 @@ def toggle_reaction(name: str, seq: int):
     room = room_or_404(name)
     seq = _target_seq(seq)
     body = _json_body('{"emoji": "👍", "client_id": "..."}')
-    try:
-        client_id = protocol.validate_client_id(body.get("client_id"))
-        emoji = protocol.validate_emoji(body.get("emoji"), client_id)
-    except protocol.FrameError as exc:
-        return jsonify(error={"code": exc.code, "message": exc.message}), 400
+    client_id = protocol.validate_client_id(body.get("client_id"))
+    emoji = protocol.validate_emoji(body.get("emoji"), client_id)
     user = current_user.as_row()
     return _event_answer(
         room,

@@ -166,6 +166,17 @@ def make_token(db, user: dict) -> str:
     return actions.create_token(db, user["id"])
 
 
+@pytest.fixture
+def eren(db) -> dict:
+    """Two people, for tests about who may do what to whose messages."""
+    return make_user(db, "eren")
+
+
+@pytest.fixture
+def mikasa(db) -> dict:
+    return make_user(db, "mikasa")
+
+
 def room_row(db, name: str = "general") -> dict:
     return db.execute("SELECT id, name, last_seq FROM rooms WHERE name = %s", (name,)).fetchone()
 

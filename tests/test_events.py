@@ -11,17 +11,7 @@ from psycopg.rows import dict_row
 
 from chat import actions, protocol, queries
 
-from .conftest import make_user, room_row
-
-
-@pytest.fixture
-def eren(db):
-    return make_user(db, "eren")
-
-
-@pytest.fixture
-def mikasa(db):
-    return make_user(db, "mikasa")
+from .conftest import room_row
 
 
 @pytest.fixture

@@ -8,19 +8,9 @@ import pytest
 
 from chat import actions
 
-from .conftest import csrf_token, make_token, make_user, room_row
+from .conftest import csrf_token, make_token, room_row
 
 ANCHOR = re.compile(r'<li id="m(\d+)"')
-
-
-@pytest.fixture
-def eren(db):
-    return make_user(db, "eren", "correct horse")
-
-
-@pytest.fixture
-def mikasa(db):
-    return make_user(db, "mikasa", "correct horse")
 
 
 def bearer(db, user) -> dict:

@@ -8,11 +8,6 @@ from .conftest import csrf_token, make_token, make_user
 
 
 @pytest.fixture
-def eren(db):
-    return make_user(db, "eren")
-
-
-@pytest.fixture
 def levi(db):
     return make_user(db, "levi")
 

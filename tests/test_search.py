@@ -11,16 +11,6 @@ from .conftest import add_event, make_token, make_user, send_as
 
 
 @pytest.fixture
-def eren(db):
-    return make_user(db, "eren")
-
-
-@pytest.fixture
-def mikasa(db):
-    return make_user(db, "mikasa")
-
-
-@pytest.fixture
 def headers(db, eren) -> dict:
     return {"Authorization": f"Bearer {make_token(db, eren)}"}
 
