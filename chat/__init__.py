@@ -54,10 +54,25 @@ def create_app(test_config: dict | None = None) -> Flask:
         "max_message_size": app.config["WS_MAX_FRAME_BYTES"],
     }
 
-    from . import api, auth, bots, db, export, headers, health, limits, metrics, rooms, search, ws
+    from . import (
+        api,
+        auth,
+        bots,
+        db,
+        export,
+        headers,
+        health,
+        inputs,
+        limits,
+        metrics,
+        rooms,
+        search,
+        ws,
+    )
     from .forms import csrf
 
     limits.init_app(app)  # first: its hook reads the body before CSRF parses it
+    inputs.init_app(app)  # then every string of the request is checked, before any view
     db.init_app(app)
     csrf.init_app(app)
     auth.init_app(app)

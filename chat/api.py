@@ -41,7 +41,7 @@ def _error(exc: HTTPException):
     """JSON errors under /api/, the usual HTML page elsewhere."""
     if not request.path.startswith("/api/"):
         return exc
-    code = {
+    code = getattr(exc, "error_code", None) or {
         400: "bad_request",
         401: "unauthorized",
         403: "forbidden",

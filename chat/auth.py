@@ -20,6 +20,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 
 from . import actions, db, passwords, queries
 from .forms import LoginForm, RegisterForm
+from .text import unstorable
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -181,11 +182,32 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
+class StorableText(click.ParamType):
+    """A command-line argument PostgreSQL can store (chat/text.py): undecodable
+    bytes in argv arrive as lone surrogates, and U+0000 can come from a script."""
+
+    name = "text"
+
+    def convert(self, value, param, ctx) -> str:
+        reason = unstorable(value)
+        if reason is not None:
+            self.fail(reason, param, ctx)
+        return value
+
+
+STORABLE = StorableText()
+
+
 def _read_password() -> str:
     if sys.stdin.isatty():
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     else:
-        password = sys.stdin.readline().rstrip("\r\n")
+        try:
+            password = sys.stdin.buffer.readline().decode().rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise click.ClickException("the password must be UTF-8 text") from None
+    if unstorable(password) is not None:
+        raise click.ClickException("the password must not contain NUL characters")
     if not passwords.MIN_LENGTH <= len(password) <= passwords.MAX_LENGTH:
         raise click.ClickException(
             f"the password must be {passwords.MIN_LENGTH} to {passwords.MAX_LENGTH} characters"
@@ -194,7 +216,7 @@ def _read_password() -> str:
 
 
 @click.command("create-user")
-@click.argument("username")
+@click.argument("username", type=STORABLE)
 @with_appcontext
 def create_user_command(username: str) -> None:
     """Create an account; the password is read from standard input."""
@@ -212,7 +234,7 @@ def create_user_command(username: str) -> None:
 
 
 @click.command("create-token")
-@click.argument("username")
+@click.argument("username", type=STORABLE)
 @with_appcontext
 def create_token_command(username: str) -> None:
     """Print a new API token for USERNAME (use as `Authorization: Bearer <token>`)."""
@@ -229,7 +251,7 @@ def _user_or_fail(conn, username: str) -> dict:
 
 
 @click.command("set-password")
-@click.argument("username")
+@click.argument("username", type=STORABLE)
 @with_appcontext
 def set_password_command(username: str) -> None:
     """Set USERNAME's password (read from stdin); their login sessions all end."""
@@ -240,7 +262,7 @@ def set_password_command(username: str) -> None:
 
 
 @click.command("disable-user")
-@click.argument("username")
+@click.argument("username", type=STORABLE)
 @with_appcontext
 def disable_user_command(username: str) -> None:
     """Lock USERNAME out: sessions and API tokens stop working, open sockets close."""

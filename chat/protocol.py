@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import orjson
 
 from .render import render
+from .text import first_unstorable, is_blank, unstorable
 
 CLIENT_ID_MAX = 64
 ROOM_NAME_MAX = 40
@@ -303,23 +304,25 @@ def validate_client_id(value: object) -> str | None:
         return None
     if not isinstance(value, str) or not 1 <= len(value) <= CLIENT_ID_MAX:
         raise FrameError("bad_frame", f"client_id must be a string of 1 to {CLIENT_ID_MAX} chars")
+    reason = unstorable(value)
+    if reason is not None:
+        raise FrameError("bad_frame", f"client_id: {reason}")
     return value
 
 
 def validate_content(value: object, max_chars: int, client_id: str | None = None) -> str:
-    """Message text: a non-blank string of at most max_chars characters."""
+    """Message text: a string that is not blank (by Unicode: zero-width and other
+    invisible characters are blank too, text.is_blank), storable, and of at most
+    max_chars characters (code points)."""
     if not isinstance(value, str):
         raise FrameError("bad_frame", "content must be a string", client_id)
-    if not value.strip():
-        raise FrameError("bad_frame", "content must not be empty", client_id)
+    reason = unstorable(value)
+    if reason is not None:
+        raise FrameError("bad_frame", f"content: {reason}", client_id)
     if len(value) > max_chars:
         raise FrameError("too_large", f"content is over {max_chars} characters", client_id)
-    if "\x00" in value:
-        raise FrameError("bad_frame", "content must not contain NUL characters", client_id)
-    try:
-        value.encode()
-    except UnicodeEncodeError:  # a lone surrogate from "\ud800" in JSON
-        raise FrameError("bad_frame", "content must be valid Unicode text", client_id) from None
+    if is_blank(value):
+        raise FrameError("bad_frame", "content must not be empty", client_id)
     return value
 
 
@@ -384,12 +387,25 @@ def parse(data: str | bytes, max_chars: int, plain_text: bool = True) -> ClientF
         return ChatIn(room=None, content=validate_content(text, max_chars), client_id=None)
 
     try:
+        # Checked for the whole frame first: a field no rule below reads (or a
+        # room name, which goes to a query) must not carry text PostgreSQL
+        # cannot store either.
+        reason = first_unstorable(frame)
+        if reason is not None:
+            raise FrameError("bad_frame", reason, _readable(frame.get("client_id")))
         return _parse_object(frame, max_chars, plain_text)
     except FrameError as exc:
-        room = frame.get("room")
-        if exc.room is None and isinstance(room, str) and len(room) <= ROOM_NAME_MAX:
+        room = _readable(frame.get("room"), ROOM_NAME_MAX)
+        if exc.room is None and room is not None:
             exc.room = room  # so the client knows which room's frame was refused
         raise
+
+
+def _readable(value: object, max_chars: int = CLIENT_ID_MAX) -> str | None:
+    """A field worth echoing back in an error frame: a short storable string."""
+    if isinstance(value, str) and 1 <= len(value) <= max_chars and unstorable(value) is None:
+        return value
+    return None
 
 
 def _parse_object(frame: dict, max_chars: int, plain_text: bool) -> ClientFrame:

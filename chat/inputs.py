@@ -1,0 +1,93 @@
+"""HTTP input at the boundary: every string a request carries is checked before any view runs.
+
+A URL path part, a query parameter, a form field or a JSON string holding
+U+0000 or a lone surrogate would fail inside PostgreSQL (psycopg's DataError,
+a 500) wherever a view passed it to a query. One `before_request` hook
+refuses such a request with 400 and a sentence saying why, before any view,
+so no route can forget it and nothing is written. WebSocket frames get the
+same check in chat/protocol.py (`parse`), CLI arguments in chat/auth.py.
+
+JSON comes in through orjson, which refuses lone surrogates and nesting
+deeper than 1,024 levels as malformed JSON (a clear 400, where the standard
+library's parser would hit the recursion limit), and goes out with object
+keys in the order they were built: documented orders, such as reactions in
+the order first given, survive the JSON API as they do the socket.
+"""
+
+import logging
+
+import orjson
+from flask import Flask, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import BadRequest
+
+from .text import first_unstorable, unstorable
+
+log = logging.getLogger(__name__)
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class UnstorableText(BadRequest):
+    """400 for a request carrying text PostgreSQL cannot store; under /api/ its
+    JSON error has the code a socket's error frame would (`bad_frame`)."""
+
+    error_code = "bad_frame"
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON with orjson's strict parser, and keys never sorted."""
+
+    sort_keys = False
+
+    def loads(self, s: str | bytes, **kwargs) -> object:
+        return orjson.loads(s)
+
+
+def init_app(app: Flask) -> None:
+    """Install the JSON provider and the check (after the body deadline hook of
+    chat/limits.py, which reads the body first; before CSRF and every view)."""
+    app.json = JSONProvider(app)
+    app.before_request(refuse_unstorable_text)
+
+
+def refuse_unstorable_text() -> None:
+    """400 if any string of the request cannot be stored; nothing else happens."""
+    reason = _first_reason()
+    if reason is not None:
+        log.info("%s %s refused: %s", request.method, request.url_rule, reason)
+        raise UnstorableText(description=f"The request was refused: {reason}.")
+
+
+def _first_reason() -> str | None:
+    for value in (request.view_args or {}).values():
+        if isinstance(value, str) and (reason := unstorable(value)) is not None:
+            return reason
+    for key, values in request.args.lists():
+        if (reason := first_unstorable([key, *values])) is not None:
+            return reason
+    if request.mimetype in _FORM_TYPES:
+        for key, values in request.form.lists():
+            if (reason := first_unstorable([key, *values])) is not None:
+                return reason
+        for key, upload in request.files.items(multi=True):
+            if (reason := first_unstorable([key, upload.filename or ""])) is not None:
+                return reason
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if body is None and request.get_data():
+            return _json_text_reason()
+        return first_unstorable(body)
+    return None
+
+
+def _json_text_reason() -> str | None:
+    """Why a JSON body that did not parse failed, if it was its text: a lone
+    surrogate escape, or bytes that are not UTF-8. Other malformed JSON is for
+    each view to answer (its own 400 says what it expected)."""
+    try:
+        orjson.loads(request.get_data())
+    except orjson.JSONDecodeError as exc:
+        if "surrogate" in str(exc) or "UTF-8" in str(exc):
+            return "text must be valid Unicode (UTF-8, no lone surrogates)"
+    return None
