@@ -31,6 +31,13 @@ def _refused(exc: protocol.FrameError):
     return jsonify(error={"code": exc.code, "message": exc.message}), status
 
 
+@bp.errorhandler(actions.ActionError)
+def _action_refused(exc: actions.ActionError):
+    """A refused change (nothing was stored), with the code a socket's error frame carries."""
+    status = {"forbidden": 403, "not_found": 404, "too_many_requests": 429}.get(exc.code, 400)
+    return jsonify(error={"code": exc.code, "message": exc.message}), status
+
+
 def _database_down(exc: psycopg.OperationalError):
     """PostgreSQL is restarting or unreachable: 503, which clients may retry."""
     current_app.logger.warning("%s %s: database unavailable: %s", request.method, request.path, exc)
@@ -156,13 +163,9 @@ def _json_body(example: str) -> dict:
 
 
 def _event_answer(room: dict, client_id: str | None, write) -> tuple:
-    """Run one event action; its outcome, or the refusal, as JSON."""
-    try:
-        with db.connection() as conn:
-            event = write(conn)
-    except actions.ActionError as exc:
-        status = {"forbidden": 403, "not_found": 404}.get(exc.code, 400)
-        return jsonify(error={"code": exc.code, "message": exc.message}), status
+    """Run one event action; its outcome as JSON (a refusal: _action_refused)."""
+    with db.connection() as conn:
+        event = write(conn)
     answer = {
         "room": room["name"],
         "seq": event.seq,

@@ -174,6 +174,8 @@ class ClientSession:
         except protocol.FrameError as exc:
             room_name = room_name or exc.room or (self.default_room and self.default_room["name"])
             self.peer.send(protocol.error_frame(exc.code, exc.message, exc.client_id, room_name))
+        except actions.ActionError as exc:  # a refused change: nothing was stored
+            self.peer.send(protocol.error_frame(exc.code, exc.message, client_id, room_name))
         except (psycopg.OperationalError, PoolTimeout) as exc:
             log.warning(
                 "user=%s: frame failed, database unavailable: %s", self.user["username"], exc

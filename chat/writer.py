@@ -41,11 +41,19 @@ BATCH_MAX = 500
 SQL_LOCK_ROOMS = """
     SELECT id, last_seq, now() AS now FROM rooms WHERE id = ANY(%s) ORDER BY id FOR UPDATE
 """
+# As actions.SQL_PREVIOUS_SEND, for a batch: what each key was used for
+# before (a message or event's kind, or 'job' for a bot request).
 SQL_PREVIOUS_SENDS = """
-    SELECT m.room_id, m.user_id, m.client_id, m.seq, m.created_at
-    FROM messages m
-    JOIN unnest(%s::bigint[], %s::bigint[], %s::text[]) AS k(room_id, user_id, client_id)
-      USING (room_id, user_id, client_id)
+    WITH k AS (
+        SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[])
+            AS k(room_id, user_id, client_id)
+    )
+    SELECT m.room_id, m.user_id, m.client_id, m.seq, m.created_at, m.kind
+    FROM messages m JOIN k USING (room_id, user_id, client_id)
+    UNION ALL
+    SELECT j.room_id, j.requested_by, j.client_id, NULL, j.created_at, 'job'
+    FROM bot_jobs j
+    JOIN k ON k.room_id = j.room_id AND k.user_id = j.requested_by AND k.client_id = j.client_id
 """
 SQL_INSERT_MESSAGES = """
     INSERT INTO messages (room_id, seq, user_id, content, client_id, html, kind)
@@ -213,7 +221,10 @@ def write(conn: psycopg.Connection, batch: list[_Send]) -> int:
             if item.client_id is not None:
                 if key in previous:
                     row = previous[key]
-                    item.result = Sent(row["seq"], row["created_at"], duplicate=True)
+                    if row["kind"] in protocol.MESSAGE_KINDS:
+                        item.result = Sent(row["seq"], row["created_at"], duplicate=True)
+                    else:  # the key was used for an event or a bot request
+                        item.error = actions.reused_key()
                     continue
                 if key in first_in_batch:
                     repeats.append((item, first_in_batch[key]))

@@ -38,7 +38,7 @@ from .jobs import (
     ensure_bot_user,
     retry_job,
 )
-from .messages import Sent, notify_payload, record_mentions, send_message
+from .messages import Sent, notify_payload, record_mentions, reused_key, send_message
 from .presence import (
     announce_typing,
     arrive,
@@ -104,6 +104,7 @@ __all__ = [
     "register_worker",
     "remove_member",
     "retire_worker",
+    "reused_key",
     "retry_job",
     "send_message",
     "set_password",

@@ -24,7 +24,7 @@ from .. import metrics, protocol
 from ..render import render
 from .channels import CHANNEL, SQL_NOTIFY
 from .errors import ActionError
-from .messages import notify_payload
+from .messages import notify_payload, reused_key
 
 # A person's distinct reactions on one message: a few say something; more is
 # a script inflating the message's frame, which every catch-up sends.
@@ -50,9 +50,13 @@ SQL_NEXT_SEQ = """
     UPDATE rooms SET last_seq = last_seq + 1 WHERE id = %s
     RETURNING last_seq, CASE WHEN is_direct THEN NULL ELSE created_by END AS owner_id
 """
+# As messages.SQL_PREVIOUS_SEND: a message, an event or a bot request ('job').
 SQL_PREVIOUS_EVENT = """
-    SELECT seq, kind, target_seq, created_at FROM messages
-    WHERE room_id = %s AND user_id = %s AND client_id = %s
+    SELECT seq, kind, target_seq, content, created_at FROM messages
+    WHERE room_id = %(room_id)s AND user_id = %(user_id)s AND client_id = %(client_id)s
+    UNION ALL
+    SELECT NULL, 'job', NULL, NULL, created_at FROM bot_jobs
+    WHERE room_id = %(room_id)s AND requested_by = %(user_id)s AND client_id = %(client_id)s
 """
 SQL_TARGET = """
     SELECT user_id, kind, content, html, created_at, edited_at, deleted_at
@@ -178,7 +182,7 @@ def toggle_reaction(
         conn.execute(SQL_ADD_REACTION, key)
         return _Change(protocol.KIND_REACTION_ADD, emoji)
 
-    return _write_event(conn, room, user, seq, client_id, _REACTIONS, apply)
+    return _write_event(conn, room, user, seq, client_id, _REACTIONS, apply, emoji)
 
 
 # --- the steps every event shares ---------------------------------------------
@@ -201,6 +205,7 @@ def _write_event(
     client_id: str | None,
     kinds: tuple[str, ...],
     apply: Callable[[dict, int | None], _Change],
+    emoji: str | None = None,
 ) -> Event:
     """One transaction: the room's next seq, the target checked, `apply` (which
     authorises and changes the target's state), the event row, its NOTIFY."""
@@ -209,7 +214,7 @@ def _write_event(
             row = conn.execute(SQL_NEXT_SEQ, (room["id"],)).fetchone()
             seq = row["last_seq"]
             if client_id is not None:
-                _check_repeat(conn, room, user, client_id, target_seq, kinds)
+                _check_repeat(conn, room, user, client_id, target_seq, kinds, emoji)
             change = apply(_target(conn, room, target_seq), row["owner_id"])
             created_at = conn.execute(
                 SQL_INSERT_EVENT,
@@ -250,13 +255,21 @@ def _check_repeat(
     client_id: str,
     target_seq: int,
     kinds: tuple[str, ...],
+    emoji: str | None,
 ) -> None:
-    """Raise _Repeat if this client_id made the same kind of event on the same message."""
-    previous = conn.execute(SQL_PREVIOUS_EVENT, (room["id"], user["id"], client_id)).fetchone()
+    """Raise _Repeat if this client_id made the same kind of event on the same message
+    (for a reaction, with the same emoji); ActionError('bad_frame') if it was used
+    for anything else."""
+    previous = conn.execute(
+        SQL_PREVIOUS_EVENT, {"room_id": room["id"], "user_id": user["id"], "client_id": client_id}
+    ).fetchone()
     if previous is None:
         return
-    if previous["kind"] not in kinds or previous["target_seq"] != target_seq:
-        raise ActionError("bad_frame", "that client_id was used for something else")
+    same = previous["kind"] in kinds and previous["target_seq"] == target_seq
+    if same and kinds == _REACTIONS:  # toggling 👍 is not toggling 🎉
+        same = previous["content"] == emoji
+    if not same:
+        raise reused_key()
     on = previous["kind"] == protocol.KIND_REACTION_ADD if kinds == _REACTIONS else None
     raise _Repeat(Event(previous["seq"], target_seq, previous["created_at"], True, on))
 

@@ -6,7 +6,7 @@ from psycopg import Connection
 
 from .channels import SQL_NOTIFY
 from .errors import ActionError
-from .messages import Sent, send_message
+from .messages import Sent, reused_key, send_message
 
 # Bots LISTEN here; the payload is the name of the bot that has new work.
 JOBS_CHANNEL = "bot_jobs"
@@ -27,7 +27,12 @@ class Queued:
 
 
 SQL_JOB_BY_CLIENT_ID = """
-    SELECT id FROM bot_jobs WHERE room_id = %s AND requested_by = %s AND client_id = %s
+    SELECT id, bot, argument FROM bot_jobs
+    WHERE room_id = %s AND requested_by = %s AND client_id = %s
+"""
+# A message or event of the user's with this client_id: the key is taken.
+SQL_MESSAGE_BY_CLIENT_ID = """
+    SELECT 1 FROM messages WHERE room_id = %s AND user_id = %s AND client_id = %s
 """
 SQL_PENDING_JOBS_OF = """
     SELECT count(*) AS n FROM bot_jobs WHERE requested_by = %s AND state = 'pending'
@@ -92,14 +97,21 @@ def enqueue_job(
 ) -> Queued:
     """Hand a request to a bot: a job row and a NOTIFY that wakes the bot, in one transaction.
 
-    A repeated client_id is the same request (Queued.duplicate); more than
+    A repeated client_id is the same request (Queued.duplicate) if it asked
+    the same bot the same thing; a client_id used for another request, a
+    message or an event raises ActionError('bad_frame'). More than
     MAX_PENDING_JOBS waiting requests of one person are refused.
     """
     with conn.transaction():
         if client_id is not None:
-            row = conn.execute(SQL_JOB_BY_CLIENT_ID, (room["id"], user["id"], client_id)).fetchone()
+            key = (room["id"], user["id"], client_id)
+            row = conn.execute(SQL_JOB_BY_CLIENT_ID, key).fetchone()
             if row is not None:
+                if (row["bot"], row["argument"]) != (bot, argument):
+                    raise reused_key()
                 return Queued(row["id"], duplicate=True)
+            if conn.execute(SQL_MESSAGE_BY_CLIENT_ID, key).fetchone() is not None:
+                raise reused_key()
         if conn.execute(SQL_PENDING_JOBS_OF, (user["id"],)).fetchone()["n"] >= MAX_PENDING_JOBS:
             raise ActionError(
                 "too_many_requests",

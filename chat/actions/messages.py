@@ -15,6 +15,7 @@ from psycopg import Connection, Rollback
 from .. import metrics, protocol
 from ..render import mentioned, render
 from .channels import CHANNEL, NOTIFY_PAYLOAD_MAX, SQL_NOTIFY
+from .errors import ActionError
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,23 @@ class Sent:
 # Taking the room row's lock first serialises the room's writers: the seq
 # bump below and the client_id check after it see every earlier send.
 SQL_NEXT_SEQ = "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq"
+# What this user already did with this client_id in this room: a message or
+# an event (its kind), or a request handed to a bot (kind 'job'). One key is
+# one operation: only a send repeats a send.
 SQL_PREVIOUS_SEND = """
-    SELECT seq, created_at FROM messages
-    WHERE room_id = %s AND user_id = %s AND client_id = %s
+    SELECT seq, created_at, kind FROM messages
+    WHERE room_id = %(room_id)s AND user_id = %(user_id)s AND client_id = %(client_id)s
+    UNION ALL
+    SELECT NULL, created_at, 'job' FROM bot_jobs
+    WHERE room_id = %(room_id)s AND requested_by = %(user_id)s AND client_id = %(client_id)s
 """
+
+
+def reused_key() -> ActionError:
+    """The refusal of a client_id already used for a different operation."""
+    return ActionError(
+        "bad_frame", "that client_id was already used for something else; use a new one"
+    )
 SQL_INSERT_MESSAGE = """
     INSERT INTO messages (room_id, seq, user_id, content, client_id, html, kind)
     VALUES (%s, %s, %s, %s, %s, %s, %s)
@@ -78,6 +92,8 @@ def send_message(
 
     A repeated client_id for the same user and room returns the first send's
     seq and changes nothing: the seq bump is rolled back with the transaction.
+    A client_id the user already used in the room for an event or a bot
+    request raises ActionError('bad_frame') and changes nothing.
     `kind` is KIND_ACTION for `/me waves`.
     """
     repeat = None
@@ -86,9 +102,12 @@ def send_message(
         seq = conn.execute(SQL_NEXT_SEQ, (room["id"],)).fetchone()["last_seq"]
         if client_id is not None:
             previous = conn.execute(
-                SQL_PREVIOUS_SEND, (room["id"], user["id"], client_id)
+                SQL_PREVIOUS_SEND,
+                {"room_id": room["id"], "user_id": user["id"], "client_id": client_id},
             ).fetchone()
             if previous is not None:
+                if previous["kind"] not in protocol.MESSAGE_KINDS:
+                    raise reused_key()
                 repeat = Sent(previous["seq"], previous["created_at"], duplicate=True)
                 raise Rollback()
         created_at = conn.execute(
