@@ -203,8 +203,9 @@ class ClientSession:
         return room
 
     def _joined(self, name: str) -> dict:
+        """The room if this connection is in it (joined, not only watching)."""
         membership = self.rooms.get(name)
-        if membership is None or membership.state == "left":
+        if membership is None or membership.state == "left" or membership.watch:
             raise protocol.FrameError("not_joined", f"join {name!r} first")
         return membership.room
 

@@ -78,7 +78,6 @@ def state(db) -> tuple:
 
 @pytest.mark.parametrize("first, second", PAIRS, ids=[f"{a}-then-{b}" for a, b in PAIRS])
 def test_client_id_is_scoped_to_its_operation(db, eren, first, second):
-    room = room_row(db)
     send_as(db, eren, "target one")  # seq 1
     send_as(db, eren, "target two")  # seq 2
     do_first, what_first = OPERATIONS[first]

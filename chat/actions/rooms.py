@@ -97,12 +97,14 @@ SQL_JOIN_ROOM = """
     ON CONFLICT (room_id, user_id) DO NOTHING
 """
 # Monotonic, and never past the room's end: an old or bogus seq cannot move it.
+# Only a member's row moves: recording what someone has read never makes them
+# a member (a person watching a public room has no row, and gets none here).
 SQL_MARK_READ = """
-    INSERT INTO room_members (room_id, user_id, last_read_seq)
-    SELECT id, %(user_id)s, LEAST(%(seq)s, last_seq) FROM rooms WHERE id = %(room_id)s
-    ON CONFLICT (room_id, user_id) DO UPDATE
-        SET last_read_seq = GREATEST(room_members.last_read_seq, EXCLUDED.last_read_seq)
-    RETURNING last_read_seq
+    UPDATE room_members m
+    SET last_read_seq = GREATEST(m.last_read_seq, LEAST(%(seq)s, r.last_seq))
+    FROM rooms r
+    WHERE m.room_id = %(room_id)s AND m.user_id = %(user_id)s AND r.id = m.room_id
+    RETURNING m.last_read_seq
 """
 
 
@@ -111,9 +113,10 @@ def join_room(conn: Connection, room_id: int, user_id: int) -> None:
     conn.execute(SQL_JOIN_ROOM, {"room_id": room_id, "user_id": user_id})
 
 
-def mark_read(conn: Connection, room_id: int, user_id: int, seq: int) -> int:
-    """Record that the user has seen the room up to seq; returns the stored read seq."""
+def mark_read(conn: Connection, room_id: int, user_id: int, seq: int) -> int | None:
+    """Record that a member has seen the room up to seq; returns the stored read
+    seq, or None (nothing recorded) if the user is not a member of the room."""
     row = conn.execute(
         SQL_MARK_READ, {"room_id": room_id, "user_id": user_id, "seq": seq}
     ).fetchone()
-    return row["last_read_seq"]
+    return row["last_read_seq"] if row else None
