@@ -7,6 +7,7 @@ from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from . import actions, commands, db, protocol, queries, writer
 from .forms import csrf
+from .limits import send_limited
 from .rooms import room_or_404, seq_arg
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -124,6 +125,7 @@ def list_messages(name: str):
 
 
 @bp.post("/rooms/<name>/messages")
+@send_limited
 def send_message(name: str):
     """Send a message: {"content": "...", "client_id": "..."}; a repeat is answered 200."""
     room = room_or_404(name)
@@ -185,6 +187,7 @@ def _target_seq(seq: int) -> int:
 
 
 @bp.patch("/rooms/<name>/messages/<int:seq>")
+@send_limited
 def edit_message(name: str, seq: int):
     """Edit your own message: {"content": "...", "client_id": "..."}."""
     room = room_or_404(name)
@@ -203,6 +206,7 @@ def edit_message(name: str, seq: int):
 
 
 @bp.delete("/rooms/<name>/messages/<int:seq>")
+@send_limited
 def delete_message(name: str, seq: int):
     """Delete a message: your own, or any in a room you own. Optional body {"client_id"}."""
     room = room_or_404(name)
@@ -216,6 +220,7 @@ def delete_message(name: str, seq: int):
 
 
 @bp.post("/rooms/<name>/messages/<int:seq>/reactions")
+@send_limited
 def toggle_reaction(name: str, seq: int):
     """Toggle your reaction: {"emoji": "👍", "client_id": "..."}; the answer's `on`
     says whether it is now there."""

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _DB_DOWN = (psycopg.OperationalError, PoolTimeout, HubUnavailable)
+SLOW_DOWN = "too many frames at once: slow down and send again in a moment"
 
 
 def write_event(
@@ -153,12 +154,24 @@ class ClientSession:
     def handle(self, data: str | bytes) -> None:
         """Act on one client frame; refusals are error frames and change nothing."""
         client_id = room_name = None
+        # Every frame takes a token, whatever it turns out to be: a flood of
+        # unparseable or unknown frames costs its sender the same as chat.
+        allowed = self.bucket.allow()
         try:
-            frame = protocol.parse(data, self.max_chars, plain_text=self.default_room is not None)
+            try:
+                frame = protocol.parse(
+                    data, self.max_chars, plain_text=self.default_room is not None
+                )
+            except protocol.FrameError as exc:
+                if not allowed:
+                    raise protocol.FrameError(
+                        "rate_limited", SLOW_DOWN, exc.client_id, exc.room
+                    ) from None
+                raise
             client_id = getattr(frame, "client_id", None)
             room_name = frame.room or (self.default_room and self.default_room["name"])
-            if not self.bucket.allow():
-                raise protocol.FrameError("rate_limited", "slow down", client_id)
+            if not allowed:
+                raise protocol.FrameError("rate_limited", SLOW_DOWN, client_id)
             if isinstance(frame, protocol.ChatIn):
                 self._chat(room_name, frame)
             elif isinstance(frame, protocol.JoinIn):

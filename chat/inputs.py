@@ -29,10 +29,13 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class UnstorableText(BadRequest):
-    """400 for a request carrying text PostgreSQL cannot store; under /api/ its
-    JSON error has the code a socket's error frame would (`bad_frame`)."""
+    """400 for a request carrying text PostgreSQL cannot store. Under /api/ its
+    JSON error code is `bad_request`, or for a JSON body the code a socket's
+    error frame for the same fields would carry (`bad_frame`)."""
 
-    error_code = "bad_frame"
+    def __init__(self, description: str, error_code: str):
+        super().__init__(description=description)
+        self.error_code = error_code
 
 
 class JSONProvider(DefaultJSONProvider):
@@ -56,7 +59,8 @@ def refuse_unstorable_text() -> None:
     reason = _first_reason()
     if reason is not None:
         log.info("%s %s refused: %s", request.method, request.url_rule, reason)
-        raise UnstorableText(description=f"The request was refused: {reason}.")
+        code = "bad_frame" if request.is_json else "bad_request"
+        raise UnstorableText(f"The request was refused: {reason}.", code)
 
 
 def _first_reason() -> str | None:

@@ -1,9 +1,13 @@
-"""Limits on what one client can hold: a token bucket, and a deadline for request bodies."""
+"""Limits on what one client can hold: token buckets, and a deadline for request bodies."""
 
+import functools
 import logging
+import math
 import time
 
 from flask import Flask, abort, current_app, request
+from flask_login import current_user
+from werkzeug.exceptions import TooManyRequests
 
 log = logging.getLogger(__name__)
 
@@ -62,3 +66,37 @@ class TokenBucket:
             self.tokens -= 1
             return True
         return False
+
+
+class SendRateLimited(TooManyRequests):
+    """429 for an HTTP send over the rate; under /api/ its JSON error has the
+    code a socket's error frame would (`rate_limited`)."""
+
+    error_code = "rate_limited"
+
+
+def send_limited(view):
+    """Count the view against the user's send budget, shared by every worker and
+    host: RATE_LIMIT_PER_SEC with bursts of RATE_LIMIT_BURST, one bucket per
+    user for every HTTP path that writes to a room (sends, the HTML form,
+    edits, deletions, reactions). Over it: 429 with Retry-After, nothing done."""
+
+    @functools.wraps(view)
+    def limited(*args, **kwargs):
+        config = current_app.config
+        rate = config["RATE_LIMIT_PER_SEC"]
+        if rate > 0 and current_user.is_authenticated:
+            from . import actions, db
+
+            with db.connection() as conn:
+                wait = actions.take_token(
+                    conn, f"send:{current_user.id}", rate, config["RATE_LIMIT_BURST"]
+                )
+            if wait is not None:
+                raise SendRateLimited(
+                    description="Too many messages at once: slow down and try again.",
+                    retry_after=max(1, math.ceil(wait)),
+                )
+        return view(*args, **kwargs)
+
+    return limited

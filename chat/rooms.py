@@ -17,6 +17,7 @@ from flask_login import current_user, login_required
 
 from . import actions, commands, db, protocol, queries, writer
 from .forms import MessageForm, RoomForm, UsernameForm
+from .limits import send_limited
 from .render import for_reader, render
 
 bp = Blueprint("rooms", __name__)
@@ -174,6 +175,7 @@ def invite(name: str):
 
 @bp.route("/rooms/<name>/messages", methods=["POST"])
 @login_required
+@send_limited
 def post_message(name: str):
     """Send from the plain HTML form (the page without JavaScript)."""
     room = room_or_404(name)

@@ -38,6 +38,7 @@ from .jobs import (
     ensure_bot_user,
     retry_job,
 )
+from .limits import take_token
 from .messages import Sent, notify_payload, record_mentions, reused_key, send_message
 from .presence import (
     announce_typing,
@@ -109,6 +110,7 @@ __all__ = [
     "send_message",
     "set_password",
     "start_session",
+    "take_token",
     "toggle_reaction",
     "worker_presence",
 ]

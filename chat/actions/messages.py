@@ -47,6 +47,8 @@ def reused_key() -> ActionError:
     return ActionError(
         "bad_frame", "that client_id was already used for something else; use a new one"
     )
+
+
 SQL_INSERT_MESSAGE = """
     INSERT INTO messages (room_id, seq, user_id, content, client_id, html, kind)
     VALUES (%s, %s, %s, %s, %s, %s, %s)
