@@ -25,7 +25,7 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 from werkzeug.exceptions import TooManyRequests
 
-from . import db
+from . import db, queries
 from .api import authenticate
 from .rooms import room_or_404
 
@@ -46,7 +46,7 @@ RETRY_AFTER_SECONDS = 10
 # +cmd|...); OWASP's CSV injection advice: prefix such a cell with a quote.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-COLUMNS = ("seq", "time", "username", "kind", "content", "edited_at", "deleted")
+COLUMNS = ("seq", "time", "username", "kind", "content", "edited_at", "deleted", "reactions")
 MEDIA_TYPES = {"jsonl": "application/jsonl", "csv": "text/csv; charset=utf-8"}
 
 SQL_IS_MEMBER = "SELECT 1 AS member FROM room_members WHERE room_id = %s AND user_id = %s"
@@ -54,19 +54,24 @@ SQL_IS_MEMBER = "SELECT 1 AS member FROM room_members WHERE room_id = %s AND use
 # is gone (NULL here, whatever its row holds). Times are ISO 8601 UTC with
 # milliseconds, as in the protocol. The primary key (room_id, seq) gives the
 # order without a sort.
-SQL_EXPORT = """
+SQL_EXPORT = (
+    """
     SELECT m.seq,
            to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS time,
            u.username,
            m.kind,
            CASE WHEN m.deleted_at IS NULL THEN m.content END AS content,
            to_char(m.edited_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS edited_at,
-           m.deleted_at IS NOT NULL AS deleted
+           m.deleted_at IS NOT NULL AS deleted,
+           """
+    + queries.SQL_REACTIONS_OF_M
+    + """ AS reactions
     FROM messages m
     JOIN users u ON u.id = m.user_id
     WHERE m.room_id = %s AND m.kind IN ('chat', 'action')
     ORDER BY m.seq
 """
+)
 
 
 def init_app(app: Flask) -> None:
@@ -112,8 +117,9 @@ def csv_chunks(conn: Connection, room_id: int):
                     spreadsheet_safe(content or ""),
                     edited_at or "",
                     "true" if deleted else "false",
+                    orjson.dumps(reactions).decode() if reactions else "",
                 )
-                for seq, time, username, kind, content, edited_at, deleted in batch
+                for seq, time, username, kind, content, edited_at, deleted, reactions in batch
             )
             del batch  # not kept alive while the next one is fetched
             yield buffer.getvalue().encode()

@@ -72,21 +72,29 @@ SQL_ROOM_LAST_SEQ = "SELECT last_seq FROM rooms WHERE id = %s"
 # current state (reactions as {emoji: [usernames]}, in the order first given;
 # NULL when none), or an event with the seq of the message it changes.
 # `kinds` picks messages and events, or (history pages) messages only.
-_MESSAGE_ROWS = """
+# The reactions of message `m` as a json object (json, not jsonb, which would
+# reorder its keys): emoji in the order first given, people in the order they
+# reacted; NULL when none. Every surface shows them in this order.
+SQL_REACTIONS_OF_M = """(
+    SELECT json_object_agg(emoji, users ORDER BY first_at, emoji)
+    FROM (
+        SELECT r.emoji, min(r.created_at) AS first_at,
+               json_agg(ru.username ORDER BY r.created_at, ru.username) AS users
+        FROM reactions r JOIN users ru ON ru.id = r.user_id
+        WHERE r.room_id = m.room_id AND r.seq = m.seq
+        GROUP BY r.emoji
+    ) by_emoji
+)"""
+_MESSAGE_ROWS = (
+    """
     SELECT m.seq, u.username, m.content, m.client_id, m.created_at, m.html, m.kind,
            m.target_seq, m.edited_at, m.deleted_at,
-           CASE WHEN m.target_seq IS NULL THEN (
-               SELECT json_object_agg(emoji, users ORDER BY first_at, emoji)
-               FROM (
-                   SELECT r.emoji, min(r.created_at) AS first_at,
-                          json_agg(ru.username ORDER BY r.created_at, ru.username) AS users
-                   FROM reactions r JOIN users ru ON ru.id = r.user_id
-                   WHERE r.room_id = m.room_id AND r.seq = m.seq
-                   GROUP BY r.emoji
-               ) by_emoji
-           ) END AS reactions
+           CASE WHEN m.target_seq IS NULL THEN """
+    + SQL_REACTIONS_OF_M
+    + """ END AS reactions
     FROM messages m JOIN users u ON u.id = m.user_id
 """
+)
 SQL_MESSAGES_BETWEEN = (
     _MESSAGE_ROWS
     + """
