@@ -12,6 +12,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property-based tests: in `make test` a fixed seed (derandomize) and a bounded
+# example count, no example database, so every run tries the same inputs;
+# `make fuzz` (HYPOTHESIS_PROFILE=long) tries many more.
+settings.register_profile("ci", derandomize=True, max_examples=150, deadline=None, database=None)
+settings.register_profile("long", max_examples=3000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # Before chat.config reads it: tests must not write instance/secret_key.
 os.environ.setdefault("SECRET_KEY", "test-secret-key")
