@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint fmt migrate clean-db autobahn audit bench bench-full
+.PHONY: run test lint fmt migrate clean-db autobahn audit bench bench-full fuzz
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -25,6 +25,12 @@ test: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/bandit --quiet --recursive chat --severity-level high
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The property-based input tests with many more examples than `make test` tries
+# (a fresh random seed each run; a failure prints the input that found it).
+fuzz: $(VENV)/.installed
+	HYPOTHESIS_PROFILE=long $(BIN)/pytest -q -p no:cacheprovider \
+		tests/test_inputs_fuzz.py tests/test_inputs_fuzz_e2e.py
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -185,6 +185,29 @@ def mikasa(db) -> dict:
     return make_user(db, "mikasa")
 
 
+_DB_STATE = """
+    SELECT (SELECT count(*) FROM users) AS users,
+           (SELECT count(*) FROM api_tokens) AS tokens,
+           (SELECT count(*) FROM user_sessions) AS sessions,
+           (SELECT count(*) FROM rooms) AS rooms,
+           (SELECT coalesce(sum(last_seq), 0) FROM rooms) AS seqs,
+           (SELECT count(*) FROM room_members) AS members,
+           (SELECT coalesce(sum(last_read_seq), 0) FROM room_members) AS read,
+           (SELECT count(*) FROM messages) AS messages,
+           (SELECT coalesce(sum(length(content)), 0) FROM messages) AS text,
+           (SELECT count(*) FROM message_versions) AS versions,
+           (SELECT count(*) FROM reactions) AS reactions,
+           (SELECT count(*) FROM mentions) AS mentions,
+           (SELECT count(*) FROM bot_jobs) AS jobs
+"""
+
+
+def db_state(db) -> dict:
+    """What a refused request must leave as it was: the size of every table people
+    change (login_failures and rate_buckets record refused requests on purpose)."""
+    return db.execute(_DB_STATE).fetchone()
+
+
 def room_row(db, name: str = "general") -> dict:
     return db.execute("SELECT id, name, last_seq FROM rooms WHERE name = %s", (name,)).fetchone()
 

@@ -62,9 +62,7 @@ def answered(ws, frame: str) -> dict:
     ],
     ids=["read", "read-past-the-end", "typing"],
 )
-def test_recording_state_over_a_socket_never_grants_membership(
-    watcher, db, mikasa, frame, refusal
-):
+def test_recording_state_over_a_socket_never_grants_membership(watcher, db, mikasa, frame, refusal):
     error = answered(watcher, frame)
 
     assert error.get("code") == refusal

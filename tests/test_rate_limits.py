@@ -101,20 +101,20 @@ def _form_post(client, db):
 
 
 HTTP_WRITES = {
-    "api-send": lambda c, h: lambda i: c.post(
-        "/api/rooms/general/messages", json={"content": f"m {i}"}, headers=h
+    "api-send": lambda c, h: (
+        lambda i: c.post("/api/rooms/general/messages", json={"content": f"m {i}"}, headers=h)
     ),
-    "api-edit": lambda c, h: lambda i: c.patch(
-        "/api/rooms/general/messages/1", json={"content": f"e {i}"}, headers=h
+    "api-edit": lambda c, h: (
+        lambda i: c.patch("/api/rooms/general/messages/1", json={"content": f"e {i}"}, headers=h)
     ),
-    "api-react": lambda c, h: lambda i: c.post(
-        "/api/rooms/general/messages/1/reactions", json={"emoji": "👍"}, headers=h
+    "api-react": lambda c, h: (
+        lambda i: c.post("/api/rooms/general/messages/1/reactions", json={"emoji": "👍"}, headers=h)
     ),
-    "api-delete": lambda c, h: lambda i: c.delete(
-        f"/api/rooms/general/messages/{i + 1}", headers=h
+    "api-delete": lambda c, h: (
+        lambda i: c.delete(f"/api/rooms/general/messages/{i + 1}", headers=h)
     ),
-    "api-refused": lambda c, h: lambda i: c.post(
-        "/api/rooms/general/messages", json={"content": ""}, headers=h
+    "api-refused": lambda c, h: (
+        lambda i: c.post("/api/rooms/general/messages", json={"content": ""}, headers=h)
     ),
 }
 
