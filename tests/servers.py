@@ -417,15 +417,21 @@ def bots_listening(database_url: str, name: str = "stock") -> int:
 # --- the server as an operator starts it with nothing configured ----------------------
 
 README = ROOT / "README.md"
-_TABLE_ROW = re.compile(r"^\| `([A-Z][A-Z0-9_]*)` \|", re.MULTILINE)
+_TABLE_ROW = re.compile(r"^\| `([A-Z][A-Z0-9_]*)` \| (.*?) \|", re.MULTILINE)
+
+
+def documented_defaults() -> dict[str, str]:
+    """The README's configuration table: each variable and its default cell as
+    written (`2`, unset (off), ...), in the table's order."""
+    text = README.read_text()
+    section = text[text.index("\n## Configuration\n") :]
+    section = section[: section.index("\n#", 1)]  # up to the next heading
+    return dict(_TABLE_ROW.findall(section))
 
 
 def documented_variables() -> list[str]:
     """The variables in the README's configuration table, in its order."""
-    text = README.read_text()
-    section = text[text.index("\n## Configuration\n") :]
-    section = section[: section.index("\n#", 1)]  # up to the next heading
-    return _TABLE_ROW.findall(section)
+    return list(documented_defaults())
 
 
 def scrubbed_environment(**keep: str) -> dict[str, str]:
@@ -458,6 +464,13 @@ class DefaultGunicorn(Gunicorn):
     def __init__(self, log_path: Path, workers: int, **keep: str):
         super().__init__(keep.get("DATABASE_URL", ""), log_path, workers)
         self.keep = {**keep, "PORT": str(self.port)}
+
+    def health(self) -> int | None:
+        """As Gunicorn's, with a slow answer (a loaded machine at boot) as no answer."""
+        try:
+            return super().health()
+        except requests.Timeout:
+            return None
 
     def start(self, wait: bool = True) -> "DefaultGunicorn":
         self.proc = spawn_in(
