@@ -599,6 +599,14 @@ def check_ALLOWED_ORIGINS(world, documented):
     own.close()
 
 
+def check_WS_ECHO(world, documented):
+    """Off: /ws/_echo (for make autobahn) is no endpoint, so it is a room that does
+    not exist (404); the workers' settings lines say so too."""
+    assert documented == "unset (off)"
+    assert refused_upgrade(world.server, world.people["eren"]["token"], "/ws/_echo") == 404
+    assert settings_line(world.server.log(), "app settings")["WS_ECHO"] == "False"
+
+
 def check_TRUSTED_PROXIES(world, documented):
     """0: X-Forwarded-Host/-Proto do not make a foreign Origin this site's own, and
     X-Forwarded-For does not change whose failed login it is (login_failures keys)."""
@@ -907,6 +915,7 @@ CHECKS = {
     "GUNICORN_CONTROL_SOCKET": check_GUNICORN_CONTROL_SOCKET,
     "COOKIE_SECURE": check_COOKIE_SECURE,
     "ALLOWED_ORIGINS": check_ALLOWED_ORIGINS,
+    "WS_ECHO": check_WS_ECHO,
     "TRUSTED_PROXIES": check_TRUSTED_PROXIES,
     "MAX_CONTENT_LENGTH": check_MAX_CONTENT_LENGTH,
     "WS_MAX_FRAME_BYTES": check_WS_MAX_FRAME_BYTES,
@@ -1233,6 +1242,39 @@ def test_nothing_a_user_types_reaches_the_logs(world):
         leaked = [what for what, text in typed.items() if text.lower() in log.lower()]
         assert not leaked, f"typed text in the {name} log: {leaked}"
         assert tag not in log.lower()
+
+
+# --- an access log an operator turned on -------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["-", "file"])
+def test_an_access_log_turned_on_has_paths_but_no_query_strings(start_server, tmp_path, where):
+    """ACCESS_LOG=- (stdout, in the one log format) or a file path: one line per
+    request with the client address, method, path, status, bytes and duration;
+    never the query string (search words) or the Referer (the last page's URL)."""
+    path = tmp_path / "access.log"
+    server = start_server(workers=1, ACCESS_LOG="-" if where == "-" else str(path))
+    secret = uuid.uuid4().hex
+    referer = f"http://127.0.0.1:{server.port}/search?q={secret}r"
+    raw_exchange(
+        server,
+        [
+            f"GET /search?q={secret}q HTTP/1.1\r\nHost: x\r\nReferer: {referer}\r\n\r\n".encode(),
+            f"GET /healthz?{secret}h HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+            # gunicorn writes a request's line before it reads the next request.
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        ],
+    )
+    access = server.log() if where == "-" else path.read_text()
+    lines = [line for line in access.splitlines() if "gunicorn.access" in line]
+    assert re.search(
+        r' INFO \[\d+\] gunicorn\.access: 127\.0\.0\.1 "GET /search" 302 \d+ \d+ms', access
+    )
+    assert re.search(r'gunicorn\.access: 127\.0\.0\.1 "GET /healthz" 200 \d+ \d+ms', access)
+    assert len(lines) >= 2
+    assert secret not in access and secret not in server.log()
+    if where == "file":
+        assert "gunicorn.access" not in server.log()
 
 
 @pytest.mark.parametrize("variable", list(SLOW_CHECKS))
