@@ -535,7 +535,8 @@ def check_KEEPALIVE(world, documented):
         sock.settimeout(seconds + 10)
         assert sock.recv(1) == b"", "a second answer on an idle connection"
         idle = time.monotonic() - answered
-    assert seconds - 0.3 <= idle <= seconds + 1.5, f"closed after {idle:.2f} s idle"
+    # Earlier than the deadline only by the answer's way to us; later by a busy machine.
+    assert seconds - 0.5 <= idle <= seconds + 2, f"closed after {idle:.2f} s idle"
 
 
 def check_METRICS_TOKEN(world, documented):
@@ -690,13 +691,15 @@ def check_MAX_MESSAGE_CHARS(world, documented):
 def typing_flood(client: Client, count: int) -> tuple[list[str], float, float]:
     """`count` frames that each take a token and get an answer without touching the
     database (typing in a room not joined: not_joined), sent at once; the
-    answers' codes, and when the first was sent and the last answered."""
+    answers' codes, when the first was sent, the last was sent, and the last
+    was answered."""
     frame = orjson.dumps({"type": "typing", "room": "nowhere"}).decode()
     started = time.monotonic()
     for _ in range(count):
         client.ws.send(frame)
+    sent = time.monotonic()
     codes = [expect(client, type="error")["code"] for _ in range(count)]
-    return codes, started, time.monotonic()
+    return codes, started, sent, time.monotonic()
 
 
 def check_RATE_LIMIT_BURST(world, documented):
@@ -706,7 +709,7 @@ def check_RATE_LIMIT_BURST(world, documented):
     burst = int(number(documented))
     rate = number(DOCUMENTED["RATE_LIMIT_PER_SEC"])
     client = open_mux(world.server, world.people["jean"]["token"])
-    codes, started, finished = typing_flood(client, burst + 40)
+    codes, started, _, finished = typing_flood(client, burst + 40)
     passed = codes.count("not_joined")
     assert codes[:burst] == ["not_joined"] * burst
     assert set(codes[burst:]) <= {"not_joined", "rate_limited"} and "rate_limited" in codes
@@ -716,12 +719,13 @@ def check_RATE_LIMIT_BURST(world, documented):
 
 def check_RATE_LIMIT_PER_SEC(world, documented):
     """Once the burst is spent, frames sent every 10 ms for a second pass at the
-    documented rate: between rate x (time spent sending) and rate x (time since
-    the bucket emptied), give or take a frame."""
+    documented rate: at most rate x (time since the bucket was last found empty,
+    which was after the flood's last frame was sent) plus one, and at least
+    rate x (time spent sending) less a few for the way there."""
     rate = number(documented)
     burst = int(number(DOCUMENTED["RATE_LIMIT_BURST"]))
     client = open_mux(world.server, world.people["jean"]["token"])
-    codes, _, emptied = typing_flood(client, burst + 20)
+    codes, _, emptied, _ = typing_flood(client, burst + 20)
     assert codes[-1] == "rate_limited"
     frame = orjson.dumps({"type": "typing", "room": "nowhere"}).decode()
     first = time.monotonic()
@@ -734,7 +738,7 @@ def check_RATE_LIMIT_PER_SEC(world, documented):
     codes = [expect(client, type="error")["code"] for _ in range(sent)]
     finished = time.monotonic()
     passed = codes.count("not_joined")
-    assert rate * (last - first) - 3 <= passed <= rate * (finished - emptied) + 1, (
+    assert rate * (last - first) - 5 <= passed <= rate * (finished - emptied) + 1, (
         passed,
         last - first,
         finished - emptied,
@@ -775,7 +779,7 @@ def check_TYPING_INTERVAL(world, documented):
     """One user typing steadily (every 100 ms) reaches another user at most once per
     documented interval: the gap between the first two typing frames seen."""
     interval = number(documented)
-    typist = open_mux(world.server, world.people["armin"]["token"])
+    typist = open_mux(world.server, world.people["sasha"]["token"])
     watcher = open_mux(world.server, world.people["mikasa"]["token"])
     for client in (typist, watcher):
         client.send({"type": "join", "room": "general"})
@@ -785,7 +789,7 @@ def check_TYPING_INTERVAL(world, documented):
 
     def watch():
         while len(seen) < 2:
-            expect(watcher, timeout=interval + 5, type="typing", username="armin")
+            expect(watcher, timeout=interval + 5, type="typing", username="sasha")
             seen.append(time.monotonic())
         stop.set()
 
@@ -798,7 +802,8 @@ def check_TYPING_INTERVAL(world, documented):
     reader.join(5)
     assert len(seen) == 2, "fewer than two typing notices came through"
     gap = seen[1] - seen[0]
-    assert interval - 0.15 <= gap <= interval + 0.6, f"typing notices {gap:.2f} s apart"
+    # Two deliveries' jitter either way, and up to one 100 ms step later.
+    assert interval - 0.4 <= gap <= interval + 0.8, f"typing notices {gap:.2f} s apart"
     typist.close()
     watcher.close()
 
@@ -959,7 +964,7 @@ def check_PRESENCE_HEARTBEAT(world, documented):
     )
     gaps = wait_until(lambda: audit(world, query), "a presence heartbeat", timeout=40)
     for row in gaps:
-        assert interval <= row["gap"] <= interval + 1, gaps
+        assert interval <= row["gap"] <= interval + 2, gaps
 
 
 def check_PRESENCE_TIMEOUT(world, documented):
@@ -1061,7 +1066,7 @@ def check_STOCK_QUOTE_TIMEOUT(world, documented):
         "      AND new->>'state' = 'pending')"
         "   - (SELECT min(at) FROM t WHERE (new->>'attempts')::int = 1))::float8 AS waited",
     )
-    assert seconds <= row["waited"] <= seconds + 1, row
+    assert seconds <= row["waited"] <= seconds + 2, row
 
 
 def check_BOT_POLL_INTERVAL(world, documented):
@@ -1071,7 +1076,8 @@ def check_BOT_POLL_INTERVAL(world, documented):
     starts = world.watch["poll"].result(timeout=60)
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     assert gaps, starts
-    assert interval <= max(gaps) <= interval + 0.8, gaps
+    # A sample taken inside one look's few statements may shave a few ms off.
+    assert interval - 0.1 <= max(gaps) <= interval + 1.5, gaps
 
 
 def check_REQUEST_BODY_TIMEOUT(world, documented):
@@ -1093,7 +1099,8 @@ def check_LISTEN_PROBE_INTERVAL(world, documented):
         "SELECT extract(epoch FROM min(backend_start))::float8 AS at FROM pg_stat_activity"
         " WHERE datname = current_database() AND application_name = 'chat-listener'"
     ).fetchone()["at"]
-    assert interval <= heard - started <= interval + 2, heard - started
+    # Later by up to its 1 s notifies() slice, a NOTIFY's way, and a busy machine.
+    assert interval <= heard - started <= interval + 3, heard - started
 
 
 def check_WS_PING_INTERVAL(world, documented):
@@ -1101,7 +1108,7 @@ def check_WS_PING_INTERVAL(world, documented):
     documented seconds (a hand-written client sees the ping frame)."""
     interval = number(documented)
     took = world.watch["ping"].result(timeout=60)
-    assert interval - 0.2 <= took <= interval + 1.5, f"first ping after {took:.1f} s"
+    assert interval - 0.2 <= took <= interval + 2.5, f"first ping after {took:.1f} s"
 
 
 # Watched in the background since boot; run last, when most have come in.
