@@ -6,6 +6,8 @@ chat/__init__.py); it may start the embedded PostgreSQL, which does not.
 
 import os
 
+from gunicorn import glogging
+
 from chat import LOG_FORMAT
 from chat import config as chat_config
 
@@ -35,25 +37,71 @@ graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "10"))
 # gunicorn 27's runtime control socket is one fixed path per user: two
 # instances on one machine (tests, two app hosts) would fight over it.
 control_socket_disable = os.environ.get("GUNICORN_CONTROL_SOCKET", "") != "1"
-accesslog = os.environ.get("ACCESS_LOG") or None
 loglevel = os.environ.get("LOG_LEVEL", "info")
+
+
+class Logger(glogging.Logger):
+    """gunicorn's logger, with an access log only when ACCESS_LOG asks for one.
+
+    gunicorn writes an access line for every request whenever `logconfig_dict`
+    is set, whatever `accesslog` says: with ACCESS_LOG unset every search
+    (`/search?q=...`) reached the log. And when it is on, the path it logs is
+    the raw one without the query string, so search words and other typed
+    parameters stay out of it (PATH_INFO would be percent-decoded: a `%0a`
+    could forge a line).
+    """
+
+    @property
+    def access_log_enabled(self) -> bool:
+        return bool(self.cfg.accesslog)
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        atoms["U"] = environ.get("RAW_URI", "").split("?", 1)[0] or "-"
+        return atoms
+
+
+logger_class = Logger
+# ACCESS_LOG unset: no access log at all (nothing is logged per request);
+# `-`: stdout, in the one format below; a path: that file.
+accesslog = os.environ.get("ACCESS_LOG") or None
+# Client address, method, path without its query string, status, bytes sent,
+# milliseconds. No query string, Referer (the previous page's URL, search words
+# and all) or User-Agent.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 # One format on stdout for gunicorn's lines and the app's: time, level, pid,
 # logger, message, so `grep '\[12345\]'` follows one worker and
 # `grep chat.client` every connect and disconnect.
-_stdout = {"handlers": ["stdout"], "level": loglevel.upper(), "propagate": False}
+_handlers = {
+    "stdout": {
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stdout",
+        "formatter": "chat",
+    }
+}
+if accesslog not in (None, "-"):
+    # Watched: reopened when logrotate moves the file.
+    _handlers["access_file"] = {
+        "class": "logging.handlers.WatchedFileHandler",
+        "filename": accesslog,
+        "formatter": "chat",
+    }
+_access = {
+    # INFO whatever LOG_LEVEL says: an operator who asked for an access log gets it.
+    "handlers": {None: [], "-": ["stdout"]}.get(accesslog, ["access_file"]),
+    "level": "INFO",
+    "propagate": False,
+}
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"chat": {"format": LOG_FORMAT}},
-    "handlers": {
-        "stdout": {
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stdout",
-            "formatter": "chat",
-        }
-    },
+    "handlers": _handlers,
     "root": {"handlers": ["stdout"], "level": loglevel.upper()},
-    "loggers": {"gunicorn.error": _stdout, "gunicorn.access": _stdout},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stdout"], "level": loglevel.upper(), "propagate": False},
+        "gunicorn.access": _access,
+    },
 }
 
 
@@ -103,14 +151,31 @@ def on_exit(server):
 
 
 def when_ready(server):
+    """The settings gunicorn runs with, as one line named like the README's
+    variables (what an operator and tests/test_defaults_e2e.py read), then the
+    ready line."""
+    cfg = server.cfg
+    server.log.info(
+        "settings: HOST:PORT=%s WEB_CONCURRENCY=%d WORKER_CONNECTIONS=%d GUNICORN_TIMEOUT=%d"
+        " GRACEFUL_TIMEOUT=%d KEEPALIVE=%d LOG_LEVEL=%s ACCESS_LOG=%s GUNICORN_CONTROL_SOCKET=%s",
+        ",".join(cfg.bind),
+        cfg.workers,
+        cfg.worker_connections,
+        cfg.timeout,
+        cfg.graceful_timeout,
+        cfg.keepalive,
+        cfg.loglevel,
+        cfg.accesslog or "off",
+        "off" if cfg.control_socket_disable else cfg.control_socket,
+    )
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     print(f"Chat is ready: open http://{shown}:{port}/", flush=True)
 
 
 def post_worker_init(worker):
-    """On SIGTERM (shutdown, or the old workers of a SIGHUP reload), close every
-    WebSocket with 1001 at once, so clients resume elsewhere instead of hanging
-    until graceful_timeout cuts them."""
+    """Log the settings the worker's app runs with; on SIGTERM (shutdown, or the
+    old workers of a SIGHUP reload), close every WebSocket with 1001 at once, so
+    clients resume elsewhere instead of hanging until graceful_timeout cuts them."""
     import signal
 
     import gevent
@@ -124,6 +189,19 @@ def post_worker_init(worker):
         gevent.spawn(going_away, worker.wsgi)
 
     signal.signal(signal.SIGTERM, handle_exit)
+    worker.log.info("app settings: %s", _app_settings(worker.wsgi.config))
+
+
+def _app_settings(app_config) -> str:
+    """The worker app's effective numeric and on/off settings (chat/config.py's
+    keys), e.g. `WS_PING_INTERVAL=25.0`. Strings are left out: they are
+    secrets (SECRET_KEY, DATABASE_URL, METRICS_TOKEN) or URLs."""
+    names = chat_config.load().keys()
+    return " ".join(
+        f"{name}={app_config[name]}"
+        for name in sorted(names)
+        if type(app_config.get(name)) in (int, float, bool)
+    )
 
 
 def worker_exit(server, worker):

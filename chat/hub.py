@@ -206,7 +206,7 @@ class Hub:
             seq = int(seq)
             sent = int(sent_ms) / 1000 if sent_ms else None
         except ValueError:
-            log.error("ignoring malformed notification %.80r", payload)
+            log.error("ignoring a malformed notification (%d bytes)", len(payload))
             return
         if feed is None:
             return  # no client of this worker follows that room
@@ -229,7 +229,7 @@ class Hub:
             feed = self._feeds.get(int(room_id))
             skip = int(skip)
         except ValueError:
-            log.error("ignoring malformed event %.80r", payload)
+            log.error("ignoring a malformed event (%d bytes)", len(payload))
             return
         if feed is None or not frames:
             return
@@ -326,7 +326,7 @@ class Hub:
         except psycopg.Error:
             raise
         except Exception:
-            log.exception("delivering %.80r failed", notify.payload)
+            log.exception("delivering a notification on %s failed", notify.channel)
 
 
 class _Heartbeat:

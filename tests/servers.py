@@ -412,3 +412,89 @@ def bots_listening(database_url: str, name: str = "stock") -> int:
             "WHERE datname = current_database() AND application_name = %s",
             (f"{name}-bot",),
         ).fetchone()[0]
+
+
+# --- the server as an operator starts it with nothing configured ----------------------
+
+README = ROOT / "README.md"
+_TABLE_ROW = re.compile(r"^\| `([A-Z][A-Z0-9_]*)` \| (.*?) \|", re.MULTILINE)
+
+
+def documented_defaults() -> dict[str, str]:
+    """The README's configuration table: each variable and its default cell as
+    written (`2`, unset (off), ...), in the table's order."""
+    text = README.read_text()
+    section = text[text.index("\n## Configuration\n") :]
+    section = section[: section.index("\n#", 1)]  # up to the next heading
+    return dict(_TABLE_ROW.findall(section))
+
+
+def documented_variables() -> list[str]:
+    """The variables in the README's configuration table, in its order."""
+    return list(documented_defaults())
+
+
+def scrubbed_environment(**keep: str) -> dict[str, str]:
+    """This process's environment without any documented variable (nor
+    GUNICORN_CMD_ARGS, which gunicorn reads as settings too), plus `keep`."""
+    removed = {*documented_variables(), "GUNICORN_CMD_ARGS"}
+    return {
+        **{name: value for name, value in os.environ.items() if name not in removed},
+        **keep,
+    }
+
+
+def spawn_in(environment: dict[str, str], command: list[str], log_path: Path) -> subprocess.Popen:
+    """Like spawn(), with exactly `environment` (nothing added from this process's)."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+class DefaultGunicorn(Gunicorn):
+    """`gunicorn -c gunicorn.conf.py app:app` with every documented variable removed
+    from its environment but the ones given (`keep`): the defaults, as they run."""
+
+    def __init__(self, log_path: Path, workers: int, **keep: str):
+        super().__init__(keep.get("DATABASE_URL", ""), log_path, workers)
+        self.keep = {**keep, "PORT": str(self.port)}
+
+    def health(self) -> int | None:
+        """As Gunicorn's, with a slow answer (a loaded machine at boot) as no answer."""
+        try:
+            return super().health()
+        except requests.Timeout:
+            return None
+
+    def start(self, wait: bool = True) -> "DefaultGunicorn":
+        self.proc = spawn_in(
+            scrubbed_environment(**self.keep),
+            [str(GUNICORN), "-c", "gunicorn.conf.py", "app:app"],
+            self.log_path,
+        )
+        if wait:
+            self.wait_until_healthy()
+        return self
+
+
+class DefaultBot(BotProcess):
+    """`flask --app app <name>-bot` with every documented variable removed from its
+    environment but the ones given (`keep`)."""
+
+    def __init__(self, log_path: Path, name: str = "stock", **keep: str):
+        super().__init__(keep.get("DATABASE_URL", ""), log_path, name)
+        self.keep = keep
+
+    def start(self) -> "DefaultBot":
+        self.proc = spawn_in(
+            scrubbed_environment(**self.keep),
+            [str(FLASK), "--app", "app", f"{self.name}-bot"],
+            self.log_path,
+        )
+        return self

@@ -149,7 +149,7 @@ class Runner:
             if isinstance(exc, Transient):
                 reason = str(exc)[:REASON_MAX]
             else:  # a bug: retried like a blip, and reported once the attempts run out
-                log.exception("%s bot: job %d (%s) failed", self.bot.name, job["id"], argument)
+                log.exception("%s bot: job %d failed", self.bot.name, job["id"])
                 reason = "the bot failed"
             if attempts < self.max_attempts:
                 self._retry(job, reason)
@@ -164,10 +164,9 @@ class Runner:
         with self.pool.connection() as conn:
             actions.retry_job(conn, job, delay, reason)
         log.info(
-            "%s bot: job %d (%s) attempt %d failed: %s; retry in %.1fs",
+            "%s bot: job %d attempt %d failed: %s; retry in %.1fs",
             self.bot.name,
             job["id"],
-            job["argument"],
             job["attempts"],
             reason,
             delay,
@@ -180,10 +179,9 @@ class Runner:
             log.info("%s bot: job %d was answered by another bot", self.bot.name, job["id"])
             return
         log.info(
-            "%s bot: job %d (%s) %s in #%s as seq %d after %.2fs",
+            "%s bot: job %d %s in #%s as seq %d after %.2fs",
             self.bot.name,
             job["id"],
-            job["argument"],
             "failed" if error else "answered",
             job["room_name"],
             sent.seq,
