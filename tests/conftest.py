@@ -6,6 +6,7 @@ gets its own database cloned from a migrated template, so tests never share rows
 """
 
 import os
+import queue
 import re
 import threading
 import uuid
@@ -24,9 +25,11 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 # Before chat.config reads it: tests must not write instance/secret_key.
 os.environ.setdefault("SECRET_KEY", "test-secret-key")
 
+import orjson  # noqa: E402
 import psycopg  # noqa: E402
 from psycopg import conninfo as pg_conninfo  # noqa: E402
 from psycopg import sql  # noqa: E402
+from simple_websocket import ConnectionClosed  # noqa: E402
 
 from chat import actions, migrate  # noqa: E402
 from chat import create_app as _create_app  # noqa: E402
@@ -399,3 +402,56 @@ def pages(browser, request):
         print(f"screenshots in {out}")
     for context in contexts:
         context.close()
+
+
+# --- a ClientSession in-process, with a socket that scripts the client side ------------
+
+
+class ScriptedSocket:
+    """Feeds the session frames from a queue and records what it sends and how it closes."""
+
+    def __init__(self):
+        self.inbox: queue.Queue = queue.Queue()
+        self.sent: list[dict] = []
+        self.closed_with: int | None = None
+        self._cond = threading.Condition()
+
+    def receive(self, timeout=None):
+        item = self.inbox.get()
+        if item is ConnectionClosed:
+            raise ConnectionClosed(1000, "bye")
+        return item
+
+    def send(self, text: str) -> None:
+        with self._cond:
+            self.sent.append(orjson.loads(text))
+            self._cond.notify_all()
+
+    def close(self, reason=None, message=None) -> None:
+        with self._cond:
+            self.closed_with = reason
+            self._cond.notify_all()
+        self.inbox.put(ConnectionClosed)
+
+    def wait_for(self, predicate, timeout: float = 15.0) -> None:
+        with self._cond:
+            assert self._cond.wait_for(lambda: predicate(self), timeout), self.sent[-3:]
+
+
+@pytest.fixture
+def realtime(database_url):
+    """This worker's shared real-time parts (hub, presence, writer) on the test database."""
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+
+    from chat.config import load
+    from chat.realtime import Realtime
+
+    pool = ConnectionPool(
+        database_url, kwargs={"row_factory": dict_row}, min_size=1, max_size=4, open=True
+    )
+    config = {**load(), "DATABASE_URL": database_url}
+    rt = Realtime(config, pool)
+    yield rt
+    rt.stop()
+    pool.close()

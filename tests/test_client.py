@@ -5,64 +5,15 @@ connection's handler, and the token bucket and typing throttle themselves.
 """
 
 import logging
-import queue
 import threading
 
-import orjson
-import pytest
-from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
 from simple_websocket import ConnectionClosed
 
 from chat.client import ClientSession
-from chat.config import load
 from chat.limits import TokenBucket
-from chat.realtime import Realtime, TypingThrottle
+from chat.realtime import TypingThrottle
 
-from .conftest import make_user, room_row
-
-
-class ScriptedSocket:
-    """Feeds the session frames from a queue and records what it sends and how it closes."""
-
-    def __init__(self):
-        self.inbox: queue.Queue = queue.Queue()
-        self.sent: list[dict] = []
-        self.closed_with: int | None = None
-        self._cond = threading.Condition()
-
-    def receive(self, timeout=None):
-        item = self.inbox.get()
-        if item is ConnectionClosed:
-            raise ConnectionClosed(1000, "bye")
-        return item
-
-    def send(self, text: str) -> None:
-        with self._cond:
-            self.sent.append(orjson.loads(text))
-            self._cond.notify_all()
-
-    def close(self, reason=None, message=None) -> None:
-        with self._cond:
-            self.closed_with = reason
-            self._cond.notify_all()
-        self.inbox.put(ConnectionClosed)
-
-    def wait_for(self, predicate, timeout: float = 15.0) -> None:
-        with self._cond:
-            assert self._cond.wait_for(lambda: predicate(self), timeout), self.sent[-3:]
-
-
-@pytest.fixture
-def realtime(database_url):
-    pool = ConnectionPool(
-        database_url, kwargs={"row_factory": dict_row}, min_size=1, max_size=4, open=True
-    )
-    config = {**load(), "DATABASE_URL": database_url}
-    rt = Realtime(config, pool)
-    yield rt
-    rt.stop()
-    pool.close()
+from .conftest import ScriptedSocket, make_user, room_row
 
 
 def test_a_bug_in_one_connection_closes_it_with_1011_and_spares_the_others(

@@ -13,8 +13,7 @@ import pytest
 from chat import actions
 from chat.client import ClientSession
 
-from .conftest import make_token, room_row, send_as
-from .test_client import ScriptedSocket, realtime  # noqa: F401 - the fixture
+from .conftest import ScriptedSocket, make_token, room_row, send_as
 
 pytestmark = pytest.mark.usefixtures("realtime")
 
@@ -29,7 +28,7 @@ def is_member(db, user: dict, room: str = "general") -> bool:
 
 
 @pytest.fixture
-def watcher(realtime, db, eren, mikasa):  # noqa: F811 - the imported fixture
+def watcher(realtime, db, eren, mikasa):
     """mikasa's /ws socket, watching #general (which eren made and wrote in)."""
     for i in range(3):
         send_as(db, eren, f"message {i}")

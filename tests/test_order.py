@@ -14,8 +14,7 @@ import pytest
 from chat import actions
 from chat.client import ClientSession
 
-from .conftest import make_token, make_user, room_row, send_as
-from .test_client import ScriptedSocket, realtime  # noqa: F401 - the fixture
+from .conftest import ScriptedSocket, make_token, make_user, room_row, send_as
 
 # Given in the reverse of code point order (❤ U+2764 < 🎉 U+1F389 < 👍 U+1F44D),
 # by people in the reverse of alphabetical order: any sorting shows.
@@ -34,7 +33,7 @@ def reacted(db, eren):
     return seq
 
 
-def test_reactions_keep_their_order_on_the_socket(realtime, db, eren, reacted):  # noqa: F811
+def test_reactions_keep_their_order_on_the_socket(realtime, db, eren, reacted):
     ws = ScriptedSocket()
     threading.Thread(target=ClientSession(ws, eren, realtime).run, daemon=True).start()
     ws.inbox.put('{"type":"join","room":"general","after":0}')

@@ -18,9 +18,8 @@ from chat.client import ClientSession
 from chat.config import load
 from chat.realtime import Realtime
 
-from .conftest import csrf_token, make_token, make_user, room_row, send_as
+from .conftest import ScriptedSocket, csrf_token, make_token, make_user, room_row, send_as
 from .servers import http
-from .test_client import ScriptedSocket
 
 BURST = 5
 # Slow enough that no token comes back while a test runs.
