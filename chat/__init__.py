@@ -55,8 +55,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     }
 
     from . import api, auth, bots, db, export, headers, health, limits, metrics, rooms, search, ws
+    from .errors import init_app as init_errors
     from .forms import csrf
 
+    init_errors(app)  # one mapping of errors to pages, JSON and plain text
     limits.init_app(app)  # first: its hook reads the body before CSRF parses it
     db.init_app(app)
     csrf.init_app(app)
