@@ -18,8 +18,11 @@ from dataclasses import dataclass
 import psycopg
 from flask import Flask, Response, current_app, g, jsonify, render_template, request, url_for
 from flask_login import current_user
+from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
+
+from .auth import login_manager
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +188,6 @@ def _page_html(exc: HTTPException) -> str:
 
 
 def _page(exc: HTTPException) -> Page:
-    from flask_wtf.csrf import CSRFError
-
     page = CSRF_PAGE if isinstance(exc, CSRFError) else PAGES.get(exc.code, OTHER_PAGE)
     fields = {
         "limit": _size(current_app.config.get("MAX_CONTENT_LENGTH")),
@@ -221,8 +222,6 @@ def _signed_in() -> bool:
     database is what failed, or fails now, the page is shown as to someone
     logged out (flask-login keeps the loaded user in g._login_user).
     """
-    from .auth import login_manager
-
     if g.get("database_down") and "_login_user" not in g:
         g._login_user = login_manager.anonymous_user()
     try:

@@ -331,6 +331,21 @@ def test_a_csrf_failure_is_a_page_that_says_the_form_expired(site):
     assert page_parts(response.text)["title"] == errors.CSRF_PAGE.title
 
 
+def test_a_page_for_a_failure_never_fails(site, monkeypatch, caplog):
+    """If even the layout cannot be rendered, the person still gets the status and a
+    plain page saying what happened, and the log says why."""
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the template is broken")
+
+    monkeypatch.setattr(errors, "render_template", broken)
+    response = site.client.get("/rooms/nowhere")
+    assert response.status_code == 404 and response.mimetype == "text/html"
+    assert f"<h1>{errors.PAGES[404].title}</h1>" in response.text
+    assert '<a href="/rooms">' in response.text
+    assert "the 404 page could not be rendered" in caplog.text
+
+
 # --- in the browser ----------------------------------------------------------------
 
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output" / "error-pages"
