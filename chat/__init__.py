@@ -69,8 +69,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         search,
         ws,
     )
+    from .errors import init_app as init_errors
     from .forms import csrf
 
+    init_errors(app)  # one mapping of errors to pages, JSON and plain text
     limits.init_app(app)  # first: its hook reads the body before CSRF parses it
     inputs.init_app(app)  # then every string of the request is checked, before any view
     db.init_app(app)

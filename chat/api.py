@@ -1,9 +1,7 @@
-"""The JSON API for bots and scripts (DESIGN §4). Errors are JSON too."""
+"""The JSON API for bots and scripts (DESIGN §4). Errors are JSON too (chat/errors.py)."""
 
-import psycopg
 from flask import Blueprint, Flask, abort, current_app, g, jsonify, request
 from flask_login import current_user
-from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from . import actions, commands, db, protocol, queries, writer
 from .forms import csrf
@@ -21,8 +19,6 @@ _NO_UPPER_BOUND = 2**62
 def init_app(app: Flask) -> None:
     csrf.exempt(bp)
     app.register_blueprint(bp)
-    app.register_error_handler(HTTPException, _error)
-    app.register_error_handler(psycopg.OperationalError, _database_down)
 
 
 @bp.errorhandler(protocol.FrameError)
@@ -37,33 +33,6 @@ def _action_refused(exc: actions.ActionError):
     """A refused change (nothing was stored), with the code a socket's error frame carries."""
     status = {"forbidden": 403, "not_found": 404, "too_many_requests": 429}.get(exc.code, 400)
     return jsonify(error={"code": exc.code, "message": exc.message}), status
-
-
-def _database_down(exc: psycopg.OperationalError):
-    """PostgreSQL is restarting or unreachable: 503, which clients may retry."""
-    current_app.logger.warning("%s %s: database unavailable: %s", request.method, request.path, exc)
-    return _error(ServiceUnavailable("the database is unavailable; retry (same client_id)"))
-
-
-def _error(exc: HTTPException):
-    """JSON errors under /api/, the usual HTML page elsewhere."""
-    if not request.path.startswith("/api/"):
-        return exc
-    code = getattr(exc, "error_code", None) or {
-        400: "bad_request",
-        401: "unauthorized",
-        403: "forbidden",
-        404: "not_found",
-        408: "timeout",
-        413: "too_large",
-        429: "too_many_requests",
-        503: "unavailable",
-    }.get(exc.code, "error")
-    response = jsonify(error={"code": code, "message": exc.description})
-    for name, value in exc.get_headers():  # Retry-After, WWW-Authenticate, Allow ...
-        if name.lower() != "content-type":
-            response.headers[name] = value
-    return response, exc.code
 
 
 @bp.before_request

@@ -5,8 +5,12 @@
     a symbol in `prices`   a good quote with that closing price
     nope.us (any unknown)  N/D in every field, as stooq does
     junk.us                an HTML page (stooq's "limit exceeded" is like it)
+    empty.us               200 with an empty body
     boom.us                500, every time
     gone.us                404
+    busy.us                429 with Retry-After, every time
+    away.us                a redirect to an ftp: URL
+    cut.us                 a body that breaks off before its Content-Length
     slow.us                nothing until the test ends (beyond any timeout)
     `failures[symbol] = n` 500 for the next n requests, then as above
     `hold(symbol)`         the next request waits until `release(symbol)`
@@ -66,8 +70,8 @@ class QuoteServer:
         self._server.shutdown()
         self._server.server_close()
 
-    def answer(self, symbol: str) -> tuple[int, str]:
-        """(status, body) for one request; may block (held, slow)."""
+    def answer(self, symbol: str) -> tuple[int, str, dict]:
+        """(status, body, headers) for one request; may block (held, slow)."""
         with self._cond:
             self.requests.append(symbol)
             self._cond.notify_all()
@@ -78,22 +82,27 @@ class QuoteServer:
             release.wait(HOLD_MAX)
         if self.failures.get(symbol, 0) > 0:
             self.failures[symbol] -= 1
-            return 500, "Internal Server Error"
+            return 500, "Internal Server Error", {}
         if symbol == "slow.us":
             self._closing.wait(HOLD_MAX)
-            return 200, ""
-        if symbol == "boom.us":
-            return 500, "Internal Server Error"
-        if symbol == "gone.us":
-            return 404, "Not Found"
-        if symbol == "junk.us":
-            return 200, "<html><body>Exceeded the daily hits limit</body></html>"
+            return 200, "", {}
+        fixed = {
+            "boom.us": (500, "Internal Server Error", {}),
+            "gone.us": (404, "Not Found", {}),
+            "busy.us": (429, "Too Many Requests", {"Retry-After": "60"}),
+            "away.us": (302, "", {"Location": "ftp://quotes.example/aapl.csv"}),
+            "cut.us": (200, HEADER + "CUT.US,2026-11-24", {"Content-Length": "500"}),
+            "junk.us": (200, "<html><body>Exceeded the daily hits limit</body></html>", {}),
+            "empty.us": (200, "", {}),
+        }
+        if symbol in fixed:
+            return fixed[symbol]
         upper = symbol.upper()
         if symbol in self.prices:
             fields = [upper, "2026-11-24", "22:00:09", "1", "2", "0.5", self.prices[symbol], "100"]
         else:
             fields = [upper] + ["N/D"] * 7
-        return 200, HEADER + ",".join(fields) + "\r\n"
+        return 200, HEADER + ",".join(fields) + "\r\n", {}
 
     def _handler(self):
         server = self
@@ -101,12 +110,13 @@ class QuoteServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - http.server's naming
                 symbol = parse_qs(urlsplit(self.path).query).get("s", [""])[0]
-                status, body = server.answer(symbol)
+                status, body, headers = server.answer(symbol)
                 data = body.encode()
+                headers = {"Content-Type": "text/csv", "Content-Length": str(len(data)), **headers}
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "text/csv")
-                    self.send_header("Content-Length", str(len(data)))
+                    for name, value in headers.items():
+                        self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(data)
                 except OSError:

@@ -11,7 +11,9 @@ import sys
 import psutil
 import pytest
 
-from .conftest import make_token, make_user
+from chat import actions
+
+from .conftest import make_token, make_user, room_row
 from .quotes import wait_until
 from .servers import ROOT, Client, bots_listening, free_port, http
 from .test_e2e import clients_on_two_workers
@@ -25,6 +27,9 @@ BOT_ENV = {
     "BOT_RETRY_DELAY": "0.2",
     "BOT_MAX_ATTEMPTS": "2",
 }
+
+
+AAPL = "eren asked for AAPL.US: $93.42 per share (2026-11-24 22:00)"
 
 
 @pytest.fixture
@@ -96,14 +101,18 @@ def test_every_kind_of_quote_answer_arrives_in_the_room(server, token, bot, db):
         notice = ask(asker, content, f"s-{i}")
         assert notice["type"] == "notice" and notice["code"] == "queued", notice
         assert notice["room"] == "general"
-    # Retries put the failing ones behind the others: compare as sets.
+    # Retries put the failing ones behind the others: compare as sets. Each names who
+    # asked and what for: the room never saw the command.
     expected = {
-        "AAPL.US quote is $93.42 per share",
-        "No quote for NOPE.US: the quote service does not know that symbol.",
-        "Could not read the quote for JUNK.US: the quote service sent something else.",
-        "Could not get a quote for BOOM.US: the quote service answered 500 (2 attempts).",
-        "Could not get a quote for SLOW.US: the quote service did not answer within 1 s "
-        "(2 attempts).",
+        "eren asked for AAPL.US: $93.42 per share (2026-11-24 22:00)",
+        "eren asked for NOPE.US: the quote service does not know that symbol "
+        "(symbols look like AAPL, or VOD.UK).",
+        "eren asked for JUNK.US: the quote service sent something that is not a quote; "
+        "if this keeps happening, tell whoever runs this chat.",
+        "eren asked for BOOM.US: the quote service is having trouble (tried 2 times); "
+        "try again in a few minutes.",
+        "eren asked for SLOW.US: the quote service did not answer in time (tried 2 times); "
+        "try again in a few minutes.",
     }
     for client in (asker, other):  # on both workers, as ordinary chat frames
         chats = bot_chats(client, len(typed))
@@ -111,6 +120,32 @@ def test_every_kind_of_quote_answer_arrives_in_the_room(server, token, bot, db):
         assert all(chat["client_id"].startswith("job-") for chat in chats)
     # The commands themselves were never messages.
     assert db.execute("SELECT count(*) AS n FROM messages").fetchone()["n"] == len(typed)
+
+
+@pytest.mark.parametrize(
+    ("url", "detail"),
+    [
+        ("http://nonexistent.invalid/q/l/?s={symbol}", "Name or service not known"),
+        ("http://127.0.0.1:{port}/q/l/?s={symbol}", "Connection refused"),
+    ],
+    ids=["no-dns", "refused"],
+)
+def test_an_unreachable_quote_service_is_a_sentence_in_the_room_and_details_in_the_log(
+    start_bot, db, url, detail
+):
+    """The real bot process, asked by eren with the service out of reach: the room reads
+    who asked, what for and what to do; the errno is in the bot's log, not the room."""
+    eren = make_user(db, "eren")
+    actions.enqueue_job(db, room_row(db), eren, "stock", "AAPL.US", "s-1")
+    bot = start_bot(STOCK_QUOTE_URL=url.replace("{port}", str(free_port())), **BOT_ENV)
+    [answer] = wait_until(lambda: stockbot_messages(db), timeout=60, what="the answer")
+    assert answer["content"] == (
+        "eren asked for AAPL.US: the quote service could not be reached (tried 2 times); "
+        "try again in a few minutes."
+    )
+    log = wait_until(lambda: "failed in #general" in bot.log() and bot.log(), what="the log")
+    assert log.count(detail) == 2  # once an attempt
+    assert "WARNING" in next(line for line in log.splitlines() if detail in line)
 
 
 def test_help_me_and_unknown_commands_over_the_socket(server, token, db):
@@ -152,7 +187,7 @@ def test_a_bot_killed_mid_job_is_replaced_and_the_job_answered_once(server, toke
 
     bot()  # the replacement takes the job once the dead bot's claim runs out
     [answer] = bot_chats(client, 1)
-    assert answer["content"] == "AAPL.US quote is $93.42 per share"
+    assert answer["content"] == AAPL
     assert answer["client_id"] == f"job-{job['id']}"
     wait_until(
         lambda: db.execute("SELECT state FROM bot_jobs").fetchone()["state"] == "answered",
@@ -212,8 +247,8 @@ def test_the_chat_works_while_the_bot_is_down_and_answers_come_later(server, tok
     bot()
     chats = bot_chats(client, 2)
     assert [c["content"] for c in chats] == [
-        "AAPL.US quote is $93.42 per share",
-        "MSFT.US quote is $412.50 per share",
+        AAPL,
+        "eren asked for MSFT.US: $412.50 per share (2026-11-24 22:00)",
     ]
 
 

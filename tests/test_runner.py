@@ -3,16 +3,19 @@ quote server: answers, retries with backoff, giving up, waking on NOTIFY, pollin
 The same loop as a real subprocess is in tests/test_bots_e2e.py."""
 
 import dataclasses
+import logging
+import re
 import threading
 
 import pytest
 
 from chat import actions
-from chat.bots import stock
+from chat.bots import Transient, stock
 from chat.bots.runner import Runner
 
 from .conftest import make_user, room_row
 from .quotes import wait_until
+from .test_stock import FAILURES, failing_config
 
 
 @pytest.fixture
@@ -63,14 +66,20 @@ def job(db, job_id: int) -> dict:
     ).fetchone()
 
 
+AAPL = "eren asked for AAPL.US: $93.42 per share (2026-11-24 22:00)"
+TRY_AGAIN = "try again in a few minutes."
+TELL = "if this keeps happening, tell whoever runs this chat."
+
+
 def test_quotes_unknown_symbols_and_junk_are_answered(db, eren, make_runner):
     for symbol in ("AAPL.US", "NOPE.US", "JUNK.US"):
         ask(db, eren, symbol)
     assert make_runner().drain() == 3
     assert answers(db) == [
-        "AAPL.US quote is $93.42 per share",
-        "No quote for NOPE.US: the quote service does not know that symbol.",
-        "Could not read the quote for JUNK.US: the quote service sent something else.",
+        AAPL,
+        "eren asked for NOPE.US: the quote service does not know that symbol "
+        "(symbols look like AAPL, or VOD.UK).",
+        f"eren asked for JUNK.US: the quote service sent something that is not a quote; {TELL}",
     ]
 
 
@@ -78,7 +87,7 @@ def test_a_transient_failure_is_retried_then_answered(db, eren, quotes, make_run
     quotes.failures["aapl.us"] = 2
     job_id = ask(db, eren, "AAPL.US")
     make_runner().drain()
-    assert answers(db) == ["AAPL.US quote is $93.42 per share"]
+    assert answers(db) == [AAPL]
     assert quotes.requests == ["aapl.us"] * 3
     assert job(db, job_id)["state"] == "answered"
     assert job(db, job_id)["attempts"] == 3
@@ -87,15 +96,15 @@ def test_a_transient_failure_is_retried_then_answered(db, eren, quotes, make_run
 @pytest.mark.parametrize(
     ("symbol", "reason"),
     [
-        ("BOOM.US", "the quote service answered 500"),
-        ("SLOW.US", "the quote service did not answer within 0.5 s"),
+        ("BOOM.US", "the quote service is having trouble"),
+        ("SLOW.US", "the quote service did not answer in time"),
     ],
 )
 def test_after_the_last_attempt_the_failure_is_answered(db, eren, quotes, make_runner, symbol,
                                                         reason):  # fmt: skip
     job_id = ask(db, eren, symbol)
     make_runner().drain()
-    assert answers(db) == [f"Could not get a quote for {symbol}: {reason} (3 attempts)."]
+    assert answers(db) == [f"eren asked for {symbol}: {reason} (tried 3 times); {TRY_AGAIN}"]
     assert quotes.requests == [symbol.lower()] * 3
     assert job(db, job_id)["state"] == "failed"
 
@@ -108,7 +117,7 @@ def test_retries_back_off(db, eren, make_runner):
     db.execute("UPDATE bot_jobs SET run_after = now()")  # as if the 10 s had passed
     assert runner.drain() == 1
     assert 19 < job(db, job_id)["wait"].total_seconds() <= 20  # doubled
-    assert job(db, job_id)["last_error"] == "the quote service answered 500"
+    assert "HTTP 500" in job(db, job_id)["last_error"]  # the detail, for whoever runs the bot
     assert answers(db) == []
 
 
@@ -119,18 +128,50 @@ def test_a_job_its_bots_kept_dying_on_is_answered_without_another_try(
     # Three claims that never came back (each bot was killed during the job).
     db.execute("UPDATE bot_jobs SET attempts = 3, claimed_until = now() - interval '1 second'")
     make_runner().drain()
-    assert answers(db) == ["Could not get a quote for AAPL.US: no answer after 3 attempts."]
+    assert answers(db) == [
+        f"eren asked for AAPL.US: the stock bot stopped before it could answer "
+        f"(tried 3 times); {TELL}"
+    ]
     assert quotes.requests == []
     assert job(db, job_id)["state"] == "failed"
 
 
-def test_a_bug_in_a_bot_is_reported_in_the_room_not_raised(db, eren, make_runner):
+def test_a_bug_in_a_bot_is_reported_in_the_room_not_raised(db, eren, make_runner, caplog):
     def broken(symbol, config):
         raise KeyError("oops")
 
     ask(db, eren, "AAPL.US")
     make_runner(dataclasses.replace(stock.BOT, answer=broken), BOT_MAX_ATTEMPTS=2).drain()
-    assert answers(db) == ["Could not get a quote for AAPL.US: the bot failed (2 attempts)."]
+    assert answers(db) == [
+        f"eren asked for AAPL.US: the stock bot ran into a problem (tried 2 times); {TELL}"
+    ]
+    bugs = [r for r in caplog.records if r.exc_info and r.exc_info[0] is KeyError]
+    assert len(bugs) == 2 and all(r.levelno == logging.ERROR for r in bugs)  # once an attempt
+
+
+# What a room must never read: the details are for the bot's log.
+TECHNICAL = re.compile(r"Errno|Exception|Error|Traceback|https?://|ftp://|HTTP|\b[1-5]\d\d\b")
+
+
+@pytest.mark.parametrize(
+    ("case", "kind", "reason", "detail"), FAILURES, ids=[f[0] for f in FAILURES]
+)
+def test_every_failure_names_who_asked_and_what_and_logs_the_details(
+    db, eren, quotes, make_runner, caplog, case, kind, reason, detail
+):
+    caplog.set_level(logging.INFO, logger="chat.bots")
+    symbol = case if case.endswith(".US") else "AAPL.US"
+    job_id = ask(db, eren, symbol)
+    make_runner(STOCK_QUOTE_URL=failing_config(quotes, case)["STOCK_QUOTE_URL"]).drain()
+    [answer] = answers(db)
+    assert answer.startswith(f"eren asked for {symbol}: {reason}"), answer
+    assert answer.endswith(TRY_AGAIN if kind is Transient else TELL), answer
+    assert not TECHNICAL.search(answer), answer
+    assert job(db, job_id)["state"] == "failed"
+    logged = [r for r in caplog.records if detail in r.getMessage()]
+    assert logged and all(r.levelno == logging.WARNING for r in logged), caplog.text
+    # Once per attempt: three for a failure worth retrying, one for the others.
+    assert len(logged) == (3 if kind is Transient else 1), caplog.text
 
 
 @pytest.fixture

@@ -9,9 +9,18 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from . import stock
-from .bot import BadArgument, Bot, Transient
+from .bot import BadArgument, Bot, Failed, Transient
 
-__all__ = ["BOTS", "BOT_USERNAMES", "BadArgument", "Bot", "Transient", "by_command", "init_app"]
+__all__ = [
+    "BOTS",
+    "BOT_USERNAMES",
+    "BadArgument",
+    "Bot",
+    "Failed",
+    "Transient",
+    "by_command",
+    "init_app",
+]
 
 BOTS: tuple[Bot, ...] = (stock.BOT,)
 # Bot accounts are created by the bots at their start; until then nobody may

@@ -3,18 +3,35 @@
 A bot never touches the chat's state directly. People's commands become rows
 in `bot_jobs` (chat/commands.py); the bot's process (chat/bots/runner.py)
 claims them and posts each answer through the same send action as people.
-A bot only has to say how to read its command's argument and how to answer.
+A bot only has to say how to read its command's argument and how to answer;
+the runner says who asked, retries, and words the failures.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
 
-class Transient(Exception):
-    """A failure worth retrying later (a timeout, a refused connection, a 5xx).
+class BotFailure(Exception):
+    """A request the bot could not answer.
 
-    The message says what went wrong, in words fit for the room.
+    `reason` is for the room: a clause a person understands, naming no errno,
+    exception, URL or status number ("the quote service could not be reached").
+    `detail` is for the bot's log: what exactly happened (the URL, the errno,
+    the status), so that whoever runs the bot can find out why.
     """
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class Transient(BotFailure):
+    """A failure worth retrying later (a timeout, an unreachable service, a 5xx)."""
+
+
+class Failed(BotFailure):
+    """A failure that retrying will not mend (a 404, an answer that is not a quote)."""
 
 
 class BadArgument(Exception):
@@ -35,12 +52,11 @@ class Bot:
     # The command's argument as typed -> the job's argument (normalised);
     # raises BadArgument with a message for the sender.
     parse: Callable[[str], str]
-    # The job's argument and the app's config -> the answer posted in the room.
-    # Raises Transient for failures worth retrying; anything the bot cannot
-    # answer for good (an unknown symbol) is an answer too, saying so.
+    # The job's argument and the app's config -> the answer, which the room reads
+    # after "<who> asked for <argument>: " (see `reply`). Anything the bot cannot
+    # answer for good but that is an answer (an unknown symbol) is returned too,
+    # saying so. Raises Transient for failures worth retrying, Failed for the rest.
     answer: Callable[[str, dict], str]
-    # The job's argument and why it failed -> what to post after the last attempt.
-    failure: Callable[[str, str], str]
     # Checks the app's config at the bot's start; raises SystemExit with a
     # clear message when a setting cannot work. Never run by the web workers.
     check: Callable[[dict], None] = lambda config: None
@@ -48,3 +64,11 @@ class Bot:
     def queued(self, argument: str) -> str:
         """What the sender is told while the job waits for the bot."""
         return f"Asked {self.username} about {argument}; the answer will appear in this room."
+
+    def reply(self, requester: str, argument: str, text: str) -> str:
+        """The message posted in the room: who asked, what for, and the answer.
+
+        The request itself is never a message (chat/commands.py), so the answer
+        says what it answers.
+        """
+        return f"{requester} asked for {argument}: {text}"

@@ -1,4 +1,9 @@
-"""HTTP GET for bots: a whole, small answer within a deadline, or a clear error.
+"""HTTP GET for bots: a whole, small answer within a deadline, or a failure worded for people.
+
+Every failure is a Transient (worth retrying) or a Failed (not), whose reason
+names the service and says what happened in words for the room ("the quote
+service could not be reached") and whose detail (the URL, the errno, the status)
+is for the bot's log only.
 
 Each attempt is bounded as a whole, name lookup included: the request runs in
 a helper thread and the bot waits for it at most `timeout` seconds. The helper
@@ -13,7 +18,7 @@ import urllib.request
 from http.client import HTTPException
 from urllib.parse import urlsplit
 
-from .bot import Transient
+from .bot import Failed, Transient
 
 # Bot answers are small documents (a quote is one CSV line); anything bigger
 # is not an answer, and reading it would only cost memory.
@@ -26,8 +31,8 @@ SCHEMES = ("http", "https")
 RETRY_STATUSES = {408, 425, 429}
 
 
-class FetchFailed(Exception):
-    """A failure that retrying will not mend (a 404, an oversized answer)."""
+class _RedirectRefused(Exception):
+    """A redirect to a scheme other than http(s); carries the detail for the log."""
 
 
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
@@ -35,7 +40,7 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         if urlsplit(newurl).scheme not in SCHEMES:
-            raise FetchFailed(f"the service redirected to a {urlsplit(newurl).scheme}: URL")
+            raise _RedirectRefused(f"HTTP {code} redirect to {newurl!r} (not http or https)")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
@@ -52,9 +57,9 @@ def check_url(url: str, setting: str) -> None:
 def get(url: str, timeout: float, service: str = "the service", max_bytes: int = MAX_BYTES):
     """The body of a 2xx answer to GET url.
 
-    Raises Transient (timeouts, unreachable, 5xx, 429) or FetchFailed (other
-    4xx, an answer over max_bytes); the messages name `service` and are meant
-    for the room.
+    Raises Transient (timeouts, unreachable, 5xx, 429) or Failed (other 4xx, an
+    answer over max_bytes, a redirect to another scheme); their reasons name
+    `service` and are meant for the room, their details for the log.
     """
     outcome: dict = {}
     done = threading.Event()
@@ -69,10 +74,16 @@ def get(url: str, timeout: float, service: str = "the service", max_bytes: int =
 
     threading.Thread(target=fetch, daemon=True, name="fetch").start()
     if not done.wait(timeout):
-        raise Transient(f"{service} did not answer within {timeout:g} s")
+        raise _too_slow(url, timeout, service)
     if "error" in outcome:
         raise outcome["error"]
     return outcome["body"]
+
+
+def _too_slow(url: str, timeout: float, service: str) -> Transient:
+    return Transient(
+        f"{service} did not answer in time", f"GET {url}: no answer within {timeout:g} s"
+    )
 
 
 def _get(url: str, timeout: float, service: str, max_bytes: int) -> bytes:
@@ -85,19 +96,41 @@ def _get(url: str, timeout: float, service: str, max_bytes: int) -> bytes:
             while chunk := response.read1(CHUNK):
                 body += chunk
                 if len(body) > max_bytes:
-                    raise FetchFailed(f"{service} sent more than {max_bytes // 1024} KiB")
+                    raise Failed(
+                        f"{service} sent far more than an answer",
+                        f"GET {url}: more than {max_bytes} bytes",
+                    )
                 if time.monotonic() > deadline:
-                    raise Transient(f"{service} did not answer within {timeout:g} s")
+                    raise _too_slow(url, timeout, service)
+            if response.length:  # read1 ends quietly where the connection did
+                raise HTTPException(f"{response.length} bytes short of its Content-Length")
             return body
+    except _RedirectRefused as exc:
+        raise Failed(
+            f"{service} sent the bot somewhere it does not go", f"GET {url}: {exc}"
+        ) from None
     except urllib.error.HTTPError as exc:
+        detail = f"GET {url}: HTTP {exc.code} {exc.reason}"
+        if exc.code == 429:
+            raise Transient(f"{service} is busy", detail) from None
         if exc.code >= 500 or exc.code in RETRY_STATUSES:
-            raise Transient(f"{service} answered {exc.code}") from None
-        raise FetchFailed(f"{service} answered {exc.code}") from None
+            raise Transient(f"{service} is having trouble", detail) from None
+        raise Failed(f"{service} turned the request down", detail) from None
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, TimeoutError):
-            raise Transient(f"{service} did not answer within {timeout:g} s") from None
-        raise Transient(f"could not reach {service} ({exc.reason})") from None
+            raise _too_slow(url, timeout, service) from None
+        # DNS failures, refused or unreachable connections, TLS failures.
+        raise Transient(
+            f"{service} could not be reached", f"GET {url}: {_describe(exc.reason)}"
+        ) from None
     except TimeoutError:
-        raise Transient(f"{service} did not answer within {timeout:g} s") from None
+        raise _too_slow(url, timeout, service) from None
     except (HTTPException, OSError) as exc:
-        raise Transient(f"{service} broke off its answer ({type(exc).__name__})") from None
+        raise Transient(f"{service} broke off its answer", f"GET {url}: {_describe(exc)}") from None
+
+
+def _describe(error) -> str:
+    """An exception for the log: its type and its words ([Errno ...] included)."""
+    if isinstance(error, BaseException):
+        return f"{type(error).__name__}: {error}"
+    return str(error)

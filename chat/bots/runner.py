@@ -23,7 +23,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .. import actions, db, queries
 from ..actions import JOBS_CHANNEL
-from .bot import Bot, Transient
+from .bot import Bot, Failed, Transient
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,17 @@ BACKOFF_MIN, BACKOFF_MAX = 0.5, 5.0
 # Retry delays double from BOT_RETRY_DELAY up to this: past it, a person would
 # rather read "failed" than keep waiting.
 RETRY_DELAY_MAX = 300.0
-# A failure's reason goes into a chat message: keep it a sentence, not a dump.
-REASON_MAX = 200
 _DB_DOWN = (psycopg.OperationalError, PoolTimeout)
+# What people are told to do after a failure: wait, for one that retrying
+# mends; tell someone, for one that it does not.
+TRY_AGAIN = "try again in a few minutes"
+TELL_SOMEONE = "if this keeps happening, tell whoever runs this chat"
+# Who asked: the room never saw the request (commands are not stored), so the
+# answer names the person. (Read here, not in the claim, which is shared with
+# bots in other languages: docs/bots.md.)
+SQL_REQUESTER = """
+    SELECT u.username FROM bot_jobs j JOIN users u ON u.id = j.requested_by WHERE j.id = %s
+"""
 
 
 class Runner:
@@ -135,40 +143,84 @@ class Runner:
         return handled
 
     def handle(self, job: dict) -> None:
-        """Answer one claimed job, retry it later, or answer that it failed."""
+        """Answer one claimed job, retry it later, or answer that it failed.
+
+        The room reads sentences for people that say who asked and what for;
+        what went wrong exactly (URLs, errnos, statuses, tracebacks) goes to
+        the log, once per failure, and into the job's last_error.
+        """
         started = time.monotonic()
         argument, attempts = job["argument"], job["attempts"]
+        requester = self._requester(job)
         if attempts > self.max_attempts:
             # Claimed this often without an answer: the bots that took it died on it.
-            reason = f"no answer after {_attempts(attempts - 1)}"
-            self._finish(job, self.bot.failure(argument, reason), started, error=reason)
+            reason = f"the {self.bot.name} bot stopped before it could answer"
+            detail = f"claimed {attempts - 1} times and never answered: its bots died on it"
+            self._failed(job, requester, reason, detail, TELL_SOMEONE, started, tries=attempts - 1)
             return
         try:
             text = self.bot.answer(argument, self.config)
-        except Exception as exc:
-            if isinstance(exc, Transient):
-                reason = str(exc)[:REASON_MAX]
-            else:  # a bug: retried like a blip, and reported once the attempts run out
-                log.exception("%s bot: job %d failed", self.bot.name, job["id"])
-                reason = "the bot failed"
-            if attempts < self.max_attempts:
-                self._retry(job, reason)
-                return
-            reason = f"{reason} ({_attempts(attempts)})"
-            self._finish(job, self.bot.failure(argument, reason), started, error=reason)
-            return
-        self._finish(job, text, started)
+        except Transient as exc:
+            self._failed(job, requester, exc.reason, exc.detail, TRY_AGAIN, started, retry=True)
+        except Failed as exc:  # retrying will not mend it
+            self._failed(job, requester, exc.reason, exc.detail, TELL_SOMEONE, started)
+        except Exception as exc:  # a bug: retried like a blip, reported once attempts run out
+            log.exception("%s bot: job %d failed", self.bot.name, job["id"])
+            reason = f"the {self.bot.name} bot ran into a problem"
+            detail = f"{type(exc).__name__}: {exc}"
+            self._failed(
+                job, requester, reason, detail, TELL_SOMEONE, started, retry=True, logged=True
+            )
+        else:
+            self._finish(job, self.bot.reply(requester, argument, text), started)
 
-    def _retry(self, job: dict, reason: str) -> None:
+    def _failed(
+        self,
+        job: dict,
+        requester: str,
+        reason: str,
+        detail: str,
+        advice: str,
+        started: float,
+        retry: bool = False,
+        logged: bool = False,
+        tries: int | None = None,
+    ) -> None:
+        """Log a failure, then retry the job if it may be, or say in the room that it failed:
+        "eren asked for AAPL.US: <reason> (tried 3 times); <advice>." """
+        detail = detail or reason
+        if not logged:
+            log.warning(
+                "%s bot: job %d attempt %d of %d failed: %s",
+                self.bot.name,
+                job["id"],
+                job["attempts"],
+                self.max_attempts,
+                detail,
+            )
+        if retry and job["attempts"] < self.max_attempts:
+            self._retry(job, detail)
+            return
+        if retry:
+            tries = job["attempts"]
+        said = f"{reason} ({_tries(tries)})" if tries else reason
+        text = self.bot.reply(requester, job["argument"], f"{said}; {advice}.")
+        self._finish(job, text, started, error=detail)
+
+    def _requester(self, job: dict) -> str:
+        with self.pool.connection() as conn:
+            row = conn.execute(SQL_REQUESTER, (job["id"],)).fetchone()
+        return row["username"] if row else "someone"
+
+    def _retry(self, job: dict, error: str) -> None:
         delay = min(RETRY_DELAY_MAX, self.retry_delay * 2 ** (job["attempts"] - 1))
         with self.pool.connection() as conn:
-            actions.retry_job(conn, job, delay, reason)
+            actions.retry_job(conn, job, delay, error)
         log.info(
-            "%s bot: job %d attempt %d failed: %s; retry in %.1fs",
+            "%s bot: job %d (%s) will be tried again in %.1fs",
             self.bot.name,
             job["id"],
-            job["attempts"],
-            reason,
+            job["argument"],
             delay,
         )
 
@@ -189,8 +241,8 @@ class Runner:
         )
 
 
-def _attempts(count: int) -> str:
-    return f"{count} attempt" if count == 1 else f"{count} attempts"
+def _tries(count: int) -> str:
+    return "tried once" if count == 1 else f"tried {count} times"
 
 
 def run_bot(bot: Bot, app: Flask) -> None:

@@ -6,17 +6,20 @@ GET with one quote as CSV:
     Symbol,Date,Time,Open,High,Low,Close,Volume
     AAPL.US,2026-11-24,22:00:09,92.10,94.00,91.85,93.42,51234012
 
-and with `N/D` in every field for a symbol it does not know.
+and with `N/D` in every field for a symbol it does not know. The room reads
+"eren asked for AAPL.US: $93.42 per share (stooq, 2026-11-24 22:00)".
 """
 
 import csv
 import io
+import ipaddress
 import re
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from . import fetch
-from .bot import BadArgument, Bot
+from .bot import BadArgument, Bot, Failed
 
 SERVICE = "the quote service"
 # stooq's column order for f=sd2t2ohlcv, used when the answer has no header line.
@@ -34,6 +37,14 @@ class Malformed(Exception):
 
 class UnknownSymbol(Exception):
     """The service does not know the symbol (it sent N/D)."""
+
+
+@dataclass(frozen=True)
+class Quote:
+    price: Decimal
+    # When the price was taken, as the service wrote it ("" when it did not say).
+    date: str
+    time: str
 
 
 def parse_symbol(argument: str) -> str:
@@ -55,7 +66,7 @@ def quote_url(template: str, symbol: str) -> str:
     return template.replace("{symbol}", quote(symbol.lower(), safe="._-"))
 
 
-def read_price(body: bytes, symbol: str) -> Decimal:
+def read_quote(body: bytes, symbol: str) -> Quote:
     """The closing price for symbol in a stooq CSV answer; Malformed or UnknownSymbol."""
     try:
         rows = [row for row in csv.reader(io.StringIO(body.decode("utf-8-sig"))) if any(row)]
@@ -66,7 +77,7 @@ def read_price(body: bytes, symbol: str) -> Decimal:
         header = tuple(name.strip().lower() for name in rows[0])
         rows = rows[1:]
     if len(rows) != 1 or len(rows[0]) != len(header) or not {"symbol", "close"} <= set(header):
-        raise Malformed("not one quote")
+        raise Malformed(f"not one quote ({len(rows)} rows)")
     quote_ = dict(zip(header, (field.strip() for field in rows[0]), strict=True))
     if quote_["symbol"].upper() != symbol:
         raise Malformed(f"a quote for {quote_['symbol'][:20]!r}")
@@ -75,10 +86,15 @@ def read_price(body: bytes, symbol: str) -> Decimal:
     try:
         price = Decimal(quote_["close"])
     except InvalidOperation:
-        raise Malformed("a price that is not a number") from None
+        raise Malformed(f"a price that is not a number: {quote_['close'][:20]!r}") from None
     if not price.is_finite() or price < 0:
-        raise Malformed("a price that is not a number")
-    return price
+        raise Malformed(f"a price that is not a number: {quote_['close'][:20]!r}")
+    return Quote(price, _stamp(quote_.get("date", "")), _stamp(quote_.get("time", ""))[:5])
+
+
+def _stamp(field: str) -> str:
+    """A date or time field if it looks like one (digits and separators), else ""."""
+    return field if re.fullmatch(r"[0-9][0-9:-]{0,18}", field) else ""
 
 
 def format_price(price: Decimal) -> str:
@@ -89,23 +105,51 @@ def format_price(price: Decimal) -> str:
     return f"{price:f}"
 
 
-def answer(symbol: str, config: dict) -> str:
-    """The message for the room: the quote, or why there is none (Transient: try again)."""
-    url = quote_url(config["STOCK_QUOTE_URL"], symbol)
+def price_text(symbol: str, price: Decimal) -> str:
+    """US shares in dollars; an index in points; other markets in their own currency,
+    which stooq's CSV does not name."""
+    shown = format_price(price)
+    if symbol.startswith("^"):
+        return f"{shown} points"
+    if symbol.endswith(DEFAULT_MARKET):
+        return f"${shown} per share"
+    return f"{shown} per share, in the market's currency"
+
+
+def source_name(url: str) -> str:
+    """The service's name for people: stooq.com -> "stooq"; "" for an address
+    without a name (a test server on 127.0.0.1, localhost)."""
+    host = urlsplit(url).hostname or ""
     try:
-        body = fetch.get(url, config["STOCK_QUOTE_TIMEOUT"], SERVICE)
-        price = read_price(body, symbol)
-    except fetch.FetchFailed as exc:
-        return f"Could not get a quote for {symbol}: {exc}."
+        ipaddress.ip_address(host)
+        return ""
+    except ValueError:
+        pass
+    labels = [label for label in host.split(".") if label and label != "www"]
+    return labels[-2] if len(labels) >= 2 else ""
+
+
+def answer(symbol: str, config: dict) -> str:
+    """The answer for the room: the price, and where and when it is from.
+
+    Raises Transient (fetch: worth another try) or Failed (no quote can be had).
+    """
+    url = quote_url(config["STOCK_QUOTE_URL"], symbol)
+    body = fetch.get(url, config["STOCK_QUOTE_TIMEOUT"], SERVICE)
+    try:
+        quote_ = read_quote(body, symbol)
     except UnknownSymbol:
-        return f"No quote for {symbol}: {SERVICE} does not know that symbol."
-    except Malformed:
-        return f"Could not read the quote for {symbol}: {SERVICE} sent something else."
-    return f"{symbol} quote is ${format_price(price)} per share"
-
-
-def failure(symbol: str, reason: str) -> str:
-    return f"Could not get a quote for {symbol}: {reason}."
+        return f"{SERVICE} does not know that symbol (symbols look like AAPL, or VOD.UK)."
+    except Malformed as exc:
+        raise Failed(
+            f"{SERVICE} sent something that is not a quote",
+            f"GET {url}: {exc}; the answer began {body[:120]!r}",
+        ) from None
+    where = ", ".join(
+        part for part in (source_name(url), f"{quote_.date} {quote_.time}".strip()) if part
+    )
+    text = price_text(symbol, quote_.price)
+    return f"{text} ({where})" if where else text
 
 
 def check(config: dict) -> None:
@@ -127,6 +171,5 @@ BOT = Bot(
     "need no market; others do, e.g. /stock=VOD.UK)",
     parse=parse_symbol,
     answer=answer,
-    failure=failure,
     check=check,
 )

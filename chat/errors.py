@@ -1,0 +1,258 @@
+"""How the app answers every error: one table of statuses, three forms of answer.
+
+- Pages: a page in the site's layout saying what happened and what to do, with
+  a way back (the rooms list, or the login page for someone logged out).
+- `/api/`: JSON `{"error": {"code": ..., "message": ...}}`, the code from API_CODES.
+- The WebSocket routes: a short plain-text line (a refusal before the upgrade,
+  read by websocat and scripts, never by a browser tab).
+
+Status, headers (Retry-After, Allow, WWW-Authenticate) and the description the
+code gave abort() are kept in all three. An unhandled exception is logged once,
+with its traceback, by Flask (`handle_exception`) and reaches `answer` as a 500
+that shows nothing of it; a database that does not answer is a 503.
+"""
+
+import logging
+from dataclasses import dataclass
+
+import psycopg
+from flask import Flask, Response, current_app, g, jsonify, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from markupsafe import escape
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
+
+from .auth import login_manager
+
+log = logging.getLogger(__name__)
+
+# The `code` of an /api/ error body for each HTTP status (docs/protocol.md),
+# unless the exception names its own (`error_code`); any other status is "error".
+API_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    408: "timeout",
+    413: "too_large",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+# What a script that hit a database outage is told (it may resend: sends are
+# idempotent by client_id).
+API_DATABASE_DOWN = "the database is unavailable; retry (same client_id)"
+# Retry-After while the database does not answer: a PostgreSQL restart or a
+# failover takes seconds, and retrying sooner only adds load to the recovery.
+DATABASE_RETRY_AFTER = 5
+
+
+@dataclass(frozen=True)
+class Page:
+    """What a person reads for one status: a title, what happened, what to do."""
+
+    title: str
+    happened: str
+    todo: str
+
+
+# The pages. `{...}` fields are filled from the request (see _page).
+PAGES = {
+    400: Page(
+        "That request was not understood",
+        "Something in the address or the form you sent could not be read.",
+        "Check the address, or go back and try again.",
+    ),
+    401: Page(
+        "Please log in",
+        "You need to be logged in to see this.",
+        "Log in, and you will be brought back here.",
+    ),
+    403: Page(
+        "Not allowed",
+        "Your account may not do this.",
+        "Go back to the rooms you can see.",
+    ),
+    404: Page(
+        "Nothing here",
+        "There is no page at this address that you can see: the address may be mistyped, "
+        "or the room may not exist or be open only to its members.",
+        "Check the address, or pick a room from your list.",
+    ),
+    405: Page(
+        "Not available this way",
+        "This address does not take that kind of request: it is not a page to open, "
+        "or not a form to send.",
+        "Use the links and buttons on the site's pages.",
+    ),
+    408: Page(
+        "That took too long",
+        "Your browser took too long to send its request, so the server stopped waiting.",
+        "Check your connection and try again.",
+    ),
+    413: Page(
+        "Too large",
+        "What you sent is larger than the {limit} this server accepts.",
+        "Go back and send something smaller.",
+    ),
+    429: Page(
+        "Too many requests",
+        "You sent too many requests in a short time.",
+        "Wait {retry_after} and try again.",
+    ),
+    500: Page(
+        "Something went wrong",
+        "The server ran into a problem it did not expect; it has been recorded.",
+        "Try again in a moment. If it keeps happening, tell whoever runs this chat.",
+    ),
+    503: Page(
+        "Temporarily unavailable",
+        "The chat cannot answer right now: it is restarting, or cannot reach its database.",
+        "Try again in {retry_after}.",
+    ),
+}
+# Forms that stayed open too long (or came from another site) fail their CSRF check.
+CSRF_PAGE = Page(
+    "This form has expired",
+    "The form was sent without a valid security token, usually because it stayed "
+    "open for a long time.",
+    "Go back, reload the page and send the form again.",
+)
+OTHER_PAGE = Page(
+    "That did not work",
+    "The server could not complete this request.",
+    "Go back and try again.",
+)
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, answer)
+    app.register_error_handler(psycopg.OperationalError, database_down)
+
+
+def database_down(exc: psycopg.OperationalError):
+    """PostgreSQL is restarting or unreachable (a PoolTimeout too): 503, retry later."""
+    current_app.logger.warning("%s %s: database unavailable: %s", request.method, request.path, exc)
+    # The page's header must not ask the database who is logged in (it would
+    # wait out the pool's timeout again): whoever it is, the page is the same.
+    g.database_down = True
+    description = API_DATABASE_DOWN if _is_api() else None
+    return answer(ServiceUnavailable(description, retry_after=DATABASE_RETRY_AFTER))
+
+
+def answer(exc: HTTPException):
+    """Every HTTP error: JSON under /api/, plain text on sockets, else a page."""
+    if exc.code is None or exc.code < 400 or exc.response is not None:
+        return exc  # not an error (a redirect), or already a whole response
+    if _is_api():
+        # An exception may name its own code (inputs.UnstorableText's bad_frame,
+        # limits.SendRateLimited's rate_limited): the one a socket would send.
+        code = getattr(exc, "error_code", None) or API_CODES.get(exc.code, "error")
+        body = jsonify(error={"code": code, "message": exc.description})
+    elif _is_socket():
+        body = Response(f"{exc.code} {exc.name}: {exc.description}\n", mimetype="text/plain")
+    else:
+        body = Response(_page_html(exc), mimetype="text/html")
+    for name, value in exc.get_headers():  # Retry-After, WWW-Authenticate, Allow ...
+        if name.lower() != "content-type":
+            body.headers[name] = value
+    body.status_code = exc.code
+    return body
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _is_socket() -> bool:
+    return request.path == "/ws" or request.path.startswith("/ws/")
+
+
+def _page_html(exc: HTTPException) -> str:
+    """The error page in the site's layout; a bare page if even that fails."""
+    page = _page(exc)
+    detail = _detail(exc)
+    try:
+        back_href, back_label = _way_back(exc.code)
+        return render_template(
+            "error.html",
+            status=exc.code,
+            page=page,
+            detail=detail,
+            back_href=back_href,
+            back_label=back_label,
+        )
+    except Exception:  # a page for a failure must not fail: say it plainly instead
+        log.exception("the %d page could not be rendered", exc.code)
+        return (
+            f"<!doctype html><html lang=en><meta charset=utf-8><title>{escape(page.title)}</title>"
+            f"<h1>{escape(page.title)}</h1><p>{escape(page.happened)}</p>"
+            f'<p>{escape(page.todo)}</p><p><a href="/rooms">Back to the rooms</a></p>'
+        )
+
+
+def _page(exc: HTTPException) -> Page:
+    page = CSRF_PAGE if isinstance(exc, CSRFError) else PAGES.get(exc.code, OTHER_PAGE)
+    fields = {
+        "limit": _size(current_app.config.get("MAX_CONTENT_LENGTH")),
+        "retry_after": _wait(_header(exc, "Retry-After")),
+    }
+    return Page(page.title, page.happened.format(**fields), page.todo.format(**fields))
+
+
+def _detail(exc: HTTPException) -> str | None:
+    """What the code told abort(), when it said more than Werkzeug's stock text
+    (which the page's own sentences replace)."""
+    description = exc.description
+    if not description or description == type(exc).description or exc.code >= 500:
+        return None  # a 5xx description may name internals; the page says enough
+    return description if description[-1] in ".!?" else description + "."
+
+
+def _way_back(status: int) -> tuple[str, str]:
+    """The page's main link: the rooms list, or the login page for someone logged out."""
+    signed_in = _signed_in()  # first: the header of the page needs to know too
+    if status == 401:  # whoever is logged in, it was not enough
+        return url_for("auth.login", next=request.full_path.rstrip("?")), "Log in"
+    if signed_in:
+        return url_for("rooms.index"), "Back to your rooms"
+    return url_for("auth.login"), "Log in"
+
+
+def _signed_in() -> bool:
+    """Whether the page's header may show the account, without failing the page.
+
+    The base template reads current_user, which may ask the database. When the
+    database is what failed, or fails now, the page is shown as to someone
+    logged out (flask-login keeps the loaded user in g._login_user).
+    """
+    if g.get("database_down") and "_login_user" not in g:
+        g._login_user = login_manager.anonymous_user()
+    try:
+        return bool(current_user.is_authenticated)
+    except psycopg.Error as exc:
+        log.warning("error page for %s: who is logged in is unknown (%s)", request.path, exc)
+        g._login_user = login_manager.anonymous_user()
+        return False
+
+
+def _header(exc: HTTPException, name: str) -> str | None:
+    return next((v for k, v in exc.get_headers() if k.lower() == name.lower()), None)
+
+
+def _wait(retry_after: str | None) -> str:
+    """Retry-After in words: "30 seconds", "2 minutes"; "a few minutes" if unknown."""
+    if retry_after is None or not retry_after.isdigit():
+        return "a few minutes"
+    seconds = int(retry_after)
+    if seconds <= 90:
+        return "a moment" if seconds <= 1 else f"{seconds} seconds"
+    minutes = round(seconds / 60)
+    return f"{minutes} minutes"
+
+
+def _size(limit: int | None) -> str:
+    if not limit:
+        return "size"
+    if limit >= 1024 * 1024:
+        return f"{limit / (1024 * 1024):g} MiB"
+    return f"{limit // 1024} KiB" if limit >= 1024 else f"{limit} bytes"
