@@ -9,15 +9,18 @@ other than its author; the rooms list counts them from when they appeared.
 
 from contextlib import contextmanager
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg.rows import dict_row
 
-from chat import actions, commands, queries
+from chat import actions, commands, migrate, queries
 from chat.render import mentioned, render
 from chat.writer import Writer, _Send, write
 
 from .conftest import make_user, room_row
+from .schema import database_at
 
 # (text, the lower-cased names its html mentions, in order). The people of
 # the room (fixture `people`): eren (the author), Bob, mikasa, levi; zeke
@@ -340,3 +343,66 @@ def test_records_always_equal_the_mentions_of_the_current_text(db, room, people,
         actions.edit_message(db, room, eren, seq, text)
         assert records(db, seq) == recordable(mentioned(render(text)))
         assert html_of(db, seq) == render(text)
+
+
+# --- migration 0009: the records of rows stored before --------------------------
+
+
+@pytest.fixture
+def at_0008(pg_server):
+    with database_at(pg_server, "0008_reaction_identity") as conninfo:
+        yield conninfo
+
+
+def test_0009_makes_old_records_match_the_stored_html(at_0008):
+    """Before, edits left the records of the text as sent and deletions kept them.
+    The html is left as rendered then; the records come to match it."""
+    span = '<span class="mention" data-user="{}">@{}</span>'
+    with psycopg.connect(at_0008, autocommit=True, row_factory=dict_row) as conn:
+        ids = {}
+        for name in ("eren", "Bob", "mikasa", "levi", "zeke"):
+            ids[name.lower()] = conn.execute(
+                "INSERT INTO users (username, password_hash) VALUES (%s, 'x') RETURNING id",
+                (name,),
+            ).fetchone()["id"]
+            if name != "zeke":
+                conn.execute(
+                    "INSERT INTO room_members (room_id, user_id) VALUES (1, %s)",
+                    (ids[name.lower()],),
+                )
+        # fmt: off
+        rows = [
+            # seq, html, edited, deleted, records before
+            (1, f"<p>{span.format('bob', 'Bob')}</p>", False, False, {"bob"}),
+            (2, f"<p>{span.format('levi', 'levi')} {span.format('zeke', 'zeke')}</p>", True, False, {"mikasa"}),  # noqa: E501
+            (3, "", False, True, {"bob"}),
+            (4, f"<p>https://x/{span.format('mikasa', 'mikasa')}</p>", False, False, {"mikasa"}),
+        ]
+        # fmt: on
+        for seq, html, edited, deleted, before in rows:
+            conn.execute(
+                "INSERT INTO messages (room_id, seq, user_id, content, html, kind, edited_at,"
+                " deleted_at) VALUES (1, %s, %s, 'x', %s, 'chat', %s, %s)",
+                (seq, ids["eren"], html, "2026-01-01" if edited else None,
+                 "2026-01-01" if deleted else None),
+            )  # fmt: skip
+            for name in before:
+                conn.execute(
+                    "INSERT INTO mentions (user_id, room_id, seq) VALUES (%s, 1, %s)",
+                    (ids[name], seq),
+                )
+        conn.execute("UPDATE rooms SET last_seq = 4 WHERE id = 1")
+
+    assert migrate.migrate(at_0008) == ["0009_mention_since"]
+
+    with psycopg.connect(at_0008, autocommit=True, row_factory=dict_row) as conn:
+        found = conn.execute(
+            "SELECT n.seq, lower(u.username) AS name, n.since_seq FROM mentions n"
+            " JOIN users u ON u.id = n.user_id ORDER BY n.seq, name"
+        ).fetchall()
+    assert [(r["seq"], r["name"], r["since_seq"]) for r in found] == [
+        (1, "bob", 1),
+        (2, "levi", 2),  # the edited html names levi (and zeke, who is not a member)
+        # 3: deleted, no records
+        (4, "mikasa", 4),  # the old html still marks it: left as it was rendered
+    ]

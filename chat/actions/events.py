@@ -20,7 +20,7 @@ from datetime import datetime
 
 from psycopg import Connection
 
-from .. import metrics, protocol
+from .. import metrics, protocol, reactions
 from ..render import render
 from .channels import CHANNEL, SQL_NOTIFY
 from .errors import ActionError
@@ -168,7 +168,13 @@ def toggle_reaction(
     conn: Connection, room: dict, user: dict, seq: int, emoji: str, client_id: str | None = None
 ) -> Event:
     """Add the user's `emoji` reaction to message `seq`, or take it away if it is
-    there; Event.on says which."""
+    there; Event.on says which.
+
+    The emoji is stored, compared and announced in its canonical form
+    (chat/reactions.py): ❤ toggles off a ❤️ given earlier. Callers from the
+    surface pass protocol.validate_emoji's answer, already canonical.
+    """
+    emoji = reactions.canonical(emoji)
 
     def apply(_target: dict, _owner_id: int | None) -> _Change:
         key = (room["id"], seq, user["id"], emoji)
