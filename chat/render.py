@@ -19,6 +19,7 @@ change how every stored message looks. A mention inside a URL is refused by
 the mention rule itself, linkified or not.
 """
 
+import bisect
 import re
 import unicodedata
 
@@ -40,17 +41,18 @@ _OPENERS = frozenset("([{<\"'\u00a1\u00bf")  # ( [ { < " ' ¡ ¿
 # , ; : ! ? and the CJK ， 、 ； ： ！ ？ 。 (CJK text puts no space before a name)
 _SEPARATORS = frozenset(",;:!?\uff0c\u3001\uff1b\uff1a\uff01\uff1f\u3002")
 _EMPHASIS = frozenset("*_~")
-# A URL's marks in the text since the last whitespace: a path ("a/b,(@eren"
-# is inside https://x/a/b,(@eren) or a scheme with something after it
-# ("mailto:x?cc=(@eren"). "cc:@eren" has nothing after its colon: a mention.
-_URL_LEAD = re.compile(r"/|[A-Za-z][A-Za-z0-9+.-]*:\S")
-# Where a token starts: after the last of these before the `@` (str.rfind
-# keeps a text full of `@` linear; other spaces are rare inside a URL).
-_SPACES = (" ", "\t", "\n", "\r", "\u00a0", "\u3000")
+# A URL's marks in the token (the text since the last whitespace) before
+# the `@`: a path ("a/b,(@eren" is inside https://x/a/b,(@eren) or a scheme
+# with something after it ("mailto:x?cc=(@eren"). "cc:@eren" has nothing
+# after its colon: a mention. A scheme starts only where a word starts (the
+# lookbehind), so each word start gives at most one match, and the leftmost
+# match in a token is also the one that ends first.
+_URL_LEAD = re.compile(r"/|(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*:\S")
+_SPACE = re.compile(r"\s")
 _DATA_USER = re.compile(r'<span class="mention" data-user="([a-z0-9_.-]+)">')
 
 
-def _mention_at(src: str, pos: int, end: int) -> tuple[str, int] | None:
+def _mention_at(src: str, pos: int, end: int, tokens: "_Tokens") -> tuple[str, int] | None:
     """The username and end of the mention whose `@` is at src[pos], or None
     (`end`: where the inline text being parsed ends).
 
@@ -71,8 +73,7 @@ def _mention_at(src: str, pos: int, end: int) -> tuple[str, int] | None:
             or unicodedata.category(before) in ("Ps", "Pi")
         ):
             return None
-        token_start = max(src.rfind(space, 0, start) for space in _SPACES) + 1
-        if _URL_LEAD.search(src, token_start, start):
+        if tokens.url_mark_end(start) <= start:
             return None
     run_end = _NAME_RUN.match(src, pos + 1, end).end()
     if run_end < end and (src[run_end] in "@/" or unicodedata.category(src[run_end])[0] in "LMN"):
@@ -87,10 +88,36 @@ def _mention_at(src: str, pos: int, end: int) -> tuple[str, int] | None:
     return name, pos + 1 + len(name)
 
 
+class _Tokens:
+    """The whitespace-separated tokens of one inline text, and where the first
+    URL mark of each ends: found once per render and token, so that a text
+    full of `(@a(@a...` costs linear time, not quadratic."""
+
+    def __init__(self, src: str):
+        self.src = src
+        self.spaces = [m.start() for m in _SPACE.finditer(src)]
+        self.marks: dict[int, int] = {}
+
+    def url_mark_end(self, pos: int) -> int:
+        """Where the first URL mark of the token holding `pos` ends (past the
+        token's end when it has none)."""
+        i = bisect.bisect_left(self.spaces, pos)
+        first = self.spaces[i - 1] + 1 if i else 0
+        if first not in self.marks:
+            last = self.spaces[i] if i < len(self.spaces) else len(self.src)
+            found = _URL_LEAD.search(self.src, first, last)
+            self.marks[first] = found.end() if found else last + 1
+        return self.marks[first]
+
+
 def _mention_rule(state: StateInline, silent: bool) -> bool:
     if state.src[state.pos] != "@" or state.linkLevel > 0:  # a link's text is the link's
         return False
-    found = _mention_at(state.src, state.pos, state.posMax)
+    # state.env lives for one render: the tokens of each inline text it parses.
+    tokens = state.env.setdefault("mention_tokens", {})
+    if state.src not in tokens:
+        tokens[state.src] = _Tokens(state.src)
+    found = _mention_at(state.src, state.pos, state.posMax, tokens[state.src])
     if found is None:
         return False
     name, end = found

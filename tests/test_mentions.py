@@ -64,6 +64,7 @@ MENTIONS = [
     ("hi\u00a0@bob", ["bob"]),
     ("hi\u3000@bob", ["bob"]),
     ("hi\t@bob", ["bob"]),
+    ("https://x.example/\u2009(@bob)", ["bob"]),  # a thin space ends the URL too
     # emphasis around the mention
     ("**@Bob** and _@mikasa_", ["bob", "mikasa"]),
     ("*@levi*", ["levi"]),
