@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 from chat import actions, client, migrate, protocol, queries
 from chat.reactions import FULLY_QUALIFIED, canonical
 
-from .conftest import make_token, make_user, room_row
+from .conftest import ROOT, make_token, make_user, room_row
 from .schema import database_at
 
 VS15, VS16, ZWJ = "\ufe0e", "\ufe0f", "\u200d"
@@ -351,3 +351,12 @@ def test_0008_agrees_with_canonical_on_every_known_form(at_0007):
         got = [row["content"] for row in stored]
     wrong = [(f, g) for f, g in zip(forms, got, strict=True) if g != canonical(f)]
     assert wrong == []
+
+
+def test_the_pages_palette_offers_canonical_forms():
+    """The browser sends a palette button's emoji as is: it must be the stored form,
+    or its chip (keyed by the frames' canonical emoji) would not match it."""
+    script = (ROOT / "static" / "message_events.js").read_text()
+    palette = re.search(r"export const PALETTE = \[(.*?)\];", script).group(1)
+    offered = re.findall(r'"([^"]+)"', palette)
+    assert offered and all(canonical(e) == e for e in offered), offered
