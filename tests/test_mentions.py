@@ -332,10 +332,13 @@ _TEXTS = st.lists(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(texts=st.lists(_TEXTS, min_size=1, max_size=4), batched=st.booleans())
-def test_records_always_equal_the_mentions_of_the_current_text(db, room, people, texts, batched):
+@given(texts=st.lists(_TEXTS, min_size=1, max_size=4), batched=st.booleans(), deleted=st.booleans())
+def test_records_always_equal_the_mentions_of_the_current_text(
+    db, room, people, texts, batched, deleted
+):
     """Whatever the text and however many edits: the message's records are
-    mentioned(render(current text)) among the room's members, less its author."""
+    mentioned(render(current text)) among the room's members, less its author;
+    and none once it is deleted (its current text is then empty)."""
     eren = people[AUTHOR]
     first, *edits = texts
     seq = (send_batched if batched else send_single)(db, room, eren, first)
@@ -344,6 +347,9 @@ def test_records_always_equal_the_mentions_of_the_current_text(db, room, people,
         actions.edit_message(db, room, eren, seq, text)
         assert records(db, seq) == recordable(mentioned(render(text)))
         assert html_of(db, seq) == render(text)
+    if deleted:
+        actions.delete_message(db, room, eren, seq)
+        assert records(db, seq) == set() == recordable(mentioned(html_of(db, seq)))
 
 
 # --- migration 0009: the records of rows stored before --------------------------
