@@ -352,7 +352,7 @@ def test_records_always_equal_the_mentions_of_the_current_text(
         assert records(db, seq) == set() == recordable(mentioned(html_of(db, seq)))
 
 
-# --- migration 0009: the records of rows stored before --------------------------
+# --- migration 0010: the records of rows stored before --------------------------
 
 
 @pytest.fixture
@@ -361,7 +361,7 @@ def at_0008(pg_server):
         yield conninfo
 
 
-def test_0009_makes_old_records_match_the_stored_html(at_0008):
+def test_0010_makes_old_records_match_the_stored_html(at_0008):
     """Before, edits left the records of the text as sent and deletions kept them.
     The html is left as rendered then; the records come to match it."""
     span = '<span class="mention" data-user="{}">@{}</span>'
@@ -400,7 +400,7 @@ def test_0009_makes_old_records_match_the_stored_html(at_0008):
                 )
         conn.execute("UPDATE rooms SET last_seq = 4 WHERE id = 1")
 
-    assert migrate.migrate(at_0008) == ["0009_mention_since"]
+    assert "0010_mention_since" in migrate.migrate(at_0008)  # (after 0009, if there is one)
 
     with psycopg.connect(at_0008, autocommit=True, row_factory=dict_row) as conn:
         found = conn.execute(

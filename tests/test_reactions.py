@@ -292,7 +292,7 @@ def test_0008_brings_stored_reactions_to_their_canonical_form(at_0007):
         removed = _event(conn, mikasa, "reaction_remove", "\u263a")
         edit = _event(conn, eren, "edit", "\u2764 stays as typed")
 
-    assert migrate.migrate(at_0007)[:2] == ["0008_reaction_identity", "0009_mention_since"]
+    assert migrate.migrate(at_0007)[0] == "0008_reaction_identity"
 
     with psycopg.connect(at_0007, autocommit=True, row_factory=dict_row) as conn:
         rows = conn.execute(
