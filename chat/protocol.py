@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from . import reactions
 from .render import render
 from .text import first_unstorable, is_blank, unstorable
 
@@ -327,11 +328,16 @@ def validate_content(value: object, max_chars: int, client_id: str | None = None
 
 
 def validate_emoji(value: object, client_id: str | None = None) -> str:
-    """A reaction: 1 to 32 characters with no spaces, separators or control characters.
+    """A reaction, in its canonical form (chat/reactions.py `canonical`): 1 to
+    32 characters with no spaces, separators or control characters.
 
-    Format characters stay (emoji sequences need the zero-width joiner, flags
-    their tags), except the bidirectional controls; so do code points this
-    Python's Unicode tables do not know yet (emoji newer than them).
+    Visually identical reactions are one: ❤ and ❤️ both come back as ❤️, a
+    letter with a combining accent as the precomposed letter. Format
+    characters stay (emoji sequences need the zero-width joiner, flags their
+    tags), except the bidirectional controls; so do code points this
+    Python's Unicode tables do not know yet (emoji newer than them). The
+    limits hold for the canonical form, which is what is stored; a second
+    call returns what the first did.
     """
     if not isinstance(value, str) or not 1 <= len(value) <= EMOJI_MAX:
         raise FrameError(
@@ -343,7 +349,12 @@ def validate_emoji(value: object, client_id: str | None = None) -> str:
             raise FrameError(
                 "bad_frame", "emoji must not contain spaces or control characters", client_id
             )
-    return value
+    emoji = reactions.canonical(value)
+    if not 1 <= len(emoji) <= EMOJI_MAX:  # U+FE0E alone is nothing; NFC can lengthen
+        raise FrameError(
+            "bad_frame", f"emoji must be a string of 1 to {EMOJI_MAX} chars", client_id
+        )
+    return emoji
 
 
 def _room(frame: dict, client_id: str | None, required: bool) -> str | None:

@@ -31,7 +31,8 @@ SQL_VISIBLE_ROOM = """
 # For members, unread counts others' messages after their read seq (edits,
 # deletions and reactions have seqs too, but are not something new to read),
 # reading at most UNREAD_MAX rows of the room's primary key range;
-# mentions counts the mentions of the member after their read seq.
+# mentions counts the member's mentions that appeared after their read seq
+# (since_seq: the message's seq, or the edit's that added the mention).
 UNREAD_MAX = 1000  # a badge says "999+" beyond this; counting further buys nothing
 SQL_VISIBLE_ROOMS = """
     SELECT r.id, r.name, r.is_private, r.is_direct, r.last_seq, r.created_at,
@@ -48,7 +49,7 @@ SQL_VISIBLE_ROOMS = """
                SELECT count(*) FROM mentions n
                JOIN messages x ON x.room_id = n.room_id AND x.seq = n.seq
                WHERE n.user_id = %(user_id)s AND n.room_id = r.id
-                 AND n.seq > m.last_read_seq AND x.deleted_at IS NULL
+                 AND n.since_seq > m.last_read_seq AND x.deleted_at IS NULL
            ) END AS mentions,
            m.last_read_seq,
            CASE WHEN r.is_direct THEN (

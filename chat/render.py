@@ -7,37 +7,124 @@ below and gives every link rel="noopener noreferrer", so a `javascript:` or
 `data:` link, an `<img onerror>` or a `<script>` can never reach a page.
 
 `@username` becomes <span class="mention" data-user="username">@username</span>
-(the name lower-cased in data-user), outside code: pages highlight the ones
-naming their reader, and the sender's transaction records who was mentioned
-(`mentioned`). Raw HTML in the text stays text, so every data-user attribute
-in a rendered message comes from this rule.
+(the name lower-cased in data-user) where it is a real mention (`_mention_at`,
+docs/protocol.md "Mentions"): pages highlight the ones naming their reader,
+and every write of a message's text records exactly who its current html
+mentions (`mentioned`). Raw HTML in the text stays text, so every data-user
+attribute in a rendered message comes from this rule.
+
+Bare URLs are not turned into links (the "zero" preset's autolink covers
+only `<https://...>`): a chat's links are deliberate, and linkifying would
+change how every stored message looks. A mention inside a URL is refused by
+the mention rule itself, linkified or not.
 """
 
+import bisect
 import re
+import unicodedata
 
 import nh3
 from markdown_it import MarkdownIt
 from markdown_it.rules_inline import StateInline
 
-# A username as migrations/0001 allows it, not ending in '.' or '-' (so
-# "thanks @eren." mentions eren), and not glued to a word before it (mail
-# addresses are not mentions).
-_MENTION = re.compile(r"@([A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,30}[A-Za-z0-9_])?)")
+# What may follow the `@`: a username as migrations/0001 allows it. The name
+# is the whole run of these characters less any trailing '.' and '-' (so
+# "thanks @eren." mentions eren).
+_NAME_RUN = re.compile(r"[A-Za-z0-9_.-]*")
+_NAME_MAX = 32
+# Right before the `@` (or before the emphasis markers in front of it, as in
+# "**@eren**"): the start of the text, whitespace, an opening bracket or
+# quote (any Unicode Ps or Pi character, plus those below), or a separator
+# that ends a clause ("thanks,@eren", "cc:@eren"). Anything else is part of
+# a word, an address or a URL: "x@eren", "a/@eren", "@@eren".
+_OPENERS = frozenset("([{<\"'\u00a1\u00bf")  # ( [ { < " ' ¡ ¿
+# , ; : ! ? and the CJK ， 、 ； ： ！ ？ 。 (CJK text puts no space before a name)
+_SEPARATORS = frozenset(",;:!?\uff0c\u3001\uff1b\uff1a\uff01\uff1f\u3002")
+_EMPHASIS = frozenset("*_~")
+# A URL's marks in the token (the text since the last whitespace) before
+# the `@`: a path ("a/b,(@eren" is inside https://x/a/b,(@eren) or a scheme
+# with something after it ("mailto:x?cc=(@eren"). "cc:@eren" has nothing
+# after its colon: a mention. A scheme starts only where a word starts (the
+# lookbehind), so each word start gives at most one match, and the leftmost
+# match in a token is also the one that ends first.
+_URL_LEAD = re.compile(r"/|(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*:\S")
+_SPACE = re.compile(r"\s")
 _DATA_USER = re.compile(r'<span class="mention" data-user="([a-z0-9_.-]+)">')
 
 
+def _mention_at(src: str, pos: int, end: int, tokens: "_Tokens") -> tuple[str, int] | None:
+    """The username and end of the mention whose `@` is at src[pos], or None
+    (`end`: where the inline text being parsed ends).
+
+    A real mention (as in Slack, Zulip, Mattermost): at the start of a
+    whitespace-separated token or after opening punctuation, never inside a
+    word, an address or a URL, and naming a whole username: "@eren@host" (a
+    handle elsewhere), "@types/node" (a path, an npm scope) and "@erenö"
+    name nobody here.
+    """
+    start = pos
+    while start > 0 and src[start - 1] in _EMPHASIS:
+        start -= 1
+    if start > 0 and not src[start - 1].isspace():
+        before = src[start - 1]
+        if not (
+            before in _OPENERS
+            or before in _SEPARATORS
+            or unicodedata.category(before) in ("Ps", "Pi")
+        ):
+            return None
+        if tokens.url_mark_end(start) <= start:
+            return None
+    run_end = _NAME_RUN.match(src, pos + 1, end).end()
+    if run_end < end and (src[run_end] in "@/" or unicodedata.category(src[run_end])[0] in "LMN"):
+        return None
+    name = src[pos + 1 : run_end]
+    # "_@eren_": an underscore that opened emphasis before the `@` closes it after.
+    for _ in range(src.count("_", start, pos)):
+        name = name.rstrip(".-").removesuffix("_")
+    name = name.rstrip(".-")
+    if not 1 <= len(name) <= _NAME_MAX or name[0] in ".-":
+        return None
+    return name, pos + 1 + len(name)
+
+
+class _Tokens:
+    """The whitespace-separated tokens of one inline text, and where the first
+    URL mark of each ends: found once per render and token, so that a text
+    full of `(@a(@a...` costs linear time, not quadratic."""
+
+    def __init__(self, src: str):
+        self.src = src
+        self.spaces = [m.start() for m in _SPACE.finditer(src)]
+        self.marks: dict[int, int] = {}
+
+    def url_mark_end(self, pos: int) -> int:
+        """Where the first URL mark of the token holding `pos` ends (past the
+        token's end when it has none)."""
+        i = bisect.bisect_left(self.spaces, pos)
+        first = self.spaces[i - 1] + 1 if i else 0
+        if first not in self.marks:
+            last = self.spaces[i] if i < len(self.spaces) else len(self.src)
+            found = _URL_LEAD.search(self.src, first, last)
+            self.marks[first] = found.end() if found else last + 1
+        return self.marks[first]
+
+
 def _mention_rule(state: StateInline, silent: bool) -> bool:
-    if state.src[state.pos] != "@":
+    if state.src[state.pos] != "@" or state.linkLevel > 0:  # a link's text is the link's
         return False
-    if state.pos > 0 and (state.src[state.pos - 1].isalnum() or state.src[state.pos - 1] in "_.-@"):
+    # state.env lives for one render: the tokens of each inline text it parses.
+    tokens = state.env.setdefault("mention_tokens", {})
+    if state.src not in tokens:
+        tokens[state.src] = _Tokens(state.src)
+    found = _mention_at(state.src, state.pos, state.posMax, tokens[state.src])
+    if found is None:
         return False
-    match = _MENTION.match(state.src, state.pos)
-    if match is None:
-        return False
+    name, end = found
     if not silent:
         token = state.push("mention", "span", 0)
-        token.meta = {"username": match.group(1)}
-    state.pos = match.end()
+        token.meta = {"username": name}
+    state.pos = end
     return True
 
 

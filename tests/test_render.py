@@ -3,6 +3,8 @@
 from html.parser import HTMLParser
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chat.render import for_reader, mentioned, render
 
@@ -88,3 +90,36 @@ def test_a_mention_is_a_span_and_marked_only_for_its_reader():
     assert html == '<p><span class="mention" data-user="eren">@Eren</span> look</p>'
     assert 'class="mention me"' in for_reader(html, "EREN")
     assert for_reader(html, "mikasa") == html
+
+
+# --- properties of the mention rule (table of cases: tests/test_mentions.py) --------
+
+_NAMES = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,30}[A-Za-z0-9_]", fullmatch=True)
+_URL_PATHS = st.text(st.sampled_from("abc019-._~!$&'()*+,;=:/?#@"), max_size=12)
+_PLAIN = st.text(st.characters(exclude_categories=("Cs", "Cc")), max_size=40)
+_DETERMINISTIC = settings(derandomize=True, max_examples=200, deadline=None)
+
+
+@_DETERMINISTIC
+@given(before=_PLAIN, path=_URL_PATHS, name=_NAMES)
+def test_an_at_inside_a_url_never_mentions(before, path, name):
+    """Whatever comes before it, `https://host/<path>@name` names no one
+    (bare, or as an autolink)."""
+    names = set(mentioned(render(before + " ")))
+    for url in (f"https://social.example/{path}@{name}", f"<https://x.example/{path}@{name}>"):
+        assert set(mentioned(render(f"{before} {url}"))) <= names
+
+
+@_DETERMINISTIC
+@given(word=st.text(st.characters(categories=("L", "N")), min_size=1, max_size=8), name=_NAMES)
+def test_an_at_glued_to_a_word_never_mentions(word, name):
+    assert mentioned(render(f"{word}@{name}")) == []
+    assert mentioned(render(f"see {word}@{name}.")) == []
+
+
+@_DETERMINISTIC
+@given(text=_PLAIN)
+def test_every_marked_mention_is_written_in_the_text(text):
+    """A mention span only ever shows an @name the text holds, outside code."""
+    for name in mentioned(render(text)):
+        assert f"@{name}" in text.lower()

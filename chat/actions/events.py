@@ -20,11 +20,11 @@ from datetime import datetime
 
 from psycopg import Connection
 
-from .. import metrics, protocol
+from .. import metrics, protocol, reactions
 from ..render import render
 from .channels import CHANNEL, SQL_NOTIFY
 from .errors import ActionError
-from .messages import notify_payload, reused_key
+from .messages import forget_mentions, notify_payload, replace_mentions, reused_key
 
 # A person's distinct reactions on one message: a few say something; more is
 # a script inflating the message's frame, which every catch-up sends.
@@ -118,7 +118,9 @@ def edit_message(
     """Replace the text of the user's own message `seq` (ActionError forbidden for
     anyone else's; not_found for no such message, an event, a deleted message).
 
-    The text it replaces is kept as the message's next earlier version.
+    The text it replaces is kept as the message's next earlier version. The
+    message's mention records become those of the new text: a mention the
+    edit removes is gone, one it adds counts as new for its person.
     """
     html = render(content)  # before taking the room's lock: rendering is the slow part
 
@@ -137,6 +139,7 @@ def edit_message(
             },
         )
         conn.execute(SQL_SET_TEXT, (content, html, room["id"], seq))
+        replace_mentions(conn, room["id"], seq, target["user_id"], html)
         return _Change(protocol.KIND_EDIT, content, html)
 
     return _write_event(conn, room, user, seq, client_id, (protocol.KIND_EDIT,), apply)
@@ -147,8 +150,9 @@ def delete_message(
 ) -> Event:
     """Delete message `seq`: its author may, and the room's owner may delete any.
 
-    Its text, the texts of its edits, its earlier versions and its reactions
-    are removed; the row stays as a "message deleted" placeholder.
+    Its text, the texts of its edits, its earlier versions, its reactions and
+    its mention records are removed; the row stays as a "message deleted"
+    placeholder.
     """
 
     def apply(target: dict, owner_id: int | None) -> _Change:
@@ -158,6 +162,7 @@ def delete_message(
         conn.execute(SQL_EMPTY_EDITS, (room["id"], seq))
         conn.execute(SQL_DELETE_VERSIONS, (room["id"], seq))
         conn.execute(SQL_DELETE_REACTIONS, (room["id"], seq))
+        forget_mentions(conn, room["id"], seq)
         return _Change(protocol.KIND_DELETE, "", "")
 
     return _write_event(conn, room, user, seq, client_id, (protocol.KIND_DELETE,), apply)
@@ -167,7 +172,13 @@ def toggle_reaction(
     conn: Connection, room: dict, user: dict, seq: int, emoji: str, client_id: str | None = None
 ) -> Event:
     """Add the user's `emoji` reaction to message `seq`, or take it away if it is
-    there; Event.on says which."""
+    there; Event.on says which.
+
+    The emoji is stored, compared and announced in its canonical form
+    (chat/reactions.py): ❤ toggles off a ❤️ given earlier. Callers from the
+    surface pass protocol.validate_emoji's answer, already canonical.
+    """
+    emoji = reactions.canonical(emoji)
 
     def apply(_target: dict, _owner_id: int | None) -> _Change:
         key = (room["id"], seq, user["id"], emoji)

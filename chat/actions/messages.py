@@ -57,10 +57,11 @@ SQL_INSERT_MESSAGE = """
 
 
 # The members among the named users, not the sender, and not disabled: a
-# mention of someone outside the room (or of nobody) records nothing.
+# mention of someone outside the room (or of nobody) records nothing. A
+# mention in the text as sent appeared with the message: since_seq is its seq.
 SQL_INSERT_MENTIONS = """
-    INSERT INTO mentions (user_id, room_id, seq)
-    SELECT u.id, k.room_id, k.seq
+    INSERT INTO mentions (user_id, room_id, seq, since_seq)
+    SELECT u.id, k.room_id, k.seq, k.seq
     FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[])
          AS k(room_id, seq, sender_id, username)
     JOIN users u ON lower(u.username) = k.username AND u.disabled_at IS NULL
@@ -68,11 +69,33 @@ SQL_INSERT_MENTIONS = """
     WHERE u.id <> k.sender_id
     ON CONFLICT DO NOTHING
 """
+# One message's records become exactly the members its new text names (same
+# rule as above): the others' rows go, the newly named get a row whose
+# since_seq is the edit's seq (the room's last_seq, which the edit's
+# transaction has just taken), so a mention added by an edit counts for its
+# person until they read past the edit. A mention the edit keeps keeps its
+# row, and its since_seq: it is not new.
+SQL_REPLACE_MENTIONS = """
+    WITH named AS (
+        SELECT u.id FROM users u
+        JOIN room_members m ON m.room_id = %(room_id)s AND m.user_id = u.id
+        WHERE lower(u.username) = ANY(%(names)s::text[]) AND u.disabled_at IS NULL
+          AND u.id <> %(sender_id)s
+    ), gone AS (
+        DELETE FROM mentions
+        WHERE room_id = %(room_id)s AND seq = %(seq)s AND user_id NOT IN (SELECT id FROM named)
+    )
+    INSERT INTO mentions (user_id, room_id, seq, since_seq)
+    SELECT id, %(room_id)s, %(seq)s, (SELECT last_seq FROM rooms WHERE id = %(room_id)s)
+    FROM named
+    ON CONFLICT DO NOTHING
+"""
+SQL_FORGET_MENTIONS = "DELETE FROM mentions WHERE room_id = %s AND seq = %s"
 
 
 def record_mentions(conn: Connection, stored: list[tuple[int, int, int, str]]) -> None:
     """Record who each stored message (room_id, seq, sender_id, html) mentions;
-    no statement at all when none mentions anyone."""
+    no statement at all when none mentions anyone. Inside the storing transaction."""
     keys = [
         (room_id, seq, sender_id, name)
         for room_id, seq, sender_id, html in stored
@@ -80,6 +103,23 @@ def record_mentions(conn: Connection, stored: list[tuple[int, int, int, str]]) -
     ]
     if keys:
         conn.execute(SQL_INSERT_MENTIONS, [list(column) for column in zip(*keys, strict=True)])
+
+
+def replace_mentions(conn: Connection, room_id: int, seq: int, sender_id: int, html: str) -> None:
+    """Make message `seq`'s mention records those of its new `html` (an edit).
+
+    Inside the edit's transaction, after it took the room's next seq (the
+    since_seq of the mentions it adds).
+    """
+    conn.execute(
+        SQL_REPLACE_MENTIONS,
+        {"room_id": room_id, "seq": seq, "sender_id": sender_id, "names": mentioned(html)},
+    )
+
+
+def forget_mentions(conn: Connection, room_id: int, seq: int) -> None:
+    """A deleted message mentions no one. Inside the deleting transaction."""
+    conn.execute(SQL_FORGET_MENTIONS, (room_id, seq))
 
 
 def send_message(
