@@ -33,10 +33,10 @@ export function isBlank(text) {
 export function refusal(text, max, verb = "send") {
   if (text === "") return "";
   if (isBlank(text)) return `Nothing to ${verb}: the text is only spaces or invisible characters.`;
-  const count = codePoints(text);
-  if (count > max) {
-    return `Too long to ${verb}: ${numbers.format(count - max)} characters over the limit of ${numbers.format(max)}. `
-      + "Shorten it or split it into two messages.";
+  if (codePoints(text) > max) {
+    // No count here: the counter beside it has the live one.
+    const advice = verb === "send" ? "Shorten it or split it into two messages." : "Shorten it.";
+    return `Too long to ${verb}: over the limit of ${numbers.format(max)} characters. ${advice}`;
   }
   return null;
 }
@@ -60,8 +60,10 @@ export class LengthMeter {
     if (over) this.box.setAttribute("aria-invalid", "true");
     else this.box.removeAttribute("aria-invalid");
     if (this.submit) this.submit.disabled = over;
-    // A note about the text goes once the text no longer deserves it.
-    if (this.note.textContent !== "" && refusal(this.box.value, this.max, this.verb) === null) this.say("");
+    // A note goes once the text no longer deserves it (a server's reason, at the first change).
+    if (this.note.textContent !== "" && refusal(this.box.value, this.max, this.verb) !== this.note.textContent) {
+      this.say("");
+    }
   }
 
   // Whether the text may go; if not, the note says why (and the text stays).

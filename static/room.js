@@ -5,7 +5,8 @@
 //   #messages        the message list (ol)
 //   li.message       one message; id="m<seq>" once stored, data-seq, data-user
 //     .pending       own send waiting for its ack (no id yet; data-client-id), "sending…"
-//                    also while disconnected: it goes out again after the reconnect
+//                    also while disconnected: it goes out again after the reconnect,
+//                    and after a reload (static/unsent.js)
 //     .failed        own send the server refused: "Not sent: <reason>", button.restore
 //                    ("Edit": the text back into the box), button.retry only where a
 //                    retry can succeed, button.discard
@@ -28,6 +29,7 @@ import { ChatSocket, newClientId } from "./socket.js";
 import { showStatus, socketOptions } from "./status.js";
 import { Composer } from "./composer.js";
 import { isBlank } from "./message_text.js";
+import { loadUnsent, saveUnsent } from "./unsent.js";
 import { MessageEvents } from "./message_events.js";
 import { UnreadBadges } from "./unread.js";
 
@@ -314,7 +316,7 @@ function onAck(frame) {
 function onError(frame) {
   const entry = frame.client_id ? pending.get(frame.client_id) : undefined;
   if (entry && COMMAND_ERRORS.has(frame.code) && isBlank(composer.text)) {
-    pending.delete(frame.client_id);
+    settle(frame.client_id);
     entry.li.remove();
     notice(frame.message, "notice local error").setAttribute("role", "alert");
     composer.restore(entry.content);
@@ -399,30 +401,43 @@ form.querySelector("textarea").addEventListener("input", () => {
 
 // --- sending ---------------------------------------------------------------
 
-// A text the composer checked: shown at once as pending, sent when the room
-// is ready (now, or after a reconnect), kept until the server answers.
-function send(content) {
-  const clientId = newClientId();
-  const li = el("li");
+// A text the composer checked (or one a reload left unanswered): shown at
+// once as pending, sent when the room is ready (now, or after a reconnect),
+// kept until the server answers.
+function send(content, clientId = newClientId()) {
+  transmit(clientId, unsentItem(clientId, content));
+}
+
+function unsentItem(clientId, content) {
+  const li = el("li", "message mine");
   li.dataset.user = me;
   li.dataset.clientId = clientId;
   li.append(el("div", "meta"), el("div", "content plain", content));
-  const entry = { li, content };
+  const entry = { li, content, refusal: null };
   pending.set(clientId, entry);
   list.append(li);
   scrollToBottom();
-  transmit(clientId, entry);
+  return entry;
 }
 
 function transmit(clientId, entry) {
+  entry.refusal = null;
   entry.li.className = "message mine pending";
   entry.li.querySelector(".meta").replaceChildren(el("span", "author", me), " ", el("span", "state", "sending…"));
   socket.request({ type: "chat", room, content: entry.content, client_id: clientId });
   lastTypingSent = 0; // the message ends the others' indicator; the next keystroke restarts it
+  rememberUnsent();
 }
 
 function settle(clientId) {
   pending.delete(clientId);
+  rememberUnsent();
+}
+
+// What a reload must show again: sends still pending (to go out again) and
+// refused ones (their text, the reason and what can be done).
+function rememberUnsent() {
+  saveUnsent(room, [...pending].map(([clientId, { content, refusal }]) => ({ clientId, content, refusal })));
 }
 
 function actionButton(className, text, clientId, label) {
@@ -434,8 +449,8 @@ function actionButton(className, text, clientId, label) {
 }
 
 // The server refused this send: say why, and offer what can help.
-function fail(clientId, frame) {
-  const entry = pending.get(clientId);
+function fail(clientId, frame, entry = pending.get(clientId)) {
+  entry.refusal = { code: frame.code, message: frame.message };
   entry.li.classList.remove("pending");
   entry.li.classList.add("failed");
   const reason = (frame.message || frame.code).replace(/[.\s]*$/, ".");
@@ -447,6 +462,7 @@ function fail(clientId, frame) {
   const tools = el("span", "failed-tools");
   tools.append(...buttons);
   entry.li.querySelector(".meta").replaceChildren(el("span", "author", me), " ", state, " ", tools);
+  rememberUnsent();
 }
 
 list.addEventListener("click", (event) => {
@@ -484,5 +500,9 @@ socket.on("close", () => {
 socket.on("status", (state) => showStatus(statusEl, state));
 showStatus(statusEl, "connecting");
 document.getElementById("send-hint").hidden = false; // the keys it describes need this script
+for (const { clientId, content, refusal } of loadUnsent(room)) {
+  if (refusal) fail(clientId, refusal, unsentItem(clientId, content));
+  else send(content, clientId);
+}
 socket.connect();
 composer.focus();

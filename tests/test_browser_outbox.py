@@ -5,8 +5,11 @@ after the reconnect, oldest first, with its original client_id; the room shows e
 message once, in the order written, and the table holds them in that order, once.
 """
 
+import json
 import os
+import re
 import signal
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -129,3 +132,62 @@ def test_an_edit_and_a_reaction_made_during_an_outage_are_sent_after_it(eren, se
         {"kind": "reaction_add", "content": "🎉"},
         {"kind": "chat", "content": "after the edit"},
     ]
+
+
+def tamper_with_the_first_socket(page, in_flight: str) -> set:
+    """On the page's first socket only: chat frames from the page never reach the
+    server ("never reached the server"), or reach it but its answers about them
+    never come back ("stored, answer lost"). Later sockets pass everything.
+    Returns the set of client_ids whose answers were kept from the page."""
+    sockets = []
+    kept_back = set()
+
+    def route(ws):
+        sockets.append(ws)
+        upstream = ws.connect_to_server()
+        if len(sockets) > 1:
+            return
+        mine = set()
+
+        def from_page(message):
+            frame = json.loads(message)
+            if frame.get("type") == "chat":
+                mine.add(frame["client_id"])
+                if in_flight == "never reached the server":
+                    return
+            upstream.send(message)
+
+        def from_server(message):
+            client_id = json.loads(message).get("client_id")
+            if client_id in mine:
+                kept_back.add(client_id)
+            else:
+                ws.send(message)
+
+        ws.on_message(from_page)
+        upstream.on_message(from_server)
+
+    page.route_web_socket(re.compile(r"/ws$"), route)
+    return kept_back
+
+
+@pytest.mark.parametrize("in_flight", ["never reached the server", "stored, answer lost"])
+def test_a_reload_while_sending_sends_again_once(eren, server, db, in_flight):
+    kept_back = tamper_with_the_first_socket(eren, in_flight)
+    open_room(eren, server)
+    write(eren, "A")
+    client_id = pending(eren, "A").get_attribute("data-client-id")
+    if in_flight == "stored, answer lost":
+        deadline = time.monotonic() + 20
+        while client_id not in kept_back and time.monotonic() < deadline:
+            eren.evaluate("0")  # a round trip, during which Playwright runs the route's handlers
+        assert stored_texts(db) == ["before the outage", "A"]
+    eren.reload()  # the second socket passes everything
+    expect(eren.locator("#status")).to_have_text("live")
+    expect(eren.locator("#messages li.message .content")).to_have_text(["before the outage", "A"])
+    expect(eren.locator("#messages li.message.pending")).to_have_count(0)
+    assert stored_texts(db) == ["before the outage", "A"]
+
+
+def stored_texts(db) -> list[str]:
+    return [r["content"] for r in db.execute("SELECT content FROM messages ORDER BY seq")]

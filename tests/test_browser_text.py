@@ -74,8 +74,9 @@ def test_long_paste_is_kept_whole(eren, db, paste):
     expect(eren.locator("#send button[type=submit]")).to_be_disabled()
 
     box.press("Enter")
-    expect(eren.locator("#send-note")).to_contain_text(
-        f"Too long to send: {number(count - LIMIT)} characters over the limit of {number(LIMIT)}"
+    expect(eren.locator("#send-note")).to_have_text(
+        f"Too long to send: over the limit of {number(LIMIT)} characters."
+        " Shorten it or split it into two messages."
     )
     expect(box).to_have_value(paste)
     expect(eren.locator("#messages li.message")).to_have_count(0)
@@ -187,7 +188,7 @@ def test_edit_over_limit_keeps_editor(eren, db):
     expect(form.locator(".counter")).to_have_text(f"{number(9_000)} / {number(LIMIT)}")
     expect(form.locator("button.save")).to_be_disabled()
     box.press("Enter")
-    expect(note).to_contain_text("Too long to save: 5,000 characters over the limit of 4,000")
+    expect(note).to_have_text("Too long to save: over the limit of 4,000 characters. Shorten it.")
     expect(form).to_be_visible()
     expect(box).to_have_value(long_text)
 
@@ -309,4 +310,12 @@ def test_refusals_offer_retry_only_where_it_can_succeed(eren, server, db):
     )
     failed.filter(has_text="refuse:forbidden").locator("button.discard").click()
     expect(failed).to_have_count(len(REFUSALS) - 2)
+
+    eren.reload()  # what was refused is still there, with its reason, and still not sent
+    eren.wait_for_selector("#status:has-text('live')")
+    expect(failed).to_have_count(len(REFUSALS) - 2)
+    expect(failed.filter(has_text="refuse:unavailable").locator("button.retry")).to_have_count(1)
+    expect(failed.filter(has_text="refuse:too_large").locator(".state")).to_have_text(
+        "Not sent: refused as too_large."
+    )
     assert stored_texts(db) == ["refuse:rate_limited"]
