@@ -45,6 +45,9 @@ const ANSWER_TYPES = new Set(["ack", "notice", "error"]);
 // case before it answers `unavailable` (a 5 s pool wait after a 10 s database
 // TCP timeout), so a slow database is not mistaken for a dead socket.
 const ANSWER_TIMEOUT_MS = 20000;
+// The close code for a frame over the server's WS_MAX_FRAME_BYTES: sending the
+// same frame again would only close the next socket too.
+const CLOSE_TOO_BIG = 1009;
 
 export class ChatSocket {
   // maxRooms, ratePerSec and burst mirror the server's MAX_ROOMS_PER_CONNECTION,
@@ -70,6 +73,7 @@ export class ChatSocket {
     this.outbox = []; // { text, request } waiting for the token bucket
     this.drainTimer = null;
     this.requests = new Map(); // client_id -> { frame, ws, sentAt }, oldest first
+    this.lastWritten = null; // the request written last, the suspect of a 1009
     this.watchdog = null;
 
     window.addEventListener("online", () => this.reconnectNow());
@@ -130,8 +134,10 @@ export class ChatSocket {
     ws.addEventListener("message", (event) => {
       if (this.ws === ws) this.receive(event.data); // not from a socket given up on
     });
-    ws.addEventListener("close", () => {
-      if (this.ws === ws) this.lost(opened);
+    ws.addEventListener("close", (event) => {
+      if (this.ws !== ws) return;
+      if (event.code === CLOSE_TOO_BIG) this.refuseTooBig(ws);
+      this.lost(opened);
     });
   }
 
@@ -265,10 +271,6 @@ export class ChatSocket {
     this.flush(frame.room);
   }
 
-  isPending(clientId) {
-    return this.requests.has(clientId);
-  }
-
   answered(clientId, roomName) {
     const request = this.requests.get(clientId);
     if (request && (roomName === undefined || request.frame.room === roomName)) {
@@ -286,6 +288,17 @@ export class ChatSocket {
       this.outbox.push({ text: JSON.stringify(request.frame), request });
     }
     this.drain();
+  }
+
+  // The server closed the socket over a frame too big: the last request
+  // written is refused as the server would refuse a long text, not resent.
+  refuseTooBig(ws) {
+    const request = this.lastWritten;
+    if (request === null || request.ws !== ws || !this.requests.has(request.frame.client_id)) return;
+    this.requests.delete(request.frame.client_id);
+    const { client_id: clientId, room } = request.frame;
+    const message = "the message is too large to send";
+    this.emit("error", { type: "error", code: "too_large", message, client_id: clientId, room });
   }
 
   // Give up on a socket that has left a request unanswered too long.
@@ -310,6 +323,12 @@ export class ChatSocket {
   drain() {
     if (this.drainTimer !== null) return;
     while (this.outbox.length > 0 && this.isOpen()) {
+      const { request } = this.outbox[0];
+      // Answered (or asked again) while it waited here: not this copy.
+      if (request !== null && this.requests.get(request.frame.client_id) !== request) {
+        this.outbox.shift();
+        continue;
+      }
       if (this.rate > 0) {
         const now = performance.now();
         this.tokens = Math.min(this.burst, this.tokens + ((now - this.refilledAt) / 1000) * this.rate);
@@ -324,12 +343,10 @@ export class ChatSocket {
         }
         this.tokens -= 1;
       }
-      const { text, request } = this.outbox.shift();
-      // Answered (or asked again) while it waited here: not this copy.
-      if (request !== null && this.requests.get(request.frame.client_id) !== request) continue;
-      this.ws.send(text);
+      this.ws.send(this.outbox.shift().text);
       if (request !== null) {
         request.sentAt = performance.now();
+        this.lastWritten = request;
         if (this.watchdog === null) this.watch();
       }
     }

@@ -319,3 +319,24 @@ def test_refusals_offer_retry_only_where_it_can_succeed(eren, server, db):
         "Not sent: refused as too_large."
     )
     assert stored_texts(db) == ["refuse:rate_limited"]
+
+
+def test_a_frame_too_big_for_the_server_is_refused_not_resent(start_server, db, pages):
+    """A limit of characters that allows frames over WS_MAX_FRAME_BYTES (a setting
+    that disagrees with itself): the server closes the socket (1009) on the frame;
+    the page says so and keeps the text, and does not send it again on every
+    reconnect, each of which would close again."""
+    server = start_server(RATE_LIMIT_PER_SEC="0", WS_MAX_FRAME_BYTES="1024")
+    make_user(db, "eren", PASSWORD)
+    page = pages()
+    log_in(page, server, "eren")
+    open_room(page, server)
+    big = "é" * 1000  # 1,000 characters, 2,000 bytes of UTF-8
+    page.fill("#content", big)
+    page.press("#content", "Enter")
+    failed = page.locator("#messages li.message.failed")
+    expect(failed.locator(".state")).to_have_text("Not sent: the message is too large to send.")
+    expect(failed.locator("button.retry")).to_have_count(0)
+    expect(page.locator("#status")).to_have_text("live")  # back, and staying
+    send_and_wait(page, "small enough")
+    assert stored_texts(db) == ["small enough"]
