@@ -4,12 +4,9 @@
 //   #status          connection state: "connecting…", "live", "reconnecting…" (data-state too)
 //   #messages        the message list (ol)
 //   li.message       one message; id="m<seq>" once stored, data-seq, data-user
-//     .pending       own send waiting for its ack (no id yet; data-client-id), "sending…"
-//                    also while disconnected: it goes out again after the reconnect,
-//                    and after a reload (static/unsent.js)
-//     .failed        own send the server refused: "Not sent: <reason>", button.restore
-//                    ("Edit": the text back into the box), button.retry only where a
-//                    retry can succeed, button.discard
+//     .pending       own send waiting for the server (no id yet), also while
+//                    disconnected or after a reload; .failed: refused by the server
+//                    (static/own_sends.js)
 //     .author, .content, a.permalink (history page anchor), time[datetime]
 //     .mention.me    an @mention of the reader inside .content
 //     .action        a `/me` message ("eren waves"); .content starts with span.actor
@@ -25,11 +22,11 @@
 //                    (#send-counter, #send-note: static/composer.js)
 //   #jump            "New messages ↓" button, shown when scrolled up and more arrive
 //   .badge[data-room="<name>"]  unread count of another room in the sidebar
-import { ChatSocket, newClientId } from "./socket.js";
+import { ChatSocket } from "./socket.js";
 import { showStatus, socketOptions } from "./status.js";
 import { Composer } from "./composer.js";
 import { isBlank } from "./message_text.js";
-import { loadUnsent, saveUnsent } from "./unsent.js";
+import { OwnSends } from "./own_sends.js";
 import { MessageEvents } from "./message_events.js";
 import { UnreadBadges } from "./unread.js";
 
@@ -38,11 +35,6 @@ import { UnreadBadges } from "./unread.js";
 const TYPING_HIDE_MS = 3000;
 // Refusals of a slash command (docs/protocol.md): the text goes back to the box.
 const COMMAND_ERRORS = new Set(["unknown_command", "bad_command", "too_many_requests"]);
-// Refusals that the same text can get past later (a Retry): too fast, the
-// database away, too many bot requests waiting. Any other refusal (too_large,
-// bad_frame, forbidden, not_found, unknown_command, bad_command) would be
-// refused again: the text is offered back for editing instead.
-const RETRYABLE = new Set(["rate_limited", "unavailable", "too_many_requests"]);
 // Within this many pixels of the end counts as "scrolled to the bottom".
 const BOTTOM_SLACK_PX = 24;
 // Read receipts are sent at most this often while scrolling.
@@ -69,9 +61,8 @@ const typingEl = document.getElementById("typing");
 const onlineEl = document.getElementById("online");
 const membersEl = document.getElementById("members");
 const jump = document.getElementById("jump");
-const composer = new Composer({ form, max: maxChars, onSend: send });
+const composer = new Composer({ form, max: maxChars, onSend: (text) => sends.send(text) });
 
-const pending = new Map(); // client_id -> { li, content }: sending, or refused
 const typists = new Map(); // username -> hide timer
 const leaving = new Map(); // username -> timer that shows their "left" line
 let firstReady = true;
@@ -153,15 +144,6 @@ function fillMessage(li, frame) {
   li.replaceChildren(meta, content);
   if (frame.content !== undefined) li.dataset.source = frame.content; // what "Edit" starts from
   events.decorate(li, frame);
-  return li;
-}
-
-function pendingItem(content) {
-  const li = el("li", "message mine pending");
-  li.dataset.user = me;
-  const meta = el("div", "meta");
-  meta.append(el("span", "author", me), " ", el("span", "state", "sending…"));
-  li.append(meta, el("div", "content plain", content));
   return li;
 }
 
@@ -257,8 +239,7 @@ function onChat(frame) {
   if (frame.room !== room) return;
   stopTyping(frame.username);
   const atBottom = isAtBottom();
-  const own = frame.client_id ? pending.get(frame.client_id) : undefined;
-  if (own) settle(frame.client_id);
+  const own = sends.take(frame.client_id);
   const shown = document.getElementById(`m${frame.seq}`);
   if (shown && !own) {
     fillMessage(shown, frame); // settled by its ack earlier: now with its time and HTML
@@ -297,9 +278,8 @@ function onReady(frame) {
 
 function onAck(frame) {
   if (frame.room !== undefined && frame.room !== room) return;
-  const entry = pending.get(frame.client_id);
+  const entry = sends.take(frame.client_id);
   if (!entry) return;
-  settle(frame.client_id);
   const existing = document.getElementById(`m${frame.seq}`);
   if (existing) {
     entry.li.remove(); // the chat frame came first through another path
@@ -314,23 +294,20 @@ function onAck(frame) {
 // refusal (or a command while a new draft is in the box) leaves its line as
 // "Not sent: <reason>", with the text a click away.
 function onError(frame) {
-  const entry = frame.client_id ? pending.get(frame.client_id) : undefined;
+  const entry = sends.get(frame.client_id);
   if (entry && COMMAND_ERRORS.has(frame.code) && isBlank(composer.text)) {
-    settle(frame.client_id);
+    sends.take(frame.client_id);
     entry.li.remove();
     notice(frame.message, "notice local error").setAttribute("role", "alert");
     composer.restore(entry.content);
-  } else if (entry) fail(frame.client_id, frame);
+  } else if (entry) sends.refuse(frame.client_id, frame);
   else if (frame.code !== "rate_limited") console.warn("chat error", frame);
 }
 
 // /help, or "a bot will answer": for this tab only, in place of the pending item.
 function onNotice(frame) {
   if (frame.room !== room) return;
-  if (frame.client_id && pending.has(frame.client_id)) {
-    pending.get(frame.client_id).li.remove();
-    settle(frame.client_id);
-  }
+  sends.take(frame.client_id)?.li.remove();
   notice(frame.content, `notice local ${frame.code}`).setAttribute("role", "status");
 }
 
@@ -401,83 +378,15 @@ form.querySelector("textarea").addEventListener("input", () => {
 
 // --- sending ---------------------------------------------------------------
 
-// A text the composer checked (or one a reload left unanswered): shown at
-// once as pending, sent when the room is ready (now, or after a reconnect),
-// kept until the server answers.
-function send(content, clientId = newClientId()) {
-  transmit(clientId, unsentItem(clientId, content));
-}
-
-function unsentItem(clientId, content) {
-  const li = el("li", "message mine");
-  li.dataset.user = me;
-  li.dataset.clientId = clientId;
-  li.append(el("div", "meta"), el("div", "content plain", content));
-  const entry = { li, content, refusal: null };
-  pending.set(clientId, entry);
-  list.append(li);
-  scrollToBottom();
-  return entry;
-}
-
-function transmit(clientId, entry) {
-  entry.refusal = null;
-  entry.li.className = "message mine pending";
-  entry.li.querySelector(".meta").replaceChildren(el("span", "author", me), " ", el("span", "state", "sending…"));
-  socket.request({ type: "chat", room, content: entry.content, client_id: clientId });
-  lastTypingSent = 0; // the message ends the others' indicator; the next keystroke restarts it
-  rememberUnsent();
-}
-
-function settle(clientId) {
-  pending.delete(clientId);
-  rememberUnsent();
-}
-
-// What a reload must show again: sends still pending (to go out again) and
-// refused ones (their text, the reason and what can be done).
-function rememberUnsent() {
-  saveUnsent(room, [...pending].map(([clientId, { content, refusal }]) => ({ clientId, content, refusal })));
-}
-
-function actionButton(className, text, clientId, label) {
-  const button = el("button", className, text);
-  button.type = "button";
-  button.dataset.clientId = clientId;
-  if (label) button.setAttribute("aria-label", label);
-  return button;
-}
-
-// The server refused this send: say why, and offer what can help.
-function fail(clientId, frame, entry = pending.get(clientId)) {
-  entry.refusal = { code: frame.code, message: frame.message };
-  entry.li.classList.remove("pending");
-  entry.li.classList.add("failed");
-  const reason = (frame.message || frame.code).replace(/[.\s]*$/, ".");
-  const state = el("span", "state", `Not sent: ${reason}`);
-  state.setAttribute("role", "alert");
-  const buttons = [actionButton("restore", "Edit", clientId, "Edit: put the text back in the message box")];
-  if (RETRYABLE.has(frame.code)) buttons.push(actionButton("retry", "Retry", clientId));
-  buttons.push(actionButton("discard ghost", "Discard", clientId, "Discard this unsent message"));
-  const tools = el("span", "failed-tools");
-  tools.append(...buttons);
-  entry.li.querySelector(".meta").replaceChildren(el("span", "author", me), " ", state, " ", tools);
-  rememberUnsent();
-}
-
-list.addEventListener("click", (event) => {
-  const button = event.target.closest("li.failed button[data-client-id]");
-  const entry = button && pending.get(button.dataset.clientId);
-  if (!entry) return;
-  if (button.classList.contains("retry")) {
-    transmit(button.dataset.clientId, entry);
-    composer.focus();
-    return;
-  }
-  settle(button.dataset.clientId);
-  entry.li.remove();
-  if (button.classList.contains("restore")) composer.restore(entry.content);
-  else composer.focus();
+const sends = new OwnSends({
+  socket,
+  list,
+  room,
+  me,
+  composer,
+  scrollToBottom,
+  // The message ends the others' indicator; the next keystroke restarts it.
+  onTransmit: () => { lastTypingSent = 0; },
 });
 
 // --- connection ------------------------------------------------------------
@@ -500,9 +409,6 @@ socket.on("close", () => {
 socket.on("status", (state) => showStatus(statusEl, state));
 showStatus(statusEl, "connecting");
 document.getElementById("send-hint").hidden = false; // the keys it describes need this script
-for (const { clientId, content, refusal } of loadUnsent(room)) {
-  if (refusal) fail(clientId, refusal, unsentItem(clientId, content));
-  else send(content, clientId);
-}
+sends.restore();
 socket.connect();
 composer.focus();
