@@ -11,11 +11,15 @@
 //   li.message .tools          the message's buttons: button.react, button.edit (own),
 //                              button.delete (own, or any for the room's owner)
 //   li.message .palette        the emoji palette, button[data-emoji] each
-//   li.message form.edit-form  the edit box (textarea, Save, Cancel)
+//   li.message form.edit-form  the edit box (textarea, Save, Cancel; .counter and
+//                              .text-note as in static/message_text.js). It stays open
+//                              until the server has the edit; a refusal keeps it open
+//                              (or opens it again) with the text and the reason.
 //   li.message .edited         "(edited)" marker
 //   li.message.deleted         "message deleted" placeholder (.content.deleted-note)
 //   li.message .reactions      chips: button.reaction[data-emoji] with .count, aria-pressed when yours
 import { newClientId } from "./socket.js";
+import { LengthMeter } from "./message_text.js";
 
 export const PALETTE = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
 
@@ -35,16 +39,21 @@ function button(className, text, label) {
 
 export class MessageEvents {
   // socket: ChatSocket; room, me: names; moderator: whether `me` owns the room;
-  // fillContent(node, frame) renders a frame's text; report(text) shows a local notice.
-  constructor({ socket, list, room, me, moderator, fillContent, report }) {
-    Object.assign(this, { socket, list, room, me, moderator, fillContent, report });
-    this.requests = new Map(); // client_id -> what it asked for, to explain a refusal
+  // maxChars: the server's MAX_MESSAGE_CHARS; fillContent(node, frame) renders a
+  // frame's text; report(text) shows a local notice.
+  constructor({ socket, list, room, me, moderator, maxChars, fillContent, report }) {
+    Object.assign(this, { socket, list, room, me, moderator, maxChars, fillContent, report });
+    // client_id -> { what, seq, text }: what was asked, to explain a refusal
+    // (and for an edit, to give its text back); gone once answered.
+    this.requests = new Map();
     this.reactions = new Map(); // seq -> Map(emoji -> Set(usernames))
+    this.meters = new WeakMap(); // edit form -> its LengthMeter
     list.addEventListener("click", (event) => this.onClick(event));
     list.addEventListener("keydown", (event) => this.onKeydown(event));
     socket.on("chat_edit", (frame) => this.onEdit(frame));
     socket.on("chat_delete", (frame) => this.onDelete(frame));
     socket.on("reaction", (frame) => this.onReaction(frame));
+    socket.on("ack", (frame) => this.answered(frame.client_id));
     socket.on("error", (frame) => this.onError(frame));
   }
 
@@ -136,6 +145,7 @@ export class MessageEvents {
   }
 
   onEdit(frame) {
+    if (frame.room === this.room) this.answered(frame.client_id); // stored: the ack may have been lost
     const li = this.target(frame);
     if (!li) return;
     const content = li.querySelector(".content");
@@ -147,11 +157,13 @@ export class MessageEvents {
   }
 
   onDelete(frame) {
+    if (frame.room === this.room) this.answered(frame.client_id);
     const li = this.target(frame);
     if (li) this.showDeleted(li);
   }
 
   onReaction(frame) {
+    if (frame.room === this.room) this.answered(frame.client_id);
     const li = this.target(frame);
     if (!li) return;
     const seq = frame.target_seq;
@@ -165,24 +177,40 @@ export class MessageEvents {
     this.renderReactions(li);
   }
 
+  // The server has it: an edit's box, kept open until now, closes.
+  answered(clientId) {
+    const asked = clientId === undefined ? undefined : this.requests.get(clientId);
+    if (!asked) return;
+    this.requests.delete(clientId);
+    const form = this.list.querySelector(`#m${asked.seq} form.edit-form`);
+    if (asked.what === "edit" && form?.dataset.clientId === clientId) this.closeEditor(form.closest("li"));
+  }
+
   onError(frame) {
     const asked = frame.client_id ? this.requests.get(frame.client_id) : undefined;
     if (!asked) return;
     this.requests.delete(frame.client_id);
-    this.report(`Could not ${asked}: ${frame.message}`);
+    const li = document.getElementById(`m${asked.seq}`);
+    const form = li?.querySelector(".edit-form");
+    // A box opened again since, with a new text in it, is not overwritten.
+    const busy = form && form.dataset.clientId !== frame.client_id
+      && form.querySelector("textarea").value !== form.querySelector("textarea").defaultValue;
+    if (asked.what === "edit" && li && !li.classList.contains("deleted") && !busy) {
+      this.openEditor(li, { text: asked.text, reason: `Not saved: ${frame.message}.` });
+    } else {
+      this.report(`Could not ${asked.what}: ${frame.message}`);
+    }
   }
 
   // --- asking ------------------------------------------------------------------
 
-  request(what, frame) {
+  // Queued on the socket until answered: made while disconnected, it goes
+  // out after the reconnect, in order with the room's other requests.
+  request(what, frame, text = null) {
     const clientId = newClientId();
-    if (!this.socket.send({ ...frame, room: this.room, client_id: clientId })) {
-      this.report(`Could not ${what}: not connected; try again when live.`);
-      return;
-    }
-    this.requests.set(clientId, what);
-    // Forget it once it must have been answered; only refusals need it.
-    setTimeout(() => this.requests.delete(clientId), 60000);
+    this.requests.set(clientId, { what, seq: frame.seq, text });
+    this.socket.request({ ...frame, room: this.room, client_id: clientId });
+    return clientId;
   }
 
   onClick(event) {
@@ -234,22 +262,47 @@ export class MessageEvents {
     if (refocus) opener?.focus();
   }
 
-  openEditor(li) {
-    if (li.querySelector(".edit-form")) return;
+  // The edit box, starting from the message's source text, or from `text`
+  // with `reason` (a refused edit, given back).
+  openEditor(li, { text = null, reason = "" } = {}) {
+    const open = li.querySelector(".edit-form");
+    if (open && text === null) {
+      open.querySelector("textarea").focus();
+      return;
+    }
+    const form = open ?? this.editor(li);
+    const box = form.querySelector("textarea");
+    if (text !== null) box.value = text;
+    this.saving(form, false);
+    this.meters.get(form).say(reason);
+    box.focus();
+  }
+
+  editor(li) {
     const content = li.querySelector(".content");
     const form = el("form", "edit-form");
+    form.noValidate = true;
     const label = el("label", "visually-hidden", "Edit message");
     const box = el("textarea");
     box.id = `edit-${li.dataset.seq}`;
     label.htmlFor = box.id;
     box.rows = 2;
     box.value = li.dataset.source ?? content.innerText.trim();
+    box.defaultValue = box.value;
     const save = el("button", "save", "Save");
     save.type = "submit";
-    form.append(label, box, save, " ", button("cancel ghost", "Cancel"));
+    const status = el("p", "text-status");
+    const note = el("span", "text-note");
+    note.setAttribute("role", "alert");
+    note.hidden = true;
+    const counter = el("span", "counter");
+    status.append(note, counter);
+    box.setAttribute("aria-describedby", `${box.id}-counter`);
+    counter.id = `${box.id}-counter`;
+    form.append(label, box, save, " ", button("cancel ghost", "Cancel"), status);
+    this.meters.set(form, new LengthMeter({ box, counter, note, submit: save, max: this.maxChars, verb: "save" }));
     content.hidden = true;
     content.after(form);
-    box.focus();
     box.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
@@ -258,13 +311,36 @@ export class MessageEvents {
     });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      const text = box.value;
-      if (text.trim() !== "" && text !== box.defaultValue) {
-        this.request("edit", { type: "edit", seq: Number(li.dataset.seq), content: text });
-      }
-      this.closeEditor(li);
+      this.save(li, form);
     });
-    box.defaultValue = box.value;
+    return form;
+  }
+
+  // Unchanged: nothing to do. Refused here (blank, too long): the box stays
+  // open with the reason. Otherwise it stays open, read-only, until answered.
+  save(li, form) {
+    const box = form.querySelector("textarea");
+    if (form.dataset.clientId) return; // already on its way
+    if (box.value === box.defaultValue) {
+      this.closeEditor(li);
+      return;
+    }
+    if (!this.meters.get(form).check()) return;
+    const clientId = this.request("edit", { type: "edit", seq: Number(li.dataset.seq), content: box.value }, box.value);
+    form.dataset.clientId = clientId;
+    this.saving(form, true);
+  }
+
+  saving(form, on) {
+    const box = form.querySelector("textarea");
+    const save = form.querySelector("button.save");
+    box.readOnly = on;
+    save.textContent = on ? "Saving…" : "Save";
+    if (on) save.disabled = true;
+    else {
+      delete form.dataset.clientId;
+      this.meters.get(form).update(); // enables Save unless the text is over the limit
+    }
   }
 
   closeEditor(li) {

@@ -4,8 +4,9 @@
 //   #status          connection state: "connecting…", "live", "reconnecting…" (data-state too)
 //   #messages        the message list (ol)
 //   li.message       one message; id="m<seq>" once stored, data-seq, data-user
-//     .pending       own send waiting for its ack (no id yet)
-//     .failed        own send refused or unanswered; has button.retry ("Retry")
+//     .pending       own send waiting for the server (no id yet), also while
+//                    disconnected or after a reload; .failed: refused by the server
+//                    (static/own_sends.js)
 //     .author, .content, a.permalink (history page anchor), time[datetime]
 //     .mention.me    an @mention of the reader inside .content
 //     .action        a `/me` message ("eren waves"); .content starts with span.actor
@@ -18,19 +19,21 @@
 //   #members         members of a private or direct room (server-rendered)
 //   #typing          "X is typing…", empty when no one is
 //   #send, #content  the form and its textarea: Enter sends, Shift+Enter is a newline
+//                    (#send-counter, #send-note: static/composer.js)
 //   #jump            "New messages ↓" button, shown when scrolled up and more arrive
 //   .badge[data-room="<name>"]  unread count of another room in the sidebar
-import { ChatSocket, newClientId } from "./socket.js";
+import { ChatSocket } from "./socket.js";
 import { showStatus, socketOptions } from "./status.js";
+import { Composer } from "./composer.js";
+import { isBlank } from "./message_text.js";
+import { OwnSends } from "./own_sends.js";
 import { MessageEvents } from "./message_events.js";
 import { UnreadBadges } from "./unread.js";
 
 // Others' indicator disappears this long after their last typing frame;
 // a little over the server's 2 s typing interval so it does not flicker.
 const TYPING_HIDE_MS = 3000;
-// A send with no ack after this long is shown as failed so it can be retried.
-const ACK_TIMEOUT_MS = 10000;
-// Refusals of a slash command (docs/protocol.md): retrying the same text cannot help.
+// Refusals of a slash command (docs/protocol.md): the text goes back to the box.
 const COMMAND_ERRORS = new Set(["unknown_command", "bad_command", "too_many_requests"]);
 // Within this many pixels of the end counts as "scrolled to the bottom".
 const BOTTOM_SLACK_PX = 24;
@@ -48,20 +51,20 @@ const readAtLoad = Number(section.dataset.lastReadSeq) || 0;
 // @me in a message's HTML (chat/render.py writes data-user lower-cased).
 const mentionOfMe = `.mention[data-user="${CSS.escape(me.toLowerCase())}"]`;
 const typingIntervalMs = (Number(section.dataset.typingInterval) || 2) * 1000;
+// The server's MAX_MESSAGE_CHARS, in code points.
+const maxChars = Number(section.dataset.maxChars) || 4000;
 
 const list = document.getElementById("messages");
 const form = document.getElementById("send");
-const input = document.getElementById("content");
 const statusEl = document.getElementById("status");
 const typingEl = document.getElementById("typing");
 const onlineEl = document.getElementById("online");
 const membersEl = document.getElementById("members");
 const jump = document.getElementById("jump");
+const composer = new Composer({ form, max: maxChars, onSend: (text) => sends.send(text) });
 
-const pending = new Map(); // client_id -> { li, content, generation, timer }
 const typists = new Map(); // username -> hide timer
 const leaving = new Map(); // username -> timer that shows their "left" line
-let generation = 0; // bumped per connection: a send from an older one is unanswered
 let firstReady = true;
 let readSent = readAtLoad; // the last read seq told to the server
 let seenSeq = readAtLoad; // the highest seq the user has had on screen
@@ -77,6 +80,7 @@ const events = new MessageEvents({
   room,
   me,
   moderator: section.dataset.moderator === "true",
+  maxChars,
   fillContent,
   report: (text) => notice(text, "notice local error").setAttribute("role", "alert"),
 });
@@ -140,15 +144,6 @@ function fillMessage(li, frame) {
   li.replaceChildren(meta, content);
   if (frame.content !== undefined) li.dataset.source = frame.content; // what "Edit" starts from
   events.decorate(li, frame);
-  return li;
-}
-
-function pendingItem(content) {
-  const li = el("li", "message mine pending");
-  li.dataset.user = me;
-  const meta = el("div", "meta");
-  meta.append(el("span", "author", me), " ", el("span", "state", "sending…"));
-  li.append(meta, el("div", "content plain", content));
   return li;
 }
 
@@ -235,7 +230,7 @@ window.addEventListener("pagehide", () => markRead({ now: true }));
 window.addEventListener("focus", () => markRead());
 jump.addEventListener("click", () => {
   scrollToBottom();
-  input.focus();
+  composer.focus();
 });
 
 // --- frames ----------------------------------------------------------------
@@ -244,8 +239,7 @@ function onChat(frame) {
   if (frame.room !== room) return;
   stopTyping(frame.username);
   const atBottom = isAtBottom();
-  const own = frame.client_id ? pending.get(frame.client_id) : undefined;
-  if (own) settle(frame.client_id);
+  const own = sends.take(frame.client_id);
   const shown = document.getElementById(`m${frame.seq}`);
   if (shown && !own) {
     fillMessage(shown, frame); // settled by its ack earlier: now with its time and HTML
@@ -279,20 +273,13 @@ function onReady(frame) {
     if (divider) list.scrollTop = divider.offsetTop - 8; // #messages is position: relative
     else scrollToBottom();
   }
-  for (const [clientId, entry] of pending) {
-    if (entry.generation === null) transmit(clientId, entry);
-    else if (entry.generation !== -1 && entry.generation < generation) {
-      fail(clientId, "No answer before the connection dropped.");
-    }
-  }
-  markRead();
+  markRead(); // pending sends go out again now, in order (ChatSocket.flush)
 }
 
 function onAck(frame) {
   if (frame.room !== undefined && frame.room !== room) return;
-  const entry = pending.get(frame.client_id);
+  const entry = sends.take(frame.client_id);
   if (!entry) return;
-  settle(frame.client_id);
   const existing = document.getElementById(`m${frame.seq}`);
   if (existing) {
     entry.li.remove(); // the chat frame came first through another path
@@ -302,29 +289,25 @@ function onAck(frame) {
   placeStored(entry.li, frame.seq);
 }
 
-// A refused command stored nothing: its pending item goes, the reason is shown
-// to this tab only, and the text comes back to the input to be fixed.
+// A refusal stored nothing, and the text is never lost. A refused command
+// goes back into an empty box, the reason shown to this tab only; any other
+// refusal (or a command while a new draft is in the box) leaves its line as
+// "Not sent: <reason>", with the text a click away.
 function onError(frame) {
-  const entry = frame.client_id ? pending.get(frame.client_id) : undefined;
-  if (entry && COMMAND_ERRORS.has(frame.code)) {
-    settle(frame.client_id);
+  const entry = sends.get(frame.client_id);
+  if (entry && COMMAND_ERRORS.has(frame.code) && isBlank(composer.text)) {
+    sends.take(frame.client_id);
     entry.li.remove();
     notice(frame.message, "notice local error").setAttribute("role", "alert");
-    if (input.value.trim() === "") {
-      input.value = entry.content;
-      resizeInput();
-    }
-  } else if (entry) fail(frame.client_id, frame.message);
+    composer.restore(entry.content);
+  } else if (entry) sends.refuse(frame.client_id, frame);
   else if (frame.code !== "rate_limited") console.warn("chat error", frame);
 }
 
 // /help, or "a bot will answer": for this tab only, in place of the pending item.
 function onNotice(frame) {
   if (frame.room !== room) return;
-  if (frame.client_id && pending.has(frame.client_id)) {
-    pending.get(frame.client_id).li.remove();
-    settle(frame.client_id);
-  }
+  sends.take(frame.client_id)?.li.remove();
   notice(frame.content, `notice local ${frame.code}`).setAttribute("role", "status");
 }
 
@@ -387,85 +370,24 @@ function stopTyping(username) {
   renderTyping();
 }
 
-input.addEventListener("input", () => {
+form.querySelector("textarea").addEventListener("input", () => {
   const now = Date.now();
-  if (input.value.trim() === "" || now - lastTypingSent < typingIntervalMs) return;
+  if (isBlank(composer.text) || now - lastTypingSent < typingIntervalMs) return;
   if (socket.isReady(room) && socket.send({ type: "typing", room })) lastTypingSent = now;
 });
 
 // --- sending ---------------------------------------------------------------
 
-function transmit(clientId, entry) {
-  clearTimeout(entry.timer);
-  entry.li.classList.remove("failed");
-  entry.li.classList.add("pending");
-  entry.li.querySelector(".meta").replaceChildren(el("span", "author", me), " ", el("span", "state", "sending…"));
-  entry.generation = null;
-  if (!socket.send({ type: "chat", room, content: entry.content, client_id: clientId })) return;
-  lastTypingSent = 0; // the message ends the others' indicator; the next keystroke restarts it
-  entry.generation = generation;
-  entry.timer = setTimeout(() => fail(clientId, "No answer from the server."), ACK_TIMEOUT_MS);
-}
-
-function settle(clientId) {
-  const entry = pending.get(clientId);
-  clearTimeout(entry.timer);
-  pending.delete(clientId);
-}
-
-function fail(clientId, reason) {
-  const entry = pending.get(clientId);
-  if (!entry) return;
-  clearTimeout(entry.timer);
-  entry.generation = -1; // only the Retry button sends it again
-  entry.li.classList.remove("pending");
-  entry.li.classList.add("failed");
-  const retry = el("button", "retry", "Retry");
-  retry.type = "button";
-  retry.dataset.clientId = clientId;
-  entry.li.querySelector(".meta").replaceChildren(
-    el("span", "author", me), " ", el("span", "state", `Not sent: ${reason}`), " ", retry,
-  );
-}
-
-list.addEventListener("click", (event) => {
-  const button = event.target.closest("button.retry");
-  if (!button) return;
-  const entry = pending.get(button.dataset.clientId);
-  if (entry) transmit(button.dataset.clientId, entry);
-  input.focus();
+const sends = new OwnSends({
+  socket,
+  list,
+  room,
+  me,
+  composer,
+  scrollToBottom,
+  // The message ends the others' indicator; the next keystroke restarts it.
+  onTransmit: () => { lastTypingSent = 0; },
 });
-
-form.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const content = input.value;
-  if (content.trim() === "") return;
-  const clientId = newClientId();
-  const entry = { li: pendingItem(content), content, generation: null, timer: null };
-  pending.set(clientId, entry);
-  list.append(entry.li);
-  scrollToBottom();
-  input.value = "";
-  resizeInput();
-  // Not connected: it goes out, unchanged, when the room is ready again.
-  if (socket.isOpen()) transmit(clientId, entry);
-});
-
-input.addEventListener("keydown", (event) => {
-  if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
-  event.preventDefault();
-  form.requestSubmit();
-});
-
-// The textarea grows with its text, up to the CSS max-height: by CSS
-// (field-sizing) where supported, else here.
-const autoSized = CSS.supports("field-sizing", "content");
-function resizeInput() {
-  if (autoSized) return;
-  input.style.height = "auto";
-  input.style.height = `${input.scrollHeight + 2}px`;
-}
-input.addEventListener("input", resizeInput);
 
 // --- connection ------------------------------------------------------------
 
@@ -480,7 +402,6 @@ socket.on("online_users", onOnline);
 socket.on("typing", onTyping);
 // An edit, deletion or reaction moves the room's seq too: what was seen is read.
 for (const type of ["chat_edit", "chat_delete", "reaction"]) socket.on(type, () => markRead());
-socket.on("open", () => { generation += 1; });
 socket.on("close", () => {
   for (const username of [...typists.keys()]) stopTyping(username);
   onlineEl.classList.add("stale");
@@ -488,5 +409,6 @@ socket.on("close", () => {
 socket.on("status", (state) => showStatus(statusEl, state));
 showStatus(statusEl, "connecting");
 document.getElementById("send-hint").hidden = false; // the keys it describes need this script
+sends.restore();
 socket.connect();
-input.focus();
+composer.focus();

@@ -13,7 +13,18 @@
 //   socket.on("chat", (frame) => …);         // any frame type, or:
 //   socket.on("status", (state) => …);       // "connecting" | "live" | "reconnecting" | "signed-out"
 //   socket.on("open" | "close", () => …);
-//   socket.send({ type: "chat", room, content, client_id });  // false when not open
+//   socket.send({ type: "typing", room });   // fire and forget; false when not open
+//   socket.request({ type: "chat", room, content, client_id });  // until answered
+//
+// A request (a frame with a client_id: chat, edit, delete, react) is kept in
+// one ordered queue until the server answers it: an `ack`, a `notice` or an
+// `error` with its client_id, or a stored frame carrying that client_id (a
+// catch-up can show that a send was stored though its ack was lost). It goes
+// out once its room is ready; after a reconnect, every unanswered request,
+// written to the old socket or made while there was none, goes out again
+// after the rejoin's catch-up, oldest first, with its original client_id
+// (the server makes that idempotent: the original ack, nothing stored twice).
+// So a disconnect never fails a send, and never reorders sends.
 
 // First retry comes quickly: most drops are a server restart or a network blip.
 const BACKOFF_FIRST_MS = 500;
@@ -26,6 +37,17 @@ const FAILED_OPENS_BEFORE_AUTH_CHECK = 2;
 const JOIN_RETRY_MS = 1500;
 // Frames of stored rows: each has the room's next seq, and a resume skips those seen.
 const STORED_TYPES = new Set(["chat", "chat_edit", "chat_delete", "reaction"]);
+// Frames that answer a request by its client_id.
+const ANSWER_TYPES = new Set(["ack", "notice", "error"]);
+// A request written to an open socket and unanswered for this long means the
+// socket is dead though the browser has not noticed (a half-open TCP
+// connection): drop it, reconnect, resend. Longer than the server's own worst
+// case before it answers `unavailable` (a 5 s pool wait after a 10 s database
+// TCP timeout), so a slow database is not mistaken for a dead socket.
+const ANSWER_TIMEOUT_MS = 20000;
+// The close code for a frame over the server's WS_MAX_FRAME_BYTES: sending the
+// same frame again would only close the next socket too.
+const CLOSE_TOO_BIG = 1009;
 
 export class ChatSocket {
   // maxRooms, ratePerSec and burst mirror the server's MAX_ROOMS_PER_CONNECTION,
@@ -48,8 +70,11 @@ export class ChatSocket {
     this.burst = Math.max(1, Math.floor(burst / 2));
     this.tokens = this.burst;
     this.refilledAt = performance.now();
-    this.outbox = [];
+    this.outbox = []; // { text, request } waiting for the token bucket
     this.drainTimer = null;
+    this.requests = new Map(); // client_id -> { frame, ws, sentAt }, oldest first
+    this.lastWritten = null; // the request written last, the suspect of a 1009
+    this.watchdog = null;
 
     window.addEventListener("online", () => this.reconnectNow());
     document.addEventListener("visibilitychange", () => {
@@ -106,17 +131,28 @@ export class ChatSocket {
       this.emit("open");
       if (this.primary === null) this.setState("live");
     });
-    ws.addEventListener("message", (event) => this.receive(event.data));
-    ws.addEventListener("close", () => {
-      if (this.ws !== ws) return;
-      this.ws = null;
-      for (const room of this.rooms.values()) Object.assign(room, { ready: false, joined: false });
-      this.emit("close");
-      if (!opened) this.failedOpens += 1;
-      this.setState(this.everLive || opened ? "reconnecting" : "connecting");
-      if (this.failedOpens >= FAILED_OPENS_BEFORE_AUTH_CHECK) this.checkSession();
-      this.scheduleReconnect();
+    ws.addEventListener("message", (event) => {
+      if (this.ws === ws) this.receive(event.data); // not from a socket given up on
     });
+    ws.addEventListener("close", (event) => {
+      if (this.ws !== ws) return;
+      if (event.code === CLOSE_TOO_BIG) this.refuseTooBig(ws);
+      this.lost(opened);
+    });
+  }
+
+  // The socket closed, or was given up as dead: reconnect with backoff.
+  // Unanswered requests stay queued for the next socket.
+  lost(opened) {
+    this.ws = null;
+    clearTimeout(this.watchdog);
+    this.watchdog = null;
+    for (const room of this.rooms.values()) Object.assign(room, { ready: false, joined: false });
+    this.emit("close");
+    if (!opened) this.failedOpens += 1;
+    this.setState(this.everLive || opened ? "reconnecting" : "connecting");
+    if (this.failedOpens >= FAILED_OPENS_BEFORE_AUTH_CHECK) this.checkSession();
+    this.scheduleReconnect();
   }
 
   scheduleReconnect() {
@@ -189,6 +225,9 @@ export class ChatSocket {
       return;
     }
     const room = frame.room === undefined ? undefined : this.rooms.get(frame.room);
+    if (frame.client_id !== undefined && (ANSWER_TYPES.has(frame.type) || STORED_TYPES.has(frame.type))) {
+      this.answered(frame.client_id, frame.room);
+    }
     if (STORED_TYPES.has(frame.type)) {
       if (!room) return;
       if (room.seq !== null && frame.seq <= room.seq) return; // seen already
@@ -198,6 +237,7 @@ export class ChatSocket {
       room.ready = true;
       room.seq = Math.max(room.seq ?? 0, frame.last_seq);
       if (frame.room === this.primary) this.setState("live");
+      this.flush(frame.room);
     } else if (frame.type === "error" && room && !frame.client_id) {
       this.joinRefused(frame, room);
     }
@@ -218,14 +258,77 @@ export class ChatSocket {
   // Queue a frame through the token bucket; false when there is no open socket.
   send(frame) {
     if (!this.isOpen()) return false;
-    this.outbox.push(JSON.stringify(frame));
+    this.outbox.push({ text: JSON.stringify(frame), request: null });
     this.drain();
     return true;
+  }
+
+  // Queue a frame with a client_id until the server answers it (see the top).
+  // Asking again with the same client_id (a Retry) moves it to the end.
+  request(frame) {
+    this.requests.delete(frame.client_id);
+    this.requests.set(frame.client_id, { frame, ws: null, sentAt: 0 });
+    this.flush(frame.room);
+  }
+
+  answered(clientId, roomName) {
+    const request = this.requests.get(clientId);
+    if (request && (roomName === undefined || request.frame.room === roomName)) {
+      this.requests.delete(clientId);
+    }
+  }
+
+  // Send, in order, the room's requests not yet written to this socket, once
+  // the room is ready: after its catch-up, which may have answered some.
+  flush(name) {
+    if (!this.isReady(name)) return;
+    for (const request of this.requests.values()) {
+      if (request.frame.room !== name || request.ws === this.ws) continue;
+      request.ws = this.ws;
+      this.outbox.push({ text: JSON.stringify(request.frame), request });
+    }
+    this.drain();
+  }
+
+  // The server closed the socket over a frame too big: the last request
+  // written is refused as the server would refuse a long text, not resent.
+  refuseTooBig(ws) {
+    const request = this.lastWritten;
+    if (request === null || request.ws !== ws || !this.requests.has(request.frame.client_id)) return;
+    this.requests.delete(request.frame.client_id);
+    const { client_id: clientId, room } = request.frame;
+    const message = "the message is too large to send";
+    this.emit("error", { type: "error", code: "too_large", message, client_id: clientId, room });
+  }
+
+  // Give up on a socket that has left a request unanswered too long.
+  watch() {
+    clearTimeout(this.watchdog);
+    this.watchdog = null;
+    let oldest = Infinity;
+    for (const request of this.requests.values()) {
+      if (request.ws === this.ws && request.sentAt > 0) oldest = Math.min(oldest, request.sentAt);
+    }
+    if (oldest === Infinity || this.ws === null) return;
+    const wait = oldest + ANSWER_TIMEOUT_MS - performance.now();
+    if (wait > 0) {
+      this.watchdog = setTimeout(() => this.watch(), wait);
+      return;
+    }
+    const ws = this.ws;
+    this.lost(true);
+    ws.close();
   }
 
   drain() {
     if (this.drainTimer !== null) return;
     while (this.outbox.length > 0 && this.isOpen()) {
+      const { request } = this.outbox[0];
+      // Answered (or asked again) while it waited here: not this copy.
+      if (request !== null && this.requests.get(request.frame.client_id) !== request) {
+        this.outbox.shift();
+        continue;
+      }
       if (this.rate > 0) {
         const now = performance.now();
         this.tokens = Math.min(this.burst, this.tokens + ((now - this.refilledAt) / 1000) * this.rate);
@@ -240,7 +343,12 @@ export class ChatSocket {
         }
         this.tokens -= 1;
       }
-      this.ws.send(this.outbox.shift());
+      this.ws.send(this.outbox.shift().text);
+      if (request !== null) {
+        request.sentAt = performance.now();
+        this.lastWritten = request;
+        if (this.watchdog === null) this.watch();
+      }
     }
   }
 }

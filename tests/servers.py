@@ -117,10 +117,11 @@ class Gunicorn(Endpoint):
         return self
 
     def health(self) -> int | None:
-        """/healthz's status code, or None while nothing answers."""
+        """/healthz's status code, or None while nothing answers (the master
+        listens before its workers have booted: a request may then time out)."""
         try:
             return self._http.get(self.url + "/healthz", timeout=2).status_code
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             return None
 
     def wait_for_health(self, status: int) -> None:

@@ -1,0 +1,133 @@
+// Own messages on the live room page until the server has stored them.
+//
+// Each shows at once as a pending line ("sending…") at the end of the list
+// and goes out through the socket's request queue (static/socket.js): after
+// a reconnect it is sent again, in order, with its client_id, so a
+// disconnect never shows it as failed. It is kept for this tab across a
+// reload too (static/unsent.js). Only a refusal by the server makes it
+// "Not sent: <reason>", with Edit (the text back into the box), Retry where a
+// retry can succeed, and Discard.
+//
+// Stable hooks for browser tests (on li.message, see static/room.js):
+//   .pending        waiting for the server; data-client-id; .state "sending…"
+//   .failed         refused: .state "Not sent: <reason>", button.restore ("Edit"),
+//                   button.retry (only where it can help), button.discard
+import { newClientId } from "./socket.js";
+import { loadUnsent, saveUnsent } from "./unsent.js";
+
+// Refusals that the same text can get past later (a Retry): too fast, the
+// database away, too many bot requests waiting. Any other refusal (too_large,
+// bad_frame, forbidden, not_found, unknown_command, bad_command) would be
+// refused again: the text is offered back for editing instead.
+const RETRYABLE = new Set(["rate_limited", "unavailable", "too_many_requests"]);
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+export class OwnSends {
+  // composer: static/composer.js's, for Edit; onTransmit(): a chat frame is on its way.
+  constructor({ socket, list, room, me, composer, onTransmit, scrollToBottom }) {
+    Object.assign(this, { socket, list, room, me, composer, onTransmit, scrollToBottom });
+    this.entries = new Map(); // client_id -> { li, content, refusal }: sending, or refused
+    list.addEventListener("click", (event) => this.onClick(event));
+  }
+
+  // What the last page of this tab left unsent: pending ones go out again.
+  restore() {
+    for (const { clientId, content, refusal } of loadUnsent(this.room)) {
+      const entry = this.item(clientId, content);
+      if (refusal) this.refuse(clientId, refusal);
+      else this.transmit(clientId, entry);
+    }
+  }
+
+  send(content, clientId = newClientId()) {
+    this.transmit(clientId, this.item(clientId, content));
+  }
+
+  get(clientId) {
+    return clientId === undefined ? undefined : this.entries.get(clientId);
+  }
+
+  // The server has it (or answered it another way): the entry, no longer kept.
+  take(clientId) {
+    const entry = this.get(clientId);
+    if (entry) {
+      this.entries.delete(clientId);
+      this.remember();
+    }
+    return entry;
+  }
+
+  item(clientId, content) {
+    const li = el("li", "message mine");
+    li.dataset.user = this.me;
+    li.dataset.clientId = clientId;
+    li.append(el("div", "meta"), el("div", "content plain", content));
+    const entry = { li, content, refusal: null };
+    this.entries.set(clientId, entry);
+    this.list.append(li);
+    this.scrollToBottom();
+    return entry;
+  }
+
+  transmit(clientId, entry) {
+    entry.refusal = null;
+    entry.li.className = "message mine pending";
+    entry.li.querySelector(".meta").replaceChildren(el("span", "author", this.me), " ", el("span", "state", "sending…"));
+    this.socket.request({ type: "chat", room: this.room, content: entry.content, client_id: clientId });
+    this.onTransmit();
+    this.remember();
+  }
+
+  // The server refused it: say why, and offer what can help.
+  refuse(clientId, frame) {
+    const entry = this.entries.get(clientId);
+    entry.refusal = { code: frame.code, message: frame.message };
+    entry.li.className = "message mine failed";
+    const reason = (frame.message || frame.code).replace(/[.\s]*$/, ".");
+    const state = el("span", "state", `Not sent: ${reason}`);
+    state.setAttribute("role", "alert");
+    const tools = el("span", "failed-tools");
+    tools.append(this.button("restore", "Edit", clientId, "Edit: put the text back in the message box"));
+    if (RETRYABLE.has(frame.code)) tools.append(this.button("retry", "Retry", clientId));
+    tools.append(this.button("discard ghost", "Discard", clientId, "Discard this unsent message"));
+    entry.li.querySelector(".meta").replaceChildren(el("span", "author", this.me), " ", state, " ", tools);
+    this.remember();
+  }
+
+  button(className, text, clientId, label) {
+    const button = el("button", className, text);
+    button.type = "button";
+    button.dataset.clientId = clientId;
+    if (label) button.setAttribute("aria-label", label);
+    return button;
+  }
+
+  onClick(event) {
+    const button = event.target.closest("li.failed button[data-client-id]");
+    const clientId = button?.dataset.clientId;
+    const entry = this.get(clientId);
+    if (!entry) return;
+    if (button.classList.contains("retry")) {
+      this.transmit(clientId, entry);
+      this.composer.focus();
+      return;
+    }
+    this.take(clientId);
+    entry.li.remove();
+    if (button.classList.contains("restore")) this.composer.restore(entry.content);
+    else this.composer.focus();
+  }
+
+  // What a reload must show again: sends still pending (to go out again) and
+  // refused ones (their text, the reason and what can be done).
+  remember() {
+    const entries = [...this.entries].map(([clientId, { content, refusal }]) => ({ clientId, content, refusal }));
+    saveUnsent(this.room, entries);
+  }
+}
