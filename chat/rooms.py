@@ -114,7 +114,12 @@ def direct():
 @login_required
 def room(name: str):
     """The live chat page."""
-    room = room_or_404(name)
+    return room_page(room_or_404(name))
+
+
+def room_page(room: dict, draft: str = "", refusal: str | None = None, status: int = 200):
+    """The live chat page of `room`; `draft` fills the message box and `refusal`
+    says why it was not sent (the form without JavaScript keeps the text)."""
     rooms = visible_rooms()
     current = with_title(room, rooms)
     with db.connection() as conn:
@@ -123,7 +128,7 @@ def room(name: str):
     invite_form = UsernameForm() if room["is_private"] and not room["is_direct"] else None
     # The owner may delete anyone's message (actions.delete_message); a direct room has none.
     moderator = room["created_by"] == current_user.id and not room["is_direct"]
-    return render_template(
+    page = render_template(
         "room.html",
         moderator=moderator,
         room=current,
@@ -132,7 +137,10 @@ def room(name: str):
         last_read_seq=last_read_seq,
         invite_form=invite_form,
         form=MessageForm(),
+        draft=draft,
+        refusal=refusal,
     )
+    return page, status
 
 
 @bp.route("/rooms/<name>/remove", methods=["POST"])
@@ -177,26 +185,19 @@ def invite(name: str):
 @login_required
 @send_limited
 def post_message(name: str):
-    """Send from the plain HTML form (the page without JavaScript)."""
+    """Send from the plain HTML form (the page without JavaScript). A refused text
+    comes back in the box with the reason (400): it is never lost."""
     room = room_or_404(name)
-    form = MessageForm()
-    if not form.validate_on_submit():
-        abort(400, description="the message is missing")
-    try:
-        content = protocol.validate_content(
-            form.content.data, current_app.config["MAX_MESSAGE_CHARS"]
-        )
-    except protocol.FrameError as exc:
-        abort(400, description=exc.message)
+    text = MessageForm().content.data or ""  # CSRF is checked for every form (forms.csrf)
     history = url_for("rooms.history", name=room["name"])
     try:
+        content = protocol.validate_content(text, current_app.config["MAX_MESSAGE_CHARS"])
         command = commands.parse(content)
         outcome = commands.dispatch(
             command, room, current_user.as_row(), None, db.connection, writer.current()
         )
-    except commands.CommandError as exc:
-        flash(f"Not sent: {exc.message}.")  # nothing stored
-        return redirect(history)
+    except protocol.FrameError as exc:  # CommandError too: nothing was stored
+        return room_page(room, draft=text, refusal=f"Not sent: {exc.message}.", status=400)
     if outcome.notice is not None:  # /help, or a request a bot will answer
         flash(outcome.notice.content)
         return redirect(history)
