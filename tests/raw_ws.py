@@ -7,10 +7,40 @@ import os
 import socket
 import struct
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+import psycopg
+from psycopg import conninfo as pg_conninfo
+from psycopg import sql
+
+from .conftest import drop_database
 from .servers import FRAME_TIMEOUT, Gunicorn
 
 TEXT, BINARY, CONTINUATION, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
+
+
+@contextmanager
+def module_server(pg_server: str, template_db: str, log: Path, **env: str) -> Iterator[Gunicorn]:
+    """A database cloned from the template and one gunicorn on it, for a module of
+    cases that change nothing another case sees (`start_server` boots one per test)."""
+    name = f"chat_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template_db)
+            )
+        )
+    env.setdefault("MAX_SOCKETS_PER_USER", "1000")
+    server = Gunicorn(pg_conninfo.make_conninfo(pg_server, dbname=name), log, 1, **env)
+    try:
+        yield server.start()
+    finally:
+        server.kill()
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            drop_database(conn, name)
 
 
 def new_key() -> str:

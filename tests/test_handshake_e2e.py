@@ -5,24 +5,30 @@ never a 500, and leaves no traceback in the log (docs/protocol.md, Opening)."""
 import base64
 import os
 
+import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from .conftest import make_token, make_user
-from .raw_ws import RawClient, new_key, upgrade_head
+from .raw_ws import RawClient, module_server, new_key, upgrade_head
 
 pytestmark = pytest.mark.e2e
 
 PATHS = ["/ws", "/ws/general"]
 
 
-@pytest.fixture
-def server(start_server):
-    return start_server(workers=1)
+@pytest.fixture(scope="module")
+def server(pg_server, template_db, tmp_path_factory):
+    """One server for the module: every case but the last is a refusal, changing nothing."""
+    log = tmp_path_factory.mktemp("handshake") / "gunicorn.log"
+    with module_server(pg_server, template_db, log) as server:
+        yield server
 
 
-@pytest.fixture
-def token(db):
-    return make_token(db, make_user(db, "eren"))
+@pytest.fixture(scope="module")
+def token(server):
+    with psycopg.connect(server.database_url, autocommit=True, row_factory=dict_row) as db:
+        return make_token(db, make_user(db, "eren"))
 
 
 def valid(**replace) -> list[tuple[str, str]]:
