@@ -168,5 +168,8 @@ def room_socket(ws, room_name: str):
 def echo_socket(ws):
     """Echo every message back: the WebSocket layer alone, for Autobahn's fuzzing
     client (make autobahn). Same socket wrapper, limits and checks as /ws."""
-    while True:
-        ws.send(ws.receive())
+    try:
+        while True:
+            ws.send(ws.receive())
+    finally:
+        ws.sock.wait_closed()  # the socket is closed as soon as this returns

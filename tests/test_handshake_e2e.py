@@ -78,6 +78,8 @@ def test_a_malformed_handshake_is_refused_without_a_traceback(server, token, pat
             assert client.header("Sec-WebSocket-Version") == "13"
         body = client.body()
         assert b"Traceback" not in body
+        if case == "a plain GET":
+            assert b"open it with a WebSocket client" in body
     finally:
         client.close()
     log = server.log()
