@@ -115,9 +115,11 @@ class ClientSession:
             self.presence.start()
             if self.default_room is not None:
                 self._join(self.default_room, after)
-            while True:
+            # Once the close is decided (by anyone: a revocation, a shutdown, the
+            # client, a frame over the limit) nothing more from the client is acted on.
+            while not self.peer.closing:
                 data = self.ws.receive()
-                if data is not None:
+                if data is not None and not self.peer.closing:
                     self.handle(data)
         except (PeerClosed, ConnectionClosed):
             pass
@@ -145,6 +147,8 @@ class ClientSession:
         return self.default_room["name"] if self.default_room else "*"
 
     def close(self) -> None:
+        """Leave every room, then wait for the connection's close (if one was decided)
+        to be through: the socket is closed as soon as the handler returns."""
         for name in list(self.rooms):
             self._leave(name)
         self.peer.close()

@@ -9,109 +9,36 @@ cooperative in a gunicorn worker, and the locks keep it correct with threads.
 """
 
 import logging
-import socket
-import struct
 import threading
 from collections import deque
 
 from . import metrics
+from .wire import (
+    CLOSE_GOING_AWAY,
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_TRY_AGAIN_LATER,
+    FrameSocket,
+    text_of,
+    wire,
+)
+
+# The close codes and `wire` are used from here by the session and the hub.
+__all__ = [
+    "CLOSE_GOING_AWAY",
+    "CLOSE_INTERNAL_ERROR",
+    "CLOSE_POLICY_VIOLATION",
+    "CLOSE_TRY_AGAIN_LATER",
+    "Peer",
+    "PeerClosed",
+    "wire",
+]
 
 log = logging.getLogger(__name__)
-
-CLOSE_GOING_AWAY = 1001
-CLOSE_POLICY_VIOLATION = 1008
-CLOSE_INTERNAL_ERROR = 1011
-CLOSE_TRY_AGAIN_LATER = 1013
-# How long a close frame may take to reach a client that stopped reading
-# before its TCP connection is simply shut down.
-CLOSE_GRACE = 2.0
 
 
 class PeerClosed(Exception):
     """The client is gone or being dropped; stop working on its behalf."""
-
-
-def wire(text: str) -> bytes:
-    """A whole unmasked WebSocket text frame (RFC 6455 §5.2), FIN set.
-
-    A server's frames carry no mask and we negotiate no extension, so one
-    message's bytes are the same for every client: the hub encodes each chat
-    frame once per worker, and a peer writes the bytes as they are.
-    """
-    payload = text.encode()
-    n = len(payload)
-    if n < 126:
-        return bytes((0x81, n)) + payload
-    if n < 65536:
-        return b"\x81\x7e" + struct.pack("!H", n) + payload
-    return b"\x81\x7f" + struct.pack("!Q", n) + payload
-
-
-def text_of(frame: "str | bytes") -> str:
-    """The text of a queued frame (str, or wire bytes from `wire`)."""
-    if isinstance(frame, str):
-        return frame
-    n = frame[1]
-    start = 2 if n < 126 else 4 if n == 126 else 10
-    return frame[start:].decode()
-
-
-class FrameSocket:
-    """The raw client socket as simple-websocket sees it, writing whole frames only.
-
-    simple-websocket writes with socket.send, which under gevent may write part
-    of a large frame, and its reader greenlet (pongs, close replies) writes
-    concurrently with ours. Every write holds one lock from a frame's first
-    byte to its last, so frames never interleave.
-    """
-
-    def __init__(self, sock: socket.socket):
-        self._sock = sock
-        # The OS socket under gevent's wrapper (gevent keeps it non-blocking),
-        # or the socket itself: try_send calls it directly, never waiting.
-        self._os_sock = getattr(sock, "_sock", sock)
-        self._lock = threading.Lock()
-
-    def send(self, data: bytes) -> int:
-        with self._lock:
-            self._sock.sendall(data)
-        return len(data)
-
-    def try_send(self, data: bytes) -> int | None:
-        """Write what the kernel takes at once, without waiting; None if another
-        writer holds the socket (nothing written).
-
-        A short count other than 0 leaves the socket locked, part of a frame
-        written: the caller must `finish` the rest before anything else goes.
-        """
-        if not self._lock.acquire(blocking=False):
-            return None
-        try:
-            written = self._os_sock.send(data, socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            written = 0
-        except BaseException:
-            self._lock.release()
-            raise
-        if written == 0 or written == len(data):
-            self._lock.release()
-        return written
-
-    def finish(self, rest: bytes) -> None:
-        """Write the rest of a frame that try_send began, then free the socket."""
-        try:
-            self._sock.sendall(rest)
-        finally:
-            self._lock.release()
-
-    def shutdown(self) -> None:
-        try:
-            self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # already closed by the other side
-
-    def __getattr__(self, name):
-        return getattr(self._sock, name)
 
 
 class Peer:
@@ -138,9 +65,6 @@ class Peer:
         # wrapper (tests' recording sockets) frames go through ws.send.
         sock = getattr(ws, "sock", None)
         self._raw = sock if isinstance(sock, FrameSocket) else None
-        # Set before the close frame goes: no data frame is written after it
-        # (one already being written finishes first: FrameSocket writes whole).
-        self._close_sent = False
         # Someone is writing to the socket (a direct write or the writer).
         self._writing = False
         self._writer_running = False
@@ -162,7 +86,6 @@ class Peer:
                 and not self._frames
                 and not self._writing
                 and self._rest is None
-                and not self._close_sent
             )
             overflow = False
             if direct:
@@ -250,10 +173,8 @@ class Peer:
                     self._writing = False
 
     def _write(self, frames: list) -> None:
-        if self._close_sent:
-            return
         if self._raw is not None:
-            self._raw.send(b"".join(f if isinstance(f, bytes) else wire(f) for f in frames))
+            self._raw.write(b"".join(f if isinstance(f, bytes) else wire(f) for f in frames))
         else:
             for frame in frames:
                 self.ws.send(text_of(frame))
@@ -267,29 +188,35 @@ class Peer:
         return was_open
 
     def _shutdown(self) -> None:
-        sock = getattr(self.ws, "sock", None)
-        if isinstance(sock, FrameSocket):
-            sock.shutdown()
+        if self._raw is not None:
+            self._raw.shutdown()
+
+    @property
+    def closing(self) -> bool:
+        """This client is being dropped, or its connection's close is decided (by
+        us, simple-websocket or the client): nothing more it sent is acted on."""
+        return self.closed or (self._raw is not None and self._raw.close_code is not None)
 
     def abort(self, code: int, reason: str) -> None:
-        """Drop the client now with a close code, without blocking the caller."""
-        if self._mark_closed():
-            threading.Thread(target=self._close, args=(code, reason), daemon=True).start()
+        """Drop the client with a close code, without blocking the caller. If the
+        connection's close was decided already, that one stands (FrameSocket.close_with)."""
+        if not self._mark_closed():
+            return
+        if self._raw is not None:
+            self._raw.close_with(code, reason)
+        else:  # a socket without our wrapper (tests' recording sockets)
+            threading.Thread(target=self._close_ws, args=(code, reason), daemon=True).start()
 
-    def _close(self, code: int, reason: str) -> None:
-        closer = threading.Thread(target=self._send_close, args=(code, reason), daemon=True)
-        closer.start()
-        closer.join(CLOSE_GRACE)
-        # Ends simple-websocket's reader, so the handler's receive() returns.
-        self._shutdown()
-
-    def _send_close(self, code: int, reason: str) -> None:
-        self._close_sent = True
+    def _close_ws(self, code: int, reason: str) -> None:
         try:
             self.ws.close(reason=code, message=reason)
         except Exception:
             pass  # already closed
 
     def close(self) -> None:
-        """Stop the writer; the handler is done with this client."""
+        """The handler is done with this client: stop the writer, and return once a
+        decided close has reached the client (or CLOSE_GRACE has passed): the socket
+        is closed when the handler returns."""
         self._mark_closed()
+        if self._raw is not None:
+            self._raw.wait_closed()

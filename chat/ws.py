@@ -1,22 +1,27 @@
 """WebSocket endpoints (DESIGN §5). Thin: check the upgrade, then hand over to a session.
 
-Everything that must refuse a client before the 101 (Origin, login, room)
-runs in `before_request`, because flask-sock upgrades inside its route
-wrapper, before our handler runs.
+Everything that must refuse a client before the 101 (a malformed handshake,
+Origin, login, room) runs in `before_request`, because flask-sock upgrades
+inside its route wrapper, before our handler runs.
 """
 
+import base64
+import binascii
 import logging
 import threading
+from typing import NoReturn
 
 from flask import Blueprint, Flask, abort, current_app, g, request
 from flask_login import current_user
 from flask_sock import Sock
+from werkzeug.exceptions import BadRequest
+from werkzeug.routing import WebsocketMismatch
 
 from . import db, writer
 from .client import ClientSession
-from .peer import FrameSocket
 from .realtime import Realtime
 from .rooms import room_or_404, seq_arg
+from .wire import FrameSocket
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +30,8 @@ bp = Blueprint("ws", __name__)
 echo_bp = Blueprint("ws_echo", __name__)
 sock = Sock()
 _realtime_lock = threading.Lock()
+# RFC 6455 §4.1: the one version of the protocol.
+VERSION = "13"
 
 
 def init_app(app: Flask) -> None:
@@ -32,6 +39,7 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(echo_bp)
     sock.init_app(app)
     app.register_blueprint(bp)
+    app.register_error_handler(WebsocketMismatch, not_a_handshake)
 
 
 def realtime() -> Realtime:
@@ -64,11 +72,61 @@ def own_origin() -> str:
     return f"{scheme}://{request.host}".lower()
 
 
+def not_a_handshake(exc: WebsocketMismatch):
+    """A plain HTTP request to a socket's URL (or an upgrade to a page's): routing
+    refuses it before any blueprint's hook runs; say why in the usual 400."""
+    if request.path == "/ws" or request.path.startswith("/ws/"):
+        why = "this URL is a WebSocket endpoint: open it with a WebSocket client"
+    else:
+        why = "this URL does not speak WebSocket"
+    return current_app.handle_http_exception(BadRequest(why))
+
+
+def refuse(status: int, why: str, version: bool = False) -> NoReturn:
+    headers = {"Sec-WebSocket-Version": VERSION} if version else {}
+    abort(current_app.response_class(why + "\n", status, headers, mimetype="text/plain"))
+
+
+def check_handshake() -> None:
+    """Refuse a malformed or unsupported handshake with 400 (426 for another
+    version) before flask-sock builds its Server: wsproto raises on a request
+    it cannot accept (a 500 with a traceback), and simple-websocket hands it
+    the request rebuilt as `GET / HTTP/1.1`, so a HEAD or an HTTP/1.0 request
+    would be upgraded. The checks of RFC 6455 §4.2.1, as wsproto makes them."""
+    environ = request.environ
+    # POST, PUT, ... never get here: routing answers them 405 (werkzeug allows a
+    # WebSocket route no other methods than GET, HEAD and OPTIONS).
+    if request.method != "GET":
+        refuse(400, "a WebSocket handshake is a GET request")
+    if environ.get("SERVER_PROTOCOL") != "HTTP/1.1":
+        refuse(400, "a WebSocket handshake is an HTTP/1.1 request")
+    if not environ.get("HTTP_HOST"):
+        refuse(400, "a WebSocket handshake needs a Host header")
+    if environ.get("HTTP_UPGRADE", "").strip().lower() != "websocket":
+        refuse(400, "a WebSocket handshake needs 'Upgrade: websocket'")
+    connection = environ.get("HTTP_CONNECTION", "").lower().split(",")
+    if "upgrade" not in (token.strip() for token in connection):
+        refuse(400, "a WebSocket handshake needs 'Connection: Upgrade'")
+    version = environ.get("HTTP_SEC_WEBSOCKET_VERSION")
+    if version is None:
+        refuse(400, "a WebSocket handshake needs 'Sec-WebSocket-Version: 13'", version=True)
+    if version.strip() != VERSION:
+        refuse(426, "only WebSocket version 13 is spoken here", version=True)
+    try:
+        key = base64.b64decode(environ.get("HTTP_SEC_WEBSOCKET_KEY", ""), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != 16:  # two keys arrive joined by a comma: not base64
+        refuse(400, "Sec-WebSocket-Key must be 16 bytes in base64")
+
+
 @bp.before_request
 @echo_bp.before_request
 def check_upgrade():
-    """Refuse before the 101: foreign Origin (403), no login (401), worker shutting
-    down (503), too many sockets (429), unknown room (404)."""
+    """Refuse before the 101: malformed handshake (400, 426), foreign Origin (403),
+    no login (401), worker shutting down (503), too many sockets (429), unknown
+    room (404)."""
+    check_handshake()
     origin = request.headers.get("Origin")
     if origin is not None:
         origin = origin.rstrip("/").lower()
@@ -89,7 +147,7 @@ def check_upgrade():
     environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
     raw = environ.get("gunicorn.socket")
     if raw is not None and not isinstance(raw, FrameSocket):
-        environ["gunicorn.socket"] = FrameSocket(raw)
+        environ["gunicorn.socket"] = FrameSocket(raw, current_app.config["WS_MAX_FRAME_BYTES"])
 
 
 @sock.route("/ws", bp=bp)
@@ -110,5 +168,8 @@ def room_socket(ws, room_name: str):
 def echo_socket(ws):
     """Echo every message back: the WebSocket layer alone, for Autobahn's fuzzing
     client (make autobahn). Same socket wrapper, limits and checks as /ws."""
-    while True:
-        ws.send(ws.receive())
+    try:
+        while True:
+            ws.send(ws.receive())
+    finally:
+        ws.sock.wait_closed()  # the socket is closed as soon as this returns
