@@ -32,7 +32,13 @@ def read_body_in_time():
     seconds = current_app.config["REQUEST_BODY_TIMEOUT"]
     try:
         with gevent.Timeout(seconds):
-            request.get_data(cache=True)
+            data = request.get_data(cache=True)
+            limit = current_app.config["MAX_CONTENT_LENGTH"]
+            # A chunked body has no Content-Length to refuse up front: werkzeug
+            # stops reading at the limit without a word, so a byte more is a 413.
+            if limit is not None and len(data) >= limit and request.content_length is None:
+                if request.environ["wsgi.input"].read(1):
+                    abort(413)
     except gevent.Timeout:
         log.warning(
             "%s %s from %s: body not received within %s s, refused",
