@@ -1,5 +1,6 @@
 """Accounts: register, log in, log out, API tokens, and the commands that create them."""
 
+import math
 import sys
 from urllib.parse import urlsplit
 
@@ -129,7 +130,8 @@ def login():
             return redirect(safe_next(request.args.get("next")))
     elif form.errors:
         status = 400
-    return render_template("login.html", form=form), status
+    headers = {"Retry-After": str(g.retry_after)} if status == 429 else {}
+    return render_template("login.html", form=form), status, headers
 
 
 def _check_password(form: LoginForm) -> int | None:
@@ -143,11 +145,19 @@ def _check_password(form: LoginForm) -> int | None:
     with db.connection() as conn:
         failures = queries.login_failures(conn, keys, window)
         row = queries.user_by_name(conn, form.username.data)
-    if (
-        failures.get(keys[0], 0) >= config["LOGIN_FAILURES_PER_USER"]
-        or failures.get(keys[1], 0) >= config["LOGIN_FAILURES_PER_ADDRESS"]
-    ):
-        form.form_errors.append("Too many failed logins. Try again in a few minutes.")
+    limits = {
+        keys[0]: config["LOGIN_FAILURES_PER_USER"],
+        keys[1]: config["LOGIN_FAILURES_PER_ADDRESS"],
+    }
+    blocked = [f for key, f in failures.items() if f["failures"] >= limits[key]]
+    if blocked:
+        # Until the last blocking window closes (it may close sooner for an
+        # account whose owner logs in elsewhere, never later).
+        g.retry_after = max(1, math.ceil(max(f["ends_in"] for f in blocked)))
+        minutes = math.ceil(g.retry_after / 60)
+        form.form_errors.append(
+            f"Too many failed logins. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
+        )
         return 429
     if passwords.verify_password(row["password_hash"] if row else None, form.password.data):
         with db.connection() as conn:

@@ -173,16 +173,21 @@ SQL_MEMBERS = """
 SQL_READ_SEQ = "SELECT last_read_seq FROM room_members WHERE room_id = %s AND user_id = %s"
 
 
+# `ends_in`: seconds until the key's window closes (and its count with it).
 SQL_LOGIN_FAILURES = """
-    SELECT key, failures FROM login_failures
-    WHERE key = ANY(%s) AND window_start > now() - make_interval(secs => %s)
+    SELECT key, failures,
+           extract(epoch FROM window_start + make_interval(secs => %(window)s) - now())
+               AS ends_in
+    FROM login_failures
+    WHERE key = ANY(%(keys)s) AND window_start > now() - make_interval(secs => %(window)s)
 """
 
 
-def login_failures(conn: Connection, keys: list[str], window: int) -> dict[str, int]:
-    """Failed logins per key within the current window."""
-    rows = conn.execute(SQL_LOGIN_FAILURES, (keys, window)).fetchall()
-    return {row["key"]: row["failures"] for row in rows}
+def login_failures(conn: Connection, keys: list[str], window: int) -> dict[str, dict]:
+    """Failed logins per key within the current window: {key: {"failures": n,
+    "ends_in": seconds until the window closes}}."""
+    rows = conn.execute(SQL_LOGIN_FAILURES, {"keys": keys, "window": window}).fetchall()
+    return {row["key"]: row for row in rows}
 
 
 def members(conn: Connection, room_id: int) -> list[str]:
