@@ -8,8 +8,6 @@ transaction's now(): heartbeats, reaps, claims and retries in the database's
 own time, so their intervals are read exactly instead of timed.
 """
 
-import base64
-import os
 import re
 import socket
 import threading
@@ -21,6 +19,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from .quotes import QuoteServer
+from .raw_ws import RawClient
 from .servers import FRAME_TIMEOUT, Client, http
 
 # Installed in the module's database before the server starts.
@@ -80,61 +79,18 @@ def first_listen_probe(url: str, listening: threading.Event, stop: threading.Eve
     raise AssertionError("no LISTEN heartbeat within 60 s")
 
 
-class RawWebSocket:
-    """A WebSocket client written by hand, so it sees (and never answers) pings."""
-
-    def __init__(self, server, path: str, token: str):
-        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=FRAME_TIMEOUT)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall(
-            (
-                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                f"Authorization: Bearer {token}\r\n\r\n"
-            ).encode()
-        )
-        self.buffer = bytearray()
-        while b"\r\n\r\n" not in self.buffer:
-            chunk = self.sock.recv(4096)
-            assert chunk, "closed during the handshake"
-            self.buffer += chunk
-        end = self.buffer.index(b"\r\n\r\n") + 4
-        self.head = bytes(self.buffer[:end]).decode("latin-1")
-        del self.buffer[:end]
-
-    def _read(self, count: int, deadline: float) -> bytes:
-        while len(self.buffer) < count:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            chunk = self.sock.recv(65536)
-            assert chunk, "the server closed the socket"
-            self.buffer += chunk
-        data = bytes(self.buffer[:count])
-        del self.buffer[:count]
-        return data
-
-    def opcode(self, deadline: float) -> int:
-        """The opcode of the next frame from the server (its payload is skipped)."""
-        head = self._read(2, deadline)
-        length = head[1] & 0x7F
-        if length in (126, 127):
-            length = int.from_bytes(self._read(2 if length == 126 else 8, deadline), "big")
-        self._read(length, deadline)
-        return head[0] & 0x0F
-
-
 def first_ping(server, token: str) -> float:
     """Seconds from the upgrade to the server's first ping."""
-    raw = RawWebSocket(server, "/ws/general", token)
+    raw = RawClient.open(server, "/ws/general", token)  # it never answers pings
     opened = time.monotonic()
-    assert raw.head.startswith("HTTP/1.1 101"), raw.head
     deadline = opened + 60
     try:
-        while raw.opcode(deadline) != 0x9:
+        while (frame := raw.frame(deadline)) is not None and frame[0] != 0x9:
             pass
+        assert frame is not None, "the server closed the socket before its first ping"
         return time.monotonic() - opened
     finally:
-        raw.sock.close()
+        raw.close()
 
 
 def slow_body(server) -> tuple[bytes, float]:
@@ -186,17 +142,7 @@ def bot_idle_polls(url: str, pool_name: str, interval: float, stop: threading.Ev
 
 def open_mux(server, token: str) -> Client:
     """A connection to /ws, which follows no room until it sends `join`."""
-    ws = connect(
-        f"{server.ws_url}/ws",
-        additional_headers={"Authorization": f"Bearer {token}"},
-        compression=None,
-        open_timeout=FRAME_TIMEOUT,
-        max_size=2**22,
-        max_queue=None,
-        proxy=None,
-        legacy=True,
-    )
-    return Client(ws)
+    return Client.connect(server, "/ws", token)
 
 
 def expect(client: Client, timeout: float = FRAME_TIMEOUT, **fields) -> dict:

@@ -191,12 +191,18 @@ class Client:
     def open(
         cls, server: Gunicorn, room: str, token: str | None, after: int | None = None, **headers
     ):
-        """Connect with a Bearer token, or with token=None and e.g. Cookie=... in headers."""
+        """Connect to /ws/<room> with a Bearer token, or with token=None and e.g.
+        Cookie=... in headers."""
         query = "" if after is None else f"?after={after}"
+        return cls.connect(server, f"/ws/{room}{query}", token, **headers)
+
+    @classmethod
+    def connect(cls, server: Endpoint, path: str, token: str | None, **headers) -> "Client":
+        """Connect to any socket path (/ws, /ws/<room>?after=N) as the token's user."""
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         ws = connect(
-            f"{server.ws_url}/ws/{room}{query}",
+            f"{server.ws_url}{path}",
             additional_headers=headers,
             compression=None,
             open_timeout=FRAME_TIMEOUT,

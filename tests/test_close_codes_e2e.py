@@ -17,7 +17,6 @@ import psycopg
 import pytest
 from psycopg import conninfo as pg_conninfo
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
 
 from chat import actions
 
@@ -35,17 +34,7 @@ LOOPS = 5
 def opened(server: Gunicorn, path: str, token: str, join: bool = True) -> Client:
     """A `websockets` client on `path`, in the room `general` (joined on /ws unless
     told not to: a /ws socket may send to a room it has not joined)."""
-    ws = connect(
-        f"{server.ws_url}{path}",
-        additional_headers={"Authorization": f"Bearer {token}"},
-        compression=None,
-        open_timeout=FRAME_TIMEOUT,
-        max_size=2**22,
-        max_queue=None,
-        proxy=None,
-        legacy=True,
-    )
-    client = Client(ws)
+    client = Client.connect(server, path, token)
     if path == "/ws" and join:
         client.send({"type": "join", "room": "general"})
     if path != "/ws" or join:
@@ -265,16 +254,7 @@ def test_1013_when_the_database_goes_away(start_server, person, db, database_url
 
 
 def opened_without_ready(server: Gunicorn, path: str, token: str) -> Client:
-    ws = connect(
-        f"{server.ws_url}{path}",
-        additional_headers={"Authorization": f"Bearer {token}"},
-        compression=None,
-        open_timeout=FRAME_TIMEOUT,
-        max_queue=None,
-        proxy=None,
-        legacy=True,
-    )
-    return Client(ws)
+    return Client.connect(server, path, token)
 
 
 @pytest.mark.parametrize("path", PATHS)

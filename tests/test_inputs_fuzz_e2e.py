@@ -17,12 +17,11 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from websockets.sync.client import connect
 
 from chat import actions
 
 from .conftest import db_state, make_token, room_row, send_as
-from .servers import FRAME_TIMEOUT
+from .servers import FRAME_TIMEOUT, Client
 from .test_inputs_fuzz import SPECIAL, any_text, url_text
 
 pytestmark = pytest.mark.e2e
@@ -66,15 +65,7 @@ frames = st.one_of(
 
 
 def open_socket(server, token: str, path: str):
-    return connect(
-        f"{server.ws_url}{path}",
-        additional_headers={"Authorization": f"Bearer {token}"},
-        compression=None,
-        open_timeout=FRAME_TIMEOUT,
-        max_queue=None,
-        proxy=None,
-        legacy=True,
-    )
+    return Client.connect(server, path, token).ws
 
 
 def answers_until_probe(ws, probe: str) -> list[dict]:

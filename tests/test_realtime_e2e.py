@@ -7,11 +7,9 @@ commit order, so a frame that was going to arrive arrives before a message commi
 after it.
 """
 
-import base64
 import math
 import os
 import signal
-import socket
 import struct
 import time
 from collections import deque
@@ -23,6 +21,7 @@ from websockets.sync.client import connect
 from chat import actions
 
 from .conftest import make_token, make_user
+from .raw_ws import RawClient
 from .servers import FRAME_TIMEOUT, Client, Gunicorn, http
 
 pytestmark = pytest.mark.e2e
@@ -644,60 +643,6 @@ def test_joins_beyond_max_rooms_per_connection_are_refused(start_server, people,
 # --- 9. heartbeat -------------------------------------------------------------------------
 
 
-class RawSocket:
-    """A WebSocket client written by hand that never answers a ping."""
-
-    def __init__(self, server: Gunicorn, path: str, token: str):
-        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=FRAME_TIMEOUT)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall(
-            (
-                f"GET {path} HTTP/1.1\r\n"
-                f"Host: 127.0.0.1:{server.port}\r\n"
-                "Upgrade: websocket\r\n"
-                "Connection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\n"
-                "Sec-WebSocket-Version: 13\r\n"
-                f"Authorization: Bearer {token}\r\n"
-                "\r\n"
-            ).encode()
-        )
-        self.buffer = bytearray()
-        while b"\r\n\r\n" not in self.buffer:
-            chunk = self.sock.recv(4096)
-            assert chunk, "closed during the handshake"
-            self.buffer += chunk
-        end = self.buffer.index(b"\r\n\r\n") + 4
-        self.head = bytes(self.buffer[:end]).decode("latin-1")
-        del self.buffer[:end]
-
-    def _read(self, count: int, deadline: float) -> bytes | None:
-        while len(self.buffer) < count:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                return None
-            self.buffer += chunk
-        data = bytes(self.buffer[:count])
-        del self.buffer[:count]
-        return data
-
-    def frame(self, deadline: float) -> tuple[int, bytes] | None:
-        """The next (opcode, payload) from the server; None at EOF."""
-        head = self._read(2, deadline)
-        if head is None:
-            return None
-        opcode, length = head[0] & 0x0F, head[1] & 0x7F
-        if length in (126, 127):
-            size = 2 if length == 126 else 8
-            length = int.from_bytes(self._read(size, deadline) or b"", "big")
-        payload = self._read(length, deadline) if length else b""
-        return opcode, payload or b""
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 PING, CLOSE = 0x9, 0x8
 
 
@@ -706,9 +651,8 @@ def test_client_that_never_answers_pings_is_dropped(start_server, people):
     eren, mikasa = people["eren"], people["mikasa"]
     watcher = open_room(server, "general", mikasa["token"], "mikasa")
 
-    raw = RawSocket(server, "/ws/general", eren["token"])
+    raw = RawClient.open(server, "/ws/general", eren["token"])
     opened = time.monotonic()
-    assert raw.head.startswith("HTTP/1.1 101"), raw.head
     watcher.expect(type="user_joined", username="eren")
 
     opcodes, close_code = [], None
