@@ -8,11 +8,12 @@
 //   .counter        "3,812 / 4,000", shown from 90 % of the limit; .over above it
 //   .text-note      why the text was not sent or saved (role=alert, hidden when empty)
 
-// Blank by Unicode, the server's rule exactly: whitespace, control and format
-// characters (zero-width space and joiners, bidi marks, soft hyphen, BOM…),
-// the combining grapheme joiner, the Hangul fillers, the braille blank and
-// the variation selectors. Text made only of these shows nothing.
-const BLANK = /^[\s\p{Cc}\p{Cf}\u034F\u115F\u1160\u3164\uFFA0\u2800\uFE00-\uFE0F\u{E0100}-\u{E01EF}]*$/u;
+// Blank by Unicode, the server's rule exactly (chat/text.py): white space,
+// control and format characters, Unicode's default-ignorable code points
+// (zero-width spaces and joiners, bidi marks, soft hyphen, BOM, the combining
+// grapheme joiner, Hangul fillers, variation selectors, tags…) and the braille
+// blank. Text made only of these shows nothing.
+const BLANK = /^[\s\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]*$/u;
 // The counter appears from this share of the limit: early enough to plan the
 // rest of the message, late enough not to distract from the usual short ones.
 const SHOW_FROM = 0.9;
