@@ -12,6 +12,8 @@ message read from the table shows its current state (text, "edited",
 "deleted", "reactions"); the events after it replay to the same state.
 """
 
+import json
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -389,8 +391,11 @@ def parse(data: str | bytes, max_chars: int, plain_text: bool = True) -> ClientF
     if data.lstrip().startswith("{"):
         try:
             frame = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            frame = None
+        except orjson.JSONDecodeError as exc:
+            # A line that opens like a JSON object ({") is a frame, on /ws/<room>
+            # too: a broken one is refused, never posted to the room as text.
+            if not plain_text or _LOOKS_LIKE_A_FRAME.match(data):
+                raise _malformed(data, exc) from None
     if not isinstance(frame, dict):
         if not plain_text:
             raise FrameError("bad_frame", "frames must be JSON objects with a type")
@@ -410,6 +415,32 @@ def parse(data: str | bytes, max_chars: int, plain_text: bool = True) -> ClientF
         if exc.room is None and room is not None:
             exc.room = room  # so the client knows which room's frame was refused
         raise
+
+
+# An object with a first key: what nobody types as a chat line by accident.
+_LOOKS_LIKE_A_FRAME = re.compile(r'\s*\{\s*"')
+
+
+def _malformed(data: str, exc: orjson.JSONDecodeError) -> FrameError:
+    """The refusal of a frame that is not valid JSON, saying why, with its client_id
+    and room when a lenient reading finds them (so a client can match the error
+    to what it sent: a lone surrogate from a half-pasted emoji, say)."""
+    if "surrogate" in str(exc) or "UTF-8" in str(exc):
+        reason = "text must be valid Unicode (no lone surrogates)"
+    else:
+        reason = f"not valid JSON ({str(exc).split(':', 1)[0]})"
+    try:
+        lenient = json.loads(data)  # accepts lone surrogates; only for the error frame
+    except (ValueError, RecursionError):
+        lenient = None
+    if not isinstance(lenient, dict):
+        return FrameError("bad_frame", reason)
+    return FrameError(
+        "bad_frame",
+        reason,
+        _readable(lenient.get("client_id")),
+        _readable(lenient.get("room"), ROOM_NAME_MAX),
+    )
 
 
 def _readable(value: object, max_chars: int = CLIENT_ID_MAX) -> str | None:

@@ -242,3 +242,32 @@ def test_multiplexed_socket_needs_json_objects_naming_a_room(data):
 def test_one_room_socket_lets_frames_leave_the_room_out():
     assert protocol.parse('{"type":"typing"}', MAX) == protocol.TypingIn(None)
     assert protocol.parse('{"type":"read","seq":3}', MAX) == protocol.ReadIn(None, 3)
+
+
+MALFORMED_FRAMES = {
+    "lone-surrogate": '{"type":"chat","room":"general","content":"half \\ud83d","client_id":"c-9"}',
+    "surrogate-in-key": '{"type":"read","room":"general","seq":0,"\\ud834":1,"client_id":"c-9"}',
+    "trailing-comma": '{"type":"chat","room":"general","content":"hi","client_id":"c-9",}',
+    "nan": '{"type":"chat","room":"general","content":NaN,"client_id":"c-9"}',
+    "huge-number": '{"type":"delete","room":"general","seq":1e999,"client_id":"c-9"}',
+    "too-deep": '{"type":"chat","client_id":"c-9","x":' + "[" * 2000 + "]" * 2000 + "}",
+}
+
+
+@pytest.mark.parametrize("plain_text", [True, False], ids=["/ws/<room>", "/ws"])
+@pytest.mark.parametrize("data", MALFORMED_FRAMES.values(), ids=MALFORMED_FRAMES)
+def test_a_malformed_json_frame_is_refused_never_posted_as_text(data, plain_text):
+    """A line that opens like a JSON object is a frame on both endpoints: broken, it
+    is bad_frame (with its client_id when it can be read), never a chat message."""
+    with pytest.raises(protocol.FrameError) as refused:
+        protocol.parse(data, 4000, plain_text=plain_text)
+    assert refused.value.code == "bad_frame"
+    if "\\ud8" in data:  # a lone surrogate: readable leniently, matched to its send
+        assert "Unicode" in refused.value.message
+        assert refused.value.client_id == "c-9"
+
+
+@pytest.mark.parametrize("line", ["{hello}", "{ not json", "[1, 2]", "{x: 1}"])
+def test_plain_lines_with_braces_are_still_chat_on_a_room_socket(line):
+    frame = protocol.parse(line, 4000, plain_text=True)
+    assert isinstance(frame, protocol.ChatIn) and frame.content == line
