@@ -192,6 +192,17 @@ def post_worker_init(worker):
     worker.log.info("app settings: %s", _app_settings(worker.wsgi.config))
 
 
+def worker_int(worker):
+    """SIGINT or SIGQUIT (a quick stop: gunicorn's master got SIGINT or SIGQUIT, or a
+    terminal's Ctrl-C reached the worker): the worker exits within 0.1 s, so close
+    every WebSocket with 1001 first; clients resume elsewhere with `after`."""
+    app = getattr(worker, "wsgi", None)
+    if app is not None:
+        from chat import going_away
+
+        going_away(app)
+
+
 def _app_settings(app_config) -> str:
     """The worker app's effective numeric and on/off settings (chat/config.py's
     keys), e.g. `WS_PING_INTERVAL=25.0`. Strings are left out: they are

@@ -50,7 +50,13 @@ class Supervisor:
         self.restart_at: dict[str, float] = {}
 
     def start(self, name: str, command: list[str]) -> subprocess.Popen:
-        proc = subprocess.Popen(command, cwd=config.ROOT)
+        # In a session of its own: the terminal's Ctrl-C (SIGINT to the whole
+        # foreground group) reaches only this supervisor, which stops the
+        # children gracefully (SIGTERM: sockets closed with 1001, presence
+        # cleared). A SIGINT reaching gunicorn itself would make it quit at once.
+        proc = subprocess.Popen(
+            command, cwd=config.ROOT, start_new_session=True, preexec_fn=_die_with_parent
+        )
         log.info("started %s (pid %d)", name, proc.pid)
         return proc
 
@@ -97,6 +103,15 @@ class Supervisor:
                 proc.kill()
                 proc.wait()
         return self.gunicorn.returncode if self.gunicorn is not None else 0
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the supervisor dies, however it dies
+    (its own session no longer shares a SIGKILL sent to the supervisor's group)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def main() -> int:

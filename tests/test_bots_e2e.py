@@ -15,7 +15,7 @@ from chat import actions
 
 from .conftest import make_token, make_user, room_row
 from .quotes import wait_until
-from .servers import ROOT, Client, bots_listening, free_port, http
+from .servers import ROOT, Client, Endpoint, bots_listening, free_port, http
 from .test_e2e import clients_on_two_workers
 
 pytestmark = pytest.mark.e2e
@@ -254,7 +254,8 @@ def test_the_chat_works_while_the_bot_is_down_and_answers_come_later(server, tok
 
 def test_make_run_supervises_gunicorn_and_the_bot(database_url, db, quotes, tmp_path):
     """`make run` is `python -m chat.run`: gunicorn and the bot together; a dead bot
-    is restarted without the chat noticing; Ctrl-C (SIGINT to the group) stops all."""
+    is restarted without the chat noticing; Ctrl-C (SIGINT to the group) stops all,
+    gracefully: open sockets are told 1001 (go elsewhere, resume with `after`)."""
     port = free_port()
     env = {
         **os.environ,
@@ -295,8 +296,12 @@ def test_make_run_supervises_gunicorn_and_the_bot(database_url, db, quotes, tmp_
         wait_until(lambda: bot_pid() not in (None, first), timeout=30, what="a new bot")
         wait_until(lambda: stockbot_messages(db), timeout=30, what="the answer")
 
+        token = api.headers["Authorization"].removeprefix("Bearer ")
+        sockets = [Client.connect(Endpoint(port), path, token) for path in ("/ws", "/ws/general")]
+        sockets[1].until("ready")
         processes = [launcher.pid, *(p.pid for p in psutil.Process(launcher.pid).children())]
         os.killpg(launcher.pid, signal.SIGINT)
+        assert [client.close_code() for client in sockets] == [1001, 1001]
         assert launcher.wait(30) == 0
         wait_until(lambda: not any(_alive(pid) for pid in processes), what="every process to end")
     finally:

@@ -93,6 +93,20 @@ def test_1001_when_the_worker_is_stopped(start_server, person, path):
             time.sleep(0.05)
 
 
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGQUIT, signal.SIGTERM], ids=lambda s: s.name
+)
+def test_1001_whichever_way_the_server_is_stopped(start_server, person, path, sig):
+    """SIGINT and SIGQUIT make gunicorn quit at once (its workers exit within 0.1 s),
+    SIGTERM stops it gracefully: either way every socket is told 1001 first."""
+    server = start_server(workers=2)
+    _, token = person()
+    clients = [opened(server, path, token) for _ in range(4)]
+    os.kill(server.proc.pid, sig)
+    assert [client.close_code() for client in clients] == [1001] * 4
+
+
 # --- 1007 -------------------------------------------------------------------------
 
 
