@@ -102,6 +102,15 @@ def check_handshake() -> None:
         refuse(400, "a WebSocket handshake is an HTTP/1.1 request")
     if not environ.get("HTTP_HOST"):
         refuse(400, "a WebSocket handshake needs a Host header")
+    # wsproto decodes these (simple-websocket hands it the headers as UTF-8):
+    # the Host as an IDNA name, the token lists as ASCII.
+    try:
+        environ["HTTP_HOST"].encode().decode("idna")
+    except UnicodeError:
+        refuse(400, "the Host header is not a host name")
+    for name in ("HTTP_CONNECTION", "HTTP_SEC_WEBSOCKET_PROTOCOL"):
+        if not environ.get(name, "").isascii():
+            refuse(400, f"the {name[5:].title().replace('_', '-')} header must be ASCII")
     if environ.get("HTTP_UPGRADE", "").strip().lower() != "websocket":
         refuse(400, "a WebSocket handshake needs 'Upgrade: websocket'")
     connection = environ.get("HTTP_CONNECTION", "").lower().split(",")

@@ -64,6 +64,13 @@ MALFORMED = {
     "version 14": (valid(Sec_WebSocket_Version="14"), 426),
     "version not a number": (valid(Sec_WebSocket_Version="thirteen"), 426),
     "a plain GET": ([], 400),
+    # Headers wsproto decodes (Host as IDNA, the token lists as ASCII): undecodable,
+    # they raised inside it (a 500 and a traceback).
+    "Host an invalid IDNA label": (valid(Host="xn--a"), 400),
+    "Host an empty punycode label": (valid(Host="xn--"), 400),
+    "Host not ASCII": (valid(Host="é.example"), 400),
+    "Connection not ASCII": (valid(Connection="Upgrade, é"), 400),
+    "protocol not ASCII": (valid(Sec_WebSocket_Protocol="chat, é"), 400),
 }
 
 
@@ -71,7 +78,8 @@ MALFORMED = {
 @pytest.mark.parametrize("case", list(MALFORMED))
 def test_a_malformed_handshake_is_refused_without_a_traceback(server, token, path, case):
     headers, status = MALFORMED[case]
-    client = RawClient(server, upgrade_head(server, path, token, headers))
+    own_host = any(name == "Host" for name, _ in headers)
+    client = RawClient(server, upgrade_head(server, path, token, headers, host=not own_host))
     try:
         assert client.status == status, client.answer
         if status == 426:
