@@ -181,7 +181,9 @@ def delete_message(name: str, seq: int):
     room = room_or_404(name)
     seq = _target_seq(seq)
     body = request.get_json(silent=True)
-    client_id = protocol.validate_client_id(body.get("client_id") if body else None)
+    client_id = protocol.validate_client_id(
+        body.get("client_id") if isinstance(body, dict) else None
+    )
     user = current_user.as_row()
     return _event_answer(
         room, client_id, lambda conn: actions.delete_message(conn, room, user, seq, client_id)

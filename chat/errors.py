@@ -144,7 +144,7 @@ def answer(exc: HTTPException):
     if exc.code is None or exc.code < 400 or exc.response is not None:
         return exc  # not an error (a redirect), or already a whole response
     if _is_api():
-        # An exception may name its own code (inputs.UnstorableText's bad_frame,
+        # An exception may name its own code (inputs.RefusedInput's bad_frame,
         # limits.SendRateLimited's rate_limited): the one a socket would send.
         code = getattr(exc, "error_code", None) or API_CODES.get(exc.code, "error")
         body = jsonify(error={"code": code, "message": exc.description})

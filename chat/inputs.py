@@ -28,10 +28,11 @@ log = logging.getLogger(__name__)
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
-class UnstorableText(BadRequest):
-    """400 for a request carrying text PostgreSQL cannot store. Under /api/ its
-    JSON error code is `bad_request`, or for a JSON body the code a socket's
-    error frame for the same fields would carry (`bad_frame`)."""
+class RefusedInput(BadRequest):
+    """400 for a request the boundary refuses (text PostgreSQL cannot store, a JSON
+    body that is not an object), with the `code` of its JSON error under /api/:
+    `bad_frame` for text in a JSON body (what a socket's error frame for the
+    same fields says), `bad_request` otherwise."""
 
     def __init__(self, description: str, error_code: str):
         super().__init__(description=description)
@@ -52,6 +53,7 @@ def init_app(app: Flask) -> None:
     chat/limits.py, which reads the body first; before CSRF and every view)."""
     app.json = JSONProvider(app)
     app.before_request(refuse_unstorable_text)
+    app.before_request(refuse_json_that_is_not_an_object)
 
 
 def refuse_unstorable_text() -> None:
@@ -60,7 +62,18 @@ def refuse_unstorable_text() -> None:
     if reason is not None:
         log.info("%s %s refused: %s", request.method, request.url_rule, reason)
         code = "bad_frame" if request.is_json else "bad_request"
-        raise UnstorableText(f"The request was refused: {reason}.", code)
+        raise RefusedInput(f"The request was refused: {reason}.", code)
+
+
+def refuse_json_that_is_not_an_object() -> None:
+    """Every JSON body the API takes is an object: any other (a list, a string, a
+    number) is a 400 here, so no view meets one it did not expect."""
+    if request.is_json and request.path.startswith("/api/") and request.get_data():
+        body = request.get_json(silent=True)
+        if body is not None and not isinstance(body, dict):
+            raise RefusedInput(
+                'The request was refused: send a JSON object, {"...": ...}.', "bad_request"
+            )
 
 
 def _first_reason() -> str | None:

@@ -276,3 +276,21 @@ def test_the_cli_refuses_a_password_that_is_not_utf8(runner, db, eren):
     result = runner.invoke(args=["set-password", "eren"], input=b"\xff\xfe not utf-8\n")
     assert result.exit_code != 0 and "UTF-8" in result.output
     assert db_state(db) == before
+
+
+@pytest.mark.parametrize("body", ['["x"]', '"text"', "5", "true", "[]"])
+def test_a_json_body_that_is_not_an_object_is_a_400_on_every_api_route(
+    fuzzed_app, app, db, body
+):
+    _, api, bearer = fuzzed_app
+    writes = [(m, rule) for m, _, rule in routes(app) if rule.rule.startswith("/api/")]
+    for method, rule in writes:
+        args = {"name": "general", "seq": 1, "fmt": "jsonl"}
+        path = _build(rule, {name: args[name] for name in rule.arguments})
+        before = db_state(db)
+        answer = api.open(
+            path, method=method, data=body, headers=bearer, content_type="application/json"
+        )
+        assert answer.status_code == 400, (method, path, answer.get_data(as_text=True)[:200])
+        assert answer.json["error"]["code"] == "bad_request"
+        assert db_state(db) == before
