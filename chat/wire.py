@@ -22,7 +22,7 @@ CLOSE_TRY_AGAIN_LATER = 1013
 # that a stopping worker is not held up by clients that will never answer.
 CLOSE_GRACE = 2.0
 # Client frame opcodes (RFC 6455 §5.2).
-_CONTINUATION, _TEXT, _BINARY, _CLOSE = 0x0, 0x1, 0x2, 0x8
+_CONTINUATION, _TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
 
 def wire(text: str) -> bytes:
@@ -78,10 +78,15 @@ class InboundFrames:
     lengths its frame headers announce, added up across continuation frames), and
     whether the client has sent its close frame."""
 
-    def __init__(self, max_message_bytes: int | None):
+    def __init__(self, max_message_bytes: int | None, control_budget=None):
         self.max_message_bytes = max_message_bytes
         self.message_bytes = 0
         self.client_closed = False
+        # Pings and pongs from the client are answered (or taken) below the
+        # session, which never sees them: they take tokens of their own bucket
+        # (a limits.TokenBucket), and a client past it has flooded them.
+        self._control_budget = control_budget
+        self.control_flood = False
         self._head = b""  # a frame header received in part
         self._payload_left = 0  # of the current frame, still to come
 
@@ -124,6 +129,9 @@ class InboundFrames:
             self.message_bytes += n
         elif opcode == _CLOSE:
             self.client_closed = True
+        elif opcode in (_PING, _PONG) and self._control_budget is not None:
+            if not self._control_budget.allow():
+                self.control_flood = True
         limit = self.max_message_bytes
         return not limit or self.message_bytes <= limit
 
@@ -151,13 +159,15 @@ class FrameSocket:
     overwrite nor pre-empt it.
     """
 
-    def __init__(self, sock: socket.socket, max_message_bytes: int | None = None):
+    def __init__(
+        self, sock: socket.socket, max_message_bytes: int | None = None, control_budget=None
+    ):
         self._sock = sock
         # The OS socket under gevent's wrapper (gevent keeps it non-blocking),
         # or the socket itself: try_send calls it directly, never waiting.
         self._os_sock = getattr(sock, "_sock", sock)
         self._lock = threading.Lock()
-        self._inbound = InboundFrames(max_message_bytes)
+        self._inbound = InboundFrames(max_message_bytes, control_budget)
         self._upgraded = False  # the 101 response has been written
         self._decision = threading.Lock()
         # The close code this connection ends with, once decided.
@@ -228,10 +238,13 @@ class FrameSocket:
             if data:
                 within = self._inbound.feed(data)
                 if self.close_code is None:
-                    if within:
+                    if not within:
+                        limit = self._inbound.max_message_bytes
+                        self.close_with(CLOSE_TOO_BIG, f"message over {limit} bytes")
+                    elif self._inbound.control_flood:
+                        self.close_with(CLOSE_POLICY_VIOLATION, "too many pings or pongs")
+                    else:
                         return data
-                    limit = self._inbound.max_message_bytes
-                    self.close_with(CLOSE_TOO_BIG, f"message over {limit} bytes")
         self._reader_gone.set()
         return b""
 

@@ -19,6 +19,7 @@ from werkzeug.routing import WebsocketMismatch
 
 from . import db, writer
 from .client import ClientSession
+from .limits import TokenBucket
 from .realtime import Realtime
 from .rooms import room_or_404, seq_arg
 from .wire import FrameSocket
@@ -156,7 +157,10 @@ def check_upgrade():
     environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
     raw = environ.get("gunicorn.socket")
     if raw is not None and not isinstance(raw, FrameSocket):
-        environ["gunicorn.socket"] = FrameSocket(raw, current_app.config["WS_MAX_FRAME_BYTES"])
+        config = current_app.config
+        # Pings and pongs count like frames: the same rate and burst as a session's.
+        control = TokenBucket(config["RATE_LIMIT_PER_SEC"], config["RATE_LIMIT_BURST"])
+        environ["gunicorn.socket"] = FrameSocket(raw, config["WS_MAX_FRAME_BYTES"], control)
 
 
 @sock.route("/ws", bp=bp)

@@ -308,3 +308,36 @@ def test_1013_when_a_client_falls_outbound_queue_frames_behind(start_server, per
         stop.set()
         sender.join(30)
     stuck.close()
+
+
+# --- pings and pongs count too --------------------------------------------------
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("opcode", [0x9, 0xA], ids=["pings", "pongs"])
+def test_a_flood_of_control_frames_is_closed_with_1008(start_server, person, path, opcode):
+    """Pings and pongs never reach the session, so they cannot get a rate_limited
+    frame: past the burst the connection is closed with 1008, after the burst's
+    worth were taken as usual."""
+    server = start_server(workers=1, RATE_LIMIT_PER_SEC="0.001", RATE_LIMIT_BURST="20")
+    _, token = person()
+    raw = raw_opened(server, path, token)
+    raw.send(b"".join(frame(opcode, b"x" * 125) for _ in range(1000)))
+    assert raw.close_code() == 1008
+    raw.close()
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_control_frames_within_the_rate_are_answered(start_server, person, path):
+    server = start_server(workers=1, RATE_LIMIT_PER_SEC="0.001", RATE_LIMIT_BURST="20")
+    _, token = person()
+    raw = raw_opened(server, path, token)
+    raw.send(b"".join(frame(0x9, b"%d" % i) for i in range(20)))
+    deadline = time.monotonic() + FRAME_TIMEOUT
+    pongs = []
+    while len(pongs) < 20:
+        opcode, payload = raw.frame(deadline)
+        if opcode == 0xA:
+            pongs.append(payload)
+    assert pongs == [b"%d" % i for i in range(20)]
+    raw.close()
