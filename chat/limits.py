@@ -81,28 +81,34 @@ class SendRateLimited(TooManyRequests):
     error_code = "rate_limited"
 
 
+def take_send_token() -> None:
+    """Count one HTTP write to a room against the user's send budget, shared by
+    every worker and host: RATE_LIMIT_PER_SEC with bursts of RATE_LIMIT_BURST,
+    one bucket per user for every HTTP path that writes to a room (sends, the
+    HTML form, edits, deletions, reactions). Raises SendRateLimited (429 with
+    Retry-After) over it; nothing is done then."""
+    config = current_app.config
+    rate = config["RATE_LIMIT_PER_SEC"]
+    if rate > 0 and current_user.is_authenticated:
+        from . import actions, db
+
+        with db.connection() as conn:
+            wait = actions.take_token(
+                conn, f"send:{current_user.id}", rate, config["RATE_LIMIT_BURST"]
+            )
+        if wait is not None:
+            raise SendRateLimited(
+                description="Too many messages at once: slow down and try again.",
+                retry_after=max(1, math.ceil(wait)),
+            )
+
+
 def send_limited(view):
-    """Count the view against the user's send budget, shared by every worker and
-    host: RATE_LIMIT_PER_SEC with bursts of RATE_LIMIT_BURST, one bucket per
-    user for every HTTP path that writes to a room (sends, the HTML form,
-    edits, deletions, reactions). Over it: 429 with Retry-After, nothing done."""
+    """The view, counted against the user's send budget first (take_send_token)."""
 
     @functools.wraps(view)
     def limited(*args, **kwargs):
-        config = current_app.config
-        rate = config["RATE_LIMIT_PER_SEC"]
-        if rate > 0 and current_user.is_authenticated:
-            from . import actions, db
-
-            with db.connection() as conn:
-                wait = actions.take_token(
-                    conn, f"send:{current_user.id}", rate, config["RATE_LIMIT_BURST"]
-                )
-            if wait is not None:
-                raise SendRateLimited(
-                    description="Too many messages at once: slow down and try again.",
-                    retry_after=max(1, math.ceil(wait)),
-                )
+        take_send_token()
         return view(*args, **kwargs)
 
     return limited

@@ -17,7 +17,7 @@ from flask_login import current_user, login_required
 
 from . import actions, commands, db, protocol, queries, writer
 from .forms import MessageForm, RoomForm, UsernameForm
-from .limits import send_limited
+from .limits import SendRateLimited, take_send_token
 from .render import for_reader, render
 
 bp = Blueprint("rooms", __name__)
@@ -183,13 +183,18 @@ def invite(name: str):
 
 @bp.route("/rooms/<name>/messages", methods=["POST"])
 @login_required
-@send_limited
 def post_message(name: str):
     """Send from the plain HTML form (the page without JavaScript). A refused text
     comes back in the box with the reason (400): it is never lost."""
     room = room_or_404(name)
     text = MessageForm().content.data or ""  # CSRF is checked for every form (forms.csrf)
     history = url_for("rooms.history", name=room["name"])
+    try:
+        take_send_token()
+    except SendRateLimited as exc:
+        page, status = room_page(room, draft=text, refusal=f"Not sent: {exc.description}")
+        retry = [(k, v) for k, v in exc.get_headers() if k.lower() == "retry-after"]
+        return page, exc.code, retry
     try:
         content = protocol.validate_content(text, current_app.config["MAX_MESSAGE_CHARS"])
         command = commands.parse(content)

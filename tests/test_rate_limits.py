@@ -141,6 +141,9 @@ def test_http_writes_share_one_budget_per_user(app, client, auth, db, path):
     assert int(refused.headers["Retry-After"]) >= 1
     if path != "html-form":
         assert refused.json["error"]["code"] == "rate_limited"
+    else:  # the room page again, the text still in the box
+        assert f">form {BURST}</textarea>" in refused.text
+        assert "Not sent: Too many messages at once" in refused.text
     assert db.execute("SELECT count(*) AS n, max(seq) AS top FROM messages").fetchone() == before
 
 
