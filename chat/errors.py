@@ -35,6 +35,7 @@ API_CODES = {
     404: "not_found",
     408: "timeout",
     413: "too_large",
+    415: "unsupported",
     429: "too_many_requests",
     503: "unavailable",
 }
@@ -93,6 +94,11 @@ PAGES = {
         "Too large",
         "What you sent is larger than the {limit} this server accepts.",
         "Go back and send something smaller.",
+    ),
+    415: Page(
+        "Not in a form this server reads",
+        "What you sent was encoded in a way this server does not take.",
+        "Send it again as it is, without compressing it.",
     ),
     429: Page(
         "Too many requests",

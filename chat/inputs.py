@@ -15,11 +15,12 @@ the order first given, survive the JSON API as they do the socket.
 """
 
 import logging
+from urllib.parse import unquote_to_bytes
 
 import orjson
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 from .text import first_unstorable, unstorable
 
@@ -52,8 +53,19 @@ def init_app(app: Flask) -> None:
     """Install the JSON provider and the check (after the body deadline hook of
     chat/limits.py, which reads the body first; before CSRF and every view)."""
     app.json = JSONProvider(app)
+    app.before_request(refuse_encoded_bodies)
     app.before_request(refuse_unstorable_text)
     app.before_request(refuse_json_that_is_not_an_object)
+
+
+def refuse_encoded_bodies() -> None:
+    """415 for a compressed body (Content-Encoding: gzip...): it would be read as
+    text it is not; no client of ours compresses what it sends."""
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedMediaType(
+            description="Content-Encoding is not supported here: send the body uncompressed."
+        )
 
 
 def refuse_unstorable_text() -> None:
@@ -77,6 +89,15 @@ def refuse_json_that_is_not_an_object() -> None:
 
 
 def _first_reason() -> str | None:
+    # Percent-encoded bytes that are not UTF-8 would reach the views as the
+    # escapes themselves ("%ED%A0%80": werkzeug keeps what it cannot decode),
+    # and be stored or searched for as such: refused, like the same bytes in JSON.
+    raw = [request.query_string]
+    if request.mimetype == "application/x-www-form-urlencoded":
+        raw.append(request.get_data())
+    for encoded in raw:
+        if encoded and not _percent_decodes(encoded):
+            return "text must be valid UTF-8"
     for value in (request.view_args or {}).values():
         if isinstance(value, str) and (reason := unstorable(value)) is not None:
             return reason
@@ -96,6 +117,15 @@ def _first_reason() -> str | None:
             return _json_text_reason()
         return first_unstorable(body)
     return None
+
+
+def _percent_decodes(encoded: bytes) -> bool:
+    """Whether a query string or form body decodes to UTF-8 text."""
+    try:
+        unquote_to_bytes(encoded.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _json_text_reason() -> str | None:

@@ -313,3 +313,48 @@ def test_a_json_body_that_is_not_an_object_is_a_400_on_every_api_route(fuzzed_ap
         assert answer.status_code == 400, (method, path, answer.get_data(as_text=True)[:200])
         assert answer.json["error"]["code"] == "bad_request"
         assert db_state(db) == before
+
+
+@pytest.mark.parametrize(
+    "where, encoded",
+    [
+        ("query", "hi%ED%A0%80"),  # a surrogate's UTF-8 form
+        ("query", "%ff%fe"),
+        ("query", "caf%E9"),  # Latin-1
+        ("form", "hi%ED%A0%80"),
+        ("form", "%C3"),  # a truncated sequence
+    ],
+)
+def test_percent_encoded_bytes_that_are_not_utf8_are_refused(fuzzed_app, db, where, encoded):
+    """Not stored or searched for as the escapes themselves: a 400 that says why."""
+    pages, api, bearer = fuzzed_app
+    before = db_state(db)
+    if where == "query":
+        answer = api.get(f"/api/search?q={encoded}", headers=bearer)
+    else:
+        token = csrf_token(pages.get("/rooms/general").text)
+        answer = pages.post(
+            "/rooms/general/messages",
+            data=f"csrf_token={token}&content={encoded}",
+            content_type="application/x-www-form-urlencoded",
+        )
+    assert answer.status_code == 400
+    assert "UTF-8" in answer.get_data(as_text=True)
+    assert db_state(db) == before
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br"])
+def test_a_compressed_body_is_a_415_not_misread_text(fuzzed_app, db, encoding):
+    import gzip
+
+    _, api, bearer = fuzzed_app
+    before = db_state(db)
+    answer = api.post(
+        "/api/rooms/general/messages",
+        data=gzip.compress(b'{"content": "hi"}'),
+        headers={**bearer, "Content-Encoding": encoding},
+        content_type="application/json",
+    )
+    assert answer.status_code == 415
+    assert answer.json["error"]["code"] == "unsupported"
+    assert db_state(db) == before
