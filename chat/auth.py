@@ -199,6 +199,9 @@ class StorableText(click.ParamType):
     name = "text"
 
     def convert(self, value, param, ctx) -> str:
+        if any("\udc80" <= char <= "\udcff" for char in value):
+            # Python's surrogateescape: bytes in argv that are not UTF-8.
+            self.fail("is not UTF-8 text", param, ctx)
         reason = unstorable(value)
         if reason is not None:
             self.fail(reason, param, ctx)

@@ -39,6 +39,13 @@ class TypingThrottle:
         return True
 
 
+# The close reason a socket gets for each kind of revocation.
+_REVOKED = {
+    "member": "removed from a room this socket follows; reconnect for the others",
+    "": "access revoked; log in again",
+}
+
+
 class Realtime:
     """The per-worker parts every session shares: hub, presence, typing throttle."""
 
@@ -88,7 +95,7 @@ class Realtime:
         for session in list(self.sessions):
             if session.revoked_by(kind, key):
                 log.info("closing socket of %s: %s revoked", session.user["username"], kind)
-                session.peer.abort(CLOSE_POLICY_VIOLATION, "access revoked; log in again")
+                session.peer.abort(CLOSE_POLICY_VIOLATION, _REVOKED.get(kind, _REVOKED[""]))
 
     def going_away(self) -> None:
         """The worker is shutting down: close every socket with 1001 so clients resume."""
