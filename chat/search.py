@@ -196,8 +196,8 @@ def _result(row: dict) -> dict:
         "ts": protocol.timestamp(row["created_at"]),
         "created_at": row["created_at"],
         "edited": row["edited_at"] is not None,
-        "snippet": snippet_html(row["headline"]),
         "rank": row["rank"],
+        "snippet": snippet_html(row["headline"]),
         "url": history_url(row["room"], row["seq"]),
     }
 
