@@ -10,12 +10,21 @@
     gone.us                404
     busy.us                429 with Retry-After, every time
     away.us                a redirect to an ftp: URL
+    loop.us                a redirect to the same URL, every time
+    maze.us                a redirect to a new URL, every time
+    nowhere.us             a redirect without a Location
     cut.us                 a body that breaks off before its Content-Length
     slow.us                nothing until the test ends (beyond any timeout)
+    `answers[symbol]`      that (status, body, headers), as is
+    `raw[symbol] = bytes`  those bytes instead of an HTTP answer (b"": hang up)
     `failures[symbol] = n` 500 for the next n requests, then as above
     `hold(symbol)`         the next request waits until `release(symbol)`
+
+`{here}` in a header's value is the request's own path and query. With
+`certificate=(cert, key)` it serves HTTPS (tests/test_nginx_e2e.py makes one).
 """
 
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,20 +36,29 @@ HOLD_MAX = 60.0
 
 
 class QuoteServer:
-    def __init__(self):
+    def __init__(self, certificate: tuple | None = None):
         self.prices: dict[str, str] = {"aapl.us": "93.42", "msft.us": "412.5"}
+        self.answers: dict[str, tuple[int, str | bytes, dict]] = {}
+        self.raw: dict[str, bytes] = {}
         self.failures: dict[str, int] = {}
+        self._twins: list[QuoteServer] = []
         self.requests: list[str] = []  # symbols, in arrival order
         self._held: dict[str, tuple[threading.Event, threading.Event]] = {}
         self._closing = threading.Event()
         self._cond = threading.Condition()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
+        self.scheme = "http"
+        if certificate is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*certificate)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def template(self) -> str:
@@ -63,15 +81,24 @@ class QuoteServer:
                 raise AssertionError(f"{len(self.requests)} quote requests, expected {count}")
             return list(self.requests)
 
+    def twin(self, certificate: tuple) -> "QuoteServer":
+        """Another quote server, over HTTPS with `certificate`; closed with this one."""
+        twin = QuoteServer(certificate)
+        self._twins.append(twin)
+        return twin
+
     def close(self) -> None:
+        for twin in self._twins:
+            twin.close()
         self._closing.set()
         for _, release in self._held.values():
             release.set()
         self._server.shutdown()
         self._server.server_close()
 
-    def answer(self, symbol: str) -> tuple[int, str, dict]:
-        """(status, body, headers) for one request; may block (held, slow)."""
+    def answer(self, symbol: str) -> tuple[int | None, str | bytes, dict]:
+        """(status, body, headers) for one request, status None for raw bytes; may
+        block (held, slow)."""
         with self._cond:
             self.requests.append(symbol)
             self._cond.notify_all()
@@ -83,6 +110,10 @@ class QuoteServer:
         if self.failures.get(symbol, 0) > 0:
             self.failures[symbol] -= 1
             return 500, "Internal Server Error", {}
+        if symbol in self.raw:
+            return None, self.raw[symbol], {}
+        if symbol in self.answers:
+            return self.answers[symbol]
         if symbol == "slow.us":
             self._closing.wait(HOLD_MAX)
             return 200, "", {}
@@ -91,6 +122,9 @@ class QuoteServer:
             "gone.us": (404, "Not Found", {}),
             "busy.us": (429, "Too Many Requests", {"Retry-After": "60"}),
             "away.us": (302, "", {"Location": "ftp://quotes.example/aapl.csv"}),
+            "loop.us": (302, "", {"Location": "{here}"}),
+            "maze.us": (302, "", {"Location": "{here}x"}),
+            "nowhere.us": (302, "", {}),
             "cut.us": (200, HEADER + "CUT.US,2026-11-24", {"Content-Length": "500"}),
             "junk.us": (200, "<html><body>Exceeded the daily hits limit</body></html>", {}),
             "empty.us": (200, "", {}),
@@ -111,12 +145,17 @@ class QuoteServer:
             def do_GET(self):  # noqa: N802 - http.server's naming
                 symbol = parse_qs(urlsplit(self.path).query).get("s", [""])[0]
                 status, body, headers = server.answer(symbol)
-                data = body.encode()
-                headers = {"Content-Type": "text/csv", "Content-Length": str(len(data)), **headers}
+                data = body.encode() if isinstance(body, str) else body
                 try:
+                    if status is None:  # not HTTP at all (nothing: a hang-up)
+                        self.close_connection = True
+                        self.wfile.write(data)
+                        return
                     self.send_response(status)
+                    length = str(len(data))
+                    headers = {"Content-Type": "text/csv", "Content-Length": length, **headers}
                     for name, value in headers.items():
-                        self.send_header(name, value)
+                        self.send_header(name, value.replace("{here}", self.path))
                     self.end_headers()
                     self.wfile.write(data)
                 except OSError:

@@ -134,7 +134,8 @@ def test_an_unreachable_quote_service_is_a_sentence_in_the_room_and_details_in_t
     start_bot, db, url, detail
 ):
     """The real bot process, asked by eren with the service out of reach: the room reads
-    who asked, what for and what to do; the errno is in the bot's log, not the room."""
+    who asked, what for and what to do; the errno is in the bot's log, not the room,
+    and the symbol and the URL's query are in neither the log nor the room."""
     eren = make_user(db, "eren")
     actions.enqueue_job(db, room_row(db), eren, "stock", "AAPL.US", "s-1")
     bot = start_bot(STOCK_QUOTE_URL=url.replace("{port}", str(free_port())), **BOT_ENV)
@@ -146,6 +147,10 @@ def test_an_unreachable_quote_service_is_a_sentence_in_the_room_and_details_in_t
     log = wait_until(lambda: "failed in #general" in bot.log() and bot.log(), what="the log")
     assert log.count(detail) == 2  # once an attempt
     assert "WARNING" in next(line for line in log.splitlines() if detail in line)
+    assert "aapl" not in log.lower() and "?s=" not in log
+    job = db.execute("SELECT id, last_error FROM bot_jobs").fetchone()
+    assert f"job {job['id']} will be tried again" in log
+    assert "?s=aapl.us" in job["last_error"]  # the whole detail, in the job's row
 
 
 def test_help_me_and_unknown_commands_over_the_socket(server, token, db):

@@ -53,6 +53,7 @@ from .observers import (
     slow_body,
     wait_until,
 )
+from .quotes import HEADER
 from .servers import (
     FRAME_TIMEOUT,
     Client,
@@ -61,6 +62,7 @@ from .servers import (
     bots_listening,
     documented_defaults,
     form_login,
+    free_port,
     http,
 )
 
@@ -925,11 +927,14 @@ def test_nothing_a_user_types_reaches_the_logs(world):
     """At the default log level, text people type (messages, edits, reactions,
     search words, a failed login's username and password, a good login's password,
     a refused registration, bad frames, commands, names of rooms and people that
-    do not exist, a bad `after`) is in neither the server's log nor the bot's.
+    do not exist, a bad `after`, requests gunicorn refuses before the app sees
+    them) is in neither the server's log nor the bot's.
 
     Bot command arguments count as typed text too (`/stock=` takes any 20
     letters, digits and dots): the bot logs a job by its id, which leads to the
-    argument in bot_jobs for whoever may read the database."""
+    argument in bot_jobs for whoever may read the database, on every path
+    (answered, retried, unreachable, an HTTP error, an answer that is not a
+    quote and quotes the symbol)."""
     tag = uuid.uuid4().hex[:10]
     typed: dict[str, str] = {}
 
@@ -983,6 +988,7 @@ def test_nothing_a_user_types_reaches_the_logs(world):
     answer = expect(client, timeout=40, type="chat", username="stockbot")
     assert typed["symbol"].upper() in answer["content"]
     job_id = int(answer["client_id"].removeprefix("job-"))
+    bot_jobs = ask_the_bot_to_fail(world, client, m)
 
     mux = open_mux(server, token)
     mux.send(f"not a frame {m('badframe')}")
@@ -1021,6 +1027,7 @@ def test_nothing_a_user_types_reaches_the_logs(world):
     assert direct.status_code == 303
     assert session.get(f"{server.url}/rooms/{m('roompath')}").status_code == 404
     assert api.get(f"{server.url}/healthz", params={"q": m("query")}).status_code == 200
+    refusals = send_requests_gunicorn_refuses(server, m)
     client.close()
     mux.close()
 
@@ -1028,10 +1035,90 @@ def test_nothing_a_user_types_reaches_the_logs(world):
     # server's about the two sockets closing.
     wait_until(lambda: f"job {job_id} answered" in world.bot.log(), "the bot's log line")
     wait_until(lambda: server.log().count("disconnect user=ymir") == 2, "the disconnect lines")
+    # The failures were logged, by job id: one warning an attempt, then the end.
+    bot_log = world.bot.log()
+    for job in bot_jobs.values():
+        assert f"job {job['id']} attempt 1 of 3 failed: the quote service" in bot_log
+        assert f"job {job['id']} {job['state']} in #general" in bot_log
+    # Each refused request left one line saying what was wrong (no more).
+    refused = re.compile(r"WARNING \[\d+\] gunicorn\.error: Invalid request from ip=[\d.]+: (.*)")
+    notes = refused.findall(server.log())
+    assert sorted(refusals) == sorted(notes[-len(refusals) :]), notes
     for name, log in (("gunicorn", server.log()), ("bot", world.bot.log())):
         leaked = [what for what, text in typed.items() if text.lower() in log.lower()]
         assert not leaked, f"typed text in the {name} log: {leaked}"
         assert tag not in log.lower()
+
+
+def ask_the_bot_to_fail(world, client: Client, m) -> dict[str, dict]:
+    """Ask the bot for symbols (made by `m`, so typed text) that fail every way it
+    knows: retried once, then answered; unreachable (a redirect to a closed port,
+    the symbol in its URL); an HTTP error; an answer that is not a quote (the
+    symbol and 1e308 in it). Returns each one's job row once it is finished."""
+    quotes = world.quotes
+    # As typed (no market: US shares), and as the quote service is asked for it.
+    typed = {what: m(what) for what in ("sretry", "saway", "s404", "sodd")}
+    symbol = {what: f"{name}.us" for what, name in typed.items()}
+    quotes.failures[symbol["sretry"]] = 1
+    closed = f"http://127.0.0.1:{free_port()}/q/l/?s={symbol['saway']}"
+    quotes.answers[symbol["saway"]] = (302, "", {"Location": closed})
+    quotes.answers[symbol["s404"]] = (404, f"no {symbol['s404']} here", {})
+    odd = f"{HEADER}{symbol['sodd'].upper()},2026-11-24,22:00:09,1,2,0.5,1e308,100\r\n"
+    quotes.answers[symbol["sodd"]] = (200, odd, {})
+    for what, name in typed.items():
+        client.send({"type": "chat", "content": f"/stock={name}", "client_id": f"leak-{what}"})
+        assert expect(client, client_id=f"leak-{what}")["code"] == "queued"
+    arguments = [name.upper() for name in symbol.values()]
+
+    def finished():
+        rows = world.db.execute(
+            "SELECT id, argument, state, attempts FROM bot_jobs"
+            " WHERE argument = ANY(%s) AND state <> 'pending'",
+            (arguments,),
+        ).fetchall()
+        return len(rows) == len(arguments) and {row["argument"]: row for row in rows}
+
+    jobs = wait_until(finished, "the bot to finish the failing requests", timeout=60)
+    states = {what: (jobs[name.upper()]["state"], jobs[name.upper()]["attempts"])
+              for what, name in symbol.items()}  # fmt: skip
+    assert states == {
+        "sretry": ("answered", 2),
+        "saway": ("failed", 3),
+        "s404": ("failed", 1),
+        "sodd": ("failed", 1),
+    }
+    return jobs
+
+
+def send_requests_gunicorn_refuses(server, m) -> list[str]:
+    """Raw requests gunicorn refuses before the app sees them, typed text in the
+    parts its messages quote (the request line, a header line, a header name,
+    the method, the version, a transfer coding). Returns the notes the log
+    should hold for them."""
+    refused = [
+        (f"GET /search?q={m('badline')}\x01pw HTTP/1.1\r\nHost: x\r\n\r\n", 400,
+         "Invalid HTTP request line (path /search)"),
+        (f"GET x.example:80?{m('authority')} HTTP/1.1\r\nHost: x\r\n\r\n", 400,
+         "Invalid HTTP request line"),
+        (f"GET /healthz HTTP/1.1\r\nHost: x\r\n{m('headerline')} no colon\r\n\r\n", 400,
+         "Invalid HTTP Header"),
+        (f"GET /healthz HTTP/1.1\r\nHost: x\r\n{m('headername')}\x01: v\r\n\r\n", 400,
+         "Invalid HTTP header name"),
+        (f"GET{m('method')}( /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400,
+         "Invalid HTTP method"),
+        (f"GET /healthz HTTP/1.{m('version')}\r\nHost: x\r\n\r\n", 400,
+         "Invalid HTTP Version"),
+        (f"POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {m('coding')}\r\n\r\n",
+         501, "Unsupported transfer coding"),
+    ]  # fmt: skip
+    for request, status, _ in refused:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(request.encode("latin-1"))
+            answer = b""
+            while chunk := sock.recv(4096):  # gunicorn closes after a refusal
+                answer += chunk
+        assert answer.startswith(f"HTTP/1.1 {status} ".encode()), (request, answer[:100])
+    return [note for _, _, note in refused]
 
 
 # --- an access log an operator turned on -------------------------------------------

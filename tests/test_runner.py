@@ -14,7 +14,7 @@ from chat.bots import Transient, stock
 from chat.bots.runner import Runner
 
 from .conftest import make_user, room_row
-from .quotes import wait_until
+from .quotes import HEADER, wait_until
 from .test_stock import FAILURES, failing_config
 
 
@@ -83,7 +83,8 @@ def test_quotes_unknown_symbols_and_junk_are_answered(db, eren, make_runner):
     ]
 
 
-def test_a_transient_failure_is_retried_then_answered(db, eren, quotes, make_runner):
+def test_a_transient_failure_is_retried_then_answered(db, eren, quotes, make_runner, caplog):
+    caplog.set_level(logging.INFO, logger="chat.bots")
     quotes.failures["aapl.us"] = 2
     job_id = ask(db, eren, "AAPL.US")
     make_runner().drain()
@@ -91,6 +92,47 @@ def test_a_transient_failure_is_retried_then_answered(db, eren, quotes, make_run
     assert quotes.requests == ["aapl.us"] * 3
     assert job(db, job_id)["state"] == "answered"
     assert job(db, job_id)["attempts"] == 3
+    assert caplog.text.count(f"job {job_id} will be tried again") == 2
+    assert "aapl" not in caplog.text.lower()  # the job's id is enough
+
+
+@pytest.mark.parametrize(
+    ("close", "what"),
+    [
+        ("1e308", "a close that is not a plausible price"),
+        ("NaN", "a close that is not a plausible price"),
+        ("-1", "a close that is not a plausible price"),
+        ("0.000000000001", "a close that is not a plausible price"),
+    ],
+)
+def test_a_value_no_quote_can_hold_is_answered_at_once_as_not_a_quote(
+    db, eren, quotes, make_runner, caplog, close, what
+):
+    """Not a bug to retry (it was: 1e308 made Decimal raise, three times over)."""
+    quotes.prices["odd.us"] = close
+    job_id = ask(db, eren, "ODD.US")
+    make_runner().drain()
+    assert answers(db) == [
+        f"eren asked for ODD.US: the quote service sent something that is not a quote; {TELL}"
+    ]
+    assert quotes.requests == ["odd.us"]
+    assert (job(db, job_id)["state"], job(db, job_id)["attempts"]) == ("failed", 1)
+    assert repr(close) in job(db, job_id)["last_error"]
+    [line] = [r for r in caplog.records if r.levelno >= logging.WARNING]  # no bug, no traceback
+    assert line.levelno == logging.WARNING and what in line.getMessage()
+    assert close not in line.getMessage() and not line.exc_info
+
+
+@pytest.mark.parametrize(
+    ("date", "time"), [("1999-99-99", "22:00:09"), ("2026-11-24", "25:61"), ("N/D", "22:00:09")]
+)
+def test_an_impossible_date_or_time_is_not_a_quote(db, eren, quotes, make_runner, date, time):
+    quotes.answers["when.us"] = (200, f"{HEADER}WHEN.US,{date},{time},1,2,0.5,12.5,100\r\n", {})
+    ask(db, eren, "WHEN.US")
+    make_runner().drain()
+    assert answers(db) == [
+        f"eren asked for WHEN.US: the quote service sent something that is not a quote; {TELL}"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -122,7 +164,7 @@ def test_retries_back_off(db, eren, make_runner):
 
 
 def test_a_job_its_bots_kept_dying_on_is_answered_without_another_try(
-    db, eren, quotes, make_runner
+    db, eren, quotes, make_runner, caplog
 ):
     job_id = ask(db, eren, "AAPL.US")
     # Three claims that never came back (each bot was killed during the job).
@@ -134,19 +176,28 @@ def test_a_job_its_bots_kept_dying_on_is_answered_without_another_try(
     ]
     assert quotes.requests == []
     assert job(db, job_id)["state"] == "failed"
+    assert f"job {job_id} attempt 4 of 3 failed" in caplog.text
+    assert "AAPL" not in caplog.text
 
 
 def test_a_bug_in_a_bot_is_reported_in_the_room_not_raised(db, eren, make_runner, caplog):
     def broken(symbol, config):
-        raise KeyError("oops")
+        raise KeyError(f"no {symbol} here")
 
-    ask(db, eren, "AAPL.US")
+    job_id = ask(db, eren, "AAPL.US")
     make_runner(dataclasses.replace(stock.BOT, answer=broken), BOT_MAX_ATTEMPTS=2).drain()
     assert answers(db) == [
         f"eren asked for AAPL.US: the stock bot ran into a problem (tried 2 times); {TELL}"
     ]
-    bugs = [r for r in caplog.records if r.exc_info and r.exc_info[0] is KeyError]
+    bugs = [r for r in caplog.records if "with a bug" in r.getMessage()]
     assert len(bugs) == 2 and all(r.levelno == logging.ERROR for r in bugs)  # once an attempt
+    # Where it happened and what type, but not its words: they quote the argument.
+    for bug in bugs:
+        assert "Traceback (most recent call last)" in bug.getMessage()
+        assert 'in broken\n    raise KeyError(f"no {symbol} here")' in bug.getMessage()
+        assert bug.getMessage().endswith("\nKeyError")
+    assert "AAPL" not in caplog.text
+    assert job(db, job_id)["last_error"] == "KeyError: 'no AAPL.US here'"
 
 
 # What a room must never read: the details are for the bot's log.
@@ -154,24 +205,29 @@ TECHNICAL = re.compile(r"Errno|Exception|Error|Traceback|https?://|ftp://|HTTP|\
 
 
 @pytest.mark.parametrize(
-    ("case", "kind", "reason", "detail"), FAILURES, ids=[f[0] for f in FAILURES]
+    ("case", "kind", "reason", "detail", "cause"), FAILURES, ids=[f[0] for f in FAILURES]
 )
-def test_every_failure_names_who_asked_and_what_and_logs_the_details(
-    db, eren, quotes, make_runner, caplog, case, kind, reason, detail
+def test_every_failure_names_who_asked_and_what_and_logs_the_cause_not_the_argument(
+    db, eren, quotes, make_runner, caplog, tmp_path, case, kind, reason, detail, cause
 ):
     caplog.set_level(logging.INFO, logger="chat.bots")
     symbol = case if case.endswith(".US") else "AAPL.US"
     job_id = ask(db, eren, symbol)
-    make_runner(STOCK_QUOTE_URL=failing_config(quotes, case)["STOCK_QUOTE_URL"]).drain()
+    url = failing_config(quotes, case, tmp_path)["STOCK_QUOTE_URL"]
+    make_runner(STOCK_QUOTE_URL=url).drain()
     [answer] = answers(db)
     assert answer.startswith(f"eren asked for {symbol}: {reason}"), answer
     assert answer.endswith(TRY_AGAIN if kind is Transient else TELL), answer
     assert not TECHNICAL.search(answer), answer
     assert job(db, job_id)["state"] == "failed"
-    logged = [r for r in caplog.records if detail in r.getMessage()]
+    assert detail in job(db, job_id)["last_error"]  # the whole story, in the job's row
+    logged = [r for r in caplog.records if cause in r.getMessage()]
     assert logged and all(r.levelno == logging.WARNING for r in logged), caplog.text
     # Once per attempt: three for a failure worth retrying, one for the others.
     assert len(logged) == (3 if kind is Transient else 1), caplog.text
+    # The job's id and the service's host, never the argument or the URL's query.
+    assert all(f"job {job_id} attempt" in r.getMessage() for r in logged)
+    assert symbol.lower() not in caplog.text.lower() and "?s=" not in caplog.text
 
 
 @pytest.fixture

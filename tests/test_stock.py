@@ -1,13 +1,19 @@
 """The stock bot's parts: symbols, stooq CSV, prices, and fetching from a real local HTTP server."""
 
+import csv as csv_module
+import io
+import re
 import socket
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import event, given
+from hypothesis import strategies as st
 
 from chat.bots import BadArgument, Failed, Transient, fetch, stock
 
-from .quotes import HEADER
+from .quotes import HEADER, QuoteServer
 
 CONFIG = {"STOCK_QUOTE_TIMEOUT": 1.0, "BOT_VISIBILITY_TIMEOUT": 60.0}
 
@@ -80,17 +86,83 @@ def test_n_d_means_an_unknown_symbol():
         b"<html><body>Exceeded the daily hits limit</body></html>",
         csv("AAPL.US", "2026-11-24"),  # too few fields
         csv(*GOOD) + csv(*GOOD, header=False),  # two quotes
-        csv(*GOOD).replace(b"93.42", b"lots"),
-        csv(*GOOD).replace(b"93.42", b"NaN"),
-        csv(*GOOD).replace(b"93.42", b"-1"),
         csv(*GOOD).replace(b"AAPL.US", b"MSFT.US"),  # a quote for another symbol
         b"\xff\xfe not utf-8",
         b"Symbol,Date\r\nAAPL.US,2026-11-24\r\n",  # no Close column
+        b"Symbol,Close,Close\r\nAAPL.US,93.42,1e308\r\n",  # a column twice
     ],
 )
 def test_anything_else_is_malformed(body):
     with pytest.raises(stock.Malformed):
         stock.read_quote(body, "AAPL.US")
+
+
+def with_field(column: str, value: str) -> bytes:
+    """GOOD with one field replaced, as the service would send it."""
+    fields = list(GOOD)
+    fields[stock.COLUMNS.index(column)] = value
+    return csv(*fields)
+
+
+TOMORROW = datetime.now(UTC).date() + timedelta(days=1)
+# Values no quote can hold, by family: each makes the whole answer "not a quote".
+IMPLAUSIBLE = {
+    "huge": [("close", "1e308"), ("close", "1E+30"), ("close", "1" * 10), ("close", "9" * 400)],
+    "tiny": [("close", "0"), ("close", "0.00"), ("close", "0.000000001"), ("close", "1e-308")],
+    "negative": [("close", "-1"), ("close", "-0.01"), ("close", "-0"), ("close", "+93.42")],
+    "nan": [("close", "NaN"), ("close", "nan"), ("close", "sNaN"), ("close", "-NaN")],
+    "infinity": [("close", "Infinity"), ("close", "-Infinity"), ("close", "inf")],
+    "exponent": [("close", "9.342E1"), ("close", "1e3"), ("close", "0e0")],
+    "too-many-digits": [("close", "93.123456789"), ("close", "1234567890.5")],
+    "not-a-number": [("close", "lots"), ("close", ""), ("close", "93.42.1"), ("close", "٩٣.٤٢")],
+    "other-prices": [("open", "1e308"), ("high", "NaN"), ("low", "-1"), ("open", "")],
+    "volume": [("volume", "-5"), ("volume", "1e308"), ("volume", "NaN"), ("volume", "lots"),
+               ("volume", "1" * 16), ("volume", "")],
+    "date": [("date", "1999-99-99"), ("date", "2026-02-30"), ("date", "2026-13-01"),
+             ("date", "0000-01-01"), ("date", "1899-12-31"), ("date", "2999-01-01"),
+             ("date", str(TOMORROW + timedelta(days=1))), ("date", "26-11-24"),
+             ("date", "2026/11/24"), ("date", "20261124"), ("date", "N/D"), ("date", ""),
+             ("date", "<b>")],
+    "time": [("time", "25:61"), ("time", "24:00"), ("time", "22:60:00"), ("time", "22:00:60"),
+             ("time", "2200"), ("time", "22:00:09.5"), ("time", "N/D"), ("time", ""),
+             ("time", "<b>")],
+}  # fmt: skip
+IMPLAUSIBLE_CASES = [(family, *case) for family, cases in IMPLAUSIBLE.items() for case in cases]
+
+
+@pytest.mark.parametrize(
+    ("family", "column", "value"),
+    IMPLAUSIBLE_CASES,
+    ids=[f"{family}-{column}={value[:12]}" for family, column, value in IMPLAUSIBLE_CASES],
+)
+def test_a_value_no_quote_can_hold_makes_the_answer_not_a_quote(family, column, value):
+    with pytest.raises(stock.Malformed) as raised:
+        stock.read_quote(with_field(column, value), "AAPL.US")
+    assert raised.value.value == value  # for the job's row
+    assert column in raised.value.what  # for the log, in our own words only
+    if value:
+        assert value not in raised.value.what
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("close", "0.00000001"),
+        ("close", "999999999.99999999"),
+        ("close", "0093.42"),
+        ("open", "N/D"),
+        ("volume", "N/D"),
+        ("volume", "0"),
+        ("volume", "123.5"),
+        ("date", "1900-01-01"),
+        ("date", str(TOMORROW)),  # a market a day ahead of UTC
+        ("time", "22:00"),
+        ("time", "00:00:00"),
+        ("time", "23:59:59"),
+    ],
+)
+def test_values_a_quote_can_hold_are_read(column, value):
+    stock.read_quote(with_field(column, value), "AAPL.US")
 
 
 @pytest.mark.parametrize(
@@ -102,9 +174,18 @@ def test_prices_show_cents(price, shown):
     assert stock.format_price(Decimal(price)) == shown
 
 
-def test_a_quote_says_when_it_is_from_and_odd_stamps_are_left_out():
-    quote = stock.read_quote(csv(*GOOD[:1], "N/D", "<b>", *GOOD[3:]), "AAPL.US")
-    assert (quote.date, quote.time) == ("", "")
+@pytest.mark.parametrize(
+    ("body", "date", "time"),
+    [
+        (b"Symbol,Close\r\nAAPL.US,93.42\r\n", "", ""),
+        (b"Symbol,Date,Close\r\nAAPL.US,2026-11-24,93.42\r\n", "2026-11-24", ""),
+        (b"Symbol,Name,Close\r\nAAPL.US,<b>Apple</b>,93.42\r\n", "", ""),  # not shown
+    ],
+)
+def test_an_answer_without_a_date_or_time_column_is_shown_without_one(body, date, time):
+    """Only a column the answer does not have is left out; one that is there
+    and does not hold a real date or time makes it not a quote (above)."""
+    assert stock.read_quote(body, "AAPL.US") == stock.Quote(Decimal("93.42"), date, time)
 
 
 @pytest.mark.parametrize(
@@ -149,52 +230,217 @@ def test_answers_from_the_service(quotes, config, symbol, answer):
     assert quotes.requests == [symbol.lower()]
 
 
+# --- any answer at all: a sentence for people, or "not a quote" ----------------------
+
+PROPERTY_SYMBOL = "PROP.US"
+NOT_A_QUOTE = "the quote service sent something that is not a quote"
+# What the room may read after "eren asked for PROP.US: " when the service
+# answered 200: a price with where and when, or that the symbol is unknown.
+SENTENCE = re.compile(
+    r"eren asked for PROP\.US: (?:"
+    r"\$(?P<price>[0-9]{1,9}\.[0-9]{2,8}) per share"
+    r"(?: \((?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})(?: (?P<time>[0-9]{2}:[0-9]{2}))?\))?"
+    r"|the quote service does not know that symbol \(symbols look like AAPL, or VOD\.UK\)\.)"
+)
+# Fields as a quote service might send them: plausible ones, and odd ones
+# (every family of implausible value above, numbers as Python and Decimal
+# print them, stooq's N/D, any text at all).
+PLAUSIBLE = {
+    "symbol": st.sampled_from([PROPERTY_SYMBOL, PROPERTY_SYMBOL.lower()]),
+    "date": st.dates(stock.OLDEST, TOMORROW).map(str),
+    "time": st.times().map(lambda t: t.strftime("%H:%M:%S")),
+    "price": st.builds(
+        "{}.{}".format, st.integers(0, 999_999_999), st.from_regex(r"[0-9]{1,8}", fullmatch=True)
+    ),
+    "volume": st.integers(0, 10**15 - 1).map(str),
+}
+ANY_TEXT = st.text(max_size=30)
+ODD_NUMBERS = st.one_of(
+    st.sampled_from(["N/D", ""]),
+    st.decimals(allow_nan=True, allow_infinity=True).map(str),
+    st.floats().map(repr),
+    st.integers().map(str),
+    ANY_TEXT,
+)
+
+
+def odd(column: str) -> st.SearchStrategy[str]:
+    family = column if column in ("date", "time", "volume") else "close"
+    listed = [value for _, c, value in IMPLAUSIBLE_CASES if c == family]
+    if column == "symbol":
+        listed = ["AAPL.US", "N/D", "", "PROP", "PROP.US.US"]
+    return st.sampled_from(listed) | ODD_NUMBERS
+
+
+def plausible(column: str) -> st.SearchStrategy[str]:
+    return PLAUSIBLE.get(column, PLAUSIBLE["price"])
+
+
+def no_data(column: str) -> st.SearchStrategy[str]:
+    """stooq's answer for a symbol it does not know: N/D but for the symbol."""
+    return plausible(column) if column == "symbol" else st.just("N/D")
+
+
+@st.composite
+def answers(draw) -> bytes:
+    """A body the service could send: a CSV row of plausible fields (or stooq's
+    N/D row for a symbol it does not know), a few of them odd, with or without
+    the header, with a column missing; or any text."""
+    kind = draw(st.integers(0, 9))
+    if kind == 0:
+        return draw(ANY_TEXT).encode()
+    columns = list(stock.COLUMNS)
+    if draw(st.booleans()):
+        columns.remove(draw(st.sampled_from(["date", "time", "open", "volume"])))
+    odd_ones = draw(st.sets(st.sampled_from(columns), max_size=3))
+    usual = plausible if kind > 1 else no_data
+    row = [draw(odd(c) if c in odd_ones else usual(c)) for c in columns]
+    out = io.StringIO()
+    writer = csv_module.writer(out)
+    if draw(st.booleans()) or columns != list(stock.COLUMNS):
+        writer.writerow([column.capitalize() for column in columns])
+    writer.writerow(row)
+    return out.getvalue().encode()
+
+
+@pytest.fixture(scope="module")
+def service():
+    """One local quote server for all of a property's examples."""
+    server = QuoteServer()
+    yield server
+    server.close()
+
+
+@given(body=answers())
+def test_any_answer_is_a_sentence_for_people_or_not_a_quote(service, body):
+    """Whatever a 200 answer holds, the room reads who asked, for what, and either
+    a price that is the answer's close (with its real date and time) or that the
+    symbol is unknown; or the bot says it was not a quote. Nothing else escapes."""
+    service.answers[PROPERTY_SYMBOL.lower()] = (200, body, {})
+    config = {**CONFIG, "STOCK_QUOTE_URL": service.template}
+    try:
+        text = stock.answer(PROPERTY_SYMBOL, config)
+    except Failed as exc:
+        event("not a quote")  # `--hypothesis-show-statistics` shows how often each came up
+        assert exc.reason == NOT_A_QUOTE
+        assert PROPERTY_SYMBOL.lower() not in exc.cause.lower()
+        return
+    said = SENTENCE.fullmatch(stock.BOT.reply("eren", PROPERTY_SYMBOL, text))
+    assert said, text
+    event("a price" if said["price"] else "an unknown symbol")
+    if said["price"]:  # the price shown is the one sent, with the stamp sent
+        quote = stock.read_quote(body, PROPERTY_SYMBOL)
+        assert Decimal(said["price"]) == quote.price
+        assert (said["date"] or "") == quote.date
+        assert (said["time"] or "") == (quote.time if quote.date else "")
+
+
+# --- failures --------------------------------------------------------------------------
+
+
 def closed_port() -> int:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-# Every way the quote service can fail: what the room is told (a clause for people),
-# whether it is worth retrying, and a piece of the detail that goes to the log.
+THE = "the quote service"
+# Every way the quote service can fail: what the room is told (a clause for
+# people), whether it is worth retrying, a piece of the detail that goes into the
+# job's row, and a piece of the cause that goes to the log.
 FAILURES = [
-    ("BOOM.US", Transient, "the quote service is having trouble", "HTTP 500"),
-    ("BUSY.US", Transient, "the quote service is busy", "HTTP 429"),
-    ("SLOW.US", Transient, "the quote service did not answer in time", "no answer within"),
-    ("CUT.US", Transient, "the quote service broke off its answer", "bytes short"),
-    ("GONE.US", Failed, "the quote service turned the request down", "HTTP 404"),
-    ("AWAY.US", Failed, "the quote service sent the bot somewhere it does not go", "ftp://"),
-    ("JUNK.US", Failed, "the quote service sent something that is not a quote", "Exceeded"),
-    ("EMPTY.US", Failed, "the quote service sent something that is not a quote", "not one quote"),
-    ("BIG.US", Failed, "the quote service sent far more than an answer", "more than 65536 bytes"),
-    ("refused", Transient, "the quote service could not be reached", "Connection refused"),
-    ("no-dns", Transient, "the quote service could not be reached", "Name or service not known"),
-]
+    ("BOOM.US", Transient, f"{THE} is having trouble", "HTTP 500",
+     "HTTP 500 Internal Server Error"),
+    ("BUSY.US", Transient, f"{THE} is busy", "HTTP 429", "HTTP 429 Too Many Requests"),
+    ("SLOW.US", Transient, f"{THE} did not answer in time", "no answer within", "no answer within"),
+    ("CUT.US", Transient, f"{THE} broke off its answer", "bytes short", "bytes short"),
+    ("HANGUP.US", Transient, f"{THE} hung up without answering", "RemoteDisconnected",
+     "RemoteDisconnected"),
+    ("GONE.US", Failed, f"{THE} turned the request down", "HTTP 404", "HTTP 404 Not Found"),
+    ("AWAY.US", Failed, f"{THE} sent the bot somewhere it does not go", "ftp://",
+     "not http or https"),
+    ("FILE.US", Failed, f"{THE} sent the bot somewhere it does not go", "file:///etc/passwd",
+     "not http or https"),
+    ("PORT.US", Failed, f"{THE} sent the bot somewhere it does not go", ":99999", "not a URL"),
+    ("BRACKET.US", Failed, f"{THE} sent the bot somewhere it does not go", "[::1", "not a URL"),
+    ("HOSTLESS.US", Failed, f"{THE} sent the bot somewhere it does not go", "https:///",
+     "no host"),
+    ("LOOP.US", Failed, f"{THE} sent the bot round in circles", "round in circles",
+     "round in circles (the last HTTP 302 Found)"),
+    ("MAZE.US", Failed, f"{THE} sent the bot round in circles", "round in circles",
+     "round in circles"),
+    ("NOWHERE.US", Failed, f"{THE} sent a redirect that leads nowhere", "HTTP 302",
+     "HTTP 302 Found"),
+    ("GARBLED.US", Failed, f"{THE} sent a garbled answer", "SSH-2.0", "BadStatusLine"),
+    ("HEADERS.US", Failed, f"{THE} sent a garbled answer", "more than 100 headers",
+     "HTTPException"),
+    ("EARLY.US", Failed, f"{THE} sent a garbled answer", "HTTP 103", "HTTP 103 Early Hints"),
+    ("JUNK.US", Failed, f"{THE} sent something that is not a quote", "Exceeded", "not one quote"),
+    ("EMPTY.US", Failed, f"{THE} sent something that is not a quote", "not one quote",
+     "not one quote (0 rows)"),
+    ("HUGE.US", Failed, f"{THE} sent something that is not a quote", "'1e308'",
+     "a close that is not a plausible price"),
+    ("BIG.US", Failed, f"{THE} sent far more than an answer", "more than 65536 bytes",
+     "more than 65536 bytes"),
+    ("refused", Transient, f"{THE} could not be reached", "Connection refused",
+     "ConnectionRefusedError: [Errno 111] Connection refused"),
+    ("no-dns", Transient, f"{THE} could not be reached", "Name or service not known",
+     "gaierror: [Errno -2] Name or service not known"),
+    ("untrusted", Failed, f"{THE} could not be reached securely", "certificate verify failed",
+     "SSLCertVerificationError: CERTIFICATE_VERIFY_FAILED"),
+]  # fmt: skip
 
 
-def failing_config(quotes, case: str) -> dict:
+def failing_config(quotes, case: str, tmp_path) -> dict:
     """The config whose quote URL fails in the way `case` names."""
+    quotes.prices["big.us"] = "1" * (fetch.MAX_BYTES + 1)
+    quotes.prices["huge.us"] = "1e308"
+    for symbol, location in {
+        "file.us": "file:///etc/passwd",
+        "port.us": "http://127.0.0.1:99999/q/l/?s=port.us",
+        "bracket.us": "http://[::1/q/l/?s=bracket.us",
+        "hostless.us": "https:///q/l/?s=hostless.us",  # no host (http: would join ours)
+    }.items():
+        quotes.answers[symbol] = (302, "", {"Location": location})
+    quotes.raw.update(
+        {
+            "hangup.us": b"",
+            "garbled.us": b"SSH-2.0-OpenSSH_9.2\r\n",
+            "headers.us": b"HTTP/1.1 200 OK\r\n" + b"X-A: b\r\n" * 101 + b"\r\n",
+            "early.us": b"HTTP/1.1 103 Early Hints\r\n\r\n",
+        }
+    )
+    if case == "untrusted":  # HTTPS with a certificate nobody vouches for
+        from .test_nginx_e2e import self_signed_certificate
+
+        twin = quotes.twin(self_signed_certificate(tmp_path))
+        return {**CONFIG, "STOCK_QUOTE_URL": twin.template}
     template = {
         "refused": f"http://127.0.0.1:{closed_port()}/q/l/?s={{symbol}}",
         "no-dns": "http://nonexistent.invalid/q/l/?s={symbol}",
     }.get(case, quotes.template)
-    quotes.prices["big.us"] = "1" * (fetch.MAX_BYTES + 1)
     return {**CONFIG, "STOCK_QUOTE_URL": template}
 
 
 @pytest.mark.parametrize(
-    ("case", "kind", "reason", "detail"), FAILURES, ids=[f[0] for f in FAILURES]
+    ("case", "kind", "reason", "detail", "cause"), FAILURES, ids=[f[0] for f in FAILURES]
 )
-def test_every_failure_is_worded_for_people_with_the_details_for_the_log(
-    quotes, case, kind, reason, detail
+def test_every_failure_is_worded_for_people_with_the_details_for_the_job_and_the_log(
+    quotes, tmp_path, case, kind, reason, detail, cause
 ):
     symbol = case if case.endswith(".US") else "AAPL.US"
+    config = failing_config(quotes, case, tmp_path)
     with pytest.raises(kind) as raised:
-        stock.answer(symbol, failing_config(quotes, case))
-    assert raised.value.reason == reason
-    assert detail in raised.value.detail
+        stock.answer(symbol, config)
+    failure = raised.value
+    assert failure.reason == reason
+    assert detail in failure.detail
+    assert cause in failure.cause
     for technical in ("Errno", "Exception", "Error", "http://", "ftp://", "Traceback", "HTTP"):
-        assert technical not in raised.value.reason
+        assert technical not in failure.reason
+    # The log's words: the service's host, and nothing of the request's URL.
+    assert failure.cause.startswith(fetch.host_of(config["STOCK_QUOTE_URL"]) + ": ")
+    assert symbol.lower() not in failure.cause.lower() and "?" not in failure.cause
 
 
 @pytest.mark.parametrize(

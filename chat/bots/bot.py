@@ -12,18 +12,24 @@ from dataclasses import dataclass
 
 
 class BotFailure(Exception):
-    """A request the bot could not answer.
+    """A request the bot could not answer, said three ways for three readers.
 
     `reason` is for the room: a clause a person understands, naming no errno,
     exception, URL or status number ("the quote service could not be reached").
-    `detail` is for the bot's log: what exactly happened (the URL, the errno,
-    the status), so that whoever runs the bot can find out why.
+    `cause` is for the bot's log, which people's words must never reach: what
+    kind of thing went wrong and where, built only from words the request did
+    not bring (a status, an errno, the service's host: "HTTP 500 Internal
+    Server Error from stooq.com"), never the job's argument, a URL's path or
+    query, or what the service sent. `detail` is for the job's row
+    (bot_jobs.last_error), which holds the argument anyway: everything that
+    helps find out why (the URL, what the service sent).
     """
 
-    def __init__(self, reason: str, detail: str = ""):
+    def __init__(self, reason: str, detail: str = "", cause: str = ""):
         super().__init__(reason)
         self.reason = reason
         self.detail = detail
+        self.cause = cause
 
 
 class Transient(BotFailure):

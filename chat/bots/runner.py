@@ -15,6 +15,7 @@ import logging
 import signal
 import threading
 import time
+import traceback
 from contextlib import contextmanager
 
 import psycopg
@@ -23,7 +24,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .. import actions, db, queries
 from ..actions import JOBS_CHANNEL
-from .bot import Bot, Failed, Transient
+from .bot import Bot, BotFailure, Failed, Transient
 
 log = logging.getLogger(__name__)
 
@@ -145,32 +146,45 @@ class Runner:
     def handle(self, job: dict) -> None:
         """Answer one claimed job, retry it later, or answer that it failed.
 
-        The room reads sentences for people that say who asked and what for;
-        what went wrong exactly (URLs, errnos, statuses, tracebacks) goes to
-        the log, once per failure, and into the job's last_error.
+        The room reads sentences for people that say who asked and what for.
+        The log gets the job's id and what kind of thing went wrong (a status,
+        an errno, the service's host, a bug's traceback without its words),
+        once per failure, and never the argument or anything else people
+        typed; the job's last_error, in the row that holds the argument
+        anyway, gets the whole detail (the URL, what the service sent).
         """
         started = time.monotonic()
         argument, attempts = job["argument"], job["attempts"]
         requester = self._requester(job)
         if attempts > self.max_attempts:
             # Claimed this often without an answer: the bots that took it died on it.
-            reason = f"the {self.bot.name} bot stopped before it could answer"
-            detail = f"claimed {attempts - 1} times and never answered: its bots died on it"
-            self._failed(job, requester, reason, detail, TELL_SOMEONE, started, tries=attempts - 1)
+            died = BotFailure(
+                f"the {self.bot.name} bot stopped before it could answer",
+                cause=f"claimed {attempts - 1} times and never answered: its bots died on it",
+            )
+            self._failed(job, requester, died, TELL_SOMEONE, started, tries=attempts - 1)
             return
         try:
             text = self.bot.answer(argument, self.config)
         except Transient as exc:
-            self._failed(job, requester, exc.reason, exc.detail, TRY_AGAIN, started, retry=True)
+            self._failed(job, requester, exc, TRY_AGAIN, started, retry=True)
         except Failed as exc:  # retrying will not mend it
-            self._failed(job, requester, exc.reason, exc.detail, TELL_SOMEONE, started)
+            self._failed(job, requester, exc, TELL_SOMEONE, started)
         except Exception as exc:  # a bug: retried like a blip, reported once attempts run out
-            log.exception("%s bot: job %d failed", self.bot.name, job["id"])
-            reason = f"the {self.bot.name} bot ran into a problem"
-            detail = f"{type(exc).__name__}: {exc}"
-            self._failed(
-                job, requester, reason, detail, TELL_SOMEONE, started, retry=True, logged=True
+            # Its traceback without its words: an exception's message may quote
+            # the argument or what the service sent (they go to last_error).
+            log.error(
+                "%s bot: job %d failed with a bug (its words are in bot_jobs.last_error)\n%s",
+                self.bot.name,
+                job["id"],
+                _traceback_without_words(exc),
             )
+            bug = BotFailure(
+                f"the {self.bot.name} bot ran into a problem",
+                f"{type(exc).__name__}: {exc}",
+                type(exc).__name__,
+            )
+            self._failed(job, requester, bug, TELL_SOMEONE, started, retry=True, logged=True)
         else:
             self._finish(job, self.bot.reply(requester, argument, text), started)
 
@@ -178,8 +192,7 @@ class Runner:
         self,
         job: dict,
         requester: str,
-        reason: str,
-        detail: str,
+        failure: BotFailure,
         advice: str,
         started: float,
         retry: bool = False,
@@ -187,8 +200,10 @@ class Runner:
         tries: int | None = None,
     ) -> None:
         """Log a failure, then retry the job if it may be, or say in the room that it failed:
-        "eren asked for AAPL.US: <reason> (tried 3 times); <advice>." """
-        detail = detail or reason
+        "eren asked for AAPL.US: <reason> (tried 3 times); <advice>."
+
+        The log line is the job's id, the reason and the cause, never the detail."""
+        reason = failure.reason
         if not logged:
             log.warning(
                 "%s bot: job %d attempt %d of %d failed: %s",
@@ -196,16 +211,17 @@ class Runner:
                 job["id"],
                 job["attempts"],
                 self.max_attempts,
-                detail,
+                f"{reason} ({failure.cause})" if failure.cause else reason,
             )
+        error = failure.detail or failure.cause or reason
         if retry and job["attempts"] < self.max_attempts:
-            self._retry(job, detail)
+            self._retry(job, error)
             return
         if retry:
             tries = job["attempts"]
         said = f"{reason} ({_tries(tries)})" if tries else reason
         text = self.bot.reply(requester, job["argument"], f"{said}; {advice}.")
-        self._finish(job, text, started, error=detail)
+        self._finish(job, text, started, error=error)
 
     def _requester(self, job: dict) -> str:
         with self.pool.connection() as conn:
@@ -216,13 +232,7 @@ class Runner:
         delay = min(RETRY_DELAY_MAX, self.retry_delay * 2 ** (job["attempts"] - 1))
         with self.pool.connection() as conn:
             actions.retry_job(conn, job, delay, error)
-        log.info(
-            "%s bot: job %d (%s) will be tried again in %.1fs",
-            self.bot.name,
-            job["id"],
-            job["argument"],
-            delay,
-        )
+        log.info("%s bot: job %d will be tried again in %.1fs", self.bot.name, job["id"], delay)
 
     def _finish(self, job: dict, text: str, started: float, error: str | None = None) -> None:
         with self.pool.connection() as conn:
@@ -239,6 +249,13 @@ class Runner:
             sent.seq,
             time.monotonic() - started,
         )
+
+
+def _traceback_without_words(exc: BaseException) -> str:
+    """Where a bug happened (the frames, as a traceback shows them) and its type,
+    without its message."""
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    return f"Traceback (most recent call last):\n{frames}{type(exc).__qualname__}"
 
 
 def _tries(count: int) -> str:

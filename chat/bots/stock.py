@@ -15,7 +15,8 @@ import io
 import ipaddress
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from urllib.parse import quote, urlsplit
 
 from . import fetch
@@ -29,10 +30,36 @@ COLUMNS = ("symbol", "date", "time", "open", "high", "low", "close", "volume")
 _SYMBOL = re.compile(r"\^?[A-Za-z0-9][A-Za-z0-9._-]{0,19}\Z")
 # Bare symbols are US shares, as on stooq (AAPL -> AAPL.US).
 DEFAULT_MARKET = ".US"
+# stooq's word for a field it has nothing for; N/D as the close means it does
+# not know the symbol. Open, high, low and volume may be N/D (they are not shown).
+NO_DATA = "N/D"
+# A price as stooq writes one: digits, then a point and at most 8 decimals
+# (crypto and penny shares go that far); at most 9 digits before it (the
+# dearest share, Berkshire A, has 6). No sign, exponent, NaN or Infinity, all
+# of which Decimal would take; 1e308 made the room read "ran into a problem".
+_PRICE = re.compile(r"[0-9]{1,9}(\.[0-9]{1,8})?")
+# Shares traded: a count (fractional for crypto), at most 15 digits.
+_VOLUME = re.compile(r"[0-9]{1,15}(\.[0-9]{1,8})?")
+# stooq's d2 and t2 fields: 2026-11-24 and 22:00:09 ([0-9], not \d: no other scripts' digits).
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TIME = re.compile(r"[0-9]{2}:[0-9]{2}(:[0-9]{2})?")
+# The oldest date a quote can carry: a share's last trade may be long ago, not
+# before there were quotes to keep.
+OLDEST = date(1900, 1, 1)
 
 
 class Malformed(Exception):
-    """The service answered, but not with a quote we can read."""
+    """The service answered, but not with a quote we can trust.
+
+    `what` says what was wrong in our own words (safe for the log: "a close
+    that is not a plausible price"); `value` is the field as sent, for the
+    job's row only.
+    """
+
+    def __init__(self, what: str, value: str = ""):
+        super().__init__(what)
+        self.what = what
+        self.value = value
 
 
 class UnknownSymbol(Exception):
@@ -42,7 +69,8 @@ class UnknownSymbol(Exception):
 @dataclass(frozen=True)
 class Quote:
     price: Decimal
-    # When the price was taken, as the service wrote it ("" when it did not say).
+    # When the price was taken, as the service wrote it, checked to be a real
+    # date and time ("" when the answer has no such column).
     date: str
     time: str
 
@@ -67,34 +95,91 @@ def quote_url(template: str, symbol: str) -> str:
 
 
 def read_quote(body: bytes, symbol: str) -> Quote:
-    """The closing price for symbol in a stooq CSV answer; Malformed or UnknownSymbol."""
+    """The closing price for symbol in a stooq CSV answer; Malformed or UnknownSymbol.
+
+    Every field we know is checked before anything is shown: a price that is
+    not a plausible one, an impossible date or time, a volume that is not a
+    count make the whole answer Malformed (it is not a quote to trust, and
+    showing only part of it would hide that).
+    """
+    quote_ = _the_row(body)
+    if quote_["symbol"].upper() != symbol:
+        raise Malformed("a quote for another symbol", quote_["symbol"])
+    if quote_["close"] == NO_DATA:
+        raise UnknownSymbol(symbol)
+    price = _price("close", quote_["close"])
+    for column, check in _CHECKS.items():
+        if column in quote_:
+            check(column, quote_[column])
+    return Quote(price, quote_.get("date", ""), quote_.get("time", "")[:5])
+
+
+def _the_row(body: bytes) -> dict[str, str]:
+    """The answer's one quote, as {column: field}; Malformed if it has not exactly one."""
     try:
         rows = [row for row in csv.reader(io.StringIO(body.decode("utf-8-sig"))) if any(row)]
     except (UnicodeDecodeError, csv.Error):
         raise Malformed("not CSV text") from None
     header = COLUMNS
-    if rows and rows[0] and rows[0][0].strip().lower() == "symbol":
+    if rows and rows[0][0].strip().lower() == "symbol":
         header = tuple(name.strip().lower() for name in rows[0])
         rows = rows[1:]
+    if len(set(header)) != len(header):
+        raise Malformed("a header that names a column twice")
     if len(rows) != 1 or len(rows[0]) != len(header) or not {"symbol", "close"} <= set(header):
         raise Malformed(f"not one quote ({len(rows)} rows)")
-    quote_ = dict(zip(header, (field.strip() for field in rows[0]), strict=True))
-    if quote_["symbol"].upper() != symbol:
-        raise Malformed(f"a quote for {quote_['symbol'][:20]!r}")
-    if quote_["close"] == "N/D":
-        raise UnknownSymbol(symbol)
+    return dict(zip(header, (field.strip() for field in rows[0]), strict=True))
+
+
+def _price(column: str, field: str) -> Decimal:
+    """A price as stooq writes one, and one a share or an index could have."""
+    if not _PRICE.fullmatch(field) or Decimal(field) == 0:
+        raise Malformed(f"a {column} that is not a plausible price", field)
+    return Decimal(field)
+
+
+def _price_or_none(column: str, field: str) -> None:
+    if field != NO_DATA:
+        _price(column, field)
+
+
+def _volume(column: str, field: str) -> None:
+    if field != NO_DATA and not _VOLUME.fullmatch(field):
+        raise Malformed("a volume that is not a count", field)
+
+
+def _date(column: str, field: str) -> None:
+    """A real calendar date, not before OLDEST and not after tomorrow (a market
+    east of here may be a day ahead)."""
     try:
-        price = Decimal(quote_["close"])
-    except InvalidOperation:
-        raise Malformed(f"a price that is not a number: {quote_['close'][:20]!r}") from None
-    if not price.is_finite() or price < 0:
-        raise Malformed(f"a price that is not a number: {quote_['close'][:20]!r}")
-    return Quote(price, _stamp(quote_.get("date", "")), _stamp(quote_.get("time", ""))[:5])
+        day = date.fromisoformat(field) if _DATE.fullmatch(field) else None
+    except ValueError:
+        day = None
+    latest = datetime.now(UTC).date() + timedelta(days=1)
+    if day is None or not OLDEST <= day <= latest:
+        raise Malformed("a date that is not a plausible one", field)
 
 
-def _stamp(field: str) -> str:
-    """A date or time field if it looks like one (digits and separators), else ""."""
-    return field if re.fullmatch(r"[0-9][0-9:-]{0,18}", field) else ""
+def _time(column: str, field: str) -> None:
+    """A time of day: 00:00 to 23:59:59, seconds optional."""
+    try:
+        ok = bool(_TIME.fullmatch(field)) and bool(time.fromisoformat(field))
+    except ValueError:
+        ok = False
+    if not ok:
+        raise Malformed("a time that is not a time of day", field)
+
+
+# What every other column we know must hold (the close is read in
+# read_quote); columns we do not know are not shown and not checked.
+_CHECKS = {
+    "date": _date,
+    "time": _time,
+    "open": _price_or_none,
+    "high": _price_or_none,
+    "low": _price_or_none,
+    "volume": _volume,
+}
 
 
 def format_price(price: Decimal) -> str:
@@ -141,13 +226,15 @@ def answer(symbol: str, config: dict) -> str:
     except UnknownSymbol:
         return f"{SERVICE} does not know that symbol (symbols look like AAPL, or VOD.UK)."
     except Malformed as exc:
+        sent = f": {exc.value[:40]!r}" if exc.value else ""
         raise Failed(
             f"{SERVICE} sent something that is not a quote",
-            f"GET {url}: {exc}; the answer began {body[:120]!r}",
+            f"GET {url}: {exc.what}{sent}; the answer began {body[:120]!r}",
+            f"{fetch.host_of(url)}: {exc.what}",
         ) from None
-    where = ", ".join(
-        part for part in (source_name(url), f"{quote_.date} {quote_.time}".strip()) if part
-    )
+    # A time of day says nothing without its day: shown only after a date.
+    when = f"{quote_.date} {quote_.time}".strip() if quote_.date else ""
+    where = ", ".join(part for part in (source_name(url), when) if part)
     text = price_text(symbol, quote_.price)
     return f"{text} ({where})" if where else text
 
