@@ -55,11 +55,22 @@ _SEPARATORS = frozenset(",;:!?\uff0c\u3001\uff1b\uff1a\uff01\uff1f\u3002")
 _EMPHASIS = frozenset("*_~")
 # A URL's marks in the token (the text since the last whitespace) before
 # the `@`: a path ("a/b,(@eren" is inside https://x/a/b,(@eren) or a scheme
-# with something after it ("mailto:x?cc=(@eren"). "cc:@eren" has nothing
-# after its colon: a mention. A scheme starts only where a word starts (the
-# lookbehind), so each word start gives at most one match, and the leftmost
-# match in a token is also the one that ends first.
+# with something after it ("mailto:x?cc=(@eren"). A word and a colon right
+# before the `@` are `_SCHEMES_BEFORE_AT`'s to judge. A scheme starts only
+# where a word starts (the lookbehind), so each word start gives at most one
+# match, and the leftmost match in a token is also the one that ends first.
 _URL_LEAD = re.compile(r"/|(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*:\S")
+# "mailto:@eren" is the start of a URL, "cc:@eren" a mention: a colon right
+# before the `@` ends a clause, unless the word before it is one of these URI
+# schemes (IANA's registry, and the unregistered javascript and vbscript:
+# those a chat's text is likely to hold, none of them an English word one
+# would put a colon after).
+_SCHEMES_BEFORE_AT = frozenset(
+    "http https ftp ftps sftp file data javascript vbscript mailto tel sms mms "
+    "fax callto facetime skype xmpp irc ircs matrix geo sip sips news nntp "
+    "ws wss ssh git svn ldap ldaps telnet rtsp magnet bitcoin urn".split()
+)
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
 _SPACE = re.compile(r"\s")
 _DATA_USER = re.compile(r'<span class="mention" data-user="([a-z0-9_.-]+)">')
 
@@ -85,7 +96,7 @@ def _mention_at(src: str, pos: int, end: int, tokens: "_Tokens") -> tuple[str, i
             or unicodedata.category(before) in ("Ps", "Pi")
         ):
             return None
-        if tokens.url_mark_end(start) <= start:
+        if tokens.url_mark_end(start) <= start or _scheme_ends_at(src, start - 1):
             return None
     run_end = _NAME_RUN.match(src, pos + 1, end).end()
     if run_end < end and (src[run_end] in "@/" or unicodedata.category(src[run_end])[0] in "LMN"):
@@ -98,6 +109,17 @@ def _mention_at(src: str, pos: int, end: int, tokens: "_Tokens") -> tuple[str, i
     if not 1 <= len(name) <= _NAME_MAX or name[0] in ".-":
         return None
     return name, pos + 1 + len(name)
+
+
+def _scheme_ends_at(src: str, colon: int) -> bool:
+    """Whether src[colon] is the colon after a URI scheme (`_SCHEMES_BEFORE_AT`),
+    the scheme being a whole word: "mailto:", "(tel:", not "xmailto:"."""
+    if src[colon] != ":":
+        return False
+    start = colon
+    while start > 0 and src[start - 1] in _SCHEME_CHARS:
+        start -= 1
+    return src[start:colon].lower() in _SCHEMES_BEFORE_AT
 
 
 class _Tokens:

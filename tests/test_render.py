@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from psycopg.rows import dict_row
 
 from chat import migrate
-from chat.render import for_reader, mentioned, render, sanitise
+from chat.render import _SCHEMES_BEFORE_AT, for_reader, mentioned, render, sanitise
 
 from .schema import database_at
 
@@ -283,6 +283,31 @@ def test_an_at_inside_a_url_never_mentions(before, path, name):
 def test_an_at_glued_to_a_word_never_mentions(word, name):
     assert mentioned(render(f"{word}@{name}")) == []
     assert mentioned(render(f"see {word}@{name}.")) == []
+
+
+_CASED_SCHEMES = st.sampled_from(sorted(_SCHEMES_BEFORE_AT)).flatmap(
+    lambda scheme: st.tuples(*(st.sampled_from((c.lower(), c.upper())) for c in scheme)).map(
+        "".join
+    )
+)
+_CLAUSE_WORDS = st.from_regex(r"[A-Za-z]{1,8}", fullmatch=True).filter(
+    lambda word: word.lower() not in _SCHEMES_BEFORE_AT
+)
+
+
+@_DETERMINISTIC
+@given(scheme=_CASED_SCHEMES, name=_NAMES, opener=st.sampled_from(["", " ", "(", "see "]))
+def test_an_at_right_after_a_uri_scheme_never_mentions(scheme, name, opener):
+    """`mailto:@bob`, `JavaScript:@bob`, `(tel:@bob`: the start of a URL."""
+    assert mentioned(render(f"{opener}{scheme}:@{name}")) == []
+    assert mentioned(render(f"{opener}{scheme}:**@{name}**")) == []
+
+
+@_DETERMINISTIC
+@given(word=_CLAUSE_WORDS, name=_NAMES)
+def test_an_at_after_any_other_word_and_a_colon_mentions(word, name):
+    """`cc:@bob`, `re:@bob`, `to:@bob`: the colon ends a clause."""
+    assert mentioned(render(f"{word}:@{name}")) == [name.lower()]
 
 
 @_DETERMINISTIC
