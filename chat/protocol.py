@@ -41,8 +41,14 @@ MESSAGE_KINDS = (KIND_CHAT, KIND_ACTION)
 # The schema's limit (reactions.emoji): an emoji sequence (a family, a flag
 # with its tags) is a handful of code points; 32 also allows ":party_parrot:".
 EMOJI_MAX = 32
-# Bidirectional controls are format characters like the joiners emoji need,
-# but in a reaction they only serve to make one text look like another.
+# The length of an emoji as sent, before it is made canonical: NFC and the
+# emoji lookup run only on texts this long (a frame may hold 65,536 bytes).
+# 8 per stored character leaves room for selectors, joiners and decomposed
+# accents around each character of a 32-character reaction.
+EMOJI_RAW_MAX = 256
+# Bidirectional controls are refused, not taken out as other invisible
+# characters are: they reorder the text around them, and in a reaction only
+# serve to make one text look like another.
 _BIDI_CONTROLS = set("\u200e\u200f\u061c") | set(map(chr, range(0x202A, 0x202F)))
 _BIDI_CONTROLS |= set(map(chr, range(0x2066, 0x206A)))
 # Control, surrogate and private-use characters, spaces and line separators.
@@ -330,20 +336,24 @@ def validate_content(value: object, max_chars: int, client_id: str | None = None
 
 
 def validate_emoji(value: object, client_id: str | None = None) -> str:
-    """A reaction, in its canonical form (chat/reactions.py `canonical`): 1 to
-    32 characters with no spaces, separators or control characters.
+    """A reaction, in its canonical form (chat/reactions.py `canonical`): a
+    text that shows something, of 1 to 32 characters once canonical, sent as
+    at most 256 characters with no spaces, separators, control characters or
+    bidirectional controls.
 
     Visually identical reactions are one: ❤ and ❤️ both come back as ❤️, a
-    letter with a combining accent as the precomposed letter. Format
-    characters stay (emoji sequences need the zero-width joiner, flags their
-    tags), except the bidirectional controls; so do code points this
-    Python's Unicode tables do not know yet (emoji newer than them). The
-    limits hold for the canonical form, which is what is stored; a second
-    call returns what the first did.
+    letter with a combining accent as the precomposed letter, 👍 with a
+    zero-width space or a variation selector after it as 👍. Joiners,
+    selectors and tags stay inside the emoji sequences the `emoji` package
+    knows, and go everywhere else; a text of nothing but them shows nothing
+    and is refused. Every limit but the raw one holds for the canonical form,
+    which is what is stored; a second call returns what the first did.
     """
-    if not isinstance(value, str) or not 1 <= len(value) <= EMOJI_MAX:
+    if not isinstance(value, str):
+        raise FrameError("bad_frame", "emoji must be a string", client_id)
+    if len(value) > EMOJI_RAW_MAX:
         raise FrameError(
-            "bad_frame", f"emoji must be a string of 1 to {EMOJI_MAX} chars", client_id
+            "bad_frame", f"emoji must be at most {EMOJI_RAW_MAX} chars as sent", client_id
         )
     for char in value:
         category = unicodedata.category(char)
@@ -352,7 +362,9 @@ def validate_emoji(value: object, client_id: str | None = None) -> str:
                 "bad_frame", "emoji must not contain spaces or control characters", client_id
             )
     emoji = reactions.canonical(value)
-    if not 1 <= len(emoji) <= EMOJI_MAX:  # U+FE0E alone is nothing; NFC can lengthen
+    if is_blank(emoji):  # "", or U+200B, U+FE0F... alone: canonical takes them out
+        raise FrameError("bad_frame", "a reaction must show something", client_id)
+    if len(emoji) > EMOJI_MAX:  # NFC can lengthen, and so can U+FE0F put in
         raise FrameError(
             "bad_frame", f"emoji must be a string of 1 to {EMOJI_MAX} chars", client_id
         )

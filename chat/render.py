@@ -3,8 +3,19 @@
 markdown-it-py's "zero" preset with only the rules a chat needs (emphasis,
 code, fenced code, links, line breaks); raw HTML in the text stays text.
 Whatever the renderer lets through, nh3 keeps only the tags and attributes
-below and gives every link rel="noopener noreferrer", so a `javascript:` or
-`data:` link, an `<img onerror>` or a `<script>` can never reach a page.
+below and gives every link rel="noopener noreferrer", so an `<img onerror>`
+or a `<script>` can never reach a page.
+
+A link's href is an absolute http, https or mailto URL and nothing else
+(`link_href`): not `javascript:` or `data:`, and not a relative or
+protocol-relative one either (`//evil.example`, `/logout`, `@bob`), which
+would lead readers elsewhere on this site or to another under this site's
+name. It is checked at two depths: markdown-it's `validateLink` refuses the
+link, so `[x](//evil.example)` stays the text it was typed as (the reader
+sees where it pointed), and a link it makes all the same (an empty
+destination: `[x]()`) loses its `<a>` and keeps its text; then nh3's
+`attribute_filter` drops any other href that reaches it. The scheme of an
+href is written in lower case (`HTTPS://x` links to `https://x`).
 
 `@username` becomes <span class="mention" data-user="username">@username</span>
 (the name lower-cased in data-user) where it is a real mention (`_mention_at`,
@@ -25,6 +36,7 @@ import unicodedata
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
 from markdown_it.rules_inline import StateInline
 
 # What may follow the `@`: a username as migrations/0001 allows it. The name
@@ -43,11 +55,22 @@ _SEPARATORS = frozenset(",;:!?\uff0c\u3001\uff1b\uff1a\uff01\uff1f\u3002")
 _EMPHASIS = frozenset("*_~")
 # A URL's marks in the token (the text since the last whitespace) before
 # the `@`: a path ("a/b,(@eren" is inside https://x/a/b,(@eren) or a scheme
-# with something after it ("mailto:x?cc=(@eren"). "cc:@eren" has nothing
-# after its colon: a mention. A scheme starts only where a word starts (the
-# lookbehind), so each word start gives at most one match, and the leftmost
-# match in a token is also the one that ends first.
+# with something after it ("mailto:x?cc=(@eren"). A word and a colon right
+# before the `@` are `_SCHEMES_BEFORE_AT`'s to judge. A scheme starts only
+# where a word starts (the lookbehind), so each word start gives at most one
+# match, and the leftmost match in a token is also the one that ends first.
 _URL_LEAD = re.compile(r"/|(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*:\S")
+# "mailto:@eren" is the start of a URL, "cc:@eren" a mention: a colon right
+# before the `@` ends a clause, unless the word before it is one of these URI
+# schemes (IANA's registry, and the unregistered javascript and vbscript:
+# those a chat's text is likely to hold, none of them an English word one
+# would put a colon after).
+_SCHEMES_BEFORE_AT = frozenset(
+    "http https ftp ftps sftp file data javascript vbscript mailto tel sms mms "
+    "fax callto facetime skype xmpp irc ircs matrix geo sip sips news nntp "
+    "ws wss ssh git svn ldap ldaps telnet rtsp magnet bitcoin urn".split()
+)
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
 _SPACE = re.compile(r"\s")
 _DATA_USER = re.compile(r'<span class="mention" data-user="([a-z0-9_.-]+)">')
 
@@ -73,7 +96,7 @@ def _mention_at(src: str, pos: int, end: int, tokens: "_Tokens") -> tuple[str, i
             or unicodedata.category(before) in ("Ps", "Pi")
         ):
             return None
-        if tokens.url_mark_end(start) <= start:
+        if tokens.url_mark_end(start) <= start or _scheme_ends_at(src, start - 1):
             return None
     run_end = _NAME_RUN.match(src, pos + 1, end).end()
     if run_end < end and (src[run_end] in "@/" or unicodedata.category(src[run_end])[0] in "LMN"):
@@ -86,6 +109,17 @@ def _mention_at(src: str, pos: int, end: int, tokens: "_Tokens") -> tuple[str, i
     if not 1 <= len(name) <= _NAME_MAX or name[0] in ".-":
         return None
     return name, pos + 1 + len(name)
+
+
+def _scheme_ends_at(src: str, colon: int) -> bool:
+    """Whether src[colon] is the colon after a URI scheme (`_SCHEMES_BEFORE_AT`),
+    the scheme being a whole word: "mailto:", "(tel:", not "xmailto:"."""
+    if src[colon] != ":":
+        return False
+    start = colon
+    while start > 0 and src[start - 1] in _SCHEME_CHARS:
+        start -= 1
+    return src[start:colon].lower() in _SCHEMES_BEFORE_AT
 
 
 class _Tokens:
@@ -133,23 +167,82 @@ def _render_mention(self, tokens, idx, options, env) -> str:
     return f'<span class="mention" data-user="{name.lower()}">@{name}</span>'
 
 
+# An absolute URL of an allowed scheme: http(s) with "//" and a host after
+# it ("http:evil" is relative to the page's own address in a browser, and
+# "http:///evil" or "http://\\evil" are not what they seem), or mailto with
+# an address. Nothing is trimmed first: a space or a control character in
+# front of the scheme ("java\tscript:") fails the match instead.
+_LINK_HREF = re.compile(r"(https?)://(?=[^/\\?#\s])|(mailto):(?=\S)", re.IGNORECASE)
+
+
+def link_href(url: str) -> str | None:
+    """`url` as a message's link may point to it (its scheme in lower case),
+    or None: only absolute http, https and mailto URLs."""
+    match = _LINK_HREF.match(url)
+    if match is None:
+        return None
+    scheme = match.group(1) or match.group(2)
+    return scheme.lower() + url[len(scheme) :]
+
+
+def _unlink_refused(state: StateCore) -> None:
+    """A link markdown-it made with an href `link_href` refuses (an empty
+    destination passes validateLink's veto) becomes its text; the others get
+    their scheme in lower case. Links do not nest, so one flag follows them."""
+    for block in state.tokens:
+        if block.type != "inline" or not block.children:
+            continue
+        kept, refused = [], False
+        for token in block.children:
+            if token.type == "link_open":
+                href = link_href(str(token.attrGet("href") or ""))
+                refused = href is None
+                if refused:
+                    continue
+                token.attrSet("href", href)
+            elif token.type == "link_close" and refused:
+                refused = False
+                continue
+            kept.append(token)
+        block.children = kept
+
+
 _markdown = MarkdownIt("zero", {"breaks": True, "html": False}).enable(
     ["emphasis", "backticks", "fence", "link", "newline", "autolink", "escape"]
 )
 _markdown.inline.ruler.before("emphasis", "mention", _mention_rule)
 _markdown.add_render_rule("mention", _render_mention)
+# markdown-it asks this of every link and autolink destination (normalised:
+# entities decoded, the rest percent-encoded); a refused one is not a link.
+_markdown.validateLink = lambda url: link_href(url) is not None
+_markdown.core.ruler.push("unlink_refused", _unlink_refused)
 
 _TAGS = {"p", "br", "em", "strong", "code", "pre", "a", "span"}
 _ATTRIBUTES = {"a": {"href"}, "code": {"class"}, "span": {"class", "data-user"}}
+# nh3's own scheme filter: it lets a URL without a scheme through
+# ("//evil.example"), which `_keep_attribute` does not.
 _SCHEMES = {"http", "https", "mailto"}
+
+
+def _keep_attribute(tag: str, attribute: str, value: str) -> str | None:
+    """nh3's last word on every attribute: an href only as `link_href` allows it."""
+    if attribute == "href":
+        return link_href(value)
+    return value
 
 
 def render(content: str) -> str:
     """Sanitised HTML for one message's text."""
+    return sanitise(_markdown.render(content))
+
+
+def sanitise(html: str) -> str:
+    """`html` with only the subset's tags and attributes, and only allowed links."""
     return nh3.clean(
-        _markdown.render(content),
+        html,
         tags=_TAGS,
         attributes=_ATTRIBUTES,
+        attribute_filter=_keep_attribute,
         url_schemes=_SCHEMES,
         link_rel="noopener noreferrer",
     ).strip()

@@ -56,6 +56,11 @@ MENTIONS = [
     ("thanks,@bob", ["bob"]),
     ("wait;@bob", ["bob"]),
     ("cc:@bob", ["bob"]),
+    ("re:@bob", ["bob"]),
+    ("to:@bob", ["bob"]),
+    ("Cc:@bob", ["bob"]),
+    ("fwd:@bob", ["bob"]),
+    ("xmailto:@bob", ["bob"]),  # not a scheme: a word that ends in one
     ("hey!@bob", ["bob"]),
     ("what?@bob", ["bob"]),
     ("\u4f60\u597d\uff0c@bob", ["bob"]),  # 你好，@bob
@@ -91,6 +96,18 @@ MENTIONS = [
     ("\u00e9@bob", []),  # é@bob
     ("mail bob@example.com", []),
     ("mailto:a@bob", []),
+    # right after a URI scheme and its colon: the start of a URL
+    ("mailto:@bob", []),
+    ("MAILTO:@bob", []),
+    ("javascript:@bob", []),
+    ("data:@bob", []),
+    ("tel:@bob", []),
+    ("sms:@bob", []),
+    ("https:@bob", []),
+    ("xmpp:@bob", []),
+    ("matrix:@bob", []),
+    ("(mailto:@bob)", []),
+    ("see mailto:**@bob**", []),
     ("<mailto:a@bob.example>", []),
     ("a_@bob", []),
     ("a**@bob**", []),
@@ -110,6 +127,7 @@ MENTIONS = [
     ("[@bob](https://x.example)", []),
     ("[ask @bob](https://x.example)", []),
     ("[x](https://x.example) @bob", ["bob"]),
+    ("[x](@bob)", ["bob"]),  # not a link (relative): text, with a mention in it
     ("\\@bob", []),
     ('<span class="mention" data-user="bob">', []),
     ("&#64;bob", []),
