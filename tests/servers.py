@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 import psutil
 import requests
+from psycopg import conninfo as pg_conninfo
 from websockets.sync.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -266,17 +267,18 @@ class Client:
 
 
 class PartitionProxy:
-    """A TCP proxy to a PostgreSQL Unix socket that can silently swallow connections.
+    """A TCP proxy to PostgreSQL (its Unix socket path, or a (host, port) pair) that
+    can silently swallow connections.
 
     `blackhole(marker)` makes every open connection whose start-up packet carried
     `marker` (e.g. an application_name) drop all bytes both ways without closing:
     a network partition that neither side is told about. New connections work.
     """
 
-    def __init__(self, unix_socket_path: str):
+    def __init__(self, target: "str | tuple[str, int]"):
         import threading
 
-        self.target = unix_socket_path
+        self.target = target
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(64)
@@ -293,8 +295,11 @@ class PartitionProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            upstream = socket.socket(socket.AF_UNIX)
-            upstream.connect(self.target)
+            if isinstance(self.target, str):
+                upstream = socket.socket(socket.AF_UNIX)
+                upstream.connect(self.target)
+            else:
+                upstream = socket.create_connection(self.target)
             pair = {"startup": b"", "dead": False, "sockets": (client, upstream)}
             with self.lock:
                 self.pairs.append(pair)
@@ -327,6 +332,13 @@ class PartitionProxy:
 
 
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def database_address(database_url: str) -> "str | tuple[str, int]":
+    """Where a PostgreSQL URL connects: its Unix socket path, or (host, port)."""
+    params = pg_conninfo.conninfo_to_dict(database_url)
+    host, port = params.get("host") or "localhost", int(params.get("port") or 5432)
+    return f"{host}/.s.PGSQL.{port}" if host.startswith("/") else (host, port)
 
 
 def form_login(server: Gunicorn, username: str, password: str, remember: bool = False):

@@ -22,7 +22,7 @@ from chat import actions
 
 from .conftest import make_token, make_user
 from .raw_ws import TEXT, RawClient, frame
-from .servers import FRAME_TIMEOUT, Client, Gunicorn, PartitionProxy
+from .servers import FRAME_TIMEOUT, Client, Gunicorn, PartitionProxy, database_address
 
 pytestmark = pytest.mark.e2e
 
@@ -241,11 +241,7 @@ def waiting_on_a_lock(db) -> bool:
 def test_1013_when_the_database_goes_away(start_server, person, db, database_url, path):
     """A join waits on the database, which then goes away (every connection of the
     server to it cut, new ones refused): the socket closes with 1013."""
-    params = pg_conninfo.conninfo_to_dict(database_url)
-    host = params.get("host") or ""
-    if not host.startswith("/"):
-        pytest.skip("the proxy that cuts the database off needs PostgreSQL on a Unix socket")
-    proxy = CutProxy(f"{host}/.s.PGSQL.{params.get('port') or 5432}")
+    proxy = CutProxy(database_address(database_url))
     try:
         proxied = pg_conninfo.make_conninfo(database_url, host="127.0.0.1", port=proxy.port)
         server = start_server(workers=1, database=proxied)
