@@ -21,17 +21,17 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
+# The HTTP status of a refusal's code (a socket sends the same code in an
+# error frame); any other code is 400.
+REFUSAL_STATUS = {"forbidden": 403, "not_found": 404, "too_many_requests": 429}
+
+
 @bp.errorhandler(protocol.FrameError)
-def _refused(exc: protocol.FrameError):
-    """A refused request body, with the same codes a socket's error frame carries."""
-    status = 429 if exc.code == "too_many_requests" else 400
-    return jsonify(error={"code": exc.code, "message": exc.message}), status
-
-
 @bp.errorhandler(actions.ActionError)
-def _action_refused(exc: actions.ActionError):
-    """A refused change (nothing was stored), with the code a socket's error frame carries."""
-    status = {"forbidden": 403, "not_found": 404, "too_many_requests": 429}.get(exc.code, 400)
+def _refused(exc: protocol.FrameError | actions.ActionError):
+    """A refused request body or change (nothing was stored), with the code a
+    socket's error frame carries."""
+    status = REFUSAL_STATUS.get(exc.code, 400)
     return jsonify(error={"code": exc.code, "message": exc.message}), status
 
 
@@ -134,7 +134,7 @@ def _json_body(example: str) -> dict:
 
 
 def _event_answer(room: dict, client_id: str | None, write) -> tuple:
-    """Run one event action; its outcome as JSON (a refusal: _action_refused)."""
+    """Run one event action; its outcome as JSON (a refusal: _refused)."""
     with db.connection() as conn:
         event = write(conn)
     answer = {

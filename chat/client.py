@@ -255,8 +255,6 @@ class ClientSession:
         except protocol.FrameError as exc:
             exc.client_id = frame.client_id
             raise
-        except actions.ActionError as exc:
-            raise protocol.FrameError(exc.code, exc.message, frame.client_id) from None
         self.peer.send(protocol.ack_frame(frame.client_id, event.seq, room["name"]))
 
     def _typing(self, room_name: str) -> None:

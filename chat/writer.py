@@ -41,7 +41,7 @@ BATCH_MAX = 500
 SQL_LOCK_ROOMS = """
     SELECT id, last_seq, now() AS now FROM rooms WHERE id = ANY(%s) ORDER BY id FOR UPDATE
 """
-# As actions.SQL_PREVIOUS_SEND, for a batch: what each key was used for
+# As actions.SQL_PREVIOUS_USE, for a batch: what each key was used for
 # before (a message or event's kind, or 'job' for a bot request).
 SQL_PREVIOUS_SENDS = """
     WITH k AS (

@@ -24,7 +24,13 @@ from .. import metrics, protocol, reactions
 from ..render import render
 from .channels import CHANNEL, SQL_NOTIFY
 from .errors import ActionError
-from .messages import forget_mentions, notify_payload, replace_mentions, reused_key
+from .messages import (
+    forget_mentions,
+    notify_payload,
+    previous_use,
+    replace_mentions,
+    reused_key,
+)
 
 # A person's distinct reactions on one message: a few say something; more is
 # a script inflating the message's frame, which every catch-up sends.
@@ -49,14 +55,6 @@ class Event:
 SQL_NEXT_SEQ = """
     UPDATE rooms SET last_seq = last_seq + 1 WHERE id = %s
     RETURNING last_seq, CASE WHEN is_direct THEN NULL ELSE created_by END AS owner_id
-"""
-# As messages.SQL_PREVIOUS_SEND: a message, an event or a bot request ('job').
-SQL_PREVIOUS_EVENT = """
-    SELECT seq, kind, target_seq, content, created_at FROM messages
-    WHERE room_id = %(room_id)s AND user_id = %(user_id)s AND client_id = %(client_id)s
-    UNION ALL
-    SELECT NULL, 'job', NULL, NULL, created_at FROM bot_jobs
-    WHERE room_id = %(room_id)s AND requested_by = %(user_id)s AND client_id = %(client_id)s
 """
 SQL_TARGET = """
     SELECT user_id, kind, content, html, created_at, edited_at, deleted_at
@@ -271,9 +269,7 @@ def _check_repeat(
     """Raise _Repeat if this client_id made the same kind of event on the same message
     (for a reaction, with the same emoji); ActionError('bad_frame') if it was used
     for anything else."""
-    previous = conn.execute(
-        SQL_PREVIOUS_EVENT, {"room_id": room["id"], "user_id": user["id"], "client_id": client_id}
-    ).fetchone()
+    previous = previous_use(conn, room, user, client_id)
     if previous is None:
         return
     same = previous["kind"] in kinds and previous["target_seq"] == target_seq

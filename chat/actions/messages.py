@@ -33,13 +33,21 @@ SQL_NEXT_SEQ = "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = %s RETURNING
 # What this user already did with this client_id in this room: a message or
 # an event (its kind), or a request handed to a bot (kind 'job'). One key is
 # one operation: only a send repeats a send.
-SQL_PREVIOUS_SEND = """
-    SELECT seq, created_at, kind FROM messages
+# Sends and events (actions/events.py) both ask it.
+SQL_PREVIOUS_USE = """
+    SELECT seq, created_at, kind, target_seq, content FROM messages
     WHERE room_id = %(room_id)s AND user_id = %(user_id)s AND client_id = %(client_id)s
     UNION ALL
-    SELECT NULL, created_at, 'job' FROM bot_jobs
+    SELECT NULL, created_at, 'job', NULL, NULL FROM bot_jobs
     WHERE room_id = %(room_id)s AND requested_by = %(user_id)s AND client_id = %(client_id)s
 """
+
+
+def previous_use(conn: Connection, room: dict, user: dict, client_id: str) -> dict | None:
+    """What the user already did with `client_id` in the room (SQL_PREVIOUS_USE's
+    row), or None. Under the room's row lock, so no earlier use is missed."""
+    params = {"room_id": room["id"], "user_id": user["id"], "client_id": client_id}
+    return conn.execute(SQL_PREVIOUS_USE, params).fetchone()
 
 
 def reused_key() -> ActionError:
@@ -143,10 +151,7 @@ def send_message(
     with conn.transaction():
         seq = conn.execute(SQL_NEXT_SEQ, (room["id"],)).fetchone()["last_seq"]
         if client_id is not None:
-            previous = conn.execute(
-                SQL_PREVIOUS_SEND,
-                {"room_id": room["id"], "user_id": user["id"], "client_id": client_id},
-            ).fetchone()
+            previous = previous_use(conn, room, user, client_id)
             if previous is not None:
                 if previous["kind"] not in protocol.MESSAGE_KINDS:
                     raise reused_key()
