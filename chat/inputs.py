@@ -22,6 +22,7 @@ from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
+from .protocol import json_text_error
 from .text import first_unstorable, unstorable
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,5 @@ def _json_text_reason() -> str | None:
     try:
         orjson.loads(request.get_data())
     except orjson.JSONDecodeError as exc:
-        if "surrogate" in str(exc) or "UTF-8" in str(exc):
-            return "text must be valid Unicode (UTF-8, no lone surrogates)"
+        return json_text_error(exc)
     return None

@@ -433,14 +433,19 @@ def parse(data: str | bytes, max_chars: int, plain_text: bool = True) -> ClientF
 _LOOKS_LIKE_A_FRAME = re.compile(r'\s*\{\s*"')
 
 
+def json_text_error(exc: orjson.JSONDecodeError) -> str | None:
+    """Why JSON did not parse, if it was its text (a lone surrogate escape, bytes
+    that are not UTF-8: orjson's messages say so), as a sentence; else None."""
+    if "surrogate" in str(exc) or "UTF-8" in str(exc):
+        return "text must be valid Unicode (UTF-8, no lone surrogates)"
+    return None
+
+
 def _malformed(data: str, exc: orjson.JSONDecodeError) -> FrameError:
     """The refusal of a frame that is not valid JSON, saying why, with its client_id
     and room when a lenient reading finds them (so a client can match the error
     to what it sent: a lone surrogate from a half-pasted emoji, say)."""
-    if "surrogate" in str(exc) or "UTF-8" in str(exc):
-        reason = "text must be valid Unicode (no lone surrogates)"
-    else:
-        reason = f"not valid JSON ({str(exc).split(':', 1)[0]})"
+    reason = json_text_error(exc) or f"not valid JSON ({str(exc).split(':', 1)[0]})"
     try:
         lenient = json.loads(data)  # accepts lone surrogates; only for the error frame
     except (ValueError, RecursionError):
