@@ -4,15 +4,11 @@ This file runs in the gunicorn master, which must not import psycopg (see
 chat/__init__.py); it may start the embedded PostgreSQL, which does not.
 """
 
-import ast
-import logging
 import os
-import re
-
-from gunicorn import glogging
 
 from chat import LOG_FORMAT
 from chat import config as chat_config
+from chat.serverlog import Logger, RefusedRequestFilter
 
 host = os.environ.get("HOST", "127.0.0.1")
 port = os.environ.get("PORT", "8000")
@@ -43,100 +39,7 @@ control_socket_disable = os.environ.get("GUNICORN_CONTROL_SOCKET", "") != "1"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 
 
-class Logger(glogging.Logger):
-    """gunicorn's logger, with an access log only when ACCESS_LOG asks for one.
-
-    gunicorn writes an access line for every request whenever `logconfig_dict`
-    is set, whatever `accesslog` says: with ACCESS_LOG unset every search
-    (`/search?q=...`) reached the log. And when it is on, the path it logs is
-    the raw one without the query string, so search words and other typed
-    parameters stay out of it (PATH_INFO would be percent-decoded: a `%0a`
-    could forge a line).
-    """
-
-    @property
-    def access_log_enabled(self) -> bool:
-        return bool(self.cfg.accesslog)
-
-    def atoms(self, resp, req, environ, request_time):
-        atoms = super().atoms(resp, req, environ, request_time)
-        atoms["U"] = environ.get("RAW_URI", "").split("?", 1)[0] or "-"
-        return atoms
-
-
 logger_class = Logger
-
-
-class RefusedRequestFilter(logging.Filter):
-    """gunicorn's own lines about a request it refused or failed, without what the
-    request carried.
-
-    gunicorn writes the offending text into them as it came: `Invalid request
-    from ip=...: Invalid HTTP request line: 'GET /search?q=hunter2\\x01pw
-    HTTP/1.1'` (query string and all), a header line with its value, a URI
-    with its query. This rewrites them to what was wrong, in gunicorn's own
-    words, and at most the path without its query (as the access log shows
-    it): `Invalid request from ip=...: Invalid HTTP request line (path
-    /search)`. Other lines pass unchanged.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.name.startswith("gunicorn."):
-            _rewrite_refusal(record)
-        return True
-
-
-# gunicorn's warning for a request it cannot parse; its error is `str(exc)` of
-# one of gunicorn.http.errors, fixed words with the offending text in a repr.
-_REFUSED = re.compile(r"Invalid request from ip=(\S*?): (.*)\Z", re.DOTALL)
-# A Python str or bytes repr, as gunicorn's errors quote what they refuse.
-_REPR = re.compile(r"b?'(?:[^'\\]|\\.)*'" + r'|b?"(?:[^"\\]|\\.)*"')
-# The one refusal that quotes the request line (or its URI): its path is shown.
-_BAD_LINE = "Invalid HTTP request line"
-# A request target's path: what may be shown of it (RFC 3986 path characters).
-_PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*")
-# A path longer than this is cut: a note needs the start of it, not all.
-_PATH_MAX = 100
-# gunicorn's error for a request it failed on: (method,) uri, with the query.
-_FAILED_ON = ("Error handling request %s %s", "Error handling request %s")
-
-
-def _rewrite_refusal(record: logging.LogRecord) -> None:
-    if record.msg in _FAILED_ON and record.args:
-        *method, uri = record.args
-        record.args = (*method, _path_of(str(uri)) or "-")
-        return
-    refused = _REFUSED.match(str(record.msg)) if not record.args else None
-    if refused is None:
-        return
-    ip, error = refused.groups()
-    # gunicorn's fixed words: what a repr quoted becomes "...", and anything
-    # after the first ": " (where the offending text or a detail of it is) goes.
-    words = _REPR.sub("...", error).split(": ", 1)[0][:80]
-    quoted = _REPR.search(error)
-    path = ""
-    if words == _BAD_LINE and quoted:  # a request line, or its URI alone
-        path = _path_of(_unquoted(quoted.group()))
-    record.msg = "Invalid request from ip=%s: %s" + (" (path %s)" if path else "")
-    record.args = (ip, words, path) if path else (ip, words)
-
-
-def _unquoted(text: str) -> str:
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return ""
-    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
-
-
-def _path_of(target: str) -> str:
-    """The path of the request target in `target` (a request line or a URI),
-    without its query or fragment and up to anything a path cannot hold."""
-    found = re.search(r"(?:\A|\s)(/\S*)", target)
-    if found is None:
-        return ""
-    path = _PATH.match(found.group(1).split("?", 1)[0].split("#", 1)[0]).group()
-    return path if len(path) <= _PATH_MAX else path[:_PATH_MAX] + "..."
 
 
 # ACCESS_LOG unset: no access log at all (nothing is logged per request);
