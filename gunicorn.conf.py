@@ -6,9 +6,8 @@ chat/__init__.py); it may start the embedded PostgreSQL, which does not.
 
 import os
 
-from chat import LOG_FORMAT
 from chat import config as chat_config
-from chat.serverlog import Logger, RefusedRequestFilter
+from chat.serverlog import LOG_FORMAT, Logger, RefusedRequestFilter
 
 host = os.environ.get("HOST", "127.0.0.1")
 port = os.environ.get("PORT", "8000")
@@ -51,7 +50,7 @@ accesslog = os.environ.get("ACCESS_LOG") or None
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 # One format on stdout for gunicorn's lines and the app's: time, level, pid,
 # logger, message, so `grep '\[12345\]'` follows one worker and
-# `grep chat.client` every connect and disconnect.
+# `grep chat.realtime.client` every connect and disconnect.
 _handlers = {
     "stdout": {
         "class": "logging.StreamHandler",
@@ -94,7 +93,7 @@ def on_starting(server):
     chat_config.secret_key()
     _metrics_directory()
     if not os.environ.get("DATABASE_URL"):
-        from chat import pgserver
+        from chat.storage import pgserver
 
         # Workers inherit the URL, so they connect instead of starting their own.
         os.environ["DATABASE_URL"] = pgserver.ensure_running(chat_config.embedded_pgdata())
@@ -163,7 +162,7 @@ def post_worker_init(worker):
 
     import gevent
 
-    from chat import going_away
+    from chat.factory import going_away
 
     stop_accepting = worker.handle_exit
 
@@ -181,7 +180,7 @@ def worker_int(worker):
     every WebSocket with 1001 first; clients resume elsewhere with `after`."""
     app = getattr(worker, "wsgi", None)
     if app is not None:
-        from chat import going_away
+        from chat.factory import going_away
 
         going_away(app)
 
@@ -202,6 +201,6 @@ def worker_exit(server, worker):
     """Close the worker's LISTEN loop and pool, so it exits without greenlet noise."""
     app = getattr(worker, "wsgi", None)
     if app is not None:
-        from chat import close_app
+        from chat.factory import close_app
 
         close_app(app)

@@ -5,7 +5,7 @@
 
 Prints round-trip percentiles (send a chat, wait for its ack) for the quiet
 baseline and during the logins, and their ratio. Argon2id runs in gevent's
-thread pool (chat/passwords.py), so the socket should barely notice.
+thread pool (chat/domain/passwords.py), so the socket should barely notice.
 """
 
 import argparse

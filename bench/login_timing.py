@@ -18,7 +18,8 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chat import actions, close_app, create_app  # noqa: E402
+from chat import actions  # noqa: E402
+from chat.factory import close_app, create_app  # noqa: E402
 from tests.conftest import csrf_token  # noqa: E402
 from tests.servers import scratch_database  # noqa: E402
 

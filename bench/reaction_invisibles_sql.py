@@ -1,12 +1,12 @@
-"""Writes migrations/0011_reaction_invisibles.sql from chat.reactions and chat.text.
+"""Writes migrations/0011_reaction_invisibles.sql from chat.domain.reactions and chat.domain.text.
 
 Not a benchmark: a one-off generator kept next to bench/emoji_identity_sql.py
 (which wrote 0008). A migration is plain SQL and cannot call
-chat.reactions.canonical, so this writes its rules into the migration: the
+chat.domain.reactions.canonical, so this writes its rules into the migration: the
 `emoji` package's emoji (bare form -> fully-qualified form, as
-chat.reactions.FULLY_QUALIFIED), the characters chat.text.is_invisible
+chat.domain.reactions.FULLY_QUALIFIED), the characters chat.domain.text.is_invisible
 calls invisible (as a regular-expression class of ranges), and the reading
-of chat.reactions.known_at and canonical as PL/pgSQL. Regenerate (only for a
+of chat.domain.reactions.known_at and canonical as PL/pgSQL. Regenerate (only for a
 new migration: an applied one never changes) with
 
     .venv/bin/python bench/reaction_invisibles_sql.py > migrations/0011_reaction_invisibles.sql
@@ -25,17 +25,17 @@ sys.path.insert(0, str(ROOT))
 import emoji  # noqa: E402
 
 from bench.emoji_identity_sql import literal  # noqa: E402
+from chat.domain.reactions import FULLY_QUALIFIED, PASSES  # noqa: E402
+from chat.domain.text import is_invisible  # noqa: E402
 from chat.protocol import EMOJI_MAX  # noqa: E402
-from chat.reactions import FULLY_QUALIFIED, PASSES  # noqa: E402
-from chat.text import is_invisible  # noqa: E402
 
 HEAD = """\
 -- Reactions that differ only in invisible characters are one reaction (issue 14).
 --
--- chat/reactions.py `canonical` now reads a reaction as follows: NFC
+-- chat/domain/reactions.py `canonical` now reads a reaction as follows: NFC
 -- without U+FE0E (as 0008); each emoji the `emoji` package knows (read from
 -- the left, longest first, U+FE0F inside or right after it ignored) in its
--- fully-qualified form; every other invisible character (chat/text.py
+-- fully-qualified form; every other invisible character (chat/domain/text.py
 -- is_invisible: zero-width spaces and joiners, variation selectors, tags,
 -- fillers...) taken out; again until nothing changes. So 👍 followed by
 -- U+200B is 👍, 🇺 U+200B 🇸 is 🇺🇸, and U+200B alone is nothing (refused from
@@ -72,13 +72,13 @@ INSERT INTO emoji_0011 (bare, canonical) VALUES
 
 BODY = """\
 
--- Every beginning of a known emoji's bare form (chat/reactions.py _PREFIXES).
+-- Every beginning of a known emoji's bare form (chat/domain/reactions.py _PREFIXES).
 CREATE TEMPORARY TABLE emoji_beginning_0011 ON COMMIT DROP AS
 SELECT DISTINCT left(bare, n) AS beginning
 FROM emoji_0011, generate_series(1, length(bare)) AS n;
 ALTER TABLE emoji_beginning_0011 ADD PRIMARY KEY (beginning);
 
--- One pass of chat/reactions.py `_shown`, with `known_at` inside it.
+-- One pass of chat/domain/reactions.py `_shown`, with `known_at` inside it.
 CREATE FUNCTION pg_temp.reaction_shown_0011(form text) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -121,7 +121,7 @@ BEGIN
             pos := stop;
         ELSE
             c := substr(form, pos, 1);
-            -- chat/text.py is_invisible, as ranges of code points
+            -- chat/domain/text.py is_invisible, as ranges of code points
             IF c !~ '[{invisible}]' THEN
                 shown := shown || c;
             END IF;
@@ -132,7 +132,7 @@ BEGIN
 END
 $$;
 
--- chat/reactions.py `canonical`.
+-- chat/domain/reactions.py `canonical`.
 CREATE FUNCTION pg_temp.reaction_canonical_0011(form text) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -249,7 +249,7 @@ def escape(code: int) -> str:
 
 
 def invisible_ranges() -> list[tuple[int, int]]:
-    """The code points chat.text.is_invisible answers True for, as ranges
+    """The code points chat.domain.text.is_invisible answers True for, as ranges
     (U+0000 left out: PostgreSQL text cannot hold it; surrogates never occur)."""
     ranges: list[tuple[int, int]] = []
     for code in range(1, sys.maxunicode + 1):

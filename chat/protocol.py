@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 
 import orjson
 
-from . import reactions
-from .render import render
-from .text import first_unstorable, is_blank, unstorable
+from chat.domain import reactions
+from chat.domain.render import render
+from chat.domain.text import first_unstorable, is_blank, unstorable
 
 CLIENT_ID_MAX = 64
 ROOM_NAME_MAX = 40
@@ -336,7 +336,7 @@ def validate_content(value: object, max_chars: int, client_id: str | None = None
 
 
 def validate_emoji(value: object, client_id: str | None = None) -> str:
-    """A reaction, in its canonical form (chat/reactions.py `canonical`): a
+    """A reaction, in its canonical form (chat/domain/reactions.py `canonical`): a
     text that shows something, of 1 to 32 characters once canonical, sent as
     at most 256 characters with no spaces, separators, control characters or
     bidirectional controls.

@@ -18,7 +18,8 @@ import threading
 import time
 from pathlib import Path
 
-from . import LOG_FORMAT, config
+from chat import config
+from chat.serverlog import LOG_FORMAT
 
 log = logging.getLogger("chat.run")
 
@@ -117,7 +118,7 @@ def _die_with_parent() -> None:
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     if not os.environ.get("DATABASE_URL"):
-        from . import pgserver
+        from chat.storage import pgserver
 
         # Inherited by gunicorn (whose master then starts no server of its
         # own) and by the bots: one server for all, stopped when we exit.
@@ -125,7 +126,7 @@ def main() -> int:
         log.info("embedded PostgreSQL running in %s", config.embedded_pgdata())
     config.secret_key()  # generated once here, not raced for by every process
 
-    from .bots import BOTS
+    from chat.bots import BOTS
 
     supervisor = Supervisor([bot.name for bot in BOTS])
 

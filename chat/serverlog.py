@@ -10,6 +10,10 @@ import re
 
 from gunicorn import glogging
 
+# Greppable by worker pid and module, like gunicorn's own lines; the app's and
+# the supervisor's lines use it too.
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
+
 
 class Logger(glogging.Logger):
     """gunicorn's logger, with an access log only when ACCESS_LOG asks for one.

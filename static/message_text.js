@@ -8,7 +8,7 @@
 //   .counter        "3,812 / 4,000", shown from 90 % of the limit; .over above it
 //   .text-note      why the text was not sent or saved (role=alert, hidden when empty)
 
-// Blank by Unicode, the server's rule exactly (chat/text.py): white space,
+// Blank by Unicode, the server's rule exactly (chat/domain/text.py): white space,
 // control and format characters, Unicode's default-ignorable code points
 // (zero-width spaces and joiners, bidi marks, soft hyphen, BOM, the combining
 // grapheme joiner, Hangul fillers, variation selectors, tags…) and the braille

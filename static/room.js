@@ -48,7 +48,7 @@ const room = section.dataset.room;
 const me = section.dataset.me;
 const historyUrl = section.dataset.historyUrl;
 const readAtLoad = Number(section.dataset.lastReadSeq) || 0;
-// @me in a message's HTML (chat/render.py writes data-user lower-cased).
+// @me in a message's HTML (chat/domain/render.py writes data-user lower-cased).
 const mentionOfMe = `.mention[data-user="${CSS.escape(me.toLowerCase())}"]`;
 const typingIntervalMs = (Number(section.dataset.typingInterval) || 2) * 1000;
 // The server's MAX_MESSAGE_CHARS, in code points.

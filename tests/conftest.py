@@ -31,9 +31,10 @@ from psycopg import conninfo as pg_conninfo  # noqa: E402
 from psycopg import sql  # noqa: E402
 from simple_websocket import ConnectionClosed  # noqa: E402
 
-from chat import actions, migrate  # noqa: E402
-from chat import create_app as _create_app  # noqa: E402
-from chat.forms import csrf as _csrf  # noqa: E402,F401
+from chat import actions  # noqa: E402
+from chat.factory import create_app as _create_app  # noqa: E402
+from chat.storage import migrate  # noqa: E402
+from chat.web.forms import csrf as _csrf  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parent.parent
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -52,7 +53,7 @@ def pg_server() -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if not url:
         try:
-            from chat import pgserver
+            from chat.storage import pgserver
 
             url = pgserver.ensure_running(ROOT / "instance" / "test-pgdata")
         except Exception as exc:  # the embedded server could not start here
@@ -112,7 +113,7 @@ def db(database_url):
 def app(database_url):
     app = _create_app({"TESTING": True, "DATABASE_URL": database_url, "MIGRATE_ON_START": False})
     yield app
-    from chat import close_app
+    from chat.factory import close_app
 
     close_app(app)
 
@@ -130,7 +131,7 @@ def make_app(database_url):
         return app
 
     yield make
-    from chat import close_app
+    from chat.factory import close_app
 
     for app in apps:
         close_app(app)
@@ -445,7 +446,7 @@ def realtime(database_url):
     from psycopg_pool import ConnectionPool
 
     from chat.config import load
-    from chat.realtime import Realtime
+    from chat.realtime.service import Realtime
 
     pool = ConnectionPool(
         database_url, kwargs={"row_factory": dict_row}, min_size=1, max_size=4, open=True

@@ -11,7 +11,7 @@ import psycopg
 from psycopg import conninfo as pg_conninfo
 from psycopg import sql
 
-from chat import migrate
+from chat.storage import migrate
 
 
 @contextmanager

@@ -33,7 +33,8 @@ def http() -> requests.Session:
 
 
 def terminate_listeners(database_url: str, expect: int) -> None:
-    """pg_terminate_backend on every worker's LISTEN connection (chat/hub.py names them)."""
+    """pg_terminate_backend on every worker's LISTEN connection (chat/realtime/hub.py
+    names them)."""
     import psycopg
 
     with psycopg.connect(database_url, autocommit=True) as admin:
@@ -362,7 +363,7 @@ def scratch_database(pgdata: Path = ROOT / "instance" / "bench-pgdata"):
     import psycopg
     from psycopg import sql
 
-    from chat import migrate, pgserver
+    from chat.storage import migrate, pgserver
 
     server = os.environ.get("DATABASE_URL") or pgserver.ensure_running(pgdata)
     name = f"chat_scratch_{uuid.uuid4().hex[:8]}"

@@ -5,7 +5,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from chat import actions, queries
+from chat import actions
+from chat.storage import queries
 
 from .conftest import make_user, room_row, run_concurrently
 

@@ -12,7 +12,7 @@ import unicodedata
 import pytest
 from playwright.sync_api import expect
 
-from chat.text import is_blank
+from chat.domain.text import is_blank
 
 from .conftest import make_user
 from .test_browser import PASSWORD, log_in, open_room

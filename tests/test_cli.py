@@ -57,7 +57,7 @@ def test_the_gunicorn_master_never_imports_psycopg():
     check = (
         "import runpy, sys\n"
         "runpy.run_path('gunicorn.conf.py')\n"
-        "import chat, chat.config, chat.pgserver\n"
+        "import chat, chat.config, chat.storage.pgserver\n"
         "assert 'psycopg' not in sys.modules, 'psycopg imported in the master'\n"
     )
     result = subprocess.run(

@@ -9,9 +9,9 @@ import threading
 
 from simple_websocket import ConnectionClosed
 
-from chat.client import ClientSession
-from chat.limits import TokenBucket
-from chat.realtime import TypingThrottle
+from chat.realtime.buckets import TokenBucket
+from chat.realtime.client import ClientSession
+from chat.realtime.service import TypingThrottle
 
 from .conftest import ScriptedSocket, make_user, room_row
 
@@ -37,7 +37,7 @@ def test_a_bug_in_one_connection_closes_it_with_1011_and_spares_the_others(
         return real_chat(self, room_name, frame)
 
     monkeypatch.setattr(ClientSession, "_chat", buggy)
-    with caplog.at_level(logging.ERROR, logger="chat.client"):
+    with caplog.at_level(logging.ERROR, logger="chat.realtime.client"):
         victim.inbox.put("boom")
         victim.wait_for(lambda s: s.closed_with == 1011)
         threads[0].join(10)
@@ -53,7 +53,7 @@ def test_a_bug_in_one_connection_closes_it_with_1011_and_spares_the_others(
 
 def test_token_bucket_allows_the_burst_then_the_rate(monkeypatch):
     now = [1000.0]
-    monkeypatch.setattr("chat.limits.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("chat.realtime.buckets.time.monotonic", lambda: now[0])
     bucket = TokenBucket(rate=20, burst=60)
     assert sum(bucket.allow() for _ in range(100)) == 60
     now[0] += 0.5  # half a second refills 10 tokens
@@ -69,7 +69,7 @@ def test_rate_zero_means_unlimited():
 
 def test_typing_throttle_per_user_and_room(monkeypatch):
     now = [50.0]
-    monkeypatch.setattr("chat.realtime.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("chat.realtime.service.time.monotonic", lambda: now[0])
     throttle = TypingThrottle(2.0)
     assert throttle.allow(1, 1)
     assert not throttle.allow(1, 1)

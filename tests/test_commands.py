@@ -3,8 +3,9 @@
 import psycopg
 import pytest
 
-from chat import actions, commands, protocol
+from chat import actions, protocol
 from chat.bots import stock
+from chat.realtime import commands
 
 from .conftest import make_user, room_row
 

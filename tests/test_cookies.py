@@ -2,7 +2,7 @@
 
 import pytest
 
-from chat import close_app, create_app
+from chat.factory import close_app, create_app
 
 from .conftest import csrf_token, make_user
 

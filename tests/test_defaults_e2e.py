@@ -273,7 +273,7 @@ def check_LOG_LEVEL(world, documented):
     assert documented == "`info`"
     log = world.server.log()
     assert re.search(r" INFO \[\d+\] gunicorn.error: Starting gunicorn", log)
-    assert re.search(r" INFO \[\d+\] chat.client: connect user=hange", log)
+    assert re.search(r" INFO \[\d+\] chat.realtime.client: connect user=hange", log)
     assert not re.search(r" DEBUG \[\d+\] ", log)
     assert settings_line(log, "settings")["LOG_LEVEL"] == "info"
 

@@ -1,5 +1,5 @@
 """Every error a person can meet is a page in the site's layout with a way back; under /api/
-the same errors stay JSON; on the WebSocket routes they stay short plain text (chat/errors.py).
+the same errors stay JSON; on the WebSocket routes they stay short plain text (chat/web/errors.py).
 
 Each status is reached by a real request where one exists: an unknown or private room,
 a bad `?before=`, a GET on a POST-only route, an oversized or slow body, busy exports,
@@ -20,7 +20,8 @@ from psycopg import sql
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
-from chat import actions, errors, export
+from chat import actions
+from chat.web import errors, export
 
 from .conftest import AuthActions, make_token, make_user, room_row
 
@@ -293,7 +294,7 @@ def test_the_database_going_away_is_a_503_page_with_the_header_logged_out(site, 
 
 
 def test_a_throttled_login_is_a_page_in_the_layout(site, app, db):
-    """Login throttling answers 429 with the login form itself (chat/auth.py), which is in
+    """Login throttling answers 429 with the login form itself (chat/web/auth.py), which is in
     the layout and says to wait."""
     client = app.test_client()
     login = AuthActions(client)

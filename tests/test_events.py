@@ -9,7 +9,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from chat import actions, protocol, queries
+from chat import actions, protocol
+from chat.storage import queries
 
 from .conftest import room_row
 

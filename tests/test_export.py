@@ -1,4 +1,4 @@
-"""Exports (chat/export.py): the two formats, CSV quoting and the formula guard, who may
+"""Exports (chat/web/export.py): the two formats, CSV quoting and the formula guard, who may
 export (docs/security.md row 4), and streaming: a 200,000-row room arrives whole and in
 order while the server holds one batch, and the connection goes back to the pool
 when the client leaves mid-download."""
@@ -14,7 +14,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from chat import actions, export
+from chat import actions
+from chat.web import export
 
 from .conftest import _with_db, add_event, drop_database, make_token, make_user, room_row, send_as
 
@@ -260,7 +261,7 @@ def big_room(pg_server, template_db):
 
 
 def test_a_200k_row_room_streams_whole_in_order_in_bounded_memory(big_room):
-    from chat import close_app, create_app
+    from chat.factory import close_app, create_app
 
     url, token = big_room
     app = create_app({"TESTING": True, "DATABASE_URL": url, "MIGRATE_ON_START": False})

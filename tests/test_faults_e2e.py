@@ -16,7 +16,7 @@ import pytest
 from psycopg.rows import dict_row
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from chat import migrate
+from chat.storage import migrate
 
 from .conftest import make_token, make_user
 from .servers import ROOT, Client, Gunicorn, PartitionProxy, http, terminate_listeners

@@ -1,4 +1,4 @@
-from chat import create_app
+from chat.factory import create_app
 
 
 def test_healthz_ok_when_database_answers(client):
@@ -21,6 +21,6 @@ def test_healthz_503_when_database_does_not_answer(tmp_path):
         assert response.status_code == 503
         assert response.json["status"] == "unavailable"
     finally:
-        from chat import close_app
+        from chat.factory import close_app
 
         close_app(app)

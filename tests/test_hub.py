@@ -13,8 +13,8 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from chat import actions, metrics, protocol
-from chat.hub import Hub
-from chat.peer import Peer
+from chat.realtime.hub import Hub
+from chat.realtime.peer import Peer
 
 from .conftest import make_user, room_row
 
@@ -146,7 +146,7 @@ def test_notifications_with_and_without_the_send_time_are_delivered(hub, db, gen
     # The hub trusts the feed's seq: the table need not hold these two.
     hub.on_notify(f"{general['id']} 1 {first}")
     hub.on_notify(actions.notify_payload(general["id"], 2, second))
-    # A batch (chat/writer.py): several messages, one per line, in one payload.
+    # A batch (chat/realtime/writer.py): several messages, one per line, in one payload.
     third, fourth = (
         protocol.chat_frame("general", seq, "eren", f"batch {seq}", now, None, None)
         for seq in (3, 4)

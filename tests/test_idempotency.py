@@ -9,7 +9,7 @@ requests (chat/actions), and the HTTP API on top of them.
 import pytest
 
 from chat import actions
-from chat.writer import _Send, write
+from chat.realtime.writer import _Send, write
 
 from .conftest import make_token, room_row, send_as
 

@@ -171,7 +171,7 @@ def _build(rule, path_args: dict) -> str:
 
 def _route_ids() -> list[str]:
     """Every route the fuzz covers, as 'METHOD endpoint' (one test each)."""
-    from chat import create_app
+    from chat.factory import create_app
 
     app = create_app({"MIGRATE_ON_START": False, "DATABASE_URL": "postgresql:///unused"})
     return [f"{method} {endpoint}" for method, endpoint, _ in routes(app)]

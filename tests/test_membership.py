@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from chat import actions
-from chat.client import ClientSession
+from chat.realtime.client import ClientSession
 
 from .conftest import ScriptedSocket, make_token, room_row, send_as
 

@@ -1,6 +1,6 @@
 """Mentions match the message's current text, always (issue 14, item 6).
 
-What a mention is: docs/protocol.md "Mentions" and chat/render.py. Every way a
+What a mention is: docs/protocol.md "Mentions" and chat/domain/render.py. Every way a
 message's text comes to be or changes (a send, the batch writer, a `/me`
 action, an edit, a deletion) leaves the message's mention records exactly
 equal to the mentions in its current html, restricted to the room's members
@@ -15,9 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg.rows import dict_row
 
-from chat import actions, commands, migrate, queries
-from chat.render import mentioned, render
-from chat.writer import Writer, _Send, write
+from chat import actions
+from chat.domain.render import mentioned, render
+from chat.realtime import commands
+from chat.realtime.writer import Writer, _Send, write
+from chat.storage import migrate, queries
 
 from .conftest import make_user, room_row
 from .schema import database_at
@@ -203,7 +205,7 @@ def send_single(db, room, user, text):
 
 
 def send_batched(db, room, user, text):
-    """chat/writer.py's write, with the html Writer.send renders."""
+    """chat/realtime/writer.py's write, with the html Writer.send renders."""
     item = _Send(room, user, text, None, render(text))
     write(db, [item])
     return item.result.seq

@@ -1,4 +1,4 @@
-"""chat.migrate on real, empty databases: once only, under a lock, all or nothing."""
+"""chat.storage.migrate on real, empty databases: once only, under a lock, all or nothing."""
 
 import uuid
 
@@ -7,7 +7,8 @@ import pytest
 from psycopg import conninfo as pg_conninfo
 from psycopg import sql
 
-from chat import close_app, create_app, migrate
+from chat.factory import close_app, create_app
+from chat.storage import migrate
 
 from .conftest import run_concurrently
 

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from chat import actions
-from chat.client import ClientSession
+from chat.realtime.client import ClientSession
 
 from .conftest import ScriptedSocket, make_token, make_user, room_row, send_as
 

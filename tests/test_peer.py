@@ -7,13 +7,13 @@ import threading
 
 import pytest
 
-from chat.peer import CLOSE_TRY_AGAIN_LATER, FrameSocket, Peer, wire
+from chat.realtime.peer import CLOSE_TRY_AGAIN_LATER, FrameSocket, Peer, wire
 
 WAIT = 15.0
 
 
 class Client:
-    """The server side's socket wrapped as in chat/ws.py, and the client end that reads."""
+    """The server side's socket wrapped as in chat/web/sockets.py, and the client end that reads."""
 
     def __init__(self):
         with socket.create_server(("127.0.0.1", 0)) as listener:

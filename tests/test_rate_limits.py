@@ -14,9 +14,9 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from chat import actions
-from chat.client import ClientSession
 from chat.config import load
-from chat.realtime import Realtime
+from chat.realtime.client import ClientSession
+from chat.realtime.service import Realtime
 
 from .conftest import ScriptedSocket, csrf_token, make_token, make_user, room_row, send_as
 from .servers import http

@@ -1,7 +1,7 @@
 """Reaction identity (issue 14, item 7): visually identical reactions are one reaction.
 
 Every path that toggles a reaction (the socket's react frame, the JSON API,
-the action itself) stores chat.reactions.canonical(emoji); migrations 0008
+the action itself) stores chat.domain.reactions.canonical(emoji); migrations 0008
 (presentation selectors) and 0011 (invisible characters) bring the rows
 stored before to the same form.
 """
@@ -23,9 +23,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from psycopg.rows import dict_row
 
-from chat import actions, client, migrate, protocol, queries
-from chat.reactions import FULLY_QUALIFIED, canonical, known_at
-from chat.text import is_blank, is_invisible
+from chat import actions, protocol
+from chat.domain.reactions import FULLY_QUALIFIED, canonical, known_at
+from chat.domain.text import is_blank, is_invisible
+from chat.realtime import client
+from chat.storage import migrate, queries
 
 from .conftest import ROOT, make_token, make_user, room_row
 from .schema import database_at
@@ -40,7 +42,7 @@ US = "\U0001f1fa\U0001f1f8"  # 🇺🇸: two regional indicators
 ENGLAND = "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
 TECHNOLOGIST = "\U0001f468\u200d\U0001f4bb"  # 👨‍💻
 
-# Characters that show nothing (chat.text.is_invisible), of every kind QA met:
+# Characters that show nothing (chat.domain.text.is_invisible), of every kind QA met:
 # joiners, zero-width spaces, format characters, fillers, the combining
 # grapheme joiner, variation selectors (VS1, VS15, VS16, VS17), a tag.
 INVISIBLES = [
@@ -534,7 +536,7 @@ _RANGE = re.compile(r"\\(?:u([0-9A-F]{4})|U([0-9A-F]{8}))(?:-\\(?:u([0-9A-F]{4})
 
 def test_0011_is_what_its_generator_writes_and_knows_what_canonical_knows():
     """The file is bench/reaction_invisibles_sql.py's output for today's code: the
-    library's emoji, and exactly the characters chat.text.is_invisible names."""
+    library's emoji, and exactly the characters chat.domain.text.is_invisible names."""
     from bench import reaction_invisibles_sql
 
     text = MIGRATION_0011.read_text()

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from psycopg.rows import dict_row
 
-from chat import migrate
-from chat.render import _SCHEMES_BEFORE_AT, for_reader, mentioned, render, sanitise
+from chat.domain.render import _SCHEMES_BEFORE_AT, for_reader, mentioned, render, sanitise
+from chat.storage import migrate
 
 from .schema import database_at
 

@@ -1,11 +1,12 @@
-"""Full-text search (chat/search.py): ranking, highlighting and escaping, the query syntax,
+"""Full-text search (chat/web/search.py): ranking, highlighting and escaping, the query syntax,
 filters, pages, events and deleted messages left out, and visibility (docs/security.md row 4)."""
 
 from urllib.parse import quote
 
 import pytest
 
-from chat import actions, search
+from chat import actions
+from chat.web import search
 
 from .conftest import add_event, make_token, make_user, send_as
 

@@ -218,7 +218,7 @@ def json_body(size: int) -> bytes:
 
 # werkzeug reads a chunked body (no Content-Length) up to MAX_CONTENT_LENGTH and
 # stops there without a 413: what is past the limit is cut off, and the request
-# goes on with the first 256 KiB (chat/limits.py reads it whole; reported).
+# goes on with the first 256 KiB (chat/web/limits.py reads it whole; reported).
 @pytest.mark.parametrize(
     "size, status, chunked",
     [

@@ -1,4 +1,4 @@
-"""chat/text.py: what PostgreSQL can store, and what counts as blank, by Unicode."""
+"""chat/domain/text.py: what PostgreSQL can store, and what counts as blank, by Unicode."""
 
 import unicodedata
 
@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chat import protocol
-from chat.text import first_unstorable, is_blank, is_invisible, unstorable
+from chat.domain.text import first_unstorable, is_blank, is_invisible, unstorable
 
 BLANK = [
     "",

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from chat.wire import (
+from chat.realtime.wire import (
     CLOSE_GOING_AWAY,
     CLOSE_GRACE,
     CLOSE_INTERNAL_ERROR,

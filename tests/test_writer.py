@@ -1,4 +1,4 @@
-"""Group commit (chat/writer.py): batches keep every rule of a lone send."""
+"""Group commit (chat/realtime/writer.py): batches keep every rule of a lone send."""
 
 import threading
 
@@ -8,9 +8,11 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from chat import actions, writer
-from chat.render import render
-from chat.writer import Writer, _Send, pack, write
+from chat import actions
+from chat.domain.render import render
+from chat.realtime import writer
+from chat.realtime.writer import Writer, _Send, pack, write
+from chat.web import worker
 
 from .conftest import make_user, room_row, run_concurrently
 
@@ -164,7 +166,7 @@ def test_write_batch_0_sends_one_transaction_per_message(make_app, db, rooms):
     user, general, _ = rooms
     app = make_app(WRITE_BATCH=False)
     with app.app_context():
-        single = writer.for_app(app)
+        single = worker.writer(app)
         assert isinstance(single, writer.SingleWriter)
         assert single.send(general, user, "alone", "c").seq == 1
         assert single.send(general, user, "alone", "c").duplicate is True

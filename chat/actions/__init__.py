@@ -5,7 +5,7 @@ One module per concern; everything is re-exported here, so callers write
 `actions.send_message(...)`.
 """
 
-from .accounts import (
+from chat.actions.accounts import (
     create_token,
     create_user,
     disable_user,
@@ -16,7 +16,7 @@ from .accounts import (
     set_password,
     start_session,
 )
-from .channels import (
+from chat.actions.channels import (
     CHANNEL,
     CONTROL_CHANNEL,
     EVENTS_CHANNEL,
@@ -26,9 +26,15 @@ from .channels import (
     announce,
     events_payload,
 )
-from .errors import ActionError
-from .events import MAX_REACTIONS_PER_USER, Event, delete_message, edit_message, toggle_reaction
-from .jobs import (
+from chat.actions.errors import ActionError
+from chat.actions.events import (
+    MAX_REACTIONS_PER_USER,
+    Event,
+    delete_message,
+    edit_message,
+    toggle_reaction,
+)
+from chat.actions.jobs import (
     JOBS_CHANNEL,
     MAX_PENDING_JOBS,
     Queued,
@@ -38,9 +44,9 @@ from .jobs import (
     ensure_bot_user,
     retry_job,
 )
-from .limits import take_token
-from .messages import Sent, notify_payload, record_mentions, reused_key, send_message
-from .presence import (
+from chat.actions.limits import take_token
+from chat.actions.messages import Sent, notify_payload, record_mentions, reused_key, send_message
+from chat.actions.presence import (
     announce_typing,
     arrive,
     depart,
@@ -50,7 +56,7 @@ from .presence import (
     retire_worker,
     worker_presence,
 )
-from .rooms import (
+from chat.actions.rooms import (
     create_room,
     direct_room_name,
     invite,

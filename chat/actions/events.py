@@ -20,17 +20,18 @@ from datetime import datetime
 
 from psycopg import Connection
 
-from .. import metrics, protocol, reactions
-from ..render import render
-from .channels import CHANNEL, SQL_NOTIFY
-from .errors import ActionError
-from .messages import (
+from chat import metrics, protocol
+from chat.actions.channels import CHANNEL, SQL_NOTIFY
+from chat.actions.errors import ActionError
+from chat.actions.messages import (
     forget_mentions,
     notify_payload,
     previous_use,
     replace_mentions,
     reused_key,
 )
+from chat.domain import reactions
+from chat.domain.render import render
 
 # A person's distinct reactions on one message: a few say something; more is
 # a script inflating the message's frame, which every catch-up sends.
@@ -173,7 +174,7 @@ def toggle_reaction(
     there; Event.on says which.
 
     The emoji is stored, compared and announced in its canonical form
-    (chat/reactions.py): ❤ toggles off a ❤️ given earlier. Callers from the
+    (chat/domain/reactions.py): ❤ toggles off a ❤️ given earlier. Callers from the
     surface pass protocol.validate_emoji's answer, already canonical.
     """
     emoji = reactions.canonical(emoji)

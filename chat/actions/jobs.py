@@ -4,9 +4,9 @@ from dataclasses import dataclass
 
 from psycopg import Connection
 
-from .channels import SQL_NOTIFY
-from .errors import ActionError
-from .messages import Sent, reused_key, send_message
+from chat.actions.channels import SQL_NOTIFY
+from chat.actions.errors import ActionError
+from chat.actions.messages import Sent, reused_key, send_message
 
 # Bots LISTEN here; the payload is the name of the bot that has new work.
 JOBS_CHANNEL = "bot_jobs"

@@ -2,7 +2,7 @@
 
 NOTIFY is delivered only at commit, so no worker hears of a message that
 could still roll back, and notifications leave in commit order, which is seq
-order within a room. chat/writer.py batches many sends into one transaction
+order within a room. chat/realtime/writer.py batches many sends into one transaction
 with the same rules.
 """
 
@@ -12,10 +12,10 @@ from datetime import datetime
 
 from psycopg import Connection, Rollback
 
-from .. import metrics, protocol
-from ..render import mentioned, render
-from .channels import CHANNEL, NOTIFY_PAYLOAD_MAX, SQL_NOTIFY
-from .errors import ActionError
+from chat import metrics, protocol
+from chat.actions.channels import CHANNEL, NOTIFY_PAYLOAD_MAX, SQL_NOTIFY
+from chat.actions.errors import ActionError
+from chat.domain.render import mentioned, render
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def notify_payload(room_id: int, seq: int, frame: str, sent_ms: int | None = Non
     Listeners fetch a referenced message from the table, so size never loses one.
     `sent_ms` (this host's clock, Unix milliseconds; now unless given) lets each
     worker measure how long the message took to reach it
-    (metrics.NOTIFY_TO_DELIVERY). A batch (chat/writer.py) sends one per line.
+    (metrics.NOTIFY_TO_DELIVERY). A batch (chat/realtime/writer.py) sends one per line.
     """
     if sent_ms is None:
         sent_ms = int(time.time() * 1000)

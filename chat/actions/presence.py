@@ -2,8 +2,9 @@
 
 from psycopg import Connection
 
-from .. import protocol, queries
-from .channels import NOTIFY_PAYLOAD_MAX, ONLINE_USERS_REF, announce, events_payload
+from chat import protocol
+from chat.actions.channels import NOTIFY_PAYLOAD_MAX, ONLINE_USERS_REF, announce, events_payload
+from chat.storage import queries
 
 
 def announce_typing(conn: Connection, room: dict, user: dict) -> None:

@@ -2,9 +2,9 @@
 
 from psycopg import Connection
 
-from .. import queries
-from .channels import CONTROL_CHANNEL, SQL_NOTIFY
-from .errors import ActionError
+from chat.actions.channels import CONTROL_CHANNEL, SQL_NOTIFY
+from chat.actions.errors import ActionError
+from chat.storage import queries
 
 SQL_INSERT_ROOM = """
     INSERT INTO rooms (name, is_private, created_by) VALUES (%s, %s, %s)

@@ -1,7 +1,7 @@
 """What a bot is: a slash command, an account, and a function that answers one job.
 
 A bot never touches the chat's state directly. People's commands become rows
-in `bot_jobs` (chat/commands.py); the bot's process (chat/bots/runner.py)
+in `bot_jobs` (chat/realtime/commands.py); the bot's process (chat/bots/runner.py)
 claims them and posts each answer through the same send action as people.
 A bot only has to say how to read its command's argument and how to answer;
 the runner says who asked, retries, and words the failures.
@@ -74,7 +74,7 @@ class Bot:
     def reply(self, requester: str, argument: str, text: str) -> str:
         """The message posted in the room: who asked, what for, and the answer.
 
-        The request itself is never a message (chat/commands.py), so the answer
+        The request itself is never a message (chat/realtime/commands.py), so the answer
         says what it answers.
         """
         return f"{requester} asked for {argument}: {text}"

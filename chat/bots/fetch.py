@@ -24,7 +24,7 @@ from http import HTTPStatus
 from http.client import HTTPException, IncompleteRead, RemoteDisconnected
 from urllib.parse import quote, urljoin, urlsplit
 
-from .bot import BotFailure, Failed, Transient
+from chat.bots.bot import BotFailure, Failed, Transient
 
 # Bot answers are small documents (a quote is one CSV line); anything bigger
 # is not an answer, and reading it would only cost memory.

@@ -16,15 +16,16 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 
 import psycopg
-from flask import Flask
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from .. import actions, db, queries
-from ..actions import JOBS_CHANNEL
-from .bot import Bot, BotFailure, Failed, Transient
+from chat import actions
+from chat.actions import JOBS_CHANNEL
+from chat.bots.bot import Bot, BotFailure, Failed, Transient
+from chat.storage import db, queries
 
 log = logging.getLogger(__name__)
 
@@ -262,10 +263,16 @@ def _tries(count: int) -> str:
     return "tried once" if count == 1 else f"tried {count} times"
 
 
-def run_bot(bot: Bot, app: Flask) -> None:
-    """`flask --app app <name>-bot`: serve the bot's queue until SIGTERM or Ctrl-C."""
-    bot.check(app.config)
-    runner = Runner(bot, app.config, db.pool())
+def run_bot(
+    bot: Bot, config: Mapping, pool: ConnectionPool, schema_pending: Callable[[], bool]
+) -> None:
+    """`flask --app app <name>-bot`: serve the bot's queue until SIGTERM or Ctrl-C.
+
+    `config` is the app's settings; `pool` is closed on the way out;
+    `schema_pending()` says whether migrations still wait for the database.
+    Raises SystemExit when the bot's account cannot be used."""
+    bot.check(config)
+    runner = Runner(bot, config, pool)
 
     def stop(signum, frame) -> None:
         log.info(
@@ -278,12 +285,12 @@ def run_bot(bot: Bot, app: Flask) -> None:
     log.info("%s bot: started", bot.name)
     # PostgreSQL was down at start: create_app migrates in the background; the
     # queue's table may not exist before that is done.
-    while app.extensions.get("schema_pending") and not runner.stop.wait(BACKOFF_MIN):
+    while schema_pending() and not runner.stop.wait(BACKOFF_MIN):
         pass
     try:
         runner.run()
     except actions.ActionError as exc:  # the bot's account cannot be used
         raise SystemExit(f"{bot.name} bot: {exc.message}") from None
     finally:
-        db.pool().close()
+        pool.close()
     log.info("%s bot: stopped", bot.name)

@@ -19,8 +19,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from urllib.parse import quote, urlsplit
 
-from . import fetch
-from .bot import BadArgument, Bot, Failed
+from chat.bots import fetch
+from chat.bots.bot import BadArgument, Bot, Failed
 
 SERVICE = "the quote service"
 # stooq's column order for f=sd2t2ohlcv, used when the answer has no header line.

@@ -1,12 +1,15 @@
-"""The JSON API for bots and scripts (DESIGN §4). Errors are JSON too (chat/errors.py)."""
+"""The JSON API for bots and scripts (DESIGN §4). Errors are JSON too (chat/web/errors.py)."""
 
 from flask import Blueprint, Flask, abort, current_app, g, jsonify, request
 from flask_login import current_user
 
-from . import actions, commands, db, protocol, queries, writer
-from .forms import csrf
-from .limits import send_limited
-from .rooms import room_or_404, seq_arg
+from chat import actions, protocol
+from chat.realtime import commands
+from chat.storage import queries
+from chat.web import worker
+from chat.web.forms import csrf
+from chat.web.limits import send_limited
+from chat.web.rooms import room_or_404, seq_arg
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -52,7 +55,7 @@ def message_json(room: dict, row: dict) -> dict:
 @bp.get("/rooms")
 def list_rooms():
     """The rooms the caller can see."""
-    with db.connection() as conn:
+    with worker.connection() as conn:
         rooms = queries.visible_rooms(conn, current_user.id)
     return jsonify(
         rooms=[
@@ -79,7 +82,7 @@ def list_messages(name: str):
         limit = DEFAULT_LIMIT
     if not 1 <= limit <= MAX_LIMIT:
         abort(400, description=f"limit must be 1 to {MAX_LIMIT}")
-    with db.connection() as conn:
+    with worker.connection() as conn:
         if after is not None:
             rows = queries.messages_between(
                 conn, room["id"], after, before or _NO_UPPER_BOUND, limit
@@ -107,7 +110,7 @@ def send_message(name: str):
     )
     command = commands.parse(content, client_id)
     outcome = commands.dispatch(
-        command, room, current_user.as_row(), client_id, db.connection, writer.current()
+        command, room, current_user.as_row(), client_id, worker.connection, worker.writer()
     )
     if outcome.notice is not None:
         # Nothing stored: /help (200), or a request a bot will answer in the room (202).
@@ -135,7 +138,7 @@ def _json_body(example: str) -> dict:
 
 def _event_answer(room: dict, client_id: str | None, write) -> tuple:
     """Run one event action; its outcome as JSON (a refusal: _refused)."""
-    with db.connection() as conn:
+    with worker.connection() as conn:
         event = write(conn)
     answer = {
         "room": room["name"],

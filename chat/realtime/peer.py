@@ -12,8 +12,8 @@ import logging
 import threading
 from collections import deque
 
-from . import metrics
-from .wire import (
+from chat import metrics
+from chat.realtime.wire import (
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL_ERROR,
     CLOSE_POLICY_VIOLATION,

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, Flask, current_app, jsonify
 
-from . import db
+from chat.web import worker
 
 bp = Blueprint("health", __name__)
 
@@ -16,6 +16,6 @@ def healthz():
     """200 when the database answers, 503 when it does not."""
     if current_app.extensions.get("schema_pending"):
         return jsonify(status="unavailable", database="starting"), 503
-    if db.ping():
+    if worker.ping():
         return jsonify(status="ok", database="up")
     return jsonify(status="unavailable", database="down"), 503

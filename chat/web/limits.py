@@ -1,13 +1,16 @@
-"""Limits on what one client can hold: token buckets, and a deadline for request bodies."""
+"""Limits on HTTP requests: a deadline for request bodies, and the per-user send
+budget shared by every worker (kept in PostgreSQL by chat/actions/limits.py)."""
 
 import functools
 import logging
 import math
-import time
 
 from flask import Flask, abort, current_app, request
 from flask_login import current_user
 from werkzeug.exceptions import TooManyRequests
+
+from chat import actions
+from chat.web import worker
 
 log = logging.getLogger(__name__)
 
@@ -50,30 +53,6 @@ def read_body_in_time():
         abort(408, description=f"the request body did not arrive within {seconds:g} seconds")
 
 
-class TokenBucket:
-    """`rate` tokens a second, holding at most `burst`; rate 0 means unlimited."""
-
-    __slots__ = ("rate", "burst", "tokens", "stamp")
-
-    def __init__(self, rate: float, burst: int):
-        self.rate = rate
-        self.burst = burst
-        self.tokens = float(burst)
-        self.stamp = time.monotonic()
-
-    def allow(self) -> bool:
-        """Take a token if there is one."""
-        if self.rate <= 0:
-            return True
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
-
-
 class SendRateLimited(TooManyRequests):
     """429 for an HTTP send over the rate; under /api/ its JSON error has the
     code a socket's error frame would (`rate_limited`)."""
@@ -90,9 +69,7 @@ def take_send_token() -> None:
     config = current_app.config
     rate = config["RATE_LIMIT_PER_SEC"]
     if rate > 0 and current_user.is_authenticated:
-        from . import actions, db
-
-        with db.connection() as conn:
+        with worker.connection() as conn:
             wait = actions.take_token(
                 conn, f"send:{current_user.id}", rate, config["RATE_LIMIT_BURST"]
             )

@@ -1,10 +1,9 @@
-"""Accounts: register, log in, log out, API tokens, and the commands that create them."""
+"""Accounts: register, log in, log out, API tokens (the commands that create
+them are in chat/cli.py)."""
 
 import math
-import sys
 from urllib.parse import urlsplit
 
-import click
 from flask import (
     Blueprint,
     Flask,
@@ -16,12 +15,13 @@ from flask import (
     request,
     url_for,
 )
-from flask.cli import with_appcontext
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
-from . import actions, db, passwords, queries
-from .forms import LoginForm, RegisterForm
-from .text import unstorable
+from chat import actions
+from chat.domain import passwords
+from chat.storage import queries
+from chat.web import worker
+from chat.web.forms import LoginForm, RegisterForm
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -57,19 +57,12 @@ class User(UserMixin):
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     app.register_blueprint(bp)
-    for command in (
-        create_user_command,
-        create_token_command,
-        set_password_command,
-        disable_user_command,
-    ):
-        app.cli.add_command(command)
 
 
 @login_manager.user_loader
 def load_user(session_token: str) -> User | None:
     """The user of a live session; None (logged out) once the session is revoked."""
-    with db.connection() as conn:
+    with worker.connection() as conn:
         row = queries.user_by_session(conn, actions.hash_token(session_token))
     return User(row, session_token) if row else None
 
@@ -80,7 +73,7 @@ def load_user_from_token(req) -> User | None:
     scheme, _, token = req.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    with db.connection() as conn:
+    with worker.connection() as conn:
         row = queries.user_by_token(conn, actions.hash_token(token.strip()))
     if row is None:
         return None
@@ -109,7 +102,7 @@ def register():
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            with db.connection() as conn:
+            with worker.connection() as conn:
                 user_id = actions.create_user(conn, form.username.data, form.password.data)
         except actions.ActionError as exc:
             form.username.errors.append(exc.message)
@@ -142,7 +135,7 @@ def _check_password(form: LoginForm) -> int | None:
     # an X-Forwarded-For a client makes up itself does not change it.
     user_key = f"user:{form.username.data.lower()}"
     keys = [user_key, f"ip:{request.remote_addr}"]
-    with db.connection() as conn:
+    with worker.connection() as conn:
         failures = queries.login_failures(conn, keys, window)
         row = queries.user_by_name(conn, form.username.data)
     limits = {
@@ -160,11 +153,11 @@ def _check_password(form: LoginForm) -> int | None:
         )
         return 429
     if passwords.verify_password(row["password_hash"] if row else None, form.password.data):
-        with db.connection() as conn:
+        with worker.connection() as conn:
             actions.login_succeeded(conn, user_key)
         log_in(row, remember=form.remember.data)
         return None
-    with db.connection() as conn:
+    with worker.connection() as conn:
         actions.login_failed(conn, keys, window)
     # One message for an unknown user and a wrong password: no account probing.
     form.form_errors.append("Wrong username or password.")
@@ -172,7 +165,7 @@ def _check_password(form: LoginForm) -> int | None:
 
 
 def log_in(row: dict, remember: bool) -> None:
-    with db.connection() as conn:
+    with worker.connection() as conn:
         token = actions.start_session(conn, row["id"])
     login_user(User(row, token), remember=remember)
 
@@ -185,100 +178,8 @@ def logout():
     too, and this session's open sockets are closed on every worker.
     """
     if current_user.is_authenticated and current_user.session_token:
-        with db.connection() as conn:
+        with worker.connection() as conn:
             actions.end_session(conn, current_user.session_token)
     logout_user()
     flash("You are logged out.")
     return redirect(url_for("auth.login"))
-
-
-class StorableText(click.ParamType):
-    """A command-line argument PostgreSQL can store (chat/text.py): undecodable
-    bytes in argv arrive as lone surrogates, and U+0000 can come from a script."""
-
-    name = "text"
-
-    def convert(self, value, param, ctx) -> str:
-        if any("\udc80" <= char <= "\udcff" for char in value):
-            # Python's surrogateescape: bytes in argv that are not UTF-8.
-            self.fail("is not UTF-8 text", param, ctx)
-        reason = unstorable(value)
-        if reason is not None:
-            self.fail(reason, param, ctx)
-        return value
-
-
-STORABLE = StorableText()
-
-
-def _read_password() -> str:
-    if sys.stdin.isatty():
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    else:
-        try:
-            password = sys.stdin.buffer.readline().decode().rstrip("\r\n")
-        except UnicodeDecodeError:
-            raise click.ClickException("the password must be UTF-8 text") from None
-    if unstorable(password) is not None:
-        raise click.ClickException("the password must not contain NUL characters")
-    if not passwords.MIN_LENGTH <= len(password) <= passwords.MAX_LENGTH:
-        raise click.ClickException(
-            f"the password must be {passwords.MIN_LENGTH} to {passwords.MAX_LENGTH} characters"
-        )
-    return password
-
-
-@click.command("create-user")
-@click.argument("username", type=STORABLE)
-@with_appcontext
-def create_user_command(username: str) -> None:
-    """Create an account; the password is read from standard input."""
-    from .forms import USERNAME_RE
-
-    if not USERNAME_RE.match(username):
-        raise click.ClickException("usernames are 1-32 letters, digits, '_', '.' or '-'")
-    password = _read_password()
-    try:
-        with db.connection() as conn:
-            actions.create_user(conn, username, password)
-    except actions.ActionError as exc:
-        raise click.ClickException(exc.message) from None
-    click.echo(f"created user {username}")
-
-
-@click.command("create-token")
-@click.argument("username", type=STORABLE)
-@with_appcontext
-def create_token_command(username: str) -> None:
-    """Print a new API token for USERNAME (use as `Authorization: Bearer <token>`)."""
-    with db.connection() as conn:
-        token = actions.create_token(conn, _user_or_fail(conn, username)["id"])
-    click.echo(token)
-
-
-def _user_or_fail(conn, username: str) -> dict:
-    row = queries.user_by_name(conn, username)
-    if row is None:
-        raise click.ClickException(f"no user named {username!r}")
-    return row
-
-
-@click.command("set-password")
-@click.argument("username", type=STORABLE)
-@with_appcontext
-def set_password_command(username: str) -> None:
-    """Set USERNAME's password (read from stdin); their login sessions all end."""
-    password = _read_password()
-    with db.connection() as conn:
-        actions.set_password(conn, _user_or_fail(conn, username)["id"], password)
-    click.echo(f"password changed for {username}; their sessions are logged out")
-
-
-@click.command("disable-user")
-@click.argument("username", type=STORABLE)
-@with_appcontext
-def disable_user_command(username: str) -> None:
-    """Lock USERNAME out: sessions and API tokens stop working, open sockets close."""
-    with db.connection() as conn:
-        actions.disable_user(conn, _user_or_fail(conn, username)["id"])
-    click.echo(f"disabled {username}")

@@ -21,7 +21,7 @@ import time
 
 from psycopg_pool import ConnectionPool
 
-from . import actions
+from chat import actions
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,13 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from . import actions, commands, db, protocol, queries, writer
-from .forms import MessageForm, RoomForm, UsernameForm
-from .limits import SendRateLimited, take_send_token
-from .render import for_reader, render
+from chat import actions, protocol
+from chat.domain.render import for_reader, render
+from chat.realtime import commands
+from chat.storage import queries
+from chat.web import worker
+from chat.web.forms import MessageForm, RoomForm, UsernameForm
+from chat.web.limits import SendRateLimited, take_send_token
 
 bp = Blueprint("rooms", __name__)
 
@@ -32,7 +35,7 @@ def init_app(app: Flask) -> None:
 
 def find_room(name: str) -> dict | None:
     """The room if it exists and the current user may see it, else None."""
-    with db.connection() as conn:
+    with worker.connection() as conn:
         return queries.visible_room(conn, name, current_user.id)
 
 
@@ -72,7 +75,7 @@ def with_title(room: dict, rooms: list[dict]) -> dict:
 
 
 def visible_rooms() -> list[dict]:
-    with db.connection() as conn:
+    with worker.connection() as conn:
         return [titled(r) for r in queries.visible_rooms(conn, current_user.id)]
 
 
@@ -83,7 +86,7 @@ def index():
     form = RoomForm()
     if form.validate_on_submit():
         try:
-            with db.connection() as conn:
+            with worker.connection() as conn:
                 actions.create_room(conn, form.name.data, current_user.id, form.private.data)
         except actions.ActionError as exc:
             form.name.errors.append(exc.message)
@@ -102,7 +105,7 @@ def direct():
     if not form.validate_on_submit():
         abort(400, description="say whom to message")
     try:
-        with db.connection() as conn:
+        with worker.connection() as conn:
             name = actions.open_direct(conn, current_user.as_row(), form.username.data.strip())
     except actions.ActionError as exc:
         flash(exc.message)
@@ -122,7 +125,7 @@ def room_page(room: dict, draft: str = "", refusal: str | None = None, status: i
     says why it was not sent (the form without JavaScript keeps the text)."""
     rooms = visible_rooms()
     current = with_title(room, rooms)
-    with db.connection() as conn:
+    with worker.connection() as conn:
         members = queries.members(conn, room["id"]) if room["is_private"] else []
         last_read_seq = queries.read_seq(conn, room["id"], current_user.id)
     invite_form = UsernameForm() if room["is_private"] and not room["is_direct"] else None
@@ -152,7 +155,7 @@ def remove(name: str):
     if not form.validate_on_submit():
         abort(400, description="say whom to remove")
     try:
-        with db.connection() as conn:
+        with worker.connection() as conn:
             removed = actions.remove_member(conn, room, current_user.as_row(), form.username.data)
     except actions.ActionError as exc:
         flash(exc.message)
@@ -172,7 +175,7 @@ def invite(name: str):
     if not form.validate_on_submit():
         abort(400, description="say whom to invite")
     try:
-        with db.connection() as conn:
+        with worker.connection() as conn:
             added = actions.invite(conn, room, form.username.data.strip())
     except actions.ActionError as exc:
         flash(exc.message)
@@ -199,7 +202,7 @@ def post_message(name: str):
         content = protocol.validate_content(text, current_app.config["MAX_MESSAGE_CHARS"])
         command = commands.parse(content)
         outcome = commands.dispatch(
-            command, room, current_user.as_row(), None, db.connection, writer.current()
+            command, room, current_user.as_row(), None, worker.connection, worker.writer()
         )
     except protocol.FrameError as exc:  # CommandError too: nothing was stored
         return room_page(room, draft=text, refusal=f"Not sent: {exc.message}.", status=400)
@@ -220,7 +223,7 @@ def history(name: str):
     before = seq_arg("before")
     if before is None:
         before = last_seq + 1
-    with db.connection() as conn:
+    with worker.connection() as conn:
         messages = queries.history_before(conn, room["id"], before, page_size)
         edited = [m["seq"] for m in messages if m["edited_at"] is not None]
         versions = queries.versions(conn, room["id"], edited) if edited else {}

@@ -7,13 +7,13 @@ from flask_wtf.csrf import CSRFProtect
 from wtforms import BooleanField, PasswordField, StringField, TextAreaField
 from wtforms.validators import EqualTo, InputRequired, Length, Regexp
 
-from . import passwords
+from chat.domain import passwords
+from chat.domain.users import USERNAME_RE
 
 csrf = CSRFProtect()
 
 # \Z, not $: Python's $ also matches before a trailing newline, which the
 # database's CHECK constraint (rightly) refuses.
-USERNAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\Z")
 ROOM_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}\Z")
 
 _password_length = Length(

@@ -25,9 +25,10 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 from werkzeug.exceptions import TooManyRequests
 
-from . import db, queries
-from .api import authenticate
-from .rooms import room_or_404
+from chat.storage import queries
+from chat.web import worker
+from chat.web.api import authenticate
+from chat.web.rooms import room_or_404
 
 bp = Blueprint("export", __name__)
 
@@ -168,7 +169,7 @@ class ExportStream:
 def export(name: str, fmt: str) -> Response:
     """The room's history as a streamed download, for its members."""
     room = room_or_404(name)
-    with db.connection() as conn:
+    with worker.connection() as conn:
         member = conn.execute(SQL_IS_MEMBER, (room["id"], current_user.id)).fetchone()
     if member is None:
         abort(403, description=f"only members can export #{room['name']}: join the room first")
@@ -179,7 +180,7 @@ def export(name: str, fmt: str) -> Response:
             retry_after=RETRY_AFTER_SECONDS,
         )
     try:
-        body = ExportStream(db.pool(), slots, room["id"], fmt)
+        body = ExportStream(worker.pool(), slots, room["id"], fmt)
     except BaseException:
         slots.release()
         raise

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from psycopg import Connection
 
-from . import actions, bots, protocol
+from chat import actions, bots, protocol
 
 # A slash and a letter start a command ("/ hi" and "/2" are text) ...
 _LOOKS_LIKE_COMMAND = re.compile(r"/[A-Za-z]")
@@ -130,7 +130,7 @@ def dispatch(
     writer=None,
 ) -> Outcome:
     """Carry out a parsed command; `connect()` gives a database connection when one is
-    needed. Messages go through `writer` (chat/writer.py) when given, else in a
+    needed. Messages go through `writer` (chat/realtime/writer.py) when given, else in a
     transaction of their own."""
     if isinstance(command, Help):
         return Outcome(notice=Notice("help", help_text()))

@@ -22,7 +22,7 @@ from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
-from .auth import login_manager
+from chat.web.auth import login_manager
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import psycopg
 
-from .config import ROOT
+from chat.config import ROOT
 
 log = logging.getLogger(__name__)
 

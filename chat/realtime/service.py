@@ -7,13 +7,13 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from .hub import Hub
-from .peer import CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION
-from .presence import Presence
-from .writer import SingleWriter, Writer
+from chat.realtime.hub import Hub
+from chat.realtime.peer import CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION
+from chat.realtime.presence import Presence
+from chat.realtime.writer import SingleWriter, Writer
 
 if TYPE_CHECKING:
-    from .client import ClientSession
+    from chat.realtime.client import ClientSession
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class Realtime:
     def __init__(self, config: dict, pool, writer=None):
         self.config = config
         self.pool = pool
-        # Sends from every socket of this worker (chat/writer.py).
+        # Sends from every socket of this worker (chat/realtime/writer.py).
         self.writer = writer or (Writer if config.get("WRITE_BATCH", True) else SingleWriter)(pool)
         self.hub = Hub(
             config["DATABASE_URL"], pool, config["LISTEN_PROBE_INTERVAL"], config["DB_TCP_TIMEOUT"]

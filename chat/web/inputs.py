@@ -5,7 +5,7 @@ U+0000 or a lone surrogate would fail inside PostgreSQL (psycopg's DataError,
 a 500) wherever a view passed it to a query. One `before_request` hook
 refuses such a request with 400 and a sentence saying why, before any view,
 so no route can forget it and nothing is written. WebSocket frames get the
-same check in chat/protocol.py (`parse`), CLI arguments in chat/auth.py.
+same check in chat/protocol.py (`parse`), CLI arguments in chat/web/auth.py.
 
 JSON comes in through orjson, which refuses lone surrogates and nesting
 deeper than 1,024 levels as malformed JSON (a clear 400, where the standard
@@ -22,8 +22,8 @@ from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
-from .protocol import json_text_error
-from .text import first_unstorable, unstorable
+from chat.domain.text import first_unstorable, unstorable
+from chat.protocol import json_text_error
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class JSONProvider(DefaultJSONProvider):
 
 def init_app(app: Flask) -> None:
     """Install the JSON provider and the check (after the body deadline hook of
-    chat/limits.py, which reads the body first; before CSRF and every view)."""
+    chat/web/limits.py, which reads the body first; before CSRF and every view)."""
     app.json = JSONProvider(app)
     app.before_request(refuse_encoded_bodies)
     app.before_request(refuse_unstorable_text)

@@ -15,9 +15,10 @@ from flask_login import current_user, login_required
 from markupsafe import Markup, escape
 from psycopg import Connection
 
-from . import db, protocol
-from .api import authenticate
-from .rooms import room_or_404, visible_rooms
+from chat import protocol
+from chat.web import worker
+from chat.web.api import authenticate
+from chat.web.rooms import room_or_404, visible_rooms
 
 bp = Blueprint("search", __name__)
 
@@ -215,7 +216,7 @@ def _run(args) -> tuple[str, dict | None, str | None, list[dict], Cursor | None]
     if author is not None and len(author) > 64:
         raise BadSearch("author is not a username")
     cursor = Cursor.decode(args["cursor"]) if args.get("cursor") else None
-    with db.connection() as conn:
+    with worker.connection() as conn:
         results, following = search(
             conn, current_user.id, q, room["id"] if room else None, author, cursor
         )

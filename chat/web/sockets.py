@@ -8,7 +8,6 @@ inside its route wrapper, before our handler runs.
 import base64
 import binascii
 import logging
-import threading
 from typing import NoReturn
 
 from flask import Blueprint, Flask, abort, current_app, g, request
@@ -17,12 +16,11 @@ from flask_sock import Sock
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import WebsocketMismatch
 
-from . import db, writer
-from .client import ClientSession
-from .limits import TokenBucket
-from .realtime import Realtime
-from .rooms import room_or_404, seq_arg
-from .wire import FrameSocket
+from chat.realtime.buckets import TokenBucket
+from chat.realtime.client import ClientSession
+from chat.realtime.wire import FrameSocket
+from chat.web import worker
+from chat.web.rooms import room_or_404, seq_arg
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +28,6 @@ bp = Blueprint("ws", __name__)
 # Only registered with WS_ECHO=1; shares the upgrade checks below.
 echo_bp = Blueprint("ws_echo", __name__)
 sock = Sock()
-_realtime_lock = threading.Lock()
 # RFC 6455 §4.1: the one version of the protocol.
 VERSION = "13"
 
@@ -41,31 +38,6 @@ def init_app(app: Flask) -> None:
     sock.init_app(app)
     app.register_blueprint(bp)
     app.register_error_handler(WebsocketMismatch, not_a_handshake)
-
-
-def realtime() -> Realtime:
-    """This worker's hub and presence, created on the first socket (HTTP never needs them)."""
-    app = current_app._get_current_object()
-    with _realtime_lock:
-        rt = app.extensions.get("realtime")
-        if rt is None:
-            rt = app.extensions["realtime"] = Realtime(app.config, db.pool(), writer.for_app(app))
-    return rt
-
-
-def going_away(app: Flask) -> None:
-    # Kept on the app as well: a worker that has not served a socket yet has no
-    # Realtime, and must still refuse the upgrades it accepts while stopping.
-    app.extensions["going_away"] = True
-    rt = app.extensions.get("realtime")
-    if rt is not None:
-        rt.going_away()
-
-
-def stop_realtime(app: Flask) -> None:
-    rt = app.extensions.get("realtime")
-    if rt is not None:
-        rt.stop()
 
 
 def own_origin() -> str:
@@ -144,9 +116,9 @@ def check_upgrade():
             abort(403, description="cross-origin WebSocket refused")
     if not current_user.is_authenticated:
         abort(401)
-    if current_app.extensions.get("going_away") or realtime().closing:
+    if worker.is_going_away(current_app):
         abort(503, description="this server is restarting; retry")
-    if realtime().sockets_of(current_user.id) >= current_app.config["MAX_SOCKETS_PER_USER"]:
+    if worker.realtime().sockets_of(current_user.id) >= current_app.config["MAX_SOCKETS_PER_USER"]:
         abort(429, description="too many open sockets for this account")
     room_name = request.view_args.get("room_name")
     g.room = room_or_404(room_name) if room_name is not None else None
@@ -166,15 +138,17 @@ def check_upgrade():
 @sock.route("/ws", bp=bp)
 def multiplexed_socket(ws):
     """Many rooms over one socket: `join` and `leave` frames, every frame names its room."""
-    ClientSession(ws, current_user.as_row(), realtime(), None, current_user.session_hash).run()
+    ClientSession(
+        ws, current_user.as_row(), worker.realtime(), None, current_user.session_hash
+    ).run()
 
 
 @sock.route("/ws/<room_name>", bp=bp)
 def room_socket(ws, room_name: str):
     """One room over one socket, as in the tutorials; plain text lines are chat messages."""
-    ClientSession(ws, current_user.as_row(), realtime(), g.room, current_user.session_hash).run(
-        g.after
-    )
+    ClientSession(
+        ws, current_user.as_row(), worker.realtime(), g.room, current_user.session_hash
+    ).run(g.after)
 
 
 @sock.route("/ws/_echo", bp=echo_bp)

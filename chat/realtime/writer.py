@@ -24,12 +24,11 @@ import time
 from dataclasses import dataclass, field
 
 import psycopg
-from flask import current_app
 from psycopg_pool import ConnectionPool
 
-from . import actions, db, metrics, protocol
-from .actions import CHANNEL, NOTIFY_PAYLOAD_MAX, SQL_NOTIFY, Sent
-from .render import render
+from chat import actions, metrics, protocol
+from chat.actions import CHANNEL, NOTIFY_PAYLOAD_MAX, SQL_NOTIFY, Sent
+from chat.domain.render import render
 
 log = logging.getLogger(__name__)
 
@@ -66,25 +65,6 @@ SQL_SET_LAST_SEQS = """
     FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, last_seq)
     WHERE rooms.id = v.id
 """
-
-
-_writer_lock = threading.Lock()
-
-
-def current() -> "Writer | SingleWriter":
-    """The writer of the app serving this request (sockets use Realtime.writer)."""
-    return for_app(current_app._get_current_object())
-
-
-def for_app(app) -> "Writer":
-    """This worker's writer: batching, or with WRITE_BATCH=0 one transaction per
-    message (the benchmarks' naive baseline)."""
-    with _writer_lock:
-        writer = app.extensions.get("writer")
-        if writer is None:
-            cls = Writer if app.config["WRITE_BATCH"] else SingleWriter
-            writer = app.extensions["writer"] = cls(db.pool())
-    return writer
 
 
 class SingleWriter:

@@ -15,20 +15,22 @@ import psycopg
 from psycopg_pool import PoolTimeout
 from simple_websocket import ConnectionClosed
 
-from . import actions, commands, metrics, protocol, queries
-from .hub import Hub, HubUnavailable, JoinCancelled
-from .limits import TokenBucket
-from .peer import (
+from chat import actions, metrics, protocol
+from chat.realtime import commands
+from chat.realtime.buckets import TokenBucket
+from chat.realtime.hub import Hub, HubUnavailable, JoinCancelled
+from chat.realtime.peer import (
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL_ERROR,
     CLOSE_TRY_AGAIN_LATER,
     Peer,
     PeerClosed,
 )
-from .presence import Presence
+from chat.realtime.presence import Presence
+from chat.storage import queries
 
 if TYPE_CHECKING:
-    from .realtime import Realtime
+    from chat.realtime.service import Realtime
 
 log = logging.getLogger(__name__)
 

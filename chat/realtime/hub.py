@@ -19,10 +19,11 @@ import time
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from . import metrics, protocol, queries
-from .actions import CHANNEL, CONTROL_CHANNEL, EVENTS_CHANNEL, ONLINE_USERS_REF
-from .db import tcp_options
-from .peer import Peer, PeerClosed, wire
+from chat import metrics, protocol
+from chat.actions import CHANNEL, CONTROL_CHANNEL, EVENTS_CHANNEL, ONLINE_USERS_REF
+from chat.realtime.peer import Peer, PeerClosed, wire
+from chat.storage import queries
+from chat.storage.db import tcp_options
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +192,7 @@ class Hub:
         return protocol.row_frame(feed.name, row)
 
     def on_notify(self, payload: str) -> None:
-        """Handle a payload of one or more lines (a batch of sends, chat/writer.py)."""
+        """Handle a payload of one or more lines (a batch of sends, chat/realtime/writer.py)."""
         for line in payload.split("\n"):
             self._on_message(line)
 

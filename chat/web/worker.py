@@ -1,0 +1,97 @@
+"""What one gunicorn worker's app holds for all its requests and sockets: the
+database pool, the message writer and the real-time service.
+
+All three live in `app.extensions`, created at most once per app under one
+lock: the pool when the app is built, the writer on the first send, the
+real-time service (its LISTEN connection and presence heartbeat) on the first
+socket, so a worker that only serves pages never opens them.
+"""
+
+import threading
+
+from flask import Flask, current_app
+from psycopg_pool import ConnectionPool
+
+from chat.realtime.service import Realtime
+from chat.realtime.writer import SingleWriter, Writer
+from chat.storage import db
+
+_lock = threading.Lock()
+
+
+def init_app(app: Flask) -> None:
+    """Open this worker's pool (connecting lazily)."""
+    config = app.config
+    app.extensions["db_pool"] = db.open_pool(
+        config["DATABASE_URL"], config["DB_POOL_SIZE"], config["DB_TCP_TIMEOUT"]
+    )
+
+
+def pool() -> ConnectionPool:
+    """The current app's pool."""
+    return current_app.extensions["db_pool"]
+
+
+def connection():
+    """A pooled connection as a transaction: commits on success, rolls back on error."""
+    return pool().connection()
+
+
+def ping() -> bool:
+    """Whether the database answers right now (for /healthz)."""
+    return db.ping(pool())
+
+
+def writer(app: Flask | None = None) -> Writer | SingleWriter:
+    """This worker's writer: batching, or with WRITE_BATCH=0 one transaction per
+    message (the benchmarks' naive baseline)."""
+    app = app or current_app._get_current_object()
+    return _once(app, "writer", lambda: _new_writer(app))
+
+
+def realtime(app: Flask | None = None) -> Realtime:
+    """This worker's hub, presence and sessions, created on the first socket."""
+    app = app or current_app._get_current_object()
+    return _once(app, "realtime", lambda: Realtime(app.config, pool_of(app), writer(app)))
+
+
+def pool_of(app: Flask) -> ConnectionPool:
+    return app.extensions["db_pool"]
+
+
+def going_away(app: Flask) -> None:
+    """The worker is stopping: every socket is closed with 1001 and no new one
+    is accepted. Kept on the app as well: a worker that has not served a
+    socket yet has no real-time service, and must still refuse the upgrades
+    it accepts while stopping."""
+    app.extensions["going_away"] = True
+    service = app.extensions.get("realtime")
+    if service is not None:
+        service.going_away()
+
+
+def is_going_away(app: Flask) -> bool:
+    return bool(app.extensions.get("going_away"))
+
+
+def close(app: Flask) -> None:
+    """Stop the real-time service and close the pool (the worker is exiting)."""
+    service = app.extensions.get("realtime")
+    if service is not None:
+        service.stop()
+    pool_ = app.extensions.get("db_pool")
+    if pool_ is not None:
+        pool_.close()
+
+
+def _new_writer(app: Flask) -> Writer | SingleWriter:
+    cls = Writer if app.config["WRITE_BATCH"] else SingleWriter
+    return cls(pool_of(app))
+
+
+def _once(app: Flask, key: str, make):
+    with _lock:
+        value = app.extensions.get(key)
+        if value is None:
+            value = app.extensions[key] = make()
+    return value
