@@ -23,6 +23,7 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/bandit --quiet --recursive chat --severity-level high
 	$(BIN)/pytest $(PYTEST_ARGS)
 

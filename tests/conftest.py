@@ -446,13 +446,13 @@ def realtime(database_url):
     from psycopg_pool import ConnectionPool
 
     from chat.config import load
-    from chat.realtime.service import Realtime
+    from chat.realtime.service import Realtime, Settings
 
     pool = ConnectionPool(
         database_url, kwargs={"row_factory": dict_row}, min_size=1, max_size=4, open=True
     )
     config = {**load(), "DATABASE_URL": database_url}
-    rt = Realtime(config, pool)
+    rt = Realtime(Settings.from_config(config), pool)
     yield rt
     rt.stop()
     pool.close()

@@ -16,7 +16,7 @@ from psycopg_pool import ConnectionPool
 from chat import actions
 from chat.config import load
 from chat.realtime.client import ClientSession
-from chat.realtime.service import Realtime
+from chat.realtime.service import Realtime, Settings
 
 from .conftest import ScriptedSocket, csrf_token, make_token, make_user, room_row, send_as
 from .servers import http
@@ -37,7 +37,7 @@ def limited(database_url):
         "RATE_LIMIT_PER_SEC": RATE,
         "RATE_LIMIT_BURST": BURST,
     }
-    rt = Realtime(config, pool)
+    rt = Realtime(Settings.from_config(config), pool)
     yield rt
     rt.stop()
     pool.close()

@@ -9,7 +9,6 @@ client's other rooms or its own sends.
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg_pool import PoolTimeout
@@ -27,10 +26,8 @@ from chat.realtime.peer import (
     PeerClosed,
 )
 from chat.realtime.presence import Presence
+from chat.realtime.service import Realtime
 from chat.storage import queries
-
-if TYPE_CHECKING:
-    from chat.realtime.service import Realtime
 
 log = logging.getLogger(__name__)
 
@@ -71,22 +68,22 @@ class ClientSession:
         self,
         ws,
         user: dict,
-        realtime: "Realtime",
+        realtime: Realtime,
         default_room: dict | None = None,
         session_hash: bytes | None = None,
     ):
-        config = realtime.config
+        settings = realtime.settings
         self.ws = ws
         self.user = user
         self.rt = realtime
         self.hub: Hub = realtime.hub
         self.presence: Presence = realtime.presence
         self.default_room = default_room
-        self.peer = Peer(ws, user, config["OUTBOUND_QUEUE"])
+        self.peer = Peer(ws, user, settings.outbound_queue)
         self.rooms: dict[str, Membership] = {}
-        self.bucket = TokenBucket(config["RATE_LIMIT_PER_SEC"], config["RATE_LIMIT_BURST"])
-        self.max_rooms = config["MAX_ROOMS_PER_CONNECTION"]
-        self.max_chars = config["MAX_MESSAGE_CHARS"]
+        self.bucket = TokenBucket(settings.rate_limit_per_sec, settings.rate_limit_burst)
+        self.max_rooms = settings.max_rooms_per_connection
+        self.max_chars = settings.max_message_chars
         # The login session this socket was opened with (None: an API token).
         self.session_hex = session_hash.hex() if session_hash else None
 

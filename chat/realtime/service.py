@@ -5,17 +5,64 @@ revocations, shutdown and the per-user socket cap)."""
 import logging
 import time
 from collections import Counter
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from psycopg_pool import ConnectionPool
 
 from chat.realtime.hub import Hub
-from chat.realtime.peer import CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION
+from chat.realtime.peer import CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION, Peer
 from chat.realtime.presence import Presence
 from chat.realtime.writer import SingleWriter, Writer
 
-if TYPE_CHECKING:
-    from chat.realtime.client import ClientSession
-
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The settings real time runs with (chat/config.py says why each value);
+    times in seconds."""
+
+    database_url: str
+    listen_probe_interval: float
+    db_tcp_timeout: float
+    presence_heartbeat: float
+    presence_timeout: float
+    typing_interval: float
+    outbound_queue: int  # frames waiting for one client before it is dropped (1013)
+    rate_limit_per_sec: float  # frames a second per socket; 0 is unlimited
+    rate_limit_burst: int
+    max_rooms_per_connection: int
+    max_message_chars: int
+    write_batch: bool  # group commit (False: one transaction per message)
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> "Settings":
+        """From the app's settings (chat/config.py's keys)."""
+        return cls(
+            database_url=config["DATABASE_URL"],
+            listen_probe_interval=config["LISTEN_PROBE_INTERVAL"],
+            db_tcp_timeout=config["DB_TCP_TIMEOUT"],
+            presence_heartbeat=config["PRESENCE_HEARTBEAT"],
+            presence_timeout=config["PRESENCE_TIMEOUT"],
+            typing_interval=config["TYPING_INTERVAL"],
+            outbound_queue=config["OUTBOUND_QUEUE"],
+            rate_limit_per_sec=config["RATE_LIMIT_PER_SEC"],
+            rate_limit_burst=config["RATE_LIMIT_BURST"],
+            max_rooms_per_connection=config["MAX_ROOMS_PER_CONNECTION"],
+            max_message_chars=config["MAX_MESSAGE_CHARS"],
+            write_batch=config["WRITE_BATCH"],
+        )
+
+
+class Session(Protocol):
+    """What the service needs of an open socket's session (chat/realtime/client.py)."""
+
+    user: dict
+    peer: Peer
+
+    def revoked_by(self, kind: str, key: str) -> bool: ...
 
 
 class TypingThrottle:
@@ -47,19 +94,32 @@ _REVOKED = {
 
 
 class Realtime:
-    """The per-worker parts every session shares: hub, presence, typing throttle."""
+    """The per-worker parts every session shares: the hub (LISTEN loop and room
+    feeds), presence, the writer, the typing throttle and the open sessions.
 
-    def __init__(self, config: dict, pool, writer=None):
-        self.config = config
+    One per gunicorn worker (chat/web/worker.py makes it on the first socket);
+    its methods are called from the worker's greenlets, never from two threads.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: ConnectionPool,
+        writer: Writer | SingleWriter | None = None,
+    ):
+        self.settings = settings
         self.pool = pool
         # Sends from every socket of this worker (chat/realtime/writer.py).
-        self.writer = writer or (Writer if config.get("WRITE_BATCH", True) else SingleWriter)(pool)
+        self.writer = writer or (Writer if settings.write_batch else SingleWriter)(pool)
         self.hub = Hub(
-            config["DATABASE_URL"], pool, config["LISTEN_PROBE_INTERVAL"], config["DB_TCP_TIMEOUT"]
+            settings.database_url,
+            pool,
+            settings.listen_probe_interval,
+            settings.db_tcp_timeout,
         )
-        self.presence = Presence(pool, config["PRESENCE_HEARTBEAT"], config["PRESENCE_TIMEOUT"])
-        self.typing = TypingThrottle(config["TYPING_INTERVAL"])
-        self.sessions: set[ClientSession] = set()
+        self.presence = Presence(pool, settings.presence_heartbeat, settings.presence_timeout)
+        self.typing = TypingThrottle(settings.typing_interval)
+        self.sessions: set[Session] = set()
         self._per_user: Counter[int] = Counter()
         # Set on SIGTERM: gunicorn's worker keeps accepting for up to a second
         # after it, and a socket opened then must go too.
@@ -71,11 +131,11 @@ class Realtime:
         walking every session made each connect cost O(sockets))."""
         return self._per_user[user_id]
 
-    def add(self, session: "ClientSession") -> None:
+    def add(self, session: Session) -> None:
         self.sessions.add(session)
         self._per_user[session.user["id"]] += 1
 
-    def discard(self, session: "ClientSession") -> None:
+    def discard(self, session: Session) -> None:
         if session in self.sessions:
             self.sessions.remove(session)
             user_id = session.user["id"]

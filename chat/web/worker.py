@@ -12,7 +12,7 @@ import threading
 from flask import Flask, current_app
 from psycopg_pool import ConnectionPool
 
-from chat.realtime.service import Realtime
+from chat.realtime.service import Realtime, Settings
 from chat.realtime.writer import SingleWriter, Writer
 from chat.storage import db
 
@@ -53,7 +53,11 @@ def writer(app: Flask | None = None) -> Writer | SingleWriter:
 def realtime(app: Flask | None = None) -> Realtime:
     """This worker's hub, presence and sessions, created on the first socket."""
     app = app or current_app._get_current_object()
-    return _once(app, "realtime", lambda: Realtime(app.config, pool_of(app), writer(app)))
+    return _once(
+        app,
+        "realtime",
+        lambda: Realtime(Settings.from_config(app.config), pool_of(app), writer(app)),
+    )
 
 
 def pool_of(app: Flask) -> ConnectionPool:
