@@ -20,15 +20,9 @@
 //   li.message .reactions      chips: button.reaction[data-emoji] with .count, aria-pressed when yours
 import { newClientId } from "./socket.js";
 import { LengthMeter } from "./message_text.js";
+import { el } from "./dom.js";
 
 export const PALETTE = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function button(className, text, label) {
   const node = el("button", className, text);

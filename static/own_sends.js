@@ -14,19 +14,13 @@
 //                   button.retry (only where it can help), button.discard
 import { newClientId } from "./socket.js";
 import { loadUnsent, saveUnsent } from "./unsent.js";
+import { el } from "./dom.js";
 
 // Refusals that the same text can get past later (a Retry): too fast, the
 // database away, too many bot requests waiting. Any other refusal (too_large,
 // bad_frame, forbidden, not_found, unknown_command, bad_command) would be
 // refused again: the text is offered back for editing instead.
 const RETRYABLE = new Set(["rate_limited", "unavailable", "too_many_requests"]);
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 export class OwnSends {
   // composer: static/composer.js's, for Edit; onTransmit(): a chat frame is on its way.

@@ -29,6 +29,7 @@ import { isBlank } from "./message_text.js";
 import { OwnSends } from "./own_sends.js";
 import { MessageEvents } from "./message_events.js";
 import { UnreadBadges } from "./unread.js";
+import { el } from "./dom.js";
 
 // Others' indicator disappears this long after their last typing frame;
 // a little over the server's 2 s typing interval so it does not flicker.
@@ -89,13 +90,6 @@ const events = new MessageEvents({
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function timeElement(date) {
   const time = el("time");

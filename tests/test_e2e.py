@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def server(start_server):
     """Two workers; the per-connection rate limit is off so tests can send quickly
-    (tests/test_limits_e2e.py checks the limit itself)."""
+    (tests/test_rate_limits.py checks the limit itself)."""
     return start_server(RATE_LIMIT_PER_SEC="0")
 
 

@@ -2,7 +2,6 @@
 
 from psycopg import Connection
 
-SQL_USER_BY_ID = "SELECT id, username FROM users WHERE id = %s AND disabled_at IS NULL"
 SQL_USER_BY_NAME = """
     SELECT id, username, password_hash FROM users
     WHERE lower(username) = lower(%s) AND disabled_at IS NULL
@@ -136,10 +135,6 @@ SQL_VERSIONS = """
     WHERE room_id = %s AND seq = ANY(%s)
     ORDER BY seq, version
 """
-
-
-def user_by_id(conn: Connection, user_id: int) -> dict | None:
-    return conn.execute(SQL_USER_BY_ID, (user_id,)).fetchone()
 
 
 def user_by_name(conn: Connection, username: str) -> dict | None:

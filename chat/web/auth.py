@@ -37,11 +37,10 @@ class User(UserMixin):
     session's row revokes the cookie, and every copy of it, at once.
     """
 
-    def __init__(self, row: dict, session_token: str | None = None, via: str = "session"):
+    def __init__(self, row: dict, session_token: str | None = None):
         self.id = row["id"]
         self.username = row["username"]
         self.session_token = session_token
-        self.via = via  # "session" or "token": which credential a socket dies with
 
     def get_id(self) -> str | None:
         return self.session_token
@@ -78,7 +77,7 @@ def load_user_from_token(req) -> User | None:
     if row is None:
         return None
     g.auth_by_token = True  # the API skips CSRF only for token-authenticated requests
-    return User(row, via="token")
+    return User(row)
 
 
 def safe_next(target: str | None) -> str:
