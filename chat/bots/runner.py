@@ -51,7 +51,15 @@ SQL_REQUESTER = """
 
 
 class Runner:
-    def __init__(self, bot: Bot, config: dict, pool: ConnectionPool):
+    """One bot's process: waits on its queue (LISTEN, and a poll every
+    BOT_POLL_INTERVAL seconds), claims jobs one at a time, asks the bot, and
+    posts the answer or, after BOT_MAX_ATTEMPTS transient failures, the failure
+    (chat/actions/jobs.py does every write). `config` is the app's settings;
+    `pool` is the bot's own; `stop` (a threading.Event) ends the loop after the
+    current job. Runs in one thread; nothing here is shared.
+    """
+
+    def __init__(self, bot: Bot, config: Mapping, pool: ConnectionPool):
         self.bot = bot
         self.config = config
         self.pool = pool

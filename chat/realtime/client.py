@@ -64,6 +64,16 @@ class Membership:
 
 
 class ClientSession:
+    """One WebSocket connection from its upgrade to its close: the user behind it,
+    the rooms it follows (`Membership` per room name), its rate limit and its
+    outbound `Peer`. `run()` reads frames until the client goes; every frame is
+    handled in this greenlet, each room's catch-up in a greenlet of its own.
+
+    `user` is `{"id", "username"}`; `default_room` is the room row of `/ws/<room>`
+    (None for `/ws`); `session_hash` is the login session's token hash (None for
+    an API token), which a revocation of that session matches.
+    """
+
     def __init__(
         self,
         ws,

@@ -32,6 +32,15 @@ _STRIPES = 64
 
 
 class Presence:
+    """This worker's share of who is in which room: counts of its own sockets per
+    (room, user), written through chat/actions/presence.py, and the heartbeat
+    thread that proves the worker alive and reaps dead workers' rows.
+
+    `heartbeat` and `timeout` are seconds. `arrive`/`depart` take the room and
+    user dicts (`id`, and `name`/`username`) and may block on the database; call
+    them from a session's greenlet, never while holding a feed's lock.
+    """
+
     def __init__(self, pool: ConnectionPool, heartbeat: float, timeout: float):
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._pool = pool
