@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint fmt migrate clean-db autobahn audit bench bench-full fuzz
+.PHONY: run test lint fmt migrate clean-db autobahn audit bench bench-full fuzz settings-table
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -39,6 +39,11 @@ lint: $(VENV)/.installed
 
 migrate: $(VENV)/.installed
 	$(BIN)/flask --app app migrate
+
+# The README's configuration table, regenerated from SETTINGS in chat/config.py
+# (tests/test_config.py fails while the two differ).
+settings-table: $(VENV)/.installed
+	$(BIN)/python -m chat.config --write README.md
 
 # Benchmarks (docs/benchmarks.md): ours, the naive one-transaction-per-message
 # mode and the peers under the same load generator, in one run. Their own

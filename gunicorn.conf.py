@@ -9,33 +9,21 @@ import os
 from chat import config as chat_config
 from chat.serverlog import LOG_FORMAT, Logger, RefusedRequestFilter
 
-host = os.environ.get("HOST", "127.0.0.1")
-port = os.environ.get("PORT", "8000")
+# Every value an operator sets, with its default and the reason for it, is a
+# row of chat/config.py's SETTINGS (the README's configuration table).
+host = chat_config.value("HOST")
+port = chat_config.value("PORT")
 bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
 
 # gevent: every WebSocket is a greenlet, so one worker holds thousands of them.
 worker_class = "gevent"
-# At least 2 so that cross-worker fan-out is always exercised; about one per core.
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# Open sockets per worker; the sandbox and most systems cap a process at
-# 20,000-65,536 file descriptors, and each socket also needs a little memory.
-worker_connections = int(os.environ.get("WORKER_CONNECTIONS", "5000"))
-# gevent workers heartbeat from their own loop, so a long-lived WebSocket does
-# not count against this; a worker silent this long is stuck and is replaced.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
-# How long an idle keep-alive connection is kept, and also how long a client
-# has to send a whole request head: gunicorn reads each head under this
-# deadline, so a slowloris trickling its headers is cut after it. At least 1
-# (0 would turn keep-alive off and with it the deadline on the first head).
-# Short, because a stopping worker also waits this long for idle keep-alive
-# connections (measured: exit took 6.1 s at 5, 2.1 s at 1).
-keepalive = max(1, int(os.environ.get("KEEPALIVE", "2")))
-# On TERM/HUP, how long open sockets get before they are cut.
-graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "10"))
-# gunicorn 27's runtime control socket is one fixed path per user: two
-# instances on one machine (tests, two app hosts) would fight over it.
-control_socket_disable = os.environ.get("GUNICORN_CONTROL_SOCKET", "") != "1"
-loglevel = os.environ.get("LOG_LEVEL", "info")
+workers = chat_config.value("WEB_CONCURRENCY")
+worker_connections = chat_config.value("WORKER_CONNECTIONS")
+timeout = chat_config.value("GUNICORN_TIMEOUT")
+keepalive = chat_config.value("KEEPALIVE")
+graceful_timeout = chat_config.value("GRACEFUL_TIMEOUT")
+control_socket_disable = not chat_config.value("GUNICORN_CONTROL_SOCKET")
+loglevel = chat_config.value("LOG_LEVEL")
 
 
 logger_class = Logger
@@ -43,7 +31,7 @@ logger_class = Logger
 
 # ACCESS_LOG unset: no access log at all (nothing is logged per request);
 # `-`: stdout, in the one format below; a path: that file.
-accesslog = os.environ.get("ACCESS_LOG") or None
+accesslog = chat_config.value("ACCESS_LOG")
 # Client address, method, path without its query string, status, bytes sent,
 # milliseconds. No query string, Referer (the previous page's URL, search words
 # and all) or User-Agent.
@@ -92,7 +80,7 @@ def on_starting(server):
     needed, the embedded database."""
     chat_config.secret_key()
     _metrics_directory()
-    if not os.environ.get("DATABASE_URL"):
+    if not chat_config.value("DATABASE_URL"):
         from chat.storage import pgserver
 
         # Workers inherit the URL, so they connect instead of starting their own.
@@ -107,7 +95,7 @@ def _metrics_directory() -> None:
     import tempfile
     from pathlib import Path
 
-    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    given = chat_config.value("PROMETHEUS_MULTIPROC_DIR")
     if given:
         Path(given).mkdir(parents=True, exist_ok=True)
         for stale in Path(given).glob("*.db"):

@@ -1,8 +1,11 @@
 """chat.config: settings from the environment, the shared SECRET_KEY."""
 
+import difflib
 import os
 import re
 import stat
+import subprocess
+import sys
 
 import pytest
 
@@ -97,14 +100,130 @@ def test_load_reads_numbers(tmp_path, monkeypatch, name, raw, key, expected):
     assert config.load(tmp_path)[key] == expected
 
 
-def test_load_defaults(tmp_path, monkeypatch):
-    for name in ("DB_POOL_SIZE", "MAX_MESSAGE_CHARS", "WS_MAX_FRAME_BYTES", "ALLOWED_ORIGINS"):
-        monkeypatch.delenv(name, raising=False)
+@pytest.fixture
+def unset_env(monkeypatch):
+    """Every variable of SETTINGS unset but SECRET_KEY (so nothing is written)."""
+    for setting in config.SETTINGS:
+        monkeypatch.delenv(setting.name, raising=False)
+    monkeypatch.setenv("SECRET_KEY", "from-the-environment")
+
+
+def test_load_defaults(tmp_path, unset_env):
+    """load() with nothing set: the same dict as the hand-written one it replaced."""
+    assert config.load(tmp_path) == {
+        "DATABASE_URL": None,
+        "SECRET_KEY": "from-the-environment",
+        "ALLOWED_ORIGINS": [],
+        "DB_POOL_SIZE": 10,
+        "WS_MAX_FRAME_BYTES": 65536,
+        "MAX_MESSAGE_CHARS": 4000,
+        "WS_PING_INTERVAL": 25.0,
+        "OUTBOUND_QUEUE": 1000,
+        "HISTORY_PAGE_SIZE": 50,
+        "TRUSTED_PROXIES": 0,
+        "WS_ECHO": False,
+        "SESSION_COOKIE_SECURE": False,
+        "REMEMBER_COOKIE_SECURE": False,
+        "RATE_LIMIT_PER_SEC": 20.0,
+        "RATE_LIMIT_BURST": 60,
+        "MAX_SOCKETS_PER_USER": 20,
+        "MAX_CONTENT_LENGTH": 262144,
+        "METRICS_TOKEN": "",
+        "WRITE_BATCH": True,
+        "REQUEST_BODY_TIMEOUT": 15.0,
+        "MAX_ROOMS_PER_CONNECTION": 100,
+        "TYPING_INTERVAL": 2.0,
+        "LOGIN_FAILURES_PER_USER": 10,
+        "LOGIN_FAILURES_PER_ADDRESS": 50,
+        "LOGIN_WINDOW_SECONDS": 900,
+        "LISTEN_PROBE_INTERVAL": 15.0,
+        "DB_TCP_TIMEOUT": 10.0,
+        "PRESENCE_HEARTBEAT": 10.0,
+        "PRESENCE_TIMEOUT": 30.0,
+        "BOT_POLL_INTERVAL": 10.0,
+        "BOT_VISIBILITY_TIMEOUT": 60.0,
+        "BOT_MAX_ATTEMPTS": 3,
+        "BOT_RETRY_DELAY": 2.0,
+        "STOCK_QUOTE_URL": "https://stooq.com/q/l/?s={symbol}&f=sd2t2ohlcv&h&e=csv",
+        "STOCK_QUOTE_TIMEOUT": 5.0,
+    }
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [s for s in config.SETTINGS if type(s.default) in (int, float, bool)],
+    ids=lambda s: s.name,
+)
+def test_values_have_their_defaults_type(setting):
+    """A whole-number setting is an int, a number a float, a switch a bool, whatever
+    the text (`2048`, `1`): the workers' `app settings:` line shows them so."""
+    for raw in ("", "2048", "1"):
+        try:
+            parsed = setting.value({setting.name: raw})
+        except SystemExit:  # below the setting's minimum
+            continue
+        assert type(parsed) is type(setting.default), raw
+
+
+@pytest.mark.parametrize(
+    "name, raw, message",
+    [
+        ("RATE_LIMIT_PER_SEC", "fast", "RATE_LIMIT_PER_SEC must be a number, got 'fast'"),
+        ("MAX_CONTENT_LENGTH", "1023", "MAX_CONTENT_LENGTH must be at least 1024, got 1023"),
+        ("LOGIN_WINDOW_SECONDS", "0", "LOGIN_WINDOW_SECONDS must be at least 1, got 0"),
+        ("TRUSTED_PROXIES", "-1", "TRUSTED_PROXIES must be at least 0, got -1"),
+        ("BOT_MAX_ATTEMPTS", " 2.5 ", "BOT_MAX_ATTEMPTS must be a whole number, got '2.5'"),
+    ],
+)
+def test_load_error_messages(tmp_path, monkeypatch, name, raw, message):
+    """The exact message a bad value stops the start with (the text operators see)."""
+    monkeypatch.setenv(name, raw)
+    with pytest.raises(SystemExit) as caught:
+        config.load(tmp_path)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    "raw, on",
+    [
+        ("", False),
+        ("0", False),
+        ("off", False),
+        ("no", False),
+        ("2", False),
+        ("1", True),
+        (" 1 ", True),
+        ("true", True),
+        ("YES", True),
+        ("On", True),
+    ],
+)
+@pytest.mark.parametrize(
+    "name, keys",
+    [
+        ("COOKIE_SECURE", ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE")),
+        ("WS_ECHO", ("WS_ECHO",)),
+    ],
+)
+def test_switches(tmp_path, monkeypatch, name, keys, raw, on):
+    """Every on/off variable reads the same words; COOKIE_SECURE sets both cookies' keys."""
+    monkeypatch.setenv(name, raw)
     settings = config.load(tmp_path)
-    assert settings["DB_POOL_SIZE"] == 10
-    assert settings["MAX_MESSAGE_CHARS"] == 4000
-    assert settings["WS_MAX_FRAME_BYTES"] == 64 * 1024
-    assert settings["ALLOWED_ORIGINS"] == []
+    assert [settings[key] for key in keys] == [on] * len(keys)
+
+
+@pytest.mark.parametrize(
+    "raw, batched", [("", True), ("1", True), ("yes", True), ("0", False), (" 0 ", False)]
+)
+def test_write_batch_is_off_only_for_0(tmp_path, monkeypatch, raw, batched):
+    monkeypatch.setenv("WRITE_BATCH", raw)
+    assert config.load(tmp_path)["WRITE_BATCH"] is batched
+
+
+def test_value_of_an_unknown_name_is_an_error():
+    """gunicorn.conf.py and secret_key() read through value(): a misspelt name fails."""
+    with pytest.raises(KeyError):
+        config.value("WEB_CONCURENCY")
 
 
 @pytest.mark.parametrize(
@@ -124,42 +243,155 @@ def test_allowed_origins_are_normalised(tmp_path, monkeypatch, raw, expected):
     assert config.load(tmp_path)["ALLOWED_ORIGINS"] == expected
 
 
-# --- the README's configuration table against the code ---------------------------------
+# --- the table itself ------------------------------------------------------------------
 
-# Reads of the environment in the code: os.environ / os.getenv, and config.py's helpers.
+
+def test_settings_are_one_row_each():
+    names = [setting.name for setting in config.SETTINGS]
+    assert len(names) == len(set(names))
+    keys = [key for setting in config.SETTINGS for key in setting.config_keys]
+    assert len(keys) == len(set(keys))
+    assert not set(keys) & {*config.FIXED, "SECRET_KEY"}
+
+
+@pytest.mark.parametrize("setting", config.SETTINGS, ids=lambda s: s.name)
+def test_each_setting_has_one_line_of_why(setting):
+    """One table row each: no line break, no `|` (a cell boundary in Markdown)."""
+    assert re.fullmatch(r"[A-Z][A-Z0-9_]*", setting.name)
+    assert setting.why.strip() == setting.why and setting.why
+    assert "\n" not in setting.why and "|" not in setting.why
+    assert "|" not in setting.default_cell
+
+
+@pytest.mark.parametrize("setting", config.SETTINGS, ids=lambda s: s.name)
+def test_each_default_is_what_an_unset_variable_reads_as(setting):
+    """The table's default is the value, not just its documentation (PGDATA_DIR's and
+    SECRET_KEY's None are worked out by embedded_pgdata() and secret_key())."""
+    assert setting.value({}) == setting.default
+    assert setting.value({setting.name: ""}) == setting.default
+
+
+# --- every variable the code reads is in the table ------------------------------------
+
+# Reads of the environment in the code: os.environ / os.getenv, and config.value().
 _ENV_READ = re.compile(
-    r"""(?:os\.environ(?:\.get|\.pop)?\(?\[?|os\.getenv\(|\b_int\(|\b_float\(|\b_flag\()\s*"""
-    r""""([A-Z][A-Z0-9_]*)\""""
+    r"""(?:os\.environ(?:\.get|\.pop)?\(?\[?|os\.getenv\(|\bvalue\()\s*"([A-Z][A-Z0-9_]*)\""""
 )
-# Set and read by gunicorn.conf.py itself (master to on_exit): not a setting.
-_INTERNAL = {"CHAT_OWN_METRICS_DIR"}
+# Read from the environment but no setting, each with why.
+_INTERNAL = {
+    # Set by gunicorn.conf.py in the master for its own on_exit: it made the
+    # metrics directory, so it removes it.
+    "CHAT_OWN_METRICS_DIR",
+}
+# In the table although the product does not read it: the test suite's own.
+_TESTS_ONLY = {"TEST_DATABASE_URL": config.ROOT / "tests" / "conftest.py"}
 
 
-def _sources():
+def _product_sources():
     root = config.ROOT
     return [root / "app.py", root / "gunicorn.conf.py", *sorted((root / "chat").rglob("*.py"))]
 
 
-def test_every_variable_the_code_reads_is_in_the_readme_table():
-    """STYLE 9: every setting is documented in one table, and the table holds
-    nothing the code does not read (TEST_DATABASE_URL: the test suite's)."""
-    from .servers import documented_variables
+def _read_in(paths) -> set[str]:
+    return {name for path in paths for name in _ENV_READ.findall(path.read_text())}
 
-    read = {name for path in _sources() for name in _ENV_READ.findall(path.read_text())}
-    documented = set(documented_variables())
-    assert read - _INTERNAL - documented == set(), "read but not in the README's table"
-    assert documented - read == {"TEST_DATABASE_URL"}, "in the README's table but never read"
+
+def test_every_variable_the_code_reads_is_in_the_table():
+    """STYLE 9: the environment is read through one table (which the README shows)."""
+    table = {setting.name for setting in config.SETTINGS}
+    unlisted = _read_in(_product_sources()) - table - _INTERNAL
+    assert unlisted == set(), "read from the environment but not in chat/config.py's SETTINGS"
+
+
+def test_every_variable_in_the_table_is_read():
+    """A row nobody reads documents a setting that does nothing: load() reads those
+    with config keys; the rest must be read by name somewhere."""
+    read = _read_in(_product_sources())
+    for name, reader in _TESTS_ONLY.items():
+        assert name in _read_in([reader]), f"{name} is no longer read by {reader}"
+    unread = {
+        setting.name
+        for setting in config.SETTINGS
+        if not setting.config_keys and setting.name not in read | set(_TESTS_ONLY)
+    }
+    assert unread == set(), "in SETTINGS but never read"
+
+
+# --- the README's table is the generated one ------------------------------------------
+
+README = config.ROOT / "README.md"
+
+
+def test_readme_table_is_generated_from_settings():
+    """The README's configuration table is exactly `python -m chat.config`'s output."""
+    document = README.read_text()
+    generated = config.with_table(document)
+    if document != generated:
+        diff = "".join(
+            difflib.unified_diff(
+                document.splitlines(keepends=True),
+                generated.splitlines(keepends=True),
+                "README.md",
+                "README.md from chat/config.py's SETTINGS",
+            )
+        )
+        pytest.fail(
+            "README.md's configuration table differs from SETTINGS in chat/config.py:"
+            f" run `make settings-table` (python -m chat.config --write README.md)\n{diff}"
+        )
+
+
+def test_with_table_replaces_only_between_the_markers():
+    document = f"# Title\n\nbefore\n{config.TABLE_START}\nold table\n{config.TABLE_END}\nafter\n"
+    rewritten = config.with_table(document)
+    assert rewritten == (
+        f"# Title\n\nbefore\n{config.TABLE_START}\n{config.markdown_table()}"
+        f"{config.TABLE_END}\nafter\n"
+    )
+    assert config.with_table(rewritten) == rewritten
+    with pytest.raises(SystemExit, match="settings:start"):
+        config.with_table("no markers here\n")
+
+
+def test_python_m_chat_config_prints_the_table():
+    printed = subprocess.run(
+        [sys.executable, "-m", "chat.config"],
+        cwd=config.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert printed.stdout == config.markdown_table()
+    rows = printed.stdout.splitlines()
+    assert rows[0] == "| variable | default | what it does |"
+    assert len(rows) == 2 + len(config.SETTINGS)
+
+
+def test_config_imports_neither_flask_nor_psycopg():
+    """The gunicorn master imports chat/config.py: the standard library only."""
+    script = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('config', {str(config.__file__)!r})\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "print(sorted(m for m in ('flask', 'psycopg', 'gevent') if m in sys.modules))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert loaded.stdout.strip() == "[]"
+
+
+# --- gunicorn.conf.py reads the same table --------------------------------------------
 
 
 def _gunicorn_settings(monkeypatch, **env):
     """gunicorn's effective settings from gunicorn.conf.py, loaded as gunicorn loads
-    it, with every documented variable unset but `env`."""
+    it, with every variable of SETTINGS unset but `env`."""
     from gunicorn.app.base import Application
 
-    from .servers import documented_variables
-
-    for name in documented_variables():
-        monkeypatch.delenv(name, raising=False)
+    for setting in config.SETTINGS:
+        monkeypatch.delenv(setting.name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
 
@@ -171,6 +403,60 @@ def _gunicorn_settings(monkeypatch, **env):
             raise AssertionError("not started")
 
     return ConfigOnly().cfg
+
+
+def _setting(name: str) -> config.Setting:
+    return next(setting for setting in config.SETTINGS if setting.name == name)
+
+
+def test_gunicorn_defaults_are_the_tables(monkeypatch):
+    cfg = _gunicorn_settings(monkeypatch)
+    assert cfg.bind == [f"{_setting('HOST').default}:{_setting('PORT').default}"]
+    assert cfg.workers == _setting("WEB_CONCURRENCY").default == 2
+    assert cfg.worker_connections == _setting("WORKER_CONNECTIONS").default == 5000
+    assert cfg.timeout == _setting("GUNICORN_TIMEOUT").default == 30
+    assert cfg.keepalive == _setting("KEEPALIVE").default == 2
+    assert cfg.graceful_timeout == _setting("GRACEFUL_TIMEOUT").default == 10
+    assert cfg.loglevel == _setting("LOG_LEVEL").default == "info"
+    assert cfg.control_socket_disable is True
+    assert cfg.accesslog is None
+
+
+@pytest.mark.parametrize(
+    "env, attribute, expected",
+    [
+        ({"HOST": "0.0.0.0", "PORT": "9000"}, "bind", ["0.0.0.0:9000"]),
+        ({"HOST": "::1"}, "bind", ["[::1]:8000"]),
+        ({"WEB_CONCURRENCY": " 4 "}, "workers", 4),
+        ({"WORKER_CONNECTIONS": "100"}, "worker_connections", 100),
+        ({"GUNICORN_TIMEOUT": "0"}, "timeout", 0),
+        ({"GRACEFUL_TIMEOUT": "3"}, "graceful_timeout", 3),
+        ({"KEEPALIVE": "5"}, "keepalive", 5),
+        # At least 1: 0 would turn keep-alive off, and with it the head deadline.
+        ({"KEEPALIVE": "0"}, "keepalive", 1),
+        ({"KEEPALIVE": "-3"}, "keepalive", 1),
+        ({"LOG_LEVEL": "debug"}, "loglevel", "debug"),
+        ({"GUNICORN_CONTROL_SOCKET": "1"}, "control_socket_disable", False),
+        ({"GUNICORN_CONTROL_SOCKET": "0"}, "control_socket_disable", True),
+        ({"ACCESS_LOG": "-"}, "accesslog", "-"),
+    ],
+)
+def test_gunicorn_reads_the_table(monkeypatch, env, attribute, expected):
+    assert getattr(_gunicorn_settings(monkeypatch, **env), attribute) == expected
+
+
+@pytest.mark.parametrize(
+    "name, raw, message",
+    [
+        ("WEB_CONCURRENCY", "two", "WEB_CONCURRENCY must be a whole number, got 'two'"),
+        ("GUNICORN_TIMEOUT", "-1", "GUNICORN_TIMEOUT must be at least 0, got -1"),
+        ("KEEPALIVE", "2s", "KEEPALIVE must be a whole number, got '2s'"),
+    ],
+)
+def test_gunicorn_bad_numbers_stop_the_start(monkeypatch, name, raw, message):
+    with pytest.raises(SystemExit) as caught:
+        _gunicorn_settings(monkeypatch, **{name: raw})
+    assert str(caught.value) == message
 
 
 def test_port_and_host_default_to_the_readme(monkeypatch):
