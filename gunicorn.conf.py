@@ -1,7 +1,7 @@
 """gunicorn settings: `gunicorn -c gunicorn.conf.py app:app` (what `make run` does).
 
 This file runs in the gunicorn master, which must not import psycopg (see
-chat/__init__.py); it may start the embedded PostgreSQL, which does not.
+chat/factory.py); it may start the embedded PostgreSQL, which does not.
 """
 
 import os

@@ -8,8 +8,8 @@ configuration table is generated from it (`make settings-table`, which runs
 two differ).
 
 Only the standard library is imported here: the gunicorn master reads this
-module before any worker exists, and must not import psycopg (see
-chat/__init__.py).
+module before any worker exists, and must not import psycopg (DESIGN §7;
+chat/factory.py says why, pyproject.toml's import contracts check it).
 """
 
 import argparse
