@@ -11,6 +11,7 @@ from chat.realtime.hub import Hub
 from chat.realtime.peer import CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION
 from chat.realtime.presence import Presence
 from chat.realtime.writer import SingleWriter, Writer
+from chat.storage.bus import REVOKE_MEMBER, Control
 
 if TYPE_CHECKING:
     from chat.realtime.client import ClientSession
@@ -41,7 +42,7 @@ class TypingThrottle:
 
 # The close reason a socket gets for each kind of revocation.
 _REVOKED = {
-    "member": "removed from a room this socket follows; reconnect for the others",
+    REVOKE_MEMBER: "removed from a room this socket follows; reconnect for the others",
     "": "access revoked; log in again",
 }
 
@@ -55,7 +56,11 @@ class Realtime:
         # Sends from every socket of this worker (chat/realtime/writer.py).
         self.writer = writer or (Writer if config.get("WRITE_BATCH", True) else SingleWriter)(pool)
         self.hub = Hub(
-            config["DATABASE_URL"], pool, config["LISTEN_PROBE_INTERVAL"], config["DB_TCP_TIMEOUT"]
+            config["DATABASE_URL"],
+            pool,
+            handler=self,  # revocations: on_control
+            probe_interval=config["LISTEN_PROBE_INTERVAL"],
+            tcp_timeout=config["DB_TCP_TIMEOUT"],
         )
         self.presence = Presence(pool, config["PRESENCE_HEARTBEAT"], config["PRESENCE_TIMEOUT"])
         self.typing = TypingThrottle(config["TYPING_INTERVAL"])
@@ -64,7 +69,6 @@ class Realtime:
         # Set on SIGTERM: gunicorn's worker keeps accepting for up to a second
         # after it, and a socket opened then must go too.
         self.closing = False
-        self.hub.on_control = self.revoke
 
     def sockets_of(self, user_id: int) -> int:
         """The user's open sockets on this worker (kept per user: counting them by
@@ -83,15 +87,16 @@ class Realtime:
             if not self._per_user[user_id]:
                 del self._per_user[user_id]
 
-    def revoke(self, payload: str) -> None:
-        """Close (1008) this worker's sockets whose credential was just revoked.
+    def on_control(self, event: Control) -> None:
+        """Close (1008) this worker's sockets whose credential was just revoked
+        (the hub's ControlHandler; called from its LISTEN loop's thread).
 
-        'session <hash>': one login session logged out; 'sessions <user_id>':
-        all of a user's login sessions (password change); 'user <user_id>':
-        everything of a user (account disabled); 'member <room_id>:<user_id>':
-        the user's sockets that follow a private room they were removed from.
+        bus.REVOKE_SESSION: one login session logged out; REVOKE_SESSIONS: all
+        of a user's login sessions (password change); REVOKE_USER: everything
+        of a user (account disabled); REVOKE_MEMBER: the user's sockets that
+        follow a private room they were removed from.
         """
-        kind, _, key = payload.partition(" ")
+        kind, key = event.kind, event.key
         for session in list(self.sessions):
             if session.revoked_by(kind, key):
                 log.info("closing socket of %s: %s revoked", session.user["username"], kind)
