@@ -19,6 +19,7 @@ from chat.actions.accounts import (
     login_succeeded,
     set_password,
     start_session,
+    use_token,
 )
 from chat.actions.channels import (
     announce,
@@ -123,6 +124,7 @@ __all__ = [
     "start_session",
     "take_token",
     "toggle_reaction",
+    "use_token",
     "wake_bot",
     "worker_presence",
 ]

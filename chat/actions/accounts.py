@@ -43,6 +43,20 @@ def create_token(conn: Connection, user_id: int) -> str:
     return token
 
 
+# One statement: the owner is found and the token's last use noted together.
+SQL_USE_TOKEN = """
+    UPDATE api_tokens t SET last_used_at = now()
+    FROM users u
+    WHERE t.token_hash = %s AND u.id = t.user_id AND u.disabled_at IS NULL
+    RETURNING u.id, u.username
+"""
+
+
+def use_token(conn: Connection, token_hash: bytes) -> dict | None:
+    """The API token's (enabled) owner, recording the use; None for an unknown token."""
+    return conn.execute(SQL_USE_TOKEN, (token_hash,)).fetchone()
+
+
 SQL_INSERT_SESSION = "INSERT INTO user_sessions (token_hash, user_id) VALUES (%s, %s)"
 SQL_DELETE_SESSION = "DELETE FROM user_sessions WHERE token_hash = %s"
 SQL_DELETE_SESSIONS = "DELETE FROM user_sessions WHERE user_id = %s"
