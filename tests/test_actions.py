@@ -9,6 +9,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from chat import actions, protocol
+from chat.storage import bus
 
 from .conftest import make_user, room_row
 
@@ -103,7 +104,7 @@ def test_concurrent_repeats_of_one_client_id_store_one_message(database_url, db)
 @pytest.fixture
 def listener(database_url):
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"LISTEN {actions.CHANNEL}")
+        conn.execute(f"LISTEN {bus.CHANNEL}")
         yield conn
 
 

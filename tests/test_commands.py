@@ -6,6 +6,7 @@ import pytest
 from chat import actions, protocol
 from chat.bots import stock
 from chat.realtime import commands
+from chat.storage import bus
 
 from .conftest import make_user, room_row
 
@@ -111,7 +112,7 @@ def test_help_needs_no_database_and_stores_nothing(db, sender):
 def test_a_bot_request_is_a_job_and_a_notify_not_a_message(db, database_url, sender):
     room = room_row(db)
     with psycopg.connect(database_url, autocommit=True) as listener:
-        listener.execute(f"LISTEN {actions.JOBS_CHANNEL}")
+        listener.execute(f"LISTEN {bus.JOBS_CHANNEL}")
         outcome = commands.dispatch(
             commands.parse("/stock=aapl"), room, sender, "c-1", connect_to(db)
         )

@@ -10,7 +10,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from chat import actions, protocol
-from chat.storage import queries
+from chat.storage import bus, queries
 
 from .conftest import room_row
 
@@ -23,7 +23,7 @@ def room(db):
 @pytest.fixture
 def listener(database_url):
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"LISTEN {actions.CHANNEL}")
+        conn.execute(f"LISTEN {bus.CHANNEL}")
         yield conn
 
 

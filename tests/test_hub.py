@@ -15,6 +15,7 @@ from psycopg_pool import ConnectionPool
 from chat import actions, metrics, protocol
 from chat.realtime.hub import Hub
 from chat.realtime.peer import Peer
+from chat.storage import bus
 
 from .conftest import make_user, room_row
 
@@ -116,50 +117,53 @@ def test_a_room_nobody_follows_is_forgotten(hub, db, general):
     assert hub._feeds == {}
 
 
+# "1 1 {}" and "1 2" are the format before sent_ms; nothing writes it any more.
 @pytest.mark.parametrize(
-    "payload", ["", "x", "1", "1 x", "abc 2 {}", "99999 1 {}", "1 1 soon {}", "1 1 12.5 {}"]
+    "payload",
+    ["", "x", "1", "1 x", "abc 2 {}", "99999 1 {}", "1 1 soon {}", "1 1 12.5 {}", "1 1 {}", "1 2"],
 )
 def test_malformed_or_foreign_notifications_are_ignored(hub, db, general, payload):
     user = make_user(db)
     sock = RecordingSocket()
     peer = Peer(sock, {"id": 0, "username": "w"}, queue_size=10)
     hub.join(peer, general, after=0)
-    hub.on_notify(payload)
+    hub.on_stored(bus.decode_stored(payload))
     seqs = send_n(db, general, user, 2)
     sock.wait_for(lambda s: s.seqs() == seqs)
     hub.leave(peer, general["id"])
     peer.close()
 
 
-def test_notifications_with_and_without_the_send_time_are_delivered(hub, db, general):
-    """A sender of the previous version writes '<room> <seq> <frame>'; the current one
-    adds its clock, which feeds the NOTIFY-to-delivery histogram."""
+def test_lone_and_batched_notifications_are_delivered_and_timed(hub, db, general):
+    """Each line carries the sender's clock, which feeds the NOTIFY-to-delivery
+    histogram."""
     sock = RecordingSocket()
     peer = Peer(sock, {"id": 0, "username": "w"}, queue_size=10)
     hub.join(peer, general, after=0)
     sock.wait_for(lambda s: s.frames and s.frames[-1]["type"] == "ready")
     now = datetime.now(UTC)
-    first = protocol.chat_frame("general", 1, "eren", "old format", now, None, None)
-    second = protocol.chat_frame("general", 2, "eren", "new format", now, None, None)
+    first = protocol.chat_frame("general", 1, "eren", "first", now, None, None)
+    second = protocol.chat_frame("general", 2, "eren", "second", now, None, None)
     observed = metrics.NOTIFY_TO_DELIVERY.collect()[0]
     count = next(s.value for s in observed.samples if s.name.endswith("_count"))
     # The hub trusts the feed's seq: the table need not hold these two.
-    hub.on_notify(f"{general['id']} 1 {first}")
-    hub.on_notify(actions.notify_payload(general["id"], 2, second))
-    # A batch (chat/realtime/writer.py): several messages, one per line, in one payload.
+    hub.on_stored(bus.decode_stored(f"{general['id']} 1 1 {first}"))
+    (payload,) = bus.encode_stored([bus.Stored(general["id"], 2, second, bus.now_ms())])
+    hub.on_stored(bus.decode_stored(payload))
+    # A batch (actions.send_messages): several messages, one per line, in one payload.
     third, fourth = (
         protocol.chat_frame("general", seq, "eren", f"batch {seq}", now, None, None)
         for seq in (3, 4)
     )
-    hub.on_notify(f"{general['id']} 3 1 {third}\n{general['id']} 4 1 {fourth}")
+    hub.on_stored(bus.decode_stored(f"{general['id']} 3 1 {third}\n{general['id']} 4 1 {fourth}"))
     sock.wait_for(lambda s: s.seqs() == [1, 2, 3, 4])
     assert [f["content"] for f in sock.frames if f["type"] == "chat"] == [
-        "old format",
-        "new format",
+        "first",
+        "second",
         "batch 3",
         "batch 4",
     ]
     observed = metrics.NOTIFY_TO_DELIVERY.collect()[0]
-    assert next(s.value for s in observed.samples if s.name.endswith("_count")) == count + 3
+    assert next(s.value for s in observed.samples if s.name.endswith("_count")) == count + 4
     hub.leave(peer, general["id"])
     peer.close()

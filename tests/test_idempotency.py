@@ -9,7 +9,6 @@ requests (chat/actions), and the HTTP API on top of them.
 import pytest
 
 from chat import actions
-from chat.realtime.writer import _Send, write
 
 from .conftest import make_token, room_row, send_as
 
@@ -21,11 +20,11 @@ def _send(db, room, user):
 
 
 def _batch_send(db, room, user):
-    item = _Send(room, user, "a batched message", KEY, "<p>a batched message</p>")
-    write(db, [item])
-    if item.error is not None:
-        raise item.error
-    return item.result.seq
+    send = actions.Send(room, user, "a batched message", KEY, "<p>a batched message</p>")
+    (outcome,) = actions.send_messages(db, [send])
+    if isinstance(outcome, actions.ActionError):
+        raise outcome
+    return outcome.seq
 
 
 def _edit(target):

@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 from chat import actions
 from chat.domain.render import mentioned, render
 from chat.realtime import commands
-from chat.realtime.writer import Writer, _Send, write
+from chat.realtime.writer import Writer
 from chat.storage import migrate, queries
 
 from .conftest import make_user, room_row
@@ -205,10 +205,9 @@ def send_single(db, room, user, text):
 
 
 def send_batched(db, room, user, text):
-    """chat/realtime/writer.py's write, with the html Writer.send renders."""
-    item = _Send(room, user, text, None, render(text))
-    write(db, [item])
-    return item.result.seq
+    """actions.send_messages, the batch path, with the html Writer.send renders."""
+    (sent,) = actions.send_messages(db, [actions.Send(room, user, text, None, render(text))])
+    return sent.seq
 
 
 def send_action(db, room, user, text):

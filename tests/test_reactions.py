@@ -27,7 +27,7 @@ from chat import actions, protocol
 from chat.domain.reactions import FULLY_QUALIFIED, canonical, known_at
 from chat.domain.text import is_blank, is_invisible
 from chat.realtime import client
-from chat.storage import migrate, queries
+from chat.storage import bus, migrate, queries
 
 from .conftest import ROOT, make_token, make_user, room_row
 from .schema import database_at
@@ -391,7 +391,7 @@ def test_a_reaction_that_shows_nothing_is_refused_on_every_path(client, db, peop
 
 def test_the_frame_announced_live_carries_the_canonical_form(database_url, db, people, target):
     with psycopg.connect(database_url, autocommit=True) as listener:
-        listener.execute(f"LISTEN {actions.CHANNEL}")
+        listener.execute(f"LISTEN {bus.CHANNEL}")
         toggle_by_socket(db, room_row(db), people[0], target, "\u2764")
         notify = next(listener.notifies(timeout=5, stop_after=1))
     frame = orjson.loads(notify.payload.split(" ", 3)[3])

@@ -1,5 +1,9 @@
 """Every change of state, and its announcement, happens in this package and only here.
 
+Every SQL statement that writes and every NOTIFY lives here (migrations
+aside; tests/test_write_path.py checks it). What a NOTIFY carries is the
+bus's contract, chat/storage/bus.py; chat/actions/channels.py sends them.
+
 Views, socket handlers and bots parse and validate, then call one of these.
 One module per concern; everything is re-exported here, so callers write
 `actions.send_message(...)`.
@@ -15,16 +19,15 @@ from chat.actions.accounts import (
     login_succeeded,
     set_password,
     start_session,
+    use_token,
 )
 from chat.actions.channels import (
-    CHANNEL,
-    CONTROL_CHANNEL,
-    EVENTS_CHANNEL,
-    NOTIFY_PAYLOAD_MAX,
-    ONLINE_USERS_REF,
-    SQL_NOTIFY,
     announce,
-    events_payload,
+    publish_control,
+    publish_ephemeral,
+    publish_heartbeat,
+    publish_stored,
+    wake_bot,
 )
 from chat.actions.errors import ActionError
 from chat.actions.events import (
@@ -35,7 +38,6 @@ from chat.actions.events import (
     toggle_reaction,
 )
 from chat.actions.jobs import (
-    JOBS_CHANNEL,
     MAX_PENDING_JOBS,
     Queued,
     answer_job,
@@ -45,7 +47,14 @@ from chat.actions.jobs import (
     retry_job,
 )
 from chat.actions.limits import take_token
-from chat.actions.messages import Sent, notify_payload, record_mentions, reused_key, send_message
+from chat.actions.messages import (
+    Send,
+    Sent,
+    record_mentions,
+    reused_key,
+    send_message,
+    send_messages,
+)
 from chat.actions.presence import (
     announce_typing,
     arrive,
@@ -67,18 +76,12 @@ from chat.actions.rooms import (
 )
 
 __all__ = [
-    "CHANNEL",
-    "CONTROL_CHANNEL",
-    "EVENTS_CHANNEL",
-    "JOBS_CHANNEL",
     "MAX_PENDING_JOBS",
     "MAX_REACTIONS_PER_USER",
-    "NOTIFY_PAYLOAD_MAX",
-    "ONLINE_USERS_REF",
-    "SQL_NOTIFY",
     "ActionError",
     "Event",
     "Queued",
+    "Send",
     "Sent",
     "announce",
     "announce_typing",
@@ -96,7 +99,6 @@ __all__ = [
     "end_session",
     "enqueue_job",
     "ensure_bot_user",
-    "events_payload",
     "hash_token",
     "heartbeat",
     "invite",
@@ -104,8 +106,11 @@ __all__ = [
     "login_failed",
     "login_succeeded",
     "mark_read",
-    "notify_payload",
     "open_direct",
+    "publish_control",
+    "publish_ephemeral",
+    "publish_heartbeat",
+    "publish_stored",
     "reap_dead_workers",
     "record_mentions",
     "register_worker",
@@ -114,9 +119,12 @@ __all__ = [
     "reused_key",
     "retry_job",
     "send_message",
+    "send_messages",
     "set_password",
     "start_session",
     "take_token",
     "toggle_reaction",
+    "use_token",
+    "wake_bot",
     "worker_presence",
 ]

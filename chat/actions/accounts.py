@@ -5,10 +5,11 @@ import secrets
 
 from psycopg import Connection
 
-from chat.actions.channels import CONTROL_CHANNEL, SQL_NOTIFY
+from chat.actions.channels import publish_control
 from chat.actions.errors import ActionError
 from chat.domain import passwords
 from chat.domain.users import RESERVED_USERNAMES
+from chat.storage import bus
 
 SQL_INSERT_USER = """
     INSERT INTO users (username, password_hash) VALUES (%s, %s)
@@ -42,6 +43,20 @@ def create_token(conn: Connection, user_id: int) -> str:
     return token
 
 
+# One statement: the owner is found and the token's last use noted together.
+SQL_USE_TOKEN = """
+    UPDATE api_tokens t SET last_used_at = now()
+    FROM users u
+    WHERE t.token_hash = %s AND u.id = t.user_id AND u.disabled_at IS NULL
+    RETURNING u.id, u.username
+"""
+
+
+def use_token(conn: Connection, token_hash: bytes) -> dict | None:
+    """The API token's (enabled) owner, recording the use; None for an unknown token."""
+    return conn.execute(SQL_USE_TOKEN, (token_hash,)).fetchone()
+
+
 SQL_INSERT_SESSION = "INSERT INTO user_sessions (token_hash, user_id) VALUES (%s, %s)"
 SQL_DELETE_SESSION = "DELETE FROM user_sessions WHERE token_hash = %s"
 SQL_DELETE_SESSIONS = "DELETE FROM user_sessions WHERE user_id = %s"
@@ -60,21 +75,21 @@ def end_session(conn: Connection, token: str) -> None:
     """Log one session out: its cookie stops working and its sockets close, everywhere."""
     token_hash = hash_token(token)
     conn.execute(SQL_DELETE_SESSION, (token_hash,))
-    conn.execute(SQL_NOTIFY, (CONTROL_CHANNEL, f"session {token_hash.hex()}"))
+    publish_control(conn, bus.REVOKE_SESSION, token_hash.hex())
 
 
 def set_password(conn: Connection, user_id: int, password: str) -> None:
     """Change a password; every login session of the user ends (API tokens stay)."""
     conn.execute(SQL_SET_PASSWORD, (passwords.hash_password(password), user_id))
     conn.execute(SQL_DELETE_SESSIONS, (user_id,))
-    conn.execute(SQL_NOTIFY, (CONTROL_CHANNEL, f"sessions {user_id}"))
+    publish_control(conn, bus.REVOKE_SESSIONS, str(user_id))
 
 
 def disable_user(conn: Connection, user_id: int) -> None:
     """Lock an account out: sessions and tokens stop working, every socket closes."""
     conn.execute(SQL_DISABLE_USER, (user_id,))
     conn.execute(SQL_DELETE_SESSIONS, (user_id,))
-    conn.execute(SQL_NOTIFY, (CONTROL_CHANNEL, f"user {user_id}"))
+    publish_control(conn, bus.REVOKE_USER, str(user_id))
 
 
 # A key's window restarts when the old one has passed; within it, failures add up.

@@ -1,34 +1,56 @@
-"""The NOTIFY channels every worker listens on, and ephemeral announcements.
+"""Publishing on the bus (chat/storage/bus.py): every NOTIFY the application sends.
 
-Anything sent with SQL_NOTIFY inside a transaction leaves at commit, so no
-worker hears of a change that could still roll back.
+chat/storage/bus.py says what each channel carries and encodes it; these
+functions execute the NOTIFYs. Called inside a transaction, a NOTIFY leaves
+at its commit (and not at all on rollback), so no listener hears of a change
+that could still roll back, and notifications leave in commit order.
 """
+
+from collections.abc import Iterable
 
 from psycopg import Connection
 
-# Every worker LISTENs on these channels and picks out the rooms it serves:
-# CHANNEL carries stored messages ('<room_id> <seq>[ <frame>]'), EVENTS_CHANNEL
-# ephemeral frames that are never stored ('<room_id> <skip_user_id> <frame>...').
-CHANNEL = "chat"
-EVENTS_CHANNEL = "chat_events"
-# Revocations every worker must act on at once ('<kind> <key>', see revoke_*).
-CONTROL_CHANNEL = "chat_control"
-# A line in an events payload meaning "send this room's online_users, read
-# from the table": used when the list itself would not fit in a NOTIFY.
-ONLINE_USERS_REF = "?"
-# PostgreSQL refuses a NOTIFY payload of 8000 bytes or more (and with it the
-# whole transaction); a longer frame is announced by reference instead.
-NOTIFY_PAYLOAD_MAX = 7999
+from chat.storage import bus
+
 SQL_NOTIFY = "SELECT pg_notify(%s, %s)"
 
 
-def events_payload(room_id: int, skip_user_id: int, frames: list[str]) -> str:
-    return f"{room_id} {skip_user_id} " + "\n".join(frames)
+def publish_stored(conn: Connection, events: Iterable[bus.Stored]) -> None:
+    """Announce committed rows on bus.CHANNEL, one NOTIFY per packed payload.
+
+    Call inside the transaction that stores them, after taking their seqs
+    (under their rooms' row locks), so the NOTIFYs leave in seq order.
+    """
+    for payload in bus.encode_stored(events):
+        conn.execute(SQL_NOTIFY, (bus.CHANNEL, payload))
+
+
+def publish_ephemeral(conn: Connection, event: bus.Ephemeral) -> None:
+    """Send ephemeral frames to the room's clients on every worker (never stored).
+
+    Inside a transaction they leave at its commit; in autocommit, at once.
+    """
+    conn.execute(SQL_NOTIFY, (bus.EVENTS_CHANNEL, bus.encode_ephemeral(event)))
 
 
 def announce(conn: Connection, room_id: int, frames: list[str], skip_user_id: int = 0) -> None:
-    """Send ephemeral frames to the room's clients on every worker (never stored).
+    """publish_ephemeral of `frames` for the room; skip_user_id's own connections
+    do not get them (someone's own typing)."""
+    publish_ephemeral(conn, bus.Ephemeral(room_id, skip_user_id, tuple(frames)))
 
-    skip_user_id's own connections do not get them (someone's own typing).
-    """
-    conn.execute(SQL_NOTIFY, (EVENTS_CHANNEL, events_payload(room_id, skip_user_id, frames)))
+
+def publish_control(conn: Connection, kind: str, key: str) -> None:
+    """A revocation (bus.REVOKE_*) every worker acts on: call inside the transaction
+    that revokes, so sockets close only once the credential is gone for good."""
+    conn.execute(SQL_NOTIFY, (bus.CONTROL_CHANNEL, bus.encode_control(bus.Control(kind, key))))
+
+
+def publish_heartbeat(conn: Connection, heartbeat: bus.Heartbeat) -> None:
+    """A worker's self-NOTIFY on bus.CONTROL_CHANNEL (autocommit: it leaves at once)."""
+    conn.execute(SQL_NOTIFY, (bus.CONTROL_CHANNEL, bus.encode_control(heartbeat)))
+
+
+def wake_bot(conn: Connection, bot: str) -> None:
+    """Wake `bot`'s processes (bus.JOBS_CHANNEL): inside the transaction that
+    queues its job, so the job is there when the bot looks."""
+    conn.execute(SQL_NOTIFY, (bus.JOBS_CHANNEL, bus.job_payload(bot)))

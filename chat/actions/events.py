@@ -3,10 +3,11 @@
 Each is one transaction, like a send (actions/messages.py): take the room's
 row lock and its next seq, check and authorise against the target message,
 store the event as a messages row of its own kind whose target_seq names the
-message, bring the message's own row to its new state, and NOTIFY the
-event's frame on CHANNEL. So the event has its place in seq order, a client
-resuming with `after` replays it, and the message row always holds the
-current state (what a page of history or a catch-up shows).
+message, bring the message's own row to its new state, and announce the
+event's frame on the bus (chat/storage/bus.py, CHANNEL). So the event has
+its place in seq order, a client resuming with `after` replays it, and the
+message row always holds the current state (what a page of history or a
+catch-up shows).
 
 A client_id makes an event idempotent exactly as it does a send: the same
 user repeating it in the same room gets the first event's seq back and
@@ -21,17 +22,12 @@ from datetime import datetime
 from psycopg import Connection
 
 from chat import metrics, protocol
-from chat.actions.channels import CHANNEL, SQL_NOTIFY
+from chat.actions.channels import publish_stored
 from chat.actions.errors import ActionError
-from chat.actions.messages import (
-    forget_mentions,
-    notify_payload,
-    previous_use,
-    replace_mentions,
-    reused_key,
-)
+from chat.actions.messages import forget_mentions, previous_use, replace_mentions, reused_key
 from chat.domain import reactions
 from chat.domain.render import render
+from chat.storage import bus
 
 # A person's distinct reactions on one message: a few say something; more is
 # a script inflating the message's frame, which every catch-up sends.
@@ -250,7 +246,7 @@ def _write_event(
                 "target_seq": target_seq,
             }
             frame = protocol.row_frame(room["name"], event_row)
-            conn.execute(SQL_NOTIFY, (CHANNEL, notify_payload(room["id"], seq, frame)))
+            publish_stored(conn, [bus.Stored(room["id"], seq, frame, bus.now_ms())])
     except _Repeat as repeat:
         return repeat.event
     metrics.EVENTS.inc()

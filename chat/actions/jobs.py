@@ -4,12 +4,10 @@ from dataclasses import dataclass
 
 from psycopg import Connection
 
-from chat.actions.channels import SQL_NOTIFY
+from chat.actions.channels import wake_bot
 from chat.actions.errors import ActionError
 from chat.actions.messages import Sent, reused_key, send_message
 
-# Bots LISTEN here; the payload is the name of the bot that has new work.
-JOBS_CHANNEL = "bot_jobs"
 # Requests one person may have waiting for bots at once: a person waits for an
 # answer or two; more is a script flooding the bot (and the service it asks),
 # for instance while the bot is down.
@@ -123,7 +121,7 @@ def enqueue_job(
         if row is None:  # the same client_id, sent twice at once: the other send won
             row = conn.execute(SQL_JOB_BY_CLIENT_ID, (room["id"], user["id"], client_id)).fetchone()
             return Queued(row["id"], duplicate=True)
-        conn.execute(SQL_NOTIFY, (JOBS_CHANNEL, bot))
+        wake_bot(conn, bot)
     return Queued(row["id"], duplicate=False)
 
 

@@ -1,21 +1,23 @@
-"""Sending messages: stored with the room's next seq and announced in one transaction.
+"""Sending messages: stored with their rooms' next seqs and announced in one transaction.
 
+This is the one write path of messages: a lone send is a batch of one, and
+chat/realtime/writer.py only groups the sends of a worker into batches. A
 NOTIFY is delivered only at commit, so no worker hears of a message that
 could still roll back, and notifications leave in commit order, which is seq
-order within a room. chat/realtime/writer.py batches many sends into one transaction
-with the same rules.
+order within a room (chat/storage/bus.py).
 """
 
-import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from psycopg import Connection, Rollback
+from psycopg import Connection
 
 from chat import metrics, protocol
-from chat.actions.channels import CHANNEL, NOTIFY_PAYLOAD_MAX, SQL_NOTIFY
+from chat.actions.channels import publish_stored
 from chat.actions.errors import ActionError
 from chat.domain.render import mentioned, render
+from chat.storage import bus
 
 
 @dataclass(frozen=True)
@@ -27,9 +29,6 @@ class Sent:
     duplicate: bool
 
 
-# Taking the room row's lock first serialises the room's writers: the seq
-# bump below and the client_id check after it see every earlier send.
-SQL_NEXT_SEQ = "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq"
 # What this user already did with this client_id in this room: a message or
 # an event (its kind), or a request handed to a bot (kind 'job'). One key is
 # one operation: only a send repeats a send.
@@ -55,13 +54,6 @@ def reused_key() -> ActionError:
     return ActionError(
         "bad_frame", "that client_id was already used for something else; use a new one"
     )
-
-
-SQL_INSERT_MESSAGE = """
-    INSERT INTO messages (room_id, seq, user_id, content, client_id, html, kind)
-    VALUES (%s, %s, %s, %s, %s, %s, %s)
-    RETURNING created_at
-"""
 
 
 # The members among the named users, not the sender, and not disabled: a
@@ -130,6 +122,192 @@ def forget_mentions(conn: Connection, room_id: int, seq: int) -> None:
     conn.execute(SQL_FORGET_MENTIONS, (room_id, seq))
 
 
+# --- the send path: one transaction per batch of sends ----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """One message to store: its room and sender (rows with at least id and
+    name/username), its text, its rendering and kind. Build it with Send.of."""
+
+    room: dict
+    user: dict
+    content: str
+    client_id: str | None
+    html: str
+    kind: str = protocol.KIND_CHAT
+
+    @classmethod
+    def of(
+        cls,
+        room: dict,
+        user: dict,
+        content: str,
+        client_id: str | None,
+        kind: str = protocol.KIND_CHAT,
+    ) -> "Send":
+        """A send with its content rendered: call it outside any transaction (and
+        outside a batch's), since rendering is the slow part."""
+        return cls(room, user, content, client_id, render(content), kind)
+
+
+# Locking the batch's rooms in id order serialises each room's writers (the
+# seqs taken and the client_id lookup after it see every earlier send) and
+# keeps two batches from deadlocking. now() is the transaction's start, which
+# every row gets as created_at anyway.
+SQL_LOCK_ROOMS = """
+    SELECT id, last_seq, now() AS now FROM rooms WHERE id = ANY(%s) ORDER BY id FOR UPDATE
+"""
+# As SQL_PREVIOUS_USE, for many keys at once: what each was used for before
+# (a message or event's kind, or 'job' for a bot request).
+SQL_PREVIOUS_SENDS = """
+    WITH k AS (
+        SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[])
+            AS k(room_id, user_id, client_id)
+    )
+    SELECT m.room_id, m.user_id, m.client_id, m.seq, m.created_at, m.kind
+    FROM messages m JOIN k USING (room_id, user_id, client_id)
+    UNION ALL
+    SELECT j.room_id, j.requested_by, j.client_id, NULL, j.created_at, 'job'
+    FROM bot_jobs j
+    JOIN k ON k.room_id = j.room_id AND k.user_id = j.requested_by AND k.client_id = j.client_id
+"""
+SQL_INSERT_MESSAGES = """
+    INSERT INTO messages (room_id, seq, user_id, content, client_id, html, kind)
+    SELECT * FROM unnest(
+        %s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[]
+    )
+"""
+SQL_SET_LAST_SEQS = """
+    UPDATE rooms SET last_seq = v.last_seq
+    FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, last_seq)
+    WHERE rooms.id = v.id
+"""
+
+
+def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ActionError]:
+    """Store `sends`, each with its room's next seq, and announce them, in one
+    transaction; returns once it has committed. Inside a transaction of the
+    caller's (a bot's answer closing its job) it is a savepoint, and the rows
+    and NOTIFYs commit with the caller's transaction. Takes the rooms' row
+    locks (in id order) until then; call it holding no other room's lock.
+
+    One outcome per send, in order: its Sent, or the ActionError refusing it (a
+    client_id the user already used in the room for an event or a bot request)
+    while the others go ahead. A client_id the same user already sent to the
+    same room, before or earlier in `sends`, is a repeat: the first send's seq,
+    duplicate=True, nothing stored. Seqs follow the order of `sends` per room.
+    A room that does not exist raises LookupError, and nothing is stored.
+
+    Two round trips before the commit, each a pipeline: the rooms' locks and the
+    earlier uses of the client_ids, then the insert, the mentions, the rooms'
+    last_seq and the NOTIFYs (bus.CHANNEL, one per ~8 KB of frames). Rows take
+    created_at from the lock statement's now(), so frames are built before the
+    insert and nothing waits for its answer. Any database error fails them all.
+    """
+    if not sends:
+        return []
+    outcomes: list[Sent | ActionError] = []
+    new: list[tuple[Send, int]] = []
+    with conn.transaction():
+        last, created_at, previous = _lock(conn, sends)
+        first: dict[tuple, Sent] = {}
+        for send in sends:
+            key = (send.room["id"], send.user["id"], send.client_id)
+            if send.client_id is not None:
+                if key in previous:
+                    outcomes.append(_repeat_of(previous[key]))
+                    continue
+                if key in first:
+                    outcomes.append(replace(first[key], duplicate=True))
+                    continue
+            last[send.room["id"]] += 1
+            sent = Sent(last[send.room["id"]], created_at, duplicate=False)
+            if send.client_id is not None:
+                first[key] = sent
+            outcomes.append(sent)
+            new.append((send, sent.seq))
+        if new:
+            _store(conn, new, created_at, last)
+    metrics.MESSAGES.inc(len(new))
+    return outcomes
+
+
+def _lock(conn: Connection, sends: Sequence[Send]) -> tuple[dict, datetime, dict]:
+    """Lock the sends' rooms; their last seqs, the transaction's now(), and the
+    first earlier use of each client_id by (room_id, user_id, client_id)."""
+    room_ids = sorted({send.room["id"] for send in sends})
+    keyed = [send for send in sends if send.client_id is not None]
+    with conn.pipeline():
+        locked = conn.execute(SQL_LOCK_ROOMS, (room_ids,))
+        earlier = None
+        if keyed:
+            earlier = conn.execute(
+                SQL_PREVIOUS_SENDS,
+                (
+                    [s.room["id"] for s in keyed],
+                    [s.user["id"] for s in keyed],
+                    [s.client_id for s in keyed],
+                ),
+            )
+    rows = locked.fetchall()
+    if len(rows) != len(room_ids):
+        missing = set(room_ids) - {row["id"] for row in rows}
+        raise LookupError(f"no room with id {sorted(missing)}")
+    previous: dict[tuple, dict] = {}
+    for row in earlier or ():
+        previous.setdefault((row["room_id"], row["user_id"], row["client_id"]), row)
+    return {row["id"]: row["last_seq"] for row in rows}, rows[0]["now"], previous
+
+
+def _repeat_of(row: dict) -> Sent | ActionError:
+    """The answer to a client_id used before: the first send, if it was a send."""
+    if row["kind"] in protocol.MESSAGE_KINDS:
+        return Sent(row["seq"], row["created_at"], duplicate=True)
+    return reused_key()  # it named an event or a bot request
+
+
+def _store(
+    conn: Connection, new: list[tuple[Send, int]], created_at: datetime, last: dict[int, int]
+) -> None:
+    """Insert the new rows, record their mentions, move the rooms' last_seq and
+    announce them, in one pipeline (inside send_messages' transaction)."""
+    sent_ms = bus.now_ms()
+    announced = [
+        bus.Stored(
+            send.room["id"],
+            seq,
+            protocol.chat_frame(
+                send.room["name"],
+                seq,
+                send.user["username"],
+                send.content,
+                created_at,
+                send.client_id,
+                send.html,
+                send.kind,
+            ),
+            sent_ms,
+        )
+        for send, seq in new
+    ]
+    touched = sorted({send.room["id"] for send, _ in new})
+    columns = [
+        [send.room["id"] for send, _ in new],
+        [seq for _, seq in new],
+        [send.user["id"] for send, _ in new],
+        [send.content for send, _ in new],
+        [send.client_id for send, _ in new],
+        [send.html for send, _ in new],
+        [send.kind for send, _ in new],
+    ]
+    with conn.pipeline():
+        conn.execute(SQL_INSERT_MESSAGES, columns)
+        record_mentions(conn, [(s.room["id"], seq, s.user["id"], s.html) for s, seq in new])
+        conn.execute(SQL_SET_LAST_SEQS, (touched, [last[room_id] for room_id in touched]))
+        publish_stored(conn, announced)
+
+
 def send_message(
     conn: Connection,
     room: dict,
@@ -138,51 +316,15 @@ def send_message(
     client_id: str | None,
     kind: str = protocol.KIND_CHAT,
 ) -> Sent:
-    """Store one message with the room's next seq and announce it, in one transaction.
+    """Store one message with the room's next seq and announce it, in one transaction
+    (send_messages with one send).
 
     A repeated client_id for the same user and room returns the first send's
-    seq and changes nothing: the seq bump is rolled back with the transaction.
-    A client_id the user already used in the room for an event or a bot
-    request raises ActionError('bad_frame') and changes nothing.
-    `kind` is KIND_ACTION for `/me waves`.
+    seq and changes nothing. A client_id the user already used in the room for
+    an event or a bot request raises ActionError('bad_frame') and changes
+    nothing. `kind` is KIND_ACTION for `/me waves`.
     """
-    repeat = None
-    html = render(content)  # before taking the room's lock: rendering is the slow part
-    with conn.transaction():
-        seq = conn.execute(SQL_NEXT_SEQ, (room["id"],)).fetchone()["last_seq"]
-        if client_id is not None:
-            previous = previous_use(conn, room, user, client_id)
-            if previous is not None:
-                if previous["kind"] not in protocol.MESSAGE_KINDS:
-                    raise reused_key()
-                repeat = Sent(previous["seq"], previous["created_at"], duplicate=True)
-                raise Rollback()
-        created_at = conn.execute(
-            SQL_INSERT_MESSAGE, (room["id"], seq, user["id"], content, client_id, html, kind)
-        ).fetchone()["created_at"]
-        record_mentions(conn, [(room["id"], seq, user["id"], html)])
-        frame = protocol.chat_frame(
-            room["name"], seq, user["username"], content, created_at, client_id, html, kind
-        )
-        conn.execute(SQL_NOTIFY, (CHANNEL, notify_payload(room["id"], seq, frame)))
-    if repeat is not None:
-        return repeat
-    metrics.MESSAGES.inc()
-    return Sent(seq, created_at, duplicate=False)
-
-
-def notify_payload(room_id: int, seq: int, frame: str, sent_ms: int | None = None) -> str:
-    """'<room_id> <seq> <sent_ms> <frame>', or without the frame when it is too big.
-
-    Listeners fetch a referenced message from the table, so size never loses one.
-    `sent_ms` (this host's clock, Unix milliseconds; now unless given) lets each
-    worker measure how long the message took to reach it
-    (metrics.NOTIFY_TO_DELIVERY). A batch (chat/realtime/writer.py) sends one per line.
-    """
-    if sent_ms is None:
-        sent_ms = int(time.time() * 1000)
-    head = f"{room_id} {seq} {sent_ms}"
-    payload = f"{head} {frame}"
-    if len(payload.encode()) > NOTIFY_PAYLOAD_MAX:
-        return head
-    return payload
+    (outcome,) = send_messages(conn, [Send.of(room, user, content, client_id, kind)])
+    if isinstance(outcome, ActionError):
+        raise outcome
+    return outcome

@@ -3,8 +3,8 @@
 from psycopg import Connection
 
 from chat import protocol
-from chat.actions.channels import NOTIFY_PAYLOAD_MAX, ONLINE_USERS_REF, announce, events_payload
-from chat.storage import queries
+from chat.actions.channels import announce, publish_ephemeral
+from chat.storage import bus, queries
 
 
 def announce_typing(conn: Connection, room: dict, user: dict) -> None:
@@ -41,12 +41,12 @@ SQL_WORKER_PRESENCE = """
 SQL_DELETE_WORKER = "DELETE FROM workers WHERE id = %s"
 
 
-def _online_frames(conn: Connection, room: dict, first: str) -> list[str]:
+def _announce_change(conn: Connection, room: dict, change_frame: str) -> None:
+    """Announce a join or leave with the room's new online list (by reference if
+    too big: chat/storage/bus.py). Under the room's presence lock."""
     users = queries.online_users(conn, room["id"])
     online = protocol.online_users_frame(room["name"], users)
-    if len(events_payload(room["id"], 0, [first, online]).encode()) > NOTIFY_PAYLOAD_MAX:
-        online = ONLINE_USERS_REF
-    return [first, online]
+    publish_ephemeral(conn, bus.presence_change(room["id"], change_frame, online))
 
 
 def register_worker(conn: Connection, worker_id: str) -> None:
@@ -68,10 +68,7 @@ def arrive(conn: Connection, worker_id: str, room: dict, user: dict) -> bool:
         conn.execute(SQL_PRESENCE_ADD, (worker_id, room["id"], user["id"]))
         if conn.execute(SQL_PRESENCE_COUNT, (room["id"], user["id"])).fetchone()["n"] != 1:
             return False
-        frames = _online_frames(
-            conn, room, protocol.user_joined_frame(room["name"], user["username"])
-        )
-        announce(conn, room["id"], frames)
+        _announce_change(conn, room, protocol.user_joined_frame(room["name"], user["username"]))
     return True
 
 
@@ -84,10 +81,7 @@ def depart(conn: Connection, worker_id: str, room: dict, user: dict) -> bool:
             return False  # someone else (a reaper) already did
         if conn.execute(SQL_PRESENCE_COUNT, (room["id"], user["id"])).fetchone()["n"] != 0:
             return False
-        frames = _online_frames(
-            conn, room, protocol.user_left_frame(room["name"], user["username"])
-        )
-        announce(conn, room["id"], frames)
+        _announce_change(conn, room, protocol.user_left_frame(room["name"], user["username"]))
     return True
 
 

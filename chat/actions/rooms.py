@@ -2,9 +2,9 @@
 
 from psycopg import Connection
 
-from chat.actions.channels import CONTROL_CHANNEL, SQL_NOTIFY
+from chat.actions.channels import publish_control
 from chat.actions.errors import ActionError
-from chat.storage import queries
+from chat.storage import bus, queries
 
 SQL_INSERT_ROOM = """
     INSERT INTO rooms (name, is_private, created_by) VALUES (%s, %s, %s)
@@ -67,7 +67,7 @@ def remove_member(conn: Connection, room: dict, remover: dict, username: str) ->
         raise ActionError("forbidden", "only the room's creator can remove others")
     if conn.execute(SQL_REMOVE_MEMBER, (room["id"], user["id"])).fetchone() is None:
         raise ActionError("not_found", f"{user['username']} is not a member")
-    conn.execute(SQL_NOTIFY, (CONTROL_CHANNEL, f"member {room['id']}:{user['id']}"))
+    publish_control(conn, bus.REVOKE_MEMBER, f"{room['id']}:{user['id']}")
     return user["username"]
 
 

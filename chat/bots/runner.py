@@ -23,9 +23,9 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from chat import actions
-from chat.actions import JOBS_CHANNEL
 from chat.bots.bot import Bot, BotFailure, Failed, Transient
 from chat.storage import db, queries
+from chat.storage.bus import JOBS_CHANNEL
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,10 @@
-"""Per-worker fan-out: one LISTEN connection, and the rooms this worker's clients follow.
+"""Per-worker fan-out: the rooms this worker's clients follow, fed by its LISTEN connection.
+
+The hub is the BusHandler of the worker's Listener (chat/realtime/listener.py),
+which hears the bus (chat/storage/bus.py, whose docstring is the contract) and
+hands on decoded events: stored messages and ephemeral frames go to the room
+feeds kept here, revocations to the ControlHandler the hub was given (the
+worker's real-time service).
 
 For each room with local clients the hub keeps a feed: the last seq it has
 delivered and the peers to deliver to. A notification with the next seq is
@@ -15,15 +21,15 @@ reaches it exactly once: from the table before that moment, live after it.
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
-import psycopg
 from psycopg_pool import ConnectionPool
 
 from chat import metrics, protocol
-from chat.actions import CHANNEL, CONTROL_CHANNEL, EVENTS_CHANNEL, ONLINE_USERS_REF
+from chat.realtime.listener import Listener
 from chat.realtime.peer import Peer, PeerClosed, wire
-from chat.storage import queries
-from chat.storage.db import tcp_options
+from chat.storage import bus, queries
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +38,9 @@ log = logging.getLogger(__name__)
 PAGE = 200
 # What a client gets on joining without `after` (DESIGN §5).
 HISTORY_ON_JOIN = 50
-# Reconnect backoff for the LISTEN connection: quick first retry, capped so a
-# long outage costs one attempt per few seconds per worker.
-BACKOFF_MIN, BACKOFF_MAX = 0.1, 5.0
 # How long a join waits for the LISTEN connection before giving up.
 LISTEN_WAIT = 10.0
 _NO_UPPER_BOUND = 2**62
-# Shown in pg_stat_activity, so operators can find (and tests can kill) it.
-LISTENER_NAME = "chat-listener"
 
 
 class HubUnavailable(Exception):
@@ -52,6 +53,22 @@ class JoinCancelled(Exception):
 
 def _never() -> bool:
     return False
+
+
+class ControlHandler(Protocol):
+    """What the hub hands on, from the LISTEN loop's thread, of what it hears
+    besides the room feeds it serves itself."""
+
+    def on_control(self, event: bus.Control) -> None:
+        """A revocation (bus.REVOKE_*): close the sockets it names. Must not block
+        for long: the LISTEN loop waits for it."""
+
+
+class _NoControl:
+    """A hub with no sessions to revoke (tests, tools): control events are dropped."""
+
+    def on_control(self, event: bus.Control) -> None:
+        pass
 
 
 class Feed:
@@ -69,36 +86,56 @@ class Feed:
 
 
 class Hub:
+    """One per worker: the feeds of the rooms its clients follow, and its Listener.
+
+    Takes the database's conninfo (for the Listener's own connection), the
+    worker's pool (catch-up and gap reads, heartbeats), the ControlHandler
+    that gets revocations (None drops them), the heartbeat's probe interval
+    and the LISTEN connection's TCP timeout. Gives clients `join` and
+    `leave`; the Listener starts on the first join and calls the on_*
+    methods below from its thread until `stop`. Safe from any greenlet or
+    thread: each feed has its own lock, and the feeds' map another.
+    """
+
     def __init__(
         self,
         conninfo: str,
         pool: ConnectionPool,
+        handler: ControlHandler | None = None,
         probe_interval: float = 15.0,
         tcp_timeout: float = 10.0,
     ):
-        self._conninfo = conninfo
         self._pool = pool
-        # An idle LISTEN connection is probed this often so that a dead one is noticed.
-        self._probe_interval = probe_interval
-        self._tcp_timeout = tcp_timeout
+        self._handler = handler or _NoControl()
         self._feeds: dict[int, Feed] = {}
         self._feeds_lock = threading.Lock()
-        self._started = False
-        self._stopping = False
-        self.listening = threading.Event()
-        self.reconnects = 0
-        # Called with each CONTROL_CHANNEL payload (revocations); set by the owner.
-        self.on_control = lambda payload: None
+        self._listener = Listener(conninfo, pool, self, probe_interval, tcp_timeout)
+        self.listening = self._listener.listening
+
+    def stop(self) -> None:
+        """End the LISTEN loop (within a second); joined peers get nothing more."""
+        self._listener.stop()
 
     # --- clients -----------------------------------------------------------
 
-    def join(self, peer: Peer, room: dict, after: int | None, cancelled=None) -> int:
+    def join(
+        self,
+        peer: Peer,
+        room: dict,
+        after: int | None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> int:
         """Send peer the room's messages after `after` (or the last 50), then `ready`,
         then every later message live. Returns the seq at which it went live.
 
-        `cancelled()`, checked between pages, aborts the catch-up (JoinCancelled).
+        `room` is a row with id and name. Blocks the caller for the catch-up
+        (flow-controlled by the peer's queue); call it holding no lock and no
+        transaction. `cancelled()`, checked between pages, aborts the catch-up
+        (JoinCancelled); HubUnavailable if the LISTEN connection is not up
+        within LISTEN_WAIT seconds; PeerClosed if the peer was dropped. Every
+        successful join needs its `leave`.
         """
-        self._start()
+        self._listener.start()
         if not self.listening.wait(LISTEN_WAIT):
             raise HubUnavailable("not connected to the database")
         feed = self._acquire(room)
@@ -109,6 +146,7 @@ class Hub:
             raise
 
     def leave(self, peer: Peer, room_id: int) -> None:
+        """Stop delivering the room to peer (after a join, or a join that failed)."""
         feed = self._feeds.get(room_id)
         if feed is not None:
             self._release(feed, peer)
@@ -191,56 +229,47 @@ class Hub:
         """A message in its current state, or an event (protocol.row_message)."""
         return protocol.row_frame(feed.name, row)
 
-    def on_notify(self, payload: str) -> None:
-        """Handle a payload of one or more lines (a batch of sends, chat/realtime/writer.py)."""
-        for line in payload.split("\n"):
-            self._on_message(line)
+    # --- the BusHandler side: the Listener calls these from its thread ---------
 
-    def _on_message(self, payload: str) -> None:
-        """Handle '<room_id> <seq> <sent_ms> [frame]' (a sender of an older version
-        leaves out sent_ms: its frame starts with '{')."""
-        room_id, _, rest = payload.partition(" ")
-        seq, _, rest = rest.partition(" ")
-        sent_ms, frame = ("", rest) if rest.startswith("{") else rest.partition(" ")[::2]
-        try:
-            feed = self._feeds.get(int(room_id))
-            seq = int(seq)
-            sent = int(sent_ms) / 1000 if sent_ms else None
-        except ValueError:
-            log.error("ignoring a malformed notification (%d bytes)", len(payload))
-            return
+    def on_stored(self, events: Iterable[bus.Stored]) -> None:
+        """Deliver stored messages to the feeds that follow their rooms, in order.
+
+        The next seq of a feed goes to its peers as received (its frame encoded
+        once for all of them); one already delivered is ignored; anything else
+        (a gap, a reference) is read from the table up to that seq. Called by
+        the LISTEN loop; takes each feed's lock, so the caller holds none.
+        """
+        for event in events:
+            self._on_stored(event)
+
+    def _on_stored(self, event: bus.Stored) -> None:
+        feed = self._feeds.get(event.room_id)
         if feed is None:
             return  # no client of this worker follows that room
         with feed.lock:
             self._ensure_loaded(feed)
-            if seq <= feed.last_seq:
+            if event.seq <= feed.last_seq:
                 return  # already delivered (read from the table after a gap)
-            if frame and seq == feed.last_seq + 1:
-                self._deliver(feed, seq, frame)
+            if event.frame is not None and event.seq == feed.last_seq + 1:
+                self._deliver(feed, event.seq, event.frame)
             else:
-                self._fill(feed, upto=seq)
-        if sent is not None:
-            metrics.NOTIFY_TO_DELIVERY.observe(max(0.0, time.time() - sent))
+                self._fill(feed, upto=event.seq)
+        metrics.NOTIFY_TO_DELIVERY.observe(max(0.0, time.time() - event.sent_ms / 1000))
 
-    def on_event(self, payload: str) -> None:
-        """Handle '<room_id> <skip_user_id> <frame>[\\n<frame>...]': ephemeral frames."""
-        room_id, _, rest = payload.partition(" ")
-        skip, _, frames = rest.partition(" ")
-        try:
-            feed = self._feeds.get(int(room_id))
-            skip = int(skip)
-        except ValueError:
-            log.error("ignoring a malformed event (%d bytes)", len(payload))
+    def on_ephemeral(self, event: bus.Ephemeral) -> None:
+        """Offer ephemeral frames to the room's peers here (the online list, sent by
+        reference, read from the table). Takes the feed's lock: the caller holds none."""
+        feed = self._feeds.get(event.room_id)
+        if feed is None:
             return
-        if feed is None or not frames:
-            return
-        for frame in frames.split("\n"):
-            if frame == ONLINE_USERS_REF:
+        for frame in event.frames:
+            if frame is None:
                 frame = self._online_users_frame(feed)
-            self.broadcast(feed, frame, skip)
+            self.broadcast(feed, frame, event.skip_user_id)
 
     def broadcast(self, feed: Feed, frame: str, skip_user_id: int = 0) -> None:
-        """Offer an ephemeral frame to the feed's peers (except skip_user_id's)."""
+        """Offer an ephemeral frame to the feed's peers (except skip_user_id's);
+        takes the feed's lock (reentrant: the caller may hold it)."""
         with feed.lock:
             dropped = [
                 peer
@@ -255,116 +284,17 @@ class Hub:
             users = queries.online_users(conn, feed.room_id)
         return protocol.online_users_frame(feed.name, users)
 
-    def _fill_all(self) -> None:
+    def on_listening(self, reconnected: bool) -> None:
         """After (re)connecting: deliver whatever was committed while not listening,
-        and the current online lists (presence events are not stored)."""
+        and after a reconnect the current online lists (presence events are not
+        stored). Takes each feed's lock: the caller holds none."""
         for feed in list(self._feeds.values()):
             with feed.lock:
                 if feed.last_seq is not None:
                     self._fill(feed)
-            if self.reconnects:
+            if reconnected:
                 self.broadcast(feed, self._online_users_frame(feed))
 
-    # --- the LISTEN connection ----------------------------------------------
-
-    def _start(self) -> None:
-        with self._feeds_lock:
-            if self._started:
-                return
-            self._started = True
-        threading.Thread(target=self._listen_forever, daemon=True, name="hub-listener").start()
-
-    def stop(self) -> None:
-        self._stopping = True
-
-    def _listen_forever(self) -> None:
-        delay = BACKOFF_MIN
-        while not self._stopping:
-            try:
-                self._listen_once()
-                delay = BACKOFF_MIN
-            except Exception as exc:
-                self.listening.clear()
-                self.reconnects += 1
-                metrics.LISTEN_RECONNECTS.inc()
-                log.warning("LISTEN connection lost (%s); retrying in %.1fs", exc, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, BACKOFF_MAX)
-
-    def _listen_once(self) -> None:
-        with psycopg.connect(
-            self._conninfo,
-            autocommit=True,
-            application_name=LISTENER_NAME,
-            connect_timeout=max(2, int(self._tcp_timeout)),
-            **tcp_options(self._tcp_timeout),
-        ) as conn:
-            conn.execute(f"LISTEN {CHANNEL}")
-            conn.execute(f"LISTEN {EVENTS_CHANNEL}")
-            conn.execute(f"LISTEN {CONTROL_CHANNEL}")
-            # Listening from here on: anything committed earlier is read back.
-            self._fill_all()
-            self.listening.set()
-            log.info("listening on channel %r", CHANNEL)
-            heartbeat = _Heartbeat(self._pool, self._probe_interval)
-            while not self._stopping:
-                for notify in conn.notifies(timeout=1.0):
-                    self._dispatch(notify, heartbeat)
-                if heartbeat.overdue():
-                    # Our own NOTIFY did not come back: the connection looks open
-                    # but hears nothing (a silent partition). Start over.
-                    raise psycopg.OperationalError("LISTEN connection silent; reconnecting")
-                heartbeat.maybe_send()
-
-    def _dispatch(self, notify, heartbeat: "_Heartbeat") -> None:
-        try:
-            if notify.channel == CHANNEL:
-                self.on_notify(notify.payload)
-            elif notify.channel == EVENTS_CHANNEL:
-                self.on_event(notify.payload)
-            elif not heartbeat.heard(notify.payload):
-                self.on_control(notify.payload)
-        except psycopg.Error:
-            raise
-        except Exception:
-            log.exception("delivering a notification on %s failed", notify.channel)
-
-
-class _Heartbeat:
-    """A NOTIFY this worker sends itself every interval, through the pool.
-
-    If it has not come back through the LISTEN connection within another
-    interval, that connection is dead however healthy TCP says it is.
-    """
-
-    def __init__(self, pool: ConnectionPool, interval: float):
-        self._pool = pool
-        self._interval = interval
-        self._token = f"ping {id(self):x}-{time.monotonic_ns()}"
-        self._sent_at: float | None = None
-        self._next = time.monotonic() + interval
-
-    def maybe_send(self) -> None:
-        now = time.monotonic()
-        if self._sent_at is None and now >= self._next:
-            self._sent_at = now
-            threading.Thread(target=self._send, daemon=True, name="listen-heartbeat").start()
-
-    def _send(self) -> None:
-        try:
-            with self._pool.connection() as conn:
-                conn.execute("SELECT pg_notify(%s, %s)", (CONTROL_CHANNEL, self._token))
-        except Exception as exc:  # the database is down: the reconnect loop handles it
-            log.warning("LISTEN heartbeat not sent: %s", exc)
-
-    def heard(self, payload: str) -> bool:
-        """Whether payload is our heartbeat (consumed here, not a revocation)."""
-        if payload.startswith("ping "):
-            if payload == self._token:
-                self._sent_at = None
-                self._next = time.monotonic() + self._interval
-            return True
-        return False
-
-    def overdue(self) -> bool:
-        return self._sent_at is not None and time.monotonic() - self._sent_at > self._interval
+    def on_control(self, event: bus.Control) -> None:
+        """A revocation: this hub has no sessions; its ControlHandler does."""
+        self._handler.on_control(event)

@@ -15,6 +15,7 @@ from chat.realtime.hub import Hub
 from chat.realtime.peer import CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION, Peer
 from chat.realtime.presence import Presence
 from chat.realtime.writer import SingleWriter, Writer
+from chat.storage.bus import REVOKE_MEMBER, Control
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class TypingThrottle:
 
 # The close reason a socket gets for each kind of revocation.
 _REVOKED = {
-    "member": "removed from a room this socket follows; reconnect for the others",
+    REVOKE_MEMBER: "removed from a room this socket follows; reconnect for the others",
     "": "access revoked; log in again",
 }
 
@@ -114,8 +115,9 @@ class Realtime:
         self.hub = Hub(
             settings.database_url,
             pool,
-            settings.listen_probe_interval,
-            settings.db_tcp_timeout,
+            handler=self,  # revocations: on_control
+            probe_interval=settings.listen_probe_interval,
+            tcp_timeout=settings.db_tcp_timeout,
         )
         self.presence = Presence(pool, settings.presence_heartbeat, settings.presence_timeout)
         self.typing = TypingThrottle(settings.typing_interval)
@@ -124,7 +126,6 @@ class Realtime:
         # Set on SIGTERM: gunicorn's worker keeps accepting for up to a second
         # after it, and a socket opened then must go too.
         self.closing = False
-        self.hub.on_control = self.revoke
 
     def sockets_of(self, user_id: int) -> int:
         """The user's open sockets on this worker (kept per user: counting them by
@@ -143,15 +144,16 @@ class Realtime:
             if not self._per_user[user_id]:
                 del self._per_user[user_id]
 
-    def revoke(self, payload: str) -> None:
-        """Close (1008) this worker's sockets whose credential was just revoked.
+    def on_control(self, event: Control) -> None:
+        """Close (1008) this worker's sockets whose credential was just revoked
+        (the hub's ControlHandler; called from its LISTEN loop's thread).
 
-        'session <hash>': one login session logged out; 'sessions <user_id>':
-        all of a user's login sessions (password change); 'user <user_id>':
-        everything of a user (account disabled); 'member <room_id>:<user_id>':
-        the user's sockets that follow a private room they were removed from.
+        bus.REVOKE_SESSION: one login session logged out; REVOKE_SESSIONS: all
+        of a user's login sessions (password change); REVOKE_USER: everything
+        of a user (account disabled); REVOKE_MEMBER: the user's sockets that
+        follow a private room they were removed from.
         """
-        kind, _, key = payload.partition(" ")
+        kind, key = event.kind, event.key
         for session in list(self.sessions):
             if session.revoked_by(kind, key):
                 log.info("closing socket of %s: %s revoked", session.user["username"], kind)

@@ -6,12 +6,6 @@ SQL_USER_BY_NAME = """
     SELECT id, username, password_hash FROM users
     WHERE lower(username) = lower(%s) AND disabled_at IS NULL
 """
-SQL_USER_BY_TOKEN = """
-    UPDATE api_tokens t SET last_used_at = now()
-    FROM users u
-    WHERE t.token_hash = %s AND u.id = t.user_id AND u.disabled_at IS NULL
-    RETURNING u.id, u.username
-"""
 SQL_USER_BY_SESSION = """
     SELECT u.id, u.username FROM user_sessions s JOIN users u ON u.id = s.user_id
     WHERE s.token_hash = %s AND u.disabled_at IS NULL
@@ -139,11 +133,6 @@ SQL_VERSIONS = """
 
 def user_by_name(conn: Connection, username: str) -> dict | None:
     return conn.execute(SQL_USER_BY_NAME, (username,)).fetchone()
-
-
-def user_by_token(conn: Connection, token_hash: bytes) -> dict | None:
-    """The API token's (enabled) owner, recording the use; None for an unknown token."""
-    return conn.execute(SQL_USER_BY_TOKEN, (token_hash,)).fetchone()
 
 
 def user_by_session(conn: Connection, token_hash: bytes) -> dict | None:

@@ -73,7 +73,7 @@ def load_user_from_token(req) -> User | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     with worker.connection() as conn:
-        row = queries.user_by_token(conn, actions.hash_token(token.strip()))
+        row = actions.use_token(conn, actions.hash_token(token.strip()))
     if row is None:
         return None
     g.auth_by_token = True  # the API skips CSRF only for token-authenticated requests
