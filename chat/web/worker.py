@@ -16,7 +16,8 @@ from chat.realtime.service import Realtime
 from chat.realtime.writer import SingleWriter, Writer
 from chat.storage import db
 
-_lock = threading.Lock()
+# Reentrant: the real-time service is made with the writer, made under the same lock.
+_lock = threading.RLock()
 
 
 def init_app(app: Flask) -> None:
