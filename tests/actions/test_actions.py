@@ -10,7 +10,7 @@ from psycopg.rows import dict_row
 
 from chat import actions, protocol
 
-from .conftest import make_user, room_row
+from ..conftest import make_user, room_row
 
 
 def send(conn, room, user, content="hi", client_id=None):

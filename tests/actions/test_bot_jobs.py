@@ -8,7 +8,7 @@ from psycopg.rows import dict_row
 from chat import actions
 from chat.storage import queries
 
-from .conftest import make_user, room_row, run_concurrently
+from ..conftest import make_user, room_row, run_concurrently
 
 
 @pytest.fixture

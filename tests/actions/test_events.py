@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 from chat import actions, protocol
 from chat.storage import queries
 
-from .conftest import room_row
+from ..conftest import room_row
 
 
 @pytest.fixture

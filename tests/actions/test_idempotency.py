@@ -11,7 +11,7 @@ import pytest
 from chat import actions
 from chat.realtime.writer import _Send, write
 
-from .conftest import make_token, room_row, send_as
+from ..conftest import make_token, room_row, send_as
 
 KEY = "k-1"
 

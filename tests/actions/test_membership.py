@@ -13,7 +13,7 @@ import pytest
 from chat import actions
 from chat.realtime.client import ClientSession
 
-from .conftest import ScriptedSocket, make_token, room_row, send_as
+from ..conftest import ScriptedSocket, make_token, room_row, send_as
 
 pytestmark = pytest.mark.usefixtures("realtime")
 

@@ -21,8 +21,8 @@ from chat.realtime import commands
 from chat.realtime.writer import Writer, _Send, write
 from chat.storage import migrate, queries
 
-from .conftest import make_user, room_row
-from .schema import database_at
+from ..conftest import make_user, room_row
+from ..schema import database_at
 
 # (text, the lower-cased names its html mentions, in order). The people of
 # the room (fixture `people`): eren (the author), Bob, mikasa, levi; zeke

@@ -18,8 +18,8 @@ from chat.config import load
 from chat.realtime.client import ClientSession
 from chat.realtime.service import Realtime
 
-from .conftest import ScriptedSocket, csrf_token, make_token, make_user, room_row, send_as
-from .servers import http
+from ..conftest import ScriptedSocket, csrf_token, make_token, make_user, room_row, send_as
+from ..servers import http
 
 BURST = 5
 # Slow enough that no token comes back while a test runs.

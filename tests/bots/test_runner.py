@@ -1,6 +1,6 @@
 """The bot's loop (chat/bots/runner.py) in this process, on the real PostgreSQL and a real local
 quote server: answers, retries with backoff, giving up, waking on NOTIFY, polling, reconnecting.
-The same loop as a real subprocess is in tests/test_bots_e2e.py."""
+The same loop as a real subprocess is in tests/e2e/test_bots_e2e.py."""
 
 import dataclasses
 import logging
@@ -13,9 +13,9 @@ from chat import actions
 from chat.bots import Transient, stock
 from chat.bots.runner import Runner
 
-from .conftest import make_user, room_row
-from .quotes import HEADER, wait_until
-from .test_stock import FAILURES, failing_config
+from ..conftest import make_user, room_row
+from ..quotes import HEADER, wait_until
+from .failures import FAILURES, failing_config
 
 
 @pytest.fixture

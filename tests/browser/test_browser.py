@@ -3,50 +3,17 @@ gunicorn and PostgreSQL. A failing test leaves screenshots of every open page in
 test-output/<test name>/ (the `browser` and `pages` fixtures are in conftest.py).
 """
 
-import re
 import time
 
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import CHROMIUM, CI, make_token, make_user
-from .servers import http
+from ..conftest import CI, make_token
+from ..servers import http
+from .conftest import CHROMIUM
+from .ui import log_in, message, open_room, send, words
 
 pytestmark = pytest.mark.e2e
-
-PASSWORD = "correct horse"
-
-
-@pytest.fixture
-def server(start_server):
-    return start_server(RATE_LIMIT_PER_SEC="0")
-
-
-@pytest.fixture
-def people(db):
-    return {name: make_user(db, name, PASSWORD) for name in ("eren", "mikasa")}
-
-
-def log_in(page, server, username: str):
-    page.goto(f"{server.url}/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("form button[type=submit]")
-    page.wait_for_url(re.compile(r"/rooms$"))
-
-
-def open_room(page, server, room: str = "general"):
-    page.goto(f"{server.url}/rooms/{room}")
-    page.wait_for_selector("#status:has-text('live')")
-
-
-def send(page, text: str):
-    page.fill("#content", text)
-    page.press("#content", "Enter")
-
-
-def message(page, text: str):
-    return page.locator("#messages li.message", has_text=text)
 
 
 def test_two_people_chat_live(server, people, pages):
@@ -245,8 +212,3 @@ def test_me_is_an_action_and_help_is_a_notice_for_the_sender_only(server, people
     ]
     mikasa.goto(f"{server.url}/rooms/general/history")
     assert words(mikasa.locator("li.action .content").inner_text()) == "eren waves happily"
-
-
-def words(text: str) -> str:
-    """Text with its whitespace collapsed (innerText puts line breaks around every <p>)."""
-    return " ".join(text.split())

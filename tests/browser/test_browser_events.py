@@ -7,11 +7,10 @@ import pytest
 
 from chat import actions
 
-from .conftest import make_user
-from .test_browser import PASSWORD, log_in, message, open_room, send, server, words
+from ..conftest import make_user
+from .ui import PASSWORD, log_in, message, open_room, send, words
 
 pytestmark = pytest.mark.e2e
-__all__ = ["server"]  # a fixture, used by name
 
 
 @pytest.fixture

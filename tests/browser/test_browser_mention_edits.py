@@ -7,9 +7,9 @@ from playwright.sync_api import expect
 
 from chat import actions
 
-from .conftest import make_token, room_row
-from .servers import http
-from .test_browser import log_in, message, open_room, people, server
+from ..conftest import make_token, room_row
+from ..servers import http
+from .ui import log_in, message, open_room
 
 pytestmark = pytest.mark.e2e
 

@@ -16,8 +16,8 @@ from playwright.sync_api import expect
 
 from chat import actions
 
-from .conftest import make_user, room_row
-from .test_browser import PASSWORD, log_in, open_room
+from ..conftest import make_user, room_row
+from .ui import PASSWORD, log_in, open_room
 
 pytestmark = pytest.mark.e2e
 

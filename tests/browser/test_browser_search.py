@@ -1,5 +1,5 @@
 """Search in real headless Chromium: the header's search box, the results page, and a
-result followed to the message on its history page (helpers from test_browser.py)."""
+result followed to the message on its history page (helpers from ui.py)."""
 
 import re
 
@@ -8,8 +8,8 @@ from playwright.sync_api import expect
 
 from chat import actions
 
-from .conftest import room_row
-from .test_browser import log_in, people, server  # noqa: F401 (fixtures)
+from ..conftest import room_row
+from .ui import log_in
 
 pytestmark = pytest.mark.e2e
 
@@ -18,8 +18,8 @@ WALRUS = "the walrus sings <img src=x onerror=alert(1)> at midnight"
 
 
 def test_search_from_the_header_and_follow_a_result_to_the_message(
-    server,  # noqa: F811 (the fixtures imported above)
-    people,  # noqa: F811
+    server,
+    people,
     pages,
     db,
 ):

@@ -14,8 +14,8 @@ from playwright.sync_api import expect
 
 from chat.domain.text import is_blank
 
-from .conftest import make_user
-from .test_browser import PASSWORD, log_in, open_room
+from ..conftest import make_user
+from .ui import PASSWORD, log_in, open_room
 
 pytestmark = pytest.mark.e2e
 

@@ -29,8 +29,8 @@ from chat.domain.text import is_blank, is_invisible
 from chat.realtime import client
 from chat.storage import migrate, queries
 
-from .conftest import ROOT, make_token, make_user, room_row
-from .schema import database_at
+from ..conftest import ROOT, make_token, make_user, room_row
+from ..schema import database_at
 
 VS15, VS16, ZWJ = "\ufe0e", "\ufe0f", "\u200d"
 RAINBOW = "\U0001f3f3\ufe0f\u200d\U0001f308"  # 🏳️‍🌈

@@ -13,7 +13,7 @@ from psycopg.rows import dict_row
 from chat.domain.render import _SCHEMES_BEFORE_AT, for_reader, mentioned, render, sanitise
 from chat.storage import migrate
 
-from .schema import database_at
+from ..schema import database_at
 
 
 @pytest.mark.parametrize(
@@ -260,7 +260,7 @@ def test_a_mention_is_a_span_and_marked_only_for_its_reader():
     assert for_reader(html, "mikasa") == html
 
 
-# --- properties of the mention rule (table of cases: tests/test_mentions.py) --------
+# --- properties of the mention rule (table of cases: tests/actions/test_mentions.py)
 
 _NAMES = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,30}[A-Za-z0-9_]", fullmatch=True)
 _URL_PATHS = st.text(st.sampled_from("abc019-._~!$&'()*+,;=:/?#@"), max_size=12)

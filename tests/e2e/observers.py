@@ -1,4 +1,4 @@
-"""Watching a running server from outside, for tests/test_defaults_e2e.py.
+"""Watching a running server from outside, for tests/e2e/test_defaults_e2e.py.
 
 Clients that see what ordinary ones hide (a ping frame, a trickled body, raw
 keep-alive exchanges), a LISTEN of our own for the workers' self-NOTIFY, a
@@ -18,9 +18,9 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from .quotes import QuoteServer
-from .raw_ws import RawClient
-from .servers import FRAME_TIMEOUT, Client, http
+from ..quotes import QuoteServer
+from ..raw_ws import RawClient
+from ..servers import FRAME_TIMEOUT, Client, http
 
 # Installed in the module's database before the server starts.
 AUDIT_SQL = """

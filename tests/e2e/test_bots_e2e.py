@@ -13,10 +13,10 @@ import pytest
 
 from chat import actions
 
-from .conftest import make_token, make_user, room_row
-from .quotes import wait_until
-from .servers import ROOT, Client, Endpoint, bots_listening, free_port, http
-from .test_e2e import clients_on_two_workers
+from ..conftest import make_token, make_user, room_row
+from ..quotes import wait_until
+from ..servers import ROOT, Client, Endpoint, bots_listening, free_port, http
+from .clients import clients_on_two_workers
 
 pytestmark = pytest.mark.e2e
 

@@ -20,9 +20,9 @@ from websockets.exceptions import ConnectionClosed
 
 from chat import actions
 
-from .conftest import make_token, make_user
-from .raw_ws import TEXT, RawClient, frame
-from .servers import FRAME_TIMEOUT, Client, Gunicorn, PartitionProxy, database_address
+from ..conftest import make_token, make_user
+from ..raw_ws import TEXT, RawClient, frame
+from ..servers import FRAME_TIMEOUT, Client, Gunicorn, PartitionProxy, database_address
 
 pytestmark = pytest.mark.e2e
 

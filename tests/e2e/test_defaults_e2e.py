@@ -37,7 +37,19 @@ from websockets.exceptions import InvalidStatus
 
 from chat import actions
 
-from .conftest import drop_database, make_token, make_user
+from ..conftest import drop_database, make_token, make_user
+from ..quotes import HEADER
+from ..servers import (
+    FRAME_TIMEOUT,
+    Client,
+    DefaultBot,
+    DefaultGunicorn,
+    bots_listening,
+    documented_defaults,
+    form_login,
+    free_port,
+    http,
+)
 from .observers import (
     AUDIT_SQL,
     TimedQuoteServer,
@@ -52,18 +64,6 @@ from .observers import (
     refused_upgrade,
     slow_body,
     wait_until,
-)
-from .quotes import HEADER
-from .servers import (
-    FRAME_TIMEOUT,
-    Client,
-    DefaultBot,
-    DefaultGunicorn,
-    bots_listening,
-    documented_defaults,
-    form_login,
-    free_port,
-    http,
 )
 
 pytestmark = pytest.mark.e2e

@@ -6,8 +6,9 @@ import threading
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from .conftest import make_token, make_user
-from .servers import Client, Gunicorn, http, terminate_listeners
+from ..conftest import make_token, make_user
+from ..servers import Client, Gunicorn, http, terminate_listeners
+from .clients import clients_on_two_workers
 
 pytestmark = pytest.mark.e2e
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def server(start_server):
     """Two workers; the per-connection rate limit is off so tests can send quickly
-    (tests/test_limits_e2e.py checks the limit itself)."""
+    (tests/e2e/test_realtime_e2e.py checks the limit itself)."""
     return start_server(RATE_LIMIT_PER_SEC="0")
 
 
@@ -23,25 +24,6 @@ def server(start_server):
 def users(db):
     """Two accounts with API tokens: {name: token}."""
     return {name: make_token(db, make_user(db, name)) for name in ("eren", "mikasa")}
-
-
-def clients_on_two_workers(server: Gunicorn, token: str | None, room="general", **headers):
-    """Open connections until two are held by different workers.
-
-    Extras are closed at once: a user may hold only MAX_SOCKETS_PER_USER per worker.
-    """
-    by_worker: dict[int, Client] = {}
-    for _ in range(60):
-        client = Client.open(server, room, token, **headers)
-        client.until("ready")
-        pid = server.worker_of(client.ws)
-        if pid in by_worker:
-            client.close()
-        else:
-            by_worker[pid] = client
-        if len(by_worker) == 2:
-            return list(by_worker.values())
-    raise AssertionError("the kernel gave every connection to one worker")
 
 
 def test_message_sent_on_one_worker_arrives_on_the_other(server, users):

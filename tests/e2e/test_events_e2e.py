@@ -8,11 +8,10 @@ order is commit order, so the frames before a later marker are all that came bef
 
 import pytest
 
-from .servers import FRAME_TIMEOUT, http
-from .test_realtime_e2e import Tab, open_on_worker, open_room, people, post, server
+from ..servers import FRAME_TIMEOUT, http
+from .clients import Tab, open_on_worker, open_room, post
 
 pytestmark = pytest.mark.e2e
-__all__ = ["people", "server"]  # fixtures, used by name
 
 
 def api(server, person: dict, method: str, path: str, body: dict | None = None):

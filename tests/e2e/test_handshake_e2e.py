@@ -9,8 +9,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from .conftest import make_token, make_user
-from .raw_ws import RawClient, module_server, new_key, upgrade_head
+from ..conftest import make_token, make_user
+from ..raw_ws import RawClient, module_server, new_key, upgrade_head
 
 pytestmark = pytest.mark.e2e
 

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from chat import actions
 
-from .conftest import db_state, make_token, room_row, send_as
-from .servers import FRAME_TIMEOUT, Client
-from .test_inputs_fuzz import SPECIAL, any_text, url_text
+from ..conftest import db_state, make_token, room_row, send_as
+from ..hostile_text import SPECIAL, any_text, url_text
+from ..servers import FRAME_TIMEOUT, Client
 
 pytestmark = pytest.mark.e2e
 

@@ -10,29 +10,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from .conftest import missing_part
-from .servers import _CSRF, ROOT, Endpoint, http
-from .test_faults_e2e import check_table, readers_through, record, table_seqs
+from ..certificates import self_signed_certificate
+from ..conftest import missing_part
+from ..servers import _CSRF, ROOT, Endpoint, http
+from .traffic import check_table, readers_through, record, table_seqs
 
 pytestmark = pytest.mark.e2e
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
-
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 made by the openssl command (Debian's base system)."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        missing_part("the openssl command is not installed")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
-        + ["-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
 
 
 @pytest.fixture
@@ -45,7 +30,7 @@ def deployment(start_server, tmp_path):
         start_server(TRUSTED_PROXIES="1", GRACEFUL_TIMEOUT="30", COOKIE_SECURE="1")
         for _ in range(2)
     ]
-    from .servers import free_port
+    from ..servers import free_port
 
     port, tls_port = free_port(), free_port()
     cert, cert_key = self_signed_certificate(tmp_path)
@@ -140,8 +125,8 @@ def test_tls_terminated_by_nginx_secure_cookies_and_origin(deployment, db):
     own https origin is accepted while the http origin is refused."""
     from websockets.exceptions import InvalidStatus
 
-    from .conftest import make_user
-    from .servers import Client
+    from ..conftest import make_user
+    from ..servers import Client
 
     _, _, tls = deployment
     make_user(db, "levi", "correct horse")

@@ -11,9 +11,9 @@ import pytest
 
 from chat import actions
 
-from .conftest import make_token, make_user
-from .servers import Client, form_login, http
-from .test_e2e import clients_on_two_workers
+from ..conftest import make_token, make_user
+from ..servers import Client, form_login, http
+from .clients import clients_on_two_workers
 
 pytestmark = pytest.mark.e2e
 

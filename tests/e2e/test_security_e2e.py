@@ -6,8 +6,8 @@ import time
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from .conftest import make_token, make_user
-from .servers import Client, form_login, http
+from ..conftest import make_token, make_user
+from ..servers import Client, form_login, http
 
 pytestmark = pytest.mark.e2e
 

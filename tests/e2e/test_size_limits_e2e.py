@@ -14,9 +14,9 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from .conftest import make_token, make_user
-from .raw_ws import CONTINUATION, PING, PONG, TEXT, RawClient, frame, module_server
-from .servers import FRAME_TIMEOUT
+from ..conftest import make_token, make_user
+from ..raw_ws import CONTINUATION, PING, PONG, TEXT, RawClient, frame, module_server
+from ..servers import FRAME_TIMEOUT
 
 pytestmark = pytest.mark.e2e
 

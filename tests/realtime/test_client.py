@@ -13,7 +13,7 @@ from chat.realtime.buckets import TokenBucket
 from chat.realtime.client import ClientSession
 from chat.realtime.service import TypingThrottle
 
-from .conftest import ScriptedSocket, make_user, room_row
+from ..conftest import ScriptedSocket, make_user, room_row
 
 
 def test_a_bug_in_one_connection_closes_it_with_1011_and_spares_the_others(

@@ -7,7 +7,7 @@ from chat import actions, protocol
 from chat.bots import stock
 from chat.realtime import commands
 
-from .conftest import make_user, room_row
+from ..conftest import make_user, room_row
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from chat import actions, metrics, protocol
 from chat.realtime.hub import Hub
 from chat.realtime.peer import Peer
 
-from .conftest import make_user, room_row
+from ..conftest import make_user, room_row
 
 WAIT = 15.0
 

@@ -20,7 +20,7 @@ from chat.realtime.wire import (
     wire,
 )
 
-from .raw_ws import CLOSE, CONTINUATION, PING, TEXT, frame
+from ..raw_ws import CLOSE, CONTINUATION, PING, TEXT, frame
 
 WAIT = 15.0
 LIMIT = 1000

@@ -14,7 +14,7 @@ from chat.realtime import writer
 from chat.realtime.writer import Writer, _Send, pack, write
 from chat.web import worker
 
-from .conftest import make_user, room_row, run_concurrently
+from ..conftest import make_user, room_row, run_concurrently
 
 
 @pytest.fixture

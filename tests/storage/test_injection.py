@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
-from .conftest import csrf_token, make_token, make_user
+from ..conftest import csrf_token, make_token, make_user
 
 CHAT = Path(__file__).resolve().parent.parent / "chat"
 

@@ -10,7 +10,7 @@ from psycopg import sql
 from chat.factory import close_app, create_app
 from chat.storage import migrate
 
-from .conftest import run_concurrently
+from ..conftest import run_concurrently
 
 # The project's own migrations, in order, as recorded in schema_migrations.
 ALL = [path.stem for path in migrate.migration_files()]

@@ -6,7 +6,7 @@ import pytest
 
 from chat import actions
 
-from .conftest import csrf_token, make_token, make_user, room_row
+from ..conftest import csrf_token, make_token, make_user, room_row
 
 TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 

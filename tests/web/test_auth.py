@@ -5,7 +5,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .conftest import csrf_token, make_token, make_user
+from ..conftest import csrf_token, make_token, make_user
 
 ERROR = re.compile(r'class="error" role="alert">([^<]*)<')
 

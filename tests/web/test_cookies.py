@@ -4,7 +4,7 @@ import pytest
 
 from chat.factory import close_app, create_app
 
-from .conftest import csrf_token, make_user
+from ..conftest import csrf_token, make_user
 
 
 @pytest.fixture

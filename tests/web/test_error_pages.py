@@ -3,8 +3,8 @@ the same errors stay JSON; on the WebSocket routes they stay short plain text (c
 
 Each status is reached by a real request where one exists: an unknown or private room,
 a bad `?before=`, a GET on a POST-only route, an oversized or slow body, busy exports,
-a bug, the database going away. The browser test at the end looks at a 404 page in
-Chromium at desktop and phone sizes: screenshots, overflow, and an axe-core scan.
+a bug, the database going away. tests/browser/test_error_pages.py looks at a 404 page
+in Chromium at desktop and phone sizes: screenshots, overflow, and an axe-core scan.
 """
 
 import contextlib
@@ -12,7 +12,6 @@ import io
 import logging
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -23,7 +22,7 @@ from werkzeug.exceptions import Unauthorized
 from chat import actions
 from chat.web import errors, export
 
-from .conftest import AuthActions, make_token, make_user, room_row
+from ..conftest import AuthActions, make_token, room_row
 
 SECRET = "the-internal-secret-in-an-exception"
 
@@ -353,50 +352,3 @@ def test_a_page_for_a_failure_never_fails(site, monkeypatch, caplog):
     assert f"<h1>{errors.PAGES[404].title}</h1>" in response.text
     assert '<a href="/rooms">' in response.text
     assert "the 404 page could not be rendered" in caplog.text
-
-
-# --- in the browser ----------------------------------------------------------------
-
-OUTPUT = Path(__file__).resolve().parent.parent / "test-output" / "error-pages"
-SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
-
-
-# A page of each shape: the plain one, and one with the code's own words in a box.
-BROWSER_PAGES = {404: "/rooms/nowhere", 400: "/rooms/general/history?before=abc"}
-
-
-@pytest.mark.e2e
-@pytest.mark.parametrize("size", SIZES)
-def test_a_404_page_fits_the_screen_and_passes_axe(start_server, db, browser, size):
-    from axe_playwright_python.sync_playwright import Axe
-
-    from .conftest import WAIT_MS
-
-    make_user(db, "eren")
-    server = start_server(workers=1)
-    width, height = SIZES[size]
-    context = browser.new_context(viewport={"width": width, "height": height})
-    try:
-        page = context.new_page()
-        page.set_default_timeout(WAIT_MS)
-        page.goto(f"{server.url}/login")
-        page.fill("#username", "eren")
-        page.fill("#password", "correct horse")
-        page.click("form button[type=submit]")
-        page.wait_for_url(re.compile(r"/rooms$"))
-        OUTPUT.mkdir(parents=True, exist_ok=True)
-        for status, path in BROWSER_PAGES.items():
-            response = page.goto(server.url + path)
-            assert response.status == status
-            assert page.locator("h1").inner_text() == errors.PAGES[status].title
-            page.screenshot(path=str(OUTPUT / f"{status}-{size}.png"), full_page=True)
-            overflow = page.evaluate(
-                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-            )
-            assert overflow <= 0, f"{overflow}px of horizontal overflow at {width}x{height}"
-            results = Axe().run(page)
-            assert results.violations_count == 0, results.generate_report()
-        page.click("text=Back to your rooms")
-        page.wait_for_url(re.compile(r"/rooms$"))
-    finally:
-        context.close()

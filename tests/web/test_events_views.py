@@ -8,7 +8,7 @@ import pytest
 
 from chat import actions
 
-from .conftest import csrf_token, make_token, room_row
+from ..conftest import csrf_token, make_token, room_row
 
 ANCHOR = re.compile(r'<li id="m(\d+)"')
 

@@ -17,7 +17,15 @@ from psycopg import sql
 from chat import actions
 from chat.web import export
 
-from .conftest import _with_db, add_event, drop_database, make_token, make_user, room_row, send_as
+from ..conftest import (
+    _with_db,
+    add_event,
+    drop_database,
+    make_token,
+    make_user,
+    room_row,
+    send_as,
+)
 
 STATE_OF_EXPORTS = """
     SELECT count(*) AS n FROM pg_stat_activity
@@ -299,7 +307,7 @@ def test_a_200k_row_room_streams_whole_in_order_in_bounded_memory(big_room):
 
 @pytest.mark.e2e
 def test_a_200k_row_csv_export_through_gunicorn(big_room, start_server):
-    from .servers import http
+    from ..servers import http
 
     url, token = big_room
     server = start_server(workers=1, database=url)

@@ -7,7 +7,7 @@ characters, wrong types — the answer is never a 5xx, and a refused request
 (4xx) changes nothing in the database. The example count is bounded and the
 seed fixed in `make test` (profile "ci", tests/conftest.py); `make fuzz`
 runs many more examples. The same property for WebSocket frames is in
-tests/test_inputs_fuzz_e2e.py, and the reported cases by name below.
+tests/e2e/test_inputs_fuzz_e2e.py, and the reported cases by name below.
 """
 
 import json
@@ -20,35 +20,8 @@ from werkzeug.routing.converters import AnyConverter, IntegerConverter
 
 from chat import actions
 
-from .conftest import csrf_token, db_state, make_token, room_row, send_as
-
-# Characters that have broken chat servers: NUL, a lone surrogate, bidi
-# overrides and marks, zero-width joiners and spaces, the BOM, an astral
-# emoji with a skin tone, a combining mark, a line separator.
-SPECIAL = [
-    "\x00",
-    "\ud800",
-    "\udfff",
-    "\u202e",
-    "\u200f",
-    "\u200d",
-    "\u200b",
-    "\ufeff",
-    "👍🏽",
-    "\U0001f9d1\u200d\U0001f4bb",
-    "e\u0301",
-    "\u2028",
-    "\u0645\u0631\u062d\u0628\u0627",
-]
-
-# Any code point, surrogates included, or a mix weighted towards the specials.
-any_text = st.one_of(
-    st.text(st.characters(exclude_categories=()), max_size=40),
-    st.lists(st.sampled_from(SPECIAL) | st.text(max_size=3), max_size=8).map("".join),
-)
-# What can travel in a URL or a form: every code point but surrogates (UTF-8
-# cannot encode them; percent-decoding turns bad bytes into U+FFFD).
-url_text = any_text.map(lambda s: _in_url(s))
+from ..conftest import csrf_token, db_state, make_token, room_row, send_as
+from ..hostile_text import any_text, in_url, url_text
 
 # Field names the views read, so the text reaches their logic and not only the check.
 FIELDS = [
@@ -88,7 +61,7 @@ json_fields = st.dictionaries(st.sampled_from(FIELDS) | any_text, json_value, ma
 
 # Routes not fuzzed here: logging out would end the test's session (its own
 # tests are in test_auth.py); the socket routes are fuzzed frame by frame in
-# test_inputs_fuzz_e2e.py (here their upgrade checks run without an upgrade).
+# tests/e2e/test_inputs_fuzz_e2e.py (here their upgrade checks run without an upgrade).
 SKIPPED = {"auth.logout", "static"}
 
 
@@ -139,7 +112,7 @@ def request(fuzzed_app, method, rule, path_args, data, as_json):
         client, headers = pages, {}
     if method == "GET":
         fields = data.items() if isinstance(data, dict) else []
-        pairs = [(_in_url(k), _in_url(v)) for k, v in fields if isinstance(v, str)]
+        pairs = [(in_url(k), in_url(v)) for k, v in fields if isinstance(v, str)]
         return client.get(path + "?" + urlencode(pairs), headers=headers)
     if as_json:
         body = json.dumps(data)  # ensure_ascii: a lone surrogate travels as \\udXXX
@@ -149,11 +122,6 @@ def request(fuzzed_app, method, rule, path_args, data, as_json):
     form = {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
     form["csrf_token"] = csrf_token(pages.get("/rooms").text)
     return client.open(path, method=method, data=form, headers=headers)
-
-
-def _in_url(text: str) -> str:
-    """What a URL can carry of the text: UTF-8 cannot encode a lone surrogate."""
-    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _build(rule, path_args: dict) -> str:

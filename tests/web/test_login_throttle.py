@@ -3,7 +3,7 @@ address, so every worker and host enforces the same limit."""
 
 import re
 
-from .conftest import AuthActions, make_user
+from ..conftest import AuthActions, make_user
 
 TOO_MANY = "Too many failed logins"
 

@@ -1,10 +1,10 @@
 """GET /metrics: who may read it, and that the counters move (in one process;
-tests/test_e2e.py::test_metrics_add_up_every_worker checks gunicorn's workers)."""
+tests/e2e/test_e2e.py::test_metrics_add_up_every_worker checks gunicorn's workers)."""
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import make_token, make_user
+from ..conftest import make_token, make_user
 
 
 def scrape(client, **kwargs) -> dict[str, float]:

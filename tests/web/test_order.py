@@ -14,7 +14,7 @@ import pytest
 from chat import actions
 from chat.realtime.client import ClientSession
 
-from .conftest import ScriptedSocket, make_token, make_user, room_row, send_as
+from ..conftest import ScriptedSocket, make_token, make_user, room_row, send_as
 
 # Given in the reverse of code point order (❤ U+2764 < 🎉 U+1F389 < 👍 U+1F44D),
 # by people in the reverse of alphabetical order: any sorting shows.

@@ -4,7 +4,7 @@ import pytest
 
 from chat import actions
 
-from .conftest import csrf_token, make_token, make_user
+from ..conftest import csrf_token, make_token, make_user
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ the proxy's X-Forwarded-* headers; with no trusted proxy they are ignored."""
 
 import pytest
 
-from .conftest import AuthActions
+from ..conftest import AuthActions
 
 
 def failures_by_address(db) -> set[str]:

@@ -7,7 +7,7 @@ import pytest
 
 from chat import actions
 
-from .conftest import csrf_token, make_user, room_row
+from ..conftest import csrf_token, make_user, room_row
 
 ANCHOR = re.compile(r'<li id="m(\d+)">')
 

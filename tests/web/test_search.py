@@ -8,7 +8,7 @@ import pytest
 from chat import actions
 from chat.web import search
 
-from .conftest import add_event, make_token, make_user, send_as
+from ..conftest import add_event, make_token, make_user, send_as
 
 
 @pytest.fixture
