@@ -31,7 +31,7 @@ test: $(VENV)/.installed
 # (a fresh random seed each run; a failure prints the input that found it).
 fuzz: $(VENV)/.installed
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest -q -p no:cacheprovider \
-		tests/test_inputs_fuzz.py tests/test_inputs_fuzz_e2e.py
+		tests/web/test_inputs_fuzz.py tests/e2e/test_inputs_fuzz_e2e.py
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

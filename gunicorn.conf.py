@@ -122,7 +122,7 @@ def on_exit(server):
 
 def when_ready(server):
     """The settings gunicorn runs with, as one line named like the README's
-    variables (what an operator and tests/test_defaults_e2e.py read), then the
+    variables (what an operator and tests/e2e/test_defaults_e2e.py read), then the
     ready line."""
     cfg = server.cfg
     server.log.info(

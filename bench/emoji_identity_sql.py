@@ -9,7 +9,7 @@ new migration: an applied one never changes) with
 
     .venv/bin/python bench/emoji_identity_sql.py > migrations/0008_reaction_identity.sql
 
-tests/test_reactions.py checks that every pair in the file is what
+tests/domain/test_reactions.py checks that every pair in the file is what
 chat.domain.reactions.canonical answers today.
 
 The SQL comments it writes name the modules where they were when the migration

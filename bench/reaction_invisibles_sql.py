@@ -11,7 +11,7 @@ new migration: an applied one never changes) with
 
     .venv/bin/python bench/reaction_invisibles_sql.py > migrations/0011_reaction_invisibles.sql
 
-tests/test_reactions.py checks the file's emoji and character class against
+tests/domain/test_reactions.py checks the file's emoji and character class against
 the library, and runs the migration on stored forms to compare its answers
 with canonical's.
 

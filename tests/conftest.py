@@ -3,6 +3,8 @@
 The PostgreSQL is the embedded one (instance/test-pgdata) unless TEST_DATABASE_URL
 names another server; the role must be allowed to create databases. Each test
 gets its own database cloned from a migrated template, so tests never share rows.
+Fixtures only the end-to-end or the browser tests use are in tests/e2e/conftest.py
+and tests/browser/conftest.py.
 """
 
 import os
@@ -294,7 +296,7 @@ def start_server(database_url, tmp_path, request):
 
     def start(workers: int = 2, database: str | None = None, **env: str) -> Gunicorn:
         # Tests open many sockets as one user to land on both workers; the cap
-        # has its own test (test_security_e2e.py).
+        # has its own test (tests/e2e/test_security_e2e.py).
         env.setdefault("MAX_SOCKETS_PER_USER", "1000")
         log = tmp_path / f"gunicorn-{len(started)}.log"
         server = Gunicorn(database or database_url, log, workers, **env)
@@ -307,28 +309,6 @@ def start_server(database_url, tmp_path, request):
         if failed:
             print(f"--- {server.log_path} ---\n{server.log()}")
         server.kill()
-
-
-@pytest.fixture
-def start_bot(database_url, tmp_path, request):
-    """Start real bot processes (`flask --app app stock-bot`) on the test database;
-    every one is killed at teardown, and its log printed if the test failed."""
-    from .servers import BotProcess
-
-    started: list = []
-
-    def start(name: str = "stock", **env: str):
-        log = tmp_path / f"{name}-bot-{len(started)}.log"
-        bot = BotProcess(database_url, log, name, **env)
-        started.append(bot)
-        return bot.start()
-
-    yield start
-    failed = request.node.rep_call.failed if hasattr(request.node, "rep_call") else False
-    for bot in started:
-        bot.kill()
-        if failed:
-            print(f"--- {bot.log_path} ---\n{bot.log()}")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -347,62 +327,6 @@ def quotes():
     server = QuoteServer()
     yield server
     server.close()
-
-
-# --- the browser (tests/test_browser*.py) -------------------------------------------
-
-CHROMIUM = Path("/usr/bin/chromium")
-# Generous: two browsers, two workers and PostgreSQL share two cores.
-WAIT_MS = 20_000
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """Debian's Chromium, headless, driven by Playwright: one for the whole session
-    (Playwright's sync API allows one at a time), shared by every browser test file."""
-    if not CHROMIUM.exists():
-        missing_part("Debian's chromium is not installed (.ci/run installs it with apt-get)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",  # we run as root
-                "--disable-gpu",
-                "--disable-background-networking",  # no calls to the outside world
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def pages(browser, request):
-    """Open pages, each in its own browser context (its own cookies): one per person.
-    A failing test leaves screenshots of every open page in test-output/<test name>/."""
-    contexts = []
-
-    def new_page():
-        context = browser.new_context(viewport={"width": 1100, "height": 800})
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(WAIT_MS)
-        return page
-
-    yield new_page
-    failed = getattr(request.node, "rep_call", None) and request.node.rep_call.failed
-    if failed:
-        out = ROOT / "test-output" / re.sub(r"[^\w.-]", "_", request.node.name)
-        out.mkdir(parents=True, exist_ok=True)
-        for i, context in enumerate(contexts):
-            for j, page in enumerate(context.pages):
-                page.screenshot(path=str(out / f"page-{i}-{j}.png"), full_page=True)
-        print(f"screenshots in {out}")
-    for context in contexts:
-        context.close()
 
 
 # --- a ClientSession in-process, with a socket that scripts the client side ------------

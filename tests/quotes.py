@@ -21,7 +21,7 @@
     `hold(symbol)`         the next request waits until `release(symbol)`
 
 `{here}` in a header's value is the request's own path and query. With
-`certificate=(cert, key)` it serves HTTPS (tests/test_nginx_e2e.py makes one).
+`certificate=(cert, key)` it serves HTTPS (tests/certificates.py makes one).
 """
 
 import ssl

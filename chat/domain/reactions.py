@@ -47,7 +47,7 @@ _PREFIXES = frozenset(key[:end] for key in FULLY_QUALIFIED for end in range(1, l
 # second time), and a third has found nothing left to do for every text
 # tried: each known emoji with each kind of invisible put at each place in
 # it, and 200,000 random texts of emoji, parts and invisibles. One spare;
-# tests/test_reactions.py checks idempotence on random texts.
+# tests/domain/test_reactions.py checks idempotence on random texts.
 PASSES = 4
 
 

@@ -1,0 +1,74 @@
+"""The browser tests' fixtures: Debian's Chromium (one for the session), pages (one per
+person, screenshots of each when a test fails), the server they load, and two people.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ..conftest import ROOT, make_user, missing_part
+from .ui import PASSWORD
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Generous: two browsers, two workers and PostgreSQL share two cores.
+WAIT_MS = 20_000
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright: one for the whole session
+    (Playwright's sync API allows one at a time), shared by every browser test file."""
+    if not CHROMIUM.exists():
+        missing_part("Debian's chromium is not installed (.ci/run installs it with apt-get)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",  # we run as root
+                "--disable-gpu",
+                "--disable-background-networking",  # no calls to the outside world
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def pages(browser, request):
+    """Open pages, each in its own browser context (its own cookies): one per person.
+    A failing test leaves screenshots of every open page in test-output/<test name>/."""
+    contexts = []
+
+    def new_page():
+        context = browser.new_context(viewport={"width": 1100, "height": 800})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        return page
+
+    yield new_page
+    failed = getattr(request.node, "rep_call", None) and request.node.rep_call.failed
+    if failed:
+        out = ROOT / "test-output" / re.sub(r"[^\w.-]", "_", request.node.name)
+        out.mkdir(parents=True, exist_ok=True)
+        for i, context in enumerate(contexts):
+            for j, page in enumerate(context.pages):
+                page.screenshot(path=str(out / f"page-{i}-{j}.png"), full_page=True)
+        print(f"screenshots in {out}")
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def server(start_server):
+    return start_server(RATE_LIMIT_PER_SEC="0")
+
+
+@pytest.fixture
+def people(db):
+    return {name: make_user(db, name, PASSWORD) for name in ("eren", "mikasa")}

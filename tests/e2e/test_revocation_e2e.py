@@ -1,0 +1,128 @@
+"""Revoking access while sockets are open: logout, password change, disabled account,
+removal from a private room.
+
+The affected sockets close with 1008 at once, on every worker, and a copied
+session cookie stops working (the session lives on the server).
+"""
+
+import re
+
+import pytest
+
+from chat import actions
+
+from ..conftest import make_token, make_user
+from ..servers import Client, form_login, http
+from .clients import clients_on_two_workers
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "correct horse"
+
+
+@pytest.fixture
+def server(start_server):
+    return start_server(RATE_LIMIT_PER_SEC="0")
+
+
+def logged_in(server, username: str):
+    session, response = form_login(server, username, PASSWORD)
+    assert response.status_code == 302
+    return session
+
+
+def cookie_header(session) -> str:
+    return f"session={session.cookies['session']}"
+
+
+def test_logout_closes_that_sessions_sockets_everywhere_and_kills_copied_cookies(server, db):
+    make_user(db, "eren", PASSWORD)
+    browser = logged_in(server, "eren")
+    other_device = logged_in(server, "eren")
+    copy = http()
+    copy.cookies.set("session", browser.cookies["session"])
+
+    sockets = clients_on_two_workers(server, None, Cookie=cookie_header(browser))
+    survivor = Client.open(server, "general", None, Cookie=cookie_header(other_device))
+    survivor.until("ready")
+
+    page = browser.get(f"{server.url}/rooms").text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    browser.post(f"{server.url}/logout", data={"csrf_token": token})
+
+    for socket_ in sockets:
+        assert socket_.close_code() == 1008
+    assert copy.get(f"{server.url}/rooms", allow_redirects=False).status_code == 302
+    # Another session of the same person is not touched.
+    survivor.send({"type": "chat", "content": "still here", "client_id": "s"})
+    _, ack = survivor.until("ack")
+    assert ack["client_id"] == "s"
+    assert other_device.get(f"{server.url}/rooms", allow_redirects=False).status_code == 200
+
+
+def test_password_change_ends_every_login_session_but_not_api_tokens(server, db):
+    user = make_user(db, "eren", PASSWORD)
+    browser = logged_in(server, "eren")
+    by_cookie = clients_on_two_workers(server, None, Cookie=cookie_header(browser))
+    by_token = Client.open(server, "general", make_token(db, user))
+    by_token.until("ready")
+
+    actions.set_password(db, user["id"], "a brand new password")
+
+    for socket_ in by_cookie:
+        assert socket_.close_code() == 1008
+    assert browser.get(f"{server.url}/rooms", allow_redirects=False).status_code == 302
+    by_token.send({"type": "chat", "content": "token still works", "client_id": "t"})
+    _, ack = by_token.until("ack")
+    assert ack["client_id"] == "t"
+
+
+def test_a_disabled_account_loses_every_socket_token_and_session(server, db):
+    user = make_user(db, "eren", PASSWORD)
+    token = make_token(db, user)
+    browser = logged_in(server, "eren")
+    sockets = clients_on_two_workers(server, token)
+    watcher = Client.open(server, "general", make_token(db, make_user(db, "levi")))
+    watcher.until("ready")
+
+    actions.disable_user(db, user["id"])
+
+    for socket_ in sockets:
+        assert socket_.close_code() == 1008
+    assert browser.get(f"{server.url}/rooms", allow_redirects=False).status_code == 302
+    api = http()
+    response = api.get(f"{server.url}/api/rooms", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    # Nobody else is affected.
+    watcher.send({"type": "chat", "content": "fine", "client_id": "w"})
+    _, ack = watcher.until("ack")
+    assert ack["client_id"] == "w"
+
+
+def test_removal_from_a_private_room_closes_the_sockets_that_follow_it(server, db):
+    from chat import actions as room_actions
+
+    eren = make_user(db, "eren", PASSWORD)
+    levi = make_user(db, "levi", PASSWORD)
+    room_actions.create_room(db, "plans", eren["id"], is_private=True)
+    room = db.execute("SELECT * FROM rooms WHERE name = 'plans'").fetchone()
+    room_actions.invite(db, room, "levi")
+    levi_token = make_token(db, levi)
+    in_plans = Client.open(server, "plans", levi_token)
+    in_plans.until("ready")
+    elsewhere = Client.open(server, "general", levi_token)
+    elsewhere.until("ready")
+
+    with pytest.raises(room_actions.ActionError):  # only the creator removes others
+        room_actions.remove_member(db, room, levi, "eren")
+    room_actions.remove_member(db, room, eren, "levi")
+
+    assert in_plans.close_code() == 1008
+    api = http()
+    response = api.get(
+        f"{server.url}/api/rooms/plans/messages", headers={"Authorization": f"Bearer {levi_token}"}
+    )
+    assert response.status_code == 404
+    elsewhere.send({"type": "chat", "content": "still in general", "client_id": "g"})
+    _, ack = elsewhere.until("ack")
+    assert ack["client_id"] == "g"

@@ -1,0 +1,450 @@
+"""The JSON API: token or session auth, reading pages of messages, idempotent sends."""
+
+import re
+
+import pytest
+
+from chat import actions
+
+from ..conftest import csrf_token, make_token, make_user, room_row
+
+TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+@pytest.fixture
+def user(db):
+    return make_user(db, "eren", "correct horse")
+
+
+@pytest.fixture
+def headers(db, user) -> dict:
+    return {"Authorization": f"Bearer {make_token(db, user)}"}
+
+
+def seed(db, user: dict, count: int, room: str = "general") -> None:
+    row = room_row(db, room)
+    for i in range(1, count + 1):
+        actions.send_message(db, row, user, f"message {i}", None)
+
+
+def seqs(response) -> list[int]:
+    return [m["seq"] for m in response.json["messages"]]
+
+
+def message_count(db) -> int:
+    return db.execute("SELECT count(*) AS n FROM messages").fetchone()["n"]
+
+
+def send(client, headers, content="hi", client_id=None, room="general"):
+    body = {"content": content}
+    if client_id is not None:
+        body["client_id"] = client_id
+    return client.post(f"/api/rooms/{room}/messages", json=body, headers=headers)
+
+
+def room_counts(client, headers, room: str = "general") -> tuple[int, int]:
+    rooms = client.get("/api/rooms", headers=headers).json["rooms"]
+    found = next(r for r in rooms if r["name"] == room)
+    return found["unread"], found["mentions"]
+
+
+# --- authentication ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/api/rooms"),
+        ("GET", "/api/rooms/general/messages"),
+        ("POST", "/api/rooms/general/messages"),
+        ("GET", "/api/rooms/nope/messages"),  # no hint whether the room exists
+    ],
+)
+def test_no_auth_is_401_json(client, db, method, path):
+    response = client.open(path, method=method, json={"content": "hi"})
+
+    assert response.status_code == 401
+    assert response.is_json
+    assert response.json["error"]["code"] == "unauthorized"
+    assert "Bearer" in response.json["error"]["message"]
+    assert message_count(db) == 0
+
+
+def test_list_rooms_with_token(client, db, user, headers):
+    actions.create_room(db, "lobby", user["id"])
+    seed(db, user, 3)
+
+    response = client.get("/api/rooms", headers=headers)
+
+    assert response.status_code == 200
+    assert response.json == {
+        "rooms": [
+            # Never joined: no unread count. A member (the creator) has one.
+            {"name": "general", "private": False, "last_seq": 3, "unread": None, "mentions": None},
+            {"name": "lobby", "private": False, "last_seq": 0, "unread": 0, "mentions": 0},
+        ]
+    }
+
+
+def test_unread_counts_follow_the_read_state_without_going_back(client, db, user, headers):
+    room = room_row(db)
+    actions.join_room(db, room["id"], user["id"])  # joins at seq 0: nothing read yet
+    seed(db, make_user(db, "mikasa", "correct horse"), 5)
+
+    def unread() -> int:
+        rooms = client.get("/api/rooms", headers=headers).json["rooms"]
+        return next(r["unread"] for r in rooms if r["name"] == "general")
+
+    assert unread() == 5
+    assert actions.mark_read(db, room["id"], user["id"], 3) == 3
+    assert unread() == 2
+    assert actions.mark_read(db, room["id"], user["id"], 1) == 3  # older: ignored
+    assert unread() == 2
+    assert actions.mark_read(db, room["id"], user["id"], 99) == 5  # clamped to the end
+    assert unread() == 0
+
+
+def test_private_rooms_only_for_members(client, db, user, headers):
+    other = make_user(db, "levi")
+    actions.create_room(db, "secret", other["id"], is_private=True)
+    actions.create_room(db, "mine", user["id"], is_private=True)
+
+    names = [r["name"] for r in client.get("/api/rooms", headers=headers).json["rooms"]]
+    assert names == ["general", "mine"]
+    for method in ("GET", "POST"):
+        response = client.open(
+            "/api/rooms/secret/messages", method=method, json={"content": "hi"}, headers=headers
+        )
+        assert response.status_code == 404
+        assert response.json["error"]["code"] == "not_found"
+    assert room_row(db, "secret")["last_seq"] == 0
+
+
+# --- reading messages -------------------------------------------------------
+
+
+def test_messages_default_is_newest_50_oldest_first(client, db, user, headers):
+    seed(db, user, 120)
+
+    response = client.get("/api/rooms/general/messages", headers=headers)
+
+    assert response.status_code == 200
+    assert response.json["room"] == "general"
+    assert response.json["last_seq"] == 120
+    assert seqs(response) == list(range(71, 121))
+    first = response.json["messages"][0]
+    assert set(first) == {"type", "room", "seq", "username", "content", "html", "ts"}
+    assert first["type"] == "chat" and first["room"] == "general"
+    assert first["username"] == "eren" and first["content"] == "message 71"
+    assert TS.fullmatch(first["ts"])
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("after=0", range(1, 51)),
+        ("after=10", range(11, 61)),
+        ("after=100", range(101, 121)),
+        ("after=120", []),
+        ("after=500", []),
+        ("before=30", range(1, 30)),
+        ("before=1", []),
+        ("before=121", range(71, 121)),
+        ("after=10&before=20", range(11, 20)),
+        ("after=10&before=11", []),
+        ("limit=5", range(116, 121)),
+        ("limit=200", range(1, 121)),
+        ("after=0&limit=3", range(1, 4)),
+        ("before=30&limit=3", range(27, 30)),
+        ("after=10&before=100&limit=4", range(11, 15)),
+        ("after=", range(71, 121)),
+    ],
+)
+def test_messages_paging(client, db, user, headers, query, expected):
+    seed(db, user, 120)
+    response = client.get(f"/api/rooms/general/messages?{query}", headers=headers)
+    assert response.status_code == 200
+    assert seqs(response) == list(expected)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=0",
+        "limit=201",
+        "limit=1000",
+        "limit=abc",
+        "limit=-1",
+        "limit=1.5",
+        "after=abc",
+        "after=-1",
+        "before=x",
+        "before=%EF%BC%91",
+    ],
+)
+def test_messages_bad_query_is_400_json(client, db, user, headers, query):
+    response = client.get(f"/api/rooms/general/messages?{query}", headers=headers)
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "bad_request"
+    assert response.json["error"]["message"]
+
+
+def test_messages_carry_their_client_id(client, db, user, headers):
+    assert send(client, headers, "hi", client_id="c-17").status_code == 201
+    messages = client.get("/api/rooms/general/messages", headers=headers).json["messages"]
+    assert [(m["seq"], m["content"], m["client_id"]) for m in messages] == [(1, "hi", "c-17")]
+
+
+def test_unknown_room_is_404_json(client, db, headers):
+    for method in ("GET", "POST"):
+        response = client.open(
+            "/api/rooms/nope/messages", method=method, json={"content": "hi"}, headers=headers
+        )
+        assert response.status_code == 404
+        assert response.json["error"]["code"] == "not_found"
+        assert response.json["error"]["message"]
+
+
+# --- sending ----------------------------------------------------------------
+
+
+def test_send_with_token(client, db, user, headers):
+    response = send(client, headers, "hello from a script", client_id="c-1")
+
+    assert response.status_code == 201
+    assert response.json == {"room": "general", "seq": 1, "client_id": "c-1", "duplicate": False}
+    row = db.execute("SELECT seq, user_id, content, client_id FROM messages").fetchone()
+    assert row == {
+        "seq": 1,
+        "user_id": user["id"],
+        "content": "hello from a script",
+        "client_id": "c-1",
+    }
+    assert room_row(db)["last_seq"] == 1
+
+
+def test_send_without_client_id(client, db, headers):
+    first, second = send(client, headers, "a"), send(client, headers, "a")
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert (first.json["seq"], second.json["seq"]) == (1, 2)
+    assert first.json["client_id"] is None
+    assert message_count(db) == 2
+
+
+def test_same_client_id_is_one_message(client, db, headers):
+    first = send(client, headers, "once", client_id="c-17")
+    again = send(client, headers, "once", client_id="c-17")
+
+    assert first.status_code == 201
+    assert again.status_code == 200
+    assert again.json == {
+        "room": "general",
+        "seq": first.json["seq"],
+        "client_id": "c-17",
+        "duplicate": True,
+    }
+    assert message_count(db) == 1
+    assert room_row(db)["last_seq"] == 1
+    # The repeat did not use up a seq: the next send is gapless.
+    assert send(client, headers, "next", client_id="c-18").json["seq"] == 2
+
+
+def test_same_client_id_from_another_user_or_room_is_new(client, db, user, headers):
+    other = {"Authorization": f"Bearer {make_token(db, make_user(db, 'levi'))}"}
+    actions.create_room(db, "lobby", user["id"])
+
+    assert send(client, headers, "a", client_id="c-1").status_code == 201
+    assert send(client, other, "b", client_id="c-1").status_code == 201
+    lobby = send(client, headers, "c", client_id="c-1", room="lobby")
+    assert lobby.status_code == 201 and lobby.json["seq"] == 1
+    assert message_count(db) == 3
+
+
+def test_session_send_needs_the_csrf_header(client, auth, db, user):
+    auth.login("eren", "correct horse")
+
+    refused = client.post("/api/rooms/general/messages", json={"content": "hi"})
+    assert refused.status_code == 400
+    assert refused.json["error"]["code"] == "bad_request"
+    assert message_count(db) == 0
+
+    forged = client.post(
+        "/api/rooms/general/messages", json={"content": "hi"}, headers={"X-CSRFToken": "forged"}
+    )
+    assert forged.status_code == 400
+    assert message_count(db) == 0
+
+    token = csrf_token(client.get("/rooms").text)
+    sent = client.post(
+        "/api/rooms/general/messages", json={"content": "hi"}, headers={"X-CSRFToken": token}
+    )
+    assert sent.status_code == 201
+    assert sent.json["seq"] == 1
+    assert message_count(db) == 1
+
+
+def test_session_can_read_without_csrf(client, auth, db, user):
+    auth.login("eren", "correct horse")
+    assert client.get("/api/rooms/general/messages").status_code == 200
+
+
+def test_content_at_the_limit_is_accepted(app, client, db, headers):
+    limit = app.config["MAX_MESSAGE_CHARS"]
+    response = send(client, headers, "é" * limit)
+    assert response.status_code == 201
+    assert len(db.execute("SELECT content FROM messages").fetchone()["content"]) == limit
+
+
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        ({"content": "x" * 4001}, "too_large"),
+        ({"content": "x" * 4001, "client_id": "c-1"}, "too_large"),
+        ({"content": ""}, "bad_frame"),
+        ({"content": "   \n"}, "bad_frame"),
+        ({}, "bad_frame"),
+        ({"content": None}, "bad_frame"),
+        ({"content": 42}, "bad_frame"),
+        ({"content": ["hi"]}, "bad_frame"),
+        ({"content": "nul\x00"}, "bad_frame"),
+        ({"content": "lone \ud800 surrogate"}, "bad_frame"),  # valid JSON, not UTF-8 text
+        ({"content": "hi", "client_id": "c" * 65}, "bad_frame"),
+        ({"content": "hi", "client_id": ""}, "bad_frame"),
+        ({"content": "hi", "client_id": 17}, "bad_frame"),
+    ],
+)
+def test_send_refuses_bad_content(app, client, db, headers, body, code):
+    assert app.config["MAX_MESSAGE_CHARS"] == 4000
+    response = client.post("/api/rooms/general/messages", json=body, headers=headers)
+
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == code
+    assert response.json["error"]["message"]
+    assert message_count(db) == 0
+    assert room_row(db)["last_seq"] == 0
+
+
+@pytest.mark.parametrize(
+    "data, content_type",
+    [
+        ("hello", "text/plain"),
+        ("content=hello", "application/x-www-form-urlencoded"),
+        ("{not json", "application/json"),
+        ('["hello"]', "application/json"),
+        ('"hello"', "application/json"),
+        ("", "application/json"),
+    ],
+)
+def test_send_non_json_object_body_is_400(client, db, headers, data, content_type):
+    response = client.post(
+        "/api/rooms/general/messages", data=data, content_type=content_type, headers=headers
+    )
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "bad_request"
+    assert message_count(db) == 0
+
+
+# --- slash commands ---------------------------------------------------------
+
+
+def test_me_is_stored_as_an_action_and_listed_with_its_kind(client, db, headers):
+    assert send(client, headers, "hi").status_code == 201
+    response = send(client, headers, "/me waves", client_id="m-1")
+    assert response.status_code == 201 and response.json["seq"] == 2
+    messages = client.get("/api/rooms/general/messages", headers=headers).json["messages"]
+    assert "kind" not in messages[0]  # ordinary messages look as they always did
+    assert messages[1]["kind"] == "action" and messages[1]["content"] == "waves"
+
+
+def test_help_is_answered_in_the_response_only(client, db, headers):
+    response = send(client, headers, "/help", client_id="h-1")
+    assert response.status_code == 200
+    assert response.json["notice"]["code"] == "help"
+    assert "/stock=SYMBOL" in response.json["notice"]["content"]
+    assert response.json["client_id"] == "h-1"
+    assert message_count(db) == 0
+
+
+def test_a_stock_request_is_accepted_for_the_bot_and_not_stored(client, db, user, headers):
+    response = send(client, headers, "/stock=aapl", client_id="s-1")
+    assert response.status_code == 202
+    assert response.json == {
+        "room": "general",
+        "client_id": "s-1",
+        "notice": {
+            "code": "queued",
+            "content": "Asked stockbot about AAPL.US; the answer will appear in this room.",
+        },
+        "duplicate": False,
+    }
+    again = send(client, headers, "/stock=aapl", client_id="s-1")
+    assert again.status_code == 202 and again.json["duplicate"] is True
+    assert message_count(db) == 0
+    jobs = db.execute("SELECT argument, requested_by FROM bot_jobs").fetchall()
+    assert jobs == [{"argument": "AAPL.US", "requested_by": user["id"]}]
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [("/dance", "unknown_command"), ("/stock", "bad_command"), ("/me ", "bad_command")],
+)
+def test_refused_commands_are_400_and_change_nothing(client, db, headers, content, code):
+    response = send(client, headers, content, client_id="x-1")
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == code
+    assert message_count(db) == 0
+    assert room_row(db)["last_seq"] == 0
+    assert db.execute("SELECT count(*) AS n FROM bot_jobs").fetchone()["n"] == 0
+
+
+def test_too_many_waiting_requests_are_429(client, db, headers):
+    for i in range(actions.MAX_PENDING_JOBS):
+        assert send(client, headers, "/stock=AAPL", client_id=f"s-{i}").status_code == 202
+    response = send(client, headers, "/stock=AAPL", client_id="s-x")
+    assert response.status_code == 429
+    assert response.json["error"]["code"] == "too_many_requests"
+
+
+def test_a_double_slash_sends_a_leading_slash(client, db, headers):
+    assert send(client, headers, "//stock=AAPL is a command").status_code == 201
+    assert db.execute("SELECT content FROM messages").fetchone()["content"] == (
+        "/stock=AAPL is a command"
+    )
+
+
+def test_unread_counts_others_messages_not_own_ones_nor_events(client, db, user, headers):
+    room = room_row(db)
+    actions.join_room(db, room["id"], user["id"])
+    mikasa = make_user(db, "mikasa", "correct horse")
+    seed(db, mikasa, 2)
+    seed(db, user, 3)  # one's own messages are not news
+    # An edit of message 1 takes seq 6 (events are rows of their own kind).
+    db.execute("UPDATE rooms SET last_seq = 6 WHERE id = %s", (room["id"],))
+    db.execute(
+        "INSERT INTO messages (room_id, seq, user_id, content, kind, target_seq)"
+        " VALUES (%s, 6, %s, 'edited', 'edit', 1)",
+        (room["id"], mikasa["id"]),
+    )
+
+    assert room_counts(client, headers) == (2, 0)
+
+
+def test_mentions_count_members_mentioned_after_their_read_seq(client, db, user, headers):
+    room = room_row(db)
+    actions.join_room(db, room["id"], user["id"])
+    mikasa = make_user(db, "mikasa", "correct horse")
+    levi = make_user(db, "levi", "correct horse")  # never joined general
+    actions.join_room(db, room["id"], mikasa["id"])
+    for text in ["hi @EREN", "@eren @eren twice is one", "`@eren` in code is not", "@levi x"]:
+        actions.send_message(db, room, mikasa, text, None)
+    actions.send_message(db, room, user, "@eren talking to myself", None)
+
+    assert room_counts(client, headers) == (4, 2)
+    rows = db.execute("SELECT user_id, seq FROM mentions ORDER BY seq").fetchall()
+    assert rows == [{"user_id": user["id"], "seq": 1}, {"user_id": user["id"], "seq": 2}]
+    assert levi["id"] not in {r["user_id"] for r in rows}  # not a member: nothing recorded
+
+    actions.mark_read(db, room["id"], user["id"], 1)
+    assert room_counts(client, headers) == (3, 1)
+    db.execute("UPDATE messages SET deleted_at = now() WHERE seq = 2")
+    assert room_counts(client, headers) == (2, 0)  # a deleted message is neither
