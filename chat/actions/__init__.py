@@ -1,7 +1,7 @@
 """Every change of state, and its announcement, happens in this package and only here.
 
 Every SQL statement that writes and every NOTIFY lives here (migrations
-aside; tests/test_write_path.py checks it). What a NOTIFY carries is the
+aside; tests/actions/test_write_path.py checks it). What a NOTIFY carries is the
 bus's contract, chat/storage/bus.py; chat/actions/channels.py sends them.
 
 Views, socket handlers and bots parse and validate, then call one of these.
