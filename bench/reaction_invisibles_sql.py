@@ -29,13 +29,16 @@ from chat.domain.reactions import FULLY_QUALIFIED, PASSES  # noqa: E402
 from chat.domain.text import is_invisible  # noqa: E402
 from chat.protocol import EMOJI_MAX  # noqa: E402
 
+# The comments name the modules where they were when 0011 was written
+# (chat/reactions.py is now chat/domain/reactions.py): a migration is history,
+# and this writes it byte for byte (tests/test_reactions.py checks).
 HEAD = """\
 -- Reactions that differ only in invisible characters are one reaction (issue 14).
 --
--- chat/domain/reactions.py `canonical` now reads a reaction as follows: NFC
+-- chat/reactions.py `canonical` now reads a reaction as follows: NFC
 -- without U+FE0E (as 0008); each emoji the `emoji` package knows (read from
 -- the left, longest first, U+FE0F inside or right after it ignored) in its
--- fully-qualified form; every other invisible character (chat/domain/text.py
+-- fully-qualified form; every other invisible character (chat/text.py
 -- is_invisible: zero-width spaces and joiners, variation selectors, tags,
 -- fillers...) taken out; again until nothing changes. So 👍 followed by
 -- U+200B is 👍, 🇺 U+200B 🇸 is 🇺🇸, and U+200B alone is nothing (refused from
@@ -72,13 +75,13 @@ INSERT INTO emoji_0011 (bare, canonical) VALUES
 
 BODY = """\
 
--- Every beginning of a known emoji's bare form (chat/domain/reactions.py _PREFIXES).
+-- Every beginning of a known emoji's bare form (chat/reactions.py _PREFIXES).
 CREATE TEMPORARY TABLE emoji_beginning_0011 ON COMMIT DROP AS
 SELECT DISTINCT left(bare, n) AS beginning
 FROM emoji_0011, generate_series(1, length(bare)) AS n;
 ALTER TABLE emoji_beginning_0011 ADD PRIMARY KEY (beginning);
 
--- One pass of chat/domain/reactions.py `_shown`, with `known_at` inside it.
+-- One pass of chat/reactions.py `_shown`, with `known_at` inside it.
 CREATE FUNCTION pg_temp.reaction_shown_0011(form text) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -121,7 +124,7 @@ BEGIN
             pos := stop;
         ELSE
             c := substr(form, pos, 1);
-            -- chat/domain/text.py is_invisible, as ranges of code points
+            -- chat/text.py is_invisible, as ranges of code points
             IF c !~ '[{invisible}]' THEN
                 shown := shown || c;
             END IF;
@@ -132,7 +135,7 @@ BEGIN
 END
 $$;
 
--- chat/domain/reactions.py `canonical`.
+-- chat/reactions.py `canonical`.
 CREATE FUNCTION pg_temp.reaction_canonical_0011(form text) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 DECLARE

@@ -141,9 +141,7 @@ def test_blank_by_unicode_is_not_sent(eren, db):
         )
     )
     assigned = [c for c in range(0x110000) if unicodedata.category(chr(c)) not in ("Cn", "Cs")]
-    assert {c for c in assigned if c in blank_in_page} == {
-        c for c in assigned if is_blank(chr(c))
-    }
+    assert {c for c in assigned if c in blank_in_page} == {c for c in assigned if is_blank(chr(c))}
 
     box, note = eren.locator("#content"), eren.locator("#send-note")
     box.press("Enter")  # an empty box: nothing at all happens

@@ -235,7 +235,6 @@ def test_http_bodies_are_capped_in_bytes(server, token, size, status, chunked):
     assert line.split(" ")[1] == status, line
 
 
-
 def test_a_chunked_body_over_the_limit_is_refused_before_it_ends(server, token):
     """Chunks past MAX_CONTENT_LENGTH, and no last chunk: the 413 comes anyway."""
     body = json_body(BODY_LIMIT + 20_000)
