@@ -12,7 +12,9 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from chat import actions, metrics, protocol
+from chat import actions, metrics
+from chat.domain.render import render
+from chat.protocol import outbound
 from chat.realtime.hub import Hub
 from chat.realtime.peer import Peer
 
@@ -139,8 +141,8 @@ def test_notifications_with_and_without_the_send_time_are_delivered(hub, db, gen
     hub.join(peer, general, after=0)
     sock.wait_for(lambda s: s.frames and s.frames[-1]["type"] == "ready")
     now = datetime.now(UTC)
-    first = protocol.chat_frame("general", 1, "eren", "old format", now, None, None)
-    second = protocol.chat_frame("general", 2, "eren", "new format", now, None, None)
+    first = outbound.chat_frame("general", 1, "eren", "old format", now, None, render("old"))
+    second = outbound.chat_frame("general", 2, "eren", "new format", now, None, render("new"))
     observed = metrics.NOTIFY_TO_DELIVERY.collect()[0]
     count = next(s.value for s in observed.samples if s.name.endswith("_count"))
     # The hub trusts the feed's seq: the table need not hold these two.
@@ -148,7 +150,7 @@ def test_notifications_with_and_without_the_send_time_are_delivered(hub, db, gen
     hub.on_notify(actions.notify_payload(general["id"], 2, second))
     # A batch (chat/realtime/writer.py): several messages, one per line, in one payload.
     third, fourth = (
-        protocol.chat_frame("general", seq, "eren", f"batch {seq}", now, None, None)
+        outbound.chat_frame("general", seq, "eren", f"batch {seq}", now, None, render("batch"))
         for seq in (3, 4)
     )
     hub.on_notify(f"{general['id']} 3 1 {third}\n{general['id']} 4 1 {fourth}")

@@ -26,7 +26,6 @@ from chat.actions.channels import (
     announce,
     events_payload,
 )
-from chat.actions.errors import ActionError
 from chat.actions.events import (
     MAX_REACTIONS_PER_USER,
     Event,
@@ -76,7 +75,6 @@ __all__ = [
     "NOTIFY_PAYLOAD_MAX",
     "ONLINE_USERS_REF",
     "SQL_NOTIFY",
-    "ActionError",
     "Event",
     "Queued",
     "Sent",

@@ -22,7 +22,6 @@ from psycopg import Connection
 
 from chat import metrics, protocol
 from chat.actions.channels import CHANNEL, SQL_NOTIFY
-from chat.actions.errors import ActionError
 from chat.actions.messages import (
     forget_mentions,
     notify_payload,
@@ -31,6 +30,7 @@ from chat.actions.messages import (
     reused_key,
 )
 from chat.domain import reactions
+from chat.domain.errors import ChatError
 from chat.domain.render import render
 
 # A person's distinct reactions on one message: a few say something; more is
@@ -114,7 +114,7 @@ class _Change:
 def edit_message(
     conn: Connection, room: dict, user: dict, seq: int, content: str, client_id: str | None = None
 ) -> Event:
-    """Replace the text of the user's own message `seq` (ActionError forbidden for
+    """Replace the text of the user's own message `seq` (ChatError forbidden for
     anyone else's; not_found for no such message, an event, a deleted message).
 
     The text it replaces is kept as the message's next earlier version. The
@@ -125,7 +125,7 @@ def edit_message(
 
     def apply(target: dict, _owner_id: int | None) -> _Change:
         if target["user_id"] != user["id"]:
-            raise ActionError("forbidden", "only its author can edit a message")
+            raise ChatError("forbidden", "only its author can edit a message")
         old_html = target["html"] if target["html"] is not None else render(target["content"])
         conn.execute(
             SQL_KEEP_VERSION,
@@ -156,7 +156,7 @@ def delete_message(
 
     def apply(target: dict, owner_id: int | None) -> _Change:
         if user["id"] not in (target["user_id"], owner_id):
-            raise ActionError("forbidden", "only its author or the room's owner can delete it")
+            raise ChatError("forbidden", "only its author or the room's owner can delete it")
         conn.execute(SQL_DELETE_MESSAGE, (user["id"], room["id"], seq))
         conn.execute(SQL_EMPTY_EDITS, (room["id"], seq))
         conn.execute(SQL_DELETE_VERSIONS, (room["id"], seq))
@@ -185,7 +185,7 @@ def toggle_reaction(
             return _Change(protocol.KIND_REACTION_REMOVE, emoji)
         held = conn.execute(SQL_REACTIONS_OF_USER, key[:3]).fetchone()["n"]
         if held >= MAX_REACTIONS_PER_USER:
-            raise ActionError(
+            raise ChatError(
                 "too_many_reactions",
                 f"at most {MAX_REACTIONS_PER_USER} different reactions per message",
             )
@@ -268,7 +268,7 @@ def _check_repeat(
     emoji: str | None,
 ) -> None:
     """Raise _Repeat if this client_id made the same kind of event on the same message
-    (for a reaction, with the same emoji); ActionError('bad_frame') if it was used
+    (for a reaction, with the same emoji); ChatError('bad_frame') if it was used
     for anything else."""
     previous = previous_use(conn, room, user, client_id)
     if previous is None:
@@ -283,12 +283,12 @@ def _check_repeat(
 
 
 def _target(conn: Connection, room: dict, seq: int) -> dict:
-    """The message an event changes; ActionError('not_found') unless it is a live message."""
+    """The message an event changes; ChatError('not_found') unless it is a live message."""
     target = conn.execute(SQL_TARGET, (room["id"], seq)).fetchone()
     if (
         target is None
         or target["kind"] not in protocol.MESSAGE_KINDS
         or target["deleted_at"] is not None
     ):
-        raise ActionError("not_found", f"no message {seq} in {room['name']}")
+        raise ChatError("not_found", f"no message {seq} in {room['name']}")
     return target

@@ -14,7 +14,7 @@ from psycopg import Connection, Rollback
 
 from chat import metrics, protocol
 from chat.actions.channels import CHANNEL, NOTIFY_PAYLOAD_MAX, SQL_NOTIFY
-from chat.actions.errors import ActionError
+from chat.domain.errors import ChatError
 from chat.domain.render import mentioned, render
 
 
@@ -50,9 +50,9 @@ def previous_use(conn: Connection, room: dict, user: dict, client_id: str) -> di
     return conn.execute(SQL_PREVIOUS_USE, params).fetchone()
 
 
-def reused_key() -> ActionError:
+def reused_key() -> ChatError:
     """The refusal of a client_id already used for a different operation."""
-    return ActionError(
+    return ChatError(
         "bad_frame", "that client_id was already used for something else; use a new one"
     )
 
@@ -143,7 +143,7 @@ def send_message(
     A repeated client_id for the same user and room returns the first send's
     seq and changes nothing: the seq bump is rolled back with the transaction.
     A client_id the user already used in the room for an event or a bot
-    request raises ActionError('bad_frame') and changes nothing.
+    request raises ChatError('bad_frame') and changes nothing.
     `kind` is KIND_ACTION for `/me waves`.
     """
     repeat = None

@@ -21,6 +21,7 @@ from psycopg_pool import ConnectionPool
 
 from chat import metrics, protocol
 from chat.actions import CHANNEL, CONTROL_CHANNEL, EVENTS_CHANNEL, ONLINE_USERS_REF
+from chat.domain.validate import SEQ_MAX
 from chat.realtime.peer import Peer, PeerClosed, wire
 from chat.storage import queries
 from chat.storage.db import tcp_options
@@ -37,7 +38,6 @@ HISTORY_ON_JOIN = 50
 BACKOFF_MIN, BACKOFF_MAX = 0.1, 5.0
 # How long a join waits for the LISTEN connection before giving up.
 LISTEN_WAIT = 10.0
-_NO_UPPER_BOUND = 2**62
 # Shown in pg_stat_activity, so operators can find (and tests can kill) it.
 LISTENER_NAME = "chat-listener"
 
@@ -173,7 +173,7 @@ class Hub:
         feed.last_seq = seq
         metrics.DELIVERIES.inc(len(feed.peers))
 
-    def _fill(self, feed: Feed, upto: int = _NO_UPPER_BOUND) -> None:
+    def _fill(self, feed: Feed, upto: int = SEQ_MAX) -> None:
         """Deliver rows after the feed's last seq up to `upto` from the table."""
         while feed.last_seq < upto:
             rows = self._read(feed.room_id, feed.last_seq, upto + 1)
