@@ -161,9 +161,8 @@ def echoed(data: str | bytes) -> tuple[str | None, str | None]:
             return None, None
     if not isinstance(frame, dict):
         return None, None
-    return _readable(frame.get("client_id"), CLIENT_ID_MAX), _readable(
-        frame.get("room"), ROOM_NAME_MAX
-    )
+    client_id = _readable(frame.get("client_id"), CLIENT_ID_MAX)
+    return client_id, _readable(frame.get("room"), ROOM_NAME_MAX)
 
 
 def json_text_error(exc: orjson.JSONDecodeError) -> str | None:
