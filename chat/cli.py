@@ -14,6 +14,7 @@ from chat import actions
 from chat.bots import BOTS, runner
 from chat.bots.bot import Bot
 from chat.domain import passwords
+from chat.domain.errors import ChatError
 from chat.domain.text import unstorable
 from chat.domain.users import USERNAME_RE
 from chat.storage import migrate, queries
@@ -99,7 +100,7 @@ def create_user_command(username: str) -> None:
     try:
         with worker.connection() as conn:
             actions.create_user(conn, username, password)
-    except actions.ActionError as exc:
+    except ChatError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"created user {username}")
 

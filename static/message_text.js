@@ -1,4 +1,4 @@
-// Message text as the server judges it (chat/protocol.py), and the length
+// Message text as the server judges it (chat/domain/validate.py), and the length
 // meter under every box where a message is written (the composer, the edit box).
 //
 // The text in a box is never cut or changed here: a text the server would

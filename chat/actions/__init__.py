@@ -29,7 +29,6 @@ from chat.actions.channels import (
     publish_stored,
     wake_bot,
 )
-from chat.actions.errors import ActionError
 from chat.actions.events import (
     MAX_REACTIONS_PER_USER,
     Event,
@@ -78,7 +77,6 @@ from chat.actions.rooms import (
 __all__ = [
     "MAX_PENDING_JOBS",
     "MAX_REACTIONS_PER_USER",
-    "ActionError",
     "Event",
     "Queued",
     "Send",

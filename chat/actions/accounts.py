@@ -6,8 +6,8 @@ import secrets
 from psycopg import Connection
 
 from chat.actions.channels import publish_control
-from chat.actions.errors import ActionError
 from chat.domain import passwords
+from chat.domain.errors import ChatError
 from chat.domain.users import RESERVED_USERNAMES
 from chat.storage import bus
 
@@ -20,14 +20,14 @@ SQL_INSERT_TOKEN = "INSERT INTO api_tokens (user_id, token_hash) VALUES (%s, %s)
 
 
 def create_user(conn: Connection, username: str, password: str) -> int:
-    """Create an account; ActionError('taken') if the name is in use (any case)
+    """Create an account; ChatError('taken') if the name is in use (any case)
     or belongs to a bot."""
     if username.lower() in RESERVED_USERNAMES:
-        raise ActionError("taken", f"the username {username!r} is taken")
+        raise ChatError("taken", f"the username {username!r} is taken")
     password_hash = passwords.hash_password(password)
     row = conn.execute(SQL_INSERT_USER, (username, password_hash)).fetchone()
     if row is None:
-        raise ActionError("taken", f"the username {username!r} is taken")
+        raise ChatError("taken", f"the username {username!r} is taken")
     return row["id"]
 
 

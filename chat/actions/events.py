@@ -21,12 +21,13 @@ from datetime import datetime
 
 from psycopg import Connection
 
-from chat import metrics, protocol
+from chat import metrics
 from chat.actions.channels import publish_stored
-from chat.actions.errors import ActionError
 from chat.actions.messages import forget_mentions, previous_use, replace_mentions, reused_key
-from chat.domain import reactions
+from chat.domain import kinds, reactions
+from chat.domain.errors import ChatError
 from chat.domain.render import render
+from chat.protocol import outbound
 from chat.storage import bus
 
 # A person's distinct reactions on one message: a few say something; more is
@@ -94,7 +95,7 @@ SQL_ADD_REACTION = """
     INSERT INTO reactions (room_id, seq, user_id, emoji) VALUES (%s, %s, %s, %s)
 """
 
-_REACTIONS = (protocol.KIND_REACTION_ADD, protocol.KIND_REACTION_REMOVE)
+_REACTIONS = (kinds.KIND_REACTION_ADD, kinds.KIND_REACTION_REMOVE)
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class _Change:
 def edit_message(
     conn: Connection, room: dict, user: dict, seq: int, content: str, client_id: str | None = None
 ) -> Event:
-    """Replace the text of the user's own message `seq` (ActionError forbidden for
+    """Replace the text of the user's own message `seq` (ChatError forbidden for
     anyone else's; not_found for no such message, an event, a deleted message).
 
     The text it replaces is kept as the message's next earlier version. The
@@ -121,7 +122,7 @@ def edit_message(
 
     def apply(target: dict, _owner_id: int | None) -> _Change:
         if target["user_id"] != user["id"]:
-            raise ActionError("forbidden", "only its author can edit a message")
+            raise ChatError("forbidden", "only its author can edit a message")
         old_html = target["html"] if target["html"] is not None else render(target["content"])
         conn.execute(
             SQL_KEEP_VERSION,
@@ -135,9 +136,9 @@ def edit_message(
         )
         conn.execute(SQL_SET_TEXT, (content, html, room["id"], seq))
         replace_mentions(conn, room["id"], seq, target["user_id"], html)
-        return _Change(protocol.KIND_EDIT, content, html)
+        return _Change(kinds.KIND_EDIT, content, html)
 
-    return _write_event(conn, room, user, seq, client_id, (protocol.KIND_EDIT,), apply)
+    return _write_event(conn, room, user, seq, client_id, (kinds.KIND_EDIT,), apply)
 
 
 def delete_message(
@@ -152,15 +153,15 @@ def delete_message(
 
     def apply(target: dict, owner_id: int | None) -> _Change:
         if user["id"] not in (target["user_id"], owner_id):
-            raise ActionError("forbidden", "only its author or the room's owner can delete it")
+            raise ChatError("forbidden", "only its author or the room's owner can delete it")
         conn.execute(SQL_DELETE_MESSAGE, (user["id"], room["id"], seq))
         conn.execute(SQL_EMPTY_EDITS, (room["id"], seq))
         conn.execute(SQL_DELETE_VERSIONS, (room["id"], seq))
         conn.execute(SQL_DELETE_REACTIONS, (room["id"], seq))
         forget_mentions(conn, room["id"], seq)
-        return _Change(protocol.KIND_DELETE, "", "")
+        return _Change(kinds.KIND_DELETE, "", "")
 
-    return _write_event(conn, room, user, seq, client_id, (protocol.KIND_DELETE,), apply)
+    return _write_event(conn, room, user, seq, client_id, (kinds.KIND_DELETE,), apply)
 
 
 def toggle_reaction(
@@ -171,22 +172,22 @@ def toggle_reaction(
 
     The emoji is stored, compared and announced in its canonical form
     (chat/domain/reactions.py): ❤ toggles off a ❤️ given earlier. Callers from the
-    surface pass protocol.validate_emoji's answer, already canonical.
+    surface pass validate.validate_emoji's answer, already canonical.
     """
     emoji = reactions.canonical(emoji)
 
     def apply(_target: dict, _owner_id: int | None) -> _Change:
         key = (room["id"], seq, user["id"], emoji)
         if conn.execute(SQL_REMOVE_REACTION, key).rowcount:
-            return _Change(protocol.KIND_REACTION_REMOVE, emoji)
+            return _Change(kinds.KIND_REACTION_REMOVE, emoji)
         held = conn.execute(SQL_REACTIONS_OF_USER, key[:3]).fetchone()["n"]
         if held >= MAX_REACTIONS_PER_USER:
-            raise ActionError(
+            raise ChatError(
                 "too_many_reactions",
                 f"at most {MAX_REACTIONS_PER_USER} different reactions per message",
             )
         conn.execute(SQL_ADD_REACTION, key)
-        return _Change(protocol.KIND_REACTION_ADD, emoji)
+        return _Change(kinds.KIND_REACTION_ADD, emoji)
 
     return _write_event(conn, room, user, seq, client_id, _REACTIONS, apply, emoji)
 
@@ -245,12 +246,12 @@ def _write_event(
                 "kind": change.kind,
                 "target_seq": target_seq,
             }
-            frame = protocol.row_frame(room["name"], event_row)
+            frame = outbound.row_frame(room["name"], event_row)
             publish_stored(conn, [bus.Stored(room["id"], seq, frame, bus.now_ms())])
     except _Repeat as repeat:
         return repeat.event
     metrics.EVENTS.inc()
-    on = change.kind == protocol.KIND_REACTION_ADD if kinds == _REACTIONS else None
+    on = change.kind == kinds.KIND_REACTION_ADD if kinds == _REACTIONS else None
     return Event(seq, target_seq, created_at, duplicate=False, on=on)
 
 
@@ -264,7 +265,7 @@ def _check_repeat(
     emoji: str | None,
 ) -> None:
     """Raise _Repeat if this client_id made the same kind of event on the same message
-    (for a reaction, with the same emoji); ActionError('bad_frame') if it was used
+    (for a reaction, with the same emoji); ChatError('bad_frame') if it was used
     for anything else."""
     previous = previous_use(conn, room, user, client_id)
     if previous is None:
@@ -274,17 +275,17 @@ def _check_repeat(
         same = previous["content"] == emoji
     if not same:
         raise reused_key()
-    on = previous["kind"] == protocol.KIND_REACTION_ADD if kinds == _REACTIONS else None
+    on = previous["kind"] == kinds.KIND_REACTION_ADD if kinds == _REACTIONS else None
     raise _Repeat(Event(previous["seq"], target_seq, previous["created_at"], True, on))
 
 
 def _target(conn: Connection, room: dict, seq: int) -> dict:
-    """The message an event changes; ActionError('not_found') unless it is a live message."""
+    """The message an event changes; ChatError('not_found') unless it is a live message."""
     target = conn.execute(SQL_TARGET, (room["id"], seq)).fetchone()
     if (
         target is None
-        or target["kind"] not in protocol.MESSAGE_KINDS
+        or target["kind"] not in kinds.MESSAGE_KINDS
         or target["deleted_at"] is not None
     ):
-        raise ActionError("not_found", f"no message {seq} in {room['name']}")
+        raise ChatError("not_found", f"no message {seq} in {room['name']}")
     return target

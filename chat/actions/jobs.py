@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from psycopg import Connection
 
 from chat.actions.channels import wake_bot
-from chat.actions.errors import ActionError
 from chat.actions.messages import Sent, reused_key, send_message
+from chat.domain.errors import ChatError
 
 # Requests one person may have waiting for bots at once: a person waits for an
 # answer or two; more is a script flooding the bot (and the service it asks),
@@ -97,7 +97,7 @@ def enqueue_job(
 
     A repeated client_id is the same request (Queued.duplicate) if it asked
     the same bot the same thing; a client_id used for another request, a
-    message or an event raises ActionError('bad_frame'). More than
+    message or an event raises ChatError('bad_frame'). More than
     MAX_PENDING_JOBS waiting requests of one person are refused.
     """
     with conn.transaction():
@@ -111,7 +111,7 @@ def enqueue_job(
             if conn.execute(SQL_MESSAGE_BY_CLIENT_ID, key).fetchone() is not None:
                 raise reused_key()
         if conn.execute(SQL_PENDING_JOBS_OF, (user["id"],)).fetchone()["n"] >= MAX_PENDING_JOBS:
-            raise ActionError(
+            raise ChatError(
                 "too_many_requests",
                 f"you have {MAX_PENDING_JOBS} requests waiting for bots; wait for their answers",
             )
@@ -126,14 +126,14 @@ def enqueue_job(
 
 
 def ensure_bot_user(conn: Connection, username: str) -> dict:
-    """The bot's account, created on first use; ActionError if a person has the name
+    """The bot's account, created on first use; ChatError if a person has the name
     or the account is disabled."""
     conn.execute(SQL_INSERT_BOT_USER, (username, NO_PASSWORD))
     row = conn.execute(SQL_BOT_USER, (username,)).fetchone()
     if not row["is_bot"]:
-        raise ActionError("taken", f"the username {username!r} belongs to a person, not a bot")
+        raise ChatError("taken", f"the username {username!r} belongs to a person, not a bot")
     if row["disabled_at"] is not None:
-        raise ActionError("forbidden", f"the bot account {username!r} is disabled")
+        raise ChatError("forbidden", f"the bot account {username!r} is disabled")
     return {"id": row["id"], "username": row["username"]}
 
 

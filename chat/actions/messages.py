@@ -13,10 +13,12 @@ from datetime import datetime
 
 from psycopg import Connection
 
-from chat import metrics, protocol
+from chat import metrics
 from chat.actions.channels import publish_stored
-from chat.actions.errors import ActionError
+from chat.domain import kinds
+from chat.domain.errors import ChatError
 from chat.domain.render import mentioned, render
+from chat.protocol import outbound
 from chat.storage import bus
 
 
@@ -49,9 +51,9 @@ def previous_use(conn: Connection, room: dict, user: dict, client_id: str) -> di
     return conn.execute(SQL_PREVIOUS_USE, params).fetchone()
 
 
-def reused_key() -> ActionError:
+def reused_key() -> ChatError:
     """The refusal of a client_id already used for a different operation."""
-    return ActionError(
+    return ChatError(
         "bad_frame", "that client_id was already used for something else; use a new one"
     )
 
@@ -135,7 +137,7 @@ class Send:
     content: str
     client_id: str | None
     html: str
-    kind: str = protocol.KIND_CHAT
+    kind: str = kinds.KIND_CHAT
 
     @classmethod
     def of(
@@ -144,7 +146,7 @@ class Send:
         user: dict,
         content: str,
         client_id: str | None,
-        kind: str = protocol.KIND_CHAT,
+        kind: str = kinds.KIND_CHAT,
     ) -> "Send":
         """A send with its content rendered: call it outside any transaction (and
         outside a batch's), since rendering is the slow part."""
@@ -185,14 +187,14 @@ SQL_SET_LAST_SEQS = """
 """
 
 
-def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ActionError]:
+def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatError]:
     """Store `sends`, each with its room's next seq, and announce them, in one
     transaction; returns once it has committed. Inside a transaction of the
     caller's (a bot's answer closing its job) it is a savepoint, and the rows
     and NOTIFYs commit with the caller's transaction. Takes the rooms' row
     locks (in id order) until then; call it holding no other room's lock.
 
-    One outcome per send, in order: its Sent, or the ActionError refusing it (a
+    One outcome per send, in order: its Sent, or the ChatError refusing it (a
     client_id the user already used in the room for an event or a bot request)
     while the others go ahead. A client_id the same user already sent to the
     same room, before or earlier in `sends`, is a repeat: the first send's seq,
@@ -207,7 +209,7 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | Action
     """
     if not sends:
         return []
-    outcomes: list[Sent | ActionError] = []
+    outcomes: list[Sent | ChatError] = []
     new: list[tuple[Send, int]] = []
     with conn.transaction():
         last, created_at, previous = _lock(conn, sends)
@@ -260,9 +262,9 @@ def _lock(conn: Connection, sends: Sequence[Send]) -> tuple[dict, datetime, dict
     return {row["id"]: row["last_seq"] for row in rows}, rows[0]["now"], previous
 
 
-def _repeat_of(row: dict) -> Sent | ActionError:
+def _repeat_of(row: dict) -> Sent | ChatError:
     """The answer to a client_id used before: the first send, if it was a send."""
-    if row["kind"] in protocol.MESSAGE_KINDS:
+    if row["kind"] in kinds.MESSAGE_KINDS:
         return Sent(row["seq"], row["created_at"], duplicate=True)
     return reused_key()  # it named an event or a bot request
 
@@ -277,7 +279,7 @@ def _store(
         bus.Stored(
             send.room["id"],
             seq,
-            protocol.chat_frame(
+            outbound.chat_frame(
                 send.room["name"],
                 seq,
                 send.user["username"],
@@ -314,17 +316,17 @@ def send_message(
     user: dict,
     content: str,
     client_id: str | None,
-    kind: str = protocol.KIND_CHAT,
+    kind: str = kinds.KIND_CHAT,
 ) -> Sent:
     """Store one message with the room's next seq and announce it, in one transaction
     (send_messages with one send).
 
     A repeated client_id for the same user and room returns the first send's
     seq and changes nothing. A client_id the user already used in the room for
-    an event or a bot request raises ActionError('bad_frame') and changes
+    an event or a bot request raises ChatError('bad_frame') and changes
     nothing. `kind` is KIND_ACTION for `/me waves`.
     """
     (outcome,) = send_messages(conn, [Send.of(room, user, content, client_id, kind)])
-    if isinstance(outcome, ActionError):
+    if isinstance(outcome, ChatError):
         raise outcome
     return outcome

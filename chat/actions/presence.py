@@ -2,13 +2,13 @@
 
 from psycopg import Connection
 
-from chat import protocol
 from chat.actions.channels import announce, publish_ephemeral
+from chat.protocol import outbound
 from chat.storage import bus, queries
 
 
 def announce_typing(conn: Connection, room: dict, user: dict) -> None:
-    announce(conn, room["id"], [protocol.typing_frame(room["name"], user["username"])], user["id"])
+    announce(conn, room["id"], [outbound.typing_frame(room["name"], user["username"])], user["id"])
 
 
 # All presence changes in one room are serialised by this lock, so that the
@@ -45,7 +45,7 @@ def _announce_change(conn: Connection, room: dict, change_frame: str) -> None:
     """Announce a join or leave with the room's new online list (by reference if
     too big: chat/storage/bus.py). Under the room's presence lock."""
     users = queries.online_users(conn, room["id"])
-    online = protocol.online_users_frame(room["name"], users)
+    online = outbound.online_users_frame(room["name"], users)
     publish_ephemeral(conn, bus.presence_change(room["id"], change_frame, online))
 
 
@@ -68,7 +68,7 @@ def arrive(conn: Connection, worker_id: str, room: dict, user: dict) -> bool:
         conn.execute(SQL_PRESENCE_ADD, (worker_id, room["id"], user["id"]))
         if conn.execute(SQL_PRESENCE_COUNT, (room["id"], user["id"])).fetchone()["n"] != 1:
             return False
-        _announce_change(conn, room, protocol.user_joined_frame(room["name"], user["username"]))
+        _announce_change(conn, room, outbound.user_joined_frame(room["name"], user["username"]))
     return True
 
 
@@ -81,7 +81,7 @@ def depart(conn: Connection, worker_id: str, room: dict, user: dict) -> bool:
             return False  # someone else (a reaper) already did
         if conn.execute(SQL_PRESENCE_COUNT, (room["id"], user["id"])).fetchone()["n"] != 0:
             return False
-        _announce_change(conn, room, protocol.user_left_frame(room["name"], user["username"]))
+        _announce_change(conn, room, outbound.user_left_frame(room["name"], user["username"]))
     return True
 
 

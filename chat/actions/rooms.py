@@ -3,7 +3,7 @@
 from psycopg import Connection
 
 from chat.actions.channels import publish_control
-from chat.actions.errors import ActionError
+from chat.domain.errors import ChatError
 from chat.storage import bus, queries
 
 SQL_INSERT_ROOM = """
@@ -17,10 +17,10 @@ SQL_INSERT_MEMBER = """
 
 
 def create_room(conn: Connection, name: str, user_id: int, is_private: bool = False) -> int:
-    """Create a room with its creator as first member; ActionError('taken') if it exists."""
+    """Create a room with its creator as first member; ChatError('taken') if it exists."""
     row = conn.execute(SQL_INSERT_ROOM, (name, is_private, user_id)).fetchone()
     if row is None:
-        raise ActionError("taken", f"a room named {name!r} already exists")
+        raise ChatError("taken", f"a room named {name!r} already exists")
     conn.execute(SQL_INSERT_MEMBER, (row["id"], user_id))
     return row["id"]
 
@@ -39,14 +39,14 @@ SQL_INSERT_DIRECT = """
 def invite(conn: Connection, room: dict, username: str) -> str:
     """Add a user to a private room (the inviter's membership is checked by the caller)."""
     if room["is_direct"]:
-        raise ActionError("forbidden", "a direct conversation has exactly two people")
+        raise ChatError("forbidden", "a direct conversation has exactly two people")
     if not room["is_private"]:
-        raise ActionError("forbidden", "public rooms need no invitation")
+        raise ChatError("forbidden", "public rooms need no invitation")
     user = queries.user_by_name(conn, username)
     if user is None:
-        raise ActionError("not_found", f"no user named {username!r}")
+        raise ChatError("not_found", f"no user named {username!r}")
     if conn.execute(SQL_ADD_MEMBER, (room["id"], user["id"])).fetchone() is None:
-        raise ActionError("taken", f"{user['username']} is already a member")
+        raise ChatError("taken", f"{user['username']} is already a member")
     return user["username"]
 
 
@@ -59,14 +59,14 @@ def remove_member(conn: Connection, room: dict, remover: dict, username: str) ->
     Their sockets in the room close at once, on every worker.
     """
     if not room["is_private"] or room["is_direct"]:
-        raise ActionError("forbidden", "only private rooms have members to remove")
+        raise ChatError("forbidden", "only private rooms have members to remove")
     user = queries.user_by_name(conn, username)
     if user is None:
-        raise ActionError("not_found", f"no user named {username!r}")
+        raise ChatError("not_found", f"no user named {username!r}")
     if user["id"] != remover["id"] and room.get("created_by") != remover["id"]:
-        raise ActionError("forbidden", "only the room's creator can remove others")
+        raise ChatError("forbidden", "only the room's creator can remove others")
     if conn.execute(SQL_REMOVE_MEMBER, (room["id"], user["id"])).fetchone() is None:
-        raise ActionError("not_found", f"{user['username']} is not a member")
+        raise ChatError("not_found", f"{user['username']} is not a member")
     publish_control(conn, bus.REVOKE_MEMBER, f"{room['id']}:{user['id']}")
     return user["username"]
 
@@ -80,9 +80,9 @@ def open_direct(conn: Connection, user: dict, username: str) -> str:
     """The direct room of user and username, created on first use; returns its name."""
     other = queries.user_by_name(conn, username)
     if other is None:
-        raise ActionError("not_found", f"no user named {username!r}")
+        raise ChatError("not_found", f"no user named {username!r}")
     if other["id"] == user["id"]:
-        raise ActionError("forbidden", "start a conversation with someone else")
+        raise ChatError("forbidden", "start a conversation with someone else")
     name = direct_room_name(user["id"], other["id"])
     row = conn.execute(SQL_INSERT_DIRECT, (name, user["id"])).fetchone()
     if row is not None:

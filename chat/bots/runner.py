@@ -24,6 +24,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from chat import actions
 from chat.bots.bot import Bot, BotFailure, Failed, Transient
+from chat.domain.errors import ChatError
 from chat.storage import db, queries
 from chat.storage.bus import JOBS_CHANNEL
 
@@ -91,7 +92,7 @@ class Runner:
                 delay = min(delay * 2, BACKOFF_MAX)
 
     def ensure_user(self) -> None:
-        """The bot's account, created on its first start (ActionError if unusable)."""
+        """The bot's account, created on its first start (ChatError if unusable)."""
         if self.user is None:
             with self.pool.connection() as conn:
                 self.user = actions.ensure_bot_user(conn, self.bot.username)
@@ -297,7 +298,7 @@ def run_bot(
         pass
     try:
         runner.run()
-    except actions.ActionError as exc:  # the bot's account cannot be used
+    except ChatError as exc:  # the bot's account cannot be used
         raise SystemExit(f"{bot.name} bot: {exc.message}") from None
     finally:
         pool.close()

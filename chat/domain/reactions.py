@@ -107,7 +107,7 @@ def canonical(text: str) -> str:
        parts until the pinned `emoji` package knows it.
     4. Steps 2 and 3 again until nothing changes: 🇺 U+200B 🇸 is 🇺🇸.
 
-    The answer is "" when `text` shows nothing (protocol.validate_emoji
+    The answer is "" when `text` shows nothing (validate.validate_emoji
     refuses it). Idempotent: canonical(canonical(t)) == canonical(t).
     """
     text = unicodedata.normalize("NFC", text.replace(VS15, ""))

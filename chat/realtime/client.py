@@ -14,17 +14,14 @@ import psycopg
 from psycopg_pool import PoolTimeout
 from simple_websocket import ConnectionClosed
 
-from chat import actions, metrics, protocol
+from chat import actions, metrics
+from chat.domain.errors import ChatError
+from chat.protocol import inbound, outbound
 from chat.realtime import commands
 from chat.realtime.buckets import TokenBucket
+from chat.realtime.closes import DATABASE_DOWN, INTERNAL_ERROR, RESTARTING
 from chat.realtime.hub import Hub, HubUnavailable, JoinCancelled
-from chat.realtime.peer import (
-    CLOSE_GOING_AWAY,
-    CLOSE_INTERNAL_ERROR,
-    CLOSE_TRY_AGAIN_LATER,
-    Peer,
-    PeerClosed,
-)
+from chat.realtime.peer import Peer, PeerClosed
 from chat.realtime.presence import Presence
 from chat.realtime.service import Realtime
 from chat.storage import queries
@@ -33,15 +30,23 @@ log = logging.getLogger(__name__)
 
 _DB_DOWN = (psycopg.OperationalError, PoolTimeout, HubUnavailable)
 SLOW_DOWN = "too many frames at once: slow down and send again in a moment"
+# The refusal of a frame over the connection's rate: it is dropped unread.
+RATE_LIMITED = ChatError("rate_limited", SLOW_DOWN)
+# The refusal of a frame the database failed to act on (it may be resent: sends
+# are idempotent by client_id).
+UNAVAILABLE = ChatError(
+    "unavailable", "the database is unavailable; resend with the same client_id"
+)
 
 
 def write_event(
-    conn, room: dict, user: dict, frame: protocol.EditIn | protocol.DeleteIn | protocol.ReactIn
+    conn, room: dict, user: dict, frame: inbound.EditIn | inbound.DeleteIn | inbound.ReactIn
 ) -> actions.Event:
-    """The action a client's edit, delete or react frame asks for."""
-    if isinstance(frame, protocol.EditIn):
+    """The action a client's edit, delete or react frame asks for; the Event it
+    wrote. Raises ChatError as the action does (forbidden, not_found, ...)."""
+    if isinstance(frame, inbound.EditIn):
         return actions.edit_message(conn, room, user, frame.seq, frame.content, frame.client_id)
-    if isinstance(frame, protocol.DeleteIn):
+    if isinstance(frame, inbound.DeleteIn):
         return actions.delete_message(conn, room, user, frame.seq, frame.client_id)
     return actions.toggle_reaction(conn, room, user, frame.seq, frame.emoji, frame.client_id)
 
@@ -119,7 +124,7 @@ class ClientSession:
         metrics.CONNECTIONS.inc()
         try:
             if self.rt.closing:  # the upgrade raced the shutdown
-                self.peer.abort(CLOSE_GOING_AWAY, "server restarting; reconnect with after")
+                self.peer.close_for(RESTARTING)
                 return
             self.presence.start()
             if self.default_room is not None:
@@ -134,12 +139,12 @@ class ClientSession:
             pass
         except _DB_DOWN as exc:
             log.warning("user=%s: database unavailable: %s", self.user["username"], exc)
-            self.peer.abort(CLOSE_TRY_AGAIN_LATER, "database unavailable; reconnect with after")
+            self.peer.close_for(DATABASE_DOWN)
         except Exception:
             log.exception(
                 "user=%s room=%s: connection failed", self.user["username"], self._label()
             )
-            self.peer.abort(CLOSE_INTERNAL_ERROR, "internal error; reconnect with after")
+            self.peer.close_for(INTERNAL_ERROR)
         finally:
             self.rt.discard(self)
             metrics.CONNECTIONS.dec()
@@ -165,58 +170,52 @@ class ClientSession:
     # --- frames --------------------------------------------------------------
 
     def handle(self, data: str | bytes) -> None:
-        """Act on one client frame; refusals are error frames and change nothing."""
-        client_id = room_name = None
+        """Act on one client frame; a refusal is an error frame and changes nothing."""
         # Every frame takes a token, whatever it turns out to be: a flood of
         # unparseable or unknown frames costs its sender the same as chat.
         allowed = self.bucket.allow()
         try:
-            try:
-                frame = protocol.parse(
-                    data, self.max_chars, plain_text=self.default_room is not None
-                )
-            except protocol.FrameError as exc:
-                if not allowed:
-                    raise protocol.FrameError(
-                        "rate_limited", SLOW_DOWN, exc.client_id, exc.room
-                    ) from None
-                raise
-            client_id = getattr(frame, "client_id", None)
-            room_name = frame.room or (self.default_room and self.default_room["name"])
-            if not allowed:
-                raise protocol.FrameError("rate_limited", SLOW_DOWN, client_id)
-            if isinstance(frame, protocol.ChatIn):
-                self._chat(room_name, frame)
-            elif isinstance(frame, protocol.JoinIn):
-                self._join_frame(frame)
-            elif isinstance(frame, protocol.LeaveIn):
-                self._leave_frame(frame)
-            elif isinstance(frame, protocol.TypingIn):
-                self._typing(room_name)
-            elif isinstance(frame, protocol.ReadIn):
-                self._read(room_name, frame.seq)
-            else:  # EditIn, DeleteIn, ReactIn
-                self._event(room_name, frame)
-        except protocol.FrameError as exc:
-            room_name = room_name or exc.room or (self.default_room and self.default_room["name"])
-            self.peer.send(protocol.error_frame(exc.code, exc.message, exc.client_id, room_name))
-        except actions.ActionError as exc:  # a refused change: nothing was stored
-            self.peer.send(protocol.error_frame(exc.code, exc.message, client_id, room_name))
+            frame = inbound.parse(data, self.max_chars, plain_text=self.default_room is not None)
+        except ChatError as err:
+            client_id, room_name = inbound.echoed(data)
+            self._refuse(err if allowed else RATE_LIMITED, client_id, room_name)
+            return
+        client_id = getattr(frame, "client_id", None)
+        room_name = frame.room or (self.default_room and self.default_room["name"])
+        if not allowed:
+            self._refuse(RATE_LIMITED, client_id, room_name)
+            return
+        try:
+            self._act(frame, room_name)
+        except ChatError as err:  # a refused frame or change: nothing was stored
+            self._refuse(err, client_id, room_name)
         except (psycopg.OperationalError, PoolTimeout) as exc:
             log.warning(
                 "user=%s: frame failed, database unavailable: %s", self.user["username"], exc
             )
-            self.peer.send(
-                protocol.error_frame(
-                    "unavailable",
-                    "the database is unavailable; resend with the same client_id",
-                    client_id,
-                    room_name,
-                )
-            )
+            self._refuse(UNAVAILABLE, client_id, room_name)
+
+    def _act(self, frame: inbound.ClientFrame, room_name: str | None) -> None:
+        if isinstance(frame, inbound.ChatIn):
+            self._chat(room_name, frame)
+        elif isinstance(frame, inbound.JoinIn):
+            self._join_frame(frame)
+        elif isinstance(frame, inbound.LeaveIn):
+            self._leave_frame(frame)
+        elif isinstance(frame, inbound.TypingIn):
+            self._typing(room_name)
+        elif isinstance(frame, inbound.ReadIn):
+            self._read(room_name, frame.seq)
+        else:  # EditIn, DeleteIn, ReactIn
+            self._event(room_name, frame)
+
+    def _refuse(self, err: ChatError, client_id: str | None, room_name: str | None) -> None:
+        """Send the error frame for a refused frame (with what it named, to match it)."""
+        room_name = room_name or (self.default_room and self.default_room["name"])
+        self.peer.send(outbound.error_frame(err, client_id, room_name))
 
     def _visible(self, name: str) -> dict:
-        """The room by name if this user may see it; FrameError('not_found') otherwise."""
+        """The room by name if this user may see it; ChatError('not_found') otherwise."""
         membership = self.rooms.get(name)
         if membership is not None:
             return membership.room
@@ -225,46 +224,38 @@ class ClientSession:
         with self.rt.pool.connection() as conn:
             room = queries.visible_room(conn, name, self.user["id"])
         if room is None:
-            raise protocol.FrameError("not_found", f"no room named {name!r}")
+            raise ChatError("not_found", f"no room named {name!r}")
         return room
 
     def _joined(self, name: str) -> dict:
         """The room if this connection is in it (joined, not only watching)."""
         membership = self.rooms.get(name)
         if membership is None or membership.state == "left" or membership.watch:
-            raise protocol.FrameError("not_joined", f"join {name!r} first")
+            raise ChatError("not_joined", f"join {name!r} first")
         return membership.room
 
-    def _chat(self, room_name: str, frame: protocol.ChatIn) -> None:
-        command = commands.parse(frame.content, frame.client_id)
-        try:
-            room = self._visible(room_name)
-        except protocol.FrameError as exc:
-            exc.client_id = frame.client_id
-            raise
+    def _chat(self, room_name: str, frame: inbound.ChatIn) -> None:
+        command = commands.parse(frame.content)
+        room = self._visible(room_name)
         outcome = commands.dispatch(
             command, room, self.user, frame.client_id, self.rt.pool.connection, self.rt.writer
         )
         if outcome.notice is not None:  # for this socket only: nothing was stored
             notice = outcome.notice
             self.peer.send(
-                protocol.notice_frame(room["name"], notice.code, notice.content, frame.client_id)
+                outbound.notice_frame(room["name"], notice.code, notice.content, frame.client_id)
             )
         else:
-            self.peer.send(protocol.ack_frame(frame.client_id, outcome.sent.seq, room["name"]))
+            self.peer.send(outbound.ack_frame(frame.client_id, outcome.sent.seq, room["name"]))
 
     def _event(
-        self, room_name: str, frame: protocol.EditIn | protocol.DeleteIn | protocol.ReactIn
+        self, room_name: str, frame: inbound.EditIn | inbound.DeleteIn | inbound.ReactIn
     ) -> None:
         """An edit, deletion or reaction toggle; acked with the event's seq."""
-        try:
-            room = self._visible(room_name)
-            with self.rt.pool.connection() as conn:
-                event = write_event(conn, room, self.user, frame)
-        except protocol.FrameError as exc:
-            exc.client_id = frame.client_id
-            raise
-        self.peer.send(protocol.ack_frame(frame.client_id, event.seq, room["name"]))
+        room = self._visible(room_name)
+        with self.rt.pool.connection() as conn:
+            event = write_event(conn, room, self.user, frame)
+        self.peer.send(outbound.ack_frame(frame.client_id, event.seq, room["name"]))
 
     def _typing(self, room_name: str) -> None:
         room = self._joined(room_name)
@@ -279,22 +270,22 @@ class ClientSession:
 
     # --- joining and leaving ---------------------------------------------------
 
-    def _join_frame(self, frame: protocol.JoinIn) -> None:
+    def _join_frame(self, frame: inbound.JoinIn) -> None:
         if self.default_room is not None:
-            raise protocol.FrameError("unknown_type", "this socket follows one room; use /ws")
+            raise ChatError("unknown_type", "this socket follows one room; use /ws")
         present = False
         if frame.room in self.rooms:
             # A re-join restarts the catch-up from `after`; presence carries over.
             present = self._leave(frame.room, keep_presence=True)
         if len(self.rooms) >= self.max_rooms:
-            raise protocol.FrameError(
+            raise ChatError(
                 "too_many_rooms", f"a connection follows at most {self.max_rooms} rooms"
             )
         self._join(self._visible(frame.room), frame.after, present, frame.watch)
 
-    def _leave_frame(self, frame: protocol.LeaveIn) -> None:
+    def _leave_frame(self, frame: inbound.LeaveIn) -> None:
         if self.default_room is not None:
-            raise protocol.FrameError("unknown_type", "this socket follows one room; use /ws")
+            raise ChatError("unknown_type", "this socket follows one room; use /ws")
         self._leave(frame.room)
 
     def _join(
@@ -329,7 +320,7 @@ class ClientSession:
                     self.presence.arrive(room, self.user)
             with self.rt.pool.connection() as conn:
                 users = queries.online_users(conn, room["id"])
-            self.peer.send(protocol.online_users_frame(room["name"], users))
+            self.peer.send(outbound.online_users_frame(room["name"], users))
         except (JoinCancelled, PeerClosed):
             pass
         except _DB_DOWN as exc:
@@ -339,10 +330,10 @@ class ClientSession:
                 room["name"],
                 exc,
             )
-            self.peer.abort(CLOSE_TRY_AGAIN_LATER, "database unavailable; reconnect with after")
+            self.peer.close_for(DATABASE_DOWN)
         except Exception:
             log.exception("user=%s join %s failed", self.user["username"], room["name"])
-            self.peer.abort(CLOSE_INTERNAL_ERROR, "internal error; reconnect with after")
+            self.peer.close_for(INTERNAL_ERROR)
 
     def _leave(self, name: str, keep_presence: bool = False) -> bool:
         """Stop following the room; returns whether its presence was kept (re-join)."""

@@ -5,7 +5,7 @@ Every send path (the socket, the JSON API, the HTML form) parses the text with
 stored as messages; `/help` is answered to the sender only and stores nothing;
 a bot's command becomes a job for that bot (chat/bots), whose answer arrives
 in the room later. An unknown or malformed command is refused with a
-CommandError and changes nothing.
+ChatError (`unknown_command`, `bad_command`) and changes nothing.
 """
 
 import re
@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 from psycopg import Connection
 
-from chat import actions, bots, protocol
+from chat import actions, bots
+from chat.domain.errors import ChatError
+from chat.domain.kinds import KIND_ACTION, KIND_CHAT
 
 # A slash and a letter start a command ("/ hi" and "/2" are text) ...
 _LOOKS_LIKE_COMMAND = re.compile(r"/[A-Za-z]")
@@ -23,10 +25,6 @@ _LOOKS_LIKE_COMMAND = re.compile(r"/[A-Za-z]")
 _COMMAND = re.compile(r"/([A-Za-z][A-Za-z0-9_-]*)(?:[=\s](.*))?\Z", re.DOTALL)
 # Longest command name quoted back in an error.
 _NAME_SHOWN = 30
-
-
-class CommandError(protocol.FrameError):
-    """A refused command: `unknown_command`, `bad_command` or `too_many_requests`."""
 
 
 @dataclass(frozen=True)
@@ -76,37 +74,40 @@ class Outcome:
     duplicate: bool = False
 
 
-def parse(content: str, client_id: str | None = None) -> Command:
-    """Read one (validated) message text; CommandError for an unknown or bad command."""
+def parse(content: str) -> Command:
+    """Read one (validated) message text into the command it is (Text for plain text).
+
+    Raises ChatError: `unknown_command` for a name no command has, `bad_command`
+    for a missing or invalid argument.
+    """
     if content.startswith("//"):
         return Text(content[1:])
     if not _LOOKS_LIKE_COMMAND.match(content):
         return Text(content)
     match = _COMMAND.match(content)
     if match is None:  # "/usr/bin is full": not a name we could know
-        raise _unknown(content[1:].split(None, 1)[0], client_id)
+        raise _unknown(content[1:].split(None, 1)[0])
     name, argument = match.group(1).lower(), (match.group(2) or "").strip()
     if name == "me":
         if not argument:
-            raise CommandError("bad_command", "say what you do, like /me waves", client_id)
+            raise ChatError("bad_command", "say what you do, like /me waves")
         return Action(argument)
     if name == "help":
         return Help()
     bot = bots.by_command(name)
     if bot is None:
-        raise _unknown(match.group(1), client_id)
+        raise _unknown(match.group(1))
     try:
         return BotRequest(bot, bot.parse(argument))
     except bots.BadArgument as exc:
-        raise CommandError("bad_command", f"/{name}: {exc}", client_id) from None
+        raise ChatError("bad_command", f"/{name}: {exc}") from None
 
 
-def _unknown(name: str, client_id: str | None) -> CommandError:
-    return CommandError(
+def _unknown(name: str) -> ChatError:
+    return ChatError(
         "unknown_command",
         f"unknown command /{name[:_NAME_SHOWN]}: /help lists the commands; "
         "start with // to send a message that begins with /",
-        client_id,
     )
 
 
@@ -129,23 +130,25 @@ def dispatch(
     connect: Callable[[], AbstractContextManager[Connection]],
     writer=None,
 ) -> Outcome:
-    """Carry out a parsed command; `connect()` gives a database connection when one is
-    needed. Messages go through `writer` (chat/realtime/writer.py) when given, else in a
-    transaction of their own."""
+    """Carry out a parsed command for `user` in `room`; what it did as an Outcome.
+
+    `connect()` gives a database connection when one is needed. Messages go
+    through `writer` (chat/realtime/writer.py) when given, else in a
+    transaction of their own. Raises ChatError as the action does (a
+    client_id used for something else: `bad_frame`; too many requests waiting
+    for bots: `too_many_requests`).
+    """
     if isinstance(command, Help):
         return Outcome(notice=Notice("help", help_text()))
-    kind = protocol.KIND_ACTION if isinstance(command, Action) else protocol.KIND_CHAT
+    kind = KIND_ACTION if isinstance(command, Action) else KIND_CHAT
     if writer is not None and not isinstance(command, BotRequest):
         sent = writer.send(room, user, command.content, client_id, kind)
         return Outcome(sent=sent, duplicate=sent.duplicate)
     with connect() as conn:
         if isinstance(command, BotRequest):
-            try:
-                queued = actions.enqueue_job(
-                    conn, room, user, command.bot.name, command.argument, client_id
-                )
-            except actions.ActionError as exc:
-                raise CommandError(exc.code, exc.message, client_id) from None
+            queued = actions.enqueue_job(
+                conn, room, user, command.bot.name, command.argument, client_id
+            )
             notice = Notice("queued", command.bot.queued(command.argument))
             return Outcome(notice=notice, duplicate=queued.duplicate)
         sent = actions.send_message(conn, room, user, command.content, client_id, kind)

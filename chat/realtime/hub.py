@@ -26,7 +26,9 @@ from typing import Protocol
 
 from psycopg_pool import ConnectionPool
 
-from chat import metrics, protocol
+from chat import metrics
+from chat.domain.validate import SEQ_MAX
+from chat.protocol import outbound
 from chat.realtime.listener import Listener
 from chat.realtime.peer import Peer, PeerClosed, wire
 from chat.storage import bus, queries
@@ -40,7 +42,6 @@ PAGE = 200
 HISTORY_ON_JOIN = 50
 # How long a join waits for the LISTEN connection before giving up.
 LISTEN_WAIT = 10.0
-_NO_UPPER_BOUND = 2**62
 
 
 class HubUnavailable(Exception):
@@ -163,7 +164,7 @@ class Hub:
                 raise JoinCancelled()
             with feed.lock:
                 if cursor >= feed.last_seq:
-                    if not peer.offer(protocol.ready_frame(feed.name, feed.last_seq)):
+                    if not peer.offer(outbound.ready_frame(feed.name, feed.last_seq)):
                         raise PeerClosed()  # dropped as too slow
                     feed.peers.add(peer)
                     return feed.last_seq
@@ -211,7 +212,7 @@ class Hub:
         feed.last_seq = seq
         metrics.DELIVERIES.inc(len(feed.peers))
 
-    def _fill(self, feed: Feed, upto: int = _NO_UPPER_BOUND) -> None:
+    def _fill(self, feed: Feed, upto: int = SEQ_MAX) -> None:
         """Deliver rows after the feed's last seq up to `upto` from the table."""
         while feed.last_seq < upto:
             rows = self._read(feed.room_id, feed.last_seq, upto + 1)
@@ -226,8 +227,8 @@ class Hub:
 
     @staticmethod
     def _frame(feed: Feed, row: dict) -> str:
-        """A message in its current state, or an event (protocol.row_message)."""
-        return protocol.row_frame(feed.name, row)
+        """A message in its current state, or an event (outbound.row_message)."""
+        return outbound.row_frame(feed.name, row)
 
     # --- the BusHandler side: the Listener calls these from its thread ---------
 
@@ -282,7 +283,7 @@ class Hub:
     def _online_users_frame(self, feed: Feed) -> str:
         with self._pool.connection() as conn:
             users = queries.online_users(conn, feed.room_id)
-        return protocol.online_users_frame(feed.name, users)
+        return outbound.online_users_frame(feed.name, users)
 
     def on_listening(self, reconnected: bool) -> None:
         """After (re)connecting: deliver whatever was committed while not listening,

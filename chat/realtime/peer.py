@@ -13,6 +13,8 @@ import threading
 from collections import deque
 
 from chat import metrics
+from chat.domain.errors import ChatError
+from chat.realtime.closes import TOO_SLOW, close_code
 from chat.realtime.wire import (
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL_ERROR,
@@ -100,7 +102,7 @@ class Peer:
         if overflow:
             metrics.SLOW_CONSUMERS.inc()
             log.info("dropping slow client %s: %d frames queued", self.username, self._max)
-            self.abort(CLOSE_TRY_AGAIN_LATER, "too slow; reconnect with after")
+            self.close_for(TOO_SLOW)
             return False
         return True
 
@@ -196,6 +198,12 @@ class Peer:
         """This client is being dropped, or its connection's close is decided (by
         us, simple-websocket or the client): nothing more it sent is acted on."""
         return self.closed or (self._raw is not None and self._raw.close_code is not None)
+
+    def close_for(self, err: ChatError) -> None:
+        """Drop the client for `err`: the close code chat/realtime/closes.py gives its
+        code, its message as the reason (see abort). KeyError for a code that
+        closes no socket."""
+        self.abort(close_code(err), err.message)
 
     def abort(self, code: int, reason: str) -> None:
         """Drop the client with a close code, without blocking the caller. If the

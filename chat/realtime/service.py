@@ -11,8 +11,9 @@ from typing import Protocol
 
 from psycopg_pool import ConnectionPool
 
+from chat.realtime.closes import REMOVED, RESTARTING, REVOKED
 from chat.realtime.hub import Hub
-from chat.realtime.peer import CLOSE_GOING_AWAY, CLOSE_POLICY_VIOLATION, Peer
+from chat.realtime.peer import Peer
 from chat.realtime.presence import Presence
 from chat.realtime.writer import SingleWriter, Writer
 from chat.storage.bus import REVOKE_MEMBER, Control
@@ -87,11 +88,8 @@ class TypingThrottle:
         return True
 
 
-# The close reason a socket gets for each kind of revocation.
-_REVOKED = {
-    REVOKE_MEMBER: "removed from a room this socket follows; reconnect for the others",
-    "": "access revoked; log in again",
-}
+# What closes a socket for each kind of revocation (any other: REVOKED).
+_REVOKED = {REVOKE_MEMBER: REMOVED}
 
 
 class Realtime:
@@ -157,7 +155,7 @@ class Realtime:
         for session in list(self.sessions):
             if session.revoked_by(kind, key):
                 log.info("closing socket of %s: %s revoked", session.user["username"], kind)
-                session.peer.abort(CLOSE_POLICY_VIOLATION, _REVOKED.get(kind, _REVOKED[""]))
+                session.peer.close_for(_REVOKED.get(kind, REVOKED))
 
     def going_away(self) -> None:
         """The worker is shutting down: close every socket with 1001 so clients resume."""
@@ -165,7 +163,7 @@ class Realtime:
         sessions = list(self.sessions)
         log.info("shutting down: closing %d sockets with 1001", len(sessions))
         for session in sessions:
-            session.peer.abort(CLOSE_GOING_AWAY, "server restarting; reconnect with after")
+            session.peer.close_for(RESTARTING)
 
     def stop(self) -> None:
         self.presence.stop()

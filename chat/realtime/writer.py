@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from chat import actions, protocol
+from chat import actions
 from chat.actions import Send, Sent
+from chat.domain import kinds
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class SingleWriter:
         user: dict,
         content: str,
         client_id: str | None,
-        kind: str = protocol.KIND_CHAT,
+        kind: str = kinds.KIND_CHAT,
     ) -> Sent:
         """actions.send_message on a connection of the pool."""
         with self._pool.connection() as conn:
@@ -78,7 +79,7 @@ class Writer:
         user: dict,
         content: str,
         client_id: str | None,
-        kind: str = protocol.KIND_CHAT,
+        kind: str = kinds.KIND_CHAT,
     ) -> Sent:
         """Store a message (or find its earlier copy) and announce it; like
         actions.send_message, but sharing a transaction with concurrent sends.

@@ -2,6 +2,17 @@
 
 from psycopg import Connection
 
+from chat.domain.kinds import ALL_KINDS, MESSAGE_KINDS, RENDERED_KINDS
+from chat.domain.render import render
+
+# chat/domain/kinds.py MESSAGE_KINDS in SQL ("a message people wrote"): every
+# query says `m.kind IN ` + SQL_MESSAGE_KINDS. Text in the query, never a
+# parameter: the partial indexes on messages (migration 0007) are chosen by
+# the planner only when it can read the condition in the query. A literal, as
+# all SQL here is (tests/storage/test_injection.py); tests/domain/test_kinds.py checks it
+# against MESSAGE_KINDS.
+SQL_MESSAGE_KINDS = "('chat', 'action')"
+
 SQL_USER_BY_NAME = """
     SELECT id, username, password_hash FROM users
     WHERE lower(username) = lower(%s) AND disabled_at IS NULL
@@ -27,13 +38,16 @@ SQL_VISIBLE_ROOM = """
 # mentions counts the member's mentions that appeared after their read seq
 # (since_seq: the message's seq, or the edit's that added the mention).
 UNREAD_MAX = 1000  # a badge says "999+" beyond this; counting further buys nothing
-SQL_VISIBLE_ROOMS = """
+SQL_VISIBLE_ROOMS = (
+    """
     SELECT r.id, r.name, r.is_private, r.is_direct, r.last_seq, r.created_at,
            CASE WHEN m.user_id IS NOT NULL THEN (
                SELECT count(*) FROM (
                    SELECT 1 FROM messages x
                    WHERE x.room_id = r.id AND x.seq > m.last_read_seq
-                     AND x.kind IN ('chat', 'action') AND x.deleted_at IS NULL
+                     AND x.kind IN """
+    + SQL_MESSAGE_KINDS
+    + """ AND x.deleted_at IS NULL
                      AND x.user_id <> %(user_id)s
                    LIMIT %(unread_max)s
                ) unread_rows
@@ -54,6 +68,7 @@ SQL_VISIBLE_ROOMS = """
     WHERE NOT r.is_private OR m.user_id IS NOT NULL
     ORDER BY r.name
 """
+)
 SQL_ONLINE_USERS = """
     SELECT DISTINCT u.username
     FROM presence p JOIN users u ON u.id = p.user_id
@@ -62,7 +77,7 @@ SQL_ONLINE_USERS = """
 """
 SQL_ROOM_LAST_SEQ = "SELECT last_seq FROM rooms WHERE id = %s"
 
-# Rows as protocol.row_message turns them into frames: a message with its
+# Rows as outbound.row_message turns them into frames: a message with its
 # current state (reactions as {emoji: [usernames]}, in the order first given;
 # NULL when none), or an event with the seq of the message it changes.
 # `kinds` picks messages and events, or (history pages) messages only.
@@ -108,21 +123,27 @@ SQL_MESSAGES_BEFORE = (
 ) newest ORDER BY seq
 """
 )
-ALL_KINDS = ["chat", "action", "edit", "delete", "reaction_add", "reaction_remove"]
-MESSAGE_KINDS = ["chat", "action"]
 # The seq of the `offset`-th message (not event) after seq `after`; where the
 # next page of history ends.
-SQL_NTH_MESSAGE_AFTER = """
+SQL_NTH_MESSAGE_AFTER = (
+    """
     SELECT seq FROM messages
-    WHERE room_id = %s AND seq > %s AND kind IN ('chat', 'action')
+    WHERE room_id = %s AND seq > %s AND kind IN """
+    + SQL_MESSAGE_KINDS
+    + """
     ORDER BY seq
     OFFSET %s LIMIT 1
 """
-SQL_HAS_MESSAGE_AFTER = """
+)
+SQL_HAS_MESSAGE_AFTER = (
+    """
     SELECT EXISTS (
-        SELECT 1 FROM messages WHERE room_id = %s AND seq > %s AND kind IN ('chat', 'action')
+        SELECT 1 FROM messages WHERE room_id = %s AND seq > %s AND kind IN """
+    + SQL_MESSAGE_KINDS
+    + """
     ) AS found
 """
+)
 # Earlier versions of edited messages, oldest first (version 1 is the original).
 SQL_VERSIONS = """
     SELECT seq, version, content, html, written_at FROM message_versions
@@ -196,21 +217,35 @@ def room_last_seq(conn: Connection, room_id: int) -> int:
 def messages_between(
     conn: Connection, room_id: int, after: int, before: int, limit: int
 ) -> list[dict]:
-    """Up to `limit` messages and events with after < seq < before, oldest first."""
+    """Up to `limit` messages and events with after < seq < before, oldest first
+    (rows as _MESSAGE_ROWS has them, html always rendered: see _rendered)."""
     params = {"room_id": room_id, "after": after, "before": before, "limit": limit}
-    return conn.execute(SQL_MESSAGES_BETWEEN, {**params, "kinds": ALL_KINDS}).fetchall()
+    rows = conn.execute(SQL_MESSAGES_BETWEEN, {**params, "kinds": list(ALL_KINDS)}).fetchall()
+    return _rendered(rows)
 
 
 def messages_before(conn: Connection, room_id: int, before: int, limit: int) -> list[dict]:
-    """The `limit` newest messages and events with seq < before, oldest first."""
-    params = {"room_id": room_id, "before": before, "limit": limit, "kinds": ALL_KINDS}
-    return conn.execute(SQL_MESSAGES_BEFORE, params).fetchall()
+    """The `limit` newest messages and events with seq < before, oldest first
+    (as messages_between)."""
+    params = {"room_id": room_id, "before": before, "limit": limit, "kinds": list(ALL_KINDS)}
+    return _rendered(conn.execute(SQL_MESSAGES_BEFORE, params).fetchall())
 
 
 def history_before(conn: Connection, room_id: int, before: int, limit: int) -> list[dict]:
-    """The `limit` newest messages (no events) with seq < before, oldest first."""
-    params = {"room_id": room_id, "before": before, "limit": limit, "kinds": MESSAGE_KINDS}
-    return conn.execute(SQL_MESSAGES_BEFORE, params).fetchall()
+    """The `limit` newest messages (no events) with seq < before, oldest first
+    (as messages_between)."""
+    params = {"room_id": room_id, "before": before, "limit": limit, "kinds": list(MESSAGE_KINDS)}
+    return _rendered(conn.execute(SQL_MESSAGES_BEFORE, params).fetchall())
+
+
+def _rendered(rows: list[dict]) -> list[dict]:
+    """The rows, each message and edit with its html: rows stored before messages
+    kept their rendered html (html NULL) are rendered here, once per read by a
+    worker, so frame encoding never renders."""
+    for row in rows:
+        if row["html"] is None and row["kind"] in RENDERED_KINDS:
+            row["html"] = render(row["content"])
+    return rows
 
 
 def nth_message_after(conn: Connection, room_id: int, after: int, n: int) -> int | None:

@@ -1,9 +1,13 @@
-"""The JSON API for bots and scripts (DESIGN §4). Errors are JSON too (chat/web/errors.py)."""
+"""The JSON API for bots and scripts (DESIGN §4). Errors are JSON too (chat/web/errors.py):
+a refusal (ChatError, nothing stored) answers with the status of its code and
+the code a socket's error frame would carry."""
 
 from flask import Blueprint, Flask, abort, current_app, g, jsonify, request
 from flask_login import current_user
 
-from chat import actions, protocol
+from chat import actions
+from chat.domain.validate import SEQ_MAX, validate_client_id, validate_content, validate_emoji
+from chat.protocol import outbound
 from chat.realtime import commands
 from chat.storage import queries
 from chat.web import worker
@@ -16,26 +20,11 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 # Enough for a screenful; more is a bulk export, which pages with `after`.
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
-_NO_UPPER_BOUND = 2**62
 
 
 def init_app(app: Flask) -> None:
     csrf.exempt(bp)
     app.register_blueprint(bp)
-
-
-# The HTTP status of a refusal's code (a socket sends the same code in an
-# error frame); any other code is 400.
-REFUSAL_STATUS = {"forbidden": 403, "not_found": 404, "too_many_requests": 429}
-
-
-@bp.errorhandler(protocol.FrameError)
-@bp.errorhandler(actions.ActionError)
-def _refused(exc: protocol.FrameError | actions.ActionError):
-    """A refused request body or change (nothing was stored), with the code a
-    socket's error frame carries."""
-    status = REFUSAL_STATUS.get(exc.code, 400)
-    return jsonify(error={"code": exc.code, "message": exc.message}), status
 
 
 @bp.before_request
@@ -49,7 +38,7 @@ def authenticate():
 
 def message_json(room: dict, row: dict) -> dict:
     """A stored message (current state) or event, as the socket's frame for it."""
-    return protocol.row_message(room["name"], row)
+    return outbound.row_message(room["name"], row)
 
 
 @bp.get("/rooms")
@@ -84,9 +73,7 @@ def list_messages(name: str):
         abort(400, description=f"limit must be 1 to {MAX_LIMIT}")
     with worker.connection() as conn:
         if after is not None:
-            rows = queries.messages_between(
-                conn, room["id"], after, before or _NO_UPPER_BOUND, limit
-            )
+            rows = queries.messages_between(conn, room["id"], after, before or SEQ_MAX, limit)
         else:
             rows = queries.messages_before(conn, room["id"], before or room["last_seq"] + 1, limit)
     return jsonify(
@@ -104,11 +91,9 @@ def send_message(name: str):
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         abort(400, description='send a JSON object: {"content": "...", "client_id": "..."}')
-    client_id = protocol.validate_client_id(body.get("client_id"))
-    content = protocol.validate_content(
-        body.get("content"), current_app.config["MAX_MESSAGE_CHARS"], client_id
-    )
-    command = commands.parse(content, client_id)
+    client_id = validate_client_id(body.get("client_id"))
+    content = validate_content(body.get("content"), current_app.config["MAX_MESSAGE_CHARS"])
+    command = commands.parse(content)
     outcome = commands.dispatch(
         command, room, current_user.as_row(), client_id, worker.connection, worker.writer()
     )
@@ -137,7 +122,7 @@ def _json_body(example: str) -> dict:
 
 
 def _event_answer(room: dict, client_id: str | None, write) -> tuple:
-    """Run one event action; its outcome as JSON (a refusal: _refused)."""
+    """Run one event action; its outcome as JSON (a refusal: errors.refused)."""
     with worker.connection() as conn:
         event = write(conn)
     answer = {
@@ -153,7 +138,7 @@ def _event_answer(room: dict, client_id: str | None, write) -> tuple:
 
 
 def _target_seq(seq: int) -> int:
-    if seq > protocol.SEQ_MAX:
+    if seq > SEQ_MAX:
         abort(404, description=f"no message {seq}")
     return seq
 
@@ -165,10 +150,8 @@ def edit_message(name: str, seq: int):
     room = room_or_404(name)
     seq = _target_seq(seq)
     body = _json_body('{"content": "...", "client_id": "..."}')
-    client_id = protocol.validate_client_id(body.get("client_id"))
-    content = protocol.validate_content(
-        body.get("content"), current_app.config["MAX_MESSAGE_CHARS"], client_id
-    )
+    client_id = validate_client_id(body.get("client_id"))
+    content = validate_content(body.get("content"), current_app.config["MAX_MESSAGE_CHARS"])
     user = current_user.as_row()
     return _event_answer(
         room,
@@ -184,9 +167,7 @@ def delete_message(name: str, seq: int):
     room = room_or_404(name)
     seq = _target_seq(seq)
     body = request.get_json(silent=True)
-    client_id = protocol.validate_client_id(
-        body.get("client_id") if isinstance(body, dict) else None
-    )
+    client_id = validate_client_id(body.get("client_id") if isinstance(body, dict) else None)
     user = current_user.as_row()
     return _event_answer(
         room, client_id, lambda conn: actions.delete_message(conn, room, user, seq, client_id)
@@ -201,8 +182,8 @@ def toggle_reaction(name: str, seq: int):
     room = room_or_404(name)
     seq = _target_seq(seq)
     body = _json_body('{"emoji": "👍", "client_id": "..."}')
-    client_id = protocol.validate_client_id(body.get("client_id"))
-    emoji = protocol.validate_emoji(body.get("emoji"), client_id)
+    client_id = validate_client_id(body.get("client_id"))
+    emoji = validate_emoji(body.get("emoji"))
     user = current_user.as_row()
     return _event_answer(
         room,

@@ -19,6 +19,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 
 from chat import actions
 from chat.domain import passwords
+from chat.domain.errors import ChatError
 from chat.storage import queries
 from chat.web import worker
 from chat.web.forms import LoginForm, RegisterForm
@@ -103,7 +104,7 @@ def register():
         try:
             with worker.connection() as conn:
                 user_id = actions.create_user(conn, form.username.data, form.password.data)
-        except actions.ActionError as exc:
+        except ChatError as exc:
             form.username.errors.append(exc.message)
         else:
             log_in({"id": user_id, "username": form.username.data}, remember=False)

@@ -2,9 +2,15 @@
 
 - Pages: a page in the site's layout saying what happened and what to do, with
   a way back (the rooms list, or the login page for someone logged out).
-- `/api/`: JSON `{"error": {"code": ..., "message": ...}}`, the code from API_CODES.
+- `/api/`: JSON `{"error": {"code": ..., "message": ...}}`.
 - The WebSocket routes: a short plain-text line (a refusal before the upgrade,
   read by websocat and scripts, never by a browser tab).
+
+Two kinds of error get here. A refusal (chat/domain/errors.py ChatError, from
+a validator, an action, a slash command, the search, the request checks)
+answers with the status HTTP_STATUS gives its code, and its code in JSON. An
+HTTPException (abort(), Werkzeug's own: 401, 404, 405...) answers with its
+status, and under /api/ the code API_CODES gives that status.
 
 Status, headers (Retry-After, Allow, WWW-Authenticate) and the description the
 code gave abort() are kept in all three. An unhandled exception is logged once,
@@ -20,14 +26,39 @@ from flask import Flask, Response, current_app, g, jsonify, render_template, req
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
-from werkzeug.exceptions import HTTPException, ServiceUnavailable
+from werkzeug.exceptions import HTTPException, ServiceUnavailable, default_exceptions
 
+from chat.domain.errors import ChatError
 from chat.web.auth import login_manager
 
 log = logging.getLogger(__name__)
 
-# The `code` of an /api/ error body for each HTTP status (docs/protocol.md),
-# unless the exception names its own (`error_code`); any other status is "error".
+# The HTTP status of every ChatError code (docs/protocol.md, "HTTP JSON API"):
+# the JSON API, pages and search answer a refusal with it. A code no HTTP
+# request can meet is in SOCKET_ONLY instead (tests/test_errors.py checks
+# that every code raised anywhere is in one of the two).
+HTTP_STATUS = {
+    "bad_request": 400,
+    "bad_frame": 400,
+    # Text over MAX_MESSAGE_CHARS is a field refused, as a socket refuses it;
+    # 413 is for a request body over MAX_CONTENT_LENGTH.
+    "too_large": 400,
+    "bad_command": 400,
+    "unknown_command": 400,
+    "too_many_reactions": 400,
+    # A username or room name in use (the forms, which say so next to the field).
+    "taken": 400,
+    "forbidden": 403,
+    "not_found": 404,
+    "rate_limited": 429,
+    "too_many_requests": 429,
+    "unavailable": 503,
+}
+# Codes only a socket's error frame carries: refusals of frames no HTTP route takes.
+SOCKET_ONLY = frozenset({"not_joined", "too_many_rooms", "unknown_type"})
+
+# The `code` of an /api/ error body for an HTTPException's status
+# (docs/protocol.md); any other status is "error".
 API_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -132,7 +163,30 @@ OTHER_PAGE = Page(
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, answer)
+    app.register_error_handler(ChatError, refused)
     app.register_error_handler(psycopg.OperationalError, database_down)
+
+
+def refused(err: ChatError):
+    """A refusal no view answered itself (nothing was changed): the status
+    HTTP_STATUS gives its code, answered like any HTTP error (see answer),
+    with its code and message; Retry-After when it says how long to wait."""
+    return answer(as_http(err))
+
+
+def as_http(err: ChatError) -> HTTPException:
+    """`err` as the HTTPException of its status (400 for a code missing from
+    HTTP_STATUS), its message as the description, its code as `error_code`."""
+    exc = default_exceptions[HTTP_STATUS.get(err.code, 400)](description=err.message)
+    exc.error_code = err.code
+    if err.retry_after is not None:
+        exc.retry_after = err.retry_after  # TooManyRequests, ServiceUnavailable: a header
+    return exc
+
+
+def retry_after(err: ChatError) -> list[tuple[str, str]]:
+    """The Retry-After header of a refusal that says how long to wait, else none."""
+    return [] if err.retry_after is None else [("Retry-After", str(err.retry_after))]
 
 
 def database_down(exc: psycopg.OperationalError):
@@ -150,8 +204,7 @@ def answer(exc: HTTPException):
     if exc.code is None or exc.code < 400 or exc.response is not None:
         return exc  # not an error (a redirect), or already a whole response
     if _is_api():
-        # An exception may name its own code (inputs.RefusedInput's bad_frame,
-        # limits.SendRateLimited's rate_limited): the one a socket would send.
+        # A refusal (as_http) keeps its own code: the one a socket would send.
         code = getattr(exc, "error_code", None) or API_CODES.get(exc.code, "error")
         body = jsonify(error={"code": code, "message": exc.description})
     elif _is_socket():

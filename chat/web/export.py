@@ -69,7 +69,9 @@ SQL_EXPORT = (
     + """ AS reactions
     FROM messages m
     JOIN users u ON u.id = m.user_id
-    WHERE m.room_id = %s AND m.kind IN ('chat', 'action')
+    WHERE m.room_id = %s AND m.kind IN """
+    + queries.SQL_MESSAGE_KINDS
+    + """
     ORDER BY m.seq
 """
 )

@@ -5,7 +5,7 @@ U+0000 or a lone surrogate would fail inside PostgreSQL (psycopg's DataError,
 a 500) wherever a view passed it to a query. One `before_request` hook
 refuses such a request with 400 and a sentence saying why, before any view,
 so no route can forget it and nothing is written. WebSocket frames get the
-same check in chat/protocol.py (`parse`), CLI arguments in chat/web/auth.py.
+same check in chat/protocol/inbound.py (`parse`), CLI arguments in chat/web/auth.py.
 
 JSON comes in through orjson, which refuses lone surrogates and nesting
 deeper than 1,024 levels as malformed JSON (a clear 400, where the standard
@@ -20,25 +20,15 @@ from urllib.parse import unquote_to_bytes
 import orjson
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
-from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+from werkzeug.exceptions import UnsupportedMediaType
 
+from chat.domain.errors import ChatError
 from chat.domain.text import first_unstorable, unstorable
-from chat.protocol import json_text_error
+from chat.protocol.inbound import json_text_error
 
 log = logging.getLogger(__name__)
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-
-
-class RefusedInput(BadRequest):
-    """400 for a request the boundary refuses (text PostgreSQL cannot store, a JSON
-    body that is not an object), with the `code` of its JSON error under /api/:
-    `bad_frame` for text in a JSON body (what a socket's error frame for the
-    same fields says), `bad_request` otherwise."""
-
-    def __init__(self, description: str, error_code: str):
-        super().__init__(description=description)
-        self.error_code = error_code
 
 
 class JSONProvider(DefaultJSONProvider):
@@ -70,22 +60,25 @@ def refuse_encoded_bodies() -> None:
 
 
 def refuse_unstorable_text() -> None:
-    """400 if any string of the request cannot be stored; nothing else happens."""
+    """Refuse a request any string of which cannot be stored (400; nothing else
+    happens): ChatError('bad_frame') for text in a JSON body (what a socket's
+    error frame for the same fields says), ChatError('bad_request') otherwise."""
     reason = _first_reason()
     if reason is not None:
         log.info("%s %s refused: %s", request.method, request.url_rule, reason)
         code = "bad_frame" if request.is_json else "bad_request"
-        raise RefusedInput(f"The request was refused: {reason}.", code)
+        raise ChatError(code, f"The request was refused: {reason}.")
 
 
 def refuse_json_that_is_not_an_object() -> None:
     """Every JSON body the API takes is an object: any other (a list, a string, a
-    number) is a 400 here, so no view meets one it did not expect."""
+    number) is refused here (ChatError('bad_request'), 400), so no view meets
+    one it did not expect."""
     if request.is_json and request.path.startswith("/api/") and request.get_data():
         body = request.get_json(silent=True)
         if body is not None and not isinstance(body, dict):
-            raise RefusedInput(
-                'The request was refused: send a JSON object, {"...": ...}.', "bad_request"
+            raise ChatError(
+                "bad_request", 'The request was refused: send a JSON object, {"...": ...}.'
             )
 
 

@@ -7,9 +7,9 @@ import math
 
 from flask import Flask, abort, current_app, request
 from flask_login import current_user
-from werkzeug.exceptions import TooManyRequests
 
 from chat import actions
+from chat.domain.errors import ChatError
 from chat.web import worker
 
 log = logging.getLogger(__name__)
@@ -53,19 +53,12 @@ def read_body_in_time():
         abort(408, description=f"the request body did not arrive within {seconds:g} seconds")
 
 
-class SendRateLimited(TooManyRequests):
-    """429 for an HTTP send over the rate; under /api/ its JSON error has the
-    code a socket's error frame would (`rate_limited`)."""
-
-    error_code = "rate_limited"
-
-
 def take_send_token() -> None:
     """Count one HTTP write to a room against the user's send budget, shared by
     every worker and host: RATE_LIMIT_PER_SEC with bursts of RATE_LIMIT_BURST,
     one bucket per user for every HTTP path that writes to a room (sends, the
-    HTML form, edits, deletions, reactions). Raises SendRateLimited (429 with
-    Retry-After) over it; nothing is done then."""
+    HTML form, edits, deletions, reactions). Over it, nothing is done: raises
+    ChatError('rate_limited') with the seconds to wait (429 with Retry-After)."""
     config = current_app.config
     rate = config["RATE_LIMIT_PER_SEC"]
     if rate > 0 and current_user.is_authenticated:
@@ -74,8 +67,9 @@ def take_send_token() -> None:
                 conn, f"send:{current_user.id}", rate, config["RATE_LIMIT_BURST"]
             )
         if wait is not None:
-            raise SendRateLimited(
-                description="Too many messages at once: slow down and try again.",
+            raise ChatError(
+                "rate_limited",
+                "Too many messages at once: slow down and try again.",
                 retry_after=max(1, math.ceil(wait)),
             )
 

@@ -15,20 +15,24 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from chat import actions, protocol
-from chat.domain.render import for_reader, render
+from chat import actions
+from chat.domain.errors import ChatError
+from chat.domain.render import for_reader
+from chat.domain.validate import validate_content
+from chat.protocol.outbound import timestamp
 from chat.realtime import commands
 from chat.storage import queries
 from chat.web import worker
+from chat.web.errors import HTTP_STATUS, retry_after
 from chat.web.forms import MessageForm, RoomForm, UsernameForm
-from chat.web.limits import SendRateLimited, take_send_token
+from chat.web.limits import take_send_token
 
 bp = Blueprint("rooms", __name__)
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
-    app.add_template_filter(protocol.timestamp, "timestamp")
+    app.add_template_filter(timestamp, "timestamp")
     app.add_template_filter(for_reader, "for_reader")
     app.add_template_filter(lambda dt: dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M"), "utc_minute")
 
@@ -88,7 +92,7 @@ def index():
         try:
             with worker.connection() as conn:
                 actions.create_room(conn, form.name.data, current_user.id, form.private.data)
-        except actions.ActionError as exc:
+        except ChatError as exc:
             form.name.errors.append(exc.message)
         else:
             return redirect(url_for("rooms.room", name=form.name.data))
@@ -107,7 +111,7 @@ def direct():
     try:
         with worker.connection() as conn:
             name = actions.open_direct(conn, current_user.as_row(), form.username.data.strip())
-    except actions.ActionError as exc:
+    except ChatError as exc:
         flash(exc.message)
         return redirect(url_for("rooms.index")), 303
     return redirect(url_for("rooms.room", name=name))
@@ -157,7 +161,7 @@ def remove(name: str):
     try:
         with worker.connection() as conn:
             removed = actions.remove_member(conn, room, current_user.as_row(), form.username.data)
-    except actions.ActionError as exc:
+    except ChatError as exc:
         flash(exc.message)
         return redirect(url_for("rooms.room", name=room["name"]))
     flash(f"{removed} is no longer in #{room['name']}.")
@@ -177,7 +181,7 @@ def invite(name: str):
     try:
         with worker.connection() as conn:
             added = actions.invite(conn, room, form.username.data.strip())
-    except actions.ActionError as exc:
+    except ChatError as exc:
         flash(exc.message)
     else:
         flash(f"{added} can now see #{room['name']}.")
@@ -194,18 +198,17 @@ def post_message(name: str):
     history = url_for("rooms.history", name=room["name"])
     try:
         take_send_token()
-    except SendRateLimited as exc:
-        page, status = room_page(room, draft=text, refusal=f"Not sent: {exc.description}")
-        retry = [(k, v) for k, v in exc.get_headers() if k.lower() == "retry-after"]
-        return page, exc.code, retry
+    except ChatError as err:  # over the send rate
+        page, _ = room_page(room, draft=text, refusal=f"Not sent: {err.message}")
+        return page, HTTP_STATUS[err.code], retry_after(err)
     try:
-        content = protocol.validate_content(text, current_app.config["MAX_MESSAGE_CHARS"])
+        content = validate_content(text, current_app.config["MAX_MESSAGE_CHARS"])
         command = commands.parse(content)
         outcome = commands.dispatch(
             command, room, current_user.as_row(), None, worker.connection, worker.writer()
         )
-    except protocol.FrameError as exc:  # CommandError too: nothing was stored
-        return room_page(room, draft=text, refusal=f"Not sent: {exc.message}.", status=400)
+    except ChatError as err:  # nothing was stored: the text comes back to be corrected
+        return room_page(room, draft=text, refusal=f"Not sent: {err.message}.", status=400)
     if outcome.notice is not None:  # /help, or a request a bot will answer
         flash(outcome.notice.content)
         return redirect(history)
@@ -233,8 +236,7 @@ def history(name: str):
             # The next page up ends page_size messages further on (events are not shown).
             end = queries.nth_message_after(conn, room["id"], top, page_size)
             newer = min(end + 1, last_seq + 1) if end is not None else last_seq + 1
-    for message in messages:  # rows stored before messages kept their HTML
-        message["html"] = message["html"] or render(message["content"])
+    for message in messages:
         message["versions"] = versions.get(message["seq"], [])
     older = messages[0]["seq"] if messages and messages[0]["seq"] > 1 else None
     return render_template(

@@ -10,14 +10,17 @@ import math
 from dataclasses import dataclass
 
 import psycopg
-from flask import Blueprint, Flask, abort, jsonify, render_template, request, url_for
+from flask import Blueprint, Flask, jsonify, render_template, request, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup, escape
 from psycopg import Connection
 
-from chat import protocol
+from chat.domain.errors import ChatError
+from chat.protocol.outbound import timestamp
+from chat.storage.queries import SQL_MESSAGE_KINDS
 from chat.web import worker
 from chat.web.api import authenticate
+from chat.web.errors import HTTP_STATUS
 from chat.web.rooms import room_or_404, visible_rooms
 
 bp = Blueprint("search", __name__)
@@ -49,7 +52,8 @@ SQL_QUERY_TREE = "SELECT querytree(websearch_to_tsquery('simple', %s)) AS tree"
 # were stale. The keyset (rank, room_id, seq) continues after the previous
 # page's last row: stable while new messages arrive. The snippet is made only
 # for the page's rows.
-SQL_SEARCH = """
+SQL_SEARCH = (
+    """
     WITH visible AS (
         SELECT r.id, r.name, r.is_direct
         FROM rooms r
@@ -65,7 +69,9 @@ SQL_SEARCH = """
         JOIN visible v ON v.id = m.room_id
         JOIN users u ON u.id = m.user_id
         WHERE m.search @@ websearch_to_tsquery('simple', %(q)s)
-          AND m.kind IN ('chat', 'action')
+          AND m.kind IN """
+    + SQL_MESSAGE_KINDS
+    + """
           AND m.deleted_at IS NULL
           AND (%(author)s::text IS NULL OR lower(u.username) = lower(%(author)s::text))
           AND (%(after_rank)s::float8 IS NULL
@@ -91,10 +97,7 @@ SQL_SEARCH = """
     JOIN users u ON u.id = p.user_id
     ORDER BY p.rank DESC, p.room_id DESC, p.seq DESC
 """
-
-
-class BadSearch(ValueError):
-    """A query or parameter the search refuses, with a message for the person."""
+)
 
 
 @dataclass(frozen=True)
@@ -110,15 +113,16 @@ class Cursor:
 
     @classmethod
     def decode(cls, raw: str) -> "Cursor":
+        """The cursor `encode` wrote; ChatError('bad_request') for any other text."""
         parts = raw.split("_")
         if len(parts) != 3 or not all(_whole(p) for p in parts[1:]):
-            raise BadSearch("cursor is not one this server gave out")
+            raise ChatError("bad_request", "cursor is not one this server gave out")
         try:
             rank = float(parts[0])
         except ValueError:
-            raise BadSearch("cursor is not one this server gave out") from None
+            raise ChatError("bad_request", "cursor is not one this server gave out") from None
         if not math.isfinite(rank) or rank < 0:
-            raise BadSearch("cursor is not one this server gave out")
+            raise ChatError("bad_request", "cursor is not one this server gave out")
         return cls(rank, int(parts[1]), int(parts[2]))
 
 
@@ -127,14 +131,15 @@ def _whole(raw: str) -> bool:
 
 
 def clean_query(raw: str | None) -> str:
-    """The query text, stripped; BadSearch when missing or too long."""
+    """The query text, stripped; ChatError('bad_request') when missing, too long
+    or holding NUL."""
     q = (raw or "").strip()
     if not q:
-        raise BadSearch("q is required: the words to search for")
+        raise ChatError("bad_request", "q is required: the words to search for")
     if len(q) > MAX_QUERY_CHARS:
-        raise BadSearch(f"q is over {MAX_QUERY_CHARS} characters")
+        raise ChatError("bad_request", f"q is over {MAX_QUERY_CHARS} characters")
     if "\x00" in q:
-        raise BadSearch("q must not contain NUL characters")
+        raise ChatError("bad_request", "q must not contain NUL characters")
     return q
 
 
@@ -158,12 +163,16 @@ def search(
     after: Cursor | None = None,
     limit: int = PAGE_SIZE,
 ) -> tuple[list[dict], Cursor | None]:
-    """One page of the user's matches, best first, and the cursor of the next page (or None)."""
+    """One page of the user's matches, best first, and the cursor of the next page (or None).
+
+    Raises ChatError('bad_request') for a query with no word to look for, or
+    one that matches too much to rank within SEARCH_TIMEOUT_MS.
+    """
     tree = conn.execute(SQL_QUERY_TREE, (q,)).fetchone()["tree"]
     if tree == "":
-        raise BadSearch("the query has no words to search for")
+        raise ChatError("bad_request", "the query has no words to search for")
     if tree == "T":
-        raise BadSearch("search for at least one word, not only -excluded ones")
+        raise ChatError("bad_request", "search for at least one word, not only -excluded ones")
     conn.execute(SQL_STATEMENT_TIMEOUT, (SEARCH_TIMEOUT_MS,))  # this transaction only
     params = {
         "user_id": user_id,
@@ -178,7 +187,9 @@ def search(
     try:
         rows = conn.execute(SQL_SEARCH, params).fetchall()
     except psycopg.errors.QueryCanceled:
-        raise BadSearch("that search matches too much: add words or filter by room") from None
+        raise ChatError(
+            "bad_request", "that search matches too much: add words or filter by room"
+        ) from None
     more = len(rows) > limit
     rows = rows[:limit]
     following = Cursor(rows[-1]["rank"], rows[-1]["room_id"], rows[-1]["seq"]) if more else None
@@ -194,7 +205,7 @@ def _result(row: dict) -> dict:
         "seq": row["seq"],
         "username": row["username"],
         "kind": row["kind"],
-        "ts": protocol.timestamp(row["created_at"]),
+        "ts": timestamp(row["created_at"]),
         "created_at": row["created_at"],
         "edited": row["edited_at"] is not None,
         "rank": row["rank"],
@@ -208,13 +219,14 @@ def init_app(app: Flask) -> None:
 
 
 def _run(args) -> tuple[str, dict | None, str | None, list[dict], Cursor | None]:
-    """Validate the request's arguments and search; BadSearch for a bad argument,
-    404 for a room filter naming a room the user cannot see (or that does not exist)."""
+    """Validate the request's arguments and search; ChatError('bad_request') for a
+    bad argument, 404 for a room filter naming a room the user cannot see (or
+    that does not exist)."""
     q = clean_query(args.get("q"))
     room = room_or_404(args["room"]) if args.get("room") else None
     author = (args.get("author") or "").strip().lstrip("@") or None
     if author is not None and len(author) > 64:
-        raise BadSearch("author is not a username")
+        raise ChatError("bad_request", "author is not a username")
     cursor = Cursor.decode(args["cursor"]) if args.get("cursor") else None
     with worker.connection() as conn:
         results, following = search(
@@ -227,10 +239,7 @@ def _run(args) -> tuple[str, dict | None, str | None, list[dict], Cursor | None]
 def api_search():
     """Search messages: ?q= (words, "phrases", -exclude, or), &room=, &author=, &cursor=."""
     authenticate()
-    try:
-        q, room, author, results, following = _run(request.args)
-    except BadSearch as exc:
-        abort(400, description=str(exc))
+    q, room, author, results, following = _run(request.args)  # a refusal: errors.refused
     return jsonify(
         q=q,
         room=room["name"] if room else None,
@@ -262,8 +271,9 @@ def page():
         return render_template("search.html", **context)
     try:
         q, room, author, results, following = _run(args)
-    except BadSearch as exc:
-        return render_template("search.html", **context | {"error": str(exc)}), 400
+    except ChatError as err:  # the form comes back with the reason
+        page = render_template("search.html", **context | {"error": err.message})
+        return page, HTTP_STATUS[err.code]
     next_url = None
     if following:
         next_url = url_for(

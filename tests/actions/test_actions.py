@@ -8,7 +8,10 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from chat import actions, protocol
+from chat import actions
+from chat.domain.errors import ChatError
+from chat.domain.render import render
+from chat.protocol import outbound
 from chat.storage import bus
 
 from ..conftest import make_user, room_row
@@ -117,8 +120,9 @@ def test_the_notification_carries_the_encoded_frame(db, listener):
     room_id, seq, sent_ms, frame = notify.payload.split(" ", 3)
     assert (int(room_id), int(seq)) == (room["id"], sent.seq)
     assert before_ms - 5000 <= int(sent_ms) <= time.time() * 1000  # the sender's clock
-    assert frame == protocol.chat_frame(
-        "general", sent.seq, "eren", "hi <b>there</b>", sent.created_at, "c-9"
+    text = "hi <b>there</b>"
+    assert frame == outbound.chat_frame(
+        "general", sent.seq, "eren", text, sent.created_at, "c-9", render(text)
     )
     assert orjson.loads(frame)["type"] == "chat"
 
@@ -150,7 +154,7 @@ def test_nothing_is_announced_when_the_transaction_rolls_back(database_url, db, 
 
 def test_usernames_are_unique_whatever_the_case(db):
     make_user(db, "Eren")
-    with pytest.raises(actions.ActionError) as taken:
+    with pytest.raises(ChatError) as taken:
         make_user(db, "eREN")
     assert taken.value.code == "taken"
 
@@ -158,7 +162,7 @@ def test_usernames_are_unique_whatever_the_case(db):
 def test_room_names_are_unique_and_the_creator_is_a_member(db):
     user = make_user(db)
     room_id = actions.create_room(db, "plans", user["id"])
-    with pytest.raises(actions.ActionError):
+    with pytest.raises(ChatError):
         actions.create_room(db, "plans", user["id"])
     member = db.execute(
         "SELECT user_id FROM room_members WHERE room_id = %s", (room_id,)

@@ -6,6 +6,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from chat import actions
+from chat.domain.errors import ChatError
 from chat.storage import queries
 
 from ..conftest import make_user, room_row, run_concurrently
@@ -165,14 +166,14 @@ def test_the_bot_account_is_made_once_and_nobody_can_log_in_as_it(db, client, au
 
 
 def test_nobody_can_register_a_bot_name(db):
-    with pytest.raises(actions.ActionError, match="taken"):
+    with pytest.raises(ChatError, match="taken"):
         actions.create_user(db, "StockBot", "correct horse")
 
 
 def test_a_person_or_a_disabled_account_under_a_bot_name_stops_the_bot(db):
     db.execute("INSERT INTO users (username, password_hash) VALUES ('stockbot', 'x')")
-    with pytest.raises(actions.ActionError, match="belongs to a person"):
+    with pytest.raises(ChatError, match="belongs to a person"):
         actions.ensure_bot_user(db, "stockbot")
     db.execute("UPDATE users SET is_bot = true, disabled_at = now()")
-    with pytest.raises(actions.ActionError, match="disabled"):
+    with pytest.raises(ChatError, match="disabled"):
         actions.ensure_bot_user(db, "stockbot")

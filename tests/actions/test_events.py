@@ -9,7 +9,10 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from chat import actions, protocol
+from chat import actions
+from chat.domain import kinds
+from chat.domain.errors import ChatError
+from chat.protocol import inbound, outbound
 from chat.storage import bus, queries
 
 from ..conftest import room_row
@@ -49,7 +52,7 @@ def versions(db, seq: int) -> list[tuple[int, str]]:
 def frames_from_table(db, room, after: int = 0) -> list[dict]:
     """What a client resuming with `after` is sent (hub catch-up, API)."""
     return [
-        protocol.row_message(room["name"], r)
+        outbound.row_message(room["name"], r)
         for r in queries.messages_between(db, room["id"], after, 2**62, 200)
     ]
 
@@ -63,7 +66,7 @@ def notified_frames(listener, count: int) -> list[dict]:
 
 
 def refused(code: str, call, *args) -> None:
-    with pytest.raises(actions.ActionError) as refusal:
+    with pytest.raises(ChatError) as refusal:
         call(*args)
     assert refusal.value.code == code
 
@@ -147,7 +150,7 @@ def test_an_edit_is_announced_as_a_chat_edit_frame(db, room, eren, listener):
         "username": "eren",
         "content": "hello *you*",
         "html": "<p>hello <em>you</em></p>",
-        "ts": protocol.timestamp(edit.created_at),
+        "ts": outbound.timestamp(edit.created_at),
         "client_id": "e-1",
     }
     # The same frame, read back from the table by a resuming client.
@@ -201,7 +204,7 @@ def test_a_deleted_message_reads_back_as_a_placeholder(db, room, eren):
         "seq": delete.seq,
         "target_seq": seq,
         "username": "eren",
-        "ts": protocol.timestamp(delete.created_at),
+        "ts": outbound.timestamp(delete.created_at),
     }
 
 
@@ -293,7 +296,7 @@ def test_a_missing_event_or_deleted_target_is_not_found(db, room, eren, verb):
     assert room_row(db)["last_seq"] == last  # nothing refused took a seq
     actions.create_room(db, "other", eren["id"])
     other = room_row(db, "other")
-    with pytest.raises(actions.ActionError) as refusal:
+    with pytest.raises(ChatError) as refusal:
         # seq 1 of general exists, but not in "other"
         actions.delete_message(db, other, eren, kept)
     assert refusal.value.code == "not_found"
@@ -329,13 +332,13 @@ def test_an_edited_message_reads_back_with_its_current_text_and_edit_time(db, ro
     message = frames_from_table(db, room)[0]
     assert message["content"] == "new"
     assert message["html"] == "<p>new</p>"
-    assert message["edited"] == protocol.timestamp(edit.created_at)
+    assert message["edited"] == outbound.timestamp(edit.created_at)
     assert message["client_id"] == "c-1"
     assert "deleted" not in message
 
 
 def test_a_new_message_frame_is_the_same_live_and_from_the_table(db, room, eren, listener):
-    actions.send_message(db, room, eren, "/me is here", "c-1", protocol.KIND_ACTION)
+    actions.send_message(db, room, eren, "/me is here", "c-1", kinds.KIND_ACTION)
     live = notified_frames(listener, 1)[0]
     assert frames_from_table(db, room) == [live]
 
@@ -345,21 +348,21 @@ def test_a_new_message_frame_is_the_same_live_and_from_the_table(db, room, eren,
     [
         (
             '{"type":"edit","room":"general","seq":3,"content":"new","client_id":"c"}',
-            protocol.EditIn("general", 3, "new", "c"),
+            inbound.EditIn("general", 3, "new", "c"),
         ),
-        ('{"type":"delete","room":"general","seq":3}', protocol.DeleteIn("general", 3, None)),
+        ('{"type":"delete","room":"general","seq":3}', inbound.DeleteIn("general", 3, None)),
         (
             '{"type":"react","room":"general","seq":3,"emoji":"👨‍👩‍👧"}',
-            protocol.ReactIn("general", 3, "👨‍👩‍👧", None),
+            inbound.ReactIn("general", 3, "👨‍👩‍👧", None),
         ),
         (
             '{"type":"react","room":"r","seq":1,"emoji":":+1:"}',
-            protocol.ReactIn("r", 1, ":+1:", None),
+            inbound.ReactIn("r", 1, ":+1:", None),
         ),
     ],
 )
 def test_parse_event_frames(data, expected):
-    assert protocol.parse(data, 4000, plain_text=False) == expected
+    assert inbound.parse(data, 4000, plain_text=False) == expected
 
 
 @pytest.mark.parametrize(
@@ -381,14 +384,14 @@ def test_parse_event_frames(data, expected):
     ],
 )
 def test_parse_refuses_bad_event_frames(frame, code):
-    with pytest.raises(protocol.FrameError) as refusal:
-        protocol.parse(orjson.dumps(frame).decode(), 4000, plain_text=False)
+    with pytest.raises(ChatError) as refusal:
+        inbound.parse(orjson.dumps(frame).decode(), 4000, plain_text=False)
     assert refusal.value.code == code
 
 
 def test_an_event_on_a_one_room_socket_may_leave_out_the_room():
-    parsed = protocol.parse('{"type":"delete","seq":4}', 4000, plain_text=True)
-    assert parsed == protocol.DeleteIn(None, 4, None)
+    parsed = inbound.parse('{"type":"delete","seq":4}', 4000, plain_text=True)
+    assert parsed == inbound.DeleteIn(None, 4, None)
 
 
 def test_events_are_counted_once_for_metrics(db, room, eren):
@@ -398,6 +401,6 @@ def test_events_are_counted_once_for_metrics(db, room, eren):
     before = metrics.EVENTS._value.get()
     actions.toggle_reaction(db, room, eren, seq, "👍", "r-1")
     actions.toggle_reaction(db, room, eren, seq, "👍", "r-1")  # a repeat
-    with pytest.raises(actions.ActionError):
+    with pytest.raises(ChatError):
         actions.edit_message(db, room, eren, 99, "refused")
     assert metrics.EVENTS._value.get() == before + 1

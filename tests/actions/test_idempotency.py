@@ -9,6 +9,7 @@ requests (chat/actions), and the HTTP API on top of them.
 import pytest
 
 from chat import actions
+from chat.domain.errors import ChatError
 
 from ..conftest import make_token, room_row, send_as
 
@@ -87,7 +88,7 @@ def test_client_id_is_scoped_to_its_operation(db, eren, first, second):
     if what_first == what_second:
         assert do_second(db, room_row(db), eren) == result  # the first result, again
     else:
-        with pytest.raises(actions.ActionError) as refused:
+        with pytest.raises(ChatError) as refused:
             do_second(db, room_row(db), eren)
         assert refused.value.code == "bad_frame"
     assert state(db) == before

@@ -23,9 +23,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from psycopg.rows import dict_row
 
-from chat import actions, protocol
+from chat import actions
+from chat.domain import validate
+from chat.domain.errors import ChatError
 from chat.domain.reactions import FULLY_QUALIFIED, canonical, known_at
 from chat.domain.text import is_blank, is_invisible
+from chat.protocol import inbound, outbound
 from chat.realtime import client
 from chat.storage import bus, migrate, queries
 
@@ -131,7 +134,7 @@ def reactions_of(db, seq: int) -> dict | None:
 def event_frames(db, after: int) -> list[dict]:
     room = room_row(db)
     return [
-        protocol.row_message(room["name"], r)
+        outbound.row_message(room["name"], r)
         for r in queries.messages_between(db, room["id"], after, 2**62, 200)
     ]
 
@@ -142,7 +145,7 @@ def event_frames(db, after: int) -> list[dict]:
 @pytest.mark.parametrize("one, other, stored", SAME, ids=_ids(SAME))
 def test_visually_identical_forms_have_one_canonical_form(one, other, stored):
     assert canonical(one) == canonical(other) == stored
-    assert protocol.validate_emoji(one) == protocol.validate_emoji(other) == stored
+    assert validate.validate_emoji(one) == validate.validate_emoji(other) == stored
 
 
 @pytest.mark.parametrize("one, other", DIFFERENT, ids=_ids(DIFFERENT))
@@ -159,7 +162,7 @@ def test_an_invisible_character_at_either_end_makes_no_other_reaction(shown, inv
     assert stored == shown
     for text in (shown + invisible, invisible + shown, invisible + shown + invisible):
         assert canonical(text) == stored
-        assert protocol.validate_emoji(text) == stored
+        assert validate.validate_emoji(text) == stored
 
 
 @pytest.mark.parametrize(
@@ -169,8 +172,8 @@ def test_an_invisible_character_at_either_end_makes_no_other_reaction(shown, inv
 )
 def test_a_reaction_that_shows_nothing_is_refused(value):
     assert canonical(value) == ""
-    with pytest.raises(protocol.FrameError) as refusal:
-        protocol.validate_emoji(value)
+    with pytest.raises(ChatError) as refusal:
+        validate.validate_emoji(value)
     assert (refusal.value.code, refusal.value.message) == (
         "bad_frame",
         "a reaction must show something",
@@ -234,12 +237,12 @@ def test_canonical_is_idempotent_and_validate_emoji_answers_a_fixed_point(text):
     once = canonical(text)
     assert canonical(once) == once
     try:
-        valid = protocol.validate_emoji(text)
-    except protocol.FrameError:
+        valid = validate.validate_emoji(text)
+    except ChatError:
         return
-    assert protocol.validate_emoji(valid) == valid
+    assert validate.validate_emoji(valid) == valid
     assert canonical(valid) == valid
-    assert 1 <= len(valid) <= protocol.EMOJI_MAX
+    assert 1 <= len(valid) <= validate.EMOJI_MAX
 
 
 def test_every_form_of_every_known_emoji_is_its_fully_qualified_form():
@@ -262,13 +265,13 @@ def test_every_form_of_every_known_emoji_is_its_fully_qualified_form():
         ("x" * 32 + VS15, "x" * 32),  # 33 sent, 32 once U+FE0E is out
         ("e\u0301" * 17, "\u00e9" * 17),  # 34 sent, 17 after NFC
         ("x" * 32 + "\u200b" * 8, "x" * 32),
-        (THUMB + "\u200b" * (protocol.EMOJI_RAW_MAX - 1), THUMB),  # the most that may be sent
+        (THUMB + "\u200b" * (validate.EMOJI_RAW_MAX - 1), THUMB),  # the most that may be sent
         (ENGLAND * 4 + "\u2764xx", ENGLAND * 4 + "\u2764\ufe0fxx"),  # 31 sent, 32 stored
     ],
     ids=["U+FE0E", "NFD", "ZWSP", "raw limit", "32 once qualified"],
 )
 def test_every_limit_applies_to_the_canonical_form(value, stored):
-    assert protocol.validate_emoji(value) == stored
+    assert validate.validate_emoji(value) == stored
 
 
 @pytest.mark.parametrize(
@@ -278,7 +281,7 @@ def test_every_limit_applies_to_the_canonical_form(value, stored):
         ("\u0958" * 32, "emoji must be a string of 1 to 32 chars"),  # NFC lengthens it
         # 32 sent, 33 once the heart is fully qualified
         (ENGLAND * 4 + "\u2764xxx", "emoji must be a string of 1 to 32 chars"),
-        (THUMB + "\u200b" * protocol.EMOJI_RAW_MAX, "emoji must be at most 256 chars as sent"),
+        (THUMB + "\u200b" * validate.EMOJI_RAW_MAX, "emoji must be at most 256 chars as sent"),
         ("\ufe0e" * 5, "a reaction must show something"),
         (1, "emoji must be a string"),
     ],
@@ -287,15 +290,15 @@ def test_every_limit_applies_to_the_canonical_form(value, stored):
 def test_a_text_whose_canonical_form_breaks_the_limits_is_refused(value, message):
     """The raw bound is checked before anything is normalised; every other limit
     on what would be stored."""
-    with pytest.raises(protocol.FrameError) as refusal:
-        protocol.validate_emoji(value)
+    with pytest.raises(ChatError) as refusal:
+        validate.validate_emoji(value)
     assert (refusal.value.code, refusal.value.message) == ("bad_frame", message)
 
 
 def _sendable(text: str) -> bool:
     """No character validate_emoji refuses before reading: spaces, controls, bidi."""
     return not any(
-        unicodedata.category(c) in ("Cc", "Zs", "Zl", "Zp") or c in protocol._BIDI_CONTROLS
+        unicodedata.category(c) in ("Cc", "Zs", "Zl", "Zp") or c in validate._BIDI_CONTROLS
         for c in text
     )
 
@@ -308,11 +311,11 @@ def test_validate_emoji_judges_the_canonical_form(text):
     """Accepted exactly when the canonical form shows something and has 1 to 32
     characters, however long the text as sent (within the raw bound)."""
     stored = canonical(text)
-    if stored and len(stored) <= protocol.EMOJI_MAX:
-        assert protocol.validate_emoji(text) == stored
+    if stored and len(stored) <= validate.EMOJI_MAX:
+        assert validate.validate_emoji(text) == stored
     else:
-        with pytest.raises(protocol.FrameError):
-            protocol.validate_emoji(text)
+        with pytest.raises(ChatError):
+            validate.validate_emoji(text)
 
 
 # --- toggling, on every path --------------------------------------------------------
@@ -320,7 +323,7 @@ def test_validate_emoji_judges_the_canonical_form(text):
 
 def toggle_by_socket(db, room, user, seq, emoji):
     """What the socket does with a react frame: parse, then client.write_event."""
-    frame = protocol.parse(
+    frame = inbound.parse(
         orjson.dumps({"type": "react", "room": room["name"], "seq": seq, "emoji": emoji}).decode(),
         4000,
         plain_text=False,
@@ -374,7 +377,7 @@ def test_the_api_toggles_one_reaction_for_both_forms(
 @pytest.mark.parametrize("value", ["\u200b", VS16, ZWJ, "\U000e0100", "\u3164" + VS15])
 def test_a_reaction_that_shows_nothing_is_refused_on_every_path(client, db, people, target, value):
     """The socket's react frame and the API: bad_frame, and nothing stored."""
-    with pytest.raises(protocol.FrameError) as refusal:
+    with pytest.raises(ChatError) as refusal:
         toggle_by_socket(db, room_row(db), people[0], target, value)
     assert refusal.value.code == "bad_frame"
     headers = {"Authorization": f"Bearer {make_token(db, people[0])}"}
@@ -720,7 +723,7 @@ def test_the_migrations_bring_every_stored_form_to_what_canonical_answers(at_000
         "\U0001f3fd", "\u20e3", "\u0301", "e", "1", ZWJ, VS16, "\U000e0067", "\U000e007f",
     ]  # fmt: skip
     forms |= {"".join(rng.choices(pieces, k=rng.randint(1, 6))) for _ in range(3000)}
-    forms = sorted(f for f in forms if 1 <= len(f) <= protocol.EMOJI_MAX)
+    forms = sorted(f for f in forms if 1 <= len(f) <= validate.EMOJI_MAX)
     with psycopg.connect(at_0007, autocommit=True, row_factory=dict_row) as conn:
         ids = _seed_0007(conn)
         conn.execute(
@@ -737,7 +740,7 @@ def test_the_migrations_bring_every_stored_form_to_what_canonical_answers(at_000
             (1 + len(forms),),
         )
         got = [row["content"] for row in stored]
-    storable = {f: canonical(f) for f in forms if 1 <= len(canonical(f)) <= protocol.EMOJI_MAX}
+    storable = {f: canonical(f) for f in forms if 1 <= len(canonical(f)) <= validate.EMOJI_MAX}
     expected = [storable.get(f, f) for f in forms]
     wrong = [(f, g, e) for f, g, e in zip(forms, got, expected, strict=True) if g != e]
     assert wrong == []

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chat import protocol
+from chat.domain import validate
+from chat.domain.errors import ChatError
 from chat.domain.text import first_unstorable, is_blank, is_invisible, unstorable
 
 BLANK = [
@@ -39,15 +40,15 @@ SHOWN = [
 @pytest.mark.parametrize("text", BLANK)
 def test_blank_means_blank_by_unicode(text):
     assert is_blank(text)
-    with pytest.raises(protocol.FrameError) as refused:
-        protocol.validate_content(text, 4000)
+    with pytest.raises(ChatError) as refused:
+        validate.validate_content(text, 4000)
     assert refused.value.code == "bad_frame"
 
 
 @pytest.mark.parametrize("text", SHOWN)
 def test_text_that_shows_something_is_not_blank(text):
     assert not is_blank(text)
-    assert protocol.validate_content(text, 4000) == text
+    assert validate.validate_content(text, 4000) == text
 
 
 # Letters and symbols that show nothing: Hangul fillers, the braille blank.

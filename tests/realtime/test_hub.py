@@ -12,7 +12,9 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from chat import actions, metrics, protocol
+from chat import actions, metrics
+from chat.domain.render import render
+from chat.protocol import outbound
 from chat.realtime.hub import Hub
 from chat.realtime.peer import Peer
 from chat.storage import bus
@@ -142,8 +144,8 @@ def test_lone_and_batched_notifications_are_delivered_and_timed(hub, db, general
     hub.join(peer, general, after=0)
     sock.wait_for(lambda s: s.frames and s.frames[-1]["type"] == "ready")
     now = datetime.now(UTC)
-    first = protocol.chat_frame("general", 1, "eren", "first", now, None, None)
-    second = protocol.chat_frame("general", 2, "eren", "second", now, None, None)
+    first = outbound.chat_frame("general", 1, "eren", "first", now, None, None)
+    second = outbound.chat_frame("general", 2, "eren", "second", now, None, None)
     observed = metrics.NOTIFY_TO_DELIVERY.collect()[0]
     count = next(s.value for s in observed.samples if s.name.endswith("_count"))
     # The hub trusts the feed's seq: the table need not hold these two.
@@ -152,7 +154,7 @@ def test_lone_and_batched_notifications_are_delivered_and_timed(hub, db, general
     hub.on_stored(bus.decode_stored(payload))
     # A batch (actions.send_messages): several messages, one per line, in one payload.
     third, fourth = (
-        protocol.chat_frame("general", seq, "eren", f"batch {seq}", now, None, None)
+        outbound.chat_frame("general", seq, "eren", f"batch {seq}", now, None, render("batch"))
         for seq in (3, 4)
     )
     hub.on_stored(bus.decode_stored(f"{general['id']} 3 1 {third}\n{general['id']} 4 1 {fourth}"))

@@ -1,4 +1,5 @@
-"""chat.protocol: parsing what clients send, encoding what the server sends (DESIGN §5)."""
+"""chat.protocol: parsing what clients send (inbound), encoding what the server sends
+(outbound) (DESIGN §5)."""
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
@@ -6,8 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chat import protocol
-from chat.protocol import ChatIn, FrameError
+from chat.domain import kinds
+from chat.domain.errors import ChatError
+from chat.domain.render import render
+from chat.protocol import inbound, outbound
+from chat.protocol.inbound import ChatIn
 
 MAX = 20  # a small limit keeps the too-long cases readable
 
@@ -44,7 +48,7 @@ MAX = 20  # a small limit keeps the too-long cases readable
     ],
 )
 def test_parse_accepts(data, expected):
-    assert protocol.parse(data, MAX) == expected
+    assert inbound.parse(data, MAX) == expected
 
 
 @pytest.mark.parametrize(
@@ -86,8 +90,8 @@ def test_parse_accepts(data, expected):
 )
 def test_parse_refuses(data, code):
     """The same on a one-room socket (/ws/<room>) and on /ws, where JSON is required."""
-    with pytest.raises(FrameError) as caught:
-        protocol.parse(data, MAX)
+    with pytest.raises(ChatError) as caught:
+        inbound.parse(data, MAX)
     assert caught.value.code == code
     assert caught.value.message
 
@@ -101,11 +105,11 @@ def test_parse_refuses(data, code):
         '{"type":"chat","room":5,"content":"hi","client_id":"c-1"}',
     ],
 )
-def test_parse_error_carries_the_client_id(data):
+def test_a_refused_frame_echoes_its_client_id(data):
     # The sender matches the error frame to its pending message by client_id.
-    with pytest.raises(FrameError) as caught:
-        protocol.parse(data, MAX)
-    assert caught.value.client_id == "c-1"
+    with pytest.raises(ChatError):
+        inbound.parse(data, MAX)
+    assert inbound.echoed(data)[0] == "c-1"
 
 
 @pytest.mark.parametrize(
@@ -132,12 +136,13 @@ def test_parse_error_carries_the_client_id(data):
     ],
 )
 def test_timestamp_is_utc_with_milliseconds(moment, expected):
-    assert protocol.timestamp(moment) == expected
+    assert outbound.timestamp(moment) == expected
 
 
 def test_chat_frame_round_trips_with_the_design_fields():
     created = datetime(2026, 11, 25, 14, 0, 0, 123000, tzinfo=timezone(timedelta(hours=1)))
-    frame = protocol.chat_frame("general", 42, "eren", 'hi <b>"there"</b> ü', created, "c-17")
+    text = 'hi <b>"there"</b> ü'
+    frame = outbound.chat_frame("general", 42, "eren", text, created, "c-17", render(text))
     assert isinstance(frame, str)
     assert json.loads(frame) == {
         "type": "chat",
@@ -154,46 +159,49 @@ def test_chat_frame_round_trips_with_the_design_fields():
 
 def test_chat_frame_without_client_id_leaves_it_out():
     created = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
-    decoded = json.loads(protocol.chat_frame("general", 1, "eren", "hi", created, None))
+    decoded = json.loads(
+        outbound.chat_frame("general", 1, "eren", "hi", created, None, "<p>hi</p>")
+    )
     assert "client_id" not in decoded
     assert decoded["seq"] == 1
 
 
 def test_an_action_frame_says_its_kind_and_a_chat_frame_does_not():
     created = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
-    action = json.loads(protocol.chat_frame("general", 1, "eren", "waves", created, None, None,
-                                            protocol.KIND_ACTION))  # fmt: skip
+    html = "<p>waves</p>"
+    action = json.loads(outbound.chat_frame("general", 1, "eren", "waves", created, None, html,
+                                            kinds.KIND_ACTION))  # fmt: skip
     assert action["kind"] == "action" and action["content"] == "waves"
-    chat = protocol.chat_frame("general", 1, "eren", "waves", created, None, None, "chat")
-    assert chat == protocol.chat_frame("general", 1, "eren", "waves", created, None)
+    chat = outbound.chat_frame("general", 1, "eren", "waves", created, None, html, "chat")
+    assert chat == outbound.chat_frame("general", 1, "eren", "waves", created, None, html)
     assert "kind" not in json.loads(chat)  # old clients see exactly what they always saw
 
 
 def test_notice_frame():
-    assert json.loads(protocol.notice_frame("general", "help", "Commands", "c-1")) == {
+    assert json.loads(outbound.notice_frame("general", "help", "Commands", "c-1")) == {
         "type": "notice",
         "room": "general",
         "code": "help",
         "content": "Commands",
         "client_id": "c-1",
     }
-    assert "client_id" not in json.loads(protocol.notice_frame("general", "help", "Commands"))
+    assert "client_id" not in json.loads(outbound.notice_frame("general", "help", "Commands"))
 
 
 @pytest.mark.parametrize(
     "frame, expected",
     [
-        (protocol.ready_frame("general", 42), {"type": "ready", "room": "general", "last_seq": 42}),
+        (outbound.ready_frame("general", 42), {"type": "ready", "room": "general", "last_seq": 42}),
         (
-            protocol.ack_frame("c-17", 42, "general"),
+            outbound.ack_frame("c-17", 42, "general"),
             {"type": "ack", "client_id": "c-17", "seq": 42, "room": "general"},
         ),
         (
-            protocol.error_frame("rate_limited", "slow down", "c-17"),
+            outbound.error_frame(ChatError("rate_limited", "slow down"), "c-17"),
             {"type": "error", "code": "rate_limited", "message": "slow down", "client_id": "c-17"},
         ),
         (
-            protocol.error_frame("bad_frame", "no"),
+            outbound.error_frame(ChatError("bad_frame", "no")),
             {"type": "error", "code": "bad_frame", "message": "no"},
         ),
     ],
@@ -205,20 +213,20 @@ def test_server_frames_decode_to_design_shapes(frame, expected):
 @pytest.mark.parametrize(
     "data, expected",
     [
-        ('{"type":"join","room":"general"}', protocol.JoinIn("general", None)),
-        ('{"type":"join","room":"general","after":0}', protocol.JoinIn("general", 0)),
-        ('{"type":"join","room":"general","after":41}', protocol.JoinIn("general", 41)),
-        ('{"type":"leave","room":"general"}', protocol.LeaveIn("general")),
-        ('{"type":"typing","room":"general"}', protocol.TypingIn("general")),
-        ('{"type":"read","room":"general","seq":42}', protocol.ReadIn("general", 42)),
+        ('{"type":"join","room":"general"}', inbound.JoinIn("general", None)),
+        ('{"type":"join","room":"general","after":0}', inbound.JoinIn("general", 0)),
+        ('{"type":"join","room":"general","after":41}', inbound.JoinIn("general", 41)),
+        ('{"type":"leave","room":"general"}', inbound.LeaveIn("general")),
+        ('{"type":"typing","room":"general"}', inbound.TypingIn("general")),
+        ('{"type":"read","room":"general","seq":42}', inbound.ReadIn("general", 42)),
         (
             '{"type":"chat","room":"general","content":"hi","client_id":"c"}',
-            protocol.ChatIn("general", "hi", "c"),
+            inbound.ChatIn("general", "hi", "c"),
         ),
     ],
 )
 def test_parse_multiplexed_frames(data, expected):
-    assert protocol.parse(data, MAX, plain_text=False) == expected
+    assert inbound.parse(data, MAX, plain_text=False) == expected
 
 
 @pytest.mark.parametrize(
@@ -234,14 +242,14 @@ def test_parse_multiplexed_frames(data, expected):
     ],
 )
 def test_multiplexed_socket_needs_json_objects_naming_a_room(data):
-    with pytest.raises(FrameError) as caught:
-        protocol.parse(data, MAX, plain_text=False)
+    with pytest.raises(ChatError) as caught:
+        inbound.parse(data, MAX, plain_text=False)
     assert caught.value.code == "bad_frame"
 
 
 def test_one_room_socket_lets_frames_leave_the_room_out():
-    assert protocol.parse('{"type":"typing"}', MAX) == protocol.TypingIn(None)
-    assert protocol.parse('{"type":"read","seq":3}', MAX) == protocol.ReadIn(None, 3)
+    assert inbound.parse('{"type":"typing"}', MAX) == inbound.TypingIn(None)
+    assert inbound.parse('{"type":"read","seq":3}', MAX) == inbound.ReadIn(None, 3)
 
 
 MALFORMED_FRAMES = {
@@ -259,15 +267,15 @@ MALFORMED_FRAMES = {
 def test_a_malformed_json_frame_is_refused_never_posted_as_text(data, plain_text):
     """A line that opens like a JSON object is a frame on both endpoints: broken, it
     is bad_frame (with its client_id when it can be read), never a chat message."""
-    with pytest.raises(protocol.FrameError) as refused:
-        protocol.parse(data, 4000, plain_text=plain_text)
+    with pytest.raises(ChatError) as refused:
+        inbound.parse(data, 4000, plain_text=plain_text)
     assert refused.value.code == "bad_frame"
     if "\\ud8" in data:  # a lone surrogate: readable leniently, matched to its send
         assert "Unicode" in refused.value.message
-        assert refused.value.client_id == "c-9"
+        assert inbound.echoed(data) == ("c-9", "general")
 
 
 @pytest.mark.parametrize("line", ["{hello}", "{ not json", "[1, 2]", "{x: 1}"])
 def test_plain_lines_with_braces_are_still_chat_on_a_room_socket(line):
-    frame = protocol.parse(line, 4000, plain_text=True)
-    assert isinstance(frame, protocol.ChatIn) and frame.content == line
+    frame = inbound.parse(line, 4000, plain_text=True)
+    assert isinstance(frame, inbound.ChatIn) and frame.content == line

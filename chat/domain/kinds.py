@@ -1,0 +1,24 @@
+"""What a room's sequence holds: messages people wrote, and events that change them.
+
+Every row of `messages` has one of these kinds (the schema's CHECK, migration
+0006). A message is what someone typed (`chat`) or did (`/me waves`:
+`action`); an event (edit, delete, reaction_add, reaction_remove) changes the
+message its `target_seq` names and has a seq of its own. Queries that want
+"messages people wrote" use chat/storage/queries.py `SQL_MESSAGE_KINDS`, built
+from MESSAGE_KINDS here.
+"""
+
+KIND_CHAT = "chat"
+KIND_ACTION = "action"
+KIND_EDIT = "edit"
+KIND_DELETE = "delete"
+KIND_REACTION_ADD = "reaction_add"
+KIND_REACTION_REMOVE = "reaction_remove"
+
+# Messages people wrote: what unread counts, history pages, search and export show.
+MESSAGE_KINDS = (KIND_CHAT, KIND_ACTION)
+# Events, each changing the message at its target_seq.
+EVENT_KINDS = (KIND_EDIT, KIND_DELETE, KIND_REACTION_ADD, KIND_REACTION_REMOVE)
+ALL_KINDS = MESSAGE_KINDS + EVENT_KINDS
+# The rows whose text is shown rendered (html): messages, and edits (the new text).
+RENDERED_KINDS = (*MESSAGE_KINDS, KIND_EDIT)

@@ -1,0 +1,97 @@
+"""The fields people send, checked the same on every path: a socket's frames
+(chat/protocol/inbound.py), the JSON API and the HTML form (chat/web).
+
+Each validator takes what arrived (any JSON value) and returns it as stored, or
+raises ChatError (`bad_frame`, or `too_large` for text over the limit).
+"""
+
+import unicodedata
+
+from chat.domain import reactions
+from chat.domain.errors import ChatError
+from chat.domain.text import is_blank, unstorable
+
+CLIENT_ID_MAX = 64
+ROOM_NAME_MAX = 40
+# Far beyond any real room's seq, and within PostgreSQL's bigint: the largest
+# seq a client may name, and the upper bound of a seq range that has none.
+SEQ_MAX = 2**62
+# The schema's limit (reactions.emoji): an emoji sequence (a family, a flag
+# with its tags) is a handful of code points; 32 also allows ":party_parrot:".
+EMOJI_MAX = 32
+# The length of an emoji as sent, before it is made canonical: NFC and the
+# emoji lookup run only on texts this long (a frame may hold 65,536 bytes).
+# 8 per stored character leaves room for selectors, joiners and decomposed
+# accents around each character of a 32-character reaction.
+EMOJI_RAW_MAX = 256
+# Bidirectional controls are refused, not taken out as other invisible
+# characters are: they reorder the text around them, and in a reaction only
+# serve to make one text look like another.
+_BIDI_CONTROLS = set("\u200e\u200f\u061c") | set(map(chr, range(0x202A, 0x202F)))
+_BIDI_CONTROLS |= set(map(chr, range(0x2066, 0x206A)))
+# Control, surrogate and private-use characters, spaces and line separators.
+_REFUSED_CATEGORIES = {"Cc", "Cs", "Co", "Zs", "Zl", "Zp"}
+
+
+def validate_client_id(value: object) -> str | None:
+    """A client_id: None (not given), or a storable string of 1 to 64 characters.
+
+    Raises ChatError('bad_frame') for anything else.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= CLIENT_ID_MAX:
+        raise ChatError("bad_frame", f"client_id must be a string of 1 to {CLIENT_ID_MAX} chars")
+    reason = unstorable(value)
+    if reason is not None:
+        raise ChatError("bad_frame", f"client_id: {reason}")
+    return value
+
+
+def validate_content(value: object, max_chars: int) -> str:
+    """Message text: a string that is not blank (by Unicode: zero-width and other
+    invisible characters are blank too, text.is_blank), storable, and of at most
+    max_chars characters (code points). Returns it unchanged.
+
+    Raises ChatError('too_large') over max_chars, ChatError('bad_frame') otherwise.
+    """
+    if not isinstance(value, str):
+        raise ChatError("bad_frame", "content must be a string")
+    reason = unstorable(value)
+    if reason is not None:
+        raise ChatError("bad_frame", f"content: {reason}")
+    if len(value) > max_chars:
+        raise ChatError("too_large", f"content is over {max_chars} characters")
+    if is_blank(value):
+        raise ChatError("bad_frame", "content must not be empty")
+    return value
+
+
+def validate_emoji(value: object) -> str:
+    """A reaction, in its canonical form (chat/domain/reactions.py `canonical`): a
+    text that shows something, of 1 to 32 characters once canonical, sent as
+    at most 256 characters with no spaces, separators, control characters or
+    bidirectional controls. Raises ChatError('bad_frame') for anything else.
+
+    Visually identical reactions are one: ❤ and ❤️ both come back as ❤️, a
+    letter with a combining accent as the precomposed letter, 👍 with a
+    zero-width space or a variation selector after it as 👍. Joiners,
+    selectors and tags stay inside the emoji sequences the `emoji` package
+    knows, and go everywhere else; a text of nothing but them shows nothing
+    and is refused. Every limit but the raw one holds for the canonical form,
+    which is what is stored; a second call returns what the first did.
+    """
+    if not isinstance(value, str):
+        raise ChatError("bad_frame", "emoji must be a string")
+    if len(value) > EMOJI_RAW_MAX:
+        raise ChatError("bad_frame", f"emoji must be at most {EMOJI_RAW_MAX} chars as sent")
+    for char in value:
+        category = unicodedata.category(char)
+        if category in _REFUSED_CATEGORIES or char in _BIDI_CONTROLS:
+            raise ChatError("bad_frame", "emoji must not contain spaces or control characters")
+    emoji = reactions.canonical(value)
+    if is_blank(emoji):  # "", or U+200B, U+FE0F... alone: canonical takes them out
+        raise ChatError("bad_frame", "a reaction must show something")
+    if len(emoji) > EMOJI_MAX:  # NFC can lengthen, and so can U+FE0F put in
+        raise ChatError("bad_frame", f"emoji must be a string of 1 to {EMOJI_MAX} chars")
+    return emoji

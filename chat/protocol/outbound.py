@@ -1,0 +1,206 @@
+"""Frames the server sends (DESIGN §5, docs/protocol.md "Server to client").
+
+A frame is encoded here exactly once per stored row per worker: by the
+writer inside its transaction (the NOTIFY payload carries it verbatim) or by
+a worker reading the row back from the table. Both go through `row_message`
+(a new message through `chat_message`, which it uses), so a live frame and
+one caught up from the table are built by the same code.
+
+A row is a message (kind chat or action) or an event that changes one (edit,
+delete, reaction_add, reaction_remove; `target_seq` names the message). A
+message read from the table shows its current state (text, "edited",
+"deleted", "reactions"); the events after it replay to the same state.
+
+Nothing here renders Markdown: a row's `html` is rendered when it is written
+(chat/actions), or when a row stored without it is read
+(chat/storage/queries.py); frames carry it as given.
+"""
+
+from datetime import UTC, datetime
+
+import orjson
+
+from chat.domain.errors import ChatError
+from chat.domain.kinds import (
+    KIND_CHAT,
+    KIND_DELETE,
+    KIND_EDIT,
+    KIND_REACTION_ADD,
+    KIND_REACTION_REMOVE,
+    MESSAGE_KINDS,
+)
+
+# The frame type of each event kind.
+_EVENT_TYPES = {
+    KIND_EDIT: "chat_edit",
+    KIND_DELETE: "chat_delete",
+    KIND_REACTION_ADD: "reaction",
+    KIND_REACTION_REMOVE: "reaction",
+}
+
+
+def timestamp(dt: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds, as in DESIGN §5: 2026-11-25T13:00:00.123Z."""
+    dt = dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def encode(frame: dict) -> str:
+    """One frame as the text of a WebSocket message."""
+    return orjson.dumps(frame).decode()
+
+
+def chat_message(
+    room: str,
+    seq: int,
+    username: str,
+    content: str,
+    created_at: datetime,
+    client_id: str | None,
+    html: str,
+    kind: str = KIND_CHAT,
+) -> dict:
+    """One stored message as the `chat` frame (and the API) shows it: `html` is
+    `content` rendered (chat/domain/render.py); `kind` is KIND_CHAT or
+    KIND_ACTION (a frame of an ordinary message carries no `kind`, exactly as
+    before kinds existed)."""
+    frame = {
+        "type": "chat",
+        "room": room,
+        "seq": seq,
+        "username": username,
+        "content": content,
+        "html": html,
+        "ts": timestamp(created_at),
+    }
+    if client_id is not None:
+        frame["client_id"] = client_id
+    if kind != KIND_CHAT:
+        frame["kind"] = kind
+    return frame
+
+
+def chat_frame(
+    room: str,
+    seq: int,
+    username: str,
+    content: str,
+    created_at: datetime,
+    client_id: str | None,
+    html: str,
+    kind: str = KIND_CHAT,
+) -> str:
+    """The encoded `chat` frame for one stored message (see chat_message)."""
+    return encode(chat_message(room, seq, username, content, created_at, client_id, html, kind))
+
+
+def row_message(room: str, row: dict) -> dict:
+    """The frame for one stored row, as sockets, the API and catch-up show it.
+
+    `row` has the columns of queries.messages_between: seq, username (the
+    author, or for an event who made it), content, html (rendered: see the
+    module's docstring), client_id, created_at, kind, and for messages
+    edited_at, deleted_at and reactions ({emoji: [usernames]}, or None);
+    target_seq for events. A message comes as its current state; an event as
+    what it did.
+    """
+    kind = row["kind"]
+    if kind in MESSAGE_KINDS:
+        frame = chat_message(
+            room,
+            row["seq"],
+            row["username"],
+            row["content"],
+            row["created_at"],
+            row["client_id"],
+            row["html"],
+            kind,
+        )
+        if row.get("edited_at") is not None:
+            frame["edited"] = timestamp(row["edited_at"])
+        if row.get("deleted_at") is not None:
+            frame["deleted"] = True
+            frame["content"] = frame["html"] = ""
+        if row.get("reactions"):
+            frame["reactions"] = row["reactions"]
+        return frame
+    frame = {
+        "type": _EVENT_TYPES[kind],
+        "room": room,
+        "seq": row["seq"],
+        "target_seq": row["target_seq"],
+        "username": row["username"],
+    }
+    if kind == KIND_EDIT:
+        frame["content"] = row["content"]
+        frame["html"] = row["html"]
+    elif kind in (KIND_REACTION_ADD, KIND_REACTION_REMOVE):
+        frame["emoji"] = row["content"]
+        frame["on"] = kind == KIND_REACTION_ADD
+    frame["ts"] = timestamp(row["created_at"])
+    if row["client_id"] is not None:
+        frame["client_id"] = row["client_id"]
+    return frame
+
+
+def row_frame(room: str, row: dict) -> str:
+    """The encoded frame for one stored row (see row_message)."""
+    return encode(row_message(room, row))
+
+
+def ready_frame(room: str, last_seq: int) -> str:
+    """The catch-up of a join is complete; `last_seq` is the last seq sent so far."""
+    return encode({"type": "ready", "room": room, "last_seq": last_seq})
+
+
+def ack_frame(client_id: str | None, seq: int, room: str) -> str:
+    """The sender's frame was stored as `seq` (or had been, for a repeated client_id)."""
+    return encode({"type": "ack", "client_id": client_id, "seq": seq, "room": room})
+
+
+def error_frame(err: ChatError, client_id: str | None = None, room: str | None = None) -> str:
+    """The `error` frame refusing a client's frame: `err`'s code and message, with
+    the client_id and room of the refused frame when they are known (the client
+    matches the error to what it sent by them)."""
+    frame = {"type": "error", "code": err.code, "message": err.message}
+    if client_id is not None:
+        frame["client_id"] = client_id
+    if room is not None:
+        frame["room"] = room
+    return encode(frame)
+
+
+def notice_frame(room: str, code: str, content: str, client_id: str | None = None) -> str:
+    """Something for the sender only, never stored: `/help`, or "a bot will answer"."""
+    frame = {"type": "notice", "room": room, "code": code, "content": content}
+    if client_id is not None:
+        frame["client_id"] = client_id
+    return encode(frame)
+
+
+def _presence_frame(kind: str, room: str, username: str, verb: str) -> str:
+    return encode(
+        {"type": kind, "room": room, "username": username, "content": f"{username} {verb} the room"}
+    )
+
+
+def user_joined_frame(room: str, username: str) -> str:
+    """`username` is now in the room (their first connection to it)."""
+    return _presence_frame("user_joined", room, username, "joined")
+
+
+def user_left_frame(room: str, username: str) -> str:
+    """`username` is no longer in the room (their last connection to it closed)."""
+    return _presence_frame("user_left", room, username, "left")
+
+
+def online_users_frame(room: str, usernames: list[str]) -> str:
+    """Who is in the room now (`usernames` sorted)."""
+    return encode(
+        {"type": "online_users", "room": room, "users": usernames, "content": ",".join(usernames)}
+    )
+
+
+def typing_frame(room: str, username: str) -> str:
+    """`username` is typing in the room."""
+    return encode({"type": "typing", "room": room, "username": username})
