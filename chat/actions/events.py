@@ -24,8 +24,15 @@ from psycopg import Connection
 from chat import metrics
 from chat.actions.channels import publish_stored
 from chat.actions.messages import forget_mentions, previous_use, replace_mentions, reused_key
-from chat.domain import kinds, reactions
+from chat.domain import reactions
 from chat.domain.errors import ChatError
+from chat.domain.kinds import (
+    KIND_DELETE,
+    KIND_EDIT,
+    KIND_REACTION_ADD,
+    KIND_REACTION_REMOVE,
+    MESSAGE_KINDS,
+)
 from chat.domain.render import render
 from chat.protocol import outbound
 from chat.storage import bus
@@ -95,7 +102,7 @@ SQL_ADD_REACTION = """
     INSERT INTO reactions (room_id, seq, user_id, emoji) VALUES (%s, %s, %s, %s)
 """
 
-_REACTIONS = (kinds.KIND_REACTION_ADD, kinds.KIND_REACTION_REMOVE)
+_REACTIONS = (KIND_REACTION_ADD, KIND_REACTION_REMOVE)
 
 
 @dataclass(frozen=True)
@@ -136,9 +143,9 @@ def edit_message(
         )
         conn.execute(SQL_SET_TEXT, (content, html, room["id"], seq))
         replace_mentions(conn, room["id"], seq, target["user_id"], html)
-        return _Change(kinds.KIND_EDIT, content, html)
+        return _Change(KIND_EDIT, content, html)
 
-    return _write_event(conn, room, user, seq, client_id, (kinds.KIND_EDIT,), apply)
+    return _write_event(conn, room, user, seq, client_id, (KIND_EDIT,), apply)
 
 
 def delete_message(
@@ -159,9 +166,9 @@ def delete_message(
         conn.execute(SQL_DELETE_VERSIONS, (room["id"], seq))
         conn.execute(SQL_DELETE_REACTIONS, (room["id"], seq))
         forget_mentions(conn, room["id"], seq)
-        return _Change(kinds.KIND_DELETE, "", "")
+        return _Change(KIND_DELETE, "", "")
 
-    return _write_event(conn, room, user, seq, client_id, (kinds.KIND_DELETE,), apply)
+    return _write_event(conn, room, user, seq, client_id, (KIND_DELETE,), apply)
 
 
 def toggle_reaction(
@@ -179,7 +186,7 @@ def toggle_reaction(
     def apply(_target: dict, _owner_id: int | None) -> _Change:
         key = (room["id"], seq, user["id"], emoji)
         if conn.execute(SQL_REMOVE_REACTION, key).rowcount:
-            return _Change(kinds.KIND_REACTION_REMOVE, emoji)
+            return _Change(KIND_REACTION_REMOVE, emoji)
         held = conn.execute(SQL_REACTIONS_OF_USER, key[:3]).fetchone()["n"]
         if held >= MAX_REACTIONS_PER_USER:
             raise ChatError(
@@ -187,7 +194,7 @@ def toggle_reaction(
                 f"at most {MAX_REACTIONS_PER_USER} different reactions per message",
             )
         conn.execute(SQL_ADD_REACTION, key)
-        return _Change(kinds.KIND_REACTION_ADD, emoji)
+        return _Change(KIND_REACTION_ADD, emoji)
 
     return _write_event(conn, room, user, seq, client_id, _REACTIONS, apply, emoji)
 
@@ -251,7 +258,7 @@ def _write_event(
     except _Repeat as repeat:
         return repeat.event
     metrics.EVENTS.inc()
-    on = change.kind == kinds.KIND_REACTION_ADD if kinds == _REACTIONS else None
+    on = change.kind == KIND_REACTION_ADD if kinds == _REACTIONS else None
     return Event(seq, target_seq, created_at, duplicate=False, on=on)
 
 
@@ -275,17 +282,13 @@ def _check_repeat(
         same = previous["content"] == emoji
     if not same:
         raise reused_key()
-    on = previous["kind"] == kinds.KIND_REACTION_ADD if kinds == _REACTIONS else None
+    on = previous["kind"] == KIND_REACTION_ADD if kinds == _REACTIONS else None
     raise _Repeat(Event(previous["seq"], target_seq, previous["created_at"], True, on))
 
 
 def _target(conn: Connection, room: dict, seq: int) -> dict:
     """The message an event changes; ChatError('not_found') unless it is a live message."""
     target = conn.execute(SQL_TARGET, (room["id"], seq)).fetchone()
-    if (
-        target is None
-        or target["kind"] not in kinds.MESSAGE_KINDS
-        or target["deleted_at"] is not None
-    ):
+    if target is None or target["kind"] not in MESSAGE_KINDS or target["deleted_at"] is not None:
         raise ChatError("not_found", f"no message {seq} in {room['name']}")
     return target

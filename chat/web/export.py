@@ -2,7 +2,7 @@
 
 `GET /rooms/<name>/export.jsonl|csv` (session) and `/api/rooms/<name>/export.jsonl|csv`
 (Bearer token). Members only: a room the user cannot see is 404 like everywhere
-(`rooms.room_or_404`); a public room the user never joined is 403.
+(`access.room_or_404`); a public room the user never joined is 403.
 
 The rows come from a named (server-side) cursor, FETCH_ROWS at a time, and each
 batch is encoded and written before the next is fetched: memory stays at one
@@ -27,8 +27,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from chat.storage import queries
 from chat.web import worker
-from chat.web.api import authenticate
-from chat.web.rooms import room_or_404
+from chat.web.access import api_login_required, room_or_404
 
 bp = Blueprint("export", __name__)
 
@@ -202,5 +201,5 @@ def room_export(name: str, fmt: str):
 @bp.get("/api/rooms/<name>/export.<any(jsonl, csv):fmt>")
 def api_export(name: str, fmt: str):
     """The same download for scripts: Bearer token (or session)."""
-    authenticate()
+    api_login_required()
     return export(name, fmt)

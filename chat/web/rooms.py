@@ -10,7 +10,6 @@ from flask import (
     flash,
     redirect,
     render_template,
-    request,
     url_for,
 )
 from flask_login import current_user, login_required
@@ -23,6 +22,7 @@ from chat.protocol.outbound import timestamp
 from chat.realtime import commands
 from chat.storage import queries
 from chat.web import worker
+from chat.web.access import room_or_404, seq_arg, visible_rooms, with_title
 from chat.web.errors import HTTP_STATUS, retry_after
 from chat.web.forms import MessageForm, RoomForm, UsernameForm
 from chat.web.limits import take_send_token
@@ -37,50 +37,10 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(lambda dt: dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M"), "utc_minute")
 
 
-def find_room(name: str) -> dict | None:
-    """The room if it exists and the current user may see it, else None."""
-    with worker.connection() as conn:
-        return queries.visible_room(conn, name, current_user.id)
-
-
-def room_or_404(name: str) -> dict:
-    room = find_room(name)
-    if room is None:
-        abort(404)
-    return room
-
-
-def seq_arg(name: str) -> int | None:
-    """An optional non-negative integer query argument; 400 for anything else."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        abort(400, description=f"{name} must be a non-negative whole number")
-    return int(raw)
-
-
 @bp.route("/")
 def home():
     """Send people to their rooms, or to the login page."""
     return redirect(url_for("rooms.index"))
-
-
-def titled(room: dict) -> dict:
-    """The room with the title people see: #name, or @someone for a direct room."""
-    partner = room.get("partner")
-    title = f"@{partner}" if room["is_direct"] and partner else f"#{room['name']}"
-    return {**room, "title": title}
-
-
-def with_title(room: dict, rooms: list[dict]) -> dict:
-    """The room as the visible-rooms list has it (title included)."""
-    return next((r for r in rooms if r["id"] == room["id"]), titled(room))
-
-
-def visible_rooms() -> list[dict]:
-    with worker.connection() as conn:
-        return [titled(r) for r in queries.visible_rooms(conn, current_user.id)]
 
 
 @bp.route("/rooms", methods=["GET", "POST"])

@@ -23,7 +23,7 @@ def _send(db, room, user):
 def _batch_send(db, room, user):
     send = actions.Send(room, user, "a batched message", KEY, "<p>a batched message</p>")
     (outcome,) = actions.send_messages(db, [send])
-    if isinstance(outcome, actions.ActionError):
+    if isinstance(outcome, ChatError):
         raise outcome
     return outcome.seq
 
