@@ -177,6 +177,14 @@ def visible_rooms(conn: Connection, user_id: int) -> list[dict]:
     ).fetchall()
 
 
+SQL_IS_MEMBER = "SELECT 1 FROM room_members WHERE room_id = %s AND user_id = %s"
+
+
+def is_member(conn: Connection, room_id: int, user_id: int) -> bool:
+    """Whether the user is a member of the room (has its room_members row)."""
+    return conn.execute(SQL_IS_MEMBER, (room_id, user_id)).fetchone() is not None
+
+
 SQL_MEMBERS = """
     SELECT u.username FROM room_members m JOIN users u ON u.id = m.user_id
     WHERE m.room_id = %s ORDER BY lower(u.username)
