@@ -43,7 +43,7 @@ class Action:
 
 @dataclass(frozen=True)
 class Help:
-    pass
+    """`/help`: answered to the sender only, nothing stored."""
 
 
 @dataclass(frozen=True)
