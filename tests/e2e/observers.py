@@ -122,9 +122,10 @@ def bot_idle_polls(url: str, pool_name: str, interval: float, stop: threading.Ev
     """When the bot last used its database pool, sampled from pg_stat_activity (the
     bot's pool connections carry `pool_name`): each look at the queue is a burst
     of statements, and an idle bot makes one per poll interval. Sampled until a
-    gap of about `interval` was seen (or 50 s passed)."""
+    gap of about `interval` was seen (or 100 s passed: on a loaded machine the
+    boot's two requests and their retries keep the bot busy for longer)."""
     starts: list[float] = []
-    deadline = time.monotonic() + 50
+    deadline = time.monotonic() + 100
     with psycopg.connect(url, autocommit=True) as conn:
         while time.monotonic() < deadline and not stop.is_set():
             (start,) = conn.execute(

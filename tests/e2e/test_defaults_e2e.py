@@ -856,7 +856,7 @@ def check_BOT_POLL_INTERVAL(world, documented):
     """While it has nothing to do, the bot looks at its queue every documented
     seconds: when its pool connections last ran a statement (pg_stat_activity)."""
     interval = number(documented)
-    starts = world.watch["poll"].result(timeout=60)
+    starts = world.watch["poll"].result(timeout=110)
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     assert gaps, starts
     # A sample taken inside one look's few statements may shave a few ms off.
