@@ -16,6 +16,7 @@ from flask import (
 from flask_login import current_user, login_required
 
 from chat import actions
+from chat.domain.entities import Room, RoomListing
 from chat.domain.errors import ChatError
 from chat.domain.render import for_reader
 from chat.domain.validate import validate_content
@@ -37,13 +38,14 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(lambda dt: dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M"), "utc_minute")
 
 
-def find_room(name: str) -> dict | None:
-    """The room if it exists and the current user may see it, else None."""
+def find_room(name: str) -> Room | None:
+    """The Room if it exists and the current user may see it, else None."""
     with worker.connection() as conn:
         return queries.visible_room(conn, name, current_user.id)
 
 
-def room_or_404(name: str) -> dict:
+def room_or_404(name: str) -> Room:
+    """The Room of that name if the current user may see it; else 404."""
     room = find_room(name)
     if room is None:
         abort(404)
@@ -66,21 +68,16 @@ def home():
     return redirect(url_for("rooms.index"))
 
 
-def titled(room: dict) -> dict:
-    """The room with the title people see: #name, or @someone for a direct room."""
-    partner = room.get("partner")
-    title = f"@{partner}" if room["is_direct"] and partner else f"#{room['name']}"
-    return {**room, "title": title}
+def with_title(room: Room, rooms: list[RoomListing]) -> RoomListing:
+    """The Room as the reader's list has it (its title: #name, or @someone for
+    a direct room); a listing of its own if the list lacks it."""
+    return next((r for r in rooms if r.id == room.id), RoomListing(room))
 
 
-def with_title(room: dict, rooms: list[dict]) -> dict:
-    """The room as the visible-rooms list has it (title included)."""
-    return next((r for r in rooms if r["id"] == room["id"]), titled(room))
-
-
-def visible_rooms() -> list[dict]:
+def visible_rooms() -> list[RoomListing]:
+    """The current user's room list (RoomListing: the Room and its unread counts)."""
     with worker.connection() as conn:
-        return [titled(r) for r in queries.visible_rooms(conn, current_user.id)]
+        return queries.visible_rooms(conn, current_user.id)
 
 
 @bp.route("/rooms", methods=["GET", "POST"])
@@ -110,7 +107,7 @@ def direct():
         abort(400, description="say whom to message")
     try:
         with worker.connection() as conn:
-            name = actions.open_direct(conn, current_user.as_row(), form.username.data.strip())
+            name = actions.open_direct(conn, current_user.entity, form.username.data.strip())
     except ChatError as exc:
         flash(exc.message)
         return redirect(url_for("rooms.index")), 303
@@ -124,17 +121,17 @@ def room(name: str):
     return room_page(room_or_404(name))
 
 
-def room_page(room: dict, draft: str = "", refusal: str | None = None, status: int = 200):
-    """The live chat page of `room`; `draft` fills the message box and `refusal`
+def room_page(room: Room, draft: str = "", refusal: str | None = None, status: int = 200):
+    """The live chat page of the Room; `draft` fills the message box and `refusal`
     says why it was not sent (the form without JavaScript keeps the text)."""
     rooms = visible_rooms()
     current = with_title(room, rooms)
     with worker.connection() as conn:
-        members = queries.members(conn, room["id"]) if room["is_private"] else []
-        last_read_seq = queries.read_seq(conn, room["id"], current_user.id)
-    invite_form = UsernameForm() if room["is_private"] and not room["is_direct"] else None
+        members = queries.members(conn, room.id) if room.is_private else []
+        last_read_seq = queries.read_seq(conn, room.id, current_user.id)
+    invite_form = UsernameForm() if room.is_private and not room.is_direct else None
     # The owner may delete anyone's message (actions.delete_message); a direct room has none.
-    moderator = room["created_by"] == current_user.id and not room["is_direct"]
+    moderator = room.created_by == current_user.id and not room.is_direct
     page = render_template(
         "room.html",
         moderator=moderator,
@@ -160,14 +157,14 @@ def remove(name: str):
         abort(400, description="say whom to remove")
     try:
         with worker.connection() as conn:
-            removed = actions.remove_member(conn, room, current_user.as_row(), form.username.data)
+            removed = actions.remove_member(conn, room, current_user.entity, form.username.data)
     except ChatError as exc:
         flash(exc.message)
-        return redirect(url_for("rooms.room", name=room["name"]))
-    flash(f"{removed} is no longer in #{room['name']}.")
+        return redirect(url_for("rooms.room", name=room.name))
+    flash(f"{removed} is no longer in #{room.name}.")
     if removed.lower() == current_user.username.lower():
         return redirect(url_for("rooms.index"))
-    return redirect(url_for("rooms.room", name=room["name"]))
+    return redirect(url_for("rooms.room", name=room.name))
 
 
 @bp.route("/rooms/<name>/invite", methods=["POST"])
@@ -184,8 +181,8 @@ def invite(name: str):
     except ChatError as exc:
         flash(exc.message)
     else:
-        flash(f"{added} can now see #{room['name']}.")
-    return redirect(url_for("rooms.room", name=room["name"]))
+        flash(f"{added} can now see #{room.name}.")
+    return redirect(url_for("rooms.room", name=room.name))
 
 
 @bp.route("/rooms/<name>/messages", methods=["POST"])
@@ -195,7 +192,7 @@ def post_message(name: str):
     comes back in the box with the reason (400): it is never lost."""
     room = room_or_404(name)
     text = MessageForm().content.data or ""  # CSRF is checked for every form (forms.csrf)
-    history = url_for("rooms.history", name=room["name"])
+    history = url_for("rooms.history", name=room.name)
     try:
         take_send_token()
     except ChatError as err:  # over the send rate
@@ -205,7 +202,7 @@ def post_message(name: str):
         content = validate_content(text, current_app.config["MAX_MESSAGE_CHARS"])
         command = commands.parse(content)
         outcome = commands.dispatch(
-            command, room, current_user.as_row(), None, worker.connection, worker.writer()
+            command, room, current_user.entity, None, worker.connection, worker.writer()
         )
     except ChatError as err:  # nothing was stored: the text comes back to be corrected
         return room_page(room, draft=text, refusal=f"Not sent: {err.message}.", status=400)
@@ -222,27 +219,26 @@ def history(name: str):
     """Server-rendered history: newest page first, `?before=<seq>` for older pages."""
     room = room_or_404(name)
     page_size = current_app.config["HISTORY_PAGE_SIZE"]
-    last_seq = room["last_seq"]
+    last_seq = room.last_seq
     before = seq_arg("before")
     if before is None:
         before = last_seq + 1
     with worker.connection() as conn:
-        messages = queries.history_before(conn, room["id"], before, page_size)
-        edited = [m["seq"] for m in messages if m["edited_at"] is not None]
-        versions = queries.versions(conn, room["id"], edited) if edited else {}
-        top = messages[-1]["seq"] if messages else max(0, min(before, last_seq + 1) - 1)
+        messages = queries.history_before(conn, room.id, before, page_size)
+        edited = [m.seq for m in messages if m.edited_at is not None]
+        versions = queries.versions(conn, room.id, edited) if edited else {}
+        top = messages[-1].seq if messages else max(0, min(before, last_seq + 1) - 1)
         newer = None
-        if queries.has_message_after(conn, room["id"], top):
+        if queries.has_message_after(conn, room.id, top):
             # The next page up ends page_size messages further on (events are not shown).
-            end = queries.nth_message_after(conn, room["id"], top, page_size)
+            end = queries.nth_message_after(conn, room.id, top, page_size)
             newer = min(end + 1, last_seq + 1) if end is not None else last_seq + 1
-    for message in messages:
-        message["versions"] = versions.get(message["seq"], [])
-    older = messages[0]["seq"] if messages and messages[0]["seq"] > 1 else None
+    older = messages[0].seq if messages and messages[0].seq > 1 else None
     return render_template(
         "history.html",
         room=with_title(room, visible_rooms()),
         messages=messages,
+        versions=versions,
         before=before,
         older=older,
         newer=newer,

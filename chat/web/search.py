@@ -230,7 +230,7 @@ def _run(args) -> tuple[str, dict | None, str | None, list[dict], Cursor | None]
     cursor = Cursor.decode(args["cursor"]) if args.get("cursor") else None
     with worker.connection() as conn:
         results, following = search(
-            conn, current_user.id, q, room["id"] if room else None, author, cursor
+            conn, current_user.id, q, room.id if room else None, author, cursor
         )
     return q, room, author, results, following
 
@@ -242,7 +242,7 @@ def api_search():
     q, room, author, results, following = _run(request.args)  # a refusal: errors.refused
     return jsonify(
         q=q,
-        room=room["name"] if room else None,
+        room=room.name if room else None,
         author=author,
         results=[
             {key: value for key, value in r.items() if key != "created_at"}
@@ -279,7 +279,7 @@ def page():
         next_url = url_for(
             "search.page",
             q=q,
-            room=room["name"] if room else None,
+            room=room.name if room else None,
             author=author,
             cursor=following.encode(),
         )
