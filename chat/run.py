@@ -35,14 +35,21 @@ CHECK_INTERVAL = 0.5
 
 
 def gunicorn_command() -> list[str]:
+    """argv of the web server, as `make run` starts it."""
     return [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "app:app"]
 
 
 def bot_command(name: str) -> list[str]:
+    """argv of one bot's process (`flask --app app <name>-bot`)."""
     return [str(BIN / "flask"), "--app", "app", f"{name}-bot"]
 
 
 class Supervisor:
+    """`make run`: gunicorn and every bot as child processes, each in a session of
+    its own; a bot that dies is restarted (at most once a few seconds), and
+    Ctrl-C or SIGTERM stops them all gracefully. One thread watches the bots;
+    `stopping` tells it to end."""
+
     def __init__(self, bot_names: list[str]):
         self.bot_names = bot_names
         self.stopping = threading.Event()

@@ -24,9 +24,16 @@ from psycopg import Connection
 from chat import metrics
 from chat.actions.channels import publish_stored
 from chat.actions.messages import forget_mentions, previous_use, replace_mentions, reused_key
-from chat.domain import kinds, reactions
+from chat.domain import reactions
 from chat.domain.entities import Message, Room, User
 from chat.domain.errors import ChatError
+from chat.domain.kinds import (
+    KIND_DELETE,
+    KIND_EDIT,
+    KIND_REACTION_ADD,
+    KIND_REACTION_REMOVE,
+    MESSAGE_KINDS,
+)
 from chat.domain.render import render
 from chat.protocol import outbound
 from chat.storage import bus
@@ -96,7 +103,7 @@ SQL_ADD_REACTION = """
     INSERT INTO reactions (room_id, seq, user_id, emoji) VALUES (%s, %s, %s, %s)
 """
 
-_REACTIONS = (kinds.KIND_REACTION_ADD, kinds.KIND_REACTION_REMOVE)
+_REACTIONS = (KIND_REACTION_ADD, KIND_REACTION_REMOVE)
 
 
 @dataclass(frozen=True)
@@ -137,9 +144,9 @@ def edit_message(
         )
         conn.execute(SQL_SET_TEXT, (content, html, room.id, seq))
         replace_mentions(conn, room.id, seq, target["user_id"], html)
-        return _Change(kinds.KIND_EDIT, content, html)
+        return _Change(KIND_EDIT, content, html)
 
-    return _write_event(conn, room, user, seq, client_id, (kinds.KIND_EDIT,), apply)
+    return _write_event(conn, room, user, seq, client_id, (KIND_EDIT,), apply)
 
 
 def delete_message(
@@ -160,9 +167,9 @@ def delete_message(
         conn.execute(SQL_DELETE_VERSIONS, (room.id, seq))
         conn.execute(SQL_DELETE_REACTIONS, (room.id, seq))
         forget_mentions(conn, room.id, seq)
-        return _Change(kinds.KIND_DELETE, "", "")
+        return _Change(KIND_DELETE, "", "")
 
-    return _write_event(conn, room, user, seq, client_id, (kinds.KIND_DELETE,), apply)
+    return _write_event(conn, room, user, seq, client_id, (KIND_DELETE,), apply)
 
 
 def toggle_reaction(
@@ -180,7 +187,7 @@ def toggle_reaction(
     def apply(_target: dict, _owner_id: int | None) -> _Change:
         key = (room.id, seq, user.id, emoji)
         if conn.execute(SQL_REMOVE_REACTION, key).rowcount:
-            return _Change(kinds.KIND_REACTION_REMOVE, emoji)
+            return _Change(KIND_REACTION_REMOVE, emoji)
         held = conn.execute(SQL_REACTIONS_OF_USER, key[:3]).fetchone()["n"]
         if held >= MAX_REACTIONS_PER_USER:
             raise ChatError(
@@ -188,7 +195,7 @@ def toggle_reaction(
                 f"at most {MAX_REACTIONS_PER_USER} different reactions per message",
             )
         conn.execute(SQL_ADD_REACTION, key)
-        return _Change(kinds.KIND_REACTION_ADD, emoji)
+        return _Change(KIND_REACTION_ADD, emoji)
 
     return _write_event(conn, room, user, seq, client_id, _REACTIONS, apply, emoji)
 
@@ -211,7 +218,7 @@ def _write_event(
     user: User,
     target_seq: int,
     client_id: str | None,
-    accepted: tuple[str, ...],
+    kinds: tuple[str, ...],
     apply: Callable[[dict, int | None], _Change],
     emoji: str | None = None,
 ) -> Event:
@@ -222,7 +229,7 @@ def _write_event(
             row = conn.execute(SQL_NEXT_SEQ, (room.id,)).fetchone()
             seq = row["last_seq"]
             if client_id is not None:
-                _check_repeat(conn, room, user, client_id, target_seq, accepted, emoji)
+                _check_repeat(conn, room, user, client_id, target_seq, kinds, emoji)
             change = apply(_target(conn, room, target_seq), row["owner_id"])
             created_at = conn.execute(
                 SQL_INSERT_EVENT,
@@ -252,7 +259,7 @@ def _write_event(
     except _Repeat as repeat:
         return repeat.event
     metrics.EVENTS.inc()
-    on = change.kind == kinds.KIND_REACTION_ADD if accepted == _REACTIONS else None
+    on = change.kind == KIND_REACTION_ADD if kinds == _REACTIONS else None
     return Event(seq, target_seq, created_at, duplicate=False, on=on)
 
 
@@ -262,7 +269,7 @@ def _check_repeat(
     user: User,
     client_id: str,
     target_seq: int,
-    accepted: tuple[str, ...],
+    kinds: tuple[str, ...],
     emoji: str | None,
 ) -> None:
     """Raise _Repeat if this client_id made the same kind of event on the same message
@@ -271,22 +278,18 @@ def _check_repeat(
     previous = previous_use(conn, room, user, client_id)
     if previous is None:
         return
-    same = previous["kind"] in accepted and previous["target_seq"] == target_seq
-    if same and accepted == _REACTIONS:  # toggling 👍 is not toggling 🎉
+    same = previous["kind"] in kinds and previous["target_seq"] == target_seq
+    if same and kinds == _REACTIONS:  # toggling 👍 is not toggling 🎉
         same = previous["content"] == emoji
     if not same:
         raise reused_key()
-    on = previous["kind"] == kinds.KIND_REACTION_ADD if accepted == _REACTIONS else None
+    on = previous["kind"] == KIND_REACTION_ADD if kinds == _REACTIONS else None
     raise _Repeat(Event(previous["seq"], target_seq, previous["created_at"], True, on))
 
 
 def _target(conn: Connection, room: Room, seq: int) -> dict:
     """The message an event changes; ChatError('not_found') unless it is a live message."""
     target = conn.execute(SQL_TARGET, (room.id, seq)).fetchone()
-    if (
-        target is None
-        or target["kind"] not in kinds.MESSAGE_KINDS
-        or target["deleted_at"] is not None
-    ):
+    if target is None or target["kind"] not in MESSAGE_KINDS or target["deleted_at"] is not None:
         raise ChatError("not_found", f"no message {seq} in {room.name}")
     return target

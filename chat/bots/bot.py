@@ -46,6 +46,10 @@ class BadArgument(Exception):
 
 @dataclass(frozen=True)
 class Bot:
+    """A bot's definition: its queue, the command it answers, the account it posts
+    as, its /help line, how it reads the argument and how it answers (a job
+    runs `answer`, in chat/bots/runner.py's process, never in a web worker)."""
+
     # The queue name in bot_jobs.bot and the NOTIFY payload; `flask --app app
     # <name>-bot` runs it.
     name: str

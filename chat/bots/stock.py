@@ -68,6 +68,8 @@ class UnknownSymbol(Exception):
 
 @dataclass(frozen=True)
 class Quote:
+    """One quote as the service gave it: the closing price and when it was taken."""
+
     price: Decimal
     # When the price was taken, as the service wrote it, checked to be a real
     # date and time ("" when the answer has no such column).

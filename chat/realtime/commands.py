@@ -44,7 +44,7 @@ class Action:
 
 @dataclass(frozen=True)
 class Help:
-    pass
+    """`/help`: answered to the sender only, nothing stored."""
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,19 @@ SQL_USER_BY_SESSION = """
 
 # A room is visible to a user when it is public or the user is a member; every
 # route answers a room that is not visible exactly like one that does not exist.
-SQL_VISIBLE_ROOM = """
+# The visibility rule, one condition on a room `r` for the user %(user_id)s:
+# public rooms, and private or direct rooms the user is a member of. Every
+# read of rooms for a reader uses it (here, and the search in
+# chat/storage/search.py); a room outside it answers like a missing one.
+SQL_READABLE_BY = """(NOT r.is_private OR EXISTS (
+            SELECT 1 FROM room_members rm WHERE rm.room_id = r.id AND rm.user_id = %(user_id)s))"""
+SQL_VISIBLE_ROOM = (
+    """
     SELECT r.id, r.name, r.is_private, r.is_direct, r.last_seq, r.created_by
     FROM rooms r
-    WHERE r.name = %(name)s
-      AND (NOT r.is_private OR EXISTS (
-            SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = %(user_id)s))
-"""
+    WHERE r.name = %(name)s AND """
+    + SQL_READABLE_BY
+)
 # unread and mentions are NULL for a public room the user has never joined.
 # For members, unread counts others' messages after their read seq (edits,
 # deletions and reactions have seqs too, but are not something new to read),
@@ -188,6 +194,14 @@ def visible_rooms(conn: Connection, user_id: int) -> list[RoomListing]:
     mentions, the partner of a direct room)."""
     rows = conn.execute(SQL_VISIBLE_ROOMS, {"user_id": user_id, "unread_max": UNREAD_MAX})
     return [RoomListing.from_row(row) for row in rows]
+
+
+SQL_IS_MEMBER = "SELECT 1 FROM room_members WHERE room_id = %s AND user_id = %s"
+
+
+def is_member(conn: Connection, room_id: int, user_id: int) -> bool:
+    """Whether the user is a member of the room (has its room_members row)."""
+    return conn.execute(SQL_IS_MEMBER, (room_id, user_id)).fetchone() is not None
 
 
 SQL_MEMBERS = """

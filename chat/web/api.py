@@ -2,7 +2,7 @@
 a refusal (ChatError, nothing stored) answers with the status of its code and
 the code a socket's error frame would carry."""
 
-from flask import Blueprint, Flask, abort, current_app, g, jsonify, request
+from flask import Blueprint, Flask, abort, current_app, jsonify, request
 from flask_login import current_user
 
 from chat import actions
@@ -12,9 +12,9 @@ from chat.protocol import outbound
 from chat.realtime import commands
 from chat.storage import queries
 from chat.web import worker
+from chat.web.access import api_login_required, room_or_404, seq_arg
 from chat.web.forms import csrf
 from chat.web.limits import send_limited
-from chat.web.rooms import room_or_404, seq_arg
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -28,13 +28,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-@bp.before_request
-def authenticate():
-    """Bearer token or session; a session-authenticated write needs the CSRF token."""
-    if not current_user.is_authenticated:
-        abort(401, description="log in or send Authorization: Bearer <token>")
-    if request.method not in ("GET", "HEAD", "OPTIONS") and not g.get("auth_by_token"):
-        csrf.protect()
+bp.before_request(api_login_required)
 
 
 def message_json(room: Room, message: Message) -> dict:

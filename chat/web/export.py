@@ -2,7 +2,7 @@
 
 `GET /rooms/<name>/export.jsonl|csv` (session) and `/api/rooms/<name>/export.jsonl|csv`
 (Bearer token). Members only: a room the user cannot see is 404 like everywhere
-(`rooms.room_or_404`); a public room the user never joined is 403.
+(`access.room_or_404`); a public room the user never joined is 403.
 
 The rows come from a named (server-side) cursor, FETCH_ROWS at a time, and each
 batch is encoded and written before the next is fetched: memory stays at one
@@ -21,14 +21,13 @@ import psycopg
 from flask import Blueprint, Flask, Response, abort, current_app
 from flask_login import current_user, login_required
 from psycopg import Connection
-from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 from werkzeug.exceptions import TooManyRequests
 
+from chat.storage import export as exported
 from chat.storage import queries
 from chat.web import worker
-from chat.web.api import authenticate
-from chat.web.rooms import room_or_404
+from chat.web.access import api_login_required, room_or_404
 
 bp = Blueprint("export", __name__)
 
@@ -50,32 +49,6 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 COLUMNS = ("seq", "time", "username", "kind", "content", "edited_at", "deleted", "reactions")
 MEDIA_TYPES = {"jsonl": "application/jsonl", "csv": "text/csv; charset=utf-8"}
 
-SQL_IS_MEMBER = "SELECT 1 AS member FROM room_members WHERE room_id = %s AND user_id = %s"
-# Messages only (chat and /me actions), never events; a deleted message's text
-# is gone (NULL here, whatever its row holds). Times are ISO 8601 UTC with
-# milliseconds, as in the protocol. The primary key (room_id, seq) gives the
-# order without a sort.
-SQL_EXPORT = (
-    """
-    SELECT m.seq,
-           to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS time,
-           u.username,
-           m.kind,
-           CASE WHEN m.deleted_at IS NULL THEN m.content END AS content,
-           to_char(m.edited_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS edited_at,
-           m.deleted_at IS NOT NULL AS deleted,
-           """
-    + queries.SQL_REACTIONS_OF_M
-    + """ AS reactions
-    FROM messages m
-    JOIN users u ON u.id = m.user_id
-    WHERE m.room_id = %s AND m.kind IN """
-    + queries.SQL_MESSAGE_KINDS
-    + """
-    ORDER BY m.seq
-"""
-)
-
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
@@ -90,17 +63,15 @@ def spreadsheet_safe(cell: str) -> str:
 
 def jsonl_chunks(conn: Connection, room_id: int):
     """The room's messages as JSON Lines, one chunk (bytes) per FETCH_ROWS messages."""
-    with conn.cursor(name="room_export", row_factory=dict_row) as cursor:
-        cursor.execute(SQL_EXPORT, (room_id,))
-        while batch := cursor.fetchmany(FETCH_ROWS):
-            # One buffer, each row appended and its bytes freed at once: orjson
-            # gives every dumps() result a 4 KB allocation, so holding a batch of
-            # them before joining would take 4 KB per row.
-            chunk = bytearray()
-            for row in batch:
-                chunk += orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
-            del batch  # not kept alive while the next one is fetched
-            yield bytes(chunk)
+    for batch in exported.batches(conn, room_id, FETCH_ROWS, as_tuples=False):
+        # One buffer, each row appended and its bytes freed at once: orjson
+        # gives every dumps() result a 4 KB allocation, so holding a batch of
+        # them before joining would take 4 KB per row.
+        chunk = bytearray()
+        for row in batch:
+            chunk += orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
+        del batch  # not kept alive while the next one is fetched
+        yield bytes(chunk)
 
 
 def csv_chunks(conn: Connection, room_id: int):
@@ -108,26 +79,24 @@ def csv_chunks(conn: Connection, room_id: int):
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
-    with conn.cursor(name="room_export", row_factory=tuple_row) as cursor:
-        cursor.execute(SQL_EXPORT, (room_id,))
-        while batch := cursor.fetchmany(FETCH_ROWS):
-            writer.writerows(
-                (
-                    seq,
-                    time,
-                    spreadsheet_safe(username),
-                    kind,
-                    spreadsheet_safe(content or ""),
-                    edited_at or "",
-                    "true" if deleted else "false",
-                    orjson.dumps(reactions).decode() if reactions else "",
-                )
-                for seq, time, username, kind, content, edited_at, deleted, reactions in batch
+    for batch in exported.batches(conn, room_id, FETCH_ROWS, as_tuples=True):
+        writer.writerows(
+            (
+                seq,
+                time,
+                spreadsheet_safe(username),
+                kind,
+                spreadsheet_safe(content or ""),
+                edited_at or "",
+                "true" if deleted else "false",
+                orjson.dumps(reactions).decode() if reactions else "",
             )
-            del batch  # not kept alive while the next one is fetched
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
+            for seq, time, username, kind, content, edited_at, deleted, reactions in batch
+        )
+        del batch  # not kept alive while the next one is fetched
+        yield buffer.getvalue().encode()
+        buffer.seek(0)
+        buffer.truncate()
     if buffer.tell():  # the header of an empty room
         yield buffer.getvalue().encode()
 
@@ -172,8 +141,8 @@ def export(name: str, fmt: str) -> Response:
     """The room's history as a streamed download, for its members."""
     room = room_or_404(name)
     with worker.connection() as conn:
-        member = conn.execute(SQL_IS_MEMBER, (room.id, current_user.id)).fetchone()
-    if member is None:
+        member = queries.is_member(conn, room.id, current_user.id)
+    if not member:
         abort(403, description=f"only members can export #{room.name}: join the room first")
     slots = current_app.extensions["export_slots"]
     if not slots.acquire(blocking=False):
@@ -202,5 +171,5 @@ def room_export(name: str, fmt: str):
 @bp.get("/api/rooms/<name>/export.<any(jsonl, csv):fmt>")
 def api_export(name: str, fmt: str):
     """The same download for scripts: Bearer token (or session)."""
-    authenticate()
+    api_login_required()
     return export(name, fmt)

@@ -24,6 +24,8 @@ _password_length = Length(
 
 
 class RegisterForm(FlaskForm):
+    """A new account: a username (chat/domain/users.py's rule) and a password twice."""
+
     username = StringField(
         "Username",
         validators=[
@@ -39,6 +41,8 @@ class RegisterForm(FlaskForm):
 
 
 class LoginForm(FlaskForm):
+    """Username and password; `remember` keeps the session across browser restarts."""
+
     username = StringField("Username", validators=[InputRequired(), Length(max=32)])
     password = PasswordField(
         "Password", validators=[InputRequired(), Length(max=passwords.MAX_LENGTH)]
@@ -47,6 +51,8 @@ class LoginForm(FlaskForm):
 
 
 class RoomForm(FlaskForm):
+    """A new room: its name (lower-cased, never dm-...) and whether it is private."""
+
     name = StringField(
         "Room name",
         filters=[lambda v: v.strip().lower() if isinstance(v, str) else v],
@@ -66,4 +72,6 @@ class UsernameForm(FlaskForm):
 
 
 class MessageForm(FlaskForm):
+    """The send form of the room page when JavaScript is off."""
+
     content = TextAreaField("Message", validators=[InputRequired()])

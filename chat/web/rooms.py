@@ -10,13 +10,12 @@ from flask import (
     flash,
     redirect,
     render_template,
-    request,
     url_for,
 )
 from flask_login import current_user, login_required
 
 from chat import actions
-from chat.domain.entities import Room, RoomListing
+from chat.domain.entities import Room
 from chat.domain.errors import ChatError
 from chat.domain.render import for_reader
 from chat.domain.validate import validate_content
@@ -24,6 +23,7 @@ from chat.protocol.outbound import timestamp
 from chat.realtime import commands
 from chat.storage import queries
 from chat.web import worker
+from chat.web.access import room_or_404, seq_arg, visible_rooms, with_title
 from chat.web.errors import HTTP_STATUS, retry_after
 from chat.web.forms import MessageForm, RoomForm, UsernameForm
 from chat.web.limits import take_send_token
@@ -38,46 +38,10 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(lambda dt: dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M"), "utc_minute")
 
 
-def find_room(name: str) -> Room | None:
-    """The Room if it exists and the current user may see it, else None."""
-    with worker.connection() as conn:
-        return queries.visible_room(conn, name, current_user.id)
-
-
-def room_or_404(name: str) -> Room:
-    """The Room of that name if the current user may see it; else 404."""
-    room = find_room(name)
-    if room is None:
-        abort(404)
-    return room
-
-
-def seq_arg(name: str) -> int | None:
-    """An optional non-negative integer query argument; 400 for anything else."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        abort(400, description=f"{name} must be a non-negative whole number")
-    return int(raw)
-
-
 @bp.route("/")
 def home():
     """Send people to their rooms, or to the login page."""
     return redirect(url_for("rooms.index"))
-
-
-def with_title(room: Room, rooms: list[RoomListing]) -> RoomListing:
-    """The Room as the reader's list has it (its title: #name, or @someone for
-    a direct room); a listing of its own if the list lacks it."""
-    return next((r for r in rooms if r.id == room.id), RoomListing(room))
-
-
-def visible_rooms() -> list[RoomListing]:
-    """The current user's room list (RoomListing: the Room and its unread counts)."""
-    with worker.connection() as conn:
-        return queries.visible_rooms(conn, current_user.id)
 
 
 @bp.route("/rooms", methods=["GET", "POST"])

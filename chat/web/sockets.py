@@ -20,7 +20,7 @@ from chat.realtime.buckets import TokenBucket
 from chat.realtime.client import ClientSession
 from chat.realtime.wire import FrameSocket
 from chat.web import worker
-from chat.web.rooms import room_or_404, seq_arg
+from chat.web.access import room_or_404, seq_arg
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ import pytest
 
 from chat import actions
 from chat.domain.entities import User
+from chat.storage import search as stored
 from chat.web import search
 
 from ..conftest import add_event, make_token, make_user, room_row, send_as
@@ -161,7 +162,7 @@ def test_pages_cover_every_match_once_in_rank_order(client, db, eren, headers):
         params = {"q": "page"} | ({"cursor": cursor} if cursor else {})
         body = client.get("/api/search", query_string=params, headers=headers).json
         pages += 1
-        assert len(body["results"]) <= search.PAGE_SIZE
+        assert len(body["results"]) <= stored.PAGE_SIZE
         seen += [r["seq"] for r in body["results"]]
         ranks += [r["rank"] for r in body["results"]]
         if pages == 1:
@@ -177,8 +178,8 @@ def test_pages_cover_every_match_once_in_rank_order(client, db, eren, headers):
 
 
 def test_the_cursor_round_trips_exactly():
-    cursor = search.Cursor(0.10000000149011612, 7, 12345)
-    assert search.Cursor.decode(cursor.encode()) == cursor
+    cursor = stored.Cursor(0.10000000149011612, 7, 12345)
+    assert stored.Cursor.decode(cursor.encode()) == cursor
 
 
 # --- what is never found ----------------------------------------------------------
@@ -328,11 +329,11 @@ def test_the_search_page_without_a_query_shows_the_form_and_with_a_bad_one_a_400
 
 
 def test_the_search_page_pages_with_a_next_link(client, db, eren, auth):
-    for i in range(search.PAGE_SIZE + 5):
+    for i in range(stored.PAGE_SIZE + 5):
         send(db, eren, f"lemming {i}")
     auth.login("eren")
     first = client.get("/search?q=lemming").text
-    assert first.count('class="result"') == search.PAGE_SIZE
+    assert first.count('class="result"') == stored.PAGE_SIZE
     next_href = first.split('rel="next" href="')[1].split('"')[0].replace("&amp;", "&")
     second = client.get(next_href).text
     assert second.count('class="result"') == 5

@@ -1,0 +1,61 @@
+"""Who is asking and what they may see, for every view: the room visibility rule
+(chat/storage/queries.py SQL_READABLE_BY) behind every route, JSON API login,
+and the query arguments every paged view reads.
+
+A room the user may not see answers exactly like one that does not exist (404)
+on every route, so room names never leak.
+"""
+
+from flask import abort, g, request
+from flask_login import current_user
+
+from chat.domain.entities import Room, RoomListing
+from chat.storage import queries
+from chat.web import worker
+from chat.web.forms import csrf
+
+
+def find_room(name: str) -> Room | None:
+    """The Room if it exists and the current user may see it, else None."""
+    with worker.connection() as conn:
+        return queries.visible_room(conn, name, current_user.id)
+
+
+def room_or_404(name: str) -> Room:
+    """The Room the current user may see; aborts with 404 otherwise."""
+    room = find_room(name)
+    if room is None:
+        abort(404)
+    return room
+
+
+def visible_rooms() -> list[RoomListing]:
+    """The rooms the current user may see, as RoomListings: each Room with its
+    title, unread and mention counts (queries.visible_rooms)."""
+    with worker.connection() as conn:
+        return queries.visible_rooms(conn, current_user.id)
+
+
+def with_title(room: Room, rooms: list[RoomListing]) -> RoomListing:
+    """The Room as the reader's list has it (its title: #name, or @someone for
+    a direct room); a listing of its own if the list lacks it."""
+    return next((r for r in rooms if r.id == room.id), RoomListing(room))
+
+
+def seq_arg(name: str) -> int | None:
+    """An optional non-negative integer query argument; aborts with 400 for anything else."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        abort(400, description=f"{name} must be a non-negative whole number")
+    return int(raw)
+
+
+def api_login_required() -> None:
+    """For JSON routes: a Bearer token or a session, else 401; a session-authenticated
+    write also needs the CSRF token (a token-authenticated call carries no cookie)."""
+    if not current_user.is_authenticated:
+        abort(401, description="log in or send Authorization: Bearer <token>")
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not g.get("auth_by_token"):
+        csrf.protect()
