@@ -293,7 +293,7 @@ def test_1013_when_a_client_falls_outbound_queue_frames_behind(start_server, per
 
     sender = threading.Thread(target=talk, daemon=True)
     sender.start()
-    dropped = f"dropping slow client {stuck_user['username']}"
+    dropped = f"dropping slow client {stuck_user.username}"
     deadline = time.monotonic() + 120
     try:
         while dropped not in server.log():  # the log line is the event; read it as it comes
