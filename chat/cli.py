@@ -14,6 +14,7 @@ from chat import actions
 from chat.bots import BOTS, runner
 from chat.bots.bot import Bot
 from chat.domain import passwords
+from chat.domain.entities import User
 from chat.domain.errors import ChatError
 from chat.domain.text import unstorable
 from chat.domain.users import USERNAME_RE
@@ -111,15 +112,15 @@ def create_user_command(username: str) -> None:
 def create_token_command(username: str) -> None:
     """Print a new API token for USERNAME (use as `Authorization: Bearer <token>`)."""
     with worker.connection() as conn:
-        token = actions.create_token(conn, _user_or_fail(conn, username)["id"])
+        token = actions.create_token(conn, _user_or_fail(conn, username).id)
     click.echo(token)
 
 
-def _user_or_fail(conn, username: str) -> dict:
-    row = queries.user_by_name(conn, username)
-    if row is None:
+def _user_or_fail(conn, username: str) -> User:
+    user = queries.user_by_name(conn, username)
+    if user is None:
         raise click.ClickException(f"no user named {username!r}")
-    return row
+    return user
 
 
 @click.command("set-password")
@@ -129,7 +130,7 @@ def set_password_command(username: str) -> None:
     """Set USERNAME's password (read from stdin); their login sessions all end."""
     password = _read_password()
     with worker.connection() as conn:
-        actions.set_password(conn, _user_or_fail(conn, username)["id"], password)
+        actions.set_password(conn, _user_or_fail(conn, username).id, password)
     click.echo(f"password changed for {username}; their sessions are logged out")
 
 
@@ -139,5 +140,5 @@ def set_password_command(username: str) -> None:
 def disable_user_command(username: str) -> None:
     """Lock USERNAME out: sessions and API tokens stop working, open sockets close."""
     with worker.connection() as conn:
-        actions.disable_user(conn, _user_or_fail(conn, username)["id"])
+        actions.disable_user(conn, _user_or_fail(conn, username).id)
     click.echo(f"disabled {username}")

@@ -34,6 +34,7 @@ from psycopg import sql  # noqa: E402
 from simple_websocket import ConnectionClosed  # noqa: E402
 
 from chat import actions  # noqa: E402
+from chat.domain.entities import Room, User  # noqa: E402
 from chat.factory import create_app as _create_app  # noqa: E402
 from chat.storage import migrate  # noqa: E402
 from chat.web.forms import csrf as _csrf  # noqa: E402,F401
@@ -169,25 +170,24 @@ def run_concurrently(func, starters: int) -> tuple[list, list]:
     return results, errors
 
 
-def make_user(db, username: str = "eren", password: str = "correct horse") -> dict:
-    """An account created through the real action; returns its row."""
+def make_user(db, username: str = "eren", password: str = "correct horse") -> User:
+    """An account created through the real action; returns its User."""
     with db.transaction():
-        user_id = actions.create_user(db, username, password)
-    return {"id": user_id, "username": username}
+        return actions.create_user(db, username, password)
 
 
-def make_token(db, user: dict) -> str:
-    return actions.create_token(db, user["id"])
+def make_token(db, user: User) -> str:
+    return actions.create_token(db, user.id)
 
 
 @pytest.fixture
-def eren(db) -> dict:
+def eren(db) -> User:
     """Two people, for tests about who may do what to whose messages."""
     return make_user(db, "eren")
 
 
 @pytest.fixture
-def mikasa(db) -> dict:
+def mikasa(db) -> User:
     return make_user(db, "mikasa")
 
 
@@ -214,16 +214,22 @@ def db_state(db) -> dict:
     return db.execute(_DB_STATE).fetchone()
 
 
-def room_row(db, name: str = "general") -> dict:
-    return db.execute("SELECT id, name, last_seq FROM rooms WHERE name = %s", (name,)).fetchone()
+SQL_ROOM = "SELECT id, name, is_private, is_direct, created_by, last_seq FROM rooms WHERE name = %s"
 
 
-def send_as(db, user: dict, text: str, room: str = "general", kind: str = "chat") -> int:
+def room_row(db, name: str = "general") -> Room | None:
+    """The Room of that name, as the reads give it (its last_seq as of now); None
+    if there is none."""
+    row = db.execute(SQL_ROOM, (name,)).fetchone()
+    return Room.from_row(row) if row else None
+
+
+def send_as(db, user: User, text: str, room: str = "general", kind: str = "chat") -> int:
     """Send through the real action; the message's seq."""
     return actions.send_message(db, room_row(db, room), user, text, None, kind).seq
 
 
-def add_event(db, user: dict, kind: str, target: int, content: str, room: str = "general") -> int:
+def add_event(db, user: User, kind: str, target: int, content: str, room: str = "general") -> int:
     """An edit/delete/reaction event row written directly, as migration 0006 describes
     them (tests of readers that must skip or show events); the event's seq."""
     row = db.execute(
@@ -233,7 +239,7 @@ def add_event(db, user: dict, kind: str, target: int, content: str, room: str = 
     db.execute(
         "INSERT INTO messages (room_id, seq, user_id, content, kind, target_seq)"
         " VALUES (%s, %s, %s, %s, %s, %s)",
-        (row["id"], row["last_seq"], user["id"], content, kind, target),
+        (row["id"], row["last_seq"], user.id, content, kind, target),
     )
     return row["last_seq"]
 

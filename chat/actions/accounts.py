@@ -7,6 +7,7 @@ from psycopg import Connection
 
 from chat.actions.channels import publish_control
 from chat.domain import passwords
+from chat.domain.entities import User
 from chat.domain.errors import ChatError
 from chat.domain.users import RESERVED_USERNAMES
 from chat.storage import bus
@@ -14,21 +15,21 @@ from chat.storage import bus
 SQL_INSERT_USER = """
     INSERT INTO users (username, password_hash) VALUES (%s, %s)
     ON CONFLICT DO NOTHING
-    RETURNING id
+    RETURNING id, username
 """
 SQL_INSERT_TOKEN = "INSERT INTO api_tokens (user_id, token_hash) VALUES (%s, %s)"
 
 
-def create_user(conn: Connection, username: str, password: str) -> int:
-    """Create an account; ChatError('taken') if the name is in use (any case)
-    or belongs to a bot."""
+def create_user(conn: Connection, username: str, password: str) -> User:
+    """Create an account; the new User. ChatError('taken') if the name is in use
+    (any case) or belongs to a bot."""
     if username.lower() in RESERVED_USERNAMES:
         raise ChatError("taken", f"the username {username!r} is taken")
     password_hash = passwords.hash_password(password)
     row = conn.execute(SQL_INSERT_USER, (username, password_hash)).fetchone()
     if row is None:
         raise ChatError("taken", f"the username {username!r} is taken")
-    return row["id"]
+    return User.from_row(row)
 
 
 def hash_token(token: str) -> bytes:
@@ -52,9 +53,10 @@ SQL_USE_TOKEN = """
 """
 
 
-def use_token(conn: Connection, token_hash: bytes) -> dict | None:
+def use_token(conn: Connection, token_hash: bytes) -> User | None:
     """The API token's (enabled) owner, recording the use; None for an unknown token."""
-    return conn.execute(SQL_USE_TOKEN, (token_hash,)).fetchone()
+    row = conn.execute(SQL_USE_TOKEN, (token_hash,)).fetchone()
+    return User.from_row(row) if row else None
 
 
 SQL_INSERT_SESSION = "INSERT INTO user_sessions (token_hash, user_id) VALUES (%s, %s)"

@@ -25,6 +25,7 @@ from chat import metrics
 from chat.actions.channels import publish_stored
 from chat.actions.messages import forget_mentions, previous_use, replace_mentions, reused_key
 from chat.domain import reactions
+from chat.domain.entities import Message, Room, User
 from chat.domain.errors import ChatError
 from chat.domain.kinds import (
     KIND_DELETE,
@@ -116,7 +117,7 @@ class _Change:
 
 
 def edit_message(
-    conn: Connection, room: dict, user: dict, seq: int, content: str, client_id: str | None = None
+    conn: Connection, room: Room, user: User, seq: int, content: str, client_id: str | None = None
 ) -> Event:
     """Replace the text of the user's own message `seq` (ChatError forbidden for
     anyone else's; not_found for no such message, an event, a deleted message).
@@ -128,28 +129,28 @@ def edit_message(
     html = render(content)  # before taking the room's lock: rendering is the slow part
 
     def apply(target: dict, _owner_id: int | None) -> _Change:
-        if target["user_id"] != user["id"]:
+        if target["user_id"] != user.id:
             raise ChatError("forbidden", "only its author can edit a message")
         old_html = target["html"] if target["html"] is not None else render(target["content"])
         conn.execute(
             SQL_KEEP_VERSION,
             {
-                "room_id": room["id"],
+                "room_id": room.id,
                 "seq": seq,
                 "content": target["content"],
                 "html": old_html,
                 "written_at": target["edited_at"] or target["created_at"],
             },
         )
-        conn.execute(SQL_SET_TEXT, (content, html, room["id"], seq))
-        replace_mentions(conn, room["id"], seq, target["user_id"], html)
+        conn.execute(SQL_SET_TEXT, (content, html, room.id, seq))
+        replace_mentions(conn, room.id, seq, target["user_id"], html)
         return _Change(KIND_EDIT, content, html)
 
     return _write_event(conn, room, user, seq, client_id, (KIND_EDIT,), apply)
 
 
 def delete_message(
-    conn: Connection, room: dict, user: dict, seq: int, client_id: str | None = None
+    conn: Connection, room: Room, user: User, seq: int, client_id: str | None = None
 ) -> Event:
     """Delete message `seq`: its author may, and the room's owner may delete any.
 
@@ -159,20 +160,20 @@ def delete_message(
     """
 
     def apply(target: dict, owner_id: int | None) -> _Change:
-        if user["id"] not in (target["user_id"], owner_id):
+        if user.id not in (target["user_id"], owner_id):
             raise ChatError("forbidden", "only its author or the room's owner can delete it")
-        conn.execute(SQL_DELETE_MESSAGE, (user["id"], room["id"], seq))
-        conn.execute(SQL_EMPTY_EDITS, (room["id"], seq))
-        conn.execute(SQL_DELETE_VERSIONS, (room["id"], seq))
-        conn.execute(SQL_DELETE_REACTIONS, (room["id"], seq))
-        forget_mentions(conn, room["id"], seq)
+        conn.execute(SQL_DELETE_MESSAGE, (user.id, room.id, seq))
+        conn.execute(SQL_EMPTY_EDITS, (room.id, seq))
+        conn.execute(SQL_DELETE_VERSIONS, (room.id, seq))
+        conn.execute(SQL_DELETE_REACTIONS, (room.id, seq))
+        forget_mentions(conn, room.id, seq)
         return _Change(KIND_DELETE, "", "")
 
     return _write_event(conn, room, user, seq, client_id, (KIND_DELETE,), apply)
 
 
 def toggle_reaction(
-    conn: Connection, room: dict, user: dict, seq: int, emoji: str, client_id: str | None = None
+    conn: Connection, room: Room, user: User, seq: int, emoji: str, client_id: str | None = None
 ) -> Event:
     """Add the user's `emoji` reaction to message `seq`, or take it away if it is
     there; Event.on says which.
@@ -184,7 +185,7 @@ def toggle_reaction(
     emoji = reactions.canonical(emoji)
 
     def apply(_target: dict, _owner_id: int | None) -> _Change:
-        key = (room["id"], seq, user["id"], emoji)
+        key = (room.id, seq, user.id, emoji)
         if conn.execute(SQL_REMOVE_REACTION, key).rowcount:
             return _Change(KIND_REACTION_REMOVE, emoji)
         held = conn.execute(SQL_REACTIONS_OF_USER, key[:3]).fetchone()["n"]
@@ -213,8 +214,8 @@ class _Repeat(Exception):  # noqa: N818 - control flow, not an error
 
 def _write_event(
     conn: Connection,
-    room: dict,
-    user: dict,
+    room: Room,
+    user: User,
     target_seq: int,
     client_id: str | None,
     kinds: tuple[str, ...],
@@ -225,7 +226,7 @@ def _write_event(
     authorises and changes the target's state), the event row, its NOTIFY."""
     try:
         with conn.transaction():
-            row = conn.execute(SQL_NEXT_SEQ, (room["id"],)).fetchone()
+            row = conn.execute(SQL_NEXT_SEQ, (room.id,)).fetchone()
             seq = row["last_seq"]
             if client_id is not None:
                 _check_repeat(conn, room, user, client_id, target_seq, kinds, emoji)
@@ -233,9 +234,9 @@ def _write_event(
             created_at = conn.execute(
                 SQL_INSERT_EVENT,
                 (
-                    room["id"],
+                    room.id,
                     seq,
-                    user["id"],
+                    user.id,
                     change.content,
                     client_id,
                     change.html,
@@ -243,18 +244,18 @@ def _write_event(
                     target_seq,
                 ),
             ).fetchone()["created_at"]
-            event_row = {
-                "seq": seq,
-                "username": user["username"],
-                "content": change.content,
-                "html": change.html,
-                "client_id": client_id,
-                "created_at": created_at,
-                "kind": change.kind,
-                "target_seq": target_seq,
-            }
-            frame = outbound.row_frame(room["name"], event_row)
-            publish_stored(conn, [bus.Stored(room["id"], seq, frame, bus.now_ms())])
+            written = Message(
+                seq,
+                user.username,
+                change.content,
+                created_at,
+                html=change.html,
+                kind=change.kind,
+                client_id=client_id,
+                target_seq=target_seq,
+            )
+            frame = outbound.row_frame(room.name, written)
+            publish_stored(conn, [bus.Stored(room.id, seq, frame, bus.now_ms())])
     except _Repeat as repeat:
         return repeat.event
     metrics.EVENTS.inc()
@@ -264,8 +265,8 @@ def _write_event(
 
 def _check_repeat(
     conn: Connection,
-    room: dict,
-    user: dict,
+    room: Room,
+    user: User,
     client_id: str,
     target_seq: int,
     kinds: tuple[str, ...],
@@ -286,9 +287,9 @@ def _check_repeat(
     raise _Repeat(Event(previous["seq"], target_seq, previous["created_at"], True, on))
 
 
-def _target(conn: Connection, room: dict, seq: int) -> dict:
+def _target(conn: Connection, room: Room, seq: int) -> dict:
     """The message an event changes; ChatError('not_found') unless it is a live message."""
-    target = conn.execute(SQL_TARGET, (room["id"], seq)).fetchone()
+    target = conn.execute(SQL_TARGET, (room.id, seq)).fetchone()
     if target is None or target["kind"] not in MESSAGE_KINDS or target["deleted_at"] is not None:
-        raise ChatError("not_found", f"no message {seq} in {room['name']}")
+        raise ChatError("not_found", f"no message {seq} in {room.name}")
     return target

@@ -6,6 +6,7 @@ from psycopg import Connection
 
 from chat.actions.channels import wake_bot
 from chat.actions.messages import Sent, reused_key, send_message
+from chat.domain.entities import Room, User
 from chat.domain.errors import ChatError
 
 # Requests one person may have waiting for bots at once: a person waits for an
@@ -70,7 +71,7 @@ SQL_RETRY_JOB = """
     WHERE id = %(id)s AND state = 'pending' AND attempts = %(attempts)s
 """
 SQL_LOCK_JOB = """
-    SELECT j.state, j.room_id, r.name AS room_name
+    SELECT j.state, r.id, r.name, r.is_private, r.is_direct, r.created_by
     FROM bot_jobs j JOIN rooms r ON r.id = j.room_id
     WHERE j.id = %s
     FOR UPDATE OF j
@@ -91,7 +92,7 @@ SQL_BOT_USER = """
 
 
 def enqueue_job(
-    conn: Connection, room: dict, user: dict, bot: str, argument: str, client_id: str | None
+    conn: Connection, room: Room, user: User, bot: str, argument: str, client_id: str | None
 ) -> Queued:
     """Hand a request to a bot: a job row and a NOTIFY that wakes the bot, in one transaction.
 
@@ -102,7 +103,7 @@ def enqueue_job(
     """
     with conn.transaction():
         if client_id is not None:
-            key = (room["id"], user["id"], client_id)
+            key = (room.id, user.id, client_id)
             row = conn.execute(SQL_JOB_BY_CLIENT_ID, key).fetchone()
             if row is not None:
                 if (row["bot"], row["argument"]) != (bot, argument):
@@ -110,31 +111,29 @@ def enqueue_job(
                 return Queued(row["id"], duplicate=True)
             if conn.execute(SQL_MESSAGE_BY_CLIENT_ID, key).fetchone() is not None:
                 raise reused_key()
-        if conn.execute(SQL_PENDING_JOBS_OF, (user["id"],)).fetchone()["n"] >= MAX_PENDING_JOBS:
+        if conn.execute(SQL_PENDING_JOBS_OF, (user.id,)).fetchone()["n"] >= MAX_PENDING_JOBS:
             raise ChatError(
                 "too_many_requests",
                 f"you have {MAX_PENDING_JOBS} requests waiting for bots; wait for their answers",
             )
-        row = conn.execute(
-            SQL_INSERT_JOB, (bot, room["id"], user["id"], argument, client_id)
-        ).fetchone()
+        row = conn.execute(SQL_INSERT_JOB, (bot, room.id, user.id, argument, client_id)).fetchone()
         if row is None:  # the same client_id, sent twice at once: the other send won
-            row = conn.execute(SQL_JOB_BY_CLIENT_ID, (room["id"], user["id"], client_id)).fetchone()
+            row = conn.execute(SQL_JOB_BY_CLIENT_ID, (room.id, user.id, client_id)).fetchone()
             return Queued(row["id"], duplicate=True)
         wake_bot(conn, bot)
     return Queued(row["id"], duplicate=False)
 
 
-def ensure_bot_user(conn: Connection, username: str) -> dict:
-    """The bot's account, created on first use; ChatError if a person has the name
-    or the account is disabled."""
+def ensure_bot_user(conn: Connection, username: str) -> User:
+    """The bot's account (a User), created on first use; ChatError if a person has
+    the name or the account is disabled."""
     conn.execute(SQL_INSERT_BOT_USER, (username, NO_PASSWORD))
     row = conn.execute(SQL_BOT_USER, (username,)).fetchone()
     if not row["is_bot"]:
         raise ChatError("taken", f"the username {username!r} belongs to a person, not a bot")
     if row["disabled_at"] is not None:
         raise ChatError("forbidden", f"the bot account {username!r} is disabled")
-    return {"id": row["id"], "username": row["username"]}
+    return User.from_row(row)
 
 
 def claim_job(conn: Connection, bot: str, visibility: float) -> dict | None:
@@ -153,7 +152,7 @@ def retry_job(conn: Connection, job: dict, delay: float, error: str) -> None:
 
 
 def answer_job(
-    conn: Connection, job_id: int, bot_user: dict, text: str, error: str | None = None
+    conn: Connection, job_id: int, bot_user: User, text: str, error: str | None = None
 ) -> Sent | None:
     """Post a job's answer in its room and close the job, in one transaction.
 
@@ -166,8 +165,7 @@ def answer_job(
         job = conn.execute(SQL_LOCK_JOB, (job_id,)).fetchone()
         if job is None or job["state"] != "pending":
             return None
-        room = {"id": job["room_id"], "name": job["room_name"]}
-        sent = send_message(conn, room, bot_user, text, f"job-{job_id}")
+        sent = send_message(conn, Room.from_row(job), bot_user, text, f"job-{job_id}")
         state = "failed" if error is not None else "answered"
         conn.execute(
             SQL_FINISH_JOB, {"id": job_id, "state": state, "seq": sent.seq, "error": error}

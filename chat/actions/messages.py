@@ -16,6 +16,7 @@ from psycopg import Connection
 from chat import metrics
 from chat.actions.channels import publish_stored
 from chat.domain import kinds
+from chat.domain.entities import Room, User
 from chat.domain.errors import ChatError
 from chat.domain.render import mentioned, render
 from chat.protocol import outbound
@@ -44,10 +45,10 @@ SQL_PREVIOUS_USE = """
 """
 
 
-def previous_use(conn: Connection, room: dict, user: dict, client_id: str) -> dict | None:
+def previous_use(conn: Connection, room: Room, user: User, client_id: str) -> dict | None:
     """What the user already did with `client_id` in the room (SQL_PREVIOUS_USE's
     row), or None. Under the room's row lock, so no earlier use is missed."""
-    params = {"room_id": room["id"], "user_id": user["id"], "client_id": client_id}
+    params = {"room_id": room.id, "user_id": user.id, "client_id": client_id}
     return conn.execute(SQL_PREVIOUS_USE, params).fetchone()
 
 
@@ -129,11 +130,11 @@ def forget_mentions(conn: Connection, room_id: int, seq: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """One message to store: its room and sender (rows with at least id and
-    name/username), its text, its rendering and kind. Build it with Send.of."""
+    """One message to store: its Room and sender (a User), its text, its
+    rendering and kind. Build it with Send.of."""
 
-    room: dict
-    user: dict
+    room: Room
+    user: User
     content: str
     client_id: str | None
     html: str
@@ -142,8 +143,8 @@ class Send:
     @classmethod
     def of(
         cls,
-        room: dict,
-        user: dict,
+        room: Room,
+        user: User,
         content: str,
         client_id: str | None,
         kind: str = kinds.KIND_CHAT,
@@ -215,7 +216,7 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
         last, created_at, previous = _lock(conn, sends)
         first: dict[tuple, Sent] = {}
         for send in sends:
-            key = (send.room["id"], send.user["id"], send.client_id)
+            key = (send.room.id, send.user.id, send.client_id)
             if send.client_id is not None:
                 if key in previous:
                     outcomes.append(_repeat_of(previous[key]))
@@ -223,8 +224,8 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
                 if key in first:
                     outcomes.append(replace(first[key], duplicate=True))
                     continue
-            last[send.room["id"]] += 1
-            sent = Sent(last[send.room["id"]], created_at, duplicate=False)
+            last[send.room.id] += 1
+            sent = Sent(last[send.room.id], created_at, duplicate=False)
             if send.client_id is not None:
                 first[key] = sent
             outcomes.append(sent)
@@ -238,7 +239,7 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
 def _lock(conn: Connection, sends: Sequence[Send]) -> tuple[dict, datetime, dict]:
     """Lock the sends' rooms; their last seqs, the transaction's now(), and the
     first earlier use of each client_id by (room_id, user_id, client_id)."""
-    room_ids = sorted({send.room["id"] for send in sends})
+    room_ids = sorted({send.room.id for send in sends})
     keyed = [send for send in sends if send.client_id is not None]
     with conn.pipeline():
         locked = conn.execute(SQL_LOCK_ROOMS, (room_ids,))
@@ -247,8 +248,8 @@ def _lock(conn: Connection, sends: Sequence[Send]) -> tuple[dict, datetime, dict
             earlier = conn.execute(
                 SQL_PREVIOUS_SENDS,
                 (
-                    [s.room["id"] for s in keyed],
-                    [s.user["id"] for s in keyed],
+                    [s.room.id for s in keyed],
+                    [s.user.id for s in keyed],
                     [s.client_id for s in keyed],
                 ),
             )
@@ -277,12 +278,12 @@ def _store(
     sent_ms = bus.now_ms()
     announced = [
         bus.Stored(
-            send.room["id"],
+            send.room.id,
             seq,
             outbound.chat_frame(
-                send.room["name"],
+                send.room.name,
                 seq,
-                send.user["username"],
+                send.user.username,
                 send.content,
                 created_at,
                 send.client_id,
@@ -293,11 +294,11 @@ def _store(
         )
         for send, seq in new
     ]
-    touched = sorted({send.room["id"] for send, _ in new})
+    touched = sorted({send.room.id for send, _ in new})
     columns = [
-        [send.room["id"] for send, _ in new],
+        [send.room.id for send, _ in new],
         [seq for _, seq in new],
-        [send.user["id"] for send, _ in new],
+        [send.user.id for send, _ in new],
         [send.content for send, _ in new],
         [send.client_id for send, _ in new],
         [send.html for send, _ in new],
@@ -305,15 +306,15 @@ def _store(
     ]
     with conn.pipeline():
         conn.execute(SQL_INSERT_MESSAGES, columns)
-        record_mentions(conn, [(s.room["id"], seq, s.user["id"], s.html) for s, seq in new])
+        record_mentions(conn, [(s.room.id, seq, s.user.id, s.html) for s, seq in new])
         conn.execute(SQL_SET_LAST_SEQS, (touched, [last[room_id] for room_id in touched]))
         publish_stored(conn, announced)
 
 
 def send_message(
     conn: Connection,
-    room: dict,
-    user: dict,
+    room: Room,
+    user: User,
     content: str,
     client_id: str | None,
     kind: str = kinds.KIND_CHAT,

@@ -3,12 +3,14 @@
 from psycopg import Connection
 
 from chat.actions.channels import announce, publish_ephemeral
+from chat.domain.entities import Room, User
 from chat.protocol import outbound
 from chat.storage import bus, queries
 
 
-def announce_typing(conn: Connection, room: dict, user: dict) -> None:
-    announce(conn, room["id"], [outbound.typing_frame(room["name"], user["username"])], user["id"])
+def announce_typing(conn: Connection, room: Room, user: User) -> None:
+    """Tell the room's other sockets that `user` is typing (never stored)."""
+    announce(conn, room.id, [outbound.typing_frame(room.name, user.username)], user.id)
 
 
 # All presence changes in one room are serialised by this lock, so that the
@@ -33,7 +35,8 @@ SQL_DEAD_WORKERS = """
     SELECT id FROM workers WHERE heartbeat_at < now() - make_interval(secs => %s)
 """
 SQL_WORKER_PRESENCE = """
-    SELECT p.room_id, r.name AS room_name, p.user_id, u.username
+    SELECT r.id AS room_id, r.name, r.is_private, r.is_direct, r.created_by,
+           u.id AS user_id, u.username
     FROM presence p JOIN rooms r ON r.id = p.room_id JOIN users u ON u.id = p.user_id
     WHERE p.worker_id = %s
     ORDER BY p.room_id, p.user_id
@@ -41,12 +44,12 @@ SQL_WORKER_PRESENCE = """
 SQL_DELETE_WORKER = "DELETE FROM workers WHERE id = %s"
 
 
-def _announce_change(conn: Connection, room: dict, change_frame: str) -> None:
+def _announce_change(conn: Connection, room: Room, change_frame: str) -> None:
     """Announce a join or leave with the room's new online list (by reference if
     too big: chat/storage/bus.py). Under the room's presence lock."""
-    users = queries.online_users(conn, room["id"])
-    online = outbound.online_users_frame(room["name"], users)
-    publish_ephemeral(conn, bus.presence_change(room["id"], change_frame, online))
+    users = queries.online_users(conn, room.id)
+    online = outbound.online_users_frame(room.name, users)
+    publish_ephemeral(conn, bus.presence_change(room.id, change_frame, online))
 
 
 def register_worker(conn: Connection, worker_id: str) -> None:
@@ -58,46 +61,48 @@ def heartbeat(conn: Connection, worker_id: str) -> bool:
     return conn.execute(SQL_HEARTBEAT, (worker_id,)).rowcount == 1
 
 
-def arrive(conn: Connection, worker_id: str, room: dict, user: dict) -> bool:
+def arrive(conn: Connection, worker_id: str, room: Room, user: User) -> bool:
     """Record the user in the room through this worker; announce if they were not there.
 
     Returns True when this made the user newly present (user_joined announced).
     """
     with conn.transaction():
-        conn.execute(SQL_PRESENCE_LOCK, (PRESENCE_LOCK_SPACE, room["id"]))
-        conn.execute(SQL_PRESENCE_ADD, (worker_id, room["id"], user["id"]))
-        if conn.execute(SQL_PRESENCE_COUNT, (room["id"], user["id"])).fetchone()["n"] != 1:
+        conn.execute(SQL_PRESENCE_LOCK, (PRESENCE_LOCK_SPACE, room.id))
+        conn.execute(SQL_PRESENCE_ADD, (worker_id, room.id, user.id))
+        if conn.execute(SQL_PRESENCE_COUNT, (room.id, user.id)).fetchone()["n"] != 1:
             return False
-        _announce_change(conn, room, outbound.user_joined_frame(room["name"], user["username"]))
+        _announce_change(conn, room, outbound.user_joined_frame(room.name, user.username))
     return True
 
 
-def depart(conn: Connection, worker_id: str, room: dict, user: dict) -> bool:
+def depart(conn: Connection, worker_id: str, room: Room, user: User) -> bool:
     """Remove the user's presence through this worker; announce if they are now gone."""
     with conn.transaction():
-        conn.execute(SQL_PRESENCE_LOCK, (PRESENCE_LOCK_SPACE, room["id"]))
-        removed = conn.execute(SQL_PRESENCE_REMOVE, (worker_id, room["id"], user["id"])).rowcount
+        conn.execute(SQL_PRESENCE_LOCK, (PRESENCE_LOCK_SPACE, room.id))
+        removed = conn.execute(SQL_PRESENCE_REMOVE, (worker_id, room.id, user.id)).rowcount
         if not removed:
             return False  # someone else (a reaper) already did
-        if conn.execute(SQL_PRESENCE_COUNT, (room["id"], user["id"])).fetchone()["n"] != 0:
+        if conn.execute(SQL_PRESENCE_COUNT, (room.id, user.id)).fetchone()["n"] != 0:
             return False
-        _announce_change(conn, room, outbound.user_left_frame(room["name"], user["username"]))
+        _announce_change(conn, room, outbound.user_left_frame(room.name, user.username))
     return True
 
 
-def worker_presence(conn: Connection, worker_id: str) -> list[dict]:
-    return conn.execute(SQL_WORKER_PRESENCE, (worker_id,)).fetchall()
+def worker_presence(conn: Connection, worker_id: str) -> list[tuple[Room, User]]:
+    """Who the table says is in which room through this worker: (Room, User) pairs."""
+    return [
+        (
+            Room.from_row({**row, "id": row["room_id"]}),
+            User.from_row({"id": row["user_id"], "username": row["username"]}),
+        )
+        for row in conn.execute(SQL_WORKER_PRESENCE, (worker_id,))
+    ]
 
 
 def retire_worker(conn: Connection, worker_id: str) -> None:
     """Depart everyone present through the worker, then forget the worker."""
-    for row in worker_presence(conn, worker_id):
-        depart(
-            conn,
-            worker_id,
-            {"id": row["room_id"], "name": row["room_name"]},
-            {"id": row["user_id"], "username": row["username"]},
-        )
+    for room, user in worker_presence(conn, worker_id):
+        depart(conn, worker_id, room, user)
     conn.execute(SQL_DELETE_WORKER, (worker_id,))
 
 

@@ -24,6 +24,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from chat import actions
 from chat.bots.bot import Bot, BotFailure, Failed, Transient
+from chat.domain.entities import User
 from chat.domain.errors import ChatError
 from chat.storage import db, queries
 from chat.storage.bus import JOBS_CHANNEL
@@ -64,7 +65,7 @@ class Runner:
         self.bot = bot
         self.config = config
         self.pool = pool
-        self.user: dict | None = None  # the bot's account, ensured on start
+        self.user: User | None = None  # the bot's account, ensured on start
         self.poll_interval = config["BOT_POLL_INTERVAL"]
         self.visibility = config["BOT_VISIBILITY_TIMEOUT"]
         self.max_attempts = config["BOT_MAX_ATTEMPTS"]
@@ -96,7 +97,7 @@ class Runner:
         if self.user is None:
             with self.pool.connection() as conn:
                 self.user = actions.ensure_bot_user(conn, self.bot.username)
-            log.info("%s bot: answering as %s", self.bot.name, self.user["username"])
+            log.info("%s bot: answering as %s", self.bot.name, self.user.username)
 
     def _serve(self, listener: psycopg.Connection) -> None:
         self.ensure_user()

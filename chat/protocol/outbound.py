@@ -2,9 +2,10 @@
 
 A frame is encoded here exactly once per stored row per worker: by the
 writer inside its transaction (the NOTIFY payload carries it verbatim) or by
-a worker reading the row back from the table. Both go through `row_message`
-(a new message through `chat_message`, which it uses), so a live frame and
-one caught up from the table are built by the same code.
+a worker reading the row back from the table (a chat/domain/entities.Message).
+Both go through `row_message` (a new message through `chat_message`, which it
+uses), so a live frame and one caught up from the table are built by the same
+code.
 
 A row is a message (kind chat or action) or an event that changes one (edit,
 delete, reaction_add, reaction_remove; `target_seq` names the message). A
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from chat.domain.entities import Message
 from chat.domain.errors import ChatError
 from chat.domain.kinds import (
     KIND_CHAT,
@@ -94,58 +96,53 @@ def chat_frame(
     return encode(chat_message(room, seq, username, content, created_at, client_id, html, kind))
 
 
-def row_message(room: str, row: dict) -> dict:
-    """The frame for one stored row, as sockets, the API and catch-up show it.
-
-    `row` has the columns of queries.messages_between: seq, username (the
-    author, or for an event who made it), content, html (rendered: see the
-    module's docstring), client_id, created_at, kind, and for messages
-    edited_at, deleted_at and reactions ({emoji: [usernames]}, or None);
-    target_seq for events. A message comes as its current state; an event as
-    what it did.
+def row_message(room: str, message: Message) -> dict:
+    """The frame (a dict) for one stored Message, as sockets, the API and
+    catch-up show it: a message in its current state ("edited", "deleted",
+    "reactions"), an event as what it did. `room` is the room's name.
     """
-    kind = row["kind"]
+    kind = message.kind
     if kind in MESSAGE_KINDS:
         frame = chat_message(
             room,
-            row["seq"],
-            row["username"],
-            row["content"],
-            row["created_at"],
-            row["client_id"],
-            row["html"],
+            message.seq,
+            message.username,
+            message.content,
+            message.created_at,
+            message.client_id,
+            message.html,
             kind,
         )
-        if row.get("edited_at") is not None:
-            frame["edited"] = timestamp(row["edited_at"])
-        if row.get("deleted_at") is not None:
+        if message.edited_at is not None:
+            frame["edited"] = timestamp(message.edited_at)
+        if message.deleted_at is not None:
             frame["deleted"] = True
             frame["content"] = frame["html"] = ""
-        if row.get("reactions"):
-            frame["reactions"] = row["reactions"]
+        if message.reactions:
+            frame["reactions"] = message.reactions
         return frame
     frame = {
         "type": _EVENT_TYPES[kind],
         "room": room,
-        "seq": row["seq"],
-        "target_seq": row["target_seq"],
-        "username": row["username"],
+        "seq": message.seq,
+        "target_seq": message.target_seq,
+        "username": message.username,
     }
     if kind == KIND_EDIT:
-        frame["content"] = row["content"]
-        frame["html"] = row["html"]
+        frame["content"] = message.content
+        frame["html"] = message.html
     elif kind in (KIND_REACTION_ADD, KIND_REACTION_REMOVE):
-        frame["emoji"] = row["content"]
+        frame["emoji"] = message.content
         frame["on"] = kind == KIND_REACTION_ADD
-    frame["ts"] = timestamp(row["created_at"])
-    if row["client_id"] is not None:
-        frame["client_id"] = row["client_id"]
+    frame["ts"] = timestamp(message.created_at)
+    if message.client_id is not None:
+        frame["client_id"] = message.client_id
     return frame
 
 
-def row_frame(room: str, row: dict) -> str:
-    """The encoded frame for one stored row (see row_message)."""
-    return encode(row_message(room, row))
+def row_frame(room: str, message: Message) -> str:
+    """The encoded frame (text) for one stored Message (see row_message)."""
+    return encode(row_message(room, message))
 
 
 def ready_frame(room: str, last_seq: int) -> str:

@@ -15,6 +15,7 @@ from psycopg_pool import PoolTimeout
 from simple_websocket import ConnectionClosed
 
 from chat import actions, metrics
+from chat.domain.entities import Room, User
 from chat.domain.errors import ChatError
 from chat.protocol import inbound, outbound
 from chat.realtime import commands
@@ -40,7 +41,7 @@ UNAVAILABLE = ChatError(
 
 
 def write_event(
-    conn, room: dict, user: dict, frame: inbound.EditIn | inbound.DeleteIn | inbound.ReactIn
+    conn, room: Room, user: User, frame: inbound.EditIn | inbound.DeleteIn | inbound.ReactIn
 ) -> actions.Event:
     """The action a client's edit, delete or react frame asks for; the Event it
     wrote. Raises ChatError as the action does (forbidden, not_found, ...)."""
@@ -60,7 +61,7 @@ class Membership:
 
     __slots__ = ("room", "state", "present", "watch", "lock")
 
-    def __init__(self, room: dict, present: bool = False, watch: bool = False):
+    def __init__(self, room: Room, present: bool = False, watch: bool = False):
         self.room = room
         self.state = "joining"
         self.present = present
@@ -74,7 +75,7 @@ class ClientSession:
     outbound `Peer`. `run()` reads frames until the client goes; every frame is
     handled in this greenlet, each room's catch-up in a greenlet of its own.
 
-    `user` is `{"id", "username"}`; `default_room` is the room row of `/ws/<room>`
+    `user` is the User; `default_room` is the Room of `/ws/<room>`
     (None for `/ws`); `session_hash` is the login session's token hash (None for
     an API token), which a revocation of that session matches.
     """
@@ -82,9 +83,9 @@ class ClientSession:
     def __init__(
         self,
         ws,
-        user: dict,
+        user: User,
         realtime: Realtime,
-        default_room: dict | None = None,
+        default_room: Room | None = None,
         session_hash: bytes | None = None,
     ):
         settings = realtime.settings
@@ -103,10 +104,10 @@ class ClientSession:
         self.session_hex = session_hash.hex() if session_hash else None
 
     def revoked_by(self, kind: str, key: str) -> bool:
-        user_id = str(self.user["id"])
+        user_id = str(self.user.id)
         if kind == "member":  # '<room_id>:<user_id>': removed from a private room
             room_id, _, member = key.partition(":")
-            in_room = any(str(m.room["id"]) == room_id for m in list(self.rooms.values()))
+            in_room = any(str(m.room.id) == room_id for m in list(self.rooms.values()))
             return member == user_id and in_room
         if kind == "session":
             return self.session_hex == key
@@ -119,7 +120,7 @@ class ClientSession:
     def run(self, after: int | None = None) -> None:
         """Serve the client until it goes away; any failure ends this connection only."""
         started = time.monotonic()
-        log.info("connect user=%s room=%s", self.user["username"], self._label())
+        log.info("connect user=%s room=%s", self.user.username, self._label())
         self.rt.add(self)
         metrics.CONNECTIONS.inc()
         try:
@@ -138,12 +139,10 @@ class ClientSession:
         except (PeerClosed, ConnectionClosed):
             pass
         except _DB_DOWN as exc:
-            log.warning("user=%s: database unavailable: %s", self.user["username"], exc)
+            log.warning("user=%s: database unavailable: %s", self.user.username, exc)
             self.peer.close_for(DATABASE_DOWN)
         except Exception:
-            log.exception(
-                "user=%s room=%s: connection failed", self.user["username"], self._label()
-            )
+            log.exception("user=%s room=%s: connection failed", self.user.username, self._label())
             self.peer.close_for(INTERNAL_ERROR)
         finally:
             self.rt.discard(self)
@@ -152,13 +151,13 @@ class ClientSession:
             self.close()
             log.info(
                 "disconnect user=%s rooms=%d duration=%.1fs",
-                self.user["username"],
+                self.user.username,
                 rooms,
                 time.monotonic() - started,
             )
 
     def _label(self) -> str:
-        return self.default_room["name"] if self.default_room else "*"
+        return self.default_room.name if self.default_room else "*"
 
     def close(self) -> None:
         """Leave every room, then wait for the connection's close (if one was decided)
@@ -181,7 +180,7 @@ class ClientSession:
             self._refuse(err if allowed else RATE_LIMITED, client_id, room_name)
             return
         client_id = getattr(frame, "client_id", None)
-        room_name = frame.room or (self.default_room and self.default_room["name"])
+        room_name = frame.room or (self.default_room and self.default_room.name)
         if not allowed:
             self._refuse(RATE_LIMITED, client_id, room_name)
             return
@@ -190,9 +189,7 @@ class ClientSession:
         except ChatError as err:  # a refused frame or change: nothing was stored
             self._refuse(err, client_id, room_name)
         except (psycopg.OperationalError, PoolTimeout) as exc:
-            log.warning(
-                "user=%s: frame failed, database unavailable: %s", self.user["username"], exc
-            )
+            log.warning("user=%s: frame failed, database unavailable: %s", self.user.username, exc)
             self._refuse(UNAVAILABLE, client_id, room_name)
 
     def _act(self, frame: inbound.ClientFrame, room_name: str | None) -> None:
@@ -211,7 +208,7 @@ class ClientSession:
 
     def _refuse(self, err: ChatError, client_id: str | None, room_name: str | None) -> None:
         """Send the error frame for a refused frame (with what it named, to match it)."""
-        room_name = room_name or (self.default_room and self.default_room["name"])
+        room_name = room_name or (self.default_room and self.default_room.name)
         self.peer.send(outbound.error_frame(err, client_id, room_name))
 
     def _visible(self, name: str) -> dict:
@@ -219,10 +216,10 @@ class ClientSession:
         membership = self.rooms.get(name)
         if membership is not None:
             return membership.room
-        if self.default_room is not None and name == self.default_room["name"]:
+        if self.default_room is not None and name == self.default_room.name:
             return self.default_room
         with self.rt.pool.connection() as conn:
-            room = queries.visible_room(conn, name, self.user["id"])
+            room = queries.visible_room(conn, name, self.user.id)
         if room is None:
             raise ChatError("not_found", f"no room named {name!r}")
         return room
@@ -243,10 +240,10 @@ class ClientSession:
         if outcome.notice is not None:  # for this socket only: nothing was stored
             notice = outcome.notice
             self.peer.send(
-                outbound.notice_frame(room["name"], notice.code, notice.content, frame.client_id)
+                outbound.notice_frame(room.name, notice.code, notice.content, frame.client_id)
             )
         else:
-            self.peer.send(outbound.ack_frame(frame.client_id, outcome.sent.seq, room["name"]))
+            self.peer.send(outbound.ack_frame(frame.client_id, outcome.sent.seq, room.name))
 
     def _event(
         self, room_name: str, frame: inbound.EditIn | inbound.DeleteIn | inbound.ReactIn
@@ -255,18 +252,18 @@ class ClientSession:
         room = self._visible(room_name)
         with self.rt.pool.connection() as conn:
             event = write_event(conn, room, self.user, frame)
-        self.peer.send(outbound.ack_frame(frame.client_id, event.seq, room["name"]))
+        self.peer.send(outbound.ack_frame(frame.client_id, event.seq, room.name))
 
     def _typing(self, room_name: str) -> None:
         room = self._joined(room_name)
-        if self.rt.typing.allow(self.user["id"], room["id"]):
+        if self.rt.typing.allow(self.user.id, room.id):
             with self.rt.pool.connection() as conn:
                 actions.announce_typing(conn, room, self.user)
 
     def _read(self, room_name: str, seq: int) -> None:
         room = self._visible(room_name)
         with self.rt.pool.connection() as conn:
-            actions.mark_read(conn, room["id"], self.user["id"], seq)
+            actions.mark_read(conn, room.id, self.user.id, seq)
 
     # --- joining and leaving ---------------------------------------------------
 
@@ -289,14 +286,14 @@ class ClientSession:
         self._leave(frame.room)
 
     def _join(
-        self, room: dict, after: int | None, present: bool = False, watch: bool = False
+        self, room: Room, after: int | None, present: bool = False, watch: bool = False
     ) -> None:
         if watch and present:
             # Was in the room, now only watches it: the presence ends now.
             self.presence.depart(room, self.user)
             present = False
         membership = Membership(room, present, watch)
-        self.rooms[room["name"]] = membership
+        self.rooms[room.name] = membership
         threading.Thread(
             target=self._catch_up, args=(membership, after), daemon=True, name="join"
         ).start()
@@ -306,11 +303,11 @@ class ClientSession:
         try:
             if not membership.watch:
                 with self.rt.pool.connection() as conn:
-                    actions.join_room(conn, room["id"], self.user["id"])
+                    actions.join_room(conn, room.id, self.user.id)
             self.hub.join(self.peer, room, after, cancelled=lambda: membership.state == "left")
             with membership.lock:
                 if membership.state == "left":
-                    self.hub.leave(self.peer, room["id"])
+                    self.hub.leave(self.peer, room.id)
                     return
                 membership.state = "joined"
                 if membership.watch:
@@ -319,20 +316,20 @@ class ClientSession:
                     membership.present = True
                     self.presence.arrive(room, self.user)
             with self.rt.pool.connection() as conn:
-                users = queries.online_users(conn, room["id"])
-            self.peer.send(outbound.online_users_frame(room["name"], users))
+                users = queries.online_users(conn, room.id)
+            self.peer.send(outbound.online_users_frame(room.name, users))
         except (JoinCancelled, PeerClosed):
             pass
         except _DB_DOWN as exc:
             log.warning(
                 "user=%s join %s: database unavailable: %s",
-                self.user["username"],
-                room["name"],
+                self.user.username,
+                room.name,
                 exc,
             )
             self.peer.close_for(DATABASE_DOWN)
         except Exception:
-            log.exception("user=%s join %s failed", self.user["username"], room["name"])
+            log.exception("user=%s join %s failed", self.user.username, room.name)
             self.peer.close_for(INTERNAL_ERROR)
 
     def _leave(self, name: str, keep_presence: bool = False) -> bool:
@@ -344,7 +341,7 @@ class ClientSession:
             was = membership.state
             membership.state = "left"
             if was == "joined":
-                self.hub.leave(self.peer, membership.room["id"])
+                self.hub.leave(self.peer, membership.room.id)
             if not membership.present:
                 return False
             if keep_presence:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from psycopg import Connection
 
 from chat import actions, bots
+from chat.domain.entities import Room, User
 from chat.domain.errors import ChatError
 from chat.domain.kinds import KIND_ACTION, KIND_CHAT
 
@@ -124,8 +125,8 @@ def help_text() -> str:
 
 def dispatch(
     command: Command,
-    room: dict,
-    user: dict,
+    room: Room,
+    user: User,
     client_id: str | None,
     connect: Callable[[], AbstractContextManager[Connection]],
     writer=None,

@@ -27,6 +27,7 @@ from typing import Protocol
 from psycopg_pool import ConnectionPool
 
 from chat import metrics
+from chat.domain.entities import Message, Room
 from chat.domain.validate import SEQ_MAX
 from chat.protocol import outbound
 from chat.realtime.listener import Listener
@@ -122,14 +123,14 @@ class Hub:
     def join(
         self,
         peer: Peer,
-        room: dict,
+        room: Room,
         after: int | None,
         cancelled: Callable[[], bool] | None = None,
     ) -> int:
         """Send peer the room's messages after `after` (or the last 50), then `ready`,
         then every later message live. Returns the seq at which it went live.
 
-        `room` is a row with id and name. Blocks the caller for the catch-up
+        `room` is the Room (its id and name are used). Blocks the caller for the catch-up
         (flow-controlled by the peer's queue); call it holding no lock and no
         transaction. `cancelled()`, checked between pages, aborts the catch-up
         (JoinCancelled); HubUnavailable if the LISTEN connection is not up
@@ -175,15 +176,15 @@ class Hub:
             if not rows:
                 log.error("room %s: seqs %d..%d missing from the table", feed.name, cursor, head)
                 cursor = head
-            for row in rows:
-                peer.send(self._frame(feed, row))
-                cursor = row["seq"]
+            for message in rows:
+                peer.send(self._frame(feed, message))
+                cursor = message.seq
 
-    def _acquire(self, room: dict) -> Feed:
+    def _acquire(self, room: Room) -> Feed:
         with self._feeds_lock:
-            feed = self._feeds.get(room["id"])
+            feed = self._feeds.get(room.id)
             if feed is None:
-                feed = self._feeds[room["id"]] = Feed(room["id"], room["name"])
+                feed = self._feeds[room.id] = Feed(room.id, room.name)
             feed.holders += 1
         return feed
 
@@ -216,19 +217,19 @@ class Hub:
         """Deliver rows after the feed's last seq up to `upto` from the table."""
         while feed.last_seq < upto:
             rows = self._read(feed.room_id, feed.last_seq, upto + 1)
-            for row in rows:
-                self._deliver(feed, row["seq"], self._frame(feed, row))
+            for message in rows:
+                self._deliver(feed, message.seq, self._frame(feed, message))
             if len(rows) < PAGE:
                 return
 
-    def _read(self, room_id: int, after: int, before: int) -> list[dict]:
+    def _read(self, room_id: int, after: int, before: int) -> list[Message]:
         with self._pool.connection() as conn:
             return queries.messages_between(conn, room_id, after, before, PAGE)
 
     @staticmethod
-    def _frame(feed: Feed, row: dict) -> str:
+    def _frame(feed: Feed, message: Message) -> str:
         """A message in its current state, or an event (outbound.row_message)."""
-        return outbound.row_frame(feed.name, row)
+        return outbound.row_frame(feed.name, message)
 
     # --- the BusHandler side: the Listener calls these from its thread ---------
 
@@ -275,7 +276,7 @@ class Hub:
             dropped = [
                 peer
                 for peer in feed.peers
-                if peer.user["id"] != skip_user_id and not peer.offer(frame)
+                if peer.user.id != skip_user_id and not peer.offer(frame)
             ]
             for peer in dropped:
                 feed.peers.discard(peer)

@@ -13,6 +13,7 @@ import threading
 from collections import deque
 
 from chat import metrics
+from chat.domain.entities import User
 from chat.domain.errors import ChatError
 from chat.realtime.closes import TOO_SLOW, close_code
 from chat.realtime.wire import (
@@ -53,7 +54,7 @@ class Peer:
     backlog: an idle client costs no greenlet and a frame no switch.
     """
 
-    def __init__(self, ws, user: dict, queue_size: int):
+    def __init__(self, ws, user: User, queue_size: int):
         self.ws = ws
         self.user = user
         self.closed = False
@@ -76,7 +77,7 @@ class Peer:
 
     @property
     def username(self) -> str:
-        return self.user["username"]
+        return self.user.username
 
     def offer(self, frame: "str | bytes") -> bool:
         """Queue a live frame without waiting; a full queue drops the client (1013)."""

@@ -22,6 +22,7 @@ import time
 from psycopg_pool import ConnectionPool
 
 from chat import actions
+from chat.domain.entities import Room, User
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,8 @@ class Presence:
     (room, user), written through chat/actions/presence.py, and the heartbeat
     thread that proves the worker alive and reaps dead workers' rows.
 
-    `heartbeat` and `timeout` are seconds. `arrive`/`depart` take the room and
-    user dicts (`id`, and `name`/`username`) and may block on the database; call
+    `heartbeat` and `timeout` are seconds. `arrive`/`depart` take a Room and
+    a User and may block on the database; call
     them from a session's greenlet, never while holding a feed's lock.
     """
 
@@ -47,7 +48,7 @@ class Presence:
         self._heartbeat = heartbeat
         self._timeout = timeout
         self._counts: dict[tuple[int, int], int] = {}
-        self._who: dict[tuple[int, int], tuple[dict, dict]] = {}
+        self._who: dict[tuple[int, int], tuple[Room, User]] = {}
         self._stripes = [threading.Lock() for _ in range(_STRIPES)]
         self._started = False
         self._start_lock = threading.Lock()
@@ -65,9 +66,9 @@ class Presence:
             actions.register_worker(conn, self.worker_id)
         threading.Thread(target=self._beat_forever, daemon=True, name="presence").start()
 
-    def arrive(self, room: dict, user: dict) -> None:
+    def arrive(self, room: Room, user: User) -> None:
         """A connection of user's now follows room."""
-        key = (room["id"], user["id"])
+        key = (room.id, user.id)
         with self._stripe(key):
             count = self._counts.get(key, 0)
             self._counts[key] = count + 1
@@ -75,9 +76,9 @@ class Presence:
             if count == 0:
                 self._write(actions.arrive, room, user)
 
-    def depart(self, room: dict, user: dict) -> None:
+    def depart(self, room: Room, user: User) -> None:
         """A connection of user's stopped following room."""
-        key = (room["id"], user["id"])
+        key = (room.id, user.id)
         with self._stripe(key):
             count = self._counts.get(key, 0) - 1
             if count > 0:
@@ -87,14 +88,12 @@ class Presence:
             self._who.pop(key, None)
             self._write(actions.depart, room, user)
 
-    def _write(self, action, room: dict, user: dict) -> None:
+    def _write(self, action, room: Room, user: User) -> None:
         try:
             with self._pool.connection() as conn:
                 action(conn, self.worker_id, room, user)
         except Exception as exc:  # the heartbeat's reconcile repairs it
-            log.warning(
-                "presence of %s in %s not recorded: %s", user["username"], room["name"], exc
-            )
+            log.warning("presence of %s in %s not recorded: %s", user.username, room.name, exc)
 
     def _beat_forever(self) -> None:
         while not self._stopping:
@@ -119,21 +118,16 @@ class Presence:
 
     def _reconcile(self) -> None:
         with self._pool.connection() as conn:
-            rows = actions.worker_presence(conn, self.worker_id)
-        stored = {(r["room_id"], r["user_id"]): r for r in rows}
+            pairs = actions.worker_presence(conn, self.worker_id)
+        stored = {(room.id, user.id): (room, user) for room, user in pairs}
         for key in set(self._who) - set(stored):
             with self._stripe(key):
                 if key in self._who:
                     self._write(actions.arrive, *self._who[key])
         for key in set(stored) - set(self._who):
-            row = stored[key]
             with self._stripe(key):
                 if key not in self._who:
-                    self._write(
-                        actions.depart,
-                        {"id": row["room_id"], "name": row["room_name"]},
-                        {"id": row["user_id"], "username": row["username"]},
-                    )
+                    self._write(actions.depart, *stored[key])
 
     def stop(self) -> None:
         """The worker is exiting: everyone connected through it leaves now."""

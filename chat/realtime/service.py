@@ -11,6 +11,7 @@ from typing import Protocol
 
 from psycopg_pool import ConnectionPool
 
+from chat.domain.entities import User
 from chat.realtime.closes import REMOVED, RESTARTING, REVOKED
 from chat.realtime.hub import Hub
 from chat.realtime.peer import Peer
@@ -61,7 +62,7 @@ class Settings:
 class Session(Protocol):
     """What the service needs of an open socket's session (chat/realtime/client.py)."""
 
-    user: dict
+    user: User
     peer: Peer
 
     def revoked_by(self, kind: str, key: str) -> bool: ...
@@ -132,12 +133,12 @@ class Realtime:
 
     def add(self, session: Session) -> None:
         self.sessions.add(session)
-        self._per_user[session.user["id"]] += 1
+        self._per_user[session.user.id] += 1
 
     def discard(self, session: Session) -> None:
         if session in self.sessions:
             self.sessions.remove(session)
-            user_id = session.user["id"]
+            user_id = session.user.id
             self._per_user[user_id] -= 1
             if not self._per_user[user_id]:
                 del self._per_user[user_id]
@@ -154,7 +155,7 @@ class Realtime:
         kind, key = event.kind, event.key
         for session in list(self.sessions):
             if session.revoked_by(kind, key):
-                log.info("closing socket of %s: %s revoked", session.user["username"], kind)
+                log.info("closing socket of %s: %s revoked", session.user.username, kind)
                 session.peer.close_for(_REVOKED.get(kind, REVOKED))
 
     def going_away(self) -> None:

@@ -26,6 +26,7 @@ from psycopg_pool import ConnectionPool
 from chat import actions
 from chat.actions import Send, Sent
 from chat.domain import kinds
+from chat.domain.entities import Room, User
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,8 @@ class SingleWriter:
 
     def send(
         self,
-        room: dict,
-        user: dict,
+        room: Room,
+        user: User,
         content: str,
         client_id: str | None,
         kind: str = kinds.KIND_CHAT,
@@ -75,8 +76,8 @@ class Writer:
 
     def send(
         self,
-        room: dict,
-        user: dict,
+        room: Room,
+        user: User,
         content: str,
         client_id: str | None,
         kind: str = kinds.KIND_CHAT,

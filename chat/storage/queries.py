@@ -2,6 +2,7 @@
 
 from psycopg import Connection
 
+from chat.domain.entities import Message, Room, RoomListing, User
 from chat.domain.kinds import ALL_KINDS, MESSAGE_KINDS, RENDERED_KINDS
 from chat.domain.render import render
 
@@ -14,6 +15,10 @@ from chat.domain.render import render
 SQL_MESSAGE_KINDS = "('chat', 'action')"
 
 SQL_USER_BY_NAME = """
+    SELECT id, username FROM users
+    WHERE lower(username) = lower(%s) AND disabled_at IS NULL
+"""
+SQL_CREDENTIALS = """
     SELECT id, username, password_hash FROM users
     WHERE lower(username) = lower(%s) AND disabled_at IS NULL
 """
@@ -158,23 +163,37 @@ SQL_VERSIONS = """
 """
 
 
-def user_by_name(conn: Connection, username: str) -> dict | None:
-    return conn.execute(SQL_USER_BY_NAME, (username,)).fetchone()
+def user_by_name(conn: Connection, username: str) -> User | None:
+    """The enabled user of that name (any case); None if there is none."""
+    row = conn.execute(SQL_USER_BY_NAME, (username,)).fetchone()
+    return User.from_row(row) if row else None
 
 
-def user_by_session(conn: Connection, token_hash: bytes) -> dict | None:
+def credentials(conn: Connection, username: str) -> tuple[User, str | None] | None:
+    """The enabled user of that name (any case) and their password hash, for a
+    login check; None if there is no such user."""
+    row = conn.execute(SQL_CREDENTIALS, (username,)).fetchone()
+    return (User.from_row(row), row["password_hash"]) if row else None
+
+
+def user_by_session(conn: Connection, token_hash: bytes) -> User | None:
     """The (enabled) user of a live login session; None once it is revoked."""
-    return conn.execute(SQL_USER_BY_SESSION, (token_hash,)).fetchone()
+    row = conn.execute(SQL_USER_BY_SESSION, (token_hash,)).fetchone()
+    return User.from_row(row) if row else None
 
 
-def visible_room(conn: Connection, name: str, user_id: int) -> dict | None:
-    return conn.execute(SQL_VISIBLE_ROOM, {"name": name, "user_id": user_id}).fetchone()
+def visible_room(conn: Connection, name: str, user_id: int) -> Room | None:
+    """The room of that name if the user may see it (public, or a member); else None.
+    Its `last_seq` is as of this read."""
+    row = conn.execute(SQL_VISIBLE_ROOM, {"name": name, "user_id": user_id}).fetchone()
+    return Room.from_row(row) if row else None
 
 
-def visible_rooms(conn: Connection, user_id: int) -> list[dict]:
-    return conn.execute(
-        SQL_VISIBLE_ROOMS, {"user_id": user_id, "unread_max": UNREAD_MAX}
-    ).fetchall()
+def visible_rooms(conn: Connection, user_id: int) -> list[RoomListing]:
+    """Every room the user may see, by name, with what it is to them (unread,
+    mentions, the partner of a direct room)."""
+    rows = conn.execute(SQL_VISIBLE_ROOMS, {"user_id": user_id, "unread_max": UNREAD_MAX})
+    return [RoomListing.from_row(row) for row in rows]
 
 
 SQL_IS_MEMBER = "SELECT 1 FROM room_members WHERE room_id = %s AND user_id = %s"
@@ -230,36 +249,36 @@ def room_last_seq(conn: Connection, room_id: int) -> int:
 
 def messages_between(
     conn: Connection, room_id: int, after: int, before: int, limit: int
-) -> list[dict]:
+) -> list[Message]:
     """Up to `limit` messages and events with after < seq < before, oldest first
-    (rows as _MESSAGE_ROWS has them, html always rendered: see _rendered)."""
+    (html always rendered: see _messages)."""
     params = {"room_id": room_id, "after": after, "before": before, "limit": limit}
     rows = conn.execute(SQL_MESSAGES_BETWEEN, {**params, "kinds": list(ALL_KINDS)}).fetchall()
-    return _rendered(rows)
+    return _messages(rows)
 
 
-def messages_before(conn: Connection, room_id: int, before: int, limit: int) -> list[dict]:
+def messages_before(conn: Connection, room_id: int, before: int, limit: int) -> list[Message]:
     """The `limit` newest messages and events with seq < before, oldest first
     (as messages_between)."""
     params = {"room_id": room_id, "before": before, "limit": limit, "kinds": list(ALL_KINDS)}
-    return _rendered(conn.execute(SQL_MESSAGES_BEFORE, params).fetchall())
+    return _messages(conn.execute(SQL_MESSAGES_BEFORE, params).fetchall())
 
 
-def history_before(conn: Connection, room_id: int, before: int, limit: int) -> list[dict]:
+def history_before(conn: Connection, room_id: int, before: int, limit: int) -> list[Message]:
     """The `limit` newest messages (no events) with seq < before, oldest first
     (as messages_between)."""
     params = {"room_id": room_id, "before": before, "limit": limit, "kinds": list(MESSAGE_KINDS)}
-    return _rendered(conn.execute(SQL_MESSAGES_BEFORE, params).fetchall())
+    return _messages(conn.execute(SQL_MESSAGES_BEFORE, params).fetchall())
 
 
-def _rendered(rows: list[dict]) -> list[dict]:
-    """The rows, each message and edit with its html: rows stored before messages
-    kept their rendered html (html NULL) are rendered here, once per read by a
-    worker, so frame encoding never renders."""
+def _messages(rows: list[dict]) -> list[Message]:
+    """The rows as Messages, each message and edit with its html: rows stored
+    before messages kept their rendered html (html NULL) are rendered here, once
+    per read by a worker, so frame encoding never renders."""
     for row in rows:
         if row["html"] is None and row["kind"] in RENDERED_KINDS:
             row["html"] = render(row["content"])
-    return rows
+    return [Message.from_row(row) for row in rows]
 
 
 def nth_message_after(conn: Connection, room_id: int, after: int, n: int) -> int | None:

@@ -9,42 +9,37 @@ on every route, so room names never leak.
 from flask import abort, g, request
 from flask_login import current_user
 
+from chat.domain.entities import Room, RoomListing
 from chat.storage import queries
 from chat.web import worker
 from chat.web.forms import csrf
 
 
-def find_room(name: str) -> dict | None:
-    """The room row if it exists and the current user may see it, else None."""
+def find_room(name: str) -> Room | None:
+    """The Room if it exists and the current user may see it, else None."""
     with worker.connection() as conn:
         return queries.visible_room(conn, name, current_user.id)
 
 
-def room_or_404(name: str) -> dict:
-    """The room row the current user may see; aborts with 404 otherwise."""
+def room_or_404(name: str) -> Room:
+    """The Room the current user may see; aborts with 404 otherwise."""
     room = find_room(name)
     if room is None:
         abort(404)
     return room
 
 
-def titled(room: dict) -> dict:
-    """The room with the title people see: #name, or @someone for a direct room."""
-    partner = room.get("partner")
-    title = f"@{partner}" if room["is_direct"] and partner else f"#{room['name']}"
-    return {**room, "title": title}
-
-
-def visible_rooms() -> list[dict]:
-    """The rooms the current user may see, each with its title, unread and
-    mention counts (queries.visible_rooms)."""
+def visible_rooms() -> list[RoomListing]:
+    """The rooms the current user may see, as RoomListings: each Room with its
+    title, unread and mention counts (queries.visible_rooms)."""
     with worker.connection() as conn:
-        return [titled(r) for r in queries.visible_rooms(conn, current_user.id)]
+        return queries.visible_rooms(conn, current_user.id)
 
 
-def with_title(room: dict, rooms: list[dict]) -> dict:
-    """The room as the visible-rooms list has it (title included)."""
-    return next((r for r in rooms if r["id"] == room["id"]), titled(room))
+def with_title(room: Room, rooms: list[RoomListing]) -> RoomListing:
+    """The Room as the reader's list has it (its title: #name, or @someone for
+    a direct room); a listing of its own if the list lacks it."""
+    return next((r for r in rooms if r.id == room.id), RoomListing(room))
 
 
 def seq_arg(name: str) -> int | None:

@@ -6,6 +6,7 @@ from flask import Blueprint, Flask, abort, current_app, jsonify, request
 from flask_login import current_user
 
 from chat import actions
+from chat.domain.entities import Message, Room
 from chat.domain.validate import SEQ_MAX, validate_client_id, validate_content, validate_emoji
 from chat.protocol import outbound
 from chat.realtime import commands
@@ -30,9 +31,9 @@ def init_app(app: Flask) -> None:
 bp.before_request(api_login_required)
 
 
-def message_json(room: dict, row: dict) -> dict:
-    """A stored message (current state) or event, as the socket's frame for it."""
-    return outbound.row_message(room["name"], row)
+def message_json(room: Room, message: Message) -> dict:
+    """A stored Message (current state) or event of the Room, as the socket's frame for it."""
+    return outbound.row_message(room.name, message)
 
 
 @bp.get("/rooms")
@@ -43,11 +44,11 @@ def list_rooms():
     return jsonify(
         rooms=[
             {
-                "name": r["name"],
-                "private": r["is_private"],
-                "last_seq": r["last_seq"],
-                "unread": r["unread"],
-                "mentions": r["mentions"],
+                "name": r.name,
+                "private": r.is_private,
+                "last_seq": r.last_seq,
+                "unread": r.unread,
+                "mentions": r.mentions,
             }
             for r in rooms
         ]
@@ -67,12 +68,12 @@ def list_messages(name: str):
         abort(400, description=f"limit must be 1 to {MAX_LIMIT}")
     with worker.connection() as conn:
         if after is not None:
-            rows = queries.messages_between(conn, room["id"], after, before or SEQ_MAX, limit)
+            rows = queries.messages_between(conn, room.id, after, before or SEQ_MAX, limit)
         else:
-            rows = queries.messages_before(conn, room["id"], before or room["last_seq"] + 1, limit)
+            rows = queries.messages_before(conn, room.id, before or room.last_seq + 1, limit)
     return jsonify(
-        room=room["name"],
-        last_seq=room["last_seq"],
+        room=room.name,
+        last_seq=room.last_seq,
         messages=[message_json(room, r) for r in rows],
     )
 
@@ -89,19 +90,19 @@ def send_message(name: str):
     content = validate_content(body.get("content"), current_app.config["MAX_MESSAGE_CHARS"])
     command = commands.parse(content)
     outcome = commands.dispatch(
-        command, room, current_user.as_row(), client_id, worker.connection, worker.writer()
+        command, room, current_user.entity, client_id, worker.connection, worker.writer()
     )
     if outcome.notice is not None:
         # Nothing stored: /help (200), or a request a bot will answer in the room (202).
         notice = {"code": outcome.notice.code, "content": outcome.notice.content}
         status = 202 if outcome.notice.code == "queued" else 200
         return jsonify(
-            room=room["name"], client_id=client_id, notice=notice, duplicate=outcome.duplicate
+            room=room.name, client_id=client_id, notice=notice, duplicate=outcome.duplicate
         ), status
     sent = outcome.sent
     status = 200 if sent.duplicate else 201
     return jsonify(
-        room=room["name"], seq=sent.seq, client_id=client_id, duplicate=sent.duplicate
+        room=room.name, seq=sent.seq, client_id=client_id, duplicate=sent.duplicate
     ), status
 
 
@@ -115,12 +116,12 @@ def _json_body(example: str) -> dict:
     return body
 
 
-def _event_answer(room: dict, client_id: str | None, write) -> tuple:
-    """Run one event action; its outcome as JSON (a refusal: errors.refused)."""
+def _event_answer(room: Room, client_id: str | None, write) -> tuple:
+    """Run one event action in the Room; its outcome as JSON (a refusal: errors.refused)."""
     with worker.connection() as conn:
         event = write(conn)
     answer = {
-        "room": room["name"],
+        "room": room.name,
         "seq": event.seq,
         "target_seq": event.target_seq,
         "client_id": client_id,
@@ -146,7 +147,7 @@ def edit_message(name: str, seq: int):
     body = _json_body('{"content": "...", "client_id": "..."}')
     client_id = validate_client_id(body.get("client_id"))
     content = validate_content(body.get("content"), current_app.config["MAX_MESSAGE_CHARS"])
-    user = current_user.as_row()
+    user = current_user.entity
     return _event_answer(
         room,
         client_id,
@@ -162,7 +163,7 @@ def delete_message(name: str, seq: int):
     seq = _target_seq(seq)
     body = request.get_json(silent=True)
     client_id = validate_client_id(body.get("client_id") if isinstance(body, dict) else None)
-    user = current_user.as_row()
+    user = current_user.entity
     return _event_answer(
         room, client_id, lambda conn: actions.delete_message(conn, room, user, seq, client_id)
     )
@@ -178,7 +179,7 @@ def toggle_reaction(name: str, seq: int):
     body = _json_body('{"emoji": "👍", "client_id": "..."}')
     client_id = validate_client_id(body.get("client_id"))
     emoji = validate_emoji(body.get("emoji"))
-    user = current_user.as_row()
+    user = current_user.entity
     return _event_answer(
         room,
         client_id,

@@ -19,6 +19,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 
 from chat import actions
 from chat.domain import passwords
+from chat.domain.entities import User
 from chat.domain.errors import ChatError
 from chat.storage import queries
 from chat.web import worker
@@ -30,17 +31,18 @@ login_manager.login_view = "auth.login"
 login_manager.login_message = "Log in to chat."
 
 
-class User(UserMixin):
-    """The logged-in account as flask-login sees it.
+class Account(UserMixin):
+    """The logged-in User as flask-login sees it (`current_user`).
 
     Logged in through the form, the session cookie holds a random session token
     (flask-login's "alternative id") rather than the user id: deleting the
     session's row revokes the cookie, and every copy of it, at once.
     """
 
-    def __init__(self, row: dict, session_token: str | None = None):
-        self.id = row["id"]
-        self.username = row["username"]
+    def __init__(self, user: User, session_token: str | None = None):
+        self.entity = user  # what actions and sessions take
+        self.id = user.id
+        self.username = user.username
         self.session_token = session_token
 
     def get_id(self) -> str | None:
@@ -50,9 +52,6 @@ class User(UserMixin):
     def session_hash(self) -> bytes | None:
         return actions.hash_token(self.session_token) if self.session_token else None
 
-    def as_row(self) -> dict:
-        return {"id": self.id, "username": self.username}
-
 
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
@@ -60,25 +59,25 @@ def init_app(app: Flask) -> None:
 
 
 @login_manager.user_loader
-def load_user(session_token: str) -> User | None:
-    """The user of a live session; None (logged out) once the session is revoked."""
+def load_user(session_token: str) -> Account | None:
+    """The Account of a live session; None (logged out) once the session is revoked."""
     with worker.connection() as conn:
-        row = queries.user_by_session(conn, actions.hash_token(session_token))
-    return User(row, session_token) if row else None
+        user = queries.user_by_session(conn, actions.hash_token(session_token))
+    return Account(user, session_token) if user else None
 
 
 @login_manager.request_loader
-def load_user_from_token(req) -> User | None:
+def load_user_from_token(req) -> Account | None:
     """`Authorization: Bearer <token>` for scripts, bots and websocat."""
     scheme, _, token = req.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
     with worker.connection() as conn:
-        row = actions.use_token(conn, actions.hash_token(token.strip()))
-    if row is None:
+        user = actions.use_token(conn, actions.hash_token(token.strip()))
+    if user is None:
         return None
     g.auth_by_token = True  # the API skips CSRF only for token-authenticated requests
-    return User(row)
+    return Account(user)
 
 
 def safe_next(target: str | None) -> str:
@@ -103,11 +102,11 @@ def register():
     if form.validate_on_submit():
         try:
             with worker.connection() as conn:
-                user_id = actions.create_user(conn, form.username.data, form.password.data)
+                user = actions.create_user(conn, form.username.data, form.password.data)
         except ChatError as exc:
             form.username.errors.append(exc.message)
         else:
-            log_in({"id": user_id, "username": form.username.data}, remember=False)
+            log_in(user, remember=False)
             return redirect(safe_next(request.args.get("next")))
     return render_template("register.html", form=form), 400 if form.errors else 200
 
@@ -137,7 +136,7 @@ def _check_password(form: LoginForm) -> int | None:
     keys = [user_key, f"ip:{request.remote_addr}"]
     with worker.connection() as conn:
         failures = queries.login_failures(conn, keys, window)
-        row = queries.user_by_name(conn, form.username.data)
+        found = queries.credentials(conn, form.username.data)
     limits = {
         keys[0]: config["LOGIN_FAILURES_PER_USER"],
         keys[1]: config["LOGIN_FAILURES_PER_ADDRESS"],
@@ -152,10 +151,11 @@ def _check_password(form: LoginForm) -> int | None:
             f"Too many failed logins. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
         )
         return 429
-    if passwords.verify_password(row["password_hash"] if row else None, form.password.data):
+    user, password_hash = found if found else (None, None)
+    if passwords.verify_password(password_hash, form.password.data):
         with worker.connection() as conn:
             actions.login_succeeded(conn, user_key)
-        log_in(row, remember=form.remember.data)
+        log_in(user, remember=form.remember.data)
         return None
     with worker.connection() as conn:
         actions.login_failed(conn, keys, window)
@@ -164,10 +164,11 @@ def _check_password(form: LoginForm) -> int | None:
     return 400
 
 
-def log_in(row: dict, remember: bool) -> None:
+def log_in(user: User, remember: bool) -> None:
+    """Start a login session for the User and set its cookie."""
     with worker.connection() as conn:
-        token = actions.start_session(conn, row["id"])
-    login_user(User(row, token), remember=remember)
+        token = actions.start_session(conn, user.id)
+    login_user(Account(user, token), remember=remember)
 
 
 @bp.route("/logout", methods=["POST"])

@@ -141,9 +141,9 @@ def export(name: str, fmt: str) -> Response:
     """The room's history as a streamed download, for its members."""
     room = room_or_404(name)
     with worker.connection() as conn:
-        member = queries.is_member(conn, room["id"], current_user.id)
+        member = queries.is_member(conn, room.id, current_user.id)
     if not member:
-        abort(403, description=f"only members can export #{room['name']}: join the room first")
+        abort(403, description=f"only members can export #{room.name}: join the room first")
     slots = current_app.extensions["export_slots"]
     if not slots.acquire(blocking=False):
         raise TooManyRequests(
@@ -151,12 +151,12 @@ def export(name: str, fmt: str) -> Response:
             retry_after=RETRY_AFTER_SECONDS,
         )
     try:
-        body = ExportStream(worker.pool(), slots, room["id"], fmt)
+        body = ExportStream(worker.pool(), slots, room.id, fmt)
     except BaseException:
         slots.release()
         raise
     response = Response(body, content_type=MEDIA_TYPES[fmt])
-    response.headers.set("Content-Disposition", "attachment", filename=f"{room['name']}.{fmt}")
+    response.headers.set("Content-Disposition", "attachment", filename=f"{room.name}.{fmt}")
     response.headers["Cache-Control"] = "no-store"  # private history: no copies in caches
     return response
 

@@ -15,6 +15,7 @@ from flask import (
 from flask_login import current_user, login_required
 
 from chat import actions
+from chat.domain.entities import Room
 from chat.domain.errors import ChatError
 from chat.domain.render import for_reader
 from chat.domain.validate import validate_content
@@ -70,7 +71,7 @@ def direct():
         abort(400, description="say whom to message")
     try:
         with worker.connection() as conn:
-            name = actions.open_direct(conn, current_user.as_row(), form.username.data.strip())
+            name = actions.open_direct(conn, current_user.entity, form.username.data.strip())
     except ChatError as exc:
         flash(exc.message)
         return redirect(url_for("rooms.index")), 303
@@ -84,17 +85,17 @@ def room(name: str):
     return room_page(room_or_404(name))
 
 
-def room_page(room: dict, draft: str = "", refusal: str | None = None, status: int = 200):
-    """The live chat page of `room`; `draft` fills the message box and `refusal`
+def room_page(room: Room, draft: str = "", refusal: str | None = None, status: int = 200):
+    """The live chat page of the Room; `draft` fills the message box and `refusal`
     says why it was not sent (the form without JavaScript keeps the text)."""
     rooms = visible_rooms()
     current = with_title(room, rooms)
     with worker.connection() as conn:
-        members = queries.members(conn, room["id"]) if room["is_private"] else []
-        last_read_seq = queries.read_seq(conn, room["id"], current_user.id)
-    invite_form = UsernameForm() if room["is_private"] and not room["is_direct"] else None
+        members = queries.members(conn, room.id) if room.is_private else []
+        last_read_seq = queries.read_seq(conn, room.id, current_user.id)
+    invite_form = UsernameForm() if room.is_private and not room.is_direct else None
     # The owner may delete anyone's message (actions.delete_message); a direct room has none.
-    moderator = room["created_by"] == current_user.id and not room["is_direct"]
+    moderator = room.created_by == current_user.id and not room.is_direct
     page = render_template(
         "room.html",
         moderator=moderator,
@@ -120,14 +121,14 @@ def remove(name: str):
         abort(400, description="say whom to remove")
     try:
         with worker.connection() as conn:
-            removed = actions.remove_member(conn, room, current_user.as_row(), form.username.data)
+            removed = actions.remove_member(conn, room, current_user.entity, form.username.data)
     except ChatError as exc:
         flash(exc.message)
-        return redirect(url_for("rooms.room", name=room["name"]))
-    flash(f"{removed} is no longer in #{room['name']}.")
+        return redirect(url_for("rooms.room", name=room.name))
+    flash(f"{removed} is no longer in #{room.name}.")
     if removed.lower() == current_user.username.lower():
         return redirect(url_for("rooms.index"))
-    return redirect(url_for("rooms.room", name=room["name"]))
+    return redirect(url_for("rooms.room", name=room.name))
 
 
 @bp.route("/rooms/<name>/invite", methods=["POST"])
@@ -144,8 +145,8 @@ def invite(name: str):
     except ChatError as exc:
         flash(exc.message)
     else:
-        flash(f"{added} can now see #{room['name']}.")
-    return redirect(url_for("rooms.room", name=room["name"]))
+        flash(f"{added} can now see #{room.name}.")
+    return redirect(url_for("rooms.room", name=room.name))
 
 
 @bp.route("/rooms/<name>/messages", methods=["POST"])
@@ -155,7 +156,7 @@ def post_message(name: str):
     comes back in the box with the reason (400): it is never lost."""
     room = room_or_404(name)
     text = MessageForm().content.data or ""  # CSRF is checked for every form (forms.csrf)
-    history = url_for("rooms.history", name=room["name"])
+    history = url_for("rooms.history", name=room.name)
     try:
         take_send_token()
     except ChatError as err:  # over the send rate
@@ -165,7 +166,7 @@ def post_message(name: str):
         content = validate_content(text, current_app.config["MAX_MESSAGE_CHARS"])
         command = commands.parse(content)
         outcome = commands.dispatch(
-            command, room, current_user.as_row(), None, worker.connection, worker.writer()
+            command, room, current_user.entity, None, worker.connection, worker.writer()
         )
     except ChatError as err:  # nothing was stored: the text comes back to be corrected
         return room_page(room, draft=text, refusal=f"Not sent: {err.message}.", status=400)
@@ -182,27 +183,26 @@ def history(name: str):
     """Server-rendered history: newest page first, `?before=<seq>` for older pages."""
     room = room_or_404(name)
     page_size = current_app.config["HISTORY_PAGE_SIZE"]
-    last_seq = room["last_seq"]
+    last_seq = room.last_seq
     before = seq_arg("before")
     if before is None:
         before = last_seq + 1
     with worker.connection() as conn:
-        messages = queries.history_before(conn, room["id"], before, page_size)
-        edited = [m["seq"] for m in messages if m["edited_at"] is not None]
-        versions = queries.versions(conn, room["id"], edited) if edited else {}
-        top = messages[-1]["seq"] if messages else max(0, min(before, last_seq + 1) - 1)
+        messages = queries.history_before(conn, room.id, before, page_size)
+        edited = [m.seq for m in messages if m.edited_at is not None]
+        versions = queries.versions(conn, room.id, edited) if edited else {}
+        top = messages[-1].seq if messages else max(0, min(before, last_seq + 1) - 1)
         newer = None
-        if queries.has_message_after(conn, room["id"], top):
+        if queries.has_message_after(conn, room.id, top):
             # The next page up ends page_size messages further on (events are not shown).
-            end = queries.nth_message_after(conn, room["id"], top, page_size)
+            end = queries.nth_message_after(conn, room.id, top, page_size)
             newer = min(end + 1, last_seq + 1) if end is not None else last_seq + 1
-    for message in messages:
-        message["versions"] = versions.get(message["seq"], [])
-    older = messages[0]["seq"] if messages and messages[0]["seq"] > 1 else None
+    older = messages[0].seq if messages and messages[0].seq > 1 else None
     return render_template(
         "history.html",
         room=with_title(room, visible_rooms()),
         messages=messages,
+        versions=versions,
         before=before,
         older=older,
         newer=newer,

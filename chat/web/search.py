@@ -9,6 +9,7 @@ from flask import Blueprint, Flask, jsonify, render_template, request, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup, escape
 
+from chat.domain.entities import Room
 from chat.domain.errors import ChatError
 from chat.protocol.outbound import timestamp
 from chat.storage import search as messages
@@ -70,7 +71,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-def _run(args) -> tuple[str, dict | None, str | None, list[dict], Cursor | None]:
+def _run(args) -> tuple[str, Room | None, str | None, list[dict], Cursor | None]:
     """Validate the request's arguments and search; ChatError('bad_request') for a
     bad argument, 404 for a room filter naming a room the user cannot see (or
     that does not exist)."""
@@ -82,7 +83,7 @@ def _run(args) -> tuple[str, dict | None, str | None, list[dict], Cursor | None]
     cursor = Cursor.decode(args["cursor"]) if args.get("cursor") else None
     with worker.connection() as conn:
         rows, following = messages.search(
-            conn, current_user.id, q, room["id"] if room else None, author, cursor
+            conn, current_user.id, q, room.id if room else None, author, cursor
         )
     results = [_result(row) for row in rows]
     return q, room, author, results, following
@@ -95,7 +96,7 @@ def api_search():
     q, room, author, results, following = _run(request.args)  # a refusal: errors.refused
     return jsonify(
         q=q,
-        room=room["name"] if room else None,
+        room=room.name if room else None,
         author=author,
         results=[
             {key: value for key, value in r.items() if key != "created_at"}
@@ -132,7 +133,7 @@ def page():
         next_url = url_for(
             "search.page",
             q=q,
-            room=room["name"] if room else None,
+            room=room.name if room else None,
             author=author,
             cursor=following.encode(),
         )

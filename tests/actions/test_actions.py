@@ -30,7 +30,7 @@ def test_seqs_are_assigned_one_after_another(db):
     room = room_row(db)
     seqs = [send(db, room, user, f"m{i}").seq for i in range(5)]
     assert seqs == [1, 2, 3, 4, 5]
-    assert room_row(db)["last_seq"] == 5
+    assert room_row(db).last_seq == 5
 
 
 def test_concurrent_senders_get_gapless_distinct_seqs(database_url, db):
@@ -52,7 +52,7 @@ def test_concurrent_senders_get_gapless_distinct_seqs(database_url, db):
     for t in threads:
         t.join(60)
     assert sorted(got) == list(range(1, 201))
-    assert room_row(db)["last_seq"] == 200
+    assert room_row(db).last_seq == 200
 
 
 def test_repeated_client_id_returns_the_first_seq_and_stores_nothing(db):
@@ -65,13 +65,13 @@ def test_repeated_client_id_returns_the_first_seq_and_stores_nothing(db):
     assert again.seq == first.seq == 1
     assert again.created_at == first.created_at
     assert count_messages(db) == 2
-    assert room_row(db)["last_seq"] == 2  # the retry's seq bump was rolled back
+    assert room_row(db).last_seq == 2  # the retry's seq bump was rolled back
 
 
 def test_client_id_is_scoped_to_user_and_room(db):
     eren, mikasa = make_user(db, "eren"), make_user(db, "mikasa")
     general = room_row(db)
-    actions.create_room(db, "random", eren["id"])
+    actions.create_room(db, "random", eren.id)
     other = room_row(db, "random")
     sends = [
         send(db, general, eren, client_id="same"),
@@ -101,7 +101,7 @@ def test_concurrent_repeats_of_one_client_id_store_one_message(database_url, db)
     assert {r.seq for r in results} == {1}
     assert sum(not r.duplicate for r in results) == 1
     assert count_messages(db) == 1
-    assert room_row(db)["last_seq"] == 1
+    assert room_row(db).last_seq == 1
 
 
 @pytest.fixture
@@ -118,7 +118,7 @@ def test_the_notification_carries_the_encoded_frame(db, listener):
     before_ms = time.time() * 1000
     notify = next(listener.notifies(timeout=5))
     room_id, seq, sent_ms, frame = notify.payload.split(" ", 3)
-    assert (int(room_id), int(seq)) == (room["id"], sent.seq)
+    assert (int(room_id), int(seq)) == (room.id, sent.seq)
     assert before_ms - 5000 <= int(sent_ms) <= time.time() * 1000  # the sender's clock
     text = "hi <b>there</b>"
     assert frame == outbound.chat_frame(
@@ -134,7 +134,7 @@ def test_a_frame_too_big_for_notify_is_announced_by_reference(db, listener):
     sent = send(db, room, user, content)
     notify = next(listener.notifies(timeout=5))
     room_id, seq, sent_ms = notify.payload.split(" ")
-    assert (int(room_id), int(seq)) == (room["id"], sent.seq)
+    assert (int(room_id), int(seq)) == (room.id, sent.seq)
     assert sent_ms.isdigit()
     stored = db.execute("SELECT content FROM messages WHERE seq = %s", (sent.seq,)).fetchone()
     assert stored["content"] == content
@@ -149,7 +149,7 @@ def test_nothing_is_announced_when_the_transaction_rolls_back(database_url, db, 
             raise RuntimeError("the caller's transaction fails after the send")
     assert list(listener.notifies(timeout=0.5)) == []
     assert count_messages(db) == 0
-    assert room_row(db)["last_seq"] == 0
+    assert room_row(db).last_seq == 0
 
 
 def test_usernames_are_unique_whatever_the_case(db):
@@ -161,18 +161,19 @@ def test_usernames_are_unique_whatever_the_case(db):
 
 def test_room_names_are_unique_and_the_creator_is_a_member(db):
     user = make_user(db)
-    room_id = actions.create_room(db, "plans", user["id"])
+    room = actions.create_room(db, "plans", user.id)
+    assert (room.name, room.is_private, room.created_by) == ("plans", False, user.id)
     with pytest.raises(ChatError):
-        actions.create_room(db, "plans", user["id"])
+        actions.create_room(db, "plans", user.id)
     member = db.execute(
-        "SELECT user_id FROM room_members WHERE room_id = %s", (room_id,)
+        "SELECT user_id FROM room_members WHERE room_id = %s", (room.id,)
     ).fetchone()
-    assert member == {"user_id": user["id"]}
+    assert member == {"user_id": user.id}
 
 
 def test_tokens_are_stored_only_as_hashes(db):
     user = make_user(db)
-    token = actions.create_token(db, user["id"])
+    token = actions.create_token(db, user.id)
     stored = db.execute("SELECT token_hash FROM api_tokens").fetchone()["token_hash"]
     assert token.encode() not in bytes(stored)
     assert bytes(stored) == actions.hash_token(token)

@@ -37,7 +37,7 @@ def test_claims_take_the_oldest_due_job_of_the_bot(db, people):
     claimed = actions.claim_job(db, "stock", 60)
     assert claimed == {
         "id": first,
-        "room_id": room_row(db)["id"],
+        "room_id": room_row(db).id,
         "room_name": "general",
         "argument": "AAPL.US",
         "attempts": 1,
@@ -116,7 +116,7 @@ def test_an_answer_is_posted_once_and_closes_the_job(db, people, bot_user):
     assert messages == [
         {
             "seq": 1,
-            "user_id": bot_user["id"],
+            "user_id": bot_user.id,
             "content": "AAPL.US quote is $93.42 per share",
             "client_id": f"job-{job_id}",
             "kind": "chat",
@@ -150,7 +150,7 @@ def test_a_failed_job_is_answered_and_keeps_its_reason(db, people, bot_user):
 
 
 def test_a_room_deleted_meanwhile_takes_its_jobs_with_it(db, people):
-    actions.create_room(db, "random", people["eren"]["id"])
+    actions.create_room(db, "random", people["eren"].id)
     enqueue(db, people["eren"], room="random")
     db.execute("DELETE FROM rooms WHERE name = 'random'")
     assert actions.claim_job(db, "stock", 60) is None
@@ -159,7 +159,7 @@ def test_a_room_deleted_meanwhile_takes_its_jobs_with_it(db, people):
 def test_the_bot_account_is_made_once_and_nobody_can_log_in_as_it(db, client, auth):
     first = actions.ensure_bot_user(db, "stockbot")
     assert actions.ensure_bot_user(db, "StockBot") == first
-    row = db.execute("SELECT password_hash, is_bot FROM users WHERE id = %s", (first["id"],))
+    row = db.execute("SELECT password_hash, is_bot FROM users WHERE id = %s", (first.id,))
     assert row.fetchone() == {"password_hash": "!", "is_bot": True}
     for password in ("!", "", "correct horse"):
         assert auth.login("stockbot", password).status_code != 302

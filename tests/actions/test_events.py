@@ -52,8 +52,8 @@ def versions(db, seq: int) -> list[tuple[int, str]]:
 def frames_from_table(db, room, after: int = 0) -> list[dict]:
     """What a client resuming with `after` is sent (hub catch-up, API)."""
     return [
-        outbound.row_message(room["name"], r)
-        for r in queries.messages_between(db, room["id"], after, 2**62, 200)
+        outbound.row_message(room.name, r)
+        for r in queries.messages_between(db, room.id, after, 2**62, 200)
     ]
 
 
@@ -83,7 +83,7 @@ def test_sends_and_events_share_one_gapless_sequence(db, room, eren, mikasa):
     third = send(db, room, eren, "three")
     assert [first, edit.seq, second, react.seq, delete.seq, third] == [1, 2, 3, 4, 5, 6]
     assert (edit.target_seq, react.target_seq, delete.target_seq) == (1, 1, 3)
-    assert room_row(db)["last_seq"] == 6
+    assert room_row(db).last_seq == 6
     kinds = db.execute("SELECT seq, kind, target_seq FROM messages ORDER BY seq").fetchall()
     assert [(k["kind"], k["target_seq"]) for k in kinds] == [
         ("chat", None),
@@ -115,7 +115,7 @@ def test_concurrent_events_and_sends_get_distinct_gapless_seqs(database_url, db,
     for t in threads:
         t.join(60)
     assert sorted(got) == list(range(2, 42))
-    assert room_row(db)["last_seq"] == 41
+    assert room_row(db).last_seq == 41
 
 
 # --- edits --------------------------------------------------------------------------
@@ -161,11 +161,11 @@ def test_only_the_author_edits(db, room, eren, mikasa):
     seq = send(db, room, eren, "mine")
     refused("forbidden", actions.edit_message, db, room, mikasa, seq, "yours now")
     assert row(db, seq)["content"] == "mine"
-    assert room_row(db)["last_seq"] == seq  # the refused event took no seq
+    assert room_row(db).last_seq == seq  # the refused event took no seq
 
 
 def test_a_room_owner_cannot_edit_others_messages_either(db, eren, mikasa):
-    actions.create_room(db, "owned", mikasa["id"])
+    actions.create_room(db, "owned", mikasa.id)
     owned = room_row(db, "owned")
     seq = send(db, owned, eren, "mine")
     refused("forbidden", actions.edit_message, db, owned, mikasa, seq, "the owner's words")
@@ -182,7 +182,7 @@ def test_a_delete_empties_the_message_its_edits_and_versions(db, room, eren, mik
     message = row(db, seq)
     assert (message["content"], message["html"]) == ("", "")
     assert message["deleted_at"] == delete.created_at
-    assert message["deleted_by"] == eren["id"]
+    assert message["deleted_by"] == eren.id
     assert (row(db, edit.seq)["content"], row(db, edit.seq)["html"]) == ("", "")
     assert versions(db, seq) == []
     assert db.execute("SELECT count(*) AS n FROM reactions").fetchone()["n"] == 0
@@ -209,11 +209,11 @@ def test_a_deleted_message_reads_back_as_a_placeholder(db, room, eren):
 
 
 def test_the_room_owner_deletes_anyones_message(db, eren, mikasa, listener):
-    actions.create_room(db, "owned", mikasa["id"])
+    actions.create_room(db, "owned", mikasa.id)
     owned = room_row(db, "owned")
     seq = send(db, owned, eren, "spam")
     delete = actions.delete_message(db, owned, mikasa, seq)
-    assert row(db, seq, owned["id"])["deleted_by"] == mikasa["id"]
+    assert row(db, seq, owned.id)["deleted_by"] == mikasa.id
     frame = notified_frames(listener, 2)[1]
     assert (frame["type"], frame["username"], frame["seq"]) == ("chat_delete", "mikasa", delete.seq)
 
@@ -290,11 +290,11 @@ def test_a_missing_event_or_deleted_target_is_not_found(db, room, eren, verb):
     event = actions.toggle_reaction(db, room, eren, kept, "👀").seq
     gone = send(db, room, eren, "gone")
     actions.delete_message(db, room, eren, gone)
-    last = room_row(db)["last_seq"]
+    last = room_row(db).last_seq
     for target in (0, 99, event, gone):
         refused("not_found", act, target)
-    assert room_row(db)["last_seq"] == last  # nothing refused took a seq
-    actions.create_room(db, "other", eren["id"])
+    assert room_row(db).last_seq == last  # nothing refused took a seq
+    actions.create_room(db, "other", eren.id)
     other = room_row(db, "other")
     with pytest.raises(ChatError) as refusal:
         # seq 1 of general exists, but not in "other"
@@ -313,7 +313,7 @@ def test_a_repeated_client_id_is_the_same_event(db, room, eren):
     assert (again.seq, again.on) == (first.seq, True)  # not toggled back off
     edit = actions.edit_message(db, room, eren, seq, "y", "e-1")
     assert actions.edit_message(db, room, eren, seq, "y", "e-1").seq == edit.seq
-    assert room_row(db)["last_seq"] == 3
+    assert room_row(db).last_seq == 3
     assert versions(db, seq) == [(1, "x")]
 
 

@@ -96,7 +96,7 @@ def test_client_id_is_scoped_to_its_operation(db, eren, first, second):
 
 def test_a_key_is_per_user_and_room(db, eren, mikasa):
     """Another person, or another room, may use the same client_id for anything."""
-    actions.create_room(db, "second", eren["id"])
+    actions.create_room(db, "second", eren.id)
     send_as(db, eren, "target")
     actions.edit_message(db, room_row(db), eren, 1, "edited", KEY)
 

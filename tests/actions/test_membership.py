@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from chat import actions
+from chat.domain.entities import User
 from chat.realtime.client import ClientSession
 
 from ..conftest import ScriptedSocket, make_token, room_row, send_as
@@ -18,11 +19,11 @@ from ..conftest import ScriptedSocket, make_token, room_row, send_as
 pytestmark = pytest.mark.usefixtures("realtime")
 
 
-def is_member(db, user: dict, room: str = "general") -> bool:
+def is_member(db, user: User, room: str = "general") -> bool:
     row = db.execute(
         "SELECT 1 FROM room_members m JOIN rooms r ON r.id = m.room_id"
         " WHERE r.name = %s AND m.user_id = %s",
-        (room, user["id"]),
+        (room, user.id),
     ).fetchone()
     return row is not None
 
@@ -66,7 +67,7 @@ def test_recording_state_over_a_socket_never_grants_membership(watcher, db, mika
 
     assert error.get("code") == refusal
     assert not is_member(db, mikasa)
-    assert actions.mark_read(db, room_row(db)["id"], mikasa["id"], 3) is None
+    assert actions.mark_read(db, room_row(db).id, mikasa.id, 3) is None
 
 
 @pytest.mark.parametrize(
@@ -98,10 +99,10 @@ def test_reading_over_http_never_grants_membership(client, db, eren, mikasa, pat
 
 def test_a_member_still_moves_the_read_marker(db, eren):
     room = room_row(db)
-    actions.join_room(db, room["id"], eren["id"])
+    actions.join_room(db, room.id, eren.id)
     for i in range(3):
         send_as(db, eren, f"message {i}")
 
-    assert actions.mark_read(db, room["id"], eren["id"], 2) == 2
-    assert actions.mark_read(db, room["id"], eren["id"], 1) == 2  # never back
-    assert actions.mark_read(db, room["id"], eren["id"], 99) == 3  # never past the end
+    assert actions.mark_read(db, room.id, eren.id, 2) == 2
+    assert actions.mark_read(db, room.id, eren.id, 1) == 2  # never back
+    assert actions.mark_read(db, room.id, eren.id, 99) == 3  # never past the end

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from psycopg.rows import dict_row
 
 from chat import actions
+from chat.domain.entities import User
 from chat.domain.render import mentioned, render
 from chat.realtime import commands
 from chat.realtime.writer import Writer
@@ -151,7 +152,7 @@ def people(db) -> dict:
     for name in ("eren", "Bob", "mikasa", "levi", "zeke"):
         found[name.lower()] = make_user(db, name)
         if name != "zeke":
-            actions.join_room(db, room["id"], found[name.lower()]["id"])
+            actions.join_room(db, room.id, found[name.lower()].id)
     return found
 
 
@@ -170,11 +171,9 @@ def records(db, seq: int) -> set[str]:
     return {row["name"] for row in rows}
 
 
-def mention_count(db, user: dict) -> int:
+def mention_count(db, user: User) -> int:
     """The `@` badge of general in the user's rooms list."""
-    return next(r for r in queries.visible_rooms(db, user["id"]) if r["name"] == "general")[
-        "mentions"
-    ]
+    return next(r for r in queries.visible_rooms(db, user.id) if r.name == "general").mentions
 
 
 def html_of(db, seq: int) -> str:
@@ -288,15 +287,15 @@ def test_a_deleted_message_mentions_no_one(db, room, people):
 def test_a_mention_added_by_an_edit_counts_until_read_past_the_edit(db, room, people):
     eren, bob, mikasa = people["eren"], people["bob"], people["mikasa"]
     seq = actions.send_message(db, room, eren, "hello @bob", None).seq
-    actions.mark_read(db, room["id"], bob["id"], seq)
-    actions.mark_read(db, room["id"], mikasa["id"], seq)
+    actions.mark_read(db, room.id, bob.id, seq)
+    actions.mark_read(db, room.id, mikasa.id, seq)
     assert (mention_count(db, bob), mention_count(db, mikasa)) == (0, 0)
 
     edit = actions.edit_message(db, room, eren, seq, "hello @bob and @mikasa").seq
     # mikasa had read the message, but not the edit that names her: new to her.
     # bob's mention is the same one he already read: not new again.
     assert (mention_count(db, bob), mention_count(db, mikasa)) == (0, 1)
-    actions.mark_read(db, room["id"], mikasa["id"], edit)
+    actions.mark_read(db, room.id, mikasa.id, edit)
     assert mention_count(db, mikasa) == 0
 
     # Taken out and put back by later edits: new again from the edit that
@@ -304,7 +303,7 @@ def test_a_mention_added_by_an_edit_counts_until_read_past_the_edit(db, room, pe
     actions.edit_message(db, room, eren, seq, "hello @bob")
     put_back = actions.edit_message(db, room, eren, seq, "hello @bob, @mikasa").seq
     assert mention_count(db, mikasa) == 1
-    actions.mark_read(db, room["id"], mikasa["id"], put_back)
+    actions.mark_read(db, room.id, mikasa.id, put_back)
     assert mention_count(db, mikasa) == 0
 
 
@@ -322,7 +321,7 @@ def test_an_edit_follows_membership_and_disabled_accounts_as_a_send_does(db, roo
     eren, zeke = people["eren"], people["zeke"]
     seq = actions.send_message(db, room, eren, "@zeke @bob", None).seq
     assert records(db, seq) == {"bob"}
-    actions.join_room(db, room["id"], zeke["id"])
+    actions.join_room(db, room.id, zeke.id)
     actions.edit_message(db, room, eren, seq, "@zeke @bob, again")
     assert records(db, seq) == {"bob", "zeke"}
 

@@ -17,6 +17,7 @@ from chat import actions
 from chat.config import load
 from chat.realtime.client import ClientSession
 from chat.realtime.service import Realtime, Settings
+from chat.storage import queries
 
 from ..conftest import ScriptedSocket, csrf_token, make_token, make_user, room_row, send_as
 from ..servers import http
@@ -123,7 +124,7 @@ def test_http_writes_share_one_budget_per_user(app, client, auth, db, path):
     app.config.update(RATE_LIMIT_PER_SEC=RATE, RATE_LIMIT_BURST=BURST)
     if path == "html-form":
         auth.register()
-        eren = db.execute("SELECT id, username FROM users WHERE username = 'eren'").fetchone()
+        eren = queries.user_by_name(db, "eren")
         write = _form_post(client, db)
     else:
         eren = make_user(db, "eren")

@@ -268,7 +268,7 @@ def test_a_job_whose_notify_was_lost_is_found_by_the_poll(db, eren, running):
     running(BOT_POLL_INTERVAL=0.5)
     db.execute(  # a job without its NOTIFY
         "INSERT INTO bot_jobs (bot, room_id, requested_by, argument) VALUES ('stock', %s, %s, %s)",
-        (room_row(db)["id"], eren["id"], "AAPL.US"),
+        (room_row(db).id, eren.id, "AAPL.US"),
     )
     wait_until(lambda: answers(db), timeout=10, what="the answer")
 

@@ -91,7 +91,7 @@ def test_markup_in_messages_is_shown_as_text(server, people, pages):
 def test_a_non_member_cannot_reach_a_private_room(server, people, pages, db):
     from chat import actions
 
-    actions.create_room(db, "plans", people["eren"]["id"], is_private=True)
+    actions.create_room(db, "plans", people["eren"].id, is_private=True)
     mikasa = pages()
     log_in(mikasa, server, "mikasa")
     response = mikasa.goto(f"{server.url}/rooms/plans")

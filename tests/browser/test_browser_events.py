@@ -110,7 +110,7 @@ def test_delete_own_message_after_confirming(server, people, pages, db):
 
 
 def test_the_room_owner_can_delete_anyones_message(server, people, pages, db):
-    actions.create_room(db, "owned", people["mikasa"]["id"])
+    actions.create_room(db, "owned", people["mikasa"].id)
     eren, mikasa = two_in_the_room(pages, server, "owned")
     send(eren, "off topic")
     theirs = stored(mikasa, "off topic")

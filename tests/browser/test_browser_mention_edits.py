@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from chat import actions
+from chat.domain.entities import User
 
 from ..conftest import make_token, room_row
 from ..servers import http
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.e2e
 class Api:
     """mikasa's messages, written over the JSON API."""
 
-    def __init__(self, server, db, user: dict):
+    def __init__(self, server, db, user: User):
         self.url = f"{server.url}/api/rooms/general/messages"
         self.session = http()
         self.session.headers["Authorization"] = f"Bearer {make_token(db, user)}"
@@ -46,7 +47,7 @@ def rooms_page(page, server):
 
 
 def test_the_badge_follows_edits_of_a_message_that_arrived_live(server, people, pages, db):
-    actions.join_room(db, room_row(db)["id"], people["eren"]["id"])
+    actions.join_room(db, room_row(db).id, people["eren"].id)
     mikasa = Api(server, db, people["mikasa"])
     eren = pages()
     log_in(eren, server, "eren")
@@ -72,7 +73,7 @@ def test_the_badge_follows_edits_of_a_message_that_arrived_live(server, people, 
 
 
 def test_the_badge_follows_edits_of_a_message_from_before_the_page(server, people, pages, db):
-    actions.join_room(db, room_row(db)["id"], people["eren"]["id"])
+    actions.join_room(db, room_row(db).id, people["eren"].id)
     mikasa = Api(server, db, people["mikasa"])
     seq = mikasa.send("@eren are you there?")
     eren = pages()

@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from chat import actions
+from chat.domain.entities import User
 
 from ..conftest import make_token, room_row
 from ..servers import http
@@ -15,14 +16,14 @@ from .ui import log_in, message, open_room, send
 pytestmark = pytest.mark.e2e
 
 
-def post(server, db, user: dict, text: str, room: str = "general") -> None:
+def post(server, db, user: User, text: str, room: str = "general") -> None:
     api = http()
     api.headers["Authorization"] = f"Bearer {make_token(db, user)}"
     response = api.post(f"{server.url}/api/rooms/{room}/messages", json={"content": text})
     assert response.status_code == 201, response.text
 
 
-def wait_until_read(server, db, user: dict, room: str = "general") -> None:
+def wait_until_read(server, db, user: User, room: str = "general") -> None:
     """Until the server has the room read (the page reports reads, throttled)."""
     api = http()
     api.headers["Authorization"] = f"Bearer {make_token(db, user)}"
@@ -52,7 +53,7 @@ def test_a_mention_is_highlighted_for_the_named_person_only(server, people, page
 
 def test_the_rooms_list_counts_mentions_live_and_after_a_reload(server, people, pages, db):
     general = room_row(db, "general")
-    actions.join_room(db, general["id"], people["eren"]["id"])
+    actions.join_room(db, general.id, people["eren"].id)
     eren = pages()
     log_in(eren, server, "eren")
     mentions = eren.locator('li.room-item[data-room="general"] .mentions')

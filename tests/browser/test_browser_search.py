@@ -27,7 +27,7 @@ def test_search_from_the_header_and_follow_a_result_to_the_message(
     for i in range(1, 121):  # more than two history pages
         text = f"filler message {i}" if i != 30 else WALRUS
         actions.send_message(db, general, people["eren"], text, None)
-    actions.create_room(db, "plans", people["mikasa"]["id"], is_private=True)
+    actions.create_room(db, "plans", people["mikasa"].id, is_private=True)
     actions.send_message(db, room_row(db, "plans"), people["mikasa"], "a walrus in private", None)
 
     eren = pages()

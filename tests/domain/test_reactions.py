@@ -128,14 +128,14 @@ def target(db, people) -> int:
 
 def reactions_of(db, seq: int) -> dict | None:
     rows = queries.messages_between(db, 1, seq - 1, seq + 1, 1)
-    return rows[0]["reactions"]
+    return rows[0].reactions
 
 
 def event_frames(db, after: int) -> list[dict]:
     room = room_row(db)
     return [
-        outbound.row_message(room["name"], r)
-        for r in queries.messages_between(db, room["id"], after, 2**62, 200)
+        outbound.row_message(room.name, r)
+        for r in queries.messages_between(db, room.id, after, 2**62, 200)
     ]
 
 
@@ -324,7 +324,7 @@ def test_validate_emoji_judges_the_canonical_form(text):
 def toggle_by_socket(db, room, user, seq, emoji):
     """What the socket does with a react frame: parse, then client.write_event."""
     frame = inbound.parse(
-        orjson.dumps({"type": "react", "room": room["name"], "seq": seq, "emoji": emoji}).decode(),
+        orjson.dumps({"type": "react", "room": room.name, "seq": seq, "emoji": emoji}).decode(),
         4000,
         plain_text=False,
     )

@@ -43,5 +43,5 @@ def people(db) -> dict[str, dict]:
     people = {}
     for name in ("eren", "mikasa"):
         user = make_user(db, name)
-        people[name] = {**user, "token": make_token(db, user)}
+        people[name] = {"id": user.id, "username": user.username, "token": make_token(db, user)}
     return people

@@ -133,7 +133,7 @@ def test_1008_when_the_credential_is_revoked(start_server, person, db, path):
     for i in range(LOOPS):
         user, token = person()
         clients = [opened(server, path, token) for _ in range(3)]
-        actions.disable_user(db, user["id"])
+        actions.disable_user(db, user.id)
         assert [c.close_code() for c in clients] == [1008] * 3, f"loop {i}"
     bystander.send(chat("still here", "b"))
     _, ack = bystander.until("ack")
@@ -293,7 +293,7 @@ def test_1013_when_a_client_falls_outbound_queue_frames_behind(start_server, per
 
     sender = threading.Thread(target=talk, daemon=True)
     sender.start()
-    dropped = f"dropping slow client {stuck_user['username']}"
+    dropped = f"dropping slow client {stuck_user.username}"
     deadline = time.monotonic() + 120
     try:
         while dropped not in server.log():  # the log line is the event; read it as it comes

@@ -144,7 +144,7 @@ def world(module_database, tmp_path_factory, request):
     people = {}
     for name in ("eren", "mikasa", "levi", "armin", "jean", "hange", "sasha", "connie"):
         user = make_user(db, name)
-        people[name] = {**user, "token": make_token(db, user)}
+        people[name] = {"id": user.id, "username": user.username, "token": make_token(db, user)}
     quotes = TimedQuoteServer()
     secret = os.environ.get("SECRET_KEY", "test-secret-key")
     server = DefaultGunicorn(logs / "gunicorn.log", 2, DATABASE_URL=url, SECRET_KEY=secret)

@@ -83,8 +83,8 @@ def answers_until_probe(ws, probe: str) -> list[dict]:
 def test_no_frame_drops_the_socket_or_writes_partially(start_server, db, eren, mikasa, path):
     server = start_server(RATE_LIMIT_PER_SEC="0")
     general = room_row(db)
-    actions.join_room(db, general["id"], eren["id"])  # so a join changes nothing
-    actions.create_room(db, "secret", mikasa["id"], is_private=True)
+    actions.join_room(db, general.id, eren.id)  # so a join changes nothing
+    actions.create_room(db, "secret", mikasa.id, is_private=True)
     send_as(db, eren, "eren's message")
     send_as(db, mikasa, "mikasa's message")
     ws = open_socket(server, make_token(db, eren), path)

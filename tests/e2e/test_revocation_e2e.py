@@ -67,7 +67,7 @@ def test_password_change_ends_every_login_session_but_not_api_tokens(server, db)
     by_token = Client.open(server, "general", make_token(db, user))
     by_token.until("ready")
 
-    actions.set_password(db, user["id"], "a brand new password")
+    actions.set_password(db, user.id, "a brand new password")
 
     for socket_ in by_cookie:
         assert socket_.close_code() == 1008
@@ -85,7 +85,7 @@ def test_a_disabled_account_loses_every_socket_token_and_session(server, db):
     watcher = Client.open(server, "general", make_token(db, make_user(db, "levi")))
     watcher.until("ready")
 
-    actions.disable_user(db, user["id"])
+    actions.disable_user(db, user.id)
 
     for socket_ in sockets:
         assert socket_.close_code() == 1008
@@ -105,7 +105,7 @@ def test_removal_from_a_private_room_closes_the_sockets_that_follow_it(server, d
 
     eren = make_user(db, "eren", PASSWORD)
     levi = make_user(db, "levi", PASSWORD)
-    room_actions.create_room(db, "plans", eren["id"], is_private=True)
+    room_actions.create_room(db, "plans", eren.id, is_private=True)
     room = db.execute("SELECT * FROM rooms WHERE name = 'plans'").fetchone()
     room_actions.invite(db, room, "levi")
     levi_token = make_token(db, levi)

@@ -125,8 +125,8 @@ def test_a_bot_request_is_a_job_and_a_notify_not_a_message(db, database_url, sen
     assert job.fetchall() == [
         {
             "bot": "stock",
-            "room_id": room["id"],
-            "requested_by": sender["id"],
+            "room_id": room.id,
+            "requested_by": sender.id,
             "argument": "AAPL.US",
             "client_id": "c-1",
             "state": "pending",

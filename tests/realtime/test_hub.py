@@ -13,6 +13,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from chat import actions, metrics
+from chat.domain.entities import User
 from chat.domain.render import render
 from chat.protocol import outbound
 from chat.realtime.hub import Hub
@@ -78,22 +79,22 @@ def test_catch_up_waits_for_a_slow_reader_instead_of_dropping_it(hub, db, genera
     user = make_user(db)
     send_n(db, general, user, 300)
     sock = RecordingSocket()
-    peer = Peer(sock, {"id": 0, "username": "slow"}, queue_size=20)
+    peer = Peer(sock, User(0, "slow"), queue_size=20)
     # 300 rows through a 20-frame queue: only flow control gets them all through.
     hub.join(peer, general, after=0)
     sock.wait_for(lambda s: any(f["type"] == "ready" for f in s.frames))
     assert sock.seqs() == list(range(1, 301))
     assert sock.closed_with is None
-    hub.leave(peer, general["id"])
+    hub.leave(peer, general.id)
     peer.close()
 
 
 def test_a_client_that_stops_reading_is_dropped_and_others_get_everything(hub, db, general):
     user = make_user(db)
     stuck = RecordingSocket(blocked=True)
-    stuck_peer = Peer(stuck, {"id": 0, "username": "stuck"}, queue_size=10)
+    stuck_peer = Peer(stuck, User(0, "stuck"), queue_size=10)
     fine = RecordingSocket()
-    fine_peer = Peer(fine, {"id": 1, "username": "fine"}, queue_size=10)
+    fine_peer = Peer(fine, User(1, "fine"), queue_size=10)
     hub.join(fine_peer, general, after=0)
     # The stuck client's `ready` sits in its queue: it never reads anything.
     hub.join(stuck_peer, general, after=0)
@@ -105,16 +106,16 @@ def test_a_client_that_stops_reading_is_dropped_and_others_get_everything(hub, d
     assert stuck_peer.closed
     stuck.gate.set()
     for peer in (fine_peer, stuck_peer):
-        hub.leave(peer, general["id"])
+        hub.leave(peer, general.id)
         peer.close()
 
 
 def test_a_room_nobody_follows_is_forgotten(hub, db, general):
     sock = RecordingSocket()
-    peer = Peer(sock, {"id": 0, "username": "w"}, queue_size=10)
+    peer = Peer(sock, User(0, "w"), queue_size=10)
     hub.join(peer, general, after=None)
-    assert general["id"] in hub._feeds
-    hub.leave(peer, general["id"])
+    assert general.id in hub._feeds
+    hub.leave(peer, general.id)
     peer.close()
     assert hub._feeds == {}
 
@@ -127,12 +128,12 @@ def test_a_room_nobody_follows_is_forgotten(hub, db, general):
 def test_malformed_or_foreign_notifications_are_ignored(hub, db, general, payload):
     user = make_user(db)
     sock = RecordingSocket()
-    peer = Peer(sock, {"id": 0, "username": "w"}, queue_size=10)
+    peer = Peer(sock, User(0, "w"), queue_size=10)
     hub.join(peer, general, after=0)
     hub.on_stored(bus.decode_stored(payload))
     seqs = send_n(db, general, user, 2)
     sock.wait_for(lambda s: s.seqs() == seqs)
-    hub.leave(peer, general["id"])
+    hub.leave(peer, general.id)
     peer.close()
 
 
@@ -140,7 +141,7 @@ def test_lone_and_batched_notifications_are_delivered_and_timed(hub, db, general
     """Each line carries the sender's clock, which feeds the NOTIFY-to-delivery
     histogram."""
     sock = RecordingSocket()
-    peer = Peer(sock, {"id": 0, "username": "w"}, queue_size=10)
+    peer = Peer(sock, User(0, "w"), queue_size=10)
     hub.join(peer, general, after=0)
     sock.wait_for(lambda s: s.frames and s.frames[-1]["type"] == "ready")
     now = datetime.now(UTC)
@@ -149,15 +150,15 @@ def test_lone_and_batched_notifications_are_delivered_and_timed(hub, db, general
     observed = metrics.NOTIFY_TO_DELIVERY.collect()[0]
     count = next(s.value for s in observed.samples if s.name.endswith("_count"))
     # The hub trusts the feed's seq: the table need not hold these two.
-    hub.on_stored(bus.decode_stored(f"{general['id']} 1 1 {first}"))
-    (payload,) = bus.encode_stored([bus.Stored(general["id"], 2, second, bus.now_ms())])
+    hub.on_stored(bus.decode_stored(f"{general.id} 1 1 {first}"))
+    (payload,) = bus.encode_stored([bus.Stored(general.id, 2, second, bus.now_ms())])
     hub.on_stored(bus.decode_stored(payload))
     # A batch (actions.send_messages): several messages, one per line, in one payload.
     third, fourth = (
         outbound.chat_frame("general", seq, "eren", f"batch {seq}", now, None, render("batch"))
         for seq in (3, 4)
     )
-    hub.on_stored(bus.decode_stored(f"{general['id']} 3 1 {third}\n{general['id']} 4 1 {fourth}"))
+    hub.on_stored(bus.decode_stored(f"{general.id} 3 1 {third}\n{general.id} 4 1 {fourth}"))
     sock.wait_for(lambda s: s.seqs() == [1, 2, 3, 4])
     assert [f["content"] for f in sock.frames if f["type"] == "chat"] == [
         "first",
@@ -167,5 +168,5 @@ def test_lone_and_batched_notifications_are_delivered_and_timed(hub, db, general
     ]
     observed = metrics.NOTIFY_TO_DELIVERY.collect()[0]
     assert next(s.value for s in observed.samples if s.name.endswith("_count")) == count + 4
-    hub.leave(peer, general["id"])
+    hub.leave(peer, general.id)
     peer.close()

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from chat.domain.entities import User
 from chat.realtime.peer import CLOSE_TRY_AGAIN_LATER, FrameSocket, Peer, wire
 
 WAIT = 15.0
@@ -98,7 +99,7 @@ def client():
 
 
 def test_frames_to_a_reading_client_go_directly_without_a_writer(client):
-    peer = Peer(client, {"id": 1, "username": "eren"}, queue_size=10)
+    peer = Peer(client, User(1, "eren"), queue_size=10)
     texts = [f'{{"n":{i}}}' for i in range(200)]  # 20 times the queue: none waits in it
     for text in texts:
         assert peer.offer(wire(text))
@@ -111,7 +112,7 @@ def test_frames_to_a_reading_client_go_directly_without_a_writer(client):
 def test_frames_larger_than_the_socket_buffer_arrive_whole_and_in_order(client):
     """Direct writes stop part-way through frames; the writer finishes each one
     while another writer (simple-websocket's pongs) tries to write in between."""
-    peer = Peer(client, {"id": 1, "username": "eren"}, queue_size=1000)
+    peer = Peer(client, User(1, "eren"), queue_size=1000)
     texts = [f'{{"n":{i},"pad":"{"x" * (997 * i % 20000)}"}}' for i in range(150)]
     pong = '{"pong":true}'
     pongs = 300
@@ -157,7 +158,7 @@ def test_frames_larger_than_the_socket_buffer_arrive_whole_and_in_order(client):
 
 
 def test_a_client_that_stops_reading_fills_the_kernel_then_the_queue_and_is_dropped(client):
-    peer = Peer(client, {"id": 1, "username": "stuck"}, queue_size=10)
+    peer = Peer(client, User(1, "stuck"), queue_size=10)
     frame = wire('{"pad":"' + "x" * 60_000 + '"}')
     accepted = 0
     while peer.offer(frame):  # the kernel's buffers, then 10 queued, then dropped

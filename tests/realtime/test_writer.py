@@ -10,6 +10,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from chat import actions
+from chat.domain.entities import Room
 from chat.domain.render import render
 from chat.realtime import writer
 from chat.realtime.writer import Writer, _Pending
@@ -30,7 +31,7 @@ def pool(database_url):
 @pytest.fixture
 def rooms(db):
     user = make_user(db, "eren")
-    actions.create_room(db, "second", user["id"])
+    actions.create_room(db, "second", user.id)
     return user, room_row(db, "general"), room_row(db, "second")
 
 
@@ -46,7 +47,7 @@ def stored(db, room) -> list[tuple[int, str]]:
     return [
         (r["seq"], r["content"])
         for r in db.execute(
-            "SELECT seq, content FROM messages WHERE room_id = %s ORDER BY seq", (room["id"],)
+            "SELECT seq, content FROM messages WHERE room_id = %s ORDER BY seq", (room.id,)
         )
     ]
 
@@ -65,7 +66,7 @@ def test_a_batch_gives_each_room_its_next_seqs_in_order(db, rooms):
     assert [o.seq for o in outcomes] == [2, 1, 3, 2]
     assert stored(db, general) == [(1, "before"), (2, "g1"), (3, "g2")]
     assert stored(db, second) == [(1, "s1"), (2, "s2")]
-    assert room_row(db, "general")["last_seq"] == 3 and room_row(db, "second")["last_seq"] == 2
+    assert room_row(db, "general").last_seq == 3 and room_row(db, "second").last_seq == 2
 
 
 def test_repeats_of_a_client_id_in_the_table_or_the_batch_store_nothing(db, rooms):
@@ -103,7 +104,7 @@ def test_one_notification_line_per_message_packed_under_the_limit(db, rooms, dat
     assert len(lines) == len(batch)
     heads = [line.split(" ", 3) for line in lines]
     assert [(int(h[0]), int(h[1])) for h in heads] == [
-        (i.room["id"], o.seq) for i, o in zip(batch, outcomes, strict=True)
+        (i.room.id, o.seq) for i, o in zip(batch, outcomes, strict=True)
     ]
     by_reference = heads[-1]
     assert len(by_reference) == 3  # room, seq, time: listeners read it from the table
@@ -126,7 +127,7 @@ def test_concurrent_sends_through_two_writers_stay_gapless(pool, db, rooms):
                 n = next(counter)
             room = general if n % 3 else second
             sent = writers[n % 2].send(room, user, f"m{n}", f"c{n}")
-            results.append((room["id"], sent.seq))
+            results.append((room.id, sent.seq))
         return results
 
     results, errors = run_concurrently(send_some, 12)
@@ -134,14 +135,14 @@ def test_concurrent_sends_through_two_writers_stay_gapless(pool, db, rooms):
     pairs = [pair for result in results for pair in result]
     assert len(pairs) == len(set(pairs)) == 12 * 15
     for room in (general, second):
-        seqs = sorted(seq for room_id, seq in pairs if room_id == room["id"])
+        seqs = sorted(seq for room_id, seq in pairs if room_id == room.id)
         assert seqs == list(range(1, len(seqs) + 1))
         assert [s for s, _ in stored(db, room)] == seqs
 
 
 def test_one_bad_send_does_not_fail_its_batch_mates(pool, db, rooms):
     user, general, _ = rooms
-    ghost = {"id": 999_999, "name": "ghost"}  # no such room: its insert fails
+    ghost = Room(999_999, "ghost")  # no such room: its insert fails
     w = Writer(pool)
     batch = [
         _Pending(item(general, user, "fine 1")),
@@ -188,8 +189,8 @@ def test_write_batch_0_sends_one_transaction_per_message(make_app, db, rooms):
 def test_a_batch_records_the_mentions_of_members_of_each_room(db, rooms):
     user, general, second = rooms
     mikasa = make_user(db, "mikasa")
-    actions.join_room(db, general["id"], mikasa["id"])  # in general, not in second
-    actions.join_room(db, general["id"], user["id"])
+    actions.join_room(db, general.id, mikasa.id)  # in general, not in second
+    actions.join_room(db, general.id, user.id)
     batch = [
         actions.Send(general, user, "hi @mikasa", None, render("hi @mikasa")),
         actions.Send(second, user, "hi @mikasa", None, render("hi @mikasa")),
@@ -199,6 +200,6 @@ def test_a_batch_records_the_mentions_of_members_of_each_room(db, rooms):
     assert new_rows(actions.send_messages(db, batch)) == 4
     rows = db.execute("SELECT user_id, room_id, seq FROM mentions ORDER BY seq").fetchall()
     assert rows == [
-        {"user_id": mikasa["id"], "room_id": general["id"], "seq": 1},
-        {"user_id": user["id"], "room_id": general["id"], "seq": 3},
+        {"user_id": mikasa.id, "room_id": general.id, "seq": 1},
+        {"user_id": user.id, "room_id": general.id, "seq": 3},
     ]

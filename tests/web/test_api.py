@@ -5,6 +5,7 @@ import re
 import pytest
 
 from chat import actions
+from chat.domain.entities import User
 
 from ..conftest import csrf_token, make_token, make_user, room_row
 
@@ -21,7 +22,7 @@ def headers(db, user) -> dict:
     return {"Authorization": f"Bearer {make_token(db, user)}"}
 
 
-def seed(db, user: dict, count: int, room: str = "general") -> None:
+def seed(db, user: User, count: int, room: str = "general") -> None:
     row = room_row(db, room)
     for i in range(1, count + 1):
         actions.send_message(db, row, user, f"message {i}", None)
@@ -71,7 +72,7 @@ def test_no_auth_is_401_json(client, db, method, path):
 
 
 def test_list_rooms_with_token(client, db, user, headers):
-    actions.create_room(db, "lobby", user["id"])
+    actions.create_room(db, "lobby", user.id)
     seed(db, user, 3)
 
     response = client.get("/api/rooms", headers=headers)
@@ -88,7 +89,7 @@ def test_list_rooms_with_token(client, db, user, headers):
 
 def test_unread_counts_follow_the_read_state_without_going_back(client, db, user, headers):
     room = room_row(db)
-    actions.join_room(db, room["id"], user["id"])  # joins at seq 0: nothing read yet
+    actions.join_room(db, room.id, user.id)  # joins at seq 0: nothing read yet
     seed(db, make_user(db, "mikasa", "correct horse"), 5)
 
     def unread() -> int:
@@ -96,18 +97,18 @@ def test_unread_counts_follow_the_read_state_without_going_back(client, db, user
         return next(r["unread"] for r in rooms if r["name"] == "general")
 
     assert unread() == 5
-    assert actions.mark_read(db, room["id"], user["id"], 3) == 3
+    assert actions.mark_read(db, room.id, user.id, 3) == 3
     assert unread() == 2
-    assert actions.mark_read(db, room["id"], user["id"], 1) == 3  # older: ignored
+    assert actions.mark_read(db, room.id, user.id, 1) == 3  # older: ignored
     assert unread() == 2
-    assert actions.mark_read(db, room["id"], user["id"], 99) == 5  # clamped to the end
+    assert actions.mark_read(db, room.id, user.id, 99) == 5  # clamped to the end
     assert unread() == 0
 
 
 def test_private_rooms_only_for_members(client, db, user, headers):
     other = make_user(db, "levi")
-    actions.create_room(db, "secret", other["id"], is_private=True)
-    actions.create_room(db, "mine", user["id"], is_private=True)
+    actions.create_room(db, "secret", other.id, is_private=True)
+    actions.create_room(db, "mine", user.id, is_private=True)
 
     names = [r["name"] for r in client.get("/api/rooms", headers=headers).json["rooms"]]
     assert names == ["general", "mine"]
@@ -117,7 +118,7 @@ def test_private_rooms_only_for_members(client, db, user, headers):
         )
         assert response.status_code == 404
         assert response.json["error"]["code"] == "not_found"
-    assert room_row(db, "secret")["last_seq"] == 0
+    assert room_row(db, "secret").last_seq == 0
 
 
 # --- reading messages -------------------------------------------------------
@@ -216,11 +217,11 @@ def test_send_with_token(client, db, user, headers):
     row = db.execute("SELECT seq, user_id, content, client_id FROM messages").fetchone()
     assert row == {
         "seq": 1,
-        "user_id": user["id"],
+        "user_id": user.id,
         "content": "hello from a script",
         "client_id": "c-1",
     }
-    assert room_row(db)["last_seq"] == 1
+    assert room_row(db).last_seq == 1
 
 
 def test_send_without_client_id(client, db, headers):
@@ -244,14 +245,14 @@ def test_same_client_id_is_one_message(client, db, headers):
         "duplicate": True,
     }
     assert message_count(db) == 1
-    assert room_row(db)["last_seq"] == 1
+    assert room_row(db).last_seq == 1
     # The repeat did not use up a seq: the next send is gapless.
     assert send(client, headers, "next", client_id="c-18").json["seq"] == 2
 
 
 def test_same_client_id_from_another_user_or_room_is_new(client, db, user, headers):
     other = {"Authorization": f"Bearer {make_token(db, make_user(db, 'levi'))}"}
-    actions.create_room(db, "lobby", user["id"])
+    actions.create_room(db, "lobby", user.id)
 
     assert send(client, headers, "a", client_id="c-1").status_code == 201
     assert send(client, other, "b", client_id="c-1").status_code == 201
@@ -321,7 +322,7 @@ def test_send_refuses_bad_content(app, client, db, headers, body, code):
     assert response.json["error"]["code"] == code
     assert response.json["error"]["message"]
     assert message_count(db) == 0
-    assert room_row(db)["last_seq"] == 0
+    assert room_row(db).last_seq == 0
 
 
 @pytest.mark.parametrize(
@@ -381,7 +382,7 @@ def test_a_stock_request_is_accepted_for_the_bot_and_not_stored(client, db, user
     assert again.status_code == 202 and again.json["duplicate"] is True
     assert message_count(db) == 0
     jobs = db.execute("SELECT argument, requested_by FROM bot_jobs").fetchall()
-    assert jobs == [{"argument": "AAPL.US", "requested_by": user["id"]}]
+    assert jobs == [{"argument": "AAPL.US", "requested_by": user.id}]
 
 
 @pytest.mark.parametrize(
@@ -393,7 +394,7 @@ def test_refused_commands_are_400_and_change_nothing(client, db, headers, conten
     assert response.status_code == 400
     assert response.json["error"]["code"] == code
     assert message_count(db) == 0
-    assert room_row(db)["last_seq"] == 0
+    assert room_row(db).last_seq == 0
     assert db.execute("SELECT count(*) AS n FROM bot_jobs").fetchone()["n"] == 0
 
 
@@ -414,16 +415,16 @@ def test_a_double_slash_sends_a_leading_slash(client, db, headers):
 
 def test_unread_counts_others_messages_not_own_ones_nor_events(client, db, user, headers):
     room = room_row(db)
-    actions.join_room(db, room["id"], user["id"])
+    actions.join_room(db, room.id, user.id)
     mikasa = make_user(db, "mikasa", "correct horse")
     seed(db, mikasa, 2)
     seed(db, user, 3)  # one's own messages are not news
     # An edit of message 1 takes seq 6 (events are rows of their own kind).
-    db.execute("UPDATE rooms SET last_seq = 6 WHERE id = %s", (room["id"],))
+    db.execute("UPDATE rooms SET last_seq = 6 WHERE id = %s", (room.id,))
     db.execute(
         "INSERT INTO messages (room_id, seq, user_id, content, kind, target_seq)"
         " VALUES (%s, 6, %s, 'edited', 'edit', 1)",
-        (room["id"], mikasa["id"]),
+        (room.id, mikasa.id),
     )
 
     assert room_counts(client, headers) == (2, 0)
@@ -431,20 +432,20 @@ def test_unread_counts_others_messages_not_own_ones_nor_events(client, db, user,
 
 def test_mentions_count_members_mentioned_after_their_read_seq(client, db, user, headers):
     room = room_row(db)
-    actions.join_room(db, room["id"], user["id"])
+    actions.join_room(db, room.id, user.id)
     mikasa = make_user(db, "mikasa", "correct horse")
     levi = make_user(db, "levi", "correct horse")  # never joined general
-    actions.join_room(db, room["id"], mikasa["id"])
+    actions.join_room(db, room.id, mikasa.id)
     for text in ["hi @EREN", "@eren @eren twice is one", "`@eren` in code is not", "@levi x"]:
         actions.send_message(db, room, mikasa, text, None)
     actions.send_message(db, room, user, "@eren talking to myself", None)
 
     assert room_counts(client, headers) == (4, 2)
     rows = db.execute("SELECT user_id, seq FROM mentions ORDER BY seq").fetchall()
-    assert rows == [{"user_id": user["id"], "seq": 1}, {"user_id": user["id"], "seq": 2}]
-    assert levi["id"] not in {r["user_id"] for r in rows}  # not a member: nothing recorded
+    assert rows == [{"user_id": user.id, "seq": 1}, {"user_id": user.id, "seq": 2}]
+    assert levi.id not in {r["user_id"] for r in rows}  # not a member: nothing recorded
 
-    actions.mark_read(db, room["id"], user["id"], 1)
+    actions.mark_read(db, room.id, user.id, 1)
     assert room_counts(client, headers) == (3, 1)
     db.execute("UPDATE messages SET deleted_at = now() WHERE seq = 2")
     assert room_counts(client, headers) == (2, 0)  # a deleted message is neither

@@ -60,7 +60,7 @@ class Site:
 @pytest.fixture
 def site(app, client, db, eren, mikasa, pg_server) -> Site:
     """eren logged in; mikasa has a private room `secret`; eren has not joined #general."""
-    actions.create_room(db, "secret", mikasa["id"], is_private=True)
+    actions.create_room(db, "secret", mikasa.id, is_private=True)
     assert AuthActions(client).login("eren").status_code == 302
     api = app.test_client()
     api.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {make_token(db, eren)}"
@@ -101,7 +101,7 @@ def oversized_post(client, path: str, app):
 @contextlib.contextmanager
 def exports_running(site: Site, client, path: str):
     """Every export slot of the worker taken by a real download in progress."""
-    actions.join_room(site.db, room_row(site.db)["id"], site.eren["id"])  # now eren may export
+    actions.join_room(site.db, room_row(site.db).id, site.eren.id)  # now eren may export
     held = [client.get(path, buffered=False) for _ in range(export.MAX_EXPORTS_PER_WORKER)]
     assert all(r.status_code == 200 for r in held)
     try:

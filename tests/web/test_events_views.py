@@ -61,7 +61,7 @@ def test_edit_delete_and_react_over_the_api(client, db, eren, mikasa):
     assert (deleted.status_code, deleted.json["seq"]) == (200, 5)
     assert "on" not in deleted.json
     assert db.execute("SELECT deleted_by FROM messages WHERE seq = %s", (seq,)).fetchone() == {
-        "deleted_by": eren["id"]
+        "deleted_by": eren.id
     }
 
 
@@ -127,12 +127,12 @@ def test_refusals_are_clear_json_and_change_nothing(
     assert response.status_code == status, response.text
     assert response.is_json
     assert response.json["error"]["code"] == code
-    assert room_row(db)["last_seq"] == 1
+    assert room_row(db).last_seq == 1
     assert db.execute("SELECT content FROM messages").fetchall() == [{"content": "eren's words"}]
 
 
 def test_a_private_room_is_not_found_for_a_non_member(client, db, eren, mikasa):
-    actions.create_room(db, "plans", eren["id"], is_private=True)
+    actions.create_room(db, "plans", eren.id, is_private=True)
     seq = send(db, eren, "secret plan", room="plans")
     headers = bearer(db, mikasa)
     for method, path, body in (
@@ -142,11 +142,11 @@ def test_a_private_room_is_not_found_for_a_non_member(client, db, eren, mikasa):
     ):
         response = client.open(path, method=method, json=body, headers=headers)
         assert (response.status_code, response.json["error"]["code"]) == (404, "not_found")
-    assert room_row(db, "plans")["last_seq"] == 1
+    assert room_row(db, "plans").last_seq == 1
 
 
 def test_the_room_owner_deletes_over_the_api(client, db, eren, mikasa):
-    actions.create_room(db, "owned", mikasa["id"])
+    actions.create_room(db, "owned", mikasa.id)
     seq = send(db, eren, "off topic", room="owned")
     response = client.delete(url(seq, "owned"), headers=bearer(db, mikasa))
     assert response.status_code == 200

@@ -37,7 +37,7 @@ STATE_OF_EXPORTS = """
 @pytest.fixture
 def eren(db):
     user = make_user(db, "eren")
-    actions.join_room(db, room_row(db)["id"], user["id"])
+    actions.join_room(db, room_row(db).id, user.id)
     return user
 
 
@@ -150,7 +150,7 @@ def test_an_empty_room(client, db, eren, headers):
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_a_private_room_is_404_to_a_non_member_like_a_missing_room(client, db, headers, fmt):
     levi = make_user(db, "levi")
-    actions.create_room(db, "plans", levi["id"], is_private=True)
+    actions.create_room(db, "plans", levi.id, is_private=True)
     send(db, levi, "the plan", room="plans")
     hidden = client.get(f"/api/rooms/plans/export.{fmt}", headers=headers, buffered=True)
     missing = client.get(f"/api/rooms/nosuchroom/export.{fmt}", headers=headers, buffered=True)
@@ -174,7 +174,7 @@ def test_a_public_room_needs_joining_first(client, db, eren):
         "code": "forbidden",
         "message": "only members can export #general: join the room first",
     }
-    actions.join_room(db, room_row(db)["id"], levi["id"])
+    actions.join_room(db, room_row(db).id, levi.id)
     assert (
         client.get("/api/rooms/general/export.csv", headers=levi_headers, buffered=True).status_code
         == 200
@@ -199,7 +199,7 @@ def test_a_client_leaving_mid_download_gives_the_connection_back(app, client, db
     db.execute(
         "INSERT INTO messages (room_id, seq, user_id, content)"
         " SELECT 1, g, %s, 'x' FROM generate_series(1, %s) g",
-        (eren["id"], export.FETCH_ROWS * 2),
+        (eren.id, export.FETCH_ROWS * 2),
     )
     response = client.get("/api/rooms/general/export.jsonl", headers=headers, buffered=False)
     chunks = iter(response.response)
@@ -259,9 +259,9 @@ def big_room(pg_server, template_db):
     url = _with_db(pg_server, name)
     with psycopg.connect(url, autocommit=True, row_factory=psycopg.rows.dict_row) as conn:
         user = make_user(conn, "eren")
-        conn.execute(SQL_FILL_BIG_ROOM, {"user_id": user["id"], "rows": BIG_ROWS})
+        conn.execute(SQL_FILL_BIG_ROOM, {"user_id": user.id, "rows": BIG_ROWS})
         conn.execute("UPDATE rooms SET last_seq = %s WHERE id = 1", (BIG_ROWS,))
-        actions.join_room(conn, 1, user["id"])
+        actions.join_room(conn, 1, user.id)
         token = make_token(conn, user)
     yield url, token
     with psycopg.connect(pg_server, autocommit=True) as conn:
@@ -350,7 +350,7 @@ def wait_until(condition, timeout: float = 20.0) -> None:
 
 
 def test_edits_deletions_and_reactions_through_the_real_actions(client, db, eren, headers):
-    room = db.execute("SELECT * FROM rooms WHERE name = 'general'").fetchone()
+    room = room_row(db)
     edited = send(db, eren, "first")
     deleted = send(db, eren, "gone soon")
     actions.edit_message(db, room, eren, edited, "second")

@@ -90,8 +90,8 @@ def fuzzed_app(app, db, eren, mikasa):
     """eren logged in (a session for pages, a token for the API) in #general, with
     messages of both to edit and react to."""
     app.config.update(RATE_LIMIT_PER_SEC=0)  # the limits have their own tests
-    actions.join_room(db, room_row(db)["id"], eren["id"])
-    actions.create_room(db, "secret", mikasa["id"], is_private=True)
+    actions.join_room(db, room_row(db).id, eren.id)
+    actions.create_room(db, "secret", mikasa.id, is_private=True)
     for text in ("first", "@eren second"):
         send_as(db, eren, text)
         send_as(db, mikasa, text)

@@ -74,7 +74,7 @@ def test_the_history_page_keeps_reaction_order(client, auth, db, reacted):
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_the_export_keeps_reaction_order(client, db, eren, reacted, fmt):
-    actions.join_room(db, room_row(db)["id"], eren["id"])
+    actions.join_room(db, room_row(db).id, eren.id)
     headers = {"Authorization": f"Bearer {make_token(db, eren)}"}
     body = client.get(f"/api/rooms/general/export.{fmt}", headers=headers, buffered=True).data
     if fmt == "jsonl":

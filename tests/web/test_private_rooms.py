@@ -75,7 +75,7 @@ def test_bad_invitations_change_nothing(client, auth, db, username, message):
 
 
 def test_a_non_member_cannot_invite(client, auth, db, eren):
-    actions.create_room(db, "plans", eren["id"], is_private=True)
+    actions.create_room(db, "plans", eren.id, is_private=True)
     auth.register("levi")
     token = csrf_token(client.get("/rooms").text)
     response = client.post("/rooms/plans/invite", data={"csrf_token": token, "username": "levi"})

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from chat import actions
+from chat.domain.entities import User
 
 from ..conftest import csrf_token, make_user, room_row
 
@@ -23,7 +24,7 @@ def logged_in(auth, user):
     return user
 
 
-def seed(db, user: dict, count: int, room: str = "general", text: str = "message {}") -> None:
+def seed(db, user: User, count: int, room: str = "general", text: str = "message {}") -> None:
     """Send `count` messages through the real action, numbered from 1."""
     row = room_row(db, room)
     for i in range(1, count + 1):
@@ -59,7 +60,7 @@ def test_rooms_lists_general(client, logged_in):
 
 def test_rooms_shows_unread_and_mention_counts_of_a_member(client, db, logged_in):
     general = room_row(db)
-    actions.join_room(db, general["id"], logged_in["id"])
+    actions.join_room(db, general.id, logged_in.id)
     mikasa = make_user(db, "mikasa", "correct horse")
     seed(db, mikasa, 2, text="hi @eren, number {}")
     seed(db, mikasa, 1)
@@ -90,11 +91,11 @@ def test_create_room(client, db, logged_in, typed, stored):
     row = db.execute(
         "SELECT name, is_private, created_by FROM rooms WHERE name = %s", (stored,)
     ).fetchone()
-    assert row == {"name": stored, "is_private": False, "created_by": logged_in["id"]}
+    assert row == {"name": stored, "is_private": False, "created_by": logged_in.id}
     members = db.execute(
         "SELECT user_id FROM room_members JOIN rooms ON id = room_id WHERE name = %s", (stored,)
     ).fetchall()
-    assert members == [{"user_id": logged_in["id"]}]
+    assert members == [{"user_id": logged_in.id}]
     assert f'href="/rooms/{stored}"' in client.get("/rooms").text
     assert client.get(f"/rooms/{stored}").status_code == 200
 
@@ -145,7 +146,7 @@ def test_unknown_room_post_404(client, db, logged_in):
 
 def test_private_room_is_404_to_non_members(client, db, logged_in):
     owner = make_user(db, "levi")
-    actions.create_room(db, "secret", owner["id"], is_private=True)
+    actions.create_room(db, "secret", owner.id, is_private=True)
     seed(db, owner, 1, room="secret", text="classified")
 
     assert "secret" not in client.get("/rooms").text
@@ -156,7 +157,7 @@ def test_private_room_is_404_to_non_members(client, db, logged_in):
     token = csrf_token(client.get("/rooms/general").text)
     response = client.post("/rooms/secret/messages", data={"csrf_token": token, "content": "hi"})
     assert response.status_code == 404
-    assert room_row(db, "secret")["last_seq"] == 1
+    assert room_row(db, "secret").last_seq == 1
 
 
 # --- history ----------------------------------------------------------------
@@ -288,11 +289,11 @@ def test_form_post_stores_the_message(client, db, logged_in):
     row = db.execute("SELECT seq, user_id, content, client_id FROM messages").fetchone()
     assert row == {
         "seq": 1,
-        "user_id": logged_in["id"],
+        "user_id": logged_in.id,
         "content": "hello without JavaScript",
         "client_id": None,
     }
-    assert room_row(db)["last_seq"] == 1
+    assert room_row(db).last_seq == 1
     html = client.get("/rooms/general/history").text
     assert seqs_on(html) == [1]
     assert "hello without JavaScript" in html
@@ -313,7 +314,7 @@ def test_form_posts_get_consecutive_seqs(client, db, logged_in):
 def test_form_post_needs_csrf(client, db, logged_in, token):
     assert post_message(client, "hi", token=token).status_code == 400
     assert db.execute("SELECT count(*) AS n FROM messages").fetchone()["n"] == 0
-    assert room_row(db)["last_seq"] == 0
+    assert room_row(db).last_seq == 0
 
 
 @pytest.mark.parametrize("content", ["", "   ", "\n\n", "x" * 4001, "nul\x00"])
@@ -389,7 +390,7 @@ def test_form_commands_are_answered_with_a_flash(client, db, logged_in, content,
 
 def test_history_links_to_the_room_s_export_in_both_formats(client, db, logged_in):
     general = room_row(db)
-    actions.join_room(db, general["id"], logged_in["id"])
+    actions.join_room(db, general.id, logged_in.id)
     seed(db, logged_in, 2)
     links = re.findall(
         r'href="(/rooms/general/export\.(?:jsonl|csv))"', client.get("/rooms/general/history").text

@@ -6,10 +6,11 @@ from urllib.parse import quote
 import pytest
 
 from chat import actions
+from chat.domain.entities import User
 from chat.storage import search as stored
 from chat.web import search
 
-from ..conftest import add_event, make_token, make_user, send_as
+from ..conftest import add_event, make_token, make_user, room_row, send_as
 
 
 @pytest.fixture
@@ -17,7 +18,7 @@ def headers(db, eren) -> dict:
     return {"Authorization": f"Bearer {make_token(db, eren)}"}
 
 
-def bearer(db, user: dict) -> dict:
+def bearer(db, user: User) -> dict:
     return {"Authorization": f"Bearer {make_token(db, user)}"}
 
 
@@ -130,7 +131,7 @@ def test_snippet_html(headline, html):
 
 
 def test_filter_by_room_and_by_author(client, db, eren, mikasa, headers):
-    actions.create_room(db, "ops", eren["id"])
+    actions.create_room(db, "ops", eren.id)
     a = send(db, eren, "rollout in general")
     b = send(db, mikasa, "rollout by mikasa")
     c = send(db, mikasa, "rollout in ops", room="ops")
@@ -218,7 +219,7 @@ def test_events_and_deleted_messages_are_never_found(client, db, eren, headers):
 @pytest.fixture
 def private_plans(db, mikasa):
     """A private room of mikasa's with a word that appears nowhere else."""
-    actions.create_room(db, "plans", mikasa["id"], is_private=True)
+    actions.create_room(db, "plans", mikasa.id, is_private=True)
     return send(db, mikasa, "the xylophonist attacks at dawn", room="plans")
 
 
@@ -243,7 +244,7 @@ def test_a_room_filter_on_a_hidden_room_answers_like_a_missing_room(
 
 
 def test_a_member_who_leaves_stops_finding_the_room(client, db, eren, mikasa, private_plans):
-    plans = db.execute("SELECT * FROM rooms WHERE name = 'plans'").fetchone()
+    plans = room_row(db, "plans")
     actions.invite(db, plans, "eren")
     headers = bearer(db, eren)
     assert found(client, headers, q="xylophonist") == [("plans", private_plans)]
@@ -347,7 +348,7 @@ def test_the_header_has_a_search_box_for_people_who_are_logged_in(client, db, er
 
 
 def test_edits_deletions_and_reactions_through_the_real_actions(client, db, eren, headers):
-    room = db.execute("SELECT * FROM rooms WHERE name = 'general'").fetchone()
+    room = room_row(db)
     edited = send(db, eren, "a typo in the platypus")
     deleted = send(db, eren, "the platypus is secret")
     actions.edit_message(db, room, eren, edited, "the platypus, corrected")

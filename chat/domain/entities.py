@@ -1,0 +1,165 @@
+"""The things the chat is about: a user, a room, a stored message.
+
+Small immutable values. Each is built from a database row by its `from_row`,
+and only the reads in chat/storage/queries.py (and the actions that create
+or look up a room or a user) call it: everything above them takes these types,
+never a row. Per-reader data that is not part of the thing itself (unread
+counts, the partner of a direct room) lives in `RoomListing`, the shape of one
+line of a reader's room list.
+
+Nothing here touches the database: `Mapping` is all a row needs to be (psycopg's
+dict_row gives a dict).
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Self
+
+from chat.domain.kinds import KIND_CHAT
+
+Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A person (or a bot) with an account; `username` keeps the case it was registered in."""
+
+    id: int
+    username: str
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        """From a row with `id` and `username` (other columns, e.g. a password hash, are left)."""
+        return cls(row["id"], row["username"])
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    """A room: public, private (members only) or direct (a private room of two).
+
+    `last_seq` is the room's newest seq as of the read that built this value;
+    the room moves on while it is held, so it is not part of the room's
+    identity: two reads of the same room compare equal whatever their
+    `last_seq` (and hash alike). Read it again (queries.room_last_seq) where
+    the current value matters.
+    """
+
+    id: int
+    name: str
+    is_private: bool = False
+    is_direct: bool = False
+    created_by: int | None = None
+    last_seq: int = field(default=0, compare=False)
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        """From a row with `id` and `name`; `is_private`, `is_direct`, `created_by`
+        and `last_seq` when the row has them (their defaults otherwise)."""
+        return cls(
+            row["id"],
+            row["name"],
+            row.get("is_private", False),
+            row.get("is_direct", False),
+            row.get("created_by"),
+            row.get("last_seq", 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RoomListing:
+    """One line of a reader's room list: the room, and what it is to this reader.
+
+    `unread` and `mentions` are None for a public room the reader has never
+    joined; `partner` is the other person of a direct room. The room's own
+    fields are repeated flat (name, is_direct, ...) so a template reads a
+    listing and a `Room` alike.
+    """
+
+    room: Room
+    unread: int | None = None
+    mentions: int | None = None
+    last_read_seq: int | None = None
+    partner: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        """From a row of queries.SQL_VISIBLE_ROOMS."""
+        return cls(
+            Room.from_row(row),
+            row.get("unread"),
+            row.get("mentions"),
+            row.get("last_read_seq"),
+            row.get("partner"),
+        )
+
+    @property
+    def id(self) -> int:
+        return self.room.id
+
+    @property
+    def name(self) -> str:
+        return self.room.name
+
+    @property
+    def is_private(self) -> bool:
+        return self.room.is_private
+
+    @property
+    def is_direct(self) -> bool:
+        return self.room.is_direct
+
+    @property
+    def last_seq(self) -> int:
+        return self.room.last_seq
+
+    @property
+    def title(self) -> str:
+        """What people see: #name, or @someone for a direct room."""
+        if self.room.is_direct and self.partner:
+            return f"@{self.partner}"
+        return f"#{self.room.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A stored row of a room: a message (kind chat or action) or an event that
+    changes one (edit, delete, reaction_add, reaction_remove; `target_seq` names it).
+
+    `username` is the author, or for an event who made it. `html` is `content`
+    rendered (None for kinds that are not rendered). A message read from the
+    table carries its current state: `edited_at`, `deleted_at` and
+    `reactions` ({emoji: [usernames]} in the order first given, None when
+    none). `reactions` is a dict, as the frame carries it; it takes no part in
+    the hash (equality still compares it).
+    """
+
+    seq: int
+    username: str
+    content: str
+    created_at: datetime
+    html: str | None = None
+    kind: str = KIND_CHAT
+    client_id: str | None = None
+    target_seq: int | None = None
+    edited_at: datetime | None = None
+    deleted_at: datetime | None = None
+    reactions: dict[str, list[str]] | None = field(default=None, hash=False)
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        """From a row of queries' message reads (_MESSAGE_ROWS); columns a row
+        lacks take their defaults."""
+        return cls(
+            row["seq"],
+            row["username"],
+            row["content"],
+            row["created_at"],
+            row.get("html"),
+            row.get("kind", KIND_CHAT),
+            row.get("client_id"),
+            row.get("target_seq"),
+            row.get("edited_at"),
+            row.get("deleted_at"),
+            row.get("reactions"),
+        )
