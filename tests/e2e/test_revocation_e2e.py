@@ -105,8 +105,7 @@ def test_removal_from_a_private_room_closes_the_sockets_that_follow_it(server, d
 
     eren = make_user(db, "eren", PASSWORD)
     levi = make_user(db, "levi", PASSWORD)
-    room_actions.create_room(db, "plans", eren.id, is_private=True)
-    room = db.execute("SELECT * FROM rooms WHERE name = 'plans'").fetchone()
+    room = room_actions.create_room(db, "plans", eren.id, is_private=True)
     room_actions.invite(db, room, "levi")
     levi_token = make_token(db, levi)
     in_plans = Client.open(server, "plans", levi_token)
