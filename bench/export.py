@@ -105,7 +105,7 @@ def main() -> None:
     expected = args.rows - args.rows // 10
     with scratch_database() as url:
         with psycopg.connect(url, autocommit=True, row_factory=psycopg.rows.dict_row) as conn:
-            user_id = actions.create_user(conn, "exporter", "correct horse battery")
+            user_id = actions.create_user(conn, "exporter", "correct horse battery").id
             token = actions.create_token(conn, user_id)
             started = time.perf_counter()
             conn.execute(FILL, {"user_id": user_id, "rows": args.rows})

@@ -41,7 +41,7 @@ def prepare(url: str, rooms: int) -> list[str]:
     with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
         tokens = []
         for i in range(USERS):
-            user = actions.create_user(conn, f"h{i}", "benchmark!")
+            user = actions.create_user(conn, f"h{i}", "benchmark!").id
             tokens.append(actions.create_token(conn, user))
         for r in range(rooms):
             actions.create_room(conn, f"r{r}", user)

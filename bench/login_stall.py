@@ -56,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     with scratch_database() as url:
         with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
-            token = actions.create_token(conn, actions.create_user(conn, "pinger", PASSWORD))
+            token = actions.create_token(conn, actions.create_user(conn, "pinger", PASSWORD).id)
             for i in range(args.logins):
                 actions.create_user(conn, f"u{i}", PASSWORD)
         server = Gunicorn(

@@ -33,7 +33,7 @@ from tests.servers import Gunicorn, scratch_database  # noqa: E402
 def make_tokens(url: str, count: int) -> list[str]:
     with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
         return [
-            actions.create_token(conn, actions.create_user(conn, f"u{i}", "benchmark!"))
+            actions.create_token(conn, actions.create_user(conn, f"u{i}", "benchmark!").id)
             for i in range(count)
         ]
 

@@ -83,7 +83,9 @@ class Ours:
         """Accounts (made once, USERS_MAX at most) and the rooms; a token per client."""
         with psycopg.connect(self.database_url, row_factory=psycopg.rows.dict_row) as conn:
             if not getattr(self, "tokens", None):
-                ids = [actions.create_user(conn, f"b{i}", "benchmark!") for i in range(USERS_MAX)]
+                ids = [
+                    actions.create_user(conn, f"b{i}", "benchmark!").id for i in range(USERS_MAX)
+                ]
                 self.owner = ids[0]
                 self.tokens = [actions.create_token(conn, i) for i in ids]
             for room in rooms:
