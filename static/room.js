@@ -10,7 +10,7 @@
 //     .author, .content, a.permalink (history page anchor), time[datetime]
 //     .mention.me    an @mention of the reader inside .content
 //     .action        a `/me` message ("eren waves"); .content starts with span.actor
-//   li.notice        "X joined the room" / "X left the room"
+//   li.notice.member-event  "X joined #room", "X added Y" (static/membership.js)
 //   li.notice.local  for this tab only, never stored: .help (/help's list), .queued
 //                    ("stockbot will answer"), .error (a refused command)
 //   li.divider       "New" line above the first unread message on load
@@ -29,6 +29,7 @@ import { isBlank } from "./message_text.js";
 import { OwnSends } from "./own_sends.js";
 import { MessageEvents } from "./message_events.js";
 import { UnreadBadges } from "./unread.js";
+import { showMembership } from "./membership.js";
 import { el } from "./dom.js";
 
 // Others' indicator disappears this long after their last typing frame;
@@ -40,9 +41,6 @@ const COMMAND_ERRORS = new Set(["unknown_command", "bad_command", "too_many_requ
 const BOTTOM_SLACK_PX = 24;
 // Read receipts are sent at most this often while scrolling.
 const READ_THROTTLE_MS = 1000;
-// A "left" followed by "joined" within this long is someone changing pages
-// (each page has its own socket): neither line is shown.
-const LEAVE_GRACE_MS = 3000;
 
 const section = document.getElementById("room");
 const room = section.dataset.room;
@@ -65,7 +63,6 @@ const jump = document.getElementById("jump");
 const composer = new Composer({ form, max: maxChars, onSend: (text) => sends.send(text) });
 
 const typists = new Map(); // username -> hide timer
-const leaving = new Map(); // username -> timer that shows their "left" line
 let firstReady = true;
 let readSent = readAtLoad; // the last read seq told to the server
 let seenSeq = readAtLoad; // the highest seq the user has had on screen
@@ -305,22 +302,9 @@ function onNotice(frame) {
   notice(frame.content, `notice local ${frame.code}`).setAttribute("role", "status");
 }
 
+// Someone's last tab in the room closed: their typing line goes with it.
 function onPresence(frame) {
-  if (frame.room !== room || frame.username === me) return; // your own tabs are noise
-  const name = frame.username;
-  if (frame.type === "user_left") {
-    stopTyping(name);
-    clearTimeout(leaving.get(name));
-    leaving.set(name, setTimeout(() => {
-      leaving.delete(name);
-      notice(frame.content ?? `${name} left the room`);
-    }, LEAVE_GRACE_MS));
-  } else if (leaving.has(name)) {
-    clearTimeout(leaving.get(name));
-    leaving.delete(name);
-  } else {
-    notice(frame.content ?? `${name} joined the room`);
-  }
+  if (frame.room === room) stopTyping(frame.username);
 }
 
 function onOnline(frame) {
@@ -390,8 +374,9 @@ socket.on("ready", onReady);
 socket.on("ack", onAck);
 socket.on("error", onError);
 socket.on("notice", onNotice);
-socket.on("user_joined", onPresence);
+// Opening or closing a tab is not news: user_joined and user_left draw no line.
 socket.on("user_left", onPresence);
+showMembership({ socket, room, me, notice });
 socket.on("online_users", onOnline);
 socket.on("typing", onTyping);
 // An edit, deletion or reaction moves the room's seq too: what was seen is read.
