@@ -123,6 +123,22 @@ def join(conn: Connection, room: Room, user: User) -> int | None:
     return seq
 
 
+# Where a new account starts: the room every installation is created with.
+FIRST_ROOM = "general"
+SQL_FIRST_ROOM = """
+    SELECT id, name, is_private, is_direct, created_by, last_seq, topic, archived_at
+    FROM rooms WHERE name = %s AND NOT is_private AND archived_at IS NULL
+"""
+
+
+def join_first_room(conn: Connection, user: User) -> None:
+    """A person who just registered joins #general (if it is there, public and
+    not archived), as a new member of a team's chat expects."""
+    row = conn.execute(SQL_FIRST_ROOM, (FIRST_ROOM,)).fetchone()
+    if row is not None:
+        join(conn, Room.from_row(row), user)
+
+
 def leave(conn: Connection, room: Room, user: User) -> int:
     """Take `user` out of a room (public or private): the leave event's seq.
     ChatError('not_found') if they are not a member, ('forbidden') for a
