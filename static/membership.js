@@ -4,7 +4,8 @@
 //   - a `not_members` frame tells the sender that their message mentions people
 //     who are not members (they were not notified), with a button per person
 //     that adds them (POST /api/rooms/<room>/members);
-//   - `room_removed` for the open room says so: nothing new arrives here.
+//   - `room_added` for the open room removes the "Join" banner;
+//   - `room_removed` for the open room says so.
 import { el } from "./dom.js";
 
 // "carol added bob", with "you" for the reader.
@@ -68,6 +69,12 @@ export function showMembership({ socket, room, me, notice }) {
       });
       li.append(button);
     }
+  });
+
+  // Joined (by the button in another tab, by posting here, or added by someone):
+  // the invitation to join goes.
+  socket.on("room_added", (frame) => {
+    if (frame.room?.name === room) document.getElementById("join-banner")?.remove();
   });
 
   socket.on("room_removed", (frame) => {
