@@ -63,6 +63,9 @@ from chat.actions.presence import (
     reap_dead_workers,
     register_worker,
     retire_worker,
+    set_status,
+    worker_people,
+    worker_people_away,
     worker_presence,
 )
 from chat.actions.rooms import (
@@ -141,4 +144,7 @@ __all__ = [
     "use_token",
     "wake_bot",
     "worker_presence",
+    "set_status",
+    "worker_people",
+    "worker_people_away",
 ]

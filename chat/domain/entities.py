@@ -87,6 +87,7 @@ class RoomListing:
     last_read_seq: int | None = None
     partner: str | None = None
     muted: bool = False
+    partner_status: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Self:
@@ -98,6 +99,7 @@ class RoomListing:
             row.get("last_read_seq"),
             row.get("partner"),
             bool(row.get("muted")),
+            row.get("partner_status"),
         )
 
     @property

@@ -43,6 +43,12 @@ SQL_VISIBLE_ROOM = (
     WHERE r.name = %(name)s AND """
     + SQL_READABLE_BY
 )
+# A person's status across the app (migration 0015), for a user row `u`.
+SQL_STATUS_OF_U = """(
+    SELECT CASE WHEN count(*) = 0 THEN 'offline'
+                WHEN bool_and(p.away) THEN 'away' ELSE 'online' END
+    FROM user_presence p WHERE p.user_id = u.id
+)"""
 # A member's rooms with what they are to them. unread counts others' messages
 # after their read seq (edits, deletions, reactions and membership events have
 # seqs too, but are not something new to read), reading at most UNREAD_MAX
@@ -75,7 +81,13 @@ _MEMBER_ROOMS = (
            CASE WHEN r.is_direct THEN (
                SELECT u.username FROM room_members o JOIN users u ON u.id = o.user_id
                WHERE o.room_id = r.id AND o.user_id <> %(user_id)s
-           ) END AS partner
+           ) END AS partner,
+           CASE WHEN r.is_direct THEN (
+               SELECT """
+    + SQL_STATUS_OF_U
+    + """ FROM room_members o JOIN users u ON u.id = o.user_id
+               WHERE o.room_id = r.id AND o.user_id <> %(user_id)s
+           ) END AS partner_status
     FROM room_members m JOIN rooms r ON r.id = m.room_id
     WHERE m.user_id = %(user_id)s"""
 )
@@ -255,6 +267,25 @@ SQL_MEMBERS = """
     WHERE m.room_id = %s ORDER BY lower(u.username)
 """
 SQL_READ_SEQ = "SELECT last_read_seq FROM room_members WHERE room_id = %s AND user_id = %s"
+SQL_MEMBERS_WITH_STATUS = (
+    """
+    SELECT u.username, """
+    + SQL_STATUS_OF_U
+    + """ AS status
+    FROM room_members m JOIN users u ON u.id = m.user_id
+    WHERE m.room_id = %s AND u.disabled_at IS NULL
+    ORDER BY lower(u.username)
+"""
+)
+
+
+def members_with_status(conn: Connection, room_id: int) -> list[tuple[str, str]]:
+    """The room's members, (username, status) by name; status is online, away or
+    offline (DESIGN §9)."""
+    return [
+        (row["username"], row["status"])
+        for row in conn.execute(SQL_MEMBERS_WITH_STATUS, (room_id,))
+    ]
 
 
 # `ends_in`: seconds until the key's window closes (and its count with it).
