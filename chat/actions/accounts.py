@@ -48,7 +48,10 @@ SQL_INSERT_TOKEN = """
     WHERE (SELECT count(*) FROM api_tokens WHERE user_id = %(user_id)s) < %(max)s
     RETURNING id, name, created_at, last_used_at
 """
-SQL_DELETE_TOKEN = "DELETE FROM api_tokens WHERE id = %s AND user_id = %s RETURNING id"
+SQL_DELETE_TOKEN = """
+    DELETE FROM api_tokens WHERE id = %s AND user_id = %s
+    RETURNING id, name, created_at, last_used_at
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +90,15 @@ def create_token(conn: Connection, user_id: int, name: str | None = None) -> str
     return new_token(conn, user_id, name).token
 
 
-def revoke_token(conn: Connection, user_id: int, token_id: int) -> None:
-    """Delete one of the user's API tokens: requests carrying it are refused from
-    now on. ChatError('not_found') when the user has no token with that id (a
-    token of someone else's included: no probing of ids)."""
-    if conn.execute(SQL_DELETE_TOKEN, (token_id, user_id)).fetchone() is None:
+def revoke_token(conn: Connection, user_id: int, token_id: int) -> ApiToken:
+    """Delete one of the user's API tokens, so that requests carrying it are
+    refused from now on; the token as it was listed. ChatError('not_found')
+    when the user has no token with that id (someone else's token answers the
+    same: no probing of ids)."""
+    row = conn.execute(SQL_DELETE_TOKEN, (token_id, user_id)).fetchone()
+    if row is None:
         raise ChatError("not_found", "You have no API token with that id.")
+    return ApiToken.from_row(row)
 
 
 # One statement: the owner is found and the token's last use noted together.
@@ -116,7 +122,7 @@ SQL_INSERT_SESSION = """
 SQL_DELETE_SESSION = "DELETE FROM user_sessions WHERE token_hash = %s"
 SQL_DELETE_OTHER_SESSION = """
     DELETE FROM user_sessions
-    WHERE id = %(id)s AND user_id = %(user_id)s AND token_hash <> %(keep)s
+    WHERE id = %(id)s AND user_id = %(user_id)s AND token_hash IS DISTINCT FROM %(keep)s
     RETURNING token_hash
 """
 SQL_DELETE_SESSIONS = "DELETE FROM user_sessions WHERE user_id = %s"
@@ -165,9 +171,10 @@ def end_session(conn: Connection, token: str) -> None:
     publish_control(conn, bus.REVOKE_SESSION, token_hash.hex())
 
 
-def end_other_session(conn: Connection, user_id: int, session_id: int, keep: bytes) -> None:
+def end_other_session(conn: Connection, user_id: int, session_id: int, keep: bytes | None) -> None:
     """Log out one of the user's sessions by its id, from another one (`keep`, the
-    hash of the session asking, which this never ends): its cookie stops working
+    hash of the session asking, which this never ends; None when the request came
+    with an API token): its cookie stops working
     and its sockets close on every worker. ChatError('not_found') when the user
     has no other session with that id."""
     params = {"id": session_id, "user_id": user_id, "keep": keep}

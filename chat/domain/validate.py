@@ -134,8 +134,7 @@ def _short_name(value: object, what: str, max_chars: int) -> str:
     ):
         raise ChatError(
             "bad_request",
-            f"The {what} must not contain control characters "
-            "(line breaks, tabs, direction marks).",
+            f"The {what} must not contain control characters (line breaks, tabs, direction marks).",
         )
     if is_blank(name):
         raise ChatError("bad_request", f"Enter a {what} of 1 to {max_chars} characters.")
