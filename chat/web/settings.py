@@ -6,6 +6,8 @@ own route and comes back to the page (303), except a new token, which is
 shown in the answer to the form that made it and never again.
 """
 
+from datetime import UTC, datetime
+
 from flask import (
     Blueprint,
     Flask,
@@ -44,6 +46,20 @@ def init_app(app: Flask) -> None:
     csrf.exempt(api_bp)  # api_login_required checks CSRF on session-authenticated writes
     app.register_blueprint(bp)
     app.register_blueprint(api_bp)
+
+
+@bp.app_template_filter("ago")
+def ago(moment: datetime, now: datetime | None = None) -> str:
+    """How long ago, as a person reads it at a glance: "just now", "5 minutes
+    ago", "3 hours ago", "2 days ago"; past a month, the date."""
+    seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
+    if seconds < 90:  # last_seen_at moves once a minute: closer than that is "now"
+        return "just now"
+    for unit, size, limit in (("minute", 60, 60), ("hour", 3600, 24), ("day", 86400, 31)):
+        count = round(seconds / size)
+        if count < limit:
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return moment.astimezone(UTC).strftime("on %Y-%m-%d")
 
 
 def _id_or_404(value: int) -> int:

@@ -45,6 +45,11 @@ FIELDS = [
     "seq",
     "watch",
     "type",
+    "display_name",
+    "current_password",
+    "new_password",
+    "confirm_password",
+    "remove",
 ]
 json_value = st.one_of(
     any_text,

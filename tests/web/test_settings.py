@@ -4,6 +4,7 @@ password change, login sessions, personal API tokens."""
 import html
 import re
 import unicodedata
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -15,6 +16,7 @@ from chat.domain.errors import ChatError
 from chat.domain.text import is_blank
 from chat.domain.validate import DISPLAY_NAME_MAX, validate_display_name
 from chat.storage import bus
+from chat.web.settings import ago
 
 from ..conftest import csrf_token, make_token
 from ..hostile_text import any_text
@@ -98,7 +100,30 @@ def test_the_page_needs_a_login(client):
 
 def test_the_header_links_the_username_to_the_settings_page(app, eren):
     page = logged_in(app).get("/rooms").text
-    assert '<a href="/settings" class="me">eren<' in page
+    assert '<a href="/settings" title="Account settings" class="me">eren<' in page
+
+
+NOW = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "before, words",
+    [
+        (timedelta(seconds=-5), "just now"),  # another host's clock, a little ahead
+        (timedelta(seconds=89), "just now"),
+        (timedelta(seconds=90), "2 minutes ago"),
+        (timedelta(minutes=1, seconds=40), "2 minutes ago"),
+        (timedelta(minutes=59), "59 minutes ago"),
+        (timedelta(minutes=60), "1 hour ago"),
+        (timedelta(hours=5), "5 hours ago"),
+        (timedelta(hours=23, minutes=29), "23 hours ago"),
+        (timedelta(hours=23, minutes=31), "1 day ago"),
+        (timedelta(days=30), "30 days ago"),
+        (timedelta(days=31), "on 2026-10-25"),
+    ],
+)
+def test_times_on_the_page_say_how_long_ago(before, words):
+    assert ago(NOW - before, NOW) == words
 
 
 def test_the_page_shows_every_section_and_marks_this_device(app, eren):
