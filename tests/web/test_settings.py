@@ -10,16 +10,18 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg.rows import dict_row
 
 from chat import actions
 from chat.domain.errors import ChatError
 from chat.domain.text import is_blank
 from chat.domain.validate import DISPLAY_NAME_MAX, validate_display_name
-from chat.storage import bus
+from chat.storage import bus, migrate, queries
 from chat.web.settings import ago
 
 from ..conftest import csrf_token, make_token
 from ..hostile_text import any_text
+from ..schema import database_at
 
 ERROR = re.compile(r'class="error" role="alert">([^<]*)<')
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
@@ -561,6 +563,50 @@ def test_the_cli_names_a_token(runner, db, eren):
     assert db.execute("SELECT name FROM api_tokens").fetchone()["name"] == "nightly export"
     refused = runner.invoke(args=["create-token", "eren", "--name", "a\tb"])
     assert refused.exit_code == 1 and "control characters" in refused.output
+
+
+# --- migration 0014 on an existing database ------------------------------------------
+
+
+def test_0014_keeps_existing_sessions_and_tokens_working(pg_server):
+    """Sessions made before get ids and a last use (their creation); tokens and
+    accounts get no name; both go on working."""
+    with database_at(pg_server, "0012_link_hrefs") as conninfo:
+        with psycopg.connect(conninfo, autocommit=True, row_factory=dict_row) as conn:
+            user = conn.execute(
+                "INSERT INTO users (username, password_hash) VALUES ('eren', 'x') RETURNING id"
+            ).fetchone()["id"]
+            for i in range(3):
+                conn.execute(
+                    "INSERT INTO user_sessions (token_hash, user_id, created_at)"
+                    " VALUES (%s, %s, now() - make_interval(days => %s))",
+                    (actions.hash_token(f"session-{i}"), user, i),
+                )
+            conn.execute(
+                "INSERT INTO api_tokens (user_id, token_hash) VALUES (%s, %s)",
+                (user, actions.hash_token("chat_old")),
+            )
+
+        assert "0014_account_settings" in migrate.migrate(conninfo)
+
+        with psycopg.connect(conninfo, autocommit=True, row_factory=dict_row) as conn:
+            sessions = conn.execute(
+                "SELECT id, created_at, last_seen_at, user_agent FROM user_sessions ORDER BY id"
+            ).fetchall()
+            assert len({s["id"] for s in sessions}) == 3
+            assert all(s["last_seen_at"] == s["created_at"] for s in sessions)
+            assert all(s["user_agent"] is None for s in sessions)
+            assert actions.use_session(conn, actions.hash_token("session-2")).id == user
+            assert conn.execute("SELECT display_name FROM users").fetchone() == {
+                "display_name": None
+            }
+            assert [t.name for t in queries.api_tokens(conn, user)] == [None]
+            assert actions.use_token(conn, actions.hash_token("chat_old")).id == user
+            new = actions.start_session(conn, user)  # ids go on after the old ones
+            new_id = conn.execute(
+                "SELECT id FROM user_sessions WHERE token_hash = %s", (actions.hash_token(new),)
+            ).fetchone()["id"]
+            assert new_id > max(s["id"] for s in sessions)
 
 
 # --- the display-name rule, for any text ------------------------------------------
