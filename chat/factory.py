@@ -29,6 +29,7 @@ from chat.web import (
     metrics,
     rooms,
     search,
+    settings,
     sockets,
     worker,
 )
@@ -78,6 +79,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     auth.init_app(app)
     rooms.init_app(app)
     api.init_app(app)
+    settings.init_app(app)
     search.init_app(app)
     export.init_app(app)
     sockets.init_app(app)

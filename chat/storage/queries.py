@@ -2,7 +2,7 @@
 
 from psycopg import Connection
 
-from chat.domain.entities import Message, Room, RoomListing, User
+from chat.domain.entities import ApiToken, LoginSession, Message, Room, RoomListing, User
 from chat.domain.kinds import ALL_KINDS, MESSAGE_KINDS, RENDERED_KINDS
 from chat.domain.render import render
 
@@ -206,6 +206,40 @@ def user_by_session(conn: Connection, token_hash: bytes) -> User | None:
     """The (enabled) user of a live login session; None once it is revoked."""
     row = conn.execute(SQL_USER_BY_SESSION, (token_hash,)).fetchone()
     return User.from_row(row) if row else None
+
+
+# --- what a person's settings page shows: their display name, sessions, tokens ---
+
+SQL_DISPLAY_NAME = "SELECT display_name FROM users WHERE id = %s"
+# Most recently used first: the device in your hand, then the one you forgot.
+SQL_LOGIN_SESSIONS = """
+    SELECT id, created_at, last_seen_at, user_agent,
+           coalesce(token_hash = %(current)s, false) AS current
+    FROM user_sessions WHERE user_id = %(user_id)s
+    ORDER BY last_seen_at DESC, id DESC
+"""
+SQL_API_TOKENS = """
+    SELECT id, name, created_at, last_used_at FROM api_tokens
+    WHERE user_id = %s ORDER BY created_at DESC, id DESC
+"""
+
+
+def display_name(conn: Connection, user_id: int) -> str | None:
+    """The user's display name; None when they have not set one."""
+    row = conn.execute(SQL_DISPLAY_NAME, (user_id,)).fetchone()
+    return row["display_name"] if row else None
+
+
+def login_sessions(conn: Connection, user_id: int, current: bytes | None) -> list[LoginSession]:
+    """The user's live login sessions, most recently used first; the one whose
+    token hash is `current` (the asking request's) is marked as such."""
+    rows = conn.execute(SQL_LOGIN_SESSIONS, {"user_id": user_id, "current": current})
+    return [LoginSession.from_row(row) for row in rows]
+
+
+def api_tokens(conn: Connection, user_id: int) -> list[ApiToken]:
+    """The user's API tokens (never the tokens themselves), newest first."""
+    return [ApiToken.from_row(row) for row in conn.execute(SQL_API_TOKENS, (user_id,))]
 
 
 def visible_room(conn: Connection, name: str, user_id: int) -> Room | None:
