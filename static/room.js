@@ -15,8 +15,8 @@
 //                    ("stockbot will answer"), .error (a refused command)
 //   li.divider       "New" line above the first unread message on load
 //   (edit, delete and reaction hooks: static/message_events.js)
-//   #online          online usernames, one li[data-user] each
-//   #members         members of a private or direct room (server-rendered)
+//   #members         the room's members, li[data-user][data-status] (online, away,
+//                    offline; static/people.js keeps it live)
 //   #typing          "X is typing…", empty when no one is
 //   #send, #content  the form and its textarea: Enter sends, Shift+Enter is a newline
 //                    (#send-counter, #send-note: static/composer.js)
@@ -30,6 +30,7 @@ import { OwnSends } from "./own_sends.js";
 import { MessageEvents } from "./message_events.js";
 import { UnreadBadges } from "./unread.js";
 import { showMembership } from "./membership.js";
+import { followPresence } from "./people.js";
 import { el } from "./dom.js";
 
 // Others' indicator disappears this long after their last typing frame;
@@ -57,8 +58,6 @@ const list = document.getElementById("messages");
 const form = document.getElementById("send");
 const statusEl = document.getElementById("status");
 const typingEl = document.getElementById("typing");
-const onlineEl = document.getElementById("online");
-const membersEl = document.getElementById("members");
 const jump = document.getElementById("jump");
 const composer = new Composer({ form, max: maxChars, onSend: (text) => sends.send(text) });
 
@@ -307,23 +306,6 @@ function onPresence(frame) {
   if (frame.room === room) stopTyping(frame.username);
 }
 
-function onOnline(frame) {
-  if (frame.room !== room) return;
-  const users = frame.users ?? [];
-  onlineEl.replaceChildren(...users.map((name) => {
-    const li = el("li", name === me ? "me" : "", name);
-    li.dataset.user = name;
-    if (name === me) li.append(" ", el("span", "muted", "(you)"));
-    return li;
-  }));
-  onlineEl.classList.remove("stale");
-  if (membersEl) {
-    for (const li of membersEl.querySelectorAll("li[data-user]")) {
-      li.classList.toggle("online", users.includes(li.dataset.user));
-    }
-  }
-}
-
 // --- typing ----------------------------------------------------------------
 
 function renderTyping() {
@@ -377,13 +359,12 @@ socket.on("notice", onNotice);
 // Opening or closing a tab is not news: user_joined and user_left draw no line.
 socket.on("user_left", onPresence);
 showMembership({ socket, room, me, notice });
-socket.on("online_users", onOnline);
+followPresence(socket, { room });
 socket.on("typing", onTyping);
 // An edit, deletion or reaction moves the room's seq too: what was seen is read.
 for (const type of ["chat_edit", "chat_delete", "reaction"]) socket.on(type, () => markRead());
 socket.on("close", () => {
   for (const username of [...typists.keys()]) stopTyping(username);
-  onlineEl.classList.add("stale");
 });
 socket.on("status", (state) => showStatus(statusEl, state));
 showStatus(statusEl, "connecting");
