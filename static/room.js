@@ -30,6 +30,8 @@ import { OwnSends } from "./own_sends.js";
 import { MessageEvents } from "./message_events.js";
 import { UnreadBadges } from "./unread.js";
 import { el } from "./dom.js";
+import { EmojiPicker } from "./emoji_picker.js";
+import { RoomSwitcher, sidebarRooms } from "./room_switcher.js";
 
 // Others' indicator disappears this long after their last typing frame;
 // a little over the server's 2 s typing interval so it does not flicker.
@@ -62,7 +64,15 @@ const typingEl = document.getElementById("typing");
 const onlineEl = document.getElementById("online");
 const membersEl = document.getElementById("members");
 const jump = document.getElementById("jump");
-const composer = new Composer({ form, max: maxChars, onSend: (text) => sends.send(text) });
+// One emoji picker for the message box and for reactions; Ctrl+K switches rooms.
+const picker = new EmojiPicker();
+const composer = new Composer({
+  form, max: maxChars, room, me, picker,
+  onSend: (text) => sends.send(text),
+  onEditLast: () => events.editLast(composer.input),
+  online: () => [...onlineEl.querySelectorAll("li[data-user]")].map((li) => li.dataset.user),
+});
+new RoomSwitcher({ rooms: sidebarRooms(document.querySelector(".sidebar")) });
 
 const typists = new Map(); // username -> hide timer
 const leaving = new Map(); // username -> timer that shows their "left" line
@@ -84,6 +94,7 @@ const events = new MessageEvents({
   maxChars,
   fillContent,
   report: (text) => notice(text, "notice local error").setAttribute("role", "alert"),
+  pickEmoji: (anchor, onPick) => picker.open({ anchor, onPick }),
 });
 
 // --- rendering -------------------------------------------------------------
