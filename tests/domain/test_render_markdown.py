@@ -2,12 +2,15 @@
 `:emoji:` shortcodes), and properties of every rendered message: sanitised, balanced,
 a fixpoint of the sanitiser, and the same whenever it is rendered."""
 
+from contextlib import contextmanager
 from html.parser import HTMLParser
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from markdown_it.rules_inline.linkify import linkify as linkify_rule
 
+from chat.domain import render as render_module
 from chat.domain import shortcodes
 from chat.domain.render import mentioned, render, sanitise
 
@@ -310,3 +313,32 @@ def test_rendering_is_deterministic(first, second):
     render(second)
     assert render(first) == once
     assert render(second) == render(second)
+
+
+@contextmanager
+def unguarded_linkify():
+    """markdown-it-py's own inline linkify rule in place of the guarded one."""
+    rules = render_module._markdown.inline.ruler
+    rules.at("linkify", linkify_rule)
+    try:
+        yield
+    finally:
+        rules.at("linkify", render_module._linkify_after_a_scheme)
+
+
+_SCHEMEISH = st.lists(
+    st.sampled_from(["http", "https", "HTTPS", "ftp", "xhttp", "mailto", "://", ":", "//", " "])
+    | _PIECES,
+    min_size=1,
+    max_size=10,
+).map("".join)
+
+
+@_DETERMINISTIC
+@given(text=_SCHEMEISH | _MARKDOWNISH)
+def test_the_guard_before_linkify_changes_no_output(text):
+    """The guard only spares markdown-it's rule the places where it finds no link
+    (it is there because the rule is quadratic in a text full of "://")."""
+    guarded = render(text)
+    with unguarded_linkify():
+        assert render(text) == guarded, text
