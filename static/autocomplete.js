@@ -7,6 +7,7 @@
 // highlighted option (aria-activedescendant), with aria-autocomplete="list";
 // role=combobox itself is not allowed on a <textarea>, which keeps its textbox
 // role. Up/Down move, Enter or Tab take the option, Esc closes; a click takes one.
+// Enter on a suggestion typed out in full sends the message instead.
 //
 // Stable hooks for browser tests:
 //   #suggestions                  the listbox (hidden when closed); data-kind: mention, command, emoji
@@ -101,8 +102,14 @@ export class Autocomplete {
   }
 
   // The keys the popup takes while it is open; true when the key was its.
+  // Enter on a suggestion that is already typed out in full ("/help", "@eren")
+  // is not the popup's: it closes, and the message box sends.
   handleKey(event) {
     if (!this.isOpen || event.isComposing || event.altKey || event.ctrlKey || event.metaKey) return false;
+    if (event.key === "Enter" && this.typedOut()) {
+      this.close();
+      return false;
+    }
     const count = this.options.length;
     if (event.key === "ArrowDown") this.highlight((this.active + 1) % count);
     else if (event.key === "ArrowUp") this.highlight((this.active - 1 + count) % count);
@@ -112,6 +119,12 @@ export class Autocomplete {
     event.preventDefault();
     event.stopPropagation();
     return true;
+  }
+
+  typedOut() {
+    const option = this.options[this.active];
+    const typed = this.input.value.slice(this.start, this.input.selectionStart);
+    return option !== undefined && option.insert.trim().toLowerCase() === typed.toLowerCase();
   }
 
   // What the text before the caret is completing, if anything.

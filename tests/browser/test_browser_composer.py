@@ -174,6 +174,14 @@ def test_a_slash_suggests_the_commands_with_their_help(eren):
     box.press("Enter")
     expect(eren.locator("#messages li.message.action", has_text="waves")).to_have_count(1)
 
+    # A suggestion typed out in full: Enter sends rather than completes.
+    eren.keyboard.type("/help")
+    expect(options).to_have_count(1)
+    box.press("Enter")
+    expect(eren.locator("#messages li.notice.local.help")).to_have_count(1)
+    expect(box).to_have_value("")
+    expect(suggestions).to_be_hidden()
+
 
 # --- the emoji picker ----------------------------------------------------------------
 
