@@ -31,7 +31,8 @@ attribute in a rendered message comes from this rule.
 
 A bare URL is a link when it starts with its scheme (`https://x.example/a`)
 and an e-mail address a mailto link (linkify-it's own rules: a trailing `.`,
-`,` or an unbalanced `)` is not part of the URL). Scheme-less host names are
+`,` or an unbalanced `)` is not part of the URL; nor is a trailing `:`, which
+`_colon_out_of_urls` adds to them). Scheme-less host names are
 not (linkify-it's "fuzzy links"): in a team's chat `app.py` and `README.md`
 are files, not the sites of Paraguay and Moldova. The link rules above apply
 to these links too. A mention inside a URL is refused by the mention rule
