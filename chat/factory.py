@@ -26,6 +26,7 @@ from chat.web import (
     health,
     inputs,
     limits,
+    lookup,
     metrics,
     rooms,
     search,
@@ -82,6 +83,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     settings.init_app(app)
     search.init_app(app)
     export.init_app(app)
+    lookup.init_app(app)
     sockets.init_app(app)
     health.init_app(app)
     metrics.init_app(app)

@@ -32,6 +32,8 @@ import { UnreadBadges } from "./unread.js";
 import { showMembership } from "./membership.js";
 import { followPresence } from "./people.js";
 import { el } from "./dom.js";
+import { EmojiPicker } from "./emoji_picker.js";
+import { RoomSwitcher, sidebarRooms } from "./room_switcher.js";
 
 // Others' indicator disappears this long after their last typing frame;
 // a little over the server's 2 s typing interval so it does not flicker.
@@ -59,7 +61,15 @@ const form = document.getElementById("send");
 const statusEl = document.getElementById("status");
 const typingEl = document.getElementById("typing");
 const jump = document.getElementById("jump");
-const composer = new Composer({ form, max: maxChars, onSend: (text) => sends.send(text) });
+// One emoji picker for the message box and for reactions; Ctrl+K switches rooms.
+const picker = new EmojiPicker();
+const composer = new Composer({
+  form, max: maxChars, room, me, picker,
+  onSend: (text) => sends.send(text),
+  onEditLast: () => events.editLast(composer.input),
+  online: () => [...document.querySelectorAll('#members li[data-status="online"]')].map((li) => li.dataset.user),
+});
+new RoomSwitcher({ rooms: sidebarRooms(document.querySelector(".sidebar")) });
 
 const typists = new Map(); // username -> hide timer
 let firstReady = true;
@@ -80,6 +90,7 @@ const events = new MessageEvents({
   maxChars,
   fillContent,
   report: (text) => notice(text, "notice local error").setAttribute("role", "alert"),
+  pickEmoji: (anchor, onPick) => picker.open({ anchor, onPick }),
 });
 
 // --- rendering -------------------------------------------------------------
