@@ -181,19 +181,15 @@ class Presence:
                     self._write(actions.depart, *stored[key])
         with self._pool.connection() as conn:
             people = actions.worker_people_away(conn, self.worker_id)
-            gone = [
-                u for u in actions.worker_people(conn, self.worker_id) if u.id not in self._people
-            ]
-        with self._people_lock:
-            wanted = {uid: self._state(c) for uid, c in self._people.items()}
-            for user_id, away in wanted.items():
-                if people.get(user_id) is not away:
+            stored_people = actions.worker_people(conn, self.worker_id)
+        for user in [*self._person.values(), *stored_people]:
+            with self._people_stripes[user.id % _STRIPES]:
+                count = self._people.get(user.id)
+                wanted = self._state(count) if count else None
+                if people.get(user.id) is not wanted:
                     with self._pool.connection() as conn:
-                        actions.set_status(conn, self.worker_id, self._person[user_id], away)
-            for user in gone:
-                if user.id not in self._people:
-                    with self._pool.connection() as conn:
-                        actions.set_status(conn, self.worker_id, user, None)
+                        actions.set_status(conn, self.worker_id, user, wanted)
+                    people[user.id] = wanted
 
     def stop(self) -> None:
         """The worker is exiting: everyone connected through it leaves now."""
