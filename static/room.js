@@ -31,6 +31,7 @@ import { MessageEvents } from "./message_events.js";
 import { UnreadBadges } from "./unread.js";
 import { showMembership } from "./membership.js";
 import { followPresence } from "./people.js";
+import { notifyWhileAway } from "./notify.js";
 import { el } from "./dom.js";
 import { EmojiPicker } from "./emoji_picker.js";
 import { RoomSwitcher, sidebarRooms } from "./room_switcher.js";
@@ -371,6 +372,7 @@ socket.on("notice", onNotice);
 socket.on("user_left", onPresence);
 showMembership({ socket, room, me, notice });
 followPresence(socket, { room });
+notifyWhileAway(socket, { me, openRoom: room, openIsDirect: section.dataset.direct === "true" });
 socket.on("typing", onTyping);
 // An edit, deletion or reaction moves the room's seq too: what was seen is read.
 for (const type of ["chat_edit", "chat_delete", "reaction"]) socket.on(type, () => markRead());
