@@ -183,6 +183,7 @@ def test_a_member_adds_someone_and_they_hear_it_live(db, database_url, people, p
         "private": True,
         "direct": False,
         "partner": None,
+        "partner_status": None,
         "topic": "",
         "archived": False,
         "muted": False,

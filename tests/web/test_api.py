@@ -82,6 +82,7 @@ def test_list_rooms_with_token(client, db, user, headers):
         "private": False,
         "direct": False,
         "partner": None,
+        "partner_status": None,
         "topic": "",
         "archived": False,
         "muted": False,
