@@ -108,7 +108,11 @@ def list_members(name: str):
     room = room_or_404(name)
     with worker.connection() as conn:
         members = queries.members_with_status(conn, room.id)
-    return jsonify(room=room.name, members=[{"username": u, "status": s} for u, s in members])
+    return jsonify(
+        room=room.name,
+        private=room.is_private,
+        members=[{"username": u, "status": s} for u, s in members],
+    )
 
 
 @bp.post("/rooms/<name>/members")
