@@ -80,9 +80,9 @@ export class Permalinks {
     });
   }
 
-  // The seq of "#m<seq>" in the page's address, else null.
+  // The seq of "#m<seq>" in the page's address, else null (seqs start at 1).
   linked() {
-    const match = /^#m(\d{1,18})$/.exec(location.hash);
+    const match = /^#m([1-9]\d{0,17})$/.exec(location.hash);
     return match ? Number(match[1]) : null;
   }
 

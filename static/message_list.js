@@ -89,11 +89,13 @@ export class MessageList {
 
   // Put a stored message in its place by seq. Usually that is the end; but an
   // ack can settle a send after later messages arrived, so: find the last
-  // stored message (or the divider) below this seq, then step over the
-  // notices that follow it, stopping at anything stored later or unsent.
+  // stored message (or the divider, or else the "Start of" line) below this
+  // seq, then step over the notices that follow it, stopping at anything
+  // stored later or unsent.
   place(li, seq) {
     let anchor = this.list.lastElementChild;
     while (anchor && !this.isBelow(anchor, li, seq)) anchor = anchor.previousElementSibling;
+    anchor ??= this.list.querySelector(":scope > .room-start");
     let before = anchor ? anchor.nextElementSibling : this.list.firstElementChild;
     while (before && (before === li || before.classList.contains("notice"))) before = before.nextElementSibling;
     this.list.insertBefore(li, before);

@@ -46,6 +46,7 @@ export class Scrollback {
     this.retryAt = 0;
     this.parked = []; // events for messages not shown, arrived while a page loads
     this.listeners = new Set();
+    this.liveMode = list.getAttribute("aria-live") ?? "polite"; // restored after each quiet change
     list.addEventListener("scroll", () => this.maybeLoad(), { passive: true });
   }
 
@@ -152,12 +153,11 @@ export class Scrollback {
       anchor = anchor.nextElementSibling;
     }
     const y = anchor?.getBoundingClientRect().top;
-    const live = this.list.getAttribute("aria-live");
     this.list.setAttribute("aria-live", "off");
     change();
     if (anchor?.isConnected) this.list.scrollTop += anchor.getBoundingClientRect().top - y;
     // Back on once the accessibility tree has taken the change in.
-    requestAnimationFrame(() => setTimeout(() => this.list.setAttribute("aria-live", live ?? "polite")));
+    requestAnimationFrame(() => setTimeout(() => this.list.setAttribute("aria-live", this.liveMode)));
   }
 
   busy(on, text) {

@@ -15,7 +15,7 @@ from chat import actions
 from chat.domain.entities import User
 
 from ..conftest import ROOT, make_user, room_row
-from .ui import PASSWORD, log_in, open_room
+from .ui import PASSWORD, log_in, open_room, send
 
 pytestmark = pytest.mark.e2e
 
@@ -296,10 +296,11 @@ def test_groups_day_lines_and_avatars_live_and_in_history(server, db, people, pa
 
     # The history page (no script) shows the same groups, days and avatar colours.
     eren.goto(f"{server.url}/rooms/general/history")
-    assert eren.locator("ol.messages li.day time").all_inner_texts()[:2] == [
+    assert eren.locator("ol.messages .day-line time").all_inner_texts()[:2] == [
         f"{(noon - timedelta(days=1)).day} {(noon - timedelta(days=1)):%B %Y}",
         f"{noon.day} {noon:%B %Y}",
     ]
+    assert eren.locator("ol.messages > li").first.get_attribute("id") == "m1"  # items are messages
     continued = eren.eval_on_selector_all(
         "ol.messages li[id]:has(> .meta.continued)", "items => items.map(i => i.id)"
     )
@@ -309,6 +310,23 @@ def test_groups_day_lines_and_avatars_live_and_in_history(server, db, people, pa
     eren.screenshot(path=str(SHOTS / "history-1100x800.png"), full_page=True)
     results = Axe().run(eren, context="ol.messages")
     assert results.violations_count == 0, results.generate_report()
+
+
+def test_messages_sent_in_an_empty_room_go_below_its_start_line(server, db, people, pages):
+    eren = pages()
+    log_in(eren, server, "eren")
+    open_room(eren, server)
+    start = eren.locator("#messages > li.room-start")
+    expect(start).to_have_text("Start of #general")  # nothing to load: the start is here
+    send(eren, "first words")
+    send(eren, "second words")
+    eren.locator("#m2").wait_for()
+    expect(eren.locator("#messages li.pending")).to_have_count(0)
+    items = eren.eval_on_selector_all(
+        "#messages > li", "items => items.map(i => i.id || i.className)"
+    )
+    assert items == ["room-start", "day", "m1", "m2"]
+    assert "continued" in eren.locator("#m2").get_attribute("class")
 
 
 # Initials: the first letters of the first two parts of a name, else its first.
