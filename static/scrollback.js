@@ -50,7 +50,7 @@ export class Scrollback {
     list.addEventListener("scroll", () => this.maybeLoad(), { passive: true });
   }
 
-  // Call fn() after each page put in (and once the start is reached).
+  // Call fn() after each page is put in.
   onChange(fn) {
     this.listeners.add(fn);
   }
@@ -140,7 +140,6 @@ export class Scrollback {
     start.className = "room-start";
     start.textContent = `Start of ${this.title}`;
     this.list.prepend(start);
-    for (const fn of this.listeners) fn();
   }
 
   // Change the list above the view without moving what is in it: the first

@@ -359,3 +359,27 @@ def test_avatars_are_the_same_live_and_in_history(server, db, pages):
     assert len({colour for _, colour in live}) > 1  # a colour of one's own, not one for all
     eren.goto(f"{server.url}/rooms/general/history")
     assert avatars() == live
+
+
+def luminance(hex_colour: str) -> float:
+    """WCAG 2's relative luminance of #rrggbb."""
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def test_every_avatar_colour_gives_its_white_initials_aa_contrast():
+    """Every colour static/messages.css gives avatars, as many as static/avatar.js
+    picks from, under white initials: at least WCAG AA's 4.5:1 for normal text."""
+    css = (ROOT / "static" / "messages.css").read_text()
+    colours = dict(
+        re.findall(r'\.avatar\[data-colour="(\d+)"\] \{ background: (#[0-9a-f]{6}); \}', css)
+    )
+    count = int(
+        re.search(r"AVATAR_COLOURS = (\d+);", (ROOT / "static" / "avatar.js").read_text())[1]
+    )
+    assert sorted(map(int, colours)) == list(range(count))
+    assert re.search(r"\.avatar \{[^}]*\bcolor: #fff;", css)
+    for index, colour in colours.items():
+        ratio = (1 + 0.05) / (luminance(colour) + 0.05)
+        assert ratio >= 4.5, f"colour {index} ({colour}): {ratio:.2f}:1"
