@@ -94,13 +94,16 @@ def _read_password() -> str:
 @click.argument("username", type=STORABLE)
 @with_appcontext
 def create_user_command(username: str) -> None:
-    """Create an account; the password is read from standard input."""
+    """Create an account (a member of #general, as one who registers); the
+    password is read from standard input."""
     if not USERNAME_RE.match(username):
         raise click.ClickException("usernames are 1-32 letters, digits, '_', '.' or '-'")
     password = _read_password()
     try:
         with worker.connection() as conn:
-            actions.create_user(conn, username, password)
+            with conn.transaction():
+                user = actions.create_user(conn, username, password)
+                actions.join_first_room(conn, user)
     except ChatError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"created user {username}")

@@ -12,7 +12,7 @@
 //     .mention.me    an @mention of the reader inside .content
 //     .action        a `/me` message ("eren waves"); .content starts with span.actor
 //     .highlight     the message a permalink (#m<seq>) opened
-//   li.notice        "X joined the room" / "X left the room"
+//   li.notice.member-event  "X joined #room", "X added Y" (static/membership.js)
 //   li.notice.local  for this tab only, never stored: .help (/help's list), .queued
 //                    ("stockbot will answer"), .error (a refused command)
 //   li.divider       "New" line above the first unread message (found on load, or
@@ -38,6 +38,7 @@ import { MessageList } from "./message_list.js";
 import { Scrollback } from "./scrollback.js";
 import { FirstUnread, Permalinks } from "./jumps.js";
 import { UnreadBadges } from "./unread.js";
+import { showMembership } from "./membership.js";
 import { el } from "./dom.js";
 
 // Others' indicator disappears this long after their last typing frame;
@@ -49,9 +50,6 @@ const COMMAND_ERRORS = new Set(["unknown_command", "bad_command", "too_many_requ
 const BOTTOM_SLACK_PX = 24;
 // Read receipts are sent at most this often while scrolling.
 const READ_THROTTLE_MS = 1000;
-// A "left" followed by "joined" within this long is someone changing pages
-// (each page has its own socket): neither line is shown.
-const LEAVE_GRACE_MS = 3000;
 
 const section = document.getElementById("room");
 const room = section.dataset.room;
@@ -72,7 +70,6 @@ const jumpUnread = document.getElementById("jump-unread");
 const composer = new Composer({ form, max: maxChars, onSend: (text) => sends.send(text) });
 
 const typists = new Map(); // username -> hide timer
-const leaving = new Map(); // username -> timer that shows their "left" line
 let firstReady = true;
 let readSent = readAtLoad; // the last read seq told to the server
 let seenSeq = readAtLoad; // the highest seq the user has had on screen
@@ -256,22 +253,9 @@ function onNotice(frame) {
   notice(frame.content, `notice local ${frame.code}`).setAttribute("role", "status");
 }
 
+// Someone's last tab in the room closed: their typing line goes with it.
 function onPresence(frame) {
-  if (frame.room !== room || frame.username === me) return; // your own tabs are noise
-  const name = frame.username;
-  if (frame.type === "user_left") {
-    stopTyping(name);
-    clearTimeout(leaving.get(name));
-    leaving.set(name, setTimeout(() => {
-      leaving.delete(name);
-      notice(frame.content ?? `${name} left the room`);
-    }, LEAVE_GRACE_MS));
-  } else if (leaving.has(name)) {
-    clearTimeout(leaving.get(name));
-    leaving.delete(name);
-  } else {
-    notice(frame.content ?? `${name} joined the room`);
-  }
+  if (frame.room === room) stopTyping(frame.username);
 }
 
 function onOnline(frame) {
@@ -341,8 +325,9 @@ socket.on("ready", onReady);
 socket.on("ack", onAck);
 socket.on("error", onError);
 socket.on("notice", onNotice);
-socket.on("user_joined", onPresence);
+// Opening or closing a tab is not news: user_joined and user_left draw no line.
 socket.on("user_left", onPresence);
+showMembership({ socket, room, me, notice });
 socket.on("online_users", onOnline);
 socket.on("typing", onTyping);
 // An edit, deletion or reaction moves the room's seq too: what was seen is read.
@@ -352,6 +337,10 @@ for (const type of ["chat_edit", "chat_delete", "reaction"]) {
     markRead();
   });
 }
+// A membership event has its seq too (its line: static/membership.js).
+socket.on("member", (frame) => {
+  if (frame.room === room) scrollback.note(frame.seq);
+});
 socket.on("close", () => {
   for (const username of [...typists.keys()]) stopTyping(username);
   onlineEl.classList.add("stale");

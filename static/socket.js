@@ -10,6 +10,7 @@
 //   const socket = new ChatSocket({ primary: "general" });
 //   socket.follow("general", null);          // null: the last 50, then live
 //   socket.follow("random", 120);            // only what comes after seq 120
+//   socket.unfollow("random");
 //   socket.on("chat", (frame) => …);         // any frame type, or:
 //   socket.on("status", (state) => …);       // "connecting" | "live" | "reconnecting" | "signed-out"
 //   socket.on("open" | "close", () => …);
@@ -36,7 +37,7 @@ const FAILED_OPENS_BEFORE_AUTH_CHECK = 2;
 // A refused join (rate_limited) is tried again after this long.
 const JOIN_RETRY_MS = 1500;
 // Frames of stored rows: each has the room's next seq, and a resume skips those seen.
-const STORED_TYPES = new Set(["chat", "chat_edit", "chat_delete", "reaction"]);
+const STORED_TYPES = new Set(["chat", "chat_edit", "chat_delete", "reaction", "member"]);
 // Frames that answer a request by its client_id.
 const ANSWER_TYPES = new Set(["ack", "notice", "error"]);
 // A request written to an open socket and unanswered for this long means the
@@ -97,6 +98,14 @@ export class ChatSocket {
     if (this.rooms.has(name)) return;
     this.rooms.set(name, { seq: after, ready: false, joined: false });
     if (this.isOpen()) this.joinAll();
+  }
+
+  // Stop following a room (it left the sidebar); nothing more of it arrives.
+  unfollow(name) {
+    const room = this.rooms.get(name);
+    if (!room) return;
+    this.rooms.delete(name);
+    if (room.joined && this.isOpen()) this.send({ type: "leave", room: name });
   }
 
   seqOf(name) {

@@ -21,6 +21,16 @@
 // again from GET /api/rooms (a deletion also asks: unread counts skip
 // deleted messages).
 
+// The sidebar follows the user's channel (docs/protocol.md, "Your rooms"): the
+// `rooms` frame every /ws socket gets first (and again if its server may have
+// missed something) makes the list exactly the user's rooms with the server's
+// counts; `room_added`, `room_removed` and `room_updated` change one item, and
+// `read` (the user read a room, on any device) sets its counts. Each carries
+// the room's last_seq as of its counts, so a chat frame at or below it is not
+// counted twice. A muted room shows no badge and counts nothing in the title.
+
+import { el } from "./dom.js";
+
 // Asking again when frames overtook the answer: a few times, then the next
 // event asks. Bounds the requests a busy room can cause.
 const REFRESH_TRIES = 3;
@@ -41,13 +51,97 @@ export class UnreadBadges {
       const mentions = Number(item.dataset.mentions) || 0;
       // liveFrom: messages after it arrived here, and mentioning holds those
       // of them counted as mentions of the user.
-      this.rooms.set(name, { lastSeq, unread, mentions, liveFrom: lastSeq, mentioning: new Set() });
+      const muted = item.dataset.muted === "true";
+      this.rooms.set(name, { lastSeq, unread, mentions, liveFrom: lastSeq, mentioning: new Set(), muted });
       socket.follow(name, lastSeq);
     }
+    this.socket = socket;
     socket.on("chat", (frame) => this.onChat(frame));
     socket.on("chat_edit", (frame) => this.onEdit(frame));
     socket.on("chat_delete", (frame) => this.onDelete(frame));
+    socket.on("rooms", (frame) => this.onRooms(frame.rooms ?? []));
+    socket.on("room_added", (frame) => this.upsert(frame.room));
+    socket.on("room_updated", (frame) => this.upsert(frame.room));
+    socket.on("room_removed", (frame) => this.remove(frame.room));
+    socket.on("read", (frame) => this.onRead(frame));
     this.renderTitle();
+  }
+
+  // --- the user's channel --------------------------------------------------
+
+  // The whole list as the server has it now.
+  onRooms(listings) {
+    const names = new Set(listings.map((r) => r.name));
+    for (const item of document.querySelectorAll("li.room-item[data-room]")) {
+      const name = item.dataset.room;
+      if (!names.has(name) && name !== this.openRoom) this.remove(name);
+    }
+    for (const listing of listings) this.upsert(listing);
+  }
+
+  // A room of the user's, new or changed: its item, its counts, followed.
+  upsert(listing) {
+    const name = listing.name;
+    let item = this.itemOf(name);
+    if (!item) {
+      item = roomItem(listing);
+      insertSorted(this.listFor(listing), item);
+    }
+    item.dataset.lastSeq = String(listing.last_seq);
+    if (listing.muted) item.dataset.muted = "true";
+    else delete item.dataset.muted;
+    if (name === this.openRoom) return;
+    const room = this.rooms.get(name);
+    if (!room) {
+      this.rooms.set(name, {
+        lastSeq: listing.last_seq,
+        unread: listing.unread ?? 0,
+        mentions: listing.mentions ?? 0,
+        liveFrom: listing.last_seq,
+        mentioning: new Set(),
+        muted: Boolean(listing.muted),
+      });
+      this.socket.follow(name, listing.last_seq);
+    } else {
+      room.muted = Boolean(listing.muted);
+      this.setCounts(room, listing);
+    }
+    this.render(name);
+  }
+
+  // The user read a room (here or on another device).
+  onRead(frame) {
+    const room = this.rooms.get(frame.room);
+    if (!room) return;
+    this.setCounts(room, frame);
+    this.render(frame.room);
+  }
+
+  // Counts from the server as of its last_seq, unless frames newer than that
+  // were counted here already (then the next read or refresh settles it).
+  setCounts(room, counts) {
+    if (counts.last_seq < room.lastSeq) return;
+    room.lastSeq = room.liveFrom = counts.last_seq;
+    room.mentioning.clear();
+    room.unread = counts.unread ?? 0;
+    room.mentions = counts.mentions ?? 0;
+  }
+
+  remove(name) {
+    this.itemOf(name)?.remove();
+    if (name === this.openRoom) return;
+    this.rooms.delete(name);
+    this.socket.unfollow(name);
+    this.renderTitle();
+  }
+
+  itemOf(name) {
+    return document.querySelector(`li.room-item[data-room="${CSS.escape(name)}"]`);
+  }
+
+  listFor(listing) {
+    const heading = listing.direct ? "dm-heading" : "rooms-heading";
+    return document.querySelector(`ul.rooms[aria-labelledby="${heading}"]`);
   }
 
   // Whether a message's (sanitised, server-rendered) HTML mentions the user.
@@ -139,14 +233,15 @@ export class UnreadBadges {
 
   render(name) {
     const room = this.rooms.get(name);
+    if (!room) return;
     const selector = (kind) => `.${kind}[data-room="${CSS.escape(name)}"]`;
     for (const badge of document.querySelectorAll(selector("badge"))) {
       badge.textContent = room.unread >= 1000 ? "999+" : String(room.unread);
-      badge.hidden = room.unread === 0;
+      badge.hidden = room.unread === 0 || room.muted;
     }
     for (const badge of document.querySelectorAll(selector("mentions"))) {
       badge.textContent = `@${room.mentions}`;
-      badge.hidden = room.mentions === 0;
+      badge.hidden = room.mentions === 0 || room.muted;
     }
     this.renderTitle();
   }
@@ -160,7 +255,38 @@ export class UnreadBadges {
   // "(3) #general · Chat": the tab shows there is something new.
   renderTitle() {
     let total = this.openRoomUnseen;
-    for (const room of this.rooms.values()) total += room.unread;
+    for (const room of this.rooms.values()) if (!room.muted) total += room.unread;
     document.title = total > 0 ? `(${total}) ${this.baseTitle}` : this.baseTitle;
   }
+}
+
+// A sidebar item for a room added live, as templates/_rooms.html renders one.
+function roomItem(listing) {
+  const item = el("li", listing.direct ? "room-item direct" : "room-item");
+  item.dataset.room = listing.name;
+  const link = el("a", "", listing.title ?? `#${listing.name}`);
+  link.href = `/rooms/${encodeURIComponent(listing.name)}`;
+  item.append(link);
+  if (listing.private && !listing.direct) {
+    const tag = el("span", "tag", "private");
+    tag.title = "Only members can see this room";
+    item.append(" ", tag);
+  }
+  for (const [kind, title] of [["mentions", "mentions of you"], ["badge", "unread messages"]]) {
+    const badge = el("span", kind);
+    badge.dataset.room = listing.name;
+    badge.title = title;
+    badge.hidden = true;
+    item.append(" ", badge);
+  }
+  return item;
+}
+
+// Items stay in name order (the server's), after the list's "none yet" line goes.
+function insertSorted(list, item) {
+  if (!list) return;
+  list.querySelector("li.empty")?.remove();
+  const name = item.dataset.room;
+  const next = [...list.querySelectorAll("li.room-item")].find((li) => li.dataset.room > name);
+  list.insertBefore(item, next ?? null);
 }

@@ -214,7 +214,10 @@ def db_state(db) -> dict:
     return db.execute(_DB_STATE).fetchone()
 
 
-SQL_ROOM = "SELECT id, name, is_private, is_direct, created_by, last_seq FROM rooms WHERE name = %s"
+SQL_ROOM = """
+    SELECT id, name, is_private, is_direct, created_by, last_seq, topic, archived_at
+    FROM rooms WHERE name = %s
+"""
 
 
 def room_row(db, name: str = "general") -> Room | None:

@@ -27,6 +27,7 @@ from chat.actions.channels import (
     publish_ephemeral,
     publish_heartbeat,
     publish_stored,
+    publish_user,
     wake_bot,
 )
 from chat.actions.events import (
@@ -65,13 +66,20 @@ from chat.actions.presence import (
     worker_presence,
 )
 from chat.actions.rooms import (
+    TOPIC_MAX,
+    add_member,
     create_room,
     direct_room_name,
-    invite,
+    join,
+    join_first_room,
     join_room,
+    leave,
     mark_read,
+    member_event,
     open_direct,
     remove_member,
+    set_muted,
+    update_room,
 )
 
 __all__ = [
@@ -99,8 +107,15 @@ __all__ = [
     "ensure_bot_user",
     "hash_token",
     "heartbeat",
-    "invite",
+    "join",
+    "join_first_room",
     "join_room",
+    "leave",
+    "member_event",
+    "set_muted",
+    "update_room",
+    "add_member",
+    "TOPIC_MAX",
     "login_failed",
     "login_succeeded",
     "mark_read",
@@ -109,6 +124,7 @@ __all__ = [
     "publish_ephemeral",
     "publish_heartbeat",
     "publish_stored",
+    "publish_user",
     "reap_dead_workers",
     "record_mentions",
     "register_worker",

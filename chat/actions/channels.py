@@ -39,6 +39,12 @@ def announce(conn: Connection, room_id: int, frames: list[str], skip_user_id: in
     publish_ephemeral(conn, bus.Ephemeral(room_id, skip_user_id, tuple(frames)))
 
 
+def publish_user(conn: Connection, user_id: int, frame: str) -> None:
+    """Send a frame to every socket of the user on every worker (bus.USER_CHANNEL,
+    never stored): call inside the transaction that made the change it tells."""
+    conn.execute(SQL_NOTIFY, (bus.USER_CHANNEL, bus.encode_user(bus.UserEvent(user_id, frame))))
+
+
 def publish_control(conn: Connection, kind: str, key: str) -> None:
     """A revocation (bus.REVOKE_*) every worker acts on: call inside the transaction
     that revokes, so sockets close only once the credential is gone for good."""

@@ -14,9 +14,9 @@ from datetime import datetime
 from psycopg import Connection
 
 from chat import metrics
-from chat.actions.channels import publish_stored
+from chat.actions.channels import publish_stored, publish_user
 from chat.domain import kinds
-from chat.domain.entities import Room, User
+from chat.domain.entities import Room, RoomListing, User
 from chat.domain.errors import ChatError
 from chat.domain.render import mentioned, render
 from chat.protocol import outbound
@@ -159,7 +159,8 @@ class Send:
 # keeps two batches from deadlocking. now() is the transaction's start, which
 # every row gets as created_at anyway.
 SQL_LOCK_ROOMS = """
-    SELECT id, last_seq, now() AS now FROM rooms WHERE id = ANY(%s) ORDER BY id FOR UPDATE
+    SELECT id, last_seq, archived_at IS NOT NULL AS archived, now() AS now
+    FROM rooms WHERE id = ANY(%s) ORDER BY id FOR UPDATE
 """
 # As SQL_PREVIOUS_USE, for many keys at once: what each was used for before
 # (a message or event's kind, or 'job' for a bot request).
@@ -174,6 +175,22 @@ SQL_PREVIOUS_SENDS = """
     SELECT j.room_id, j.requested_by, j.client_id, NULL, j.created_at, 'job'
     FROM bot_jobs j
     JOIN k ON k.room_id = j.room_id AND k.user_id = j.requested_by AND k.client_id = j.client_id
+"""
+# Senders who are not members of the public room they post in: posting joins
+# them (DESIGN §9). Silently: their message says they are there, and a join
+# line before it would only repeat that (Zulip subscribes a sender the same way).
+SQL_NOT_YET_MEMBERS = """
+    SELECT DISTINCT k.room_id, k.user_id
+    FROM unnest(%s::bigint[], %s::bigint[]) AS k(room_id, user_id)
+    JOIN rooms r ON r.id = k.room_id AND NOT r.is_private
+    WHERE NOT EXISTS (
+        SELECT 1 FROM room_members m WHERE m.room_id = k.room_id AND m.user_id = k.user_id
+    )
+"""
+SQL_INSERT_MEMBERS = """
+    INSERT INTO room_members (room_id, user_id, last_read_seq)
+    SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[])
+    ON CONFLICT DO NOTHING
 """
 SQL_INSERT_MESSAGES = """
     INSERT INTO messages (room_id, seq, user_id, content, client_id, html, kind)
@@ -196,9 +213,10 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
     locks (in id order) until then; call it holding no other room's lock.
 
     One outcome per send, in order: its Sent, or the ChatError refusing it (a
-    client_id the user already used in the room for an event or a bot request)
-    while the others go ahead. A client_id the same user already sent to the
-    same room, before or earlier in `sends`, is a repeat: the first send's seq,
+    client_id the user already used in the room for an event or a bot request;
+    'forbidden' in an archived room) while the others go ahead. A client_id
+    the same user already sent to the same room, before or earlier in `sends`,
+    is a repeat: the first send's seq,
     duplicate=True, nothing stored. Seqs follow the order of `sends` per room.
     A room that does not exist raises LookupError, and nothing is stored.
 
@@ -212,10 +230,14 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
         return []
     outcomes: list[Sent | ChatError] = []
     new: list[tuple[Send, int]] = []
+    joins: list[tuple[Send, int]] = []  # (first send of a joining sender, its seq)
     with conn.transaction():
-        last, created_at, previous = _lock(conn, sends)
+        last, created_at, previous, joining, archived = _lock(conn, sends)
         first: dict[tuple, Sent] = {}
         for send in sends:
+            if send.room.id in archived:
+                outcomes.append(ChatError("forbidden", f"#{send.room.name} is archived"))
+                continue
             key = (send.room.id, send.user.id, send.client_id)
             if send.client_id is not None:
                 if key in previous:
@@ -226,23 +248,32 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
                     continue
             last[send.room.id] += 1
             sent = Sent(last[send.room.id], created_at, duplicate=False)
+            if (send.room.id, send.user.id) in joining:
+                joining.discard((send.room.id, send.user.id))
+                joins.append((send, sent.seq))
             if send.client_id is not None:
                 first[key] = sent
             outcomes.append(sent)
             new.append((send, sent.seq))
         if new:
-            _store(conn, new, created_at, last)
+            _store(conn, new, created_at, last, joins)
     metrics.MESSAGES.inc(len(new))
     return outcomes
 
 
-def _lock(conn: Connection, sends: Sequence[Send]) -> tuple[dict, datetime, dict]:
-    """Lock the sends' rooms; their last seqs, the transaction's now(), and the
-    first earlier use of each client_id by (room_id, user_id, client_id)."""
+def _lock(conn: Connection, sends: Sequence[Send]) -> tuple[dict, datetime, dict, set, set]:
+    """Lock the sends' rooms; their last seqs, the transaction's now(), the
+    first earlier use of each client_id by (room_id, user_id, client_id), the
+    (room_id, user_id) of senders not yet members of a public room, and the
+    ids of the archived rooms among them."""
     room_ids = sorted({send.room.id for send in sends})
     keyed = [send for send in sends if send.client_id is not None]
+    pairs = sorted({(send.room.id, send.user.id) for send in sends})
     with conn.pipeline():
         locked = conn.execute(SQL_LOCK_ROOMS, (room_ids,))
+        strangers = conn.execute(
+            SQL_NOT_YET_MEMBERS, ([p[0] for p in pairs], [p[1] for p in pairs])
+        )
         earlier = None
         if keyed:
             earlier = conn.execute(
@@ -260,7 +291,10 @@ def _lock(conn: Connection, sends: Sequence[Send]) -> tuple[dict, datetime, dict
     previous: dict[tuple, dict] = {}
     for row in earlier or ():
         previous.setdefault((row["room_id"], row["user_id"], row["client_id"]), row)
-    return {row["id"]: row["last_seq"] for row in rows}, rows[0]["now"], previous
+    joining = {(row["room_id"], row["user_id"]) for row in strangers.fetchall()}
+    archived = {row["id"] for row in rows if row["archived"]}
+    last = {row["id"]: row["last_seq"] for row in rows}
+    return last, rows[0]["now"], previous, joining, archived
 
 
 def _repeat_of(row: dict) -> Sent | ChatError:
@@ -271,10 +305,15 @@ def _repeat_of(row: dict) -> Sent | ChatError:
 
 
 def _store(
-    conn: Connection, new: list[tuple[Send, int]], created_at: datetime, last: dict[int, int]
+    conn: Connection,
+    new: list[tuple[Send, int]],
+    created_at: datetime,
+    last: dict[int, int],
+    joins: list[tuple[Send, int]],
 ) -> None:
-    """Insert the new rows, record their mentions, move the rooms' last_seq and
-    announce them, in one pipeline (inside send_messages' transaction)."""
+    """Insert the new rows, make senders posting in a public room for the first
+    time members, record the mentions, move the rooms' last_seq and announce
+    the rows, in one pipeline (inside send_messages' transaction)."""
     sent_ms = bus.now_ms()
     announced = [
         bus.Stored(
@@ -305,10 +344,24 @@ def _store(
         [send.kind for send, _ in new],
     ]
     with conn.pipeline():
+        if joins:
+            # A member who posted has read up to their own first message.
+            conn.execute(
+                SQL_INSERT_MEMBERS,
+                (
+                    [s.room.id for s, _ in joins],
+                    [s.user.id for s, _ in joins],
+                    [seq for _, seq in joins],
+                ),
+            )
         conn.execute(SQL_INSERT_MESSAGES, columns)
         record_mentions(conn, [(s.room.id, seq, s.user.id, s.html) for s, seq in new])
         conn.execute(SQL_SET_LAST_SEQS, (touched, [last[room_id] for room_id in touched]))
         publish_stored(conn, announced)
+        for send, seq in joins:  # their sidebars: the room, read up to their message
+            room = replace(send.room, last_seq=seq)
+            listing = RoomListing(room, unread=0, mentions=0, last_read_seq=seq)
+            publish_user(conn, send.user.id, outbound.room_added_frame(listing))
 
 
 def send_message(

@@ -51,6 +51,8 @@ class Room:
     is_direct: bool = False
     created_by: int | None = None
     last_seq: int = field(default=0, compare=False)
+    topic: str = field(default="", compare=False)
+    archived: bool = field(default=False, compare=False)
 
     @classmethod
     def from_row(cls, row: Row) -> Self:
@@ -63,6 +65,8 @@ class Room:
             row.get("is_direct", False),
             row.get("created_by"),
             row.get("last_seq", 0),
+            row.get("topic") or "",
+            row.get("archived_at") is not None,
         )
 
 
@@ -70,8 +74,9 @@ class Room:
 class RoomListing:
     """One line of a reader's room list: the room, and what it is to this reader.
 
-    `unread` and `mentions` are None for a public room the reader has never
-    joined; `partner` is the other person of a direct room. The room's own
+    `unread` and `mentions` are None for a room the reader is not a member of
+    (a public room they watch); `partner` is the other person of a direct
+    room; `muted` whether the member muted it (no badge, no notification). The room's own
     fields are repeated flat (name, is_direct, ...) so a template reads a
     listing and a `Room` alike.
     """
@@ -81,6 +86,7 @@ class RoomListing:
     mentions: int | None = None
     last_read_seq: int | None = None
     partner: str | None = None
+    muted: bool = False
 
     @classmethod
     def from_row(cls, row: Row) -> Self:
@@ -91,6 +97,7 @@ class RoomListing:
             row.get("mentions"),
             row.get("last_read_seq"),
             row.get("partner"),
+            bool(row.get("muted")),
         )
 
     @property
@@ -112,6 +119,18 @@ class RoomListing:
     @property
     def last_seq(self) -> int:
         return self.room.last_seq
+
+    @property
+    def topic(self) -> str:
+        return self.room.topic
+
+    @property
+    def archived(self) -> bool:
+        return self.room.archived
+
+    @property
+    def is_member(self) -> bool:
+        return self.unread is not None
 
     @property
     def title(self) -> str:

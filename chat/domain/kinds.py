@@ -3,7 +3,8 @@
 Every row of `messages` has one of these kinds (the schema's CHECK, migration
 0006). A message is what someone typed (`chat`) or did (`/me waves`:
 `action`); an event (edit, delete, reaction_add, reaction_remove) changes the
-message its `target_seq` names and has a seq of its own. Queries that want
+message its `target_seq` names and has a seq of its own; a membership event
+(join, leave, add, remove) records a change of the room's members. Queries that want
 "messages people wrote" use chat/storage/queries.py `SQL_MESSAGE_KINDS`, built
 from MESSAGE_KINDS here.
 """
@@ -14,11 +15,19 @@ KIND_EDIT = "edit"
 KIND_DELETE = "delete"
 KIND_REACTION_ADD = "reaction_add"
 KIND_REACTION_REMOVE = "reaction_remove"
+# Membership events (migration 0013): someone joined, left, was added or removed.
+KIND_JOIN = "join"
+KIND_LEAVE = "leave"
+KIND_ADD = "add"
+KIND_REMOVE = "remove"
 
 # Messages people wrote: what unread counts, history pages, search and export show.
 MESSAGE_KINDS = (KIND_CHAT, KIND_ACTION)
 # Events, each changing the message at its target_seq.
 EVENT_KINDS = (KIND_EDIT, KIND_DELETE, KIND_REACTION_ADD, KIND_REACTION_REMOVE)
-ALL_KINDS = MESSAGE_KINDS + EVENT_KINDS
+# Events about the room's members: no target_seq; an add or remove names its
+# person (their username) in content.
+MEMBER_KINDS = (KIND_JOIN, KIND_LEAVE, KIND_ADD, KIND_REMOVE)
+ALL_KINDS = MESSAGE_KINDS + EVENT_KINDS + MEMBER_KINDS
 # The rows whose text is shown rendered (html): messages, and edits (the new text).
 RENDERED_KINDS = (*MESSAGE_KINDS, KIND_EDIT)

@@ -5,6 +5,7 @@ Each validator takes what arrived (any JSON value) and returns it as stored, or
 raises ChatError (`bad_frame`, or `too_large` for text over the limit).
 """
 
+import re
 import unicodedata
 
 from chat.domain import reactions
@@ -13,6 +14,9 @@ from chat.domain.text import is_blank, unstorable
 
 CLIENT_ID_MAX = 64
 ROOM_NAME_MAX = 40
+# A room's name (the schema's CHECK on rooms.name). \Z, not $: Python's $ also
+# matches before a trailing newline, which the database (rightly) refuses.
+ROOM_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}\Z")
 # Far beyond any real room's seq, and within PostgreSQL's bigint: the largest
 # seq a client may name, and the upper bound of a seq range that has none.
 SEQ_MAX = 2**62

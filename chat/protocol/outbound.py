@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from chat.domain.entities import Message
+from chat.domain.entities import Message, RoomListing
 from chat.domain.errors import ChatError
 from chat.domain.kinds import (
     KIND_CHAT,
@@ -29,6 +29,7 @@ from chat.domain.kinds import (
     KIND_EDIT,
     KIND_REACTION_ADD,
     KIND_REACTION_REMOVE,
+    MEMBER_KINDS,
     MESSAGE_KINDS,
 )
 
@@ -121,6 +122,16 @@ def row_message(room: str, message: Message) -> dict:
         if message.reactions:
             frame["reactions"] = message.reactions
         return frame
+    if kind in MEMBER_KINDS:
+        return member_message(
+            room,
+            message.seq,
+            kind,
+            message.username,
+            message.content,
+            message.created_at,
+            message.client_id,
+        )
     frame = {
         "type": _EVENT_TYPES[kind],
         "room": room,
@@ -137,6 +148,32 @@ def row_message(room: str, message: Message) -> dict:
     frame["ts"] = timestamp(message.created_at)
     if message.client_id is not None:
         frame["client_id"] = message.client_id
+    return frame
+
+
+def member_message(
+    room: str,
+    seq: int,
+    kind: str,
+    username: str,
+    member: str,
+    created_at: datetime,
+    client_id: str | None = None,
+) -> dict:
+    """A membership event (chat/domain/kinds.py MEMBER_KINDS) as the `member` frame:
+    `event` is join, leave, add or remove; `username` who did it; `member` whom it
+    concerns (the same person for join and leave)."""
+    frame = {
+        "type": "member",
+        "room": room,
+        "seq": seq,
+        "event": kind,
+        "username": username,
+        "member": member or username,
+        "ts": timestamp(created_at),
+    }
+    if client_id is not None:
+        frame["client_id"] = client_id
     return frame
 
 
@@ -175,6 +212,12 @@ def notice_frame(room: str, code: str, content: str, client_id: str | None = Non
     return encode(frame)
 
 
+def not_members_frame(room: str, seq: int, usernames: tuple[str, ...]) -> str:
+    """To the sender only: message `seq` mentions people who are not members of
+    the room (they were not notified); a member may add them."""
+    return encode({"type": "not_members", "room": room, "seq": seq, "users": list(usernames)})
+
+
 def _presence_frame(kind: str, room: str, username: str, verb: str) -> str:
     return encode(
         {"type": kind, "room": room, "username": username, "content": f"{username} {verb} the room"}
@@ -201,3 +244,62 @@ def online_users_frame(room: str, usernames: list[str]) -> str:
 def typing_frame(room: str, username: str) -> str:
     """`username` is typing in the room."""
     return encode({"type": "typing", "room": room, "username": username})
+
+
+# --- the per-user channel (DESIGN §9; docs/protocol.md "Your rooms") ---------------
+
+
+def listing_json(listing: RoomListing) -> dict:
+    """One room of a member's sidebar, as the `rooms` frame, `room_added` and
+    GET /api/rooms show it: `unread` counts others' messages after
+    `last_read_seq`, `mentions` the mentions of the member among them, both as
+    of `last_seq`."""
+    return {
+        "name": listing.name,
+        "title": listing.title,
+        "private": listing.is_private,
+        "direct": listing.is_direct,
+        "partner": listing.partner,
+        "topic": listing.topic,
+        "archived": listing.archived,
+        "muted": listing.muted,
+        "last_seq": listing.last_seq,
+        "last_read_seq": listing.last_read_seq,
+        "unread": listing.unread,
+        "mentions": listing.mentions,
+    }
+
+
+def rooms_frame(listings: list[RoomListing]) -> str:
+    """Every room the user is a member of, with counts: the first frame of a /ws
+    socket, and again whenever its worker may have missed a user event."""
+    return encode({"type": "rooms", "rooms": [listing_json(r) for r in listings]})
+
+
+def room_added_frame(listing: RoomListing) -> str:
+    """The user became a member of a room (joined, added, a new direct room)."""
+    return encode({"type": "room_added", "room": listing_json(listing)})
+
+
+def room_updated_frame(listing: RoomListing) -> str:
+    """A room of the user's changed (topic, archived, muted)."""
+    return encode({"type": "room_updated", "room": listing_json(listing)})
+
+
+def room_removed_frame(room: str) -> str:
+    """The user is no longer a member of the room (left, removed)."""
+    return encode({"type": "room_removed", "room": room})
+
+
+def read_frame(listing: RoomListing) -> str:
+    """The user read a room up to `last_read_seq` (on any device): its counts now."""
+    return encode(
+        {
+            "type": "read",
+            "room": listing.name,
+            "last_read_seq": listing.last_read_seq,
+            "last_seq": listing.last_seq,
+            "unread": listing.unread,
+            "mentions": listing.mentions,
+        }
+    )

@@ -102,13 +102,25 @@ class ClientSession:
         self.max_chars = settings.max_message_chars
         # The login session this socket was opened with (None: an API token).
         self.session_hex = session_hash.hex() if session_hash else None
+        # Per-user frames that arrive while the `rooms` frame is being read are
+        # held here and sent after it (None: send them at once).
+        self._user_backlog: list[str] | None = None
+        self._user_lock = threading.Lock()
 
     def revoked_by(self, kind: str, key: str) -> bool:
         user_id = str(self.user.id)
         if kind == "member":  # '<room_id>:<user_id>': removed from a private room
             room_id, _, member = key.partition(":")
-            in_room = any(str(m.room.id) == room_id for m in list(self.rooms.values()))
-            return member == user_id and in_room
+            if member != user_id:
+                return False
+            names = [n for n, m in list(self.rooms.items()) if str(m.room.id) == room_id]
+            if self.default_room is None:
+                # A /ws socket stops following the room (its client hears
+                # room_removed); only a socket of that one room is closed.
+                for name in names:
+                    threading.Thread(target=self._leave, args=(name,), daemon=True).start()
+                return False
+            return bool(names)
         if kind == "session":
             return self.session_hex == key
         if kind == "sessions":
@@ -130,6 +142,8 @@ class ClientSession:
             self.presence.start()
             if self.default_room is not None:
                 self._join(self.default_room, after)
+            else:
+                self._send_current_rooms()
             # Once the close is decided (by anyone: a revocation, a shutdown, the
             # client, a frame over the limit) nothing more from the client is acted on.
             while not self.peer.closing:
@@ -155,6 +169,40 @@ class ClientSession:
                 rooms,
                 time.monotonic() - started,
             )
+
+    # --- the per-user channel (DESIGN §9) ---------------------------------------
+
+    def _send_current_rooms(self) -> None:
+        """The user's rooms as of now, first thing on a /ws socket: user events
+        committed after this read are held and follow it, so none is lost
+        between the read and the frame."""
+        with self._user_lock:
+            self._user_backlog = []
+        try:
+            with self.rt.pool.connection() as conn:
+                listings = queries.member_rooms(conn, self.user.id)
+            self.peer.send(outbound.rooms_frame(listings))
+        finally:
+            with self._user_lock:
+                backlog, self._user_backlog = self._user_backlog, None
+            for frame in backlog:
+                self.peer.offer(frame)
+
+    def user_frame(self, frame: str) -> None:
+        """A frame of the user's channel (from the LISTEN loop's thread): offered
+        to a /ws socket (a slow one is dropped, as for room traffic)."""
+        if self.default_room is not None:
+            return  # a socket of one room speaks that room's protocol only
+        with self._user_lock:
+            if self._user_backlog is not None:
+                self._user_backlog.append(frame)
+                return
+        self.peer.offer(frame)
+
+    def send_rooms(self, listings: list) -> None:
+        """The user's current rooms again (after the worker's LISTEN reconnected)."""
+        if self.default_room is None:
+            self.peer.offer(outbound.rooms_frame(listings))
 
     def _label(self) -> str:
         return self.default_room.name if self.default_room else "*"
@@ -244,6 +292,10 @@ class ClientSession:
             )
         else:
             self.peer.send(outbound.ack_frame(frame.client_id, outcome.sent.seq, room.name))
+            if outcome.absent:
+                self.peer.send(
+                    outbound.not_members_frame(room.name, outcome.sent.seq, outcome.absent)
+                )
 
     def _event(
         self, room_name: str, frame: inbound.EditIn | inbound.DeleteIn | inbound.ReactIn
@@ -301,9 +353,6 @@ class ClientSession:
     def _catch_up(self, membership: Membership, after: int | None) -> None:
         room = membership.room
         try:
-            if not membership.watch:
-                with self.rt.pool.connection() as conn:
-                    actions.join_room(conn, room.id, self.user.id)
             self.hub.join(self.peer, room, after, cancelled=lambda: membership.state == "left")
             with membership.lock:
                 if membership.state == "left":

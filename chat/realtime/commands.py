@@ -19,6 +19,8 @@ from chat import actions, bots
 from chat.domain.entities import Room, User
 from chat.domain.errors import ChatError
 from chat.domain.kinds import KIND_ACTION, KIND_CHAT
+from chat.domain.render import mentioned, render
+from chat.storage import queries
 
 # A slash and a letter start a command ("/ hi" and "/2" are text) ...
 _LOOKS_LIKE_COMMAND = re.compile(r"/[A-Za-z]")
@@ -73,6 +75,9 @@ class Outcome:
     sent: actions.Sent | None = None
     notice: Notice | None = None
     duplicate: bool = False
+    # People the message mentions who are not members of the room (their
+    # usernames): the sender is told, and may add them.
+    absent: tuple[str, ...] = ()
 
 
 def parse(content: str) -> Command:
@@ -141,16 +146,24 @@ def dispatch(
     """
     if isinstance(command, Help):
         return Outcome(notice=Notice("help", help_text()))
+    if room.archived:
+        raise ChatError("forbidden", f"#{room.name} is archived: it is read-only")
     kind = KIND_ACTION if isinstance(command, Action) else KIND_CHAT
     if writer is not None and not isinstance(command, BotRequest):
         sent = writer.send(room, user, command.content, client_id, kind)
-        return Outcome(sent=sent, duplicate=sent.duplicate)
-    with connect() as conn:
-        if isinstance(command, BotRequest):
-            queued = actions.enqueue_job(
-                conn, room, user, command.bot.name, command.argument, client_id
-            )
-            notice = Notice("queued", command.bot.queued(command.argument))
-            return Outcome(notice=notice, duplicate=queued.duplicate)
-        sent = actions.send_message(conn, room, user, command.content, client_id, kind)
-    return Outcome(sent=sent, duplicate=sent.duplicate)
+    else:
+        with connect() as conn:
+            if isinstance(command, BotRequest):
+                queued = actions.enqueue_job(
+                    conn, room, user, command.bot.name, command.argument, client_id
+                )
+                notice = Notice("queued", command.bot.queued(command.argument))
+                return Outcome(notice=notice, duplicate=queued.duplicate)
+            sent = actions.send_message(conn, room, user, command.content, client_id, kind)
+    absent: tuple[str, ...] = ()
+    if not sent.duplicate and "@" in command.content and not room.is_direct:
+        names = mentioned(render(command.content))
+        if names:
+            with connect() as conn:
+                absent = tuple(queries.non_members(conn, room.id, user.id, names))
+    return Outcome(sent=sent, duplicate=sent.duplicate, absent=absent)

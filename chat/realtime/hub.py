@@ -59,17 +59,30 @@ def _never() -> bool:
 
 class ControlHandler(Protocol):
     """What the hub hands on, from the LISTEN loop's thread, of what it hears
-    besides the room feeds it serves itself."""
+    besides the room feeds it serves itself: what concerns users and their
+    sessions. None of these may block for long: the LISTEN loop waits."""
 
     def on_control(self, event: bus.Control) -> None:
-        """A revocation (bus.REVOKE_*): close the sockets it names. Must not block
-        for long: the LISTEN loop waits for it."""
+        """A revocation (bus.REVOKE_*): close the sockets it names."""
+
+    def on_user(self, event: bus.UserEvent) -> None:
+        """A frame for every socket of one user (bus.USER_CHANNEL)."""
+
+    def on_resync(self) -> None:
+        """The LISTEN connection was re-established: user events may have been
+        missed, so every user socket needs its current state again."""
 
 
 class _NoControl:
-    """A hub with no sessions to revoke (tests, tools): control events are dropped."""
+    """A hub with no sessions (tests, tools): what concerns sessions is dropped."""
 
     def on_control(self, event: bus.Control) -> None:
+        pass
+
+    def on_user(self, event: bus.UserEvent) -> None:
+        pass
+
+    def on_resync(self) -> None:
         pass
 
 
@@ -296,7 +309,13 @@ class Hub:
                     self._fill(feed)
             if reconnected:
                 self.broadcast(feed, self._online_users_frame(feed))
+        if reconnected:
+            self._handler.on_resync()
 
     def on_control(self, event: bus.Control) -> None:
         """A revocation: this hub has no sessions; its ControlHandler does."""
         self._handler.on_control(event)
+
+    def on_user(self, event: bus.UserEvent) -> None:
+        """A user's frame: their sessions are the ControlHandler's."""
+        self._handler.on_user(event)

@@ -24,7 +24,7 @@ from psycopg_pool import ConnectionPool
 
 from chat import actions, metrics
 from chat.storage import bus
-from chat.storage.bus import CHANNEL, CONTROL_CHANNEL, EVENTS_CHANNEL
+from chat.storage.bus import CHANNEL, CONTROL_CHANNEL, EVENTS_CHANNEL, USER_CHANNEL
 from chat.storage.db import tcp_options
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,9 @@ class BusHandler(Protocol):
 
     def on_ephemeral(self, event: bus.Ephemeral) -> None:
         """Frames for a room's clients, never stored (bus.EVENTS_CHANNEL)."""
+
+    def on_user(self, event: bus.UserEvent) -> None:
+        """A frame for one user's sockets (bus.USER_CHANNEL)."""
 
     def on_control(self, event: bus.Control) -> None:
         """A revocation (bus.CONTROL_CHANNEL; heartbeats are the listener's own)."""
@@ -120,11 +123,18 @@ class Listener:
         ) as conn:
             conn.execute(f"LISTEN {CHANNEL}")
             conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+            conn.execute(f"LISTEN {USER_CHANNEL}")
             conn.execute(f"LISTEN {CONTROL_CHANNEL}")
             # Listening from here on: anything committed earlier is read back.
             self._handler.on_listening(reconnected=self.reconnects > 0)
             self.listening.set()
-            log.info("listening on %s, %s and %s", CHANNEL, EVENTS_CHANNEL, CONTROL_CHANNEL)
+            log.info(
+                "listening on %s, %s, %s and %s",
+                CHANNEL,
+                EVENTS_CHANNEL,
+                USER_CHANNEL,
+                CONTROL_CHANNEL,
+            )
             heartbeat = _Heartbeat(self._pool, self._probe_interval)
             while not self._stopping:
                 for notify in conn.notifies(timeout=1.0):
@@ -144,6 +154,10 @@ class Listener:
                 event = bus.decode_ephemeral(notify.payload)
                 if event is not None:
                     self._handler.on_ephemeral(event)
+            elif notify.channel == USER_CHANNEL:
+                event = bus.decode_user(notify.payload)
+                if event is not None:
+                    self._handler.on_user(event)
             elif notify.channel == CONTROL_CHANNEL:
                 event = bus.decode_control(notify.payload)
                 if isinstance(event, bus.Heartbeat):

@@ -4,7 +4,6 @@ revocations, shutdown and the per-user socket cap)."""
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -17,7 +16,8 @@ from chat.realtime.hub import Hub
 from chat.realtime.peer import Peer
 from chat.realtime.presence import Presence
 from chat.realtime.writer import SingleWriter, Writer
-from chat.storage.bus import REVOKE_MEMBER, Control
+from chat.storage import queries
+from chat.storage.bus import REVOKE_MEMBER, Control, UserEvent
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,12 @@ class Session(Protocol):
     peer: Peer
 
     def revoked_by(self, kind: str, key: str) -> bool: ...
+
+    def user_frame(self, frame: str) -> None:
+        """A frame of the per-user channel, for this socket if it takes them."""
+
+    def send_rooms(self, listings: list) -> None:
+        """The user's current rooms (a `rooms` frame), if this socket takes them."""
 
 
 class TypingThrottle:
@@ -121,7 +127,7 @@ class Realtime:
         self.presence = Presence(pool, settings.presence_heartbeat, settings.presence_timeout)
         self.typing = TypingThrottle(settings.typing_interval)
         self.sessions: set[Session] = set()
-        self._per_user: Counter[int] = Counter()
+        self._by_user: dict[int, set[Session]] = {}
         # Set on SIGTERM: gunicorn's worker keeps accepting for up to a second
         # after it, and a socket opened then must go too.
         self.closing = False
@@ -129,19 +135,39 @@ class Realtime:
     def sockets_of(self, user_id: int) -> int:
         """The user's open sockets on this worker (kept per user: counting them by
         walking every session made each connect cost O(sockets))."""
-        return self._per_user[user_id]
+        return len(self._by_user.get(user_id, ()))
 
     def add(self, session: Session) -> None:
         self.sessions.add(session)
-        self._per_user[session.user.id] += 1
+        self._by_user.setdefault(session.user.id, set()).add(session)
 
     def discard(self, session: Session) -> None:
         if session in self.sessions:
             self.sessions.remove(session)
             user_id = session.user.id
-            self._per_user[user_id] -= 1
-            if not self._per_user[user_id]:
-                del self._per_user[user_id]
+            mine = self._by_user[user_id]
+            mine.discard(session)
+            if not mine:
+                del self._by_user[user_id]
+
+    def on_user(self, event: UserEvent) -> None:
+        """Hand a per-user frame to each of the user's sockets on this worker (the
+        hub's ControlHandler; called from its LISTEN loop's thread)."""
+        for session in list(self._by_user.get(event.user_id, ())):
+            session.user_frame(event.frame)
+
+    def on_resync(self) -> None:
+        """After the LISTEN connection was re-established: every socket gets its
+        user's rooms again (read once per user), since user events are not replayed."""
+        for user_id, sessions in list(self._by_user.items()):
+            try:
+                with self.pool.connection() as conn:
+                    listings = queries.member_rooms(conn, user_id)
+            except Exception:
+                log.exception("resync of user %s failed", user_id)
+                continue
+            for session in list(sessions):
+                session.send_rooms(listings)
 
     def on_control(self, event: Control) -> None:
         """Close (1008) this worker's sockets whose credential was just revoked

@@ -6,11 +6,21 @@ NOTIFYs are executed by chat/actions (chat/actions/channels.py), inside the
 transaction whose change they announce, and heard by each worker's LISTEN
 loop (chat/realtime/hub.py) and by the bots (chat/bots/runner.py).
 
-Channels (every worker LISTENs on the first three, bots on the fourth)
+Channels (every worker LISTENs on the first four, bots on the fifth)
     CHANNEL ("chat")           stored messages and events, as `Stored`
     EVENTS_CHANNEL             ephemeral frames, never stored, as `Ephemeral`
+    USER_CHANNEL               frames for every socket of one user, as `UserEvent`
     CONTROL_CHANNEL            revocations as `Control`, and heartbeats as `Heartbeat`
     JOBS_CHANNEL ("bot_jobs")  a bot's wake-up: the payload is the bot's name
+
+The per-user channel (DESIGN §9)
+    What concerns one person wherever it happens (added to or removed from a
+    room, a room renamed or archived, their read state) reaches every socket
+    of theirs on every worker as a `UserEvent`. Like EVENTS_CHANNEL it is at
+    most once and nothing replays it: a socket gets the user's current state
+    (their rooms with counts) when it connects, and again after its worker's
+    LISTEN connection was re-established, so a lost notification costs
+    nothing but a moment.
 
 Stored messages: position, order, truth
     Every row of `messages` (a message, or an event such as an edit) has a
@@ -66,6 +76,7 @@ log = logging.getLogger(__name__)
 # built from data; rooms travel in the payloads.
 CHANNEL = "chat"
 EVENTS_CHANNEL = "chat_events"
+USER_CHANNEL = "chat_user"
 CONTROL_CHANNEL = "chat_control"
 JOBS_CHANNEL = "bot_jobs"
 
@@ -106,6 +117,15 @@ class Ephemeral:
     room_id: int
     skip_user_id: int
     frames: tuple[str | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UserEvent:
+    """A frame for every socket of user `user_id`, never stored (a room added or
+    removed, read state). Frames are small: a room's listing at most."""
+
+    user_id: int
+    frame: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +233,28 @@ def decode_ephemeral(payload: str) -> Ephemeral | None:
         return None
     lines = frames.split("\n") if frames else []
     return Ephemeral(room_id, skip, tuple(None if f == ONLINE_USERS_REF else f for f in lines))
+
+
+# --- USER_CHANNEL: frames for one user's sockets -----------------------------------
+
+
+def encode_user(event: UserEvent) -> str:
+    """'<user_id> <frame>'. A frame that would pass NOTIFY_PAYLOAD_MAX is a
+    programming error (ValueError): user frames carry one room at most."""
+    payload = f"{event.user_id} {event.frame}"
+    if len(payload.encode()) > NOTIFY_PAYLOAD_MAX:
+        raise ValueError(f"a user frame of {len(payload.encode())} bytes does not fit a NOTIFY")
+    return payload
+
+
+def decode_user(payload: str) -> UserEvent | None:
+    """A USER_CHANNEL payload's event; None (logged) if malformed."""
+    user_id, _, frame = payload.partition(" ")
+    try:
+        return UserEvent(int(user_id), frame)
+    except ValueError:
+        log.error("ignoring a malformed user event (%d bytes)", len(payload))
+        return None
 
 
 # --- CONTROL_CHANNEL: revocations and heartbeats --------------------------------

@@ -37,22 +37,24 @@ SQL_READABLE_BY = """(NOT r.is_private OR EXISTS (
             SELECT 1 FROM room_members rm WHERE rm.room_id = r.id AND rm.user_id = %(user_id)s))"""
 SQL_VISIBLE_ROOM = (
     """
-    SELECT r.id, r.name, r.is_private, r.is_direct, r.last_seq, r.created_by
+    SELECT r.id, r.name, r.is_private, r.is_direct, r.last_seq, r.created_by, r.topic,
+           r.archived_at
     FROM rooms r
     WHERE r.name = %(name)s AND """
     + SQL_READABLE_BY
 )
-# unread and mentions are NULL for a public room the user has never joined.
-# For members, unread counts others' messages after their read seq (edits,
-# deletions and reactions have seqs too, but are not something new to read),
-# reading at most UNREAD_MAX rows of the room's primary key range;
-# mentions counts the member's mentions that appeared after their read seq
-# (since_seq: the message's seq, or the edit's that added the mention).
+# A member's rooms with what they are to them. unread counts others' messages
+# after their read seq (edits, deletions, reactions and membership events have
+# seqs too, but are not something new to read), reading at most UNREAD_MAX
+# rows of the room's primary key range; mentions counts the member's mentions
+# that appeared after their read seq (since_seq: the message's seq, or the
+# edit's that added the mention).
 UNREAD_MAX = 1000  # a badge says "999+" beyond this; counting further buys nothing
-SQL_VISIBLE_ROOMS = (
+_MEMBER_ROOMS = (
     """
-    SELECT r.id, r.name, r.is_private, r.is_direct, r.last_seq, r.created_at,
-           CASE WHEN m.user_id IS NOT NULL THEN (
+    SELECT r.id, r.name, r.is_private, r.is_direct, r.last_seq, r.created_at, r.created_by,
+           r.topic, r.archived_at,
+           (
                SELECT count(*) FROM (
                    SELECT 1 FROM messages x
                    WHERE x.room_id = r.id AND x.seq > m.last_read_seq
@@ -62,24 +64,36 @@ SQL_VISIBLE_ROOMS = (
                      AND x.user_id <> %(user_id)s
                    LIMIT %(unread_max)s
                ) unread_rows
-           ) END AS unread,
-           CASE WHEN m.user_id IS NOT NULL THEN (
+           ) AS unread,
+           (
                SELECT count(*) FROM mentions n
                JOIN messages x ON x.room_id = n.room_id AND x.seq = n.seq
                WHERE n.user_id = %(user_id)s AND n.room_id = r.id
                  AND n.since_seq > m.last_read_seq AND x.deleted_at IS NULL
-           ) END AS mentions,
-           m.last_read_seq,
+           ) AS mentions,
+           m.last_read_seq, m.muted,
            CASE WHEN r.is_direct THEN (
                SELECT u.username FROM room_members o JOIN users u ON u.id = o.user_id
                WHERE o.room_id = r.id AND o.user_id <> %(user_id)s
            ) END AS partner
+    FROM room_members m JOIN rooms r ON r.id = m.room_id
+    WHERE m.user_id = %(user_id)s"""
+)
+SQL_MEMBER_ROOMS = _MEMBER_ROOMS + " ORDER BY r.name"
+SQL_MEMBER_ROOM = _MEMBER_ROOMS + " AND r.id = %(room_id)s"
+# The public rooms anyone may join (archived ones are hidden), with how many
+# members each has and whether the reader is one.
+SQL_DIRECTORY = """
+    SELECT r.id, r.name, r.is_private, r.is_direct, r.last_seq, r.created_by, r.topic,
+           r.archived_at,
+           (SELECT count(*) FROM room_members c WHERE c.room_id = r.id) AS member_count,
+           EXISTS (
+               SELECT 1 FROM room_members m WHERE m.room_id = r.id AND m.user_id = %(user_id)s
+           ) AS joined
     FROM rooms r
-    LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = %(user_id)s
-    WHERE NOT r.is_private OR m.user_id IS NOT NULL
+    WHERE NOT r.is_private AND r.archived_at IS NULL
     ORDER BY r.name
 """
-)
 SQL_ONLINE_USERS = """
     SELECT DISTINCT u.username
     FROM presence p JOIN users u ON u.id = p.user_id
@@ -189,11 +203,43 @@ def visible_room(conn: Connection, name: str, user_id: int) -> Room | None:
     return Room.from_row(row) if row else None
 
 
-def visible_rooms(conn: Connection, user_id: int) -> list[RoomListing]:
-    """Every room the user may see, by name, with what it is to them (unread,
-    mentions, the partner of a direct room)."""
-    rows = conn.execute(SQL_VISIBLE_ROOMS, {"user_id": user_id, "unread_max": UNREAD_MAX})
+def member_rooms(conn: Connection, user_id: int) -> list[RoomListing]:
+    """The rooms the user is a member of (their sidebar), by name, with what each
+    is to them (unread, mentions, muted, the partner of a direct room)."""
+    rows = conn.execute(SQL_MEMBER_ROOMS, {"user_id": user_id, "unread_max": UNREAD_MAX})
     return [RoomListing.from_row(row) for row in rows]
+
+
+def member_room(conn: Connection, user_id: int, room_id: int) -> RoomListing | None:
+    """One room of the user's as member_rooms lists it; None if not a member."""
+    params = {"user_id": user_id, "room_id": room_id, "unread_max": UNREAD_MAX}
+    row = conn.execute(SQL_MEMBER_ROOM, params).fetchone()
+    return RoomListing.from_row(row) if row else None
+
+
+SQL_NON_MEMBERS = """
+    SELECT u.username FROM users u
+    WHERE lower(u.username) = ANY(%(names)s::text[]) AND u.disabled_at IS NULL
+      AND u.id <> %(sender_id)s
+      AND NOT EXISTS (
+          SELECT 1 FROM room_members m WHERE m.room_id = %(room_id)s AND m.user_id = u.id
+      )
+    ORDER BY lower(u.username)
+"""
+
+
+def non_members(conn: Connection, room_id: int, sender_id: int, names: list[str]) -> list[str]:
+    """Of the (lower-cased) usernames a message mentions, the people who exist but
+    are not members of the room (not the sender), as registered."""
+    params = {"room_id": room_id, "sender_id": sender_id, "names": names}
+    return [row["username"] for row in conn.execute(SQL_NON_MEMBERS, params)]
+
+
+def directory(conn: Connection, user_id: int) -> list[tuple[Room, int, bool]]:
+    """The public rooms (not archived), by name: (Room, member count, whether the
+    user is a member)."""
+    rows = conn.execute(SQL_DIRECTORY, {"user_id": user_id})
+    return [(Room.from_row(row), row["member_count"], row["joined"]) for row in rows]
 
 
 SQL_IS_MEMBER = "SELECT 1 FROM room_members WHERE room_id = %s AND user_id = %s"

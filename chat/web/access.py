@@ -29,11 +29,11 @@ def room_or_404(name: str) -> Room:
     return room
 
 
-def visible_rooms() -> list[RoomListing]:
-    """The rooms the current user may see, as RoomListings: each Room with its
-    title, unread and mention counts (queries.visible_rooms)."""
+def my_rooms() -> list[RoomListing]:
+    """The rooms the current user is a member of (their sidebar), as RoomListings:
+    each Room with its title, unread and mention counts (queries.member_rooms)."""
     with worker.connection() as conn:
-        return queries.visible_rooms(conn, current_user.id)
+        return queries.member_rooms(conn, current_user.id)
 
 
 def with_title(room: Room, rooms: list[RoomListing]) -> RoomListing:

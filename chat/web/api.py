@@ -7,7 +7,13 @@ from flask_login import current_user
 
 from chat import actions
 from chat.domain.entities import Message, Room
-from chat.domain.validate import SEQ_MAX, validate_client_id, validate_content, validate_emoji
+from chat.domain.validate import (
+    ROOM_NAME_RE,
+    SEQ_MAX,
+    validate_client_id,
+    validate_content,
+    validate_emoji,
+)
 from chat.protocol import outbound
 from chat.realtime import commands
 from chat.storage import queries
@@ -38,21 +44,119 @@ def message_json(room: Room, message: Message) -> dict:
 
 @bp.get("/rooms")
 def list_rooms():
-    """The rooms the caller can see."""
+    """The rooms the caller is a member of, with counts (the sidebar; the /ws
+    `rooms` frame has the same entries)."""
     with worker.connection() as conn:
-        rooms = queries.visible_rooms(conn, current_user.id)
+        rooms = queries.member_rooms(conn, current_user.id)
+    return jsonify(rooms=[outbound.listing_json(r) for r in rooms])
+
+
+@bp.post("/rooms")
+def create_room():
+    """Create a room: {"name": "...", "private": false, "topic": ""}; 201 with its listing."""
+    body = _json_body('{"name": "design", "private": false}')
+    name = body.get("name")
+    if not isinstance(name, str) or not ROOM_NAME_RE.fullmatch(name) or name.startswith("dm-"):
+        abort(400, description="name: 1-40 lowercase letters, digits, '_' or '-', not dm-")
+    private = body.get("private", False)
+    topic = body.get("topic")
+    if not isinstance(private, bool) or not (topic is None or isinstance(topic, str)):
+        abort(400, description="private is true or false; topic is a string")
+    with worker.connection() as conn:
+        with conn.transaction():
+            room = actions.create_room(conn, name, current_user.id, private)
+            if topic:
+                actions.update_room(conn, room, current_user.entity, topic=topic)
+        listing = queries.member_room(conn, current_user.id, room.id)
+    return jsonify(room=outbound.listing_json(listing)), 201
+
+
+@bp.get("/directory")
+def directory():
+    """The public rooms anyone may join (not archived), with topic and member count."""
+    with worker.connection() as conn:
+        rooms = queries.directory(conn, current_user.id)
     return jsonify(
         rooms=[
-            {
-                "name": r.name,
-                "private": r.is_private,
-                "last_seq": r.last_seq,
-                "unread": r.unread,
-                "mentions": r.mentions,
-            }
-            for r in rooms
+            {"name": room.name, "topic": room.topic, "members": count, "joined": joined}
+            for room, count, joined in rooms
         ]
     )
+
+
+@bp.post("/rooms/<name>/join")
+def join_room(name: str):
+    """Become a member of a public room: 201 with the join's seq, 200 if already one."""
+    room = room_or_404(name)
+    with worker.connection() as conn:
+        seq = actions.join(conn, room, current_user.entity)
+    return jsonify(room=room.name, seq=seq, joined=seq is not None), 200 if seq is None else 201
+
+
+@bp.post("/rooms/<name>/leave")
+def leave_room(name: str):
+    """Stop being a member of a room: 200 with the leave's seq; 404 if not a member."""
+    room = room_or_404(name)
+    with worker.connection() as conn:
+        seq = actions.leave(conn, room, current_user.entity)
+    return jsonify(room=room.name, seq=seq)
+
+
+@bp.post("/rooms/<name>/members")
+def add_member(name: str):
+    """A member adds someone: {"username": "..."}; 201."""
+    room = room_or_404(name)
+    username = _json_body('{"username": "dave"}').get("username")
+    if not isinstance(username, str) or not username.strip():
+        abort(400, description="username: whom to add")
+    with worker.connection() as conn:
+        added = actions.add_member(conn, room, current_user.entity, username.strip())
+    return jsonify(room=room.name, username=added), 201
+
+
+@bp.delete("/rooms/<name>/members/<username>")
+def remove_member(name: str, username: str):
+    """Remove someone (the room's creator), or yourself (leaving)."""
+    room = room_or_404(name)
+    with worker.connection() as conn:
+        removed = actions.remove_member(conn, room, current_user.entity, username)
+    return jsonify(room=room.name, username=removed)
+
+
+@bp.patch("/rooms/<name>")
+def update_room(name: str):
+    """{"muted": bool} for yourself; {"topic": str, "archived": bool} for its creator."""
+    room = room_or_404(name)
+    body = _json_body('{"muted": true}')
+    unknown = set(body) - {"muted", "topic", "archived"}
+    if unknown or not body:
+        abort(400, description="send any of muted, topic, archived")
+    muted, topic, archived = body.get("muted"), body.get("topic"), body.get("archived")
+    if not all(v is None or isinstance(v, bool) for v in (muted, archived)) or not (
+        topic is None or isinstance(topic, str)
+    ):
+        abort(400, description="muted and archived are true or false; topic is a string")
+    with worker.connection() as conn:
+        with conn.transaction():
+            if topic is not None or archived is not None:
+                actions.update_room(conn, room, current_user.entity, topic, archived)
+            if muted is not None:
+                actions.set_muted(conn, room, current_user.entity, muted)
+        listing = queries.member_room(conn, current_user.id, room.id)
+    if listing is None:
+        return jsonify(room={"name": room.name, "topic": topic, "archived": archived})
+    return jsonify(room=outbound.listing_json(listing))
+
+
+@bp.post("/direct")
+def open_direct():
+    """The direct conversation with {"username": "..."}, created on first use."""
+    username = _json_body('{"username": "dave"}').get("username")
+    if not isinstance(username, str) or not username.strip():
+        abort(400, description="username: whom to message")
+    with worker.connection() as conn:
+        name = actions.open_direct(conn, current_user.entity, username.strip())
+    return jsonify(room=name)
 
 
 @bp.get("/rooms/<name>/messages")
@@ -110,9 +214,15 @@ def send_message(name: str):
         ), status
     sent = outcome.sent
     status = 200 if sent.duplicate else 201
-    return jsonify(
-        room=room.name, seq=sent.seq, client_id=client_id, duplicate=sent.duplicate
-    ), status
+    answer = {
+        "room": room.name,
+        "seq": sent.seq,
+        "client_id": client_id,
+        "duplicate": sent.duplicate,
+    }
+    if outcome.absent:
+        answer["not_members"] = list(outcome.absent)
+    return jsonify(answer), status
 
 
 # --- edits, deletions, reactions ------------------------------------------------

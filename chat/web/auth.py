@@ -103,6 +103,7 @@ def register():
         try:
             with worker.connection() as conn:
                 user = actions.create_user(conn, form.username.data, form.password.data)
+                actions.join_first_room(conn, user)
         except ChatError as exc:
             form.username.errors.append(exc.message)
         else:

@@ -1,7 +1,6 @@
 """HTML forms (Flask-WTF): validation, and a CSRF token on every one."""
 
-import re
-
+from flask import abort
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
 from wtforms import BooleanField, PasswordField, StringField, TextAreaField
@@ -9,12 +8,10 @@ from wtforms.validators import EqualTo, InputRequired, Length, Regexp
 
 from chat.domain import passwords
 from chat.domain.users import USERNAME_RE
+from chat.domain.validate import ROOM_NAME_RE
 
 csrf = CSRFProtect()
 
-# \Z, not $: Python's $ also matches before a trailing newline, which the
-# database's CHECK constraint (rightly) refuses.
-ROOM_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}\Z")
 
 _password_length = Length(
     min=passwords.MIN_LENGTH,
@@ -63,6 +60,16 @@ class RoomForm(FlaskForm):
         ],
     )
     private = BooleanField("Private: only invited members can see it")
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something and carries nothing but the CSRF token
+    (join, leave)."""
+
+    def validate_or_400(self) -> None:
+        """Abort with 400 unless the CSRF token is good."""
+        if not self.validate_on_submit():
+            abort(400, description="the form expired: reload the page and try again")
 
 
 class UsernameForm(FlaskForm):

@@ -23,9 +23,9 @@ from chat.protocol.outbound import timestamp
 from chat.realtime import commands
 from chat.storage import queries
 from chat.web import worker
-from chat.web.access import room_or_404, seq_arg, visible_rooms, with_title
+from chat.web.access import my_rooms, room_or_404, seq_arg, with_title
 from chat.web.errors import HTTP_STATUS, retry_after
-from chat.web.forms import MessageForm, RoomForm, UsernameForm
+from chat.web.forms import ActionForm, MessageForm, RoomForm, UsernameForm
 from chat.web.limits import take_send_token
 
 bp = Blueprint("rooms", __name__)
@@ -47,7 +47,8 @@ def home():
 @bp.route("/rooms", methods=["GET", "POST"])
 @login_required
 def index():
-    """List the rooms this user can see; POST creates a room (public or private)."""
+    """The user's rooms and the directory of public rooms; POST creates a room
+    (public or private)."""
     form = RoomForm()
     if form.validate_on_submit():
         try:
@@ -58,7 +59,11 @@ def index():
         else:
             return redirect(url_for("rooms.room", name=form.name.data))
     status = 400 if form.errors else 200
-    page = render_template("rooms.html", rooms=visible_rooms(), form=form, dm_form=UsernameForm())
+    with worker.connection() as conn:
+        directory = queries.directory(conn, current_user.id)
+    page = render_template(
+        "rooms.html", rooms=my_rooms(), directory=directory, form=form, dm_form=UsernameForm()
+    )
     return page, status
 
 
@@ -88,12 +93,12 @@ def room(name: str):
 def room_page(room: Room, draft: str = "", refusal: str | None = None, status: int = 200):
     """The live chat page of the Room; `draft` fills the message box and `refusal`
     says why it was not sent (the form without JavaScript keeps the text)."""
-    rooms = visible_rooms()
+    rooms = my_rooms()
     current = with_title(room, rooms)
     with worker.connection() as conn:
-        members = queries.members(conn, room.id) if room.is_private else []
+        members = queries.members(conn, room.id)
         last_read_seq = queries.read_seq(conn, room.id, current_user.id)
-    invite_form = UsernameForm() if room.is_private and not room.is_direct else None
+    invite_form = UsernameForm() if current.is_member and not room.is_direct else None
     # The owner may delete anyone's message (actions.delete_message); a direct room has none.
     moderator = room.created_by == current_user.id and not room.is_direct
     page = render_template(
@@ -101,6 +106,7 @@ def room_page(room: Room, draft: str = "", refusal: str | None = None, status: i
         moderator=moderator,
         room=current,
         rooms=rooms,
+        member=current.is_member,
         members=members,
         last_read_seq=last_read_seq,
         invite_form=invite_form,
@@ -111,10 +117,40 @@ def room_page(room: Room, draft: str = "", refusal: str | None = None, status: i
     return page, status
 
 
+@bp.route("/rooms/<name>/join", methods=["POST"])
+@login_required
+def join(name: str):
+    """Become a member of a public room (the Join button)."""
+    room = room_or_404(name)
+    ActionForm().validate_or_400()
+    try:
+        with worker.connection() as conn:
+            actions.join(conn, room, current_user.entity)
+    except ChatError as exc:
+        flash(exc.message)
+    return redirect(url_for("rooms.room", name=room.name), 303)
+
+
+@bp.route("/rooms/<name>/leave", methods=["POST"])
+@login_required
+def leave(name: str):
+    """Stop being a member of a room (it leaves the sidebar)."""
+    room = room_or_404(name)
+    ActionForm().validate_or_400()
+    try:
+        with worker.connection() as conn:
+            actions.leave(conn, room, current_user.entity)
+    except ChatError as exc:
+        flash(exc.message)
+        return redirect(url_for("rooms.room", name=room.name), 303)
+    flash(f"You left #{room.name}.")
+    return redirect(url_for("rooms.index"), 303)
+
+
 @bp.route("/rooms/<name>/remove", methods=["POST"])
 @login_required
 def remove(name: str):
-    """Leave a private room, or (its creator) remove someone from it."""
+    """Leave a room, or (its creator) remove someone from it."""
     room = room_or_404(name)
     form = UsernameForm()
     if not form.validate_on_submit():
@@ -134,18 +170,18 @@ def remove(name: str):
 @bp.route("/rooms/<name>/invite", methods=["POST"])
 @login_required
 def invite(name: str):
-    """A member adds someone to a private room."""
+    """A member adds someone to the room."""
     room = room_or_404(name)
     form = UsernameForm()
     if not form.validate_on_submit():
-        abort(400, description="say whom to invite")
+        abort(400, description="say whom to add")
     try:
         with worker.connection() as conn:
-            added = actions.invite(conn, room, form.username.data.strip())
+            added = actions.add_member(conn, room, current_user.entity, form.username.data.strip())
     except ChatError as exc:
         flash(exc.message)
     else:
-        flash(f"{added} can now see #{room.name}.")
+        flash(f"{added} is now a member of #{room.name}.")
     return redirect(url_for("rooms.room", name=room.name))
 
 
@@ -174,6 +210,11 @@ def post_message(name: str):
         flash(outcome.notice.content)
         return redirect(history)
     flash("Sent.")
+    if outcome.absent:
+        names = ", ".join(outcome.absent)
+        flash(
+            f"Not notified: {names} (not in #{room.name}). Add them from the room's people panel."
+        )
     return redirect(f"{history}#m{outcome.sent.seq}")
 
 
@@ -200,7 +241,7 @@ def history(name: str):
     older = messages[0].seq if messages and messages[0].seq > 1 else None
     return render_template(
         "history.html",
-        room=with_title(room, visible_rooms()),
+        room=with_title(room, my_rooms()),
         messages=messages,
         versions=versions,
         before=before,

@@ -15,7 +15,7 @@ from chat.protocol.outbound import timestamp
 from chat.storage import search as messages
 from chat.storage.search import START_SEL, STOP_SEL, Cursor
 from chat.web import worker
-from chat.web.access import api_login_required, room_or_404, visible_rooms
+from chat.web.access import api_login_required, my_rooms, room_or_404
 from chat.web.errors import HTTP_STATUS
 
 bp = Blueprint("search", __name__)
@@ -116,7 +116,7 @@ def page():
         "q": args.get("q", ""),
         "room_filter": args.get("room", ""),
         "author": args.get("author", ""),
-        "rooms": visible_rooms(),
+        "rooms": my_rooms(),
         "results": None,
         "next_url": None,
         "error": None,

@@ -173,7 +173,7 @@ def records(db, seq: int) -> set[str]:
 
 def mention_count(db, user: User) -> int:
     """The `@` badge of general in the user's rooms list."""
-    return next(r for r in queries.visible_rooms(db, user.id) if r.name == "general").mentions
+    return next(r for r in queries.member_rooms(db, user.id) if r.name == "general").mentions
 
 
 def html_of(db, seq: int) -> str:

@@ -1,38 +1,15 @@
 """Mentions and unread badges in real headless Chromium: @name highlighted for the person
 named, and the rooms list counting mentions live and after a reload."""
 
-import time
-
 import pytest
 from playwright.sync_api import expect
 
 from chat import actions
-from chat.domain.entities import User
 
-from ..conftest import make_token, room_row
-from ..servers import http
-from .ui import log_in, message, open_room, send
+from ..conftest import room_row
+from .ui import log_in, message, open_room, post, send, wait_until_read
 
 pytestmark = pytest.mark.e2e
-
-
-def post(server, db, user: User, text: str, room: str = "general") -> None:
-    api = http()
-    api.headers["Authorization"] = f"Bearer {make_token(db, user)}"
-    response = api.post(f"{server.url}/api/rooms/{room}/messages", json={"content": text})
-    assert response.status_code == 201, response.text
-
-
-def wait_until_read(server, db, user: User, room: str = "general") -> None:
-    """Until the server has the room read (the page reports reads, throttled)."""
-    api = http()
-    api.headers["Authorization"] = f"Bearer {make_token(db, user)}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:  # each check is a round trip to the server
-        rooms = api.get(f"{server.url}/api/rooms").json()["rooms"]
-        if next(r for r in rooms if r["name"] == room)["unread"] == 0:
-            return
-    raise AssertionError(f"{room} never marked read")
 
 
 def test_a_mention_is_highlighted_for_the_named_person_only(server, people, pages):

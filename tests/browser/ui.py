@@ -1,6 +1,12 @@
 """What a person does in the chat's pages, step by step, for the browser tests."""
 
 import re
+import time
+
+from chat.domain.entities import User
+
+from ..conftest import make_token
+from ..servers import http
 
 PASSWORD = "correct horse"
 
@@ -30,3 +36,23 @@ def message(page, text: str):
 def words(text: str) -> str:
     """Text with its whitespace collapsed (innerText puts line breaks around every <p>)."""
     return " ".join(text.split())
+
+
+def post(server, db, user: User, text: str, room: str = "general") -> None:
+    """Send `text` as `user` through the JSON API (a script, not a page)."""
+    api = http()
+    api.headers["Authorization"] = f"Bearer {make_token(db, user)}"
+    response = api.post(f"{server.url}/api/rooms/{room}/messages", json={"content": text})
+    assert response.status_code == 201, response.text
+
+
+def wait_until_read(server, db, user: User, room: str = "general") -> None:
+    """Until the server has the room read (the page reports reads, throttled)."""
+    api = http()
+    api.headers["Authorization"] = f"Bearer {make_token(db, user)}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # each check is a round trip to the server
+        rooms = api.get(f"{server.url}/api/rooms").json()["rooms"]
+        if next(r for r in rooms if r["name"] == room)["unread"] == 0:
+            return
+    raise AssertionError(f"{room} never marked read")

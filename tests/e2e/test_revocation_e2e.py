@@ -106,7 +106,7 @@ def test_removal_from_a_private_room_closes_the_sockets_that_follow_it(server, d
     eren = make_user(db, "eren", PASSWORD)
     levi = make_user(db, "levi", PASSWORD)
     room = room_actions.create_room(db, "plans", eren.id, is_private=True)
-    room_actions.invite(db, room, "levi")
+    room_actions.add_member(db, room, eren, "levi")
     levi_token = make_token(db, levi)
     in_plans = Client.open(server, "plans", levi_token)
     in_plans.until("ready")

@@ -245,7 +245,7 @@ def test_a_room_filter_on_a_hidden_room_answers_like_a_missing_room(
 
 def test_a_member_who_leaves_stops_finding_the_room(client, db, eren, mikasa, private_plans):
     plans = room_row(db, "plans")
-    actions.invite(db, plans, "eren")
+    actions.add_member(db, plans, mikasa, "eren")
     headers = bearer(db, eren)
     assert found(client, headers, q="xylophonist") == [("plans", private_plans)]
     actions.remove_member(db, plans, eren, "eren")

@@ -1,0 +1,108 @@
+"""Membership and the per-user channel in real headless Chromium (issue 16, items 1-2):
+joining from the page, a mention of a non-member reported with one click to add
+them, counts that survive a reload, direct conversations and invitations that
+appear live, and reading on one tab clearing the badge on another."""
+
+import pytest
+from playwright.sync_api import expect
+
+from chat import actions
+
+from ..conftest import make_user, room_row
+from .ui import PASSWORD, log_in, open_room, post, send, wait_until_read
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def team(db):
+    """alice, bob, carol and dave; #design is carol's, and dave has only joined it."""
+    people = {name: make_user(db, name, PASSWORD) for name in ("alice", "bob", "carol", "dave")}
+    design = actions.create_room(db, "design", people["carol"].id)
+    actions.join(db, design, people["dave"])
+    actions.join(db, room_row(db), people["bob"])
+    return people
+
+
+def item(page, room: str):
+    return page.locator(f'nav.sidebar li.room-item[data-room="{room}"]')
+
+
+def test_a_public_room_is_joined_from_its_page_and_stays_in_the_sidebar(server, team, pages, db):
+    dave = pages()
+    log_in(dave, server, "dave")
+    open_room(dave, server, "general")
+    expect(item(dave, "general")).to_have_count(0)  # watching: not his room
+    dave.click("#join-banner button")
+    expect(item(dave, "general")).to_have_count(1)
+    expect(dave.locator("#join-banner")).to_have_count(0)
+    expect(dave.locator("li.notice.member-event", has_text="You joined #general")).to_be_visible()
+    dave.locator("header .room-leave button").click()
+    dave.wait_for_url(f"{server.url}/rooms")
+    expect(dave.locator('li.room-item[data-room="general"]')).to_have_count(0)
+    expect(dave.locator('.directory-item[data-room="general"] button')).to_have_text("Join")
+
+
+def test_the_dave_scenario_a_mention_of_a_non_member_is_offered_and_survives_reload(
+    server, team, pages, db
+):
+    bob, dave = pages(), pages()
+    log_in(bob, server, "bob")
+    log_in(dave, server, "dave")
+    open_room(bob, server, "general")
+    open_room(dave, server, "design")
+    send(bob, "hello @dave")
+    offer = bob.locator("li.not-members", has_text="dave is not in #general")
+    offer.get_by_role("button", name="Add dave").click()
+    expect(bob.locator("li.not-members", has_text="Added dave")).to_be_visible()
+    # dave's sidebar gains #general live; the next mention counts there.
+    expect(item(dave, "general")).to_have_count(1)
+    send(bob, "welcome @dave")
+    mentions = item(dave, "general").locator(".mentions")
+    expect(mentions).to_have_text("@1")
+    dave.reload()
+    dave.wait_for_selector("#status:has-text('live')")
+    expect(item(dave, "general").locator(".mentions")).to_have_text("@1")
+    expect(item(dave, "general").locator(".badge")).to_have_text("1")
+
+
+def test_a_direct_message_and_an_invitation_appear_live(server, team, pages, db):
+    alice, bob, carol = pages(), pages(), pages()
+    for page, name in ((alice, "alice"), (bob, "bob"), (carol, "carol")):
+        log_in(page, server, name)
+    open_room(alice, server, "general")
+    open_room(bob, server, "general")
+    # carol starts a conversation with alice: it appears in alice's sidebar.
+    carol.fill("#dm-username", "alice")
+    carol.get_by_role("button", name="Start conversation").click()
+    carol.wait_for_selector("#status:has-text('live')")
+    send(carol, "psst")
+    direct = alice.locator("nav.sidebar li.room-item.direct a", has_text="@carol")
+    expect(direct).to_be_visible()
+    expect(alice.locator("nav.sidebar li.room-item.direct .badge")).to_have_text("1")
+    # carol makes a private room and adds bob: it appears in bob's sidebar.
+    carol.goto(f"{server.url}/rooms")
+    carol.fill("#name", "secret")
+    carol.check("#private")
+    carol.get_by_role("button", name="Create room").click()
+    carol.wait_for_selector("#status:has-text('live')")
+    carol.fill("#invite-username", "bob")
+    carol.get_by_role("button", name="Add", exact=True).click()
+    expect(item(bob, "secret")).to_have_count(1)
+    send(carol, "for your eyes @bob")
+    expect(item(bob, "secret").locator(".mentions")).to_have_text("@1")
+
+
+def test_reading_on_one_tab_clears_the_badge_on_another(server, team, pages, db):
+    first = pages()
+    log_in(first, server, "bob")
+    second = first.context.new_page()
+    open_room(first, server, "design")  # bob is not in #design: #general is in his sidebar
+    second.goto(f"{server.url}/rooms")
+    badge = second.locator('li.room-item[data-room="general"] .badge')
+    post(server, db, team["alice"], "news for everyone")
+    expect(badge).to_have_text("1")
+    expect(item(first, "general").locator(".badge")).to_have_text("1")
+    open_room(first, server, "general")  # reading it here...
+    wait_until_read(server, db, team["bob"])
+    expect(badge).to_be_hidden()  # ...clears it there, without a reload
