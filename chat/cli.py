@@ -18,6 +18,7 @@ from chat.domain.entities import User
 from chat.domain.errors import ChatError
 from chat.domain.text import unstorable
 from chat.domain.users import USERNAME_RE
+from chat.domain.validate import validate_token_name
 from chat.storage import migrate, queries
 from chat.web import worker
 
@@ -111,11 +112,16 @@ def create_user_command(username: str) -> None:
 
 @click.command("create-token")
 @click.argument("username", type=STORABLE)
+@click.option("--name", type=STORABLE, help="What the token is for, as its owner sees it listed.")
 @with_appcontext
-def create_token_command(username: str) -> None:
+def create_token_command(username: str, name: str | None) -> None:
     """Print a new API token for USERNAME (use as `Authorization: Bearer <token>`)."""
-    with worker.connection() as conn:
-        token = actions.create_token(conn, _user_or_fail(conn, username).id)
+    try:
+        name = None if name is None else validate_token_name(name)
+        with worker.connection() as conn:
+            token = actions.create_token(conn, _user_or_fail(conn, username).id, name)
+    except ChatError as exc:
+        raise click.ClickException(exc.message) from None
     click.echo(token)
 
 

@@ -26,9 +26,11 @@ from chat.web import (
     health,
     inputs,
     limits,
+    lookup,
     metrics,
     rooms,
     search,
+    settings,
     sockets,
     worker,
 )
@@ -78,8 +80,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     auth.init_app(app)
     rooms.init_app(app)
     api.init_app(app)
+    settings.init_app(app)
     search.init_app(app)
     export.init_app(app)
+    lookup.init_app(app)
     sockets.init_app(app)
     health.init_app(app)
     metrics.init_app(app)

@@ -4,17 +4,57 @@
 // (blank by Unicode, or over MAX_MESSAGE_CHARS code points) is not sent: it
 // stays in the box, whole, with the reason under it (static/message_text.js).
 //
+// What is typed is kept as the room's draft (localStorage, per user and room),
+// so a reload, a crash or a visit to another room finds it again; sending takes
+// it out at once (the sent text is then the socket's to deliver: static/own_sends.js
+// keeps it until the server has it), so a sent message never comes back as a
+// draft. Other tabs of the same room follow the draft while they have not
+// changed it themselves.
+//
+// While typing: `@name`, `/command` and `:emoji` open suggestions
+// (static/autocomplete.js); the emoji button opens the picker
+// (static/emoji_picker.js), which inserts at the caret; Up in an empty box
+// edits your last message (onEditLast).
+//
 // Stable hooks for browser tests:
 //   #send-counter   "3,812 / 4,000" from 90 % of the limit; .over above it (Send is disabled)
 //   #send-note      why the text in the box was not sent
+//   #emoji-button   opens the emoji picker for the box
 import { LengthMeter, isBlank } from "./message_text.js";
+import { Autocomplete } from "./autocomplete.js";
+import { el } from "./dom.js";
+
+const DRAFT_KEY = "chat:draft:";
+
+// The room's draft for this user; "" when none or storage is unavailable.
+function loadDraft(key) {
+  try {
+    return localStorage.getItem(key) ?? "";
+  } catch {
+    return "";
+  }
+}
+
+function saveDraft(key, text) {
+  try {
+    if (isBlank(text)) localStorage.removeItem(key);
+    else localStorage.setItem(key, text);
+  } catch {
+    // Storage full or disabled: the box still works, a reload just loses the draft.
+  }
+}
 
 export class Composer {
   // onSend(text): a text the server should accept, now out of the box.
-  constructor({ form, max, onSend }) {
+  // room, me: whose draft it is. picker: static/emoji_picker.js's. onEditLast():
+  // open the edit box of your last message; false when there is none.
+  // online(): the usernames the page shows online (first among suggestions).
+  constructor({ form, max, onSend, room, me, picker = null, onEditLast = () => false, online }) {
     this.form = form;
     this.input = form.querySelector("textarea");
     this.onSend = onSend;
+    this.onEditLast = onEditLast;
+    this.draftKey = `${DRAFT_KEY}${me}:${room}`;
     // Checked here, with a reason in the page, not by the browser's bubble.
     form.noValidate = true;
     this.meter = new LengthMeter({
@@ -24,27 +64,43 @@ export class Composer {
       submit: form.querySelector("button[type=submit]"),
       max,
     });
+    this.suggestions = new Autocomplete({ input: this.input, anchor: form, room, me, online });
+    if (picker) this.addEmojiButton(picker);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.submit();
     });
-    this.input.addEventListener("keydown", (event) => {
-      if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
-      event.preventDefault();
-      form.requestSubmit();
+    this.input.addEventListener("keydown", (event) => this.onKeydown(event));
+    this.input.addEventListener("input", () => {
+      this.resize();
+      this.saveDraft();
     });
-    this.input.addEventListener("input", () => this.resize());
+    this.restoreDraft();
+    window.addEventListener("storage", (event) => this.onOtherTab(event));
   }
 
   get text() {
     return this.input.value;
   }
 
+  onKeydown(event) {
+    if (this.suggestions.handleKey(event)) return;
+    if (event.isComposing) return;
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      this.form.requestSubmit();
+    } else if (event.key === "ArrowUp" && !event.shiftKey && !event.altKey && !event.ctrlKey && !event.metaKey
+      && this.input.value === "" && this.onEditLast()) {
+      event.preventDefault();
+    }
+  }
+
   submit() {
     if (!this.meter.check()) return;
     const text = this.input.value;
     this.input.value = "";
-    this.changed();
+    this.suggestions.close();
+    this.changed(); // the draft goes with the text, before the send is even queued
     this.onSend(text);
   }
 
@@ -58,6 +114,14 @@ export class Composer {
     this.input.setSelectionRange(text.length, text.length);
   }
 
+  // Text at the caret (over any selection), as if typed.
+  insert(text) {
+    const { selectionStart, selectionEnd } = this.input;
+    this.input.focus();
+    this.input.setRangeText(text, selectionStart, selectionEnd, "end");
+    this.input.dispatchEvent(new Event("input", { bubbles: true })); // meter, draft, typing
+  }
+
   focus() {
     this.input.focus();
   }
@@ -65,6 +129,43 @@ export class Composer {
   changed() {
     this.meter.update();
     this.resize();
+    this.saveDraft();
+  }
+
+  saveDraft() {
+    saveDraft(this.draftKey, this.input.value);
+    this.savedDraft = this.input.value;
+  }
+
+  // The draft left here before; a text the page already has (the server's
+  // form answer keeps a refused text) wins over it.
+  restoreDraft() {
+    if (this.input.value === "") this.input.value = loadDraft(this.draftKey);
+    this.savedDraft = this.input.value;
+    this.changed();
+  }
+
+  // Another tab of this room changed the draft (or sent it): follow it, unless
+  // this box holds something else that was typed here.
+  onOtherTab(event) {
+    if (event.key !== this.draftKey || event.storageArea !== localStorage) return;
+    if (this.input.value !== this.savedDraft) return;
+    this.input.value = event.newValue ?? "";
+    this.savedDraft = this.input.value;
+    this.meter.update();
+    this.resize();
+  }
+
+  addEmojiButton(picker) {
+    const button = el("button", "emoji-button ghost", "☺");
+    button.type = "button";
+    button.id = "emoji-button";
+    button.title = "Insert an emoji";
+    button.setAttribute("aria-label", "Insert an emoji");
+    button.setAttribute("aria-haspopup", "dialog");
+    button.setAttribute("aria-expanded", "false");
+    button.addEventListener("click", () => picker.open({ anchor: button, onPick: (emoji) => this.insert(emoji) }));
+    this.form.querySelector("button[type=submit]").before(button);
   }
 
   // The textarea grows with its text, up to the CSS max-height: by CSS

@@ -12,7 +12,8 @@
 // Stable hooks for browser tests:
 //   li.message .tools          the message's buttons: button.react, button.edit (own),
 //                              button.delete (own, or any for the room's owner)
-//   li.message .palette        the emoji palette, button[data-emoji] each
+//   li.message .palette        the emoji palette, button[data-emoji] each, and button.more
+//                              ("More…": the emoji picker, static/emoji_picker.js)
 //   li.message form.edit-form  the edit box (textarea, Save, Cancel; .counter and
 //                              .text-note as in static/message_text.js). It stays open
 //                              until the server has the edit; a refusal keeps it open
@@ -37,9 +38,11 @@ export class MessageEvents {
   // socket: ChatSocket; room, me: names; moderator: whether `me` owns the room;
   // maxChars: the server's MAX_MESSAGE_CHARS; fillContent(node, frame) renders a
   // frame's text; report(text) shows a local notice; missing(frame) is told of
-  // an event for a message the list does not have.
-  constructor({ socket, list, room, me, moderator, maxChars, fillContent, report, missing = () => {} }) {
-    Object.assign(this, { socket, list, room, me, moderator, maxChars, fillContent, report, missing });
+  // an event for a message the list does not have; pickEmoji(anchor, onPick)
+  // opens the emoji picker beside `anchor` (the palette's "More…").
+  constructor({ socket, list, room, me, moderator, maxChars, fillContent, report, missing = () => {}, pickEmoji = null }) {
+    Object.assign(this, { socket, list, room, me, moderator, maxChars, fillContent, report, missing, pickEmoji });
+    this.returnFocus = new WeakMap(); // li -> where the focus goes when its edit box closes
     // client_id -> { what, seq, text }: what was asked, to explain a refusal
     // (and for an edit, to give its text back); gone once answered.
     this.requests = new Map();
@@ -224,6 +227,7 @@ export class MessageEvents {
     if (!li || li.classList.contains("pending") || li.classList.contains("failed")) return;
     const seq = Number(li.dataset.seq);
     if (target.classList.contains("react")) this.togglePalette(li, target);
+    else if (target.classList.contains("more")) this.pickMore(li, target);
     else if (target.dataset.emoji !== undefined) {
       this.request("react", { type: "react", seq, emoji: target.dataset.emoji });
       if (target.closest(".palette")) this.closePalette(li, true);
@@ -255,9 +259,24 @@ export class MessageEvents {
       choice.dataset.emoji = emoji;
       palette.append(choice);
     }
+    if (this.pickEmoji) {
+      const more = button("more", "More…");
+      more.setAttribute("aria-haspopup", "dialog");
+      more.setAttribute("aria-expanded", "false");
+      palette.append(more);
+    }
     li.querySelector(".tools").after(palette);
     opener.setAttribute("aria-expanded", "true");
     palette.querySelector("button").focus();
+  }
+
+  // Any emoji, from the picker; the palette closes once one is chosen.
+  pickMore(li, more) {
+    const seq = Number(li.dataset.seq);
+    this.pickEmoji(more, (emoji) => {
+      this.request("react", { type: "react", seq, emoji });
+      this.closePalette(li, true);
+    });
   }
 
   closePalette(li, refocus) {
@@ -352,6 +371,21 @@ export class MessageEvents {
     li.querySelector(".edit-form")?.remove();
     const content = li.querySelector(".content");
     if (content) content.hidden = false;
-    li.querySelector(".tools .edit")?.focus();
+    const back = this.returnFocus.get(li);
+    this.returnFocus.delete(li);
+    (back?.isConnected ? back : li.querySelector(".tools .edit"))?.focus();
+  }
+
+  // Your newest message that can still be edited, opened in its edit box (Up in
+  // an empty message box); the focus goes back to `returnTo` when the box
+  // closes. False when there is none.
+  editLast(returnTo) {
+    const mine = this.list.querySelectorAll("li.message.mine[data-seq]:not(.pending, .failed, .deleted)");
+    const li = [...mine].reverse().find((item) => item.querySelector(".tools .edit"));
+    if (!li) return false;
+    if (returnTo) this.returnFocus.set(li, returnTo);
+    this.openEditor(li);
+    li.scrollIntoView({ block: "nearest" });
+    return true;
   }
 }

@@ -19,8 +19,8 @@
 //                    once older pages reach it)
 //   li.room-start, #scrollback-status: older messages (static/scrollback.js)
 //   (edit, delete and reaction hooks: static/message_events.js)
-//   #online          online usernames, one li[data-user] each
-//   #members         members of a private or direct room (server-rendered)
+//   #members         the room's members, li[data-user][data-status] (online, away,
+//                    offline; static/people.js keeps it live)
 //   #typing          "X is typing…", empty when no one is
 //   #send, #content  the form and its textarea: Enter sends, Shift+Enter is a newline
 //                    (#send-counter, #send-note: static/composer.js)
@@ -39,7 +39,10 @@ import { Scrollback } from "./scrollback.js";
 import { FirstUnread, Permalinks } from "./jumps.js";
 import { UnreadBadges } from "./unread.js";
 import { showMembership } from "./membership.js";
+import { followPresence } from "./people.js";
 import { el } from "./dom.js";
+import { EmojiPicker } from "./emoji_picker.js";
+import { RoomSwitcher, sidebarRooms } from "./room_switcher.js";
 
 // Others' indicator disappears this long after their last typing frame;
 // a little over the server's 2 s typing interval so it does not flicker.
@@ -63,11 +66,17 @@ const list = document.getElementById("messages");
 const form = document.getElementById("send");
 const statusEl = document.getElementById("status");
 const typingEl = document.getElementById("typing");
-const onlineEl = document.getElementById("online");
-const membersEl = document.getElementById("members");
 const jump = document.getElementById("jump");
 const jumpUnread = document.getElementById("jump-unread");
-const composer = new Composer({ form, max: maxChars, onSend: (text) => sends.send(text) });
+// One emoji picker for the message box and for reactions; Ctrl+K switches rooms.
+const picker = new EmojiPicker();
+const composer = new Composer({
+  form, max: maxChars, room, me, picker,
+  onSend: (text) => sends.send(text),
+  onEditLast: () => events.editLast(composer.input),
+  online: () => [...document.querySelectorAll('#members li[data-status="online"]')].map((li) => li.dataset.user),
+});
+new RoomSwitcher({ rooms: sidebarRooms(document.querySelector(".sidebar")) });
 
 const typists = new Map(); // username -> hide timer
 let firstReady = true;
@@ -91,6 +100,7 @@ const events = new MessageEvents({
   report: (text) => notice(text, "notice local error").setAttribute("role", "alert"),
   // An event for a message not shown: one a page on its way may bring.
   missing: (frame) => scrollback.park(frame),
+  pickEmoji: (anchor, onPick) => picker.open({ anchor, onPick }),
 });
 view.events = events;
 const scrollback = new Scrollback({
@@ -258,23 +268,6 @@ function onPresence(frame) {
   if (frame.room === room) stopTyping(frame.username);
 }
 
-function onOnline(frame) {
-  if (frame.room !== room) return;
-  const users = frame.users ?? [];
-  onlineEl.replaceChildren(...users.map((name) => {
-    const li = el("li", name === me ? "me" : "", name);
-    li.dataset.user = name;
-    if (name === me) li.append(" ", el("span", "muted", "(you)"));
-    return li;
-  }));
-  onlineEl.classList.remove("stale");
-  if (membersEl) {
-    for (const li of membersEl.querySelectorAll("li[data-user]")) {
-      li.classList.toggle("online", users.includes(li.dataset.user));
-    }
-  }
-}
-
 // --- typing ----------------------------------------------------------------
 
 function renderTyping() {
@@ -328,7 +321,7 @@ socket.on("notice", onNotice);
 // Opening or closing a tab is not news: user_joined and user_left draw no line.
 socket.on("user_left", onPresence);
 showMembership({ socket, room, me, notice });
-socket.on("online_users", onOnline);
+followPresence(socket, { room });
 socket.on("typing", onTyping);
 // An edit, deletion or reaction moves the room's seq too: what was seen is read.
 for (const type of ["chat_edit", "chat_delete", "reaction"]) {
@@ -343,7 +336,6 @@ socket.on("member", (frame) => {
 });
 socket.on("close", () => {
   for (const username of [...typists.keys()]) stopTyping(username);
-  onlineEl.classList.add("stale");
 });
 socket.on("status", (state) => showStatus(statusEl, state));
 showStatus(statusEl, "connecting");

@@ -4,6 +4,7 @@
 import { ChatSocket } from "./socket.js";
 import { showStatus, socketOptions } from "./status.js";
 import { UnreadBadges } from "./unread.js";
+import { followPresence } from "./people.js";
 
 const page = document.getElementById("rooms-page");
 const status = document.getElementById("status");
@@ -11,4 +12,5 @@ const socket = new ChatSocket(socketOptions(page.dataset));
 socket.on("status", (state) => showStatus(status, state));
 showStatus(status, "connecting");
 new UnreadBadges(socket, { me: page.dataset.me });
+followPresence(socket);
 socket.connect();

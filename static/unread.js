@@ -88,6 +88,11 @@ export class UnreadBadges {
       insertSorted(this.listFor(listing), item);
     }
     item.dataset.lastSeq = String(listing.last_seq);
+    if (listing.direct && listing.partner_status) {
+      item.dataset.status = listing.partner_status;
+      const text = item.querySelector(".presence-text");
+      if (text) text.textContent = listing.partner_status;
+    }
     if (listing.muted) item.dataset.muted = "true";
     else delete item.dataset.muted;
     if (name === this.openRoom) return;
@@ -266,7 +271,15 @@ function roomItem(listing) {
   item.dataset.room = listing.name;
   const link = el("a", "", listing.title ?? `#${listing.name}`);
   link.href = `/rooms/${encodeURIComponent(listing.name)}`;
-  item.append(link);
+  if (listing.direct && listing.partner) {
+    item.dataset.partner = listing.partner;
+    item.dataset.status = listing.partner_status ?? "offline";
+    const dot = el("span", "presence-dot");
+    dot.setAttribute("aria-hidden", "true");
+    item.append(dot, link, el("span", "visually-hidden presence-text", item.dataset.status));
+  } else {
+    item.append(link);
+  }
   if (listing.private && !listing.direct) {
     const tag = el("span", "tag", "private");
     tag.title = "Only members can see this room";

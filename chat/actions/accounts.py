@@ -2,12 +2,13 @@
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 
 from psycopg import Connection
 
 from chat.actions.channels import publish_control
 from chat.domain import passwords
-from chat.domain.entities import User
+from chat.domain.entities import ApiToken, User
 from chat.domain.errors import ChatError
 from chat.domain.users import RESERVED_USERNAMES
 from chat.storage import bus
@@ -17,7 +18,6 @@ SQL_INSERT_USER = """
     ON CONFLICT DO NOTHING
     RETURNING id, username
 """
-SQL_INSERT_TOKEN = "INSERT INTO api_tokens (user_id, token_hash) VALUES (%s, %s)"
 
 
 def create_user(conn: Connection, username: str, password: str) -> User:
@@ -37,11 +37,68 @@ def hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def create_token(conn: Connection, user_id: int) -> str:
-    """A new personal API token for the user; only its hash is stored."""
+# A person needs a handful (a bot, a script, a laptop); the cap keeps a runaway
+# script from filling the table. Counted in the inserting statement without a
+# lock: two creations racing may pass it by one each, which is harmless.
+MAX_TOKENS_PER_USER = 50
+
+SQL_INSERT_TOKEN = """
+    INSERT INTO api_tokens (user_id, token_hash, name)
+    SELECT %(user_id)s, %(token_hash)s, %(name)s
+    WHERE (SELECT count(*) FROM api_tokens WHERE user_id = %(user_id)s) < %(max)s
+    RETURNING id, name, created_at, last_used_at
+"""
+SQL_DELETE_TOKEN = """
+    DELETE FROM api_tokens WHERE id = %s AND user_id = %s
+    RETURNING id, name, created_at, last_used_at
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class NewToken:
+    """A token just made: `token` is the secret, to be shown to its owner once
+    (only its hash is kept); `listing` is how it is listed from now on."""
+
+    token: str
+    listing: ApiToken
+
+
+def new_token(conn: Connection, user_id: int, name: str | None = None) -> NewToken:
+    """A new personal API token for the user (the one way tokens are made: the
+    settings page, the JSON API and `flask create-token`). `name` must already
+    be valid (validate.validate_token_name). ChatError('too_many_tokens') when
+    the user has MAX_TOKENS_PER_USER already."""
     token = "chat_" + secrets.token_urlsafe(32)
-    conn.execute(SQL_INSERT_TOKEN, (user_id, hash_token(token)))
-    return token
+    params = {
+        "user_id": user_id,
+        "token_hash": hash_token(token),
+        "name": name,
+        "max": MAX_TOKENS_PER_USER,
+    }
+    row = conn.execute(SQL_INSERT_TOKEN, params).fetchone()
+    if row is None:
+        raise ChatError(
+            "too_many_tokens",
+            f"You have {MAX_TOKENS_PER_USER} API tokens, the most one person may have: "
+            "revoke one you no longer use first.",
+        )
+    return NewToken(token, ApiToken.from_row(row))
+
+
+def create_token(conn: Connection, user_id: int, name: str | None = None) -> str:
+    """new_token's secret alone (the CLI, tests and benchmarks need nothing else)."""
+    return new_token(conn, user_id, name).token
+
+
+def revoke_token(conn: Connection, user_id: int, token_id: int) -> ApiToken:
+    """Delete one of the user's API tokens, so that requests carrying it are
+    refused from now on; the token as it was listed. ChatError('not_found')
+    when the user has no token with that id (someone else's token answers the
+    same: no probing of ids)."""
+    row = conn.execute(SQL_DELETE_TOKEN, (token_id, user_id)).fetchone()
+    if row is None:
+        raise ChatError("not_found", "You have no API token with that id.")
+    return ApiToken.from_row(row)
 
 
 # One statement: the owner is found and the token's last use noted together.
@@ -59,18 +116,52 @@ def use_token(conn: Connection, token_hash: bytes) -> User | None:
     return User.from_row(row) if row else None
 
 
-SQL_INSERT_SESSION = "INSERT INTO user_sessions (token_hash, user_id) VALUES (%s, %s)"
+SQL_INSERT_SESSION = """
+    INSERT INTO user_sessions (token_hash, user_id, user_agent) VALUES (%s, %s, %s)
+"""
 SQL_DELETE_SESSION = "DELETE FROM user_sessions WHERE token_hash = %s"
+SQL_DELETE_OTHER_SESSION = """
+    DELETE FROM user_sessions
+    WHERE id = %(id)s AND user_id = %(user_id)s AND token_hash IS DISTINCT FROM %(keep)s
+    RETURNING token_hash
+"""
 SQL_DELETE_SESSIONS = "DELETE FROM user_sessions WHERE user_id = %s"
 SQL_SET_PASSWORD = "UPDATE users SET password_hash = %s WHERE id = %s"
 SQL_DISABLE_USER = "UPDATE users SET disabled_at = now() WHERE id = %s AND disabled_at IS NULL"
+SQL_SET_DISPLAY_NAME = "UPDATE users SET display_name = %s WHERE id = %s"
+
+# How stale a session's last_seen_at may get before a request writes it again:
+# "last active" on the settings page is read to the minute, and one write a
+# minute per session (not one per request) keeps page loads read-only.
+SESSION_SEEN_EVERY = 60
+
+# One statement: the owner is found and a stale last_seen_at moved on together
+# (the UPDATE writes nothing while it is fresh).
+SQL_USE_SESSION = """
+    WITH seen AS (
+        UPDATE user_sessions SET last_seen_at = now()
+        WHERE token_hash = %(token_hash)s
+          AND last_seen_at < now() - make_interval(secs => %(every)s)
+    )
+    SELECT u.id, u.username FROM user_sessions s JOIN users u ON u.id = s.user_id
+    WHERE s.token_hash = %(token_hash)s AND u.disabled_at IS NULL
+"""
 
 
-def start_session(conn: Connection, user_id: int) -> str:
-    """A new login session; the returned token goes in the (signed) session cookie."""
+def start_session(conn: Connection, user_id: int, user_agent: str | None = None) -> str:
+    """A new login session; the returned token goes in the (signed) session cookie.
+    `user_agent` (users.clean_user_agent's) tells it apart on the settings page."""
     token = secrets.token_urlsafe(32)
-    conn.execute(SQL_INSERT_SESSION, (hash_token(token), user_id))
+    conn.execute(SQL_INSERT_SESSION, (hash_token(token), user_id, user_agent))
     return token
+
+
+def use_session(conn: Connection, token_hash: bytes) -> User | None:
+    """The (enabled) user of a live login session, noting its use (to the minute);
+    None once the session is revoked."""
+    params = {"token_hash": token_hash, "every": SESSION_SEEN_EVERY}
+    row = conn.execute(SQL_USE_SESSION, params).fetchone()
+    return User.from_row(row) if row else None
 
 
 def end_session(conn: Connection, token: str) -> None:
@@ -80,11 +171,41 @@ def end_session(conn: Connection, token: str) -> None:
     publish_control(conn, bus.REVOKE_SESSION, token_hash.hex())
 
 
+def end_other_session(conn: Connection, user_id: int, session_id: int, keep: bytes | None) -> None:
+    """Log out one of the user's sessions by its id, from another one (`keep`, the
+    hash of the session asking, which this never ends; None when the request came
+    with an API token): its cookie stops working
+    and its sockets close on every worker. ChatError('not_found') when the user
+    has no other session with that id."""
+    params = {"id": session_id, "user_id": user_id, "keep": keep}
+    row = conn.execute(SQL_DELETE_OTHER_SESSION, params).fetchone()
+    if row is None:
+        raise ChatError("not_found", "You have no other session with that id.")
+    publish_control(conn, bus.REVOKE_SESSION, row["token_hash"].hex())
+
+
 def set_password(conn: Connection, user_id: int, password: str) -> None:
     """Change a password; every login session of the user ends (API tokens stay)."""
     conn.execute(SQL_SET_PASSWORD, (passwords.hash_password(password), user_id))
     conn.execute(SQL_DELETE_SESSIONS, (user_id,))
     publish_control(conn, bus.REVOKE_SESSIONS, str(user_id))
+
+
+def change_password(
+    conn: Connection, user_id: int, password: str, user_agent: str | None = None
+) -> str:
+    """A person changes their own password (the current one already checked):
+    set_password, so every login session ends and its sockets close, then a new
+    session for the browser that asked, whose token is returned. A fresh token
+    rather than keeping the old one: a copy of the old cookie, wherever it
+    went, stops working too."""
+    set_password(conn, user_id, password)
+    return start_session(conn, user_id, user_agent)
+
+
+def set_display_name(conn: Connection, user_id: int, display_name: str | None) -> None:
+    """Set (validate.validate_display_name's) or, with None, remove the user's display name."""
+    conn.execute(SQL_SET_DISPLAY_NAME, (display_name, user_id))
 
 
 def disable_user(conn: Connection, user_id: int) -> None:

@@ -1,4 +1,5 @@
-"""Who is in which room through which worker, and the join/leave announcements."""
+"""Presence: who is online, away or offline (per person, across the app), who has
+which room open through which worker (per room), and their announcements."""
 
 from psycopg import Connection
 
@@ -103,7 +104,66 @@ def retire_worker(conn: Connection, worker_id: str) -> None:
     """Depart everyone present through the worker, then forget the worker."""
     for room, user in worker_presence(conn, worker_id):
         depart(conn, worker_id, room, user)
+    for user in worker_people(conn, worker_id):
+        set_status(conn, worker_id, user, None)
     conn.execute(SQL_DELETE_WORKER, (worker_id,))
+
+
+# --- per person: online, away, offline ---------------------------------------------
+
+# All changes of one person's presence are serialised by this lock, so the
+# status each change announces is the status as of that change, and the
+# announcements leave in the order the changes happened.
+PERSON_LOCK_SPACE = 0x70657273  # "pers"
+SQL_PERSON_STATUS = """
+    SELECT CASE WHEN count(*) = 0 THEN 'offline'
+                WHEN bool_and(away) THEN 'away' ELSE 'online' END AS status
+    FROM user_presence WHERE user_id = %s
+"""
+SQL_PERSON_SET = """
+    INSERT INTO user_presence (worker_id, user_id, away) VALUES (%s, %s, %s)
+    ON CONFLICT (worker_id, user_id) DO UPDATE SET away = EXCLUDED.away
+"""
+SQL_PERSON_REMOVE = "DELETE FROM user_presence WHERE worker_id = %s AND user_id = %s"
+SQL_PERSON_ROOMS = """
+    SELECT r.id, r.name FROM room_members m JOIN rooms r ON r.id = m.room_id
+    WHERE m.user_id = %s ORDER BY r.id
+"""
+SQL_WORKER_PEOPLE = """
+    SELECT u.id, u.username, p.away FROM user_presence p JOIN users u ON u.id = p.user_id
+    WHERE p.worker_id = %s ORDER BY u.id
+"""
+
+
+def set_status(conn: Connection, worker_id: str, user: User, away: bool | None) -> str | None:
+    """Record the person's state through this worker: away (True), active
+    (False) or no sockets here any more (None). When their status across every
+    worker changes, every room they are a member of hears a `presence` frame;
+    returns the new status then (online, away, offline), else None."""
+    with conn.transaction():
+        conn.execute(SQL_PRESENCE_LOCK, (PERSON_LOCK_SPACE, user.id))
+        before = conn.execute(SQL_PERSON_STATUS, (user.id,)).fetchone()["status"]
+        if away is None:
+            conn.execute(SQL_PERSON_REMOVE, (worker_id, user.id))
+        else:
+            conn.execute(SQL_PERSON_SET, (worker_id, user.id, away))
+        after = conn.execute(SQL_PERSON_STATUS, (user.id,)).fetchone()["status"]
+        if after == before:
+            return None
+        for row in conn.execute(SQL_PERSON_ROOMS, (user.id,)).fetchall():
+            frame = outbound.presence_frame(row["name"], user.username, after)
+            announce(conn, row["id"], [frame])
+    return after
+
+
+def worker_people(conn: Connection, worker_id: str) -> list[User]:
+    """The people the table says have sockets through this worker."""
+    return [User.from_row(row) for row in conn.execute(SQL_WORKER_PEOPLE, (worker_id,))]
+
+
+def worker_people_away(conn: Connection, worker_id: str) -> dict[int, bool]:
+    """Whether each person with sockets through this worker is away there, by user id."""
+    return {row["id"]: row["away"] for row in conn.execute(SQL_WORKER_PEOPLE, (worker_id,))}
 
 
 def reap_dead_workers(conn: Connection, timeout: float) -> list[str]:

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Self
 
 from chat.domain.kinds import KIND_CHAT
+from chat.domain.users import device_label
 
 Row = Mapping[str, Any]
 
@@ -87,6 +88,7 @@ class RoomListing:
     last_read_seq: int | None = None
     partner: str | None = None
     muted: bool = False
+    partner_status: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Self:
@@ -98,6 +100,7 @@ class RoomListing:
             row.get("last_read_seq"),
             row.get("partner"),
             bool(row.get("muted")),
+            row.get("partner_status"),
         )
 
     @property
@@ -182,3 +185,50 @@ class Message:
             row.get("deleted_at"),
             row.get("reactions"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class LoginSession:
+    """One of a person's login sessions (a browser they logged in with), as their
+    settings page lists it. `id` names it in forms (its token never leaves the
+    server); `current` is true for the session of the request that read it;
+    `last_seen_at` is kept to the minute (actions.use_session)."""
+
+    id: int
+    created_at: datetime
+    last_seen_at: datetime
+    user_agent: str | None = None
+    current: bool = False
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        """From a row of queries.SQL_LOGIN_SESSIONS."""
+        return cls(
+            row["id"],
+            row["created_at"],
+            row["last_seen_at"],
+            row.get("user_agent"),
+            row.get("current", False),
+        )
+
+    @property
+    def device(self) -> str:
+        """The browser and system in words ("Firefox on Linux")."""
+        return device_label(self.user_agent)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """A personal API token as its owner sees it listed: never the token itself,
+    which is shown once, when it is made (only its hash is kept). `name` is None
+    for tokens made before tokens had names."""
+
+    id: int
+    name: str | None
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        """From a row with id, name, created_at and last_used_at (api_tokens)."""
+        return cls(row["id"], row["name"], row["created_at"], row.get("last_used_at"))

@@ -1,7 +1,12 @@
 """Message text to HTML: a small Markdown subset, rendered once at send, sanitised with nh3.
 
-markdown-it-py's "zero" preset with only the rules a chat needs (emphasis,
-code, fenced code, links, line breaks); raw HTML in the text stays text.
+markdown-it-py's "zero" preset with only the rules a chat needs, all of them
+markdown-it-py's own: emphasis, strikethrough (`~~x~~`), code spans, fenced
+code, links, bare URLs made links (its linkify, with linkify-it-py), line
+breaks, bullet and numbered lists and block quotes. Left off on purpose:
+headings, thematic breaks, setext headings and indented code (a `#`, a
+`---` or four spaces in a chat line are text, not layout), images (a
+message never loads anything), tables, and raw HTML, which stays text.
 Whatever the renderer lets through, nh3 keeps only the tags and attributes
 below and gives every link rel="noopener noreferrer", so an `<img onerror>`
 or a `<script>` can never reach a page.
@@ -24,10 +29,24 @@ and every write of a message's text records exactly who its current html
 mentions (`mentioned`). Raw HTML in the text stays text, so every data-user
 attribute in a rendered message comes from this rule.
 
-Bare URLs are not turned into links (the "zero" preset's autolink covers
-only `<https://...>`): a chat's links are deliberate, and linkifying would
-change how every stored message looks. A mention inside a URL is refused by
-the mention rule itself, linkified or not.
+A bare URL is a link when it starts with its scheme (`https://x.example/a`)
+and an e-mail address a mailto link (linkify-it's own rules: a trailing `.`,
+`,` or an unbalanced `)` is not part of the URL; nor is a trailing `:`, which
+`_colon_out_of_urls` adds to them). Scheme-less host names are
+not (linkify-it's "fuzzy links"): in a team's chat `app.py` and `README.md`
+are files, not the sites of Paraguay and Moldova. The link rules above apply
+to these links too. A mention inside a URL is refused by the mention rule
+itself, linkified or not (linkify reads a URL whole at its `://`, before the
+`@` in it is reached).
+
+`:name:` becomes its emoji (chat/domain/shortcodes.py, from the `emoji`
+package) outside code, URLs and link destinations, where the colons stand
+apart from the words around them (`a:b:c`, `10:30:00` are text): what a
+message shows is decided here, once, for every surface. The text as typed
+is kept in `content`.
+
+Messages are rendered once, when sent (or edited), and their html stored:
+a change of these rules shows on new messages only.
 """
 
 import bisect
@@ -36,8 +55,13 @@ import unicodedata
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
 from markdown_it.rules_core import StateCore
 from markdown_it.rules_inline import StateInline
+from markdown_it.rules_inline.linkify import linkify as linkify_rule
+from markdown_it.token import Token
+
+from chat.domain.shortcodes import NAME_MAX, emoji_for
 
 # What may follow the `@`: a username as migrations/0001 allows it. The name
 # is the whole run of these characters less any trailing '.' and '-' (so
@@ -207,27 +231,117 @@ def _unlink_refused(state: StateCore) -> None:
         block.children = kept
 
 
-_markdown = MarkdownIt("zero", {"breaks": True, "html": False}).enable(
-    ["emphasis", "backticks", "fence", "link", "newline", "autolink", "escape"]
-)
+def _colon_out_of_urls(state: StateCore) -> None:
+    """linkify-it ends a bare URL before a trailing `.`, `,`, `;`, `!`, `?` or an
+    unbalanced `)`, but reads a trailing `:` into it ("see https://x.example/a:
+    it"): that colon is the sentence's too, and goes after the link."""
+    for block in state.tokens:
+        if block.type != "inline" or not block.children:
+            continue
+        kept: list[Token] = []
+        for token in block.children:
+            kept.append(token)
+            if token.type != "link_close" or token.markup != "linkify" or len(kept) < 3:
+                continue
+            opener, text = kept[-3], kept[-2]
+            href = str(opener.attrGet("href") or "")
+            if text.type != "text" or not text.content.endswith(":") or not href.endswith(":"):
+                continue
+            colons = len(text.content) - len(text.content.rstrip(":"))
+            text.content = text.content[:-colons]
+            opener.attrSet("href", href[:-colons])
+            after = Token("text", "", 0)
+            after.content = ":" * colons
+            kept.append(after)
+        block.children = kept
+
+
+# `:name:` with a name of shortcodes.NAME (any case) in it.
+_SHORTCODE = re.compile(rf":([A-Za-z0-9_+-]{{1,{NAME_MAX}}}):")
+
+
+def _emoji_rule(state: StateInline, silent: bool) -> bool:
+    """`:smile:` -> 😄 where the colons stand apart: not glued to a letter or a
+    digit on either side ("a:b:c", "10:30:00", "x:smile:" are text)."""
+    pos, src = state.pos, state.src
+    if src[pos] != ":" or (pos > 0 and src[pos - 1].isalnum()):
+        return False
+    match = _SHORTCODE.match(src, pos, state.posMax)
+    if match is None or (match.end() < state.posMax and src[match.end()].isalnum()):
+        return False
+    found = emoji_for(match.group(1))
+    if found is None:
+        return False
+    if not silent:
+        token = state.push("emoji", "", 0)
+        token.content = found
+        token.markup = match.group(0)
+    state.pos = match.end()
+    return True
+
+
+# markdown-it-py's inline linkify rule looks for the scheme before every "://"
+# with a regex over all the text since the last token: quadratic in a text made
+# of "://" (4,000 characters of it took half a second of the worker's only
+# thread). The schemes linkify-it reads there are http, https and ftp, so the
+# rule runs only where the text just before the colon ends in one of them
+# (and starts a word), which is exactly where it can find a link.
+_SCHEME_BEFORE = re.compile(r"(?:\A|[^A-Za-z0-9.+-])(?:https?|ftp)\Z", re.IGNORECASE)
+
+
+def _linkify_after_a_scheme(state: StateInline, silent: bool) -> bool:
+    if state.src[state.pos] != ":" or not _SCHEME_BEFORE.search(state.pending[-6:]):
+        return False
+    return linkify_rule(state, silent)
+
+
+def _render_emoji(self, tokens, idx, options, env) -> str:
+    return escapeHtml(tokens[idx].content)
+
+
+_markdown = MarkdownIt("zero", {"breaks": True, "html": False, "linkify": True}).enable(
+    [
+        "emphasis", "strikethrough", "backticks", "fence", "link", "newline", "autolink",
+        "escape", "list", "blockquote", "linkify",
+    ]
+)  # fmt: skip
+# Only URLs that start with their scheme (and e-mail addresses): see the docstring.
+_markdown.linkify.set({"fuzzy_link": False, "fuzzy_email": True})
+_markdown.inline.ruler.at("linkify", _linkify_after_a_scheme)
 _markdown.inline.ruler.before("emphasis", "mention", _mention_rule)
 _markdown.add_render_rule("mention", _render_mention)
+# An emoji is a token of its own, never text: linkify does not read it into a
+# URL, and the text of its neighbours is read as it was typed.
+_markdown.inline.ruler.before("emphasis", "emoji", _emoji_rule)
+_markdown.add_render_rule("emoji", _render_emoji)
 # markdown-it asks this of every link and autolink destination (normalised:
 # entities decoded, the rest percent-encoded); a refused one is not a link.
 _markdown.validateLink = lambda url: link_href(url) is not None
+_markdown.core.ruler.push("colon_out_of_urls", _colon_out_of_urls)
 _markdown.core.ruler.push("unlink_refused", _unlink_refused)
 
-_TAGS = {"p", "br", "em", "strong", "code", "pre", "a", "span"}
-_ATTRIBUTES = {"a": {"href"}, "code": {"class"}, "span": {"class", "data-user"}}
+_TAGS = {
+    "p", "br", "em", "strong", "s", "code", "pre", "a", "span", "ul", "ol", "li", "blockquote",
+}  # fmt: skip
+# A numbered list that starts elsewhere than 1 ("3. third") says so in `start`.
+_ATTRIBUTES = {
+    "a": {"href"},
+    "code": {"class"},
+    "span": {"class", "data-user"},
+    "ol": {"start"},
+}
 # nh3's own scheme filter: it lets a URL without a scheme through
 # ("//evil.example"), which `_keep_attribute` does not.
 _SCHEMES = {"http", "https", "mailto"}
 
 
 def _keep_attribute(tag: str, attribute: str, value: str) -> str | None:
-    """nh3's last word on every attribute: an href only as `link_href` allows it."""
+    """nh3's last word on every attribute: an href only as `link_href` allows it,
+    a list's start only as a number (markdown-it writes at most 9 digits)."""
     if attribute == "href":
         return link_href(value)
+    if attribute == "start":
+        return value if value.isascii() and value.isdigit() and len(value) <= 9 else None
     return value
 
 

@@ -99,3 +99,51 @@ def validate_emoji(value: object) -> str:
     if len(emoji) > EMOJI_MAX:  # NFC can lengthen, and so can U+FE0F put in
         raise ChatError("bad_frame", f"emoji must be a string of 1 to {EMOJI_MAX} chars")
     return emoji
+
+
+# A name shown beside or instead of a username, or given to an API token: long
+# enough for "Mikasa Ackerman (platform team)", short enough for one line of
+# a sidebar on a phone.
+DISPLAY_NAME_MAX = 64
+TOKEN_NAME_MAX = 64
+# Refused in a name: control characters (tabs, line breaks, ESC...), line and
+# paragraph separators, surrogates; and the bidirectional controls, which would
+# reorder the text around the name wherever it is shown. Joiners stay: emoji
+# sequences and several scripts (Persian, Indic) need them.
+_NAME_REFUSED_CATEGORIES = {"Cc", "Cs", "Zl", "Zp"}
+
+
+def validate_display_name(value: object) -> str:
+    """A display name as stored: NFC, trimmed of white space at both ends, 1 to
+    64 characters that show something, with no control characters. A second
+    call returns what the first did. Raises ChatError('bad_request') otherwise
+    (None, meaning "no display name", is the caller's to allow)."""
+    return _short_name(value, "display name", DISPLAY_NAME_MAX)
+
+
+def validate_token_name(value: object) -> str:
+    """An API token's name: the same rule as a display name (validate_display_name)."""
+    return _short_name(value, "token name", TOKEN_NAME_MAX)
+
+
+def _short_name(value: object, what: str, max_chars: int) -> str:
+    if not isinstance(value, str):
+        raise ChatError("bad_request", f"The {what} must be a string.")
+    reason = unstorable(value)
+    if reason is not None:
+        raise ChatError("bad_request", f"The {what}: {reason}.")
+    name = unicodedata.normalize("NFC", value).strip()
+    if any(unicodedata.category(c) in _NAME_REFUSED_CATEGORIES for c in name) or any(
+        c in _BIDI_CONTROLS for c in name
+    ):
+        raise ChatError(
+            "bad_request",
+            f"The {what} must not contain control characters (line breaks, tabs, direction marks).",
+        )
+    if is_blank(name):
+        raise ChatError("bad_request", f"Enter a {what} of 1 to {max_chars} characters.")
+    if len(name) > max_chars:
+        raise ChatError(
+            "bad_request", f"The {what} is {len(name)} characters long; at most {max_chars}."
+        )
+    return name

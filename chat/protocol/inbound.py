@@ -70,6 +70,15 @@ class ReadIn:
 
 
 @dataclass(frozen=True)
+class PresenceIn:
+    """The person is away (idle, or the page hidden) or active again, as this
+    socket sees them."""
+
+    away: bool
+    room: None = None
+
+
+@dataclass(frozen=True)
 class EditIn:
     """Replace the text of one's own message `seq`."""
 
@@ -98,7 +107,9 @@ class ReactIn:
     client_id: str | None
 
 
-ClientFrame = ChatIn | JoinIn | LeaveIn | TypingIn | ReadIn | EditIn | DeleteIn | ReactIn
+ClientFrame = (
+    ChatIn | JoinIn | LeaveIn | TypingIn | ReadIn | PresenceIn | EditIn | DeleteIn | ReactIn
+)
 
 # An object with a first key: what nobody types as a chat line by accident.
 _LOOKS_LIKE_A_FRAME = re.compile(r'\s*\{\s*"')
@@ -226,6 +237,11 @@ def _parse_object(frame: dict, max_chars: int, plain_text: bool) -> ClientFrame:
         return TypingIn(_room(frame, room_required))
     if kind == "read":
         return ReadIn(_room(frame, room_required), _seq(frame, "seq", True))
+    if kind == "presence":
+        status = frame.get("status")
+        if status not in ("online", "away"):
+            raise ChatError("bad_frame", 'status must be "online" or "away"')
+        return PresenceIn(away=status == "away")
     if kind in ("edit", "delete", "react"):
         room = _room(frame, room_required)
         seq = _seq(frame, "seq", True)

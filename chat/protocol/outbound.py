@@ -241,6 +241,15 @@ def online_users_frame(room: str, usernames: list[str]) -> str:
     )
 
 
+# A person's status across the app (DESIGN §9).
+STATUSES = ("online", "away", "offline")
+
+
+def presence_frame(room: str, username: str, status: str) -> str:
+    """`username`, a member of the room, is now `status` (one of STATUSES)."""
+    return encode({"type": "presence", "room": room, "username": username, "status": status})
+
+
 def typing_frame(room: str, username: str) -> str:
     """`username` is typing in the room."""
     return encode({"type": "typing", "room": room, "username": username})
@@ -260,6 +269,7 @@ def listing_json(listing: RoomListing) -> dict:
         "private": listing.is_private,
         "direct": listing.is_direct,
         "partner": listing.partner,
+        "partner_status": listing.partner_status,
         "topic": listing.topic,
         "archived": listing.archived,
         "muted": listing.muted,

@@ -106,6 +106,9 @@ class ClientSession:
         # held here and sent after it (None: send them at once).
         self._user_backlog: list[str] | None = None
         self._user_lock = threading.Lock()
+        # Whether this socket last reported its person away (a `presence` frame).
+        self.away = False
+        self._counted = False  # counted in the person's presence
 
     def revoked_by(self, kind: str, key: str) -> bool:
         user_id = str(self.user.id)
@@ -140,6 +143,8 @@ class ClientSession:
                 self.peer.close_for(RESTARTING)
                 return
             self.presence.start()
+            self.presence.connect(self.user)
+            self._counted = True
             if self.default_room is not None:
                 self._join(self.default_room, after)
             else:
@@ -212,6 +217,9 @@ class ClientSession:
         to be through: the socket is closed as soon as the handler returns."""
         for name in list(self.rooms):
             self._leave(name)
+        if self._counted:
+            self._counted = False
+            self.presence.disconnect(self.user, self.away)
         self.peer.close()
 
     # --- frames --------------------------------------------------------------
@@ -251,6 +259,10 @@ class ClientSession:
             self._typing(room_name)
         elif isinstance(frame, inbound.ReadIn):
             self._read(room_name, frame.seq)
+        elif isinstance(frame, inbound.PresenceIn):
+            if frame.away != self.away:
+                self.away = frame.away
+                self.presence.set_away(self.user, frame.away)
         else:  # EditIn, DeleteIn, ReactIn
             self._event(room_name, frame)
 

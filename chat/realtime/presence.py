@@ -10,6 +10,12 @@ worker whose heartbeat stopped (kill -9, a lost host) and announces the
 departures, so presence converges within PRESENCE_TIMEOUT + PRESENCE_HEARTBEAT.
 The heartbeat also reconciles this worker's rows with its own counts, which
 repairs whatever a failed write or a database outage left behind.
+
+Per person (DESIGN §9) the worker also counts each user's sockets and how many
+of them reported the person away (idle, or the page hidden), and writes one
+`user_presence` row per user: away when all of their sockets here are. A
+change of the person's status across every worker is announced to the rooms
+they are a member of (chat/actions/presence.py set_status).
 """
 
 import logging
@@ -50,6 +56,10 @@ class Presence:
         self._counts: dict[tuple[int, int], int] = {}
         self._who: dict[tuple[int, int], tuple[Room, User]] = {}
         self._stripes = [threading.Lock() for _ in range(_STRIPES)]
+        # Per person: user id -> [sockets, of which away], and the User.
+        self._people: dict[int, list[int]] = {}
+        self._person: dict[int, User] = {}
+        self._people_stripes = [threading.Lock() for _ in range(_STRIPES)]
         self._started = False
         self._start_lock = threading.Lock()
         self._stopping = False
@@ -87,6 +97,47 @@ class Presence:
             self._counts.pop(key, None)
             self._who.pop(key, None)
             self._write(actions.depart, room, user)
+
+    # --- per person ---------------------------------------------------------
+
+    def connect(self, user: User) -> None:
+        """A socket of the user's opened here (active)."""
+        self._person_change(user, sockets=1, away=0)
+
+    def disconnect(self, user: User, was_away: bool) -> None:
+        """A socket of the user's closed here (`was_away`: it had reported away)."""
+        self._person_change(user, sockets=-1, away=-1 if was_away else 0)
+
+    def set_away(self, user: User, away: bool) -> None:
+        """One socket of the user's reported the person away (True) or back (False)."""
+        self._person_change(user, sockets=0, away=1 if away else -1)
+
+    def _person_change(self, user: User, sockets: int, away: int) -> None:
+        with self._people_stripes[user.id % _STRIPES]:
+            count = self._people.setdefault(user.id, [0, 0])
+            before = self._state(count)
+            count[0] += sockets
+            count[1] += away
+            after = self._state(count)
+            if count[0] <= 0:
+                del self._people[user.id]
+                self._person.pop(user.id, None)
+            else:
+                self._person[user.id] = user
+            if after == before:
+                return
+            try:
+                with self._pool.connection() as conn:
+                    actions.set_status(conn, self.worker_id, user, after)
+            except Exception as exc:  # the heartbeat's reconcile repairs it
+                log.warning("presence of %s not recorded: %s", user.username, exc)
+
+    @staticmethod
+    def _state(count: list[int]) -> bool | None:
+        """This worker's share of a person: None (no sockets), away or not."""
+        if count[0] <= 0:
+            return None
+        return count[1] >= count[0]
 
     def _write(self, action, room: Room, user: User) -> None:
         try:
@@ -128,6 +179,17 @@ class Presence:
             with self._stripe(key):
                 if key not in self._who:
                     self._write(actions.depart, *stored[key])
+        with self._pool.connection() as conn:
+            people = actions.worker_people_away(conn, self.worker_id)
+            stored_people = actions.worker_people(conn, self.worker_id)
+        for user in [*self._person.values(), *stored_people]:
+            with self._people_stripes[user.id % _STRIPES]:
+                count = self._people.get(user.id)
+                wanted = self._state(count) if count else None
+                if people.get(user.id) is not wanted:
+                    with self._pool.connection() as conn:
+                        actions.set_status(conn, self.worker_id, user, wanted)
+                    people[user.id] = wanted
 
     def stop(self) -> None:
         """The worker is exiting: everyone connected through it leaves now."""

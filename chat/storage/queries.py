@@ -2,7 +2,7 @@
 
 from psycopg import Connection
 
-from chat.domain.entities import Message, Room, RoomListing, User
+from chat.domain.entities import ApiToken, LoginSession, Message, Room, RoomListing, User
 from chat.domain.kinds import ALL_KINDS, MESSAGE_KINDS, RENDERED_KINDS
 from chat.domain.render import render
 
@@ -43,6 +43,12 @@ SQL_VISIBLE_ROOM = (
     WHERE r.name = %(name)s AND """
     + SQL_READABLE_BY
 )
+# A person's status across the app (migration 0015), for a user row `u`.
+SQL_STATUS_OF_U = """(
+    SELECT CASE WHEN count(*) = 0 THEN 'offline'
+                WHEN bool_and(p.away) THEN 'away' ELSE 'online' END
+    FROM user_presence p WHERE p.user_id = u.id
+)"""
 # A member's rooms with what they are to them. unread counts others' messages
 # after their read seq (edits, deletions, reactions and membership events have
 # seqs too, but are not something new to read), reading at most UNREAD_MAX
@@ -75,7 +81,13 @@ _MEMBER_ROOMS = (
            CASE WHEN r.is_direct THEN (
                SELECT u.username FROM room_members o JOIN users u ON u.id = o.user_id
                WHERE o.room_id = r.id AND o.user_id <> %(user_id)s
-           ) END AS partner
+           ) END AS partner,
+           CASE WHEN r.is_direct THEN (
+               SELECT """
+    + SQL_STATUS_OF_U
+    + """ FROM room_members o JOIN users u ON u.id = o.user_id
+               WHERE o.room_id = r.id AND o.user_id <> %(user_id)s
+           ) END AS partner_status
     FROM room_members m JOIN rooms r ON r.id = m.room_id
     WHERE m.user_id = %(user_id)s"""
 )
@@ -196,6 +208,40 @@ def user_by_session(conn: Connection, token_hash: bytes) -> User | None:
     return User.from_row(row) if row else None
 
 
+# --- what a person's settings page shows: their display name, sessions, tokens ---
+
+SQL_DISPLAY_NAME = "SELECT display_name FROM users WHERE id = %s"
+# Most recently used first: the device in your hand, then the one you forgot.
+SQL_LOGIN_SESSIONS = """
+    SELECT id, created_at, last_seen_at, user_agent,
+           coalesce(token_hash = %(current)s, false) AS current
+    FROM user_sessions WHERE user_id = %(user_id)s
+    ORDER BY last_seen_at DESC, id DESC
+"""
+SQL_API_TOKENS = """
+    SELECT id, name, created_at, last_used_at FROM api_tokens
+    WHERE user_id = %s ORDER BY created_at DESC, id DESC
+"""
+
+
+def display_name(conn: Connection, user_id: int) -> str | None:
+    """The user's display name; None when they have not set one."""
+    row = conn.execute(SQL_DISPLAY_NAME, (user_id,)).fetchone()
+    return row["display_name"] if row else None
+
+
+def login_sessions(conn: Connection, user_id: int, current: bytes | None) -> list[LoginSession]:
+    """The user's live login sessions, most recently used first; the one whose
+    token hash is `current` (the asking request's) is marked as such."""
+    rows = conn.execute(SQL_LOGIN_SESSIONS, {"user_id": user_id, "current": current})
+    return [LoginSession.from_row(row) for row in rows]
+
+
+def api_tokens(conn: Connection, user_id: int) -> list[ApiToken]:
+    """The user's API tokens (never the tokens themselves), newest first."""
+    return [ApiToken.from_row(row) for row in conn.execute(SQL_API_TOKENS, (user_id,))]
+
+
 def visible_room(conn: Connection, name: str, user_id: int) -> Room | None:
     """The room of that name if the user may see it (public, or a member); else None.
     Its `last_seq` is as of this read."""
@@ -255,6 +301,25 @@ SQL_MEMBERS = """
     WHERE m.room_id = %s ORDER BY lower(u.username)
 """
 SQL_READ_SEQ = "SELECT last_read_seq FROM room_members WHERE room_id = %s AND user_id = %s"
+SQL_MEMBERS_WITH_STATUS = (
+    """
+    SELECT u.username, """
+    + SQL_STATUS_OF_U
+    + """ AS status
+    FROM room_members m JOIN users u ON u.id = m.user_id
+    WHERE m.room_id = %s AND u.disabled_at IS NULL
+    ORDER BY lower(u.username)
+"""
+)
+
+
+def members_with_status(conn: Connection, room_id: int) -> list[tuple[str, str]]:
+    """The room's members, (username, status) by name; status is online, away or
+    offline (DESIGN §9)."""
+    return [
+        (row["username"], row["status"])
+        for row in conn.execute(SQL_MEMBERS_WITH_STATUS, (room_id,))
+    ]
 
 
 # `ends_in`: seconds until the key's window closes (and its count with it).

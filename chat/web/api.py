@@ -102,6 +102,15 @@ def leave_room(name: str):
     return jsonify(room=room.name, seq=seq)
 
 
+@bp.get("/rooms/<name>/members")
+def list_members(name: str):
+    """The room's members with their status (online, away, offline), by name."""
+    room = room_or_404(name)
+    with worker.connection() as conn:
+        members = queries.members_with_status(conn, room.id)
+    return jsonify(room=room.name, members=[{"username": u, "status": s} for u, s in members])
+
+
 @bp.post("/rooms/<name>/members")
 def add_member(name: str):
     """A member adds someone: {"username": "..."}; 201."""

@@ -21,6 +21,7 @@ from chat import actions
 from chat.domain import passwords
 from chat.domain.entities import User
 from chat.domain.errors import ChatError
+from chat.domain.users import clean_user_agent
 from chat.storage import queries
 from chat.web import worker
 from chat.web.forms import LoginForm, RegisterForm
@@ -62,7 +63,7 @@ def init_app(app: Flask) -> None:
 def load_user(session_token: str) -> Account | None:
     """The Account of a live session; None (logged out) once the session is revoked."""
     with worker.connection() as conn:
-        user = queries.user_by_session(conn, actions.hash_token(session_token))
+        user = actions.use_session(conn, actions.hash_token(session_token))
     return Account(user, session_token) if user else None
 
 
@@ -129,15 +130,36 @@ def login():
 
 def _check_password(form: LoginForm) -> int | None:
     """Log the user in, or say why not; None on success, else the status code."""
+    try:
+        user = check_password(form.username.data, form.password.data)
+    except ChatError as exc:  # throttled
+        g.retry_after = exc.retry_after
+        form.form_errors.append(exc.message)
+        return 429
+    if user is not None:
+        log_in(user, remember=form.remember.data)
+        return None
+    # One message for an unknown user and a wrong password: no account probing.
+    form.form_errors.append("Wrong username or password.")
+    return 400
+
+
+def check_password(username: str, password: str) -> User | None:
+    """The enabled user of that name if `password` is theirs, else None, under the
+    login throttle every password check shares (the login form, and the settings
+    page's current password): a failure counts against the account and the
+    client's address, and while either is over its limit for the window
+    (LOGIN_FAILURES_PER_USER, LOGIN_FAILURES_PER_ADDRESS), the password is not
+    checked at all: ChatError('too_many_requests') with the seconds to wait."""
     config = current_app.config
     window = config["LOGIN_WINDOW_SECONDS"]
     # request.remote_addr is the peer, or what a configured proxy reported:
     # an X-Forwarded-For a client makes up itself does not change it.
-    user_key = f"user:{form.username.data.lower()}"
+    user_key = f"user:{username.lower()}"
     keys = [user_key, f"ip:{request.remote_addr}"]
     with worker.connection() as conn:
         failures = queries.login_failures(conn, keys, window)
-        found = queries.credentials(conn, form.username.data)
+        found = queries.credentials(conn, username)
     limits = {
         keys[0]: config["LOGIN_FAILURES_PER_USER"],
         keys[1]: config["LOGIN_FAILURES_PER_ADDRESS"],
@@ -146,30 +168,33 @@ def _check_password(form: LoginForm) -> int | None:
     if blocked:
         # Until the last blocking window closes (it may close sooner for an
         # account whose owner logs in elsewhere, never later).
-        g.retry_after = max(1, math.ceil(max(f["ends_in"] for f in blocked)))
-        minutes = math.ceil(g.retry_after / 60)
-        form.form_errors.append(
-            f"Too many failed logins. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
+        retry_after = max(1, math.ceil(max(f["ends_in"] for f in blocked)))
+        minutes = math.ceil(retry_after / 60)
+        raise ChatError(
+            "too_many_requests",
+            f"Too many failed logins. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+            retry_after=retry_after,
         )
-        return 429
     user, password_hash = found if found else (None, None)
-    if passwords.verify_password(password_hash, form.password.data):
+    if passwords.verify_password(password_hash, password):
         with worker.connection() as conn:
             actions.login_succeeded(conn, user_key)
-        log_in(user, remember=form.remember.data)
-        return None
+        return user
     with worker.connection() as conn:
         actions.login_failed(conn, keys, window)
-    # One message for an unknown user and a wrong password: no account probing.
-    form.form_errors.append("Wrong username or password.")
-    return 400
+    return None
 
 
 def log_in(user: User, remember: bool) -> None:
     """Start a login session for the User and set its cookie."""
     with worker.connection() as conn:
-        token = actions.start_session(conn, user.id)
+        token = actions.start_session(conn, user.id, user_agent())
     login_user(Account(user, token), remember=remember)
+
+
+def user_agent() -> str | None:
+    """This request's User-Agent as a session keeps it (users.clean_user_agent)."""
+    return clean_user_agent(request.headers.get("User-Agent"))
 
 
 @bp.route("/logout", methods=["POST"])

@@ -46,6 +46,8 @@ HTTP_STATUS = {
     "bad_command": 400,
     "unknown_command": 400,
     "too_many_reactions": 400,
+    # Over MAX_TOKENS_PER_USER: revoke one first (waiting does not help: not a 429).
+    "too_many_tokens": 400,
     # A username or room name in use (the forms, which say so next to the field).
     "taken": 400,
     "forbidden": 403,

@@ -3,12 +3,13 @@
 from flask import abort
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
-from wtforms import BooleanField, PasswordField, StringField, TextAreaField
-from wtforms.validators import EqualTo, InputRequired, Length, Regexp
+from wtforms import BooleanField, PasswordField, StringField, SubmitField, TextAreaField
+from wtforms.validators import EqualTo, InputRequired, Length, Regexp, ValidationError
 
 from chat.domain import passwords
+from chat.domain.errors import ChatError
 from chat.domain.users import USERNAME_RE
-from chat.domain.validate import ROOM_NAME_RE
+from chat.domain.validate import ROOM_NAME_RE, validate_display_name, validate_token_name
 
 csrf = CSRFProtect()
 
@@ -82,3 +83,60 @@ class MessageForm(FlaskForm):
     """The send form of the room page when JavaScript is off."""
 
     content = TextAreaField("Message", validators=[InputRequired()])
+
+
+def domain_rule(validate):
+    """A field validator applying one of chat/domain/validate.py's rules, so a
+    form and the JSON API refuse the same input with the same words; the field
+    keeps the value as the rule returns it (trimmed, NFC)."""
+
+    def check(form: FlaskForm, field) -> None:
+        try:
+            field.data = validate(field.data)
+        except ChatError as exc:
+            raise ValidationError(exc.message) from None
+
+    return check
+
+
+class DisplayNameForm(FlaskForm):
+    """The name shown for you (validate.validate_display_name), or Remove to go
+    back to showing your username."""
+
+    display_name = StringField(
+        "Display name",
+        validators=[domain_rule(validate_display_name)],
+    )
+    remove = SubmitField("Remove")
+
+
+class PasswordChangeForm(FlaskForm):
+    """Your current password, and the new one twice (the registration rules)."""
+
+    current_password = PasswordField(
+        "Current password",
+        validators=[
+            InputRequired(message="Enter your current password."),
+            Length(max=passwords.MAX_LENGTH),
+        ],
+    )
+    new_password = PasswordField(
+        "New password",
+        validators=[InputRequired(message="Enter a new password."), _password_length],
+    )
+    confirm_password = PasswordField(
+        "Repeat the new password",
+        validators=[
+            InputRequired(message="Repeat the new password."),
+            EqualTo("new_password", message="The new passwords differ."),
+        ],
+    )
+
+
+class TokenForm(FlaskForm):
+    """A new personal API token: what it is for (validate.validate_token_name)."""
+
+    name = StringField(
+        "Token name",
+        validators=[domain_rule(validate_token_name)],
+    )

@@ -96,7 +96,7 @@ def room_page(room: Room, draft: str = "", refusal: str | None = None, status: i
     rooms = my_rooms()
     current = with_title(room, rooms)
     with worker.connection() as conn:
-        members = queries.members(conn, room.id)
+        members = queries.members_with_status(conn, room.id)
         last_read_seq = queries.read_seq(conn, room.id, current_user.id)
     invite_form = UsernameForm() if current.is_member and not room.is_direct else None
     # The owner may delete anyone's message (actions.delete_message); a direct room has none.

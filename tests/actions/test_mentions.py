@@ -190,10 +190,11 @@ def test_render_marks_exactly_the_real_mentions(text, names):
     assert mentioned(render(text)) == names
 
 
-def test_a_mention_inside_a_url_is_neither_marked_nor_linked():
-    """Bare URLs stay text (not linkified); the @ in them is plain text too."""
+def test_a_mention_inside_a_url_is_not_marked_and_the_url_is_one_link():
+    """A bare URL is a link (linkified whole); the @ in it is part of it, not a mention."""
     html = render("see https://social.example/@bob/1234")
-    assert html == "<p>see https://social.example/@bob/1234</p>"
+    url = "https://social.example/@bob/1234"
+    assert html == f'<p>see <a href="{url}" rel="noopener noreferrer">{url}</a></p>'
 
 
 # --- what is recorded, on every path a text comes to be ---------------------------

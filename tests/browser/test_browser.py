@@ -8,7 +8,9 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from ..conftest import CI, make_token
+from chat import actions
+
+from ..conftest import CI, make_token, room_row
 from ..servers import http
 from .conftest import CHROMIUM
 from .ui import log_in, message, open_room, send, words
@@ -112,16 +114,24 @@ def test_a_non_member_cannot_reach_a_private_room(server, people, pages, db):
     assert error["code"] == "not_found"
 
 
-def test_typing_and_presence_show_for_the_other_person(server, people, pages):
+def test_typing_and_presence_show_for_the_other_person(server, people, pages, db):
+    general = room_row(db, "general")
+    for person in people.values():
+        actions.join_room(db, general.id, person.id)
     eren, mikasa = pages(), pages()
     for page, name in ((eren, "eren"), (mikasa, "mikasa")):
         log_in(page, server, name)
         open_room(page, server)
-    mikasa.wait_for_selector("#online >> text=eren")
+    status = mikasa.locator('#members li[data-user="eren"]')
+    expect(status).to_have_attribute("data-status", "online")
     eren.type("#content", "typing slowly", delay=50)
     mikasa.wait_for_selector("#typing:has-text('eren')")
     eren.close()
-    mikasa.wait_for_selector("#messages .notice:has-text('eren left')")
+    expect(status).to_have_attribute("data-status", "offline")
+    expect(status.locator(".presence-text")).to_have_text("offline")
+    expect(mikasa.locator("#typing")).to_have_text("")
+    # Closing a tab is not news: no line in the room.
+    assert mikasa.locator("#messages .notice").count() == 0
 
 
 def test_the_pages_have_no_console_errors_and_a_strict_csp(server, people, pages):
@@ -166,6 +176,7 @@ def test_a_send_made_while_offline_is_retried_and_stored_once(server, people, pa
 
 
 def test_the_room_is_marked_read_when_its_messages_are_seen(server, people, pages, db):
+    actions.join_room(db, room_row(db, "general").id, people["eren"].id)
     eren = pages()
     log_in(eren, server, "eren")
     open_room(eren, server)

@@ -88,6 +88,7 @@ def test_a_direct_message_and_an_invitation_appear_live(server, team, pages, db)
     carol.wait_for_selector("#status:has-text('live')")
     carol.fill("#invite-username", "bob")
     carol.get_by_role("button", name="Add", exact=True).click()
+    carol.wait_for_selector("#status:has-text('live')")  # the page the form reloaded
     expect(item(bob, "secret")).to_have_count(1)
     send(carol, "for your eyes @bob")
     expect(item(bob, "secret").locator(".mentions")).to_have_text("@1")

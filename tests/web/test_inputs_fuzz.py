@@ -45,6 +45,11 @@ FIELDS = [
     "seq",
     "watch",
     "type",
+    "display_name",
+    "current_password",
+    "new_password",
+    "confirm_password",
+    "remove",
 ]
 json_value = st.one_of(
     any_text,
@@ -272,7 +277,7 @@ def test_a_json_body_that_is_not_an_object_is_a_400_on_every_api_route(fuzzed_ap
     _, api, bearer = fuzzed_app
     writes = [(m, rule) for m, _, rule in routes(app) if rule.rule.startswith("/api/")]
     for method, rule in writes:
-        args = {"name": "general", "seq": 1, "fmt": "jsonl", "username": "eren"}
+        args = {"name": "general", "seq": 1, "fmt": "jsonl", "username": "eren", "token_id": 1}
         path = _build(rule, {name: args[name] for name in rule.arguments})
         before = db_state(db)
         answer = api.open(
