@@ -5,7 +5,9 @@
 // chat_delete and reaction frames after it change it. Applying one is a
 // set/replace, never an increment, so replaying events after a catch-up row
 // that already shows their result changes nothing; a deletion is final, and
-// later events for a deleted (or unknown) message are ignored.
+// later events for a deleted message are ignored. An event for a message not
+// in the list goes to `missing` (static/scrollback.js keeps those that a page
+// of older messages on its way may need, and gives them back to `replay`).
 //
 // Stable hooks for browser tests:
 //   li.message .tools          the message's buttons: button.react, button.edit (own),
@@ -35,10 +37,11 @@ function button(className, text, label) {
 export class MessageEvents {
   // socket: ChatSocket; room, me: names; moderator: whether `me` owns the room;
   // maxChars: the server's MAX_MESSAGE_CHARS; fillContent(node, frame) renders a
-  // frame's text; report(text) shows a local notice; pickEmoji(anchor, onPick)
+  // frame's text; report(text) shows a local notice; missing(frame) is told of
+  // an event for a message the list does not have; pickEmoji(anchor, onPick)
   // opens the emoji picker beside `anchor` (the palette's "More…").
-  constructor({ socket, list, room, me, moderator, maxChars, fillContent, report, pickEmoji = null }) {
-    Object.assign(this, { socket, list, room, me, moderator, maxChars, fillContent, report, pickEmoji });
+  constructor({ socket, list, room, me, moderator, maxChars, fillContent, report, missing = () => {}, pickEmoji = null }) {
+    Object.assign(this, { socket, list, room, me, moderator, maxChars, fillContent, report, missing, pickEmoji });
     this.returnFocus = new WeakMap(); // li -> where the focus goes when its edit box closes
     // client_id -> { what, seq, text }: what was asked, to explain a refusal
     // (and for an edit, to give its text back); gone once answered.
@@ -138,7 +141,15 @@ export class MessageEvents {
   target(frame) {
     if (frame.room !== this.room) return null;
     const li = document.getElementById(`m${frame.target_seq}`);
+    if (!li) this.missing(frame);
     return li && !li.classList.contains("deleted") ? li : null;
+  }
+
+  // Apply an event again, now that its message is in the list.
+  replay(frame) {
+    if (frame.type === "chat_edit") this.onEdit(frame);
+    else if (frame.type === "chat_delete") this.onDelete(frame);
+    else if (frame.type === "reaction") this.onReaction(frame);
   }
 
   onEdit(frame) {

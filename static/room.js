@@ -3,17 +3,21 @@
 // Stable hooks for browser tests:
 //   #status          connection state: "connecting…", "live", "reconnecting…" (data-state too)
 //   #messages        the message list (ol)
-//   li.message       one message; id="m<seq>" once stored, data-seq, data-user
+//   li.message       one message; id="m<seq>" once stored, data-seq, data-user, data-ts
 //     .pending       own send waiting for the server (no id yet), also while
 //                    disconnected or after a reload; .failed: refused by the server
 //                    (static/own_sends.js)
-//     .author, .content, a.permalink (history page anchor), time[datetime]
+//     .author, .content, a.permalink (to "#m<seq>" on this page), time[datetime]
+//     .group-start / .continued, span.avatar, li.day: static/message_groups.js
 //     .mention.me    an @mention of the reader inside .content
 //     .action        a `/me` message ("eren waves"); .content starts with span.actor
+//     .highlight     the message a permalink (#m<seq>) opened
 //   li.notice.member-event  "X joined #room", "X added Y" (static/membership.js)
 //   li.notice.local  for this tab only, never stored: .help (/help's list), .queued
 //                    ("stockbot will answer"), .error (a refused command)
-//   li.divider       "New" line above the first unread message on load
+//   li.divider       "New" line above the first unread message (found on load, or
+//                    once older pages reach it)
+//   li.room-start, #scrollback-status: older messages (static/scrollback.js)
 //   (edit, delete and reaction hooks: static/message_events.js)
 //   #members         the room's members, li[data-user][data-status] (online, away,
 //                    offline; static/people.js keeps it live)
@@ -21,6 +25,8 @@
 //   #send, #content  the form and its textarea: Enter sends, Shift+Enter is a newline
 //                    (#send-counter, #send-note: static/composer.js)
 //   #jump            "New messages ↓" button, shown when scrolled up and more arrive
+//   #jump-unread     "Jump to first unread" button, shown while unread messages are
+//                    above the view (or not loaded yet)
 //   .badge[data-room="<name>"]  unread count of another room in the sidebar
 import { ChatSocket } from "./socket.js";
 import { showStatus, socketOptions } from "./status.js";
@@ -28,6 +34,9 @@ import { Composer } from "./composer.js";
 import { isBlank } from "./message_text.js";
 import { OwnSends } from "./own_sends.js";
 import { MessageEvents } from "./message_events.js";
+import { MessageList } from "./message_list.js";
+import { Scrollback } from "./scrollback.js";
+import { FirstUnread, Permalinks } from "./jumps.js";
 import { UnreadBadges } from "./unread.js";
 import { showMembership } from "./membership.js";
 import { followPresence } from "./people.js";
@@ -49,10 +58,7 @@ const READ_THROTTLE_MS = 1000;
 const section = document.getElementById("room");
 const room = section.dataset.room;
 const me = section.dataset.me;
-const historyUrl = section.dataset.historyUrl;
 const readAtLoad = Number(section.dataset.lastReadSeq) || 0;
-// @me in a message's HTML (chat/domain/render.py writes data-user lower-cased).
-const mentionOfMe = `.mention[data-user="${CSS.escape(me.toLowerCase())}"]`;
 const typingIntervalMs = (Number(section.dataset.typingInterval) || 2) * 1000;
 // The server's MAX_MESSAGE_CHARS, in code points.
 const maxChars = Number(section.dataset.maxChars) || 4000;
@@ -62,6 +68,7 @@ const form = document.getElementById("send");
 const statusEl = document.getElementById("status");
 const typingEl = document.getElementById("typing");
 const jump = document.getElementById("jump");
+const jumpUnread = document.getElementById("jump-unread");
 // One emoji picker for the message box and for reactions; Ctrl+K switches rooms.
 const picker = new EmojiPicker();
 const composer = new Composer({
@@ -82,6 +89,7 @@ let readTimer = null;
 const socket = new ChatSocket({ primary: room, ...socketOptions(section.dataset) });
 socket.follow(room, null);
 const badges = new UnreadBadges(socket, { me, openRoom: room });
+const view = new MessageList({ list, me, roomUrl: location.pathname });
 const events = new MessageEvents({
   socket,
   list,
@@ -89,101 +97,44 @@ const events = new MessageEvents({
   me,
   moderator: section.dataset.moderator === "true",
   maxChars,
-  fillContent,
+  fillContent: (node, frame) => view.fillContent(node, frame),
   report: (text) => notice(text, "notice local error").setAttribute("role", "alert"),
+  // An event for a message not shown: one a page on its way may bring.
+  missing: (frame) => scrollback.park(frame),
   pickEmoji: (anchor, onPick) => picker.open({ anchor, onPick }),
 });
+view.events = events;
+const scrollback = new Scrollback({
+  list,
+  room,
+  title: document.getElementById("room-title").textContent,
+  status: document.getElementById("scrollback-status"),
+  prepend: (frames, parked) => {
+    view.prepend(frames);
+    for (const frame of parked) events.replay(frame);
+    firstUnread.place(); // above the view, within the page's change: nothing moves
+  },
+});
+// The sidebar's count for this room, as the server had it (null: not a member).
+const unreadItem = document.querySelector(`li.room-item[data-room="${CSS.escape(room)}"]`);
+const firstUnread = new FirstUnread({
+  list,
+  view,
+  scrollback,
+  button: jumpUnread,
+  me,
+  readSeq: readAtLoad,
+  unread: unreadItem?.dataset.unread ? Number(unreadItem.dataset.unread) : null,
+});
+scrollback.onChange(() => firstUnread.update());
+const permalinks = new Permalinks({ list, scrollback, notFound: () => scrollToBottom() });
 
 // --- rendering -------------------------------------------------------------
-
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
-const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-
-function timeElement(date) {
-  const time = el("time");
-  time.dateTime = date.toISOString();
-  const today = new Date().toDateString() === date.toDateString();
-  time.textContent = today ? timeFormat.format(date) : fullFormat.format(date);
-  time.title = fullFormat.format(date);
-  return time;
-}
-
-function permalink(seq, date) {
-  const link = el("a", "permalink");
-  link.href = `${historyUrl}?before=${seq + 1}#m${seq}`;
-  link.title = "Link to this message";
-  link.append(timeElement(date));
-  return link;
-}
-
-// Server-rendered, sanitised HTML when the frame has it, else the plain text.
-function fillContent(node, frame) {
-  if (typeof frame.html === "string") {
-    node.className = "content";
-    node.innerHTML = frame.html;
-    for (const mention of node.querySelectorAll(mentionOfMe)) mention.classList.add("me");
-  } else {
-    node.className = "content plain";
-    node.textContent = frame.content;
-  }
-}
-
-// Make `li` show a stored message; used for new items and to settle a pending one.
-function fillMessage(li, frame) {
-  li.className = "message";
-  if (frame.username === me) li.classList.add("mine");
-  li.id = `m${frame.seq}`;
-  li.dataset.seq = String(frame.seq);
-  li.dataset.user = frame.username;
-  const meta = el("div", "meta");
-  meta.append(el("span", "author", frame.username), " ", permalink(frame.seq, frame.ts ? new Date(frame.ts) : new Date()));
-  const content = li.querySelector(".content") ?? el("div");
-  if (frame.html !== undefined || frame.content !== undefined) {
-    fillContent(content, frame);
-    if (frame.kind === "action") content.prepend(el("span", "actor", frame.username), " ");
-  }
-  if (frame.kind === "action" || content.querySelector(".actor")) li.classList.add("action");
-  li.replaceChildren(meta, content);
-  if (frame.content !== undefined) li.dataset.source = frame.content; // what "Edit" starts from
-  events.decorate(li, frame);
-  return li;
-}
-
-// Stored messages stay in seq order, above the pending tail of unsent ones.
-// Usually that is the end; but an ack can settle a send after later messages
-// arrived, so: find the last stored message (or the divider) below this seq,
-// then step over the notices that follow it, stopping at anything stored
-// later or unsent.
-function placeStored(li, seq) {
-  let anchor = list.lastElementChild;
-  while (anchor && !isBelow(anchor, li, seq)) anchor = anchor.previousElementSibling;
-  let before = anchor ? anchor.nextElementSibling : list.firstElementChild;
-  while (before && (before === li || before.classList.contains("notice"))) before = before.nextElementSibling;
-  list.insertBefore(li, before);
-}
-
-function isBelow(node, li, seq) {
-  if (node === li) return false;
-  if (node.classList.contains("divider")) return Number(node.dataset.seq) < seq;
-  const stored = node.classList.contains("message") && node.dataset.seq !== undefined
-    && !node.classList.contains("pending") && !node.classList.contains("failed");
-  return stored && Number(node.dataset.seq) < seq;
-}
-
-// Notices go above any pending tail, like stored messages.
-function placeNotice(li) {
-  let before = null;
-  for (let node = list.lastElementChild; node; node = node.previousElementSibling) {
-    if (!node.classList.contains("pending") && !node.classList.contains("failed")) break;
-    before = node;
-  }
-  list.insertBefore(li, before);
-}
 
 function notice(text, className = "notice") {
   const li = el("li", className, text);
   const atBottom = isAtBottom();
-  placeNotice(li);
+  view.placeNotice(li);
   if (atBottom) scrollToBottom();
   return li;
 }
@@ -224,6 +175,7 @@ function markRead({ now = false } = {}) {
 
 list.addEventListener("scroll", () => {
   if (isAtBottom()) jump.hidden = true;
+  firstUnread.update();
   markRead();
 }, { passive: true });
 // Hiding or leaving the page: what was seen in the last interval still counts.
@@ -242,15 +194,15 @@ function onChat(frame) {
   stopTyping(frame.username);
   const atBottom = isAtBottom();
   const own = sends.take(frame.client_id);
+  scrollback.note(frame.seq);
   const shown = document.getElementById(`m${frame.seq}`);
   if (shown && !own) {
-    fillMessage(shown, frame); // settled by its ack earlier: now with its time and HTML
+    view.redraw(shown, frame); // settled by its ack earlier: now with its time and HTML
     markRead();
     return;
   }
-  if (!own) markNewBelow(frame);
-  const li = fillMessage(own ? own.li : el("li"), frame);
-  placeStored(li, frame.seq);
+  const li = view.fillMessage(own ? own.li : el("li"), frame);
+  view.place(li, frame.seq);
   if (firstReady) return; // the catch-up is scrolled once, on ready
   if (atBottom || own) scrollToBottom();
   else jump.hidden = false;
@@ -258,22 +210,21 @@ function onChat(frame) {
   if (frame.username !== me) badges.setOpenRoomUnseen(Math.max(0, socket.seqOf(room) - readSent));
 }
 
-// On load, a "New" line goes above the first message the user has not read.
-function markNewBelow(frame) {
-  if (!firstReady || frame.seq <= readAtLoad || frame.username === me) return;
-  if (list.querySelector(".divider")) return;
-  const divider = el("li", "divider", "New");
-  divider.dataset.seq = String(frame.seq - 0.5); // sorts just above this message
-  placeStored(divider, frame.seq - 0.5);
-}
-
+// The catch-up is shown: the view opens at a permalink's message, else at the
+// "New" line above the first unread message, else at the end; from here on
+// scrolling up loads older messages.
 function onReady(frame) {
   if (frame.room !== room) return;
   if (firstReady) {
     firstReady = false;
-    const divider = list.querySelector(".divider");
-    if (divider) list.scrollTop = divider.offsetTop - 8; // #messages is position: relative
-    else scrollToBottom();
+    firstUnread.place();
+    const linked = permalinks.linked();
+    if (linked === null && firstUnread.divider) firstUnread.scrollToLine();
+    else if (linked === null) scrollToBottom();
+    scrollback.start();
+    if (linked !== null) permalinks.show(linked);
+    else permalinks.ready = true;
+    firstUnread.update();
   }
   markRead(); // pending sends go out again now, in order (ChatSocket.flush)
 }
@@ -287,8 +238,8 @@ function onAck(frame) {
     entry.li.remove(); // the chat frame came first through another path
     return;
   }
-  fillMessage(entry.li, { seq: frame.seq, username: me });
-  placeStored(entry.li, frame.seq);
+  view.fillMessage(entry.li, { seq: frame.seq, username: me });
+  view.place(entry.li, frame.seq);
 }
 
 // A refusal stored nothing, and the text is never lost. A refused command
@@ -375,7 +326,16 @@ followPresence(socket, { room });
 notifyWhileAway(socket, { me, openRoom: room, openIsDirect: section.dataset.direct === "true" });
 socket.on("typing", onTyping);
 // An edit, deletion or reaction moves the room's seq too: what was seen is read.
-for (const type of ["chat_edit", "chat_delete", "reaction"]) socket.on(type, () => markRead());
+for (const type of ["chat_edit", "chat_delete", "reaction"]) {
+  socket.on(type, (frame) => {
+    if (frame.room === room) scrollback.note(frame.seq);
+    markRead();
+  });
+}
+// A membership event has its seq too (its line: static/membership.js).
+socket.on("member", (frame) => {
+  if (frame.room === room) scrollback.note(frame.seq);
+});
 socket.on("close", () => {
   for (const username of [...typists.keys()]) stopTyping(username);
 });

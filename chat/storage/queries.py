@@ -358,28 +358,41 @@ def room_last_seq(conn: Connection, room_id: int) -> int:
     return conn.execute(SQL_ROOM_LAST_SEQ, (room_id,)).fetchone()["last_seq"]
 
 
+def _kinds(messages_only: bool) -> list[str]:
+    return list(MESSAGE_KINDS if messages_only else ALL_KINDS)
+
+
 def messages_between(
-    conn: Connection, room_id: int, after: int, before: int, limit: int
+    conn: Connection,
+    room_id: int,
+    after: int,
+    before: int,
+    limit: int,
+    *,
+    messages_only: bool = False,
 ) -> list[Message]:
     """Up to `limit` messages and events with after < seq < before, oldest first
-    (html always rendered: see _messages)."""
+    (html always rendered: see _messages); `messages_only` leaves the events out."""
     params = {"room_id": room_id, "after": after, "before": before, "limit": limit}
-    rows = conn.execute(SQL_MESSAGES_BETWEEN, {**params, "kinds": list(ALL_KINDS)}).fetchall()
-    return _messages(rows)
+    params["kinds"] = _kinds(messages_only)
+    return _messages(conn.execute(SQL_MESSAGES_BETWEEN, params).fetchall())
 
 
-def messages_before(conn: Connection, room_id: int, before: int, limit: int) -> list[Message]:
+def messages_before(
+    conn: Connection, room_id: int, before: int, limit: int, *, messages_only: bool = False
+) -> list[Message]:
     """The `limit` newest messages and events with seq < before, oldest first
-    (as messages_between)."""
-    params = {"room_id": room_id, "before": before, "limit": limit, "kinds": list(ALL_KINDS)}
+    (as messages_between). With `messages_only`, the `limit` newest messages:
+    what a reader paging back needs, each message in its current state."""
+    params = {"room_id": room_id, "before": before, "limit": limit}
+    params["kinds"] = _kinds(messages_only)
     return _messages(conn.execute(SQL_MESSAGES_BEFORE, params).fetchall())
 
 
 def history_before(conn: Connection, room_id: int, before: int, limit: int) -> list[Message]:
     """The `limit` newest messages (no events) with seq < before, oldest first
     (as messages_between)."""
-    params = {"room_id": room_id, "before": before, "limit": limit, "kinds": list(MESSAGE_KINDS)}
-    return _messages(conn.execute(SQL_MESSAGES_BEFORE, params).fetchall())
+    return messages_before(conn, room_id, before, limit, messages_only=True)
 
 
 def _messages(rows: list[dict]) -> list[Message]:

@@ -175,7 +175,7 @@ def open_direct():
 @bp.get("/rooms/<name>/messages")
 def list_messages(name: str):
     """Messages and events oldest first: `after=N` pages forward, else the newest
-    before `before`."""
+    before `before`; `only=messages` leaves the events out."""
     room = room_or_404(name)
     after, before = seq_arg("after"), seq_arg("before")
     limit = seq_arg("limit")
@@ -183,11 +183,20 @@ def list_messages(name: str):
         limit = DEFAULT_LIMIT
     if not 1 <= limit <= MAX_LIMIT:
         abort(400, description=f"limit must be 1 to {MAX_LIMIT}")
+    only = request.args.get("only", "")
+    if only not in ("", "messages"):
+        abort(400, description="only must be 'messages' (or left out, for messages and events)")
+    messages_only = only == "messages"
     with worker.connection() as conn:
+        # `before=0` is a bound like any other (nothing is below seq 0), not "no bound".
         if after is not None:
-            rows = queries.messages_between(conn, room.id, after, before or SEQ_MAX, limit)
+            upto = SEQ_MAX if before is None else before
+            rows = queries.messages_between(
+                conn, room.id, after, upto, limit, messages_only=messages_only
+            )
         else:
-            rows = queries.messages_before(conn, room.id, before or room.last_seq + 1, limit)
+            upto = room.last_seq + 1 if before is None else before
+            rows = queries.messages_before(conn, room.id, upto, limit, messages_only=messages_only)
     return jsonify(
         room=room.name,
         last_seq=room.last_seq,

@@ -3,6 +3,8 @@
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chat import actions
 from chat.domain.entities import User
@@ -170,6 +172,15 @@ def test_messages_default_is_newest_50_oldest_first(client, db, user, headers):
         ("before=30&limit=3", range(27, 30)),
         ("after=10&before=100&limit=4", range(11, 15)),
         ("after=", range(71, 121)),
+        # before=0 is a bound (nothing is below seq 0), never "no bound".
+        ("before=0", []),
+        ("after=10&before=0", []),
+        ("after=10&before=5", []),
+        ("before=121&limit=1", [120]),
+        ("before=500&limit=2", [119, 120]),
+        ("only=messages", range(71, 121)),
+        ("before=30&limit=3&only=messages", range(27, 30)),
+        ("only=", range(71, 121)),
     ],
 )
 def test_messages_paging(client, db, user, headers, query, expected):
@@ -192,6 +203,16 @@ def test_messages_paging(client, db, user, headers, query, expected):
         "after=-1",
         "before=x",
         "before=%EF%BC%91",
+        "before=-1",
+        "before=1.5",
+        "before=1e3",
+        "before=+5",
+        "before= 5",
+        "before=1234567890123456789",  # past any seq there can be
+        "after=0x10",
+        "only=events",
+        "only=MESSAGES",
+        "only=messages,events",
     ],
 )
 def test_messages_bad_query_is_400_json(client, db, user, headers, query):
@@ -199,6 +220,99 @@ def test_messages_bad_query_is_400_json(client, db, user, headers, query):
     assert response.status_code == 400
     assert response.json["error"]["code"] == "bad_request"
     assert response.json["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("limit=0", "limit must be 1 to 200"),
+        ("limit=abc", "limit must be a non-negative whole number"),
+        ("before=-1", "before must be a non-negative whole number"),
+        ("after=x", "after must be a non-negative whole number"),
+        ("only=events", "only must be 'messages'"),
+    ],
+)
+def test_messages_bad_query_says_which_argument_and_why(client, db, user, headers, query, field):
+    response = client.get(f"/api/rooms/general/messages?{query}", headers=headers)
+    assert response.status_code == 400
+    assert response.json["error"]["message"].startswith(field)
+
+
+def edit(db, user: User, seq: int, text: str) -> int:
+    return actions.edit_message(db, room_row(db), user, seq, text).seq
+
+
+def test_only_messages_leaves_events_out_and_shows_current_state(client, db, user, headers):
+    """A reader paging back wants messages as they are now: the edits and
+    reactions that led there are in the default listing, not in this one."""
+    seed(db, user, 5)  # seqs 1-5
+    edit(db, user, 2, "second, edited")  # seq 6
+    actions.toggle_reaction(db, room_row(db), user, 3, "👍")  # seq 7
+    seed(db, user, 2)  # seqs 8-9
+    actions.delete_message(db, room_row(db), user, 4)  # seq 10
+
+    every = client.get("/api/rooms/general/messages?before=11", headers=headers)
+    assert seqs(every) == list(range(1, 11))
+    only = client.get("/api/rooms/general/messages?before=11&only=messages", headers=headers)
+    assert seqs(only) == [1, 2, 3, 4, 5, 8, 9]
+    by_seq = {m["seq"]: m for m in only.json["messages"]}
+    assert {m["type"] for m in only.json["messages"]} == {"chat"}
+    assert by_seq[2]["content"] == "second, edited" and "edited" in by_seq[2]
+    assert by_seq[3]["reactions"] == {"👍": ["eren"]}
+    assert by_seq[4]["deleted"] is True
+    # The limit counts messages: the 3 newest before seq 9 skip the events between.
+    page = client.get("/api/rooms/general/messages?before=9&limit=3&only=messages", headers=headers)
+    assert seqs(page) == [4, 5, 8]
+    forward = client.get("/api/rooms/general/messages?after=4&only=messages", headers=headers)
+    assert seqs(forward) == [5, 8, 9]
+
+
+# Each example: a room built by a script of sends and edits (an edit's event
+# takes the next seq, between messages), read back page by page.
+_ROOM_SCRIPTS = st.lists(st.sampled_from(["send", "send", "send", "edit"]), max_size=130)
+
+
+@settings(
+    derandomize=True,
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    script=_ROOM_SCRIPTS,
+    limit=st.integers(1, 60),
+    only_messages=st.booleans(),
+    edits=st.randoms(use_true_random=False),
+)
+def test_paging_back_with_before_returns_every_seq_once(
+    client, db, user, headers, script, limit, only_messages, edits
+):
+    """Whatever the room's size and its mix of messages and events, paging back
+    from the newest with `before` = the oldest seq of the last page returns every
+    seq (every message's, with only=messages) exactly once, and then an empty page."""
+    name = f"p{db.execute('SELECT count(*) AS n FROM rooms').fetchone()['n']}"
+    room = actions.create_room(db, name, user.id)
+    messages: list[int] = []
+    for step in script:
+        if step == "edit" and messages:
+            actions.edit_message(db, room_row(db, name), user, edits.choice(messages), "edited")
+        else:
+            messages.append(actions.send_message(db, room_row(db, name), user, "m", None).seq)
+    last_seq = room_row(db, name).last_seq
+    expected = messages if only_messages else list(range(1, last_seq + 1))
+    query = f"limit={limit}" + ("&only=messages" if only_messages else "")
+
+    seen: list[int] = []
+    before = ""
+    for _ in range(last_seq + 2):  # a page a request: never more requests than seqs
+        url = f"/api/rooms/{room.name}/messages?{query}&before={before}"
+        page = seqs(client.get(url, headers=headers))
+        assert len(page) <= limit and page == sorted(page)
+        if not page:
+            break
+        seen = page + seen
+        before = page[0]
+    assert seen == expected  # in order, each once, none missing
 
 
 def test_messages_carry_their_client_id(client, db, user, headers):
