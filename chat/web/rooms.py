@@ -10,6 +10,7 @@ from flask import (
     flash,
     redirect,
     render_template,
+    request,
     url_for,
 )
 from flask_login import current_user, login_required
@@ -145,6 +146,53 @@ def leave(name: str):
         return redirect(url_for("rooms.room", name=room.name), 303)
     flash(f"You left #{room.name}.")
     return redirect(url_for("rooms.index"), 303)
+
+
+@bp.route("/rooms/<name>/mute", methods=["POST"])
+@login_required
+def mute(name: str):
+    """Mute or unmute a room of yours (form field muted: true or false)."""
+    room = room_or_404(name)
+    ActionForm().validate_or_400()
+    muted = request.form.get("muted")
+    if muted not in ("true", "false"):
+        abort(400, description="muted is true or false")
+    try:
+        with worker.connection() as conn:
+            actions.set_muted(conn, room, current_user.entity, muted == "true")
+    except ChatError as exc:
+        flash(exc.message)
+    return redirect(url_for("rooms.room", name=room.name), 303)
+
+
+@bp.route("/rooms/<name>/settings", methods=["POST"])
+@login_required
+def settings(name: str):
+    """The room's creator sets its topic (field topic) or archives it (field
+    archived: true or false)."""
+    room = room_or_404(name)
+    ActionForm().validate_or_400()
+    topic, archived = request.form.get("topic"), request.form.get("archived")
+    if archived not in (None, "true", "false") or (topic is None and archived is None):
+        abort(400, description="send a topic, or archived: true or false")
+    try:
+        with worker.connection() as conn:
+            actions.update_room(
+                conn,
+                room,
+                current_user.entity,
+                topic,
+                None if archived is None else archived == "true",
+            )
+    except ChatError as exc:
+        flash(exc.message)
+    else:
+        flash(
+            "Topic set."
+            if topic is not None
+            else f"#{room.name} {'archived' if archived == 'true' else 'is open again'}."
+        )
+    return redirect(url_for("rooms.room", name=room.name), 303)
 
 
 @bp.route("/rooms/<name>/remove", methods=["POST"])
