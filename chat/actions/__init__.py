@@ -77,7 +77,6 @@ from chat.actions.presence import (
     worker_presence,
 )
 from chat.actions.rooms import (
-    TOPIC_MAX,
     add_member,
     create_room,
     direct_room_name,
@@ -130,7 +129,6 @@ __all__ = [
     "set_muted",
     "update_room",
     "add_member",
-    "TOPIC_MAX",
     "login_failed",
     "login_succeeded",
     "mark_read",

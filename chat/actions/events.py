@@ -60,7 +60,8 @@ class Event:
 # is read under the same lock (direct rooms have no owner: two equals).
 SQL_NEXT_SEQ = """
     UPDATE rooms SET last_seq = last_seq + 1 WHERE id = %s
-    RETURNING last_seq, CASE WHEN is_direct THEN NULL ELSE created_by END AS owner_id
+    RETURNING last_seq, CASE WHEN is_direct THEN NULL ELSE created_by END AS owner_id,
+              archived_at IS NOT NULL AS archived
 """
 SQL_TARGET = """
     SELECT user_id, kind, content, html, created_at, edited_at, deleted_at
@@ -230,6 +231,8 @@ def _write_event(
             seq = row["last_seq"]
             if client_id is not None:
                 _check_repeat(conn, room, user, client_id, target_seq, kinds, emoji)
+            if row["archived"]:  # read-only: no edit, deletion or reaction either
+                raise ChatError("forbidden", f"#{room.name} is archived: it is read-only")
             change = apply(_target(conn, room, target_seq), row["owner_id"])
             created_at = conn.execute(
                 SQL_INSERT_EVENT,

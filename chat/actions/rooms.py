@@ -15,6 +15,7 @@ from chat.actions.channels import publish_control, publish_stored, publish_user
 from chat.domain import kinds
 from chat.domain.entities import Room, User
 from chat.domain.errors import ChatError
+from chat.domain.validate import validate_topic
 from chat.protocol import outbound
 from chat.storage import bus, queries
 
@@ -67,16 +68,16 @@ SQL_MARK_READ = """
 """
 SQL_READ_SEQ = "SELECT last_read_seq FROM room_members WHERE room_id = %s AND user_id = %s"
 
-TOPIC_MAX = 250
 
 
 def member_event(conn: Connection, room: Room, actor: User, kind: str, member: str = "") -> int:
     """Store a membership event (kinds.MEMBER_KINDS) with the room's next seq and
     announce it; its seq. `member` names whom an add or remove concerns.
-    ChatError('forbidden') if the room is archived. Inside the caller's
-    transaction, which holds the room's row lock from here to its commit."""
+    ChatError('forbidden') for a join or an add in an archived room (leaving
+    one stays possible). Inside the caller's transaction, which holds the
+    room's row lock from here to its commit."""
     row = conn.execute(SQL_NEXT_SEQ, (room.id,)).fetchone()
-    if row["archived"]:
+    if row["archived"] and kind in (kinds.KIND_JOIN, kinds.KIND_ADD):
         raise ChatError("forbidden", f"#{room.name} is archived")
     seq = row["last_seq"]
     content = member if kind in (kinds.KIND_ADD, kinds.KIND_REMOVE) else ""
@@ -279,17 +280,20 @@ def update_room(
     topic: str | None = None,
     archived: bool | None = None,
 ) -> None:
-    """The room's owner sets its topic (at most TOPIC_MAX characters) or archives
-    it (read-only, out of the directory) or brings it back; every member's
-    sockets hear room_updated. ChatError('forbidden') for anyone else or a
-    direct room, ('too_long') for a long topic."""
-    if room.is_direct or room.created_by != actor.id:
+    """The room's owner, while a member, sets its topic (validate_topic's rule)
+    or archives it (read-only, out of the directory) or brings it back; every
+    member's sockets hear room_updated. ChatError('forbidden') for anyone
+    else or a direct room, ('bad_request') for a topic that breaks the rule."""
+    if room.is_direct:
+        raise ChatError("forbidden", "a direct conversation has no topic; you may mute it")
+    if room.created_by != actor.id:
         raise ChatError("forbidden", "only the room's creator can change it")
+    if topic is not None:
+        topic = validate_topic(topic)
     with conn.transaction():
+        if conn.execute(SQL_IS_MEMBER, (room.id, actor.id)).fetchone() is None:
+            raise ChatError("forbidden", f"only members of #{room.name} can change it")
         if topic is not None:
-            topic = " ".join(topic.split())
-            if len(topic) > TOPIC_MAX:
-                raise ChatError("too_long", f"a topic has at most {TOPIC_MAX} characters")
             conn.execute(SQL_SET_TOPIC, (topic, room.id))
         if archived is not None:
             conn.execute(SQL_SET_ARCHIVED, (archived, room.id))

@@ -126,6 +126,20 @@ def validate_token_name(value: object) -> str:
     return _short_name(value, "token name", TOKEN_NAME_MAX)
 
 
+TOPIC_MAX = 250
+
+
+def validate_topic(value: object) -> str:
+    """A room's topic as stored: the rule of a display name (validate_display_name)
+    with runs of white space made one space, up to TOPIC_MAX characters, and
+    empty allowed (no topic). Raises ChatError('bad_request') otherwise."""
+    if isinstance(value, str) and is_blank(value) and unstorable(value) is None:
+        return ""
+    if isinstance(value, str):
+        value = " ".join(value.split())
+    return _short_name(value, "topic", TOPIC_MAX)
+
+
 def _short_name(value: object, what: str, max_chars: int) -> str:
     if not isinstance(value, str):
         raise ChatError("bad_request", f"The {what} must be a string.")

@@ -142,8 +142,8 @@ def update_room(name: str):
     room = room_or_404(name)
     body = _json_body('{"muted": true}')
     unknown = set(body) - {"muted", "topic", "archived"}
-    if unknown or not body:
-        abort(400, description="send any of muted, topic, archived")
+    if unknown or all(body.get(key) is None for key in ("muted", "topic", "archived")):
+        abort(400, description="send any of muted, topic, archived (not null)")
     muted, topic, archived = body.get("muted"), body.get("topic"), body.get("archived")
     if not all(v is None or isinstance(v, bool) for v in (muted, archived)) or not (
         topic is None or isinstance(topic, str)
@@ -156,8 +156,6 @@ def update_room(name: str):
             if muted is not None:
                 actions.set_muted(conn, room, current_user.entity, muted)
         listing = queries.member_room(conn, current_user.id, room.id)
-    if listing is None:
-        return jsonify(room={"name": room.name, "topic": topic, "archived": archived})
     return jsonify(room=outbound.listing_json(listing))
 
 

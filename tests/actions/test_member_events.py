@@ -358,13 +358,51 @@ def test_topic_and_archive_are_the_creators_and_reach_every_member(
     assert refused.value.code == "forbidden"
     with pytest.raises(ChatError) as refused:
         actions.update_room(db, design, carol, topic="x" * 251)
-    assert refused.value.code == "too_long"
+    assert refused.value.code == "bad_request"
+    for hostile in ("a\u202eb", "line\x00", "\u0007bell"):
+        with pytest.raises(ChatError):
+            actions.update_room(db, design, carol, topic=hostile)
+    assert room_row(db, "design").topic == "pixels and fonts"
+    actions.update_room(db, design, carol, topic="\ufeff\u200b ")  # shows nothing: no topic
+    assert room_row(db, "design").topic == ""
     # Archived: read-only for everyone.
     with pytest.raises(ChatError) as refused:
         commands.dispatch(
             commands.parse("still here?"), room_row(db, "design"), carol, None, lambda: _same(db)
         )
     assert refused.value.code == "forbidden"
+
+
+def test_an_archived_room_is_read_only_but_can_be_left(db, people, design):
+    carol, dave = people["carol"], people["dave"]
+    actions.join(db, design, dave)
+    seq = send_as(db, dave, "before the archive", room="design")
+    actions.update_room(db, design, carol, archived=True)
+    archived = room_row(db, "design")
+    before = archived.last_seq
+    for change in (
+        lambda: actions.edit_message(db, archived, dave, seq, "after"),
+        lambda: actions.toggle_reaction(db, archived, dave, seq, "🎉"),
+        lambda: actions.delete_message(db, archived, dave, seq),
+        lambda: actions.send_message(db, archived, dave, "hello?", None),
+        lambda: actions.add_member(db, archived, carol, "bob"),
+    ):
+        with pytest.raises(ChatError) as refused:
+            change()
+        assert refused.value.code == "forbidden"
+    assert room_row(db, "design").last_seq == before
+    actions.leave(db, archived, dave)  # leaving stays possible
+    assert member_row(db, archived, dave) is None
+
+
+def test_a_creator_who_left_no_longer_changes_the_room(db, people, design):
+    carol = people["carol"]
+    actions.join(db, design, people["dave"])
+    actions.leave(db, design, carol)
+    with pytest.raises(ChatError) as refused:
+        actions.update_room(db, design, carol, topic="from outside")
+    assert refused.value.code == "forbidden"
+    assert room_row(db, "design").topic == ""
 
 
 def test_a_new_direct_room_appears_for_both_people(db, database_url, people):
