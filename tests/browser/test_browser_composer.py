@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from chat import actions
 
-from ..conftest import ROOT, make_user
+from ..conftest import ROOT, make_user, room_row
 from .ui import PASSWORD, log_in, message, open_room, send
 
 pytestmark = pytest.mark.e2e
@@ -26,7 +26,10 @@ SHOTS = Path(os.environ.get("SCREENSHOTS_DIR") or ROOT / "test-output" / "compos
 
 @pytest.fixture
 def eren(db, server, pages, people):
-    """eren's page, live in #general."""
+    """eren's page, live in #general, which he and mikasa are members of."""
+    general = room_row(db)
+    for person in people.values():
+        actions.join_room(db, general.id, person.id)
     page = pages()
     log_in(page, server, "eren")
     open_room(page, server)
@@ -97,8 +100,8 @@ def test_at_suggests_members_first_and_the_keyboard_takes_one(eren, server, db, 
     make_user(db, "mike", PASSWORD)  # not a member of #general
     mikasa = pages()
     log_in(mikasa, server, "mikasa")
-    open_room(mikasa, server)  # joining makes her a member, and online
-    expect(eren.locator("#online li[data-user=mikasa]")).to_have_count(1)
+    open_room(mikasa, server)  # a member (the fixture), and now online
+    expect(eren.locator('#members li[data-user=mikasa][data-status="online"]')).to_have_count(1)
 
     box = eren.locator("#content")
     box.fill("thanks ")
