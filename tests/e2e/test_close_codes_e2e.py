@@ -248,8 +248,9 @@ def test_1013_when_the_database_goes_away(start_server, person, db, database_url
         _, token = person()
         opened(server, path, token).close()  # the worker's pool and presence are up
         with psycopg.connect(database_url) as locker:
-            # Reads go on; the join's INSERT into room_members waits for the lock.
-            locker.execute("LOCK TABLE room_members IN SHARE MODE")
+            # The join's catch-up (and a /ws socket's first frame, its rooms with
+            # their unread counts) reads messages: it waits for the lock.
+            locker.execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
             client = opened_without_ready(server, path, token)
             if path == "/ws":
                 client.send({"type": "join", "room": "general"})
