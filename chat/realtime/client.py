@@ -184,6 +184,7 @@ class ClientSession:
         with self._user_lock:
             self._user_backlog = []
         try:
+            self.hub.start()  # listening before the read: nothing falls between
             with self.rt.pool.connection() as conn:
                 listings = queries.member_rooms(conn, self.user.id)
             self.peer.send(outbound.rooms_frame(listings))

@@ -127,6 +127,15 @@ class Hub:
         self._listener = Listener(conninfo, pool, self, probe_interval, tcp_timeout)
         self.listening = self._listener.listening
 
+    def start(self) -> None:
+        """Start the LISTEN loop if it is not running, and wait until it listens:
+        what is committed from then on is heard. HubUnavailable after LISTEN_WAIT
+        seconds without it. A join does this itself; a socket that follows no
+        room yet but hears its user's channel calls it."""
+        self._listener.start()
+        if not self.listening.wait(LISTEN_WAIT):
+            raise HubUnavailable("not connected to the database")
+
     def stop(self) -> None:
         """End the LISTEN loop (within a second); joined peers get nothing more."""
         self._listener.stop()
@@ -150,9 +159,7 @@ class Hub:
         within LISTEN_WAIT seconds; PeerClosed if the peer was dropped. Every
         successful join needs its `leave`.
         """
-        self._listener.start()
-        if not self.listening.wait(LISTEN_WAIT):
-            raise HubUnavailable("not connected to the database")
+        self.start()
         feed = self._acquire(room)
         try:
             return self._catch_up(peer, feed, after, cancelled or _never)

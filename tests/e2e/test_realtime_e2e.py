@@ -7,6 +7,7 @@ commit order, so a frame that was going to arrive arrives before a message commi
 after it.
 """
 
+import contextlib
 import math
 import os
 import signal
@@ -597,3 +598,67 @@ def test_watch_must_be_a_boolean(server, people, watch):
     tab.send({"type": "join", "room": "general", "watch": watch})
     _, error = tab.expect(type="error")
     assert error["code"] == "bad_frame"
+
+
+# --- 9. the per-user channel across workers (DESIGN §9) ---------------------------------
+
+
+def muxes_on_two_workers(server: Gunicorn, person: dict) -> list[Tab]:
+    """Two /ws sockets of one person, held by different workers."""
+    by_worker: dict[int, Tab] = {}
+    for _ in range(60):
+        tab = Tab.open_mux(server, person["token"])
+        pid = server.worker_of(tab.ws)
+        if pid in by_worker:
+            tab.close()
+        else:
+            by_worker[pid] = tab
+        if len(by_worker) == 2:
+            return list(by_worker.values())
+    raise AssertionError("the kernel never gave the connections to two workers")
+
+
+def aside_until(tab: Tab, kind: str, timeout: float = FRAME_TIMEOUT, **fields) -> dict:
+    """The first per-user or presence frame of type `kind` with `fields` (reading
+    the socket's room traffic meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for frame in tab.aside:
+            if frame["type"] == kind and all(frame.get(k) == v for k, v in fields.items()):
+                return frame
+        with contextlib.suppress(TimeoutError):  # the socket itself, not what is pending
+            wait = max(0.01, min(0.2, deadline - time.monotonic()))
+            tab.pending.append(super(Tab, tab).recv(wait))
+        assert time.monotonic() < deadline, f"no {kind} frame: {tab.aside}"
+
+
+def test_every_socket_of_a_person_hears_what_concerns_them(server, people, db):
+    eren, mikasa = people["eren"], people["mikasa"]
+    first, second = muxes_on_two_workers(server, eren)
+    for tab in (first, second):
+        rooms = aside_until(tab, "rooms")
+        assert rooms["rooms"] == []  # a new person's rooms, first thing
+    # mikasa makes a private room and adds eren: both of his sockets hear it.
+    api = http()
+    api.headers["Authorization"] = f"Bearer {mikasa['token']}"
+    assert api.post(f"{server.url}/api/rooms", json={"name": "plans", "private": True}).ok
+    assert api.post(f"{server.url}/api/rooms/plans/members", json={"username": "eren"}).ok
+    for tab in (first, second):
+        added = aside_until(tab, "room_added")
+        assert added["room"]["name"] == "plans" and added["room"]["unread"] == 0
+    seq = post(server, mikasa, "plans", "for @eren")
+    # Reading it through one socket reaches the other, on the other worker.
+    first.send({"type": "read", "room": "plans", "seq": seq})
+    read = aside_until(second, "read", room="plans")
+    assert (read["last_read_seq"], read["unread"], read["mentions"]) == (seq, 0, 0)
+    # Removed: both hear it, and a socket following the room stops following it.
+    second.send({"type": "join", "room": "plans", "after": seq})
+    second.expect(type="ready", room="plans")
+    assert api.delete(f"{server.url}/api/rooms/plans/members/eren").ok
+    for tab in (first, second):
+        aside_until(tab, "room_removed", room="plans")
+    post(server, mikasa, "plans", "not for eren any more")
+    marker = post(server, mikasa, "general", "marker")
+    second.send({"type": "join", "room": "general", "after": marker - 1})
+    before, _ = second.expect(type="chat", room="general", seq=marker)
+    assert [f for f in before if f.get("room") == "plans" and f["type"] == "chat"] == []
