@@ -41,6 +41,7 @@ import { UnreadBadges } from "./unread.js";
 import { showMembership } from "./membership.js";
 import { followPresence } from "./people.js";
 import { notifyWhileAway } from "./notify.js";
+import { Drawers } from "./drawer.js";
 import { el } from "./dom.js";
 import { EmojiPicker } from "./emoji_picker.js";
 import { RoomSwitcher, sidebarRooms } from "./room_switcher.js";
@@ -78,6 +79,7 @@ const composer = new Composer({
   online: () => [...document.querySelectorAll('#members li[data-status="online"]')].map((li) => li.dataset.user),
 });
 new RoomSwitcher({ rooms: sidebarRooms(document.querySelector(".sidebar")) });
+new Drawers(document.getElementById("room-layout")); // phones: rooms and people as drawers
 
 const typists = new Map(); // username -> hide timer
 let firstReady = true;
