@@ -66,7 +66,9 @@ def pages(browser, axe, request):
     violations = []
 
     def new_page(**options):
-        context = browser.new_context(**{"viewport": {"width": 1100, "height": 800}, **options})
+        # Reduced motion: a scan sees where a fade or a slide ends, not a frame of it.
+        defaults = {"viewport": {"width": 1100, "height": 800}, "reduced_motion": "reduce"}
+        context = browser.new_context(**{**defaults, **options})
         axe.watch(context, violations)
         contexts.append(context)
         page = context.new_page()

@@ -39,7 +39,8 @@ def team(db):
     longest name, where the long words have been said."""
     eren = make_user(db, "eren", PASSWORD)
     long = make_user(db, LONG_NAME, PASSWORD)
-    actions.join(db, room_row(db), long)
+    for user in (eren, long):
+        actions.join(db, room_row(db), user)
     room = actions.create_room(db, LONG_ROOM, long.id)
     actions.join(db, room, eren)
     return {"eren": eren, "long": long}
@@ -55,7 +56,8 @@ def overflow(page, width: int) -> int:
 
 # The elements that reach past the right edge (the deepest first), to say which.
 _TOO_WIDE = """(w) => [...document.querySelectorAll("body *")]
-    .filter((e) => e.getBoundingClientRect().right > w + 0.5 && e.checkVisibility())
+    .filter((e) => e.getBoundingClientRect().right > w + 0.5
+                   && e.checkVisibility({ visibilityProperty: true }))
     .filter((e, _, all) => !all.some((o) => o !== e && e.contains(o)))
     .slice(0, 5)
     .map((e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "")
@@ -195,7 +197,7 @@ def test_a_messages_actions_are_in_its_menu_and_edit_it(server, team, pages):
     toggle.tap()
     expect(toggle).to_have_attribute("aria-expanded", "true")
     expect(mine.locator(".tools button.react")).to_be_visible()
-    page.touchscreen.tap(200, 300)  # elsewhere: the menu closes
+    page.touchscreen.tap(200, 600)  # elsewhere (below the messages): the menu closes
     expect(mine.locator(".tools button.edit")).to_be_hidden()
 
     toggle.tap()
