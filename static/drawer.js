@@ -25,8 +25,7 @@ export class Drawers {
     this.backdrop.hidden = true;
     layout.append(this.backdrop);
     this.open = null; // the open drawer's button
-    this.buttons = [...document.querySelectorAll("button[aria-controls].drawer-toggle")];
-    for (const button of this.buttons) this.enable(button);
+    for (const button of document.querySelectorAll("button.drawer-toggle[aria-controls]")) this.enable(button);
     this.backdrop.addEventListener("click", () => this.close());
     document.addEventListener("keydown", (event) => {
       if (event.key === "Escape" && this.open && !event.defaultPrevented) this.close();
@@ -34,13 +33,13 @@ export class Drawers {
     this.phone.addEventListener("change", () => this.close({ refocus: false }));
   }
 
+  // The button shows (it is hidden without this script) and its drawer gets a ✕.
   enable(button) {
-    const panel = document.getElementById(button.getAttribute("aria-controls"));
     const close = el("button", "drawer-close ghost", "✕");
     close.type = "button";
     close.setAttribute("aria-label", `Close ${button.dataset.name}`);
     close.addEventListener("click", () => this.close());
-    panel.prepend(close);
+    this.panelOf(button).prepend(close);
     button.addEventListener("click", () => (this.open === button ? this.close() : this.show(button)));
     button.hidden = false;
   }

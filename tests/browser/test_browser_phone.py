@@ -106,6 +106,7 @@ def test_no_page_scrolls_sideways_on_a_phone(server, db, team, pages, width):
         (f"/rooms/{LONG_ROOM}/history", 200),
         ("/search?q=supercalifragilistic", 200),
         (f"/search?q=example&author={LONG_NAME}", 200),
+        ("/settings", 200),
         ("/rooms/nowhere", 404),
         ("/rooms/general/history?before=abc", 400),
     ):
