@@ -6,7 +6,6 @@ scripts (an init script, so the pages' strict CSP, which refuses inline scripts,
 neither loosened nor tripped). Scans run in the page, one at a time.
 """
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,27 +48,20 @@ class Violation:
 
 
 class AxeScans:
-    """Scans of every page a watched context opens: one when each document has
-    loaded, the first time in the session that its URL is loaded at that width (a
-    later load of the same page would mostly repeat it), and one of every open
-    page's final state when the test ends (what scripts drew after the load: live
-    messages, menus, drawers). A scan cut short because the test navigated on is
-    asked again at the next load of that URL."""
+    """Scans of every page a watched context opens: one each time a document has
+    loaded (the handler runs while the test waits in its next Playwright call, so a
+    test that navigates on at once may cut it short: that page is then scanned at
+    its next load), and one of every open page's final state when the test ends
+    (what scripts drew after the load: live messages, menus, drawers). Each scan
+    takes a few hundred milliseconds; the whole browser suite takes about a minute
+    more with them."""
 
     def __init__(self, source: Path = AXE_JS):
         self.script = _RUNNER % source.read_text(encoding="utf-8")
-        self.scanned_loads: set[tuple[str, int]] = set()
 
     def watch(self, context: BrowserContext, found: list[Violation]) -> None:
         context.add_init_script(script=self.script)
-        context.on("page", lambda page: page.on("load", lambda p: self.scan_load(p, found)))
-
-    def scan_load(self, page: Page, found: list[Violation]) -> None:
-        key = (_without_fragment(page.url), (page.viewport_size or {}).get("width", 0))
-        if key in self.scanned_loads:
-            return
-        if self.scan(page, found):
-            self.scanned_loads.add(key)
+        context.on("page", lambda page: page.on("load", lambda p: self.scan(p, found)))
 
     def scan(self, page: Page, found: list[Violation]) -> bool:
         """Scan `page` now, adding what is new to `found`; False if the page went away
@@ -90,7 +82,3 @@ class AxeScans:
             if violation not in found:
                 found.append(violation)
         return True
-
-
-def _without_fragment(url: str) -> str:
-    return re.sub(r"#.*$", "", url)

@@ -55,11 +55,11 @@ def pages(browser, axe, request):
     (`pages(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)`).
 
     axe-core scans every page these contexts open (pages a test opens with
-    `page.context.new_page()` too): each URL once per session and width when it has
-    loaded, and each open page's final state when the test ends, so what scripts drew
-    live (messages, menus, drawers) is scanned as well (tests/browser/axe.py). The test
-    fails at teardown if a scan found a violation, listing each rule, its impact, the
-    elements and the rule's help page.
+    `page.context.new_page()` too): each document when it has loaded, and each open
+    page's final state when the test ends, so what scripts drew live (messages, menus,
+    drawers) is scanned as well (tests/browser/axe.py). The test fails at teardown if a
+    scan found a violation, listing each rule, its impact, the elements and the rule's
+    help page. No rule is turned off.
 
     A failing test leaves screenshots of every open page in test-output/<test name>/."""
     contexts = []
