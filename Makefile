@@ -17,11 +17,17 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# axe-core for the browser tests' accessibility scans (tests/browser/axe.py), from npm,
+# pinned in package-lock.json; reinstalled whenever either file changes.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
 # gunicorn and the bots (flask --app app stock-bot) on one database; Ctrl-C stops all.
 run: $(VENV)/.installed
 	$(BIN)/python -m chat.run
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/bandit --quiet --recursive chat --severity-level high

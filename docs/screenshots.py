@@ -27,9 +27,11 @@ def main() -> None:
 def shoot(url: str) -> None:
     with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
         eren = actions.create_user(conn, "eren", PASSWORD)
-        actions.create_user(conn, "mikasa", PASSWORD)
-        actions.create_room(conn, "random", eren)
-        actions.create_room(conn, "plans", eren, is_private=True)
+        mikasa = actions.create_user(conn, "mikasa", PASSWORD)
+        for user in (eren, mikasa):  # as registering does: members of #general
+            actions.join_first_room(conn, user)
+        actions.create_room(conn, "random", eren.id)
+        actions.create_room(conn, "plans", eren.id, is_private=True)
     server = Gunicorn(url, Path("/tmp") / "screenshots.log", workers=2).start()
     try:
         with sync_playwright() as p:

@@ -42,7 +42,7 @@ async function addMember(room, username) {
   return body.message ?? body.error ?? `could not add ${username} (${response.status})`;
 }
 
-// `notice(text, className)` adds a line to the room's list and returns it.
+// `notice(text, className, role)` adds a line to the room's list and returns it.
 export function showMembership({ socket, room, me, notice }) {
   socket.on("member", (frame) => {
     if (frame.room !== room) return;
@@ -53,8 +53,7 @@ export function showMembership({ socket, room, me, notice }) {
   socket.on("not_members", (frame) => {
     if (frame.room !== room) return;
     for (const username of frame.users ?? []) {
-      const li = notice(`${username} is not in #${room} and was not notified. `, "notice local not-members");
-      li.setAttribute("role", "status");
+      const li = notice(`${username} is not in #${room} and was not notified. `, "notice local not-members", "status");
       const button = el("button", "ghost", `Add ${username}`);
       button.type = "button";
       button.addEventListener("click", async () => {
@@ -79,6 +78,6 @@ export function showMembership({ socket, room, me, notice }) {
 
   socket.on("room_removed", (frame) => {
     if (frame.room !== room) return;
-    notice(`You are no longer a member of #${room}.`, "notice local removed").setAttribute("role", "alert");
+    notice(`You are no longer a member of #${room}.`, "notice local removed", "alert");
   });
 }

@@ -12,6 +12,9 @@
 // Stable hooks for browser tests:
 //   li.message .tools          the message's buttons: button.react, button.edit (own),
 //                              button.delete (own, or any for the room's owner)
+//   li.message button.actions-toggle  "⋯", where nothing hovers or the screen is
+//                              narrow (style.css): shows .tools (li.actions-open)
+//                              until an action, Esc or a tap elsewhere
 //   li.message .palette        the emoji palette, button[data-emoji] each, and button.more
 //                              ("More…": the emoji picker, static/emoji_picker.js)
 //   li.message form.edit-form  the edit box (textarea, Save, Cancel; .counter and
@@ -50,6 +53,7 @@ export class MessageEvents {
     this.meters = new WeakMap(); // edit form -> its LengthMeter
     list.addEventListener("click", (event) => this.onClick(event));
     list.addEventListener("keydown", (event) => this.onKeydown(event));
+    document.addEventListener("click", (event) => this.closeActionsOutside(event));
     socket.on("chat_edit", (frame) => this.onEdit(frame));
     socket.on("chat_delete", (frame) => this.onDelete(frame));
     socket.on("reaction", (frame) => this.onReaction(frame));
@@ -73,12 +77,21 @@ export class MessageEvents {
       const map = new Map(Object.entries(frame.reactions ?? {}).map(([e, users]) => [e, new Set(users)]));
       this.reactions.set(seq, map);
     }
-    li.append(this.tools(li));
+    li.append(this.actionsToggle(li), this.tools(li));
     this.renderReactions(li);
+  }
+
+  // The "⋯" that opens the tools on phones; style.css hides it on desktops.
+  actionsToggle(li) {
+    const toggle = button("actions-toggle", "⋯", "Message actions");
+    toggle.setAttribute("aria-expanded", "false");
+    toggle.setAttribute("aria-controls", `tools-${li.dataset.seq}`);
+    return toggle;
   }
 
   tools(li) {
     const tools = el("div", "tools");
+    tools.id = `tools-${li.dataset.seq}`;
     tools.setAttribute("role", "group");
     tools.setAttribute("aria-label", "Message actions");
     const react = button("react", "☺+", "Add a reaction");
@@ -105,7 +118,7 @@ export class MessageEvents {
     li.classList.add("deleted");
     li.classList.remove("action");
     this.reactions.delete(Number(li.dataset.seq));
-    for (const node of li.querySelectorAll(".tools, .palette, .edit-form, .reactions, .edited")) node.remove();
+    for (const node of li.querySelectorAll(".actions-toggle, .tools, .palette, .edit-form, .reactions, .edited")) node.remove();
     const content = li.querySelector(".content") ?? li.appendChild(el("div"));
     content.className = "content deleted-note";
     content.textContent = "message deleted";
@@ -226,6 +239,11 @@ export class MessageEvents {
     const li = target?.closest("li.message[data-seq]");
     if (!li || li.classList.contains("pending") || li.classList.contains("failed")) return;
     const seq = Number(li.dataset.seq);
+    if (target.classList.contains("actions-toggle")) {
+      this.showActions(li, !li.classList.contains("actions-open"));
+      return;
+    }
+    if (target.closest(".tools")) this.showActions(li, false); // an action chosen: the menu closes
     if (target.classList.contains("react")) this.togglePalette(li, target);
     else if (target.classList.contains("more")) this.pickMore(li, target);
     else if (target.dataset.emoji !== undefined) {
@@ -243,6 +261,31 @@ export class MessageEvents {
     if (!li || event.key !== "Escape") return;
     if (li.querySelector(".edit-form")) this.closeEditor(li);
     else if (li.querySelector(".palette")) this.closePalette(li, true);
+    else if (li.classList.contains("actions-open")) {
+      this.showActions(li, false);
+      li.querySelector("button.actions-toggle").focus();
+    }
+  }
+
+  // The tools opened from "⋯" (one message at a time).
+  showActions(li, open) {
+    if (open) for (const other of this.list.querySelectorAll("li.actions-open")) this.showActions(other, false);
+    li.classList.toggle("actions-open", open);
+    li.querySelector("button.actions-toggle")?.setAttribute("aria-expanded", String(open));
+    if (open) li.querySelector(".tools").scrollIntoView({ block: "nearest" });
+  }
+
+  closeActionsOutside(event) {
+    for (const li of this.list.querySelectorAll("li.actions-open")) {
+      if (!li.contains(event.target)) this.showActions(li, false);
+    }
+  }
+
+  // After a palette or an editor closes: the tool that opened it, or the "⋯"
+  // where the tools are folded away.
+  focusTool(li, selector) {
+    const tool = li.querySelector(`.tools ${selector}`);
+    (tool?.checkVisibility() ? tool : li.querySelector("button.actions-toggle"))?.focus();
   }
 
   togglePalette(li, opener) {
@@ -283,7 +326,7 @@ export class MessageEvents {
     li.querySelector(".palette")?.remove();
     const opener = li.querySelector(".tools .react");
     opener?.setAttribute("aria-expanded", "false");
-    if (refocus) opener?.focus();
+    if (refocus) this.focusTool(li, ".react");
   }
 
   // The edit box, starting from the message's source text, or from `text`
@@ -373,7 +416,8 @@ export class MessageEvents {
     if (content) content.hidden = false;
     const back = this.returnFocus.get(li);
     this.returnFocus.delete(li);
-    (back?.isConnected ? back : li.querySelector(".tools .edit"))?.focus();
+    if (back?.isConnected) back.focus();
+    else this.focusTool(li, ".edit");
   }
 
   // Your newest message that can still be edited, opened in its edit box (Up in

@@ -41,6 +41,7 @@ import { UnreadBadges } from "./unread.js";
 import { showMembership } from "./membership.js";
 import { followPresence } from "./people.js";
 import { notifyWhileAway } from "./notify.js";
+import { Drawers } from "./drawer.js";
 import { el } from "./dom.js";
 import { EmojiPicker } from "./emoji_picker.js";
 import { RoomSwitcher, sidebarRooms } from "./room_switcher.js";
@@ -78,6 +79,7 @@ const composer = new Composer({
   online: () => [...document.querySelectorAll('#members li[data-status="online"]')].map((li) => li.dataset.user),
 });
 new RoomSwitcher({ rooms: sidebarRooms(document.querySelector(".sidebar")) });
+new Drawers(document.getElementById("room-layout")); // phones: rooms and people as drawers
 
 const typists = new Map(); // username -> hide timer
 let firstReady = true;
@@ -98,7 +100,7 @@ const events = new MessageEvents({
   moderator: section.dataset.moderator === "true",
   maxChars,
   fillContent: (node, frame) => view.fillContent(node, frame),
-  report: (text) => notice(text, "notice local error").setAttribute("role", "alert"),
+  report: (text) => notice(text, "notice local error", "alert"),
   // An event for a message not shown: one a page on its way may bring.
   missing: (frame) => scrollback.park(frame),
   pickEmoji: (anchor, onPick) => picker.open({ anchor, onPick }),
@@ -131,8 +133,15 @@ const permalinks = new Permalinks({ list, scrollback, notFound: () => scrollToBo
 
 // --- rendering -------------------------------------------------------------
 
-function notice(text, className = "notice") {
-  const li = el("li", className, text);
+// A line in the list; a `role` (status, alert) goes on its text, so that the
+// item stays a list item of #messages (axe: list, aria-allowed-role).
+function notice(text, className = "notice", role = null) {
+  const li = el("li", className, role ? undefined : text);
+  if (role) {
+    const line = el("span", "", text);
+    line.setAttribute("role", role);
+    li.append(line);
+  }
   const atBottom = isAtBottom();
   view.placeNotice(li);
   if (atBottom) scrollToBottom();
@@ -251,7 +260,7 @@ function onError(frame) {
   if (entry && COMMAND_ERRORS.has(frame.code) && isBlank(composer.text)) {
     sends.take(frame.client_id);
     entry.li.remove();
-    notice(frame.message, "notice local error").setAttribute("role", "alert");
+    notice(frame.message, "notice local error", "alert");
     composer.restore(entry.content);
   } else if (entry) sends.refuse(frame.client_id, frame);
   else if (frame.code !== "rate_limited") console.warn("chat error", frame);
@@ -261,7 +270,7 @@ function onError(frame) {
 function onNotice(frame) {
   if (frame.room !== room) return;
   sends.take(frame.client_id)?.li.remove();
-  notice(frame.content, `notice local ${frame.code}`).setAttribute("role", "status");
+  notice(frame.content, `notice local ${frame.code}`, "status");
 }
 
 // Someone's last tab in the room closed: their typing line goes with it.

@@ -1,5 +1,6 @@
 """The browser tests' fixtures: Debian's Chromium (one for the session), pages (one per
-person, screenshots of each when a test fails), the server they load, and two people.
+person, scanned by axe-core, screenshots of each when a test fails), the server they
+load, and two people.
 """
 
 import re
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import ROOT, make_user, missing_part
+from .axe import AXE_JS, AxeScans
 from .ui import PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -38,14 +40,36 @@ def browser():
         browser.close()
 
 
+@pytest.fixture(scope="session")
+def axe():
+    """axe-core from npm (`make test` runs `npm ci`), for the scans of every page."""
+    if not AXE_JS.exists():
+        missing_part(f"axe-core is not installed ({AXE_JS}; `npm ci` installs it)")
+    return AxeScans(AXE_JS)
+
+
 @pytest.fixture
-def pages(browser, request):
+def pages(browser, axe, request):
     """Open pages, each in its own browser context (its own cookies): one per person.
+    `pages()` opens a desktop-sized page; keyword arguments are the context's options
+    (`pages(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)`).
+
+    axe-core scans every page these contexts open (pages a test opens with
+    `page.context.new_page()` too): each document when it has loaded, and each open
+    page's final state when the test ends, so what scripts drew live (messages, menus,
+    drawers) is scanned as well (tests/browser/axe.py). The test fails at teardown if a
+    scan found a violation, listing each rule, its impact, the elements and the rule's
+    help page. No rule is turned off.
+
     A failing test leaves screenshots of every open page in test-output/<test name>/."""
     contexts = []
+    violations = []
 
-    def new_page():
-        context = browser.new_context(viewport={"width": 1100, "height": 800})
+    def new_page(**options):
+        # Reduced motion: a scan sees where a fade or a slide ends, not a frame of it.
+        defaults = {"viewport": {"width": 1100, "height": 800}, "reduced_motion": "reduce"}
+        context = browser.new_context(**{**defaults, **options})
+        axe.watch(context, violations)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(WAIT_MS)
@@ -61,7 +85,12 @@ def pages(browser, request):
                 page.screenshot(path=str(out / f"page-{i}-{j}.png"), full_page=True)
         print(f"screenshots in {out}")
     for context in contexts:
+        for page in context.pages:
+            axe.scan(page, violations)
         context.close()
+    if violations:
+        listed = "\n".join(str(v) for v in violations)
+        pytest.fail(f"axe-core found {len(violations)} accessibility violation(s):\n{listed}")
 
 
 @pytest.fixture

@@ -55,10 +55,10 @@ def test_mentions_and_direct_messages_notify_while_hidden(server, team, pages, d
     alice = team["alice"]
     post(server, db, alice, "nothing for bob here")
     post(server, db, alice, "lunch, @bob?")
-    bob.wait_for_function("window.__notes.length >= 1")
+    bob.wait_for_function("() => window.__notes.length >= 1")
     dm = actions.open_direct(db, alice, "bob")
     post(server, db, alice, "a private word", room=dm)
-    bob.wait_for_function("window.__notes.length >= 2")
+    bob.wait_for_function("() => window.__notes.length >= 2")
     assert notes(bob) == [
         {"title": "alice in #general", "body": "lunch, @bob?"},
         {"title": "alice", "body": "a private word"},
@@ -77,7 +77,7 @@ def test_a_muted_room_and_a_shown_page_notify_nothing(server, team, pages, db):
     bob.evaluate(HIDE_PAGE)
     post(server, db, team["alice"], "@bob in a muted room")
     post(server, db, team["alice"], "@bob again in design", room="design")
-    bob.wait_for_function("window.__notes.length >= 1")
+    bob.wait_for_function("() => window.__notes.length >= 1")
     assert [n["body"] for n in notes(bob)] == ["@bob again in design"]
 
 

@@ -1,6 +1,7 @@
 """The error pages (chat/web/errors.py) in Chromium: a 404 and a 400 page at desktop and
 phone sizes, with screenshots in test-output/error-pages/, no horizontal overflow, an
-axe-core scan, and the way back. What each error answers is tests/web/test_error_pages.py.
+axe-core scan (the `pages` fixture's), and the way back. What each error answers is
+tests/web/test_error_pages.py.
 """
 
 import re
@@ -10,7 +11,6 @@ import pytest
 from chat.web import errors
 
 from ..conftest import ROOT, make_user
-from .conftest import WAIT_MS
 
 OUTPUT = ROOT / "test-output" / "error-pages"
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
@@ -22,34 +22,25 @@ BROWSER_PAGES = {404: "/rooms/nowhere", 400: "/rooms/general/history?before=abc"
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("size", SIZES)
-def test_a_404_page_fits_the_screen_and_passes_axe(start_server, db, browser, size):
-    from axe_playwright_python.sync_playwright import Axe
-
+def test_a_404_page_fits_the_screen_and_passes_axe(start_server, db, pages, size):
     make_user(db, "eren")
     server = start_server(workers=1)
     width, height = SIZES[size]
-    context = browser.new_context(viewport={"width": width, "height": height})
-    try:
-        page = context.new_page()
-        page.set_default_timeout(WAIT_MS)
-        page.goto(f"{server.url}/login")
-        page.fill("#username", "eren")
-        page.fill("#password", "correct horse")
-        page.click("form button[type=submit]")
-        page.wait_for_url(re.compile(r"/rooms$"))
-        OUTPUT.mkdir(parents=True, exist_ok=True)
-        for status, path in BROWSER_PAGES.items():
-            response = page.goto(server.url + path)
-            assert response.status == status
-            assert page.locator("h1").inner_text() == errors.PAGES[status].title
-            page.screenshot(path=str(OUTPUT / f"{status}-{size}.png"), full_page=True)
-            overflow = page.evaluate(
-                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-            )
-            assert overflow <= 0, f"{overflow}px of horizontal overflow at {width}x{height}"
-            results = Axe().run(page)
-            assert results.violations_count == 0, results.generate_report()
-        page.click("text=Back to your rooms")
-        page.wait_for_url(re.compile(r"/rooms$"))
-    finally:
-        context.close()
+    page = pages(viewport={"width": width, "height": height})
+    page.goto(f"{server.url}/login")
+    page.fill("#username", "eren")
+    page.fill("#password", "correct horse")
+    page.click("form button[type=submit]")
+    page.wait_for_url(re.compile(r"/rooms$"))
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    for status, path in BROWSER_PAGES.items():
+        response = page.goto(server.url + path)
+        assert response.status == status
+        assert page.locator("h1").inner_text() == errors.PAGES[status].title
+        page.screenshot(path=str(OUTPUT / f"{status}-{size}.png"), full_page=True)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{overflow}px of horizontal overflow at {width}x{height}"
+    page.click("text=Back to your rooms")
+    page.wait_for_url(re.compile(r"/rooms$"))
