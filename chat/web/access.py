@@ -25,8 +25,8 @@ def room_or_404(name: str) -> Room:
     """The Room the current user may see; aborts with 404 otherwise."""
     room = find_room(name)
     if room is None:
-        # The same words for a room that exists but is not visible.
-        abort(404, description=f"no room named {name[:40]!r}")
+        # The same answer, word for word, for a room that exists but is not visible.
+        abort(404, description="no room by that name")
     return room
 
 
