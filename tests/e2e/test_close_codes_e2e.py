@@ -22,7 +22,7 @@ from chat import actions
 
 from ..conftest import make_token, make_user
 from ..raw_ws import TEXT, RawClient, frame
-from ..servers import FRAME_TIMEOUT, Client, Gunicorn, PartitionProxy, database_address
+from ..servers import FRAME_TIMEOUT, Client, Gunicorn, PartitionProxy, database_address, http
 
 pytestmark = pytest.mark.e2e
 
@@ -247,6 +247,14 @@ def test_1013_when_the_database_goes_away(start_server, person, db, database_url
         server = start_server(workers=1, database=proxied)
         _, token = person()
         opened(server, path, token).close()  # the worker's pool and presence are up
+        # A message, so that a join's catch-up has rows to read (an empty room's has none).
+        sent = http().post(
+            f"{server.url}/api/rooms/general/messages",
+            json={"content": "something to catch up on"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=FRAME_TIMEOUT,
+        )
+        assert sent.status_code == 201, sent.text
         with psycopg.connect(database_url) as locker:
             # The join's catch-up (and a /ws socket's first frame, its rooms with
             # their unread counts) reads messages: it waits for the lock.

@@ -497,7 +497,9 @@ def test_a_flood_is_rate_limited_and_others_are_still_served(start_server, peopl
     assert sorted([f["seq"] for f in acked] + [ack["seq"]]) == list(range(1, stored + 1))
     # The burst is let through; beyond it, 20 a second over the time the flood took.
     assert 60 <= len(acked) <= 60 + math.ceil(20 * elapsed) + 1, (len(acked), elapsed)
-    assert len(acked) <= 70, f"{len(acked)} of 200 flood frames stored in {elapsed:.2f}s"
+    # ... so most of the flood was refused (the bound above scales with the time
+    # the flood took, which a loaded machine stretches: 72 stored in 0.65 s is right).
+    assert len(refused) >= 100, f"{len(acked)} of 200 flood frames stored in {elapsed:.2f}s"
     assert other_took < 2.0, f"the other client's ack took {other_took:.2f}s"
 
 
