@@ -62,12 +62,13 @@ SQL_SET_ARCHIVED = """
 SQL_MARK_READ = """
     UPDATE room_members m
     SET last_read_seq = GREATEST(m.last_read_seq, LEAST(%(seq)s, r.last_seq))
-    FROM rooms r
+    FROM rooms r, (
+        SELECT last_read_seq FROM room_members
+        WHERE room_id = %(room_id)s AND user_id = %(user_id)s FOR UPDATE
+    ) old
     WHERE m.room_id = %(room_id)s AND m.user_id = %(user_id)s AND r.id = m.room_id
-    RETURNING m.last_read_seq, m.last_read_seq <> %(before)s AS moved
+    RETURNING m.last_read_seq, m.last_read_seq <> old.last_read_seq AS moved
 """
-SQL_READ_SEQ = "SELECT last_read_seq FROM room_members WHERE room_id = %s AND user_id = %s"
-
 
 
 def member_event(conn: Connection, room: Room, actor: User, kind: str, member: str = "") -> int:
@@ -250,13 +251,10 @@ def mark_read(conn: Connection, room_id: int, user_id: int, seq: int) -> int | N
     When the read seq moved, every socket of the user hears it (`read`, with the
     room's counts as of now), so a badge cleared on one device clears on all."""
     with conn.transaction():
-        before = conn.execute(SQL_READ_SEQ, (room_id, user_id)).fetchone()
-        if before is None:
+        params = {"room_id": room_id, "user_id": user_id, "seq": seq}
+        row = conn.execute(SQL_MARK_READ, params).fetchone()
+        if row is None:
             return None
-        row = conn.execute(
-            SQL_MARK_READ,
-            {"room_id": room_id, "user_id": user_id, "seq": seq, "before": before["last_read_seq"]},
-        ).fetchone()
         if row["moved"]:
             listing = queries.member_room(conn, user_id, room_id)
             if listing is not None:
