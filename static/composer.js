@@ -26,6 +26,11 @@ import { el } from "./dom.js";
 
 const DRAFT_KEY = "chat:draft:";
 
+// Where the user's draft for a room is kept (static/rename.js moves it).
+export function draftKey(me, room) {
+  return `${DRAFT_KEY}${me}:${room}`;
+}
+
 // The room's draft for this user; "" when none or storage is unavailable.
 function loadDraft(key) {
   try {
@@ -54,7 +59,7 @@ export class Composer {
     this.input = form.querySelector("textarea");
     this.onSend = onSend;
     this.onEditLast = onEditLast;
-    this.draftKey = `${DRAFT_KEY}${me}:${room}`;
+    this.draftKey = draftKey(me, room);
     // Checked here, with a reason in the page, not by the browser's bubble.
     form.noValidate = true;
     this.meter = new LengthMeter({

@@ -12,7 +12,8 @@
 //     .mention.me    an @mention of the reader inside .content
 //     .action        a `/me` message ("eren waves"); .content starts with span.actor
 //     .highlight     the message a permalink (#m<seq>) opened
-//   li.notice.member-event  "X joined #room", "X added Y" (static/membership.js)
+//   li.notice.member-event  "X joined #room", "X added Y" (static/membership.js);
+//                    .room-renamed "X renamed #a to #b" (static/rename.js)
 //   li.notice.local  for this tab only, never stored: .help (/help's list), .queued
 //                    ("stockbot will answer"), .error (a refused command)
 //   li.divider       "New" line above the first unread message (found on load, or
@@ -39,6 +40,7 @@ import { Scrollback } from "./scrollback.js";
 import { FirstUnread, Permalinks } from "./jumps.js";
 import { UnreadBadges } from "./unread.js";
 import { showMembership } from "./membership.js";
+import { followRenames } from "./rename.js";
 import { followPresence } from "./people.js";
 import { notifyWhileAway } from "./notify.js";
 import { Drawers } from "./drawer.js";
@@ -341,10 +343,14 @@ for (const type of ["chat_edit", "chat_delete", "reaction"]) {
     markRead();
   });
 }
-// A membership event has its seq too (its line: static/membership.js).
-socket.on("member", (frame) => {
-  if (frame.room === room) scrollback.note(frame.seq);
-});
+// A membership event or a rename has its seq too (their lines:
+// static/membership.js, static/rename.js).
+for (const type of ["member", "room_renamed"]) {
+  socket.on(type, (frame) => {
+    if (frame.room === room) scrollback.note(frame.seq);
+  });
+}
+followRenames({ socket, room, me, notice, before: () => composer.saveDraft() });
 socket.on("close", () => {
   for (const username of [...typists.keys()]) stopTyping(username);
 });

@@ -37,7 +37,7 @@ const FAILED_OPENS_BEFORE_AUTH_CHECK = 2;
 // A refused join (rate_limited) is tried again after this long.
 const JOIN_RETRY_MS = 1500;
 // Frames of stored rows: each has the room's next seq, and a resume skips those seen.
-const STORED_TYPES = new Set(["chat", "chat_edit", "chat_delete", "reaction", "member"]);
+const STORED_TYPES = new Set(["chat", "chat_edit", "chat_delete", "reaction", "member", "room_renamed"]);
 // Frames that answer a request by its client_id.
 const ANSWER_TYPES = new Set(["ack", "notice", "error"]);
 // A request written to an open socket and unanswered for this long means the
@@ -106,6 +106,19 @@ export class ChatSocket {
     if (!room) return;
     this.rooms.delete(name);
     if (room.joined && this.isOpen()) this.send({ type: "leave", room: name });
+  }
+
+  // A followed room has a new name: frames from now on carry it, and the
+  // requests waiting for it are answered under it (the server knows both).
+  renamed(previous, name) {
+    const room = this.rooms.get(previous);
+    if (!room || previous === name || this.rooms.has(name)) return;
+    this.rooms.delete(previous);
+    this.rooms.set(name, room);
+    if (this.primary === previous) this.primary = name;
+    for (const request of this.requests.values()) {
+      if (request.frame.room === previous) request.frame.room = name;
+    }
   }
 
   seqOf(name) {
@@ -233,6 +246,7 @@ export class ChatSocket {
     } catch {
       return;
     }
+    if (frame.type === "room_renamed") this.renamed(frame.previous, frame.room);
     const room = frame.room === undefined ? undefined : this.rooms.get(frame.room);
     if (frame.client_id !== undefined && (ANSWER_TYPES.has(frame.type) || STORED_TYPES.has(frame.type))) {
       this.answered(frame.client_id, frame.room);

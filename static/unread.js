@@ -61,7 +61,10 @@ export class UnreadBadges {
     socket.on("chat_delete", (frame) => this.onDelete(frame));
     socket.on("rooms", (frame) => this.onRooms(frame.rooms ?? []));
     socket.on("room_added", (frame) => this.upsert(frame.room));
-    socket.on("room_updated", (frame) => this.upsert(frame.room));
+    socket.on("room_updated", (frame) => {
+      if (frame.previous) this.renamed(frame.previous, frame.room.name);
+      this.upsert(frame.room);
+    });
     socket.on("room_removed", (frame) => this.remove(frame.room));
     socket.on("read", (frame) => this.onRead(frame));
     this.renderTitle();
@@ -112,6 +115,17 @@ export class UnreadBadges {
       this.setCounts(room, listing);
     }
     this.render(name);
+  }
+
+  // A room of the user's was renamed: its item and counts go under the new name.
+  renamed(previous, name) {
+    this.itemOf(previous)?.remove();
+    const room = this.rooms.get(previous);
+    if (room && !this.rooms.has(name)) {
+      this.rooms.delete(previous);
+      this.rooms.set(name, room);
+    }
+    this.socket.renamed(previous, name);
   }
 
   // The user read a room (here or on another device).

@@ -23,6 +23,14 @@ export function loadUnsent(room) {
   return entries.filter((e) => typeof e?.clientId === "string" && typeof e?.content === "string");
 }
 
+// The room was renamed: its unsent messages go under its new name.
+export function moveUnsent(previous, room) {
+  const entries = loadUnsent(previous);
+  if (entries.length === 0) return;
+  saveUnsent(room, [...loadUnsent(room), ...entries]);
+  saveUnsent(previous, []);
+}
+
 export function saveUnsent(room, entries) {
   try {
     if (entries.length === 0) sessionStorage.removeItem(KEY + room);

@@ -50,7 +50,7 @@ SQL_INSERT_TOKEN = """
 """
 SQL_DELETE_TOKEN = """
     DELETE FROM api_tokens WHERE id = %s AND user_id = %s
-    RETURNING id, name, created_at, last_used_at
+    RETURNING id, name, created_at, last_used_at, token_hash
 """
 
 
@@ -92,12 +92,15 @@ def create_token(conn: Connection, user_id: int, name: str | None = None) -> str
 
 def revoke_token(conn: Connection, user_id: int, token_id: int) -> ApiToken:
     """Delete one of the user's API tokens, so that requests carrying it are
-    refused from now on; the token as it was listed. ChatError('not_found')
+    refused from now on and sockets opened with it close (1008, on every
+    worker, when the caller's transaction commits); the token as it was
+    listed. ChatError('not_found')
     when the user has no token with that id (someone else's token answers the
     same: no probing of ids)."""
     row = conn.execute(SQL_DELETE_TOKEN, (token_id, user_id)).fetchone()
     if row is None:
         raise ChatError("not_found", "You have no API token with that id.")
+    publish_control(conn, bus.REVOKE_TOKEN, row["token_hash"].hex())
     return ApiToken.from_row(row)
 
 

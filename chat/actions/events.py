@@ -61,7 +61,7 @@ class Event:
 SQL_NEXT_SEQ = """
     UPDATE rooms SET last_seq = last_seq + 1 WHERE id = %s
     RETURNING last_seq, CASE WHEN is_direct THEN NULL ELSE created_by END AS owner_id,
-              archived_at IS NOT NULL AS archived
+              archived_at IS NOT NULL AS archived, name
 """
 SQL_TARGET = """
     SELECT user_id, kind, content, html, created_at, edited_at, deleted_at
@@ -257,7 +257,8 @@ def _write_event(
                 client_id=client_id,
                 target_seq=target_seq,
             )
-            frame = outbound.row_frame(room.name, written)
+            # Under the name as of the lock (a rename may have come after `room` was read).
+            frame = outbound.row_frame(row["name"], written)
             publish_stored(conn, [bus.Stored(room.id, seq, frame, bus.now_ms())])
     except _Repeat as repeat:
         return repeat.event

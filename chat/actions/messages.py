@@ -159,7 +159,7 @@ class Send:
 # keeps two batches from deadlocking. now() is the transaction's start, which
 # every row gets as created_at anyway.
 SQL_LOCK_ROOMS = """
-    SELECT id, last_seq, archived_at IS NOT NULL AS archived, now() AS now
+    SELECT id, last_seq, archived_at IS NOT NULL AS archived, name, now() AS now
     FROM rooms WHERE id = ANY(%s) ORDER BY id FOR UPDATE
 """
 # As SQL_PREVIOUS_USE, for many keys at once: what each was used for before
@@ -232,7 +232,7 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
     new: list[tuple[Send, int]] = []
     joins: list[tuple[Send, int]] = []  # (first send of a joining sender, its seq)
     with conn.transaction():
-        last, created_at, previous, joining, archived = _lock(conn, sends)
+        last, created_at, previous, joining, archived, names = _lock(conn, sends)
         first: dict[tuple, Sent] = {}
         for send in sends:
             if send.room.id in archived:
@@ -256,16 +256,17 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
             outcomes.append(sent)
             new.append((send, sent.seq))
         if new:
-            _store(conn, new, created_at, last, joins)
+            _store(conn, new, created_at, last, joins, names)
     metrics.MESSAGES.inc(len(new))
     return outcomes
 
 
-def _lock(conn: Connection, sends: Sequence[Send]) -> tuple[dict, datetime, dict, set, set]:
+def _lock(conn: Connection, sends: Sequence[Send]) -> tuple[dict, datetime, dict, set, set, dict]:
     """Lock the sends' rooms; their last seqs, the transaction's now(), the
     first earlier use of each client_id by (room_id, user_id, client_id), the
-    (room_id, user_id) of senders not yet members of a public room, and the
-    ids of the archived rooms among them."""
+    (room_id, user_id) of senders not yet members of a public room, the
+    ids of the archived rooms among them, and each room's name as of the lock
+    (frames carry it: a rename may have come after a send's Room was read)."""
     room_ids = sorted({send.room.id for send in sends})
     keyed = [send for send in sends if send.client_id is not None]
     pairs = sorted({(send.room.id, send.user.id) for send in sends})
@@ -294,7 +295,8 @@ def _lock(conn: Connection, sends: Sequence[Send]) -> tuple[dict, datetime, dict
     joining = {(row["room_id"], row["user_id"]) for row in strangers.fetchall()}
     archived = {row["id"] for row in rows if row["archived"]}
     last = {row["id"]: row["last_seq"] for row in rows}
-    return last, rows[0]["now"], previous, joining, archived
+    names = {row["id"]: row["name"] for row in rows}
+    return last, rows[0]["now"], previous, joining, archived, names
 
 
 def _repeat_of(row: dict) -> Sent | ChatError:
@@ -310,6 +312,7 @@ def _store(
     created_at: datetime,
     last: dict[int, int],
     joins: list[tuple[Send, int]],
+    names: dict[int, str],
 ) -> None:
     """Insert the new rows, make senders posting in a public room for the first
     time members, record the mentions, move the rooms' last_seq and announce
@@ -320,7 +323,7 @@ def _store(
             send.room.id,
             seq,
             outbound.chat_frame(
-                send.room.name,
+                names[send.room.id],
                 seq,
                 send.user.username,
                 send.content,

@@ -9,18 +9,22 @@ their sidebar lists it, `room_removed`, `read`, `room_updated`. Each function
 here is one transaction; inside a caller's it is a savepoint.
 """
 
-from psycopg import Connection
+from psycopg import Connection, errors
 
 from chat.actions.channels import publish_control, publish_stored, publish_user
 from chat.domain import kinds
 from chat.domain.entities import Room, User
 from chat.domain.errors import ChatError
-from chat.domain.validate import validate_topic
+from chat.domain.validate import validate_room_name, validate_topic
 from chat.protocol import outbound
 from chat.storage import bus, queries
 
+# A name a room had before a rename stays that room's (migration 0016): a new
+# room may not take it, so old links never lead somewhere else.
 SQL_INSERT_ROOM = """
-    INSERT INTO rooms (name, is_private, created_by) VALUES (%s, %s, %s)
+    INSERT INTO rooms (name, is_private, created_by)
+    SELECT %(name)s, %(private)s, %(user_id)s
+    WHERE NOT EXISTS (SELECT 1 FROM room_aliases WHERE name = %(name)s)
     ON CONFLICT (name) DO NOTHING
     RETURNING id, name, is_private, is_direct, created_by, last_seq, topic, archived_at
 """
@@ -42,7 +46,7 @@ SQL_REMOVE_MEMBER = "DELETE FROM room_members WHERE room_id = %s AND user_id = %
 # of the room), and whether it is archived as of that lock.
 SQL_NEXT_SEQ = """
     UPDATE rooms SET last_seq = last_seq + 1 WHERE id = %s
-    RETURNING last_seq, archived_at IS NOT NULL AS archived
+    RETURNING last_seq, archived_at IS NOT NULL AS archived, name
 """
 SQL_INSERT_MEMBER_EVENT = """
     INSERT INTO messages (room_id, seq, user_id, content, kind) VALUES (%s, %s, %s, %s, %s)
@@ -72,8 +76,9 @@ SQL_MARK_READ = """
 
 
 def member_event(conn: Connection, room: Room, actor: User, kind: str, member: str = "") -> int:
-    """Store a membership event (kinds.MEMBER_KINDS) with the room's next seq and
-    announce it; its seq. `member` names whom an add or remove concerns.
+    """Store a membership event (kinds.MEMBER_KINDS) or a rename (content
+    '<old> <new>' in `member`) with the room's next seq and announce it; its
+    seq. `member` names whom an add or remove concerns.
     ChatError('forbidden') for a join or an add in an archived room (leaving
     one stays possible). Inside the caller's transaction, which holds the
     room's row lock from here to its commit."""
@@ -81,10 +86,17 @@ def member_event(conn: Connection, room: Room, actor: User, kind: str, member: s
     if row["archived"] and kind in (kinds.KIND_JOIN, kinds.KIND_ADD):
         raise ChatError("forbidden", f"#{room.name} is archived")
     seq = row["last_seq"]
-    content = member if kind in (kinds.KIND_ADD, kinds.KIND_REMOVE) else ""
+    content = member if kind in (kinds.KIND_ADD, kinds.KIND_REMOVE, kinds.KIND_RENAME) else ""
     inserted = conn.execute(SQL_INSERT_MEMBER_EVENT, (room.id, seq, actor.id, content, kind))
     created_at = inserted.fetchone()["created_at"]
-    frame = outbound.member_message(room.name, seq, kind, actor.username, content, created_at)
+    # Under the name as of the lock (a rename may have come after `room` was read).
+    if kind == kinds.KIND_RENAME:
+        previous, _, name = content.partition(" ")
+        frame = outbound.renamed_message(
+            row["name"], seq, actor.username, previous, name, created_at
+        )
+    else:
+        frame = outbound.member_message(row["name"], seq, kind, actor.username, content, created_at)
     publish_stored(conn, [bus.Stored(room.id, seq, outbound.encode(frame), bus.now_ms())])
     return seq
 
@@ -101,7 +113,8 @@ def create_room(conn: Connection, name: str, user_id: int, is_private: bool = Fa
     ChatError('taken') if it exists. Creating is not a join: the room's first
     seq is its first message."""
     with conn.transaction():
-        row = conn.execute(SQL_INSERT_ROOM, (name, is_private, user_id)).fetchone()
+        params = {"name": name, "private": is_private, "user_id": user_id}
+        row = conn.execute(SQL_INSERT_ROOM, params).fetchone()
         if row is None:
             raise ChatError("taken", f"a room named {name!r} already exists")
         room = Room.from_row(row)
@@ -127,16 +140,19 @@ def join(conn: Connection, room: Room, user: User) -> int | None:
 
 # Where a new account starts: the room every installation is created with.
 FIRST_ROOM = "general"
-SQL_FIRST_ROOM = """
+SQL_FIRST_ROOM = (
+    """
     SELECT id, name, is_private, is_direct, created_by, last_seq, topic, archived_at
-    FROM rooms WHERE name = %s AND NOT is_private AND archived_at IS NULL
-"""
+    FROM rooms WHERE id = """
+    + queries.SQL_ROOM_ID_BY_NAME
+    + " AND NOT is_private AND archived_at IS NULL"
+)
 
 
 def join_first_room(conn: Connection, user: User) -> None:
     """A person who just registered joins #general (if it is there, public and
     not archived), as a new member of a team's chat expects."""
-    row = conn.execute(SQL_FIRST_ROOM, (FIRST_ROOM,)).fetchone()
+    row = conn.execute(SQL_FIRST_ROOM, {"name": FIRST_ROOM}).fetchone()
     if row is not None:
         join(conn, Room.from_row(row), user)
 
@@ -277,30 +293,90 @@ def update_room(
     actor: User,
     topic: str | None = None,
     archived: bool | None = None,
-) -> None:
-    """The room's owner, while a member, sets its topic (validate_topic's rule)
-    or archives it (read-only, out of the directory) or brings it back; every
-    member's sockets hear room_updated. ChatError('forbidden') for anyone
-    else or a direct room, ('bad_request') for a topic that breaks the rule."""
+    name: str | None = None,
+) -> str:
+    """The room's owner, while a member, sets its topic (validate_topic's rule),
+    renames it (see `_rename`), archives it (read-only, out of the directory)
+    or brings it back; every member's sockets hear room_updated. Returns the
+    room's name after the change. ChatError('forbidden') for anyone else or a
+    direct room, ('bad_request') for a topic or name that breaks its rule,
+    ('taken') for a name another room has or had."""
     if room.is_direct:
         raise ChatError("forbidden", "a direct conversation has no topic; you may mute it")
     if room.created_by != actor.id:
         raise ChatError("forbidden", "only the room's creator can change it")
     if topic is not None:
         topic = validate_topic(topic)
+    if name is not None:
+        name = validate_room_name(name)
     with conn.transaction():
         if conn.execute(SQL_IS_MEMBER, (room.id, actor.id)).fetchone() is None:
             raise ChatError("forbidden", f"only members of #{room.name} can change it")
+        previous = None
+        if archived is False:  # reopened first, so that a rename in the same call may go ahead
+            conn.execute(SQL_SET_ARCHIVED, (archived, room.id))
+        if name is not None:
+            previous = _rename(conn, room, actor, name)
         if topic is not None:
             conn.execute(SQL_SET_TOPIC, (topic, room.id))
-        if archived is not None:
+        if archived:
             conn.execute(SQL_SET_ARCHIVED, (archived, room.id))
         members = [row["user_id"] for row in conn.execute(SQL_MEMBER_IDS, (room.id,))]
-        _tell_updated(conn, room, members)
+        _tell_updated(conn, room, members, previous)
+        return conn.execute(SQL_ROOM_NAME, (room.id,)).fetchone()["name"]
 
 
-def _tell_updated(conn: Connection, room: Room, user_ids: list[int]) -> None:
+SQL_ROOM_NAME = "SELECT name FROM rooms WHERE id = %s"
+SQL_LOCK_NAME = """
+    SELECT name, archived_at IS NOT NULL AS archived FROM rooms WHERE id = %s FOR UPDATE
+"""
+SQL_NAME_TAKEN = """
+    SELECT 1 FROM rooms WHERE name = %(name)s AND id <> %(room_id)s
+    UNION ALL
+    SELECT 1 FROM room_aliases WHERE name = %(name)s AND room_id <> %(room_id)s
+"""
+# The old name becomes an alias; a name of the room's own past is taken back.
+SQL_RENAME = """
+    WITH reclaimed AS (DELETE FROM room_aliases WHERE name = %(name)s AND room_id = %(room_id)s),
+         kept AS (
+             INSERT INTO room_aliases (name, room_id) VALUES (%(previous)s, %(room_id)s)
+             ON CONFLICT (name) DO NOTHING
+         )
+    UPDATE rooms SET name = %(name)s WHERE id = %(room_id)s
+"""
+
+
+def _rename(conn: Connection, room: Room, actor: User, name: str) -> str | None:
+    """Give the room a new name, keeping the old one as an alias (links, API
+    calls and sockets that use it go on working); the name it had, or None if
+    it already had that one. A `rename` event in the room's sequence tells
+    its followers; first, every worker re-keys its sockets that follow the
+    room (bus.RENAME_ROOM), so frames under the new name find them. Inside
+    update_room's transaction; takes the room's row lock until its commit.
+    ChatError('taken') for a name another room has or had, ('forbidden') for
+    an archived room."""
+    row = conn.execute(SQL_LOCK_NAME, (room.id,)).fetchone()
+    previous = row["name"]
+    if previous == name:
+        return None
+    if row["archived"]:
+        raise ChatError("forbidden", f"#{previous} is archived: reopen it to rename it")
+    if conn.execute(SQL_NAME_TAKEN, {"name": name, "room_id": room.id}).fetchone() is not None:
+        raise ChatError("taken", f"a room named {name!r} exists or did")
+    try:
+        with conn.transaction():  # a savepoint: a concurrent create of that name
+            conn.execute(SQL_RENAME, {"name": name, "previous": previous, "room_id": room.id})
+    except errors.UniqueViolation:
+        raise ChatError("taken", f"a room named {name!r} already exists") from None
+    publish_control(conn, bus.RENAME_ROOM, f"{room.id} {name}")
+    member_event(conn, room, actor, kinds.KIND_RENAME, f"{previous} {name}")
+    return previous
+
+
+def _tell_updated(
+    conn: Connection, room: Room, user_ids: list[int], previous: str | None = None
+) -> None:
     for user_id in user_ids:
         listing = queries.member_room(conn, user_id, room.id)
         if listing is not None:
-            publish_user(conn, user_id, outbound.room_updated_frame(listing))
+            publish_user(conn, user_id, outbound.room_updated_frame(listing, previous))

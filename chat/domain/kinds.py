@@ -4,7 +4,8 @@ Every row of `messages` has one of these kinds (the schema's CHECK, migration
 0006). A message is what someone typed (`chat`) or did (`/me waves`:
 `action`); an event (edit, delete, reaction_add, reaction_remove) changes the
 message its `target_seq` names and has a seq of its own; a membership event
-(join, leave, add, remove) records a change of the room's members. Queries that want
+(join, leave, add, remove) records a change of the room's members; a room
+event (rename) records a change of the room itself. Queries that want
 "messages people wrote" use chat/storage/queries.py `SQL_MESSAGE_KINDS`, built
 from MESSAGE_KINDS here.
 """
@@ -20,6 +21,8 @@ KIND_JOIN = "join"
 KIND_LEAVE = "leave"
 KIND_ADD = "add"
 KIND_REMOVE = "remove"
+# Room events (migration 0016): the room was renamed; content is '<old> <new>'.
+KIND_RENAME = "rename"
 
 # Messages people wrote: what unread counts, history pages, search and export show.
 MESSAGE_KINDS = (KIND_CHAT, KIND_ACTION)
@@ -28,6 +31,8 @@ EVENT_KINDS = (KIND_EDIT, KIND_DELETE, KIND_REACTION_ADD, KIND_REACTION_REMOVE)
 # Events about the room's members: no target_seq; an add or remove names its
 # person (their username) in content.
 MEMBER_KINDS = (KIND_JOIN, KIND_LEAVE, KIND_ADD, KIND_REMOVE)
-ALL_KINDS = MESSAGE_KINDS + EVENT_KINDS + MEMBER_KINDS
+# Events about the room itself: no target_seq.
+ROOM_KINDS = (KIND_RENAME,)
+ALL_KINDS = MESSAGE_KINDS + EVENT_KINDS + MEMBER_KINDS + ROOM_KINDS
 # The rows whose text is shown rendered (html): messages, and edits (the new text).
 RENDERED_KINDS = (*MESSAGE_KINDS, KIND_EDIT)

@@ -17,6 +17,21 @@ ROOM_NAME_MAX = 40
 # A room's name (the schema's CHECK on rooms.name). \Z, not $: Python's $ also
 # matches before a trailing newline, which the database (rightly) refuses.
 ROOM_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}\Z")
+# Names of direct rooms (chat/actions/rooms.py direct_room_name): no other room's.
+DIRECT_PREFIX = "dm-"
+
+
+def validate_room_name(value: object) -> str:
+    """A new name for a room (creating or renaming one): ROOM_NAME_RE's 1-40
+    lowercase letters, digits, '_' or '-', not starting with 'dm-' (direct
+    rooms' names). Raises ChatError('bad_request') otherwise."""
+    if not isinstance(value, str) or not ROOM_NAME_RE.fullmatch(value):
+        raise ChatError("bad_request", "name: 1-40 lowercase letters, digits, '_' or '-'")
+    if value.startswith(DIRECT_PREFIX):
+        raise ChatError("bad_request", f"name: {DIRECT_PREFIX}... is kept for direct rooms")
+    return value
+
+
 # Far beyond any real room's seq, and within PostgreSQL's bigint: the largest
 # seq a client may name, and the upper bound of a seq range that has none.
 SEQ_MAX = 2**62

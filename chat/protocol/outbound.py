@@ -29,6 +29,7 @@ from chat.domain.kinds import (
     KIND_EDIT,
     KIND_REACTION_ADD,
     KIND_REACTION_REMOVE,
+    KIND_RENAME,
     MEMBER_KINDS,
     MESSAGE_KINDS,
 )
@@ -132,6 +133,11 @@ def row_message(room: str, message: Message) -> dict:
             message.created_at,
             message.client_id,
         )
+    if kind == KIND_RENAME:
+        previous, _, name = message.content.partition(" ")
+        return renamed_message(
+            room, message.seq, message.username, previous, name, message.created_at
+        )
     frame = {
         "type": _EVENT_TYPES[kind],
         "room": room,
@@ -175,6 +181,24 @@ def member_message(
     if client_id is not None:
         frame["client_id"] = client_id
     return frame
+
+
+def renamed_message(
+    room: str, seq: int, username: str, previous: str, name: str, created_at: datetime
+) -> dict:
+    """A rename of the room (kind rename) as the `room_renamed` frame: `username`
+    renamed it from `previous` to `name` (the names then). `room` is the name
+    the frame is sent under: the new name live, the current one on catch-up. A
+    client that knows the room as `previous` knows it as `room` from here on."""
+    return {
+        "type": "room_renamed",
+        "room": room,
+        "seq": seq,
+        "username": username,
+        "previous": previous,
+        "name": name,
+        "ts": timestamp(created_at),
+    }
 
 
 def row_frame(room: str, message: Message) -> str:
@@ -291,9 +315,13 @@ def room_added_frame(listing: RoomListing) -> str:
     return encode({"type": "room_added", "room": listing_json(listing)})
 
 
-def room_updated_frame(listing: RoomListing) -> str:
-    """A room of the user's changed (topic, archived, muted)."""
-    return encode({"type": "room_updated", "room": listing_json(listing)})
+def room_updated_frame(listing: RoomListing, previous: str | None = None) -> str:
+    """A room of the user's changed (topic, archived, muted, its name: then
+    `previous` is the name it had)."""
+    frame = {"type": "room_updated", "room": listing_json(listing)}
+    if previous is not None:
+        frame["previous"] = previous
+    return encode(frame)
 
 
 def room_removed_frame(room: str) -> str:

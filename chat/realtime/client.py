@@ -9,6 +9,7 @@ client's other rooms or its own sends.
 import logging
 import threading
 import time
+from dataclasses import replace
 
 import psycopg
 from psycopg_pool import PoolTimeout
@@ -77,7 +78,8 @@ class ClientSession:
 
     `user` is the User; `default_room` is the Room of `/ws/<room>`
     (None for `/ws`); `session_hash` is the login session's token hash (None for
-    an API token), which a revocation of that session matches.
+    an API token), which a revocation of that session matches; `token_hash`
+    the API token's (None for a login session), which its revocation matches.
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class ClientSession:
         realtime: Realtime,
         default_room: Room | None = None,
         session_hash: bytes | None = None,
+        token_hash: bytes | None = None,
     ):
         settings = realtime.settings
         self.ws = ws
@@ -102,6 +105,7 @@ class ClientSession:
         self.max_chars = settings.max_message_chars
         # The login session this socket was opened with (None: an API token).
         self.session_hex = session_hash.hex() if session_hash else None
+        self.token_hex = token_hash.hex() if token_hash else None
         # Per-user frames that arrive while the `rooms` frame is being read are
         # held here and sent after it (None: send them at once).
         self._user_backlog: list[str] | None = None
@@ -126,9 +130,25 @@ class ClientSession:
             return bool(names)
         if kind == "session":
             return self.session_hex == key
+        if kind == "token":
+            return self.token_hex == key
         if kind == "sessions":
             return self.session_hex is not None and user_id == key
         return kind == "user" and user_id == key
+
+    def renamed(self, room_id: int, name: str) -> None:
+        """The room `room_id` is called `name` from now on (bus.RENAME_ROOM, from
+        the LISTEN loop's thread, just before the rename's own frame): frames
+        naming it by its new name find it; the old name still reaches it by
+        lookup (an alias)."""
+        if self.default_room is not None and self.default_room.id == room_id:
+            self.default_room = replace(self.default_room, name=name)
+        for old, membership in list(self.rooms.items()):
+            if membership.room.id == room_id and old != name:
+                membership.room = replace(membership.room, name=name)
+                if self.rooms.get(old) is membership:
+                    del self.rooms[old]
+                self.rooms[name] = membership
 
     # --- the connection's life -----------------------------------------------
 
@@ -339,16 +359,25 @@ class ClientSession:
         if frame.room in self.rooms:
             # A re-join restarts the catch-up from `after`; presence carries over.
             present = self._leave(frame.room, keep_presence=True)
+        room = self._visible(frame.room)
+        if room.name != frame.room and room.name in self.rooms:
+            # Joined again by a name the room had before a rename.
+            present = self._leave(room.name, keep_presence=True) or present
         if len(self.rooms) >= self.max_rooms:
             raise ChatError(
                 "too_many_rooms", f"a connection follows at most {self.max_rooms} rooms"
             )
-        self._join(self._visible(frame.room), frame.after, present, frame.watch)
+        self._join(room, frame.after, present, frame.watch)
 
     def _leave_frame(self, frame: inbound.LeaveIn) -> None:
         if self.default_room is not None:
             raise ChatError("unknown_type", "this socket follows one room; use /ws")
-        self._leave(frame.room)
+        name = frame.room
+        if name not in self.rooms:  # perhaps a name the room had before a rename
+            with self.rt.pool.connection() as conn:
+                room = queries.visible_room(conn, name, self.user.id)
+            name = room.name if room is not None else name
+        self._leave(name)
 
     def _join(
         self, room: Room, after: int | None, present: bool = False, watch: bool = False

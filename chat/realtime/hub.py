@@ -320,7 +320,15 @@ class Hub:
             self._handler.on_resync()
 
     def on_control(self, event: bus.Control) -> None:
-        """A revocation: this hub has no sessions; its ControlHandler does."""
+        """A revocation, or a room's new name: frames this hub builds from the
+        table carry the new name from now on (the rename's own event is next on
+        the bus). Sessions are the ControlHandler's."""
+        if event.kind == bus.RENAME_ROOM:
+            room_id, _, name = event.key.partition(" ")
+            feed = self._feeds.get(int(room_id))
+            if feed is not None:
+                with feed.lock:
+                    feed.name = name
         self._handler.on_control(event)
 
     def on_user(self, event: bus.UserEvent) -> None:

@@ -17,7 +17,7 @@ from chat.realtime.peer import Peer
 from chat.realtime.presence import Presence
 from chat.realtime.writer import SingleWriter, Writer
 from chat.storage import queries
-from chat.storage.bus import REVOKE_MEMBER, Control, UserEvent
+from chat.storage.bus import RENAME_ROOM, REVOKE_MEMBER, Control, UserEvent
 
 log = logging.getLogger(__name__)
 
@@ -176,9 +176,16 @@ class Realtime:
         bus.REVOKE_SESSION: one login session logged out; REVOKE_SESSIONS: all
         of a user's login sessions (password change); REVOKE_USER: everything
         of a user (account disabled); REVOKE_MEMBER: the user's sockets that
-        follow a private room they were removed from.
+        follow a private room they were removed from; REVOKE_TOKEN: the
+        sockets opened with an API token its owner revoked. bus.RENAME_ROOM is
+        no revocation: every socket following the room knows it by its new name.
         """
         kind, key = event.kind, event.key
+        if kind == RENAME_ROOM:
+            room_id, _, name = key.partition(" ")
+            for session in list(self.sessions):
+                session.renamed(int(room_id), name)
+            return
         for session in list(self.sessions):
             if session.revoked_by(kind, key):
                 log.info("closing socket of %s: %s revoked", session.user.username, kind)

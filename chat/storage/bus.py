@@ -94,6 +94,9 @@ REVOKE_SESSION = "session"  # key: the login session's token hash, hex
 REVOKE_SESSIONS = "sessions"  # key: a user id; every login session of theirs
 REVOKE_USER = "user"  # key: a user id; everything of theirs (account disabled)
 REVOKE_MEMBER = "member"  # key: '<room_id>:<user_id>'; removed from a private room
+REVOKE_TOKEN = "token"  # key: an API token's hash, hex; revoked by its owner
+# Not a revocation: the sockets that follow the room know it by its new name.
+RENAME_ROOM = "rename"  # key: '<room_id> <new name>'
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +133,8 @@ class UserEvent:
 
 @dataclass(frozen=True, slots=True)
 class Control:
-    """A revocation every worker acts on at once: `kind` is one of REVOKE_*, `key`
-    what it names (see there)."""
+    """A revocation every worker acts on at once (`kind` one of REVOKE_*), or a
+    room's new name (RENAME_ROOM); `key` is what it names (see there)."""
 
     kind: str
     key: str

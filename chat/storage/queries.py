@@ -35,12 +35,19 @@ SQL_USER_BY_SESSION = """
 # chat/storage/search.py); a room outside it answers like a missing one.
 SQL_READABLE_BY = """(NOT r.is_private OR EXISTS (
             SELECT 1 FROM room_members rm WHERE rm.room_id = r.id AND rm.user_id = %(user_id)s))"""
+# A room by its name, or by a name it had (migration 0016): the current name
+# wins, so a name is never ambiguous. Two index lookups, then the primary key.
+SQL_ROOM_ID_BY_NAME = """coalesce(
+        (SELECT id FROM rooms WHERE name = %(name)s),
+        (SELECT room_id FROM room_aliases WHERE name = %(name)s))"""
 SQL_VISIBLE_ROOM = (
     """
     SELECT r.id, r.name, r.is_private, r.is_direct, r.last_seq, r.created_by, r.topic,
            r.archived_at
     FROM rooms r
-    WHERE r.name = %(name)s AND """
+    WHERE r.id = """
+    + SQL_ROOM_ID_BY_NAME
+    + " AND "
     + SQL_READABLE_BY
 )
 # A person's status across the app (migration 0015), for a user row `u`.
@@ -243,8 +250,10 @@ def api_tokens(conn: Connection, user_id: int) -> list[ApiToken]:
 
 
 def visible_room(conn: Connection, name: str, user_id: int) -> Room | None:
-    """The room of that name if the user may see it (public, or a member); else None.
-    Its `last_seq` is as of this read."""
+    """The room of that name, or that had that name before a rename, if the user
+    may see it (public, or a member); else None. Its `name` is the current one
+    (a caller that was asked by an old name redirects or answers with it), its
+    `last_seq` as of this read."""
     row = conn.execute(SQL_VISIBLE_ROOM, {"name": name, "user_id": user_id}).fetchone()
     return Room.from_row(row) if row else None
 

@@ -3,10 +3,12 @@
 and the query arguments every paged view reads.
 
 A room the user may not see answers exactly like one that does not exist (404)
-on every route, so room names never leak.
+on every route, so room names never leak. A room asked for by a name it had
+before a rename is found too: a page redirects to its current name, the JSON
+API and sockets act on it and answer with the current name.
 """
 
-from flask import abort, g, request
+from flask import abort, g, redirect, request, url_for
 from flask_login import current_user
 
 from chat.domain.entities import Room, RoomListing
@@ -27,7 +29,21 @@ def room_or_404(name: str) -> Room:
     if room is None:
         # The same answer, word for word, for a room that exists but is not visible.
         abort(404, description="no room by that name")
+    if room.name != name and _is_page_by_name(name):
+        # An old link: the page lives at the room's current name. 302, not 301:
+        # a rename back makes the old name current again.
+        args = {**request.view_args, "name": room.name}
+        abort(redirect(url_for(request.endpoint, **args, **request.args.to_dict(flat=False)), 302))
     return room
+
+
+def _is_page_by_name(name: str) -> bool:
+    """A GET of a page whose URL names the room (not the JSON API, not a socket)."""
+    return (
+        request.method in ("GET", "HEAD")
+        and request.blueprint != "api"
+        and (request.view_args or {}).get("name") == name
+    )
 
 
 def my_rooms() -> list[RoomListing]:

@@ -8,11 +8,11 @@ from flask_login import current_user
 from chat import actions
 from chat.domain.entities import Message, Room
 from chat.domain.validate import (
-    ROOM_NAME_RE,
     SEQ_MAX,
     validate_client_id,
     validate_content,
     validate_emoji,
+    validate_room_name,
 )
 from chat.protocol import outbound
 from chat.realtime import commands
@@ -55,9 +55,7 @@ def list_rooms():
 def create_room():
     """Create a room: {"name": "...", "private": false, "topic": ""}; 201 with its listing."""
     body = _json_body('{"name": "design", "private": false}')
-    name = body.get("name")
-    if not isinstance(name, str) or not ROOM_NAME_RE.fullmatch(name) or name.startswith("dm-"):
-        abort(400, description="name: 1-40 lowercase letters, digits, '_' or '-', not dm-")
+    name = validate_room_name(body.get("name"))
     private = body.get("private", False)
     topic = body.get("topic")
     if not isinstance(private, bool) or not (topic is None or isinstance(topic, str)):
@@ -138,21 +136,23 @@ def remove_member(name: str, username: str):
 
 @bp.patch("/rooms/<name>")
 def update_room(name: str):
-    """{"muted": bool} for yourself; {"topic": str, "archived": bool} for its creator."""
+    """{"muted": bool} for yourself; {"topic": str, "name": str, "archived": bool}
+    for its creator (a new name keeps the old one working as an alias)."""
     room = room_or_404(name)
     body = _json_body('{"muted": true}')
-    unknown = set(body) - {"muted", "topic", "archived"}
-    if unknown or all(body.get(key) is None for key in ("muted", "topic", "archived")):
-        abort(400, description="send any of muted, topic, archived (not null)")
+    fields = ("muted", "topic", "archived", "name")
+    if set(body) - set(fields) or all(body.get(key) is None for key in fields):
+        abort(400, description="send any of muted, topic, name, archived (not null)")
     muted, topic, archived = body.get("muted"), body.get("topic"), body.get("archived")
-    if not all(v is None or isinstance(v, bool) for v in (muted, archived)) or not (
-        topic is None or isinstance(topic, str)
+    new_name = body.get("name")
+    if not all(v is None or isinstance(v, bool) for v in (muted, archived)) or not all(
+        v is None or isinstance(v, str) for v in (topic, new_name)
     ):
-        abort(400, description="muted and archived are true or false; topic is a string")
+        abort(400, description="muted and archived are true or false; topic and name strings")
     with worker.connection() as conn:
         with conn.transaction():
-            if topic is not None or archived is not None:
-                actions.update_room(conn, room, current_user.entity, topic, archived)
+            if topic is not None or archived is not None or new_name is not None:
+                actions.update_room(conn, room, current_user.entity, topic, archived, new_name)
             if muted is not None:
                 actions.set_muted(conn, room, current_user.entity, muted)
         listing = queries.member_room(conn, current_user.id, room.id)

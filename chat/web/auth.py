@@ -40,11 +40,14 @@ class Account(UserMixin):
     session's row revokes the cookie, and every copy of it, at once.
     """
 
-    def __init__(self, user: User, session_token: str | None = None):
+    def __init__(
+        self, user: User, session_token: str | None = None, token_hash: bytes | None = None
+    ):
         self.entity = user  # what actions and sessions take
         self.id = user.id
         self.username = user.username
         self.session_token = session_token
+        self.token_hash = token_hash  # the API token's, when authenticated by one
 
     def get_id(self) -> str | None:
         return self.session_token
@@ -73,12 +76,13 @@ def load_user_from_token(req) -> Account | None:
     scheme, _, token = req.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
+    token_hash = actions.hash_token(token.strip())
     with worker.connection() as conn:
-        user = actions.use_token(conn, actions.hash_token(token.strip()))
+        user = actions.use_token(conn, token_hash)
     if user is None:
         return None
     g.auth_by_token = True  # the API skips CSRF only for token-authenticated requests
-    return Account(user)
+    return Account(user, token_hash=token_hash)
 
 
 def safe_next(target: str | None) -> str:

@@ -168,31 +168,37 @@ def mute(name: str):
 @bp.route("/rooms/<name>/settings", methods=["POST"])
 @login_required
 def settings(name: str):
-    """The room's creator sets its topic (field topic) or archives it (field
-    archived: true or false)."""
+    """The room's creator sets its topic (field topic), renames it (field
+    name) or archives it (field archived: true or false)."""
     room = room_or_404(name)
     ActionForm().validate_or_400()
-    topic, archived = request.form.get("topic"), request.form.get("archived")
-    if archived not in (None, "true", "false") or (topic is None and archived is None):
-        abort(400, description="send a topic, or archived: true or false")
+    form = request.form
+    topic, archived, new_name = form.get("topic"), form.get("archived"), form.get("name")
+    if archived not in (None, "true", "false") or (topic, archived, new_name) == (None,) * 3:
+        abort(400, description="send a topic, a name, or archived: true or false")
+    if new_name is not None:
+        new_name = new_name.strip()
     try:
         with worker.connection() as conn:
-            actions.update_room(
+            current = actions.update_room(
                 conn,
                 room,
                 current_user.entity,
                 topic,
                 None if archived is None else archived == "true",
+                new_name,
             )
     except ChatError as exc:
         flash(exc.message)
+        current = room.name
     else:
-        flash(
-            "Topic set."
-            if topic is not None
-            else f"#{room.name} {'archived' if archived == 'true' else 'is open again'}."
-        )
-    return redirect(url_for("rooms.room", name=room.name), 303)
+        if new_name is not None:
+            flash(f"#{room.name} is #{current} now; links to #{room.name} lead here.")
+        elif topic is not None:
+            flash("Topic set.")
+        else:
+            flash(f"#{room.name} {'archived' if archived == 'true' else 'is open again'}.")
+    return redirect(url_for("rooms.room", name=current), 303)
 
 
 @bp.route("/rooms/<name>/remove", methods=["POST"])

@@ -138,14 +138,26 @@ def check_upgrade():
 @sock.route("/ws", bp=bp)
 def multiplexed_socket(ws):
     """Many rooms over one socket: `join` and `leave` frames, every frame names its room."""
-    ClientSession(ws, current_user.entity, worker.realtime(), None, current_user.session_hash).run()
+    ClientSession(
+        ws,
+        current_user.entity,
+        worker.realtime(),
+        None,
+        current_user.session_hash,
+        current_user.token_hash,
+    ).run()
 
 
 @sock.route("/ws/<room_name>", bp=bp)
 def room_socket(ws, room_name: str):
     """One room over one socket, as in the tutorials; plain text lines are chat messages."""
     ClientSession(
-        ws, current_user.entity, worker.realtime(), g.room, current_user.session_hash
+        ws,
+        current_user.entity,
+        worker.realtime(),
+        g.room,
+        current_user.session_hash,
+        current_user.token_hash,
     ).run(g.after)
 
 

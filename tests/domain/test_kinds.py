@@ -17,7 +17,12 @@ def test_the_sql_of_message_kinds_is_the_domain_s():
     spelled = "(" + ", ".join(f"'{kind}'" for kind in kinds.MESSAGE_KINDS) + ")"
     assert queries.SQL_MESSAGE_KINDS == spelled
     assert kinds.MESSAGE_KINDS == (kinds.KIND_CHAT, kinds.KIND_ACTION)
-    assert set(kinds.ALL_KINDS) == {*kinds.MESSAGE_KINDS, *kinds.EVENT_KINDS, *kinds.MEMBER_KINDS}
+    assert set(kinds.ALL_KINDS) == {
+        *kinds.MESSAGE_KINDS,
+        *kinds.EVENT_KINDS,
+        *kinds.MEMBER_KINDS,
+        *kinds.ROOM_KINDS,
+    }
 
 
 @pytest.mark.parametrize(
