@@ -664,3 +664,61 @@ def test_every_socket_of_a_person_hears_what_concerns_them(server, people, db):
     second.send({"type": "join", "room": "general", "after": marker - 1})
     before, _ = second.expect(type="chat", room="general", seq=marker)
     assert [f for f in before if f.get("room") == "plans" and f["type"] == "chat"] == []
+
+
+def test_a_renamed_room_is_followed_under_its_new_name_on_every_worker(server, people, db):
+    """Sockets on two workers follow #design; mikasa renames it #pixels. Each
+    hears room_renamed in the room's sequence (and room_updated with the old
+    name), then everything under the new name; frames naming the room by
+    either name still reach it, and a join by the old name catches up under
+    the new one."""
+    eren, mikasa = people["eren"], people["mikasa"]
+    api = http()
+    api.headers["Authorization"] = f"Bearer {mikasa['token']}"
+    assert api.post(f"{server.url}/api/rooms", json={"name": "design"}).ok
+    as_eren = {"Authorization": f"Bearer {eren['token']}"}
+    assert http().post(f"{server.url}/api/rooms/design/join", headers=as_eren).ok
+    before = post(server, mikasa, "design", "before the rename")
+    tabs = muxes_on_two_workers(server, eren)
+    for tab in tabs:
+        tab.send({"type": "join", "room": "design", "after": before - 1})
+        tab.expect(type="ready", room="design")
+
+    renamed = api.patch(f"{server.url}/api/rooms/design", json={"name": "pixels"})
+    assert renamed.status_code == 200, renamed.text
+    after = post(server, mikasa, "pixels", "after the rename")
+    for tab in tabs:
+        skipped, event = tab.expect(type="room_renamed")
+        assert (event["room"], event["previous"], event["name"]) == ("pixels", "design", "pixels")
+        assert [f for f in skipped if f.get("room") == "design" and "seq" in f] == []
+        _, chat = tab.expect(type="chat", seq=after)
+        assert chat["room"] == "pixels"
+        updated = aside_until(tab, "room_updated")
+        assert updated["previous"] == "design" and updated["room"]["name"] == "pixels"
+
+    first, second = tabs
+    # Frames naming the room by either name reach it; answers use the new name.
+    for i, name in enumerate(("pixels", "design")):
+        first.send({"type": "chat", "room": name, "content": f"by {name}", "client_id": f"c{i}"})
+        _, ack = first.expect(type="ack", client_id=f"c{i}")
+        assert ack["room"] == "pixels"
+    # Typing needs the room followed: it is, under its new name (no error).
+    first.send({"type": "typing", "room": "pixels"})
+    first.send({"type": "chat", "room": "pixels", "content": "typed", "client_id": "c2"})
+    skipped, _ = first.expect(type="ack", client_id="c2")
+    assert [f for f in skipped if f["type"] == "error"] == []
+    # A socket that knew nothing of the rename joins by the old name.
+    late = Tab.open_mux(server, eren["token"])
+    late.send({"type": "join", "room": "design", "after": before - 1})
+    frames, ready = late.expect(type="ready")
+    assert ready["room"] == "pixels"
+    caught = [f for f in frames if "seq" in f]
+    assert [f["seq"] for f in caught] == list(range(before, ready["last_seq"] + 1))
+    assert {f["room"] for f in caught} == {"pixels"}
+    # Leaving by the old name stops following the room.
+    late.send({"type": "leave", "room": "design"})
+    post(server, mikasa, "pixels", "after leaving")
+    marker = post(server, mikasa, "general", "marker")
+    late.send({"type": "join", "room": "general", "after": marker - 1})
+    skipped, _ = late.expect(type="chat", room="general", seq=marker)
+    assert [f for f in skipped if f.get("room") == "pixels" and f["type"] == "chat"] == []

@@ -126,3 +126,23 @@ def test_removal_from_a_private_room_closes_the_sockets_that_follow_it(server, d
     elsewhere.send({"type": "chat", "content": "still in general", "client_id": "g"})
     _, ack = elsewhere.until("ack")
     assert ack["client_id"] == "g"
+
+
+def test_revoking_an_api_token_closes_the_sockets_opened_with_it(server, db):
+    user = make_user(db, "eren", PASSWORD)
+    revoked = actions.new_token(db, user.id, "ci script")
+    sockets = clients_on_two_workers(server, revoked.token)
+    kept = Client.open(server, "general", make_token(db, user))
+    kept.until("ready")
+
+    actions.revoke_token(db, user.id, revoked.listing.id)
+
+    for socket_ in sockets:
+        assert socket_.close_code() == 1008
+    api = http()
+    response = api.get(f"{server.url}/api/rooms", headers={"Authorization": f"Bearer {revoked.token}"})
+    assert response.status_code == 401
+    # The person's other token, and its socket, are not touched.
+    kept.send({"type": "chat", "content": "other token", "client_id": "k"})
+    _, ack = kept.until("ack")
+    assert ack["client_id"] == "k"
