@@ -140,7 +140,9 @@ def test_revoking_an_api_token_closes_the_sockets_opened_with_it(server, db):
     for socket_ in sockets:
         assert socket_.close_code() == 1008
     api = http()
-    response = api.get(f"{server.url}/api/rooms", headers={"Authorization": f"Bearer {revoked.token}"})
+    response = api.get(
+        f"{server.url}/api/rooms", headers={"Authorization": f"Bearer {revoked.token}"}
+    )
     assert response.status_code == 401
     # The person's other token, and its socket, are not touched.
     kept.send({"type": "chat", "content": "other token", "client_id": "k"})

@@ -81,7 +81,9 @@ def test_the_api_answers_at_an_old_name_with_the_current_one(client, db, renamed
     frames = listing.json["messages"]
     assert {f["room"] for f in frames} == {"pixels"}
     assert frames[-1]["type"] == "room_renamed" and frames[-1]["previous"] == "design"
-    sent = client.post("/api/rooms/design/messages", json={"content": "by the old name"}, headers=dave)
+    sent = client.post(
+        "/api/rooms/design/messages", json={"content": "by the old name"}, headers=dave
+    )
     assert sent.status_code == 201 and sent.json["room"] == "pixels"
 
 
