@@ -107,3 +107,34 @@ def test_reading_on_one_tab_clears_the_badge_on_another(server, team, pages, db)
     open_room(first, server, "general")  # reading it here...
     wait_until_read(server, db, team["bob"])
     expect(badge).to_be_hidden()  # ...clears it there, without a reload
+
+
+def test_a_renamed_room_moves_live_and_its_old_link_still_works(server, team, pages, db):
+    """carol renames #design from its page: dave, reading it, is taken to
+    #pixels with his draft; alice's sidebar item follows without a reload; the
+    old link still opens the room."""
+    actions.join(db, room_row(db, "design"), team["alice"])
+    carol, dave, alice = pages(), pages(), pages()
+    for page, name in ((carol, "carol"), (dave, "dave"), (alice, "alice")):
+        log_in(page, server, name)
+    open_room(dave, server, "design")
+    open_room(alice, server, "general")
+    dave.fill("#content", "half a thought")
+    open_room(carol, server, "design")
+    carol.fill("#room-name", "pixels")
+    carol.get_by_role("button", name="Rename").click()
+    carol.wait_for_url(f"{server.url}/rooms/pixels")
+
+    dave.wait_for_url(f"{server.url}/rooms/pixels")
+    dave.wait_for_selector("#status:has-text('live')")
+    expect(dave.locator("#content")).to_have_value("half a thought")
+    expect(
+        dave.locator("li.room-renamed", has_text="carol renamed #design to #pixels")
+    ).to_be_visible()
+    expect(item(alice, "pixels")).to_have_count(1)
+    expect(item(alice, "design")).to_have_count(0)
+    post(server, db, team["carol"], "in the renamed room", room="pixels")
+    expect(item(alice, "pixels").locator(".badge")).to_have_text("1")
+    alice.goto(f"{server.url}/rooms/design")
+    alice.wait_for_url(f"{server.url}/rooms/pixels")
+    expect(alice.locator("li.message", has_text="in the renamed room")).to_be_visible()
