@@ -3,6 +3,8 @@ joining from the page, a mention of a non-member reported with one click to add
 them, counts that survive a reload, direct conversations and invitations that
 appear live, and reading on one tab clearing the badge on another."""
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import expect
 
@@ -12,6 +14,8 @@ from ..conftest import make_user, room_row
 from .ui import PASSWORD, log_in, open_room, post, send, wait_until_read
 
 pytestmark = pytest.mark.e2e
+
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "membership"
 
 
 @pytest.fixture
@@ -121,6 +125,9 @@ def test_a_renamed_room_moves_live_and_its_old_link_still_works(server, team, pa
     open_room(alice, server, "general")
     dave.fill("#content", "half a thought")
     open_room(carol, server, "design")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    carol.locator("#room-name").scroll_into_view_if_needed()
+    carol.screenshot(path=str(SHOTS / "room-settings.png"))
     carol.fill("#room-name", "pixels")
     carol.get_by_role("button", name="Rename").click()
     carol.wait_for_url(f"{server.url}/rooms/pixels")
