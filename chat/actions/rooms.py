@@ -110,13 +110,13 @@ def tell_added(conn: Connection, room: Room, user_id: int) -> None:
 
 def create_room(conn: Connection, name: str, user_id: int, is_private: bool = False) -> Room:
     """Create a room with its creator (a user id) as first member; the new Room.
-    ChatError('taken') if it exists. Creating is not a join: the room's first
-    seq is its first message."""
+    ChatError('taken') if a room has that name or had it before a rename.
+    Creating is not a join: the room's first seq is its first message."""
     with conn.transaction():
         params = {"name": name, "private": is_private, "user_id": user_id}
         row = conn.execute(SQL_INSERT_ROOM, params).fetchone()
         if row is None:
-            raise ChatError("taken", f"a room named {name!r} already exists")
+            raise ChatError("taken", f"the name {name!r} is taken: a room has it, or had it")
         room = Room.from_row(row)
         conn.execute(SQL_ADD_MEMBER, (room.id, user_id, 0))
         tell_added(conn, room, user_id)

@@ -177,7 +177,7 @@ def settings(name: str):
     if archived not in (None, "true", "false") or (topic, archived, new_name) == (None,) * 3:
         abort(400, description="send a topic, a name, or archived: true or false")
     if new_name is not None:
-        new_name = new_name.strip()
+        new_name = new_name.strip().lower()  # as the form that creates a room
     try:
         with worker.connection() as conn:
             current = actions.update_room(

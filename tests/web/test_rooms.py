@@ -117,7 +117,7 @@ def test_create_room_duplicate(client, db, logged_in, name):
     response = create_room(client, name)
 
     assert response.status_code == 400
-    assert "a room named &#39;general&#39; already exists" in response.text
+    assert "the name &#39;general&#39; is taken" in response.text
     assert db.execute("SELECT count(*) AS n FROM rooms").fetchone()["n"] == 1
 
 
