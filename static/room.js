@@ -330,7 +330,7 @@ socket.on("error", onError);
 socket.on("notice", onNotice);
 // Opening or closing a tab is not news: user_joined and user_left draw no line.
 socket.on("user_left", onPresence);
-showMembership({ socket, room, me, notice });
+showMembership({ socket, room, me, notice, section, composer });
 followPresence(socket, { room });
 notifyWhileAway(socket, { me, openRoom: room, openIsDirect: section.dataset.direct === "true" });
 socket.on("typing", onTyping);
