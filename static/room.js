@@ -5,8 +5,8 @@
 //   #messages        the message list (ol)
 //   li.message       one message; id="m<seq>" once stored, data-seq, data-user, data-ts
 //     .pending       own send waiting for the server (no id yet), also while
-//                    disconnected or after a reload; .failed: refused by the server
-//                    (static/own_sends.js)
+//                    disconnected or after a reload; .failed: refused by the server;
+//                    .held: kept for after a new login (static/own_sends.js)
 //     .author, .content, a.permalink (to "#m<seq>" on this page), time[datetime]
 //     .group-start / .continued, span.avatar, li.day: static/message_groups.js
 //     .mention.me    an @mention of the reader inside .content
@@ -23,7 +23,8 @@
 //                    offline; static/people.js keeps it live)
 //   #typing          "X is typing…", empty when no one is
 //   #send, #content  the form and its textarea: Enter sends, Shift+Enter is a newline
-//                    (#send-counter, #send-note: static/composer.js)
+//                    (#send-counter, #send-note: static/composer.js); logged out,
+//                    #send-closed says so with a link to log in again
 //   #jump            "New messages ↓" button, shown when scrolled up and more arrive
 //   #jump-unread     "Jump to first unread" button, shown while unread messages are
 //                    above the view (or not loaded yet)
@@ -323,6 +324,17 @@ const sends = new OwnSends({
 
 // --- connection ------------------------------------------------------------
 
+// This tab's login session ended (logged out here or elsewhere, a password
+// change): nothing can be sent until the person logs in again. The box says so,
+// with the way back here; the sends on their way say they are waiting for it
+// (this tab keeps them: after logging in again, this page sends them).
+function loggedOut() {
+  const login = `/login?next=${encodeURIComponent(location.pathname)}`;
+  composer.close("You were logged out —", { href: login, text: "log in again" });
+  sends.hold("Not sent yet: you were logged out. Log in again in this tab to send it.");
+}
+
+
 socket.on("chat", onChat);
 socket.on("ready", onReady);
 socket.on("ack", onAck);
@@ -348,7 +360,10 @@ socket.on("member", (frame) => {
 socket.on("close", () => {
   for (const username of [...typists.keys()]) stopTyping(username);
 });
-socket.on("status", (state) => showStatus(statusEl, state));
+socket.on("status", (state) => {
+  showStatus(statusEl, state);
+  if (state === "signed-out") loggedOut();
+});
 showStatus(statusEl, "connecting");
 document.getElementById("send-hint").hidden = false; // the keys it describes need this script
 sends.restore();
