@@ -122,8 +122,10 @@ def on_exit(server):
 
 def when_ready(server):
     """The settings gunicorn runs with, as one line named like the README's
-    variables (what an operator and tests/e2e/test_defaults_e2e.py read), then the
-    ready line."""
+    variables (what an operator and tests/e2e/test_defaults_e2e.py read), then
+    where it listens. Not "ready": the workers start next, and each applies the
+    migrations before it serves (`make run` says "Chat is ready" once /healthz
+    answers 200: chat/run.py)."""
     cfg = server.cfg
     server.log.info(
         "settings: HOST:PORT=%s WEB_CONCURRENCY=%d WORKER_CONNECTIONS=%d GUNICORN_TIMEOUT=%d"
@@ -138,8 +140,7 @@ def when_ready(server):
         cfg.accesslog or "off",
         "off" if cfg.control_socket_disable else cfg.control_socket,
     )
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    print(f"Chat is ready: open http://{shown}:{port}/", flush=True)
+    server.log.info("listening on %s; workers starting", ",".join(cfg.bind))
 
 
 def post_worker_init(worker):
