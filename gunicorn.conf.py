@@ -28,6 +28,19 @@ loglevel = chat_config.value("LOG_LEVEL")
 
 logger_class = Logger
 
+# What gunicorn refuses itself while reading a request, before the app runs, in
+# its own HTML whatever the path (docs/protocol.md lists these answers; the app's
+# JSON error shape cannot be given to them). Set here, to gunicorn's own values,
+# so that what the documentation promises is what runs:
+# - the request line (method, path, query) up to 4,094 bytes, else 414: a room
+#   name, a search and a `before`/`after` cursor fit many times over;
+limit_request_line = 4094
+# - at most 100 header fields, else 431: a browser sends about 15;
+limit_request_fields = 100
+# - each header field up to 8,190 bytes, else 431: room for the session and
+#   remember cookies, whose size is fixed by us.
+limit_request_field_size = 8190
+
 
 # ACCESS_LOG unset: no access log at all (nothing is logged per request);
 # `-`: stdout, in the one format below; a path: that file.
