@@ -28,6 +28,19 @@ loglevel = chat_config.value("LOG_LEVEL")
 
 logger_class = Logger
 
+# What gunicorn refuses itself while reading a request, before the app runs, in
+# its own HTML whatever the path (docs/protocol.md lists these answers; the app's
+# JSON error shape cannot be given to them). Set here, to gunicorn's own values,
+# so that what the documentation promises is what runs:
+# - the request line (method, path, query) up to 4,094 bytes, else 414: a room
+#   name, a search and a `before`/`after` cursor fit many times over;
+limit_request_line = 4094
+# - at most 100 header fields, else 431: a browser sends about 15;
+limit_request_fields = 100
+# - each header field up to 8,190 bytes, else 431: room for the session and
+#   remember cookies, whose size is fixed by us.
+limit_request_field_size = 8190
+
 
 # ACCESS_LOG unset: no access log at all (nothing is logged per request);
 # `-`: stdout, in the one format below; a path: that file.
@@ -122,8 +135,10 @@ def on_exit(server):
 
 def when_ready(server):
     """The settings gunicorn runs with, as one line named like the README's
-    variables (what an operator and tests/e2e/test_defaults_e2e.py read), then the
-    ready line."""
+    variables (what an operator and tests/e2e/test_defaults_e2e.py read), then
+    where it listens. Not "ready": the workers start next, and each applies the
+    migrations before it serves (`make run` says "Chat is ready" once /healthz
+    answers 200: chat/run.py)."""
     cfg = server.cfg
     server.log.info(
         "settings: HOST:PORT=%s WEB_CONCURRENCY=%d WORKER_CONNECTIONS=%d GUNICORN_TIMEOUT=%d"
@@ -138,8 +153,7 @@ def when_ready(server):
         cfg.accesslog or "off",
         "off" if cfg.control_socket_disable else cfg.control_socket,
     )
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    print(f"Chat is ready: open http://{shown}:{port}/", flush=True)
+    server.log.info("listening on %s; workers starting", ",".join(cfg.bind))
 
 
 def post_worker_init(worker):

@@ -6,6 +6,10 @@ to the same server (and it stops when this program ends). Ctrl-C or SIGTERM
 stops everything; gunicorn ending ends the program; a bot that dies is started
 again after a pause and never takes the chat down with it.
 
+"Chat is ready" is printed once the chat answers: /healthz says 200 only from a
+worker that has applied the migrations and reached the database (gunicorn's
+own start, earlier, only means its socket is bound).
+
 Like gunicorn's master, this process never imports psycopg.
 """
 
@@ -16,6 +20,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from chat import config
@@ -30,13 +36,33 @@ RESTART_DELAY = 5.0
 # On Ctrl-C gunicorn gets its GRACEFUL_TIMEOUT (10 s) to close sockets; after
 # this long anything still running is killed.
 STOP_TIMEOUT = 20.0
-# How often the supervisor looks at its children when no signal wakes it.
+# How often the supervisor looks at its children when no signal wakes it (and,
+# until the chat is ready, asks /healthz).
 CHECK_INTERVAL = 0.5
+# One /healthz question waits this long at most: a worker still starting queues
+# it, and the supervisor must keep watching its children meanwhile.
+HEALTH_TIMEOUT = 2.0
 
 
 def gunicorn_command() -> list[str]:
     """argv of the web server, as `make run` starts it."""
     return [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "app:app"]
+
+
+def site_url(host: str, port: int) -> str:
+    """Where a person on this machine opens the chat (a wildcard host is this machine)."""
+    shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
+
+
+def answers(url: str) -> bool:
+    """Whether the chat at `url` is ready: its /healthz answers 200 (a worker has
+    applied the migrations and reaches the database)."""
+    try:
+        with urllib.request.urlopen(url + "healthz", timeout=HEALTH_TIMEOUT) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError):  # not listening yet, 503, a timeout
+        return False
 
 
 def bot_command(name: str) -> list[str]:
@@ -50,8 +76,10 @@ class Supervisor:
     Ctrl-C or SIGTERM stops them all gracefully. One thread watches the bots;
     `stopping` tells it to end."""
 
-    def __init__(self, bot_names: list[str]):
+    def __init__(self, bot_names: list[str], url: str):
         self.bot_names = bot_names
+        self.url = url
+        self.ready = False
         self.stopping = threading.Event()
         self.gunicorn: subprocess.Popen | None = None
         self.bots: dict[str, subprocess.Popen] = {}
@@ -78,6 +106,9 @@ class Supervisor:
                 log.error("gunicorn exited with %d; stopping the bots", self.gunicorn.returncode)
                 break
             self.watch_bots()
+            if not self.ready and answers(self.url):
+                self.ready = True
+                print(f"Chat is ready: open {self.url}", flush=True)
         return self.stop_all()
 
     def watch_bots(self) -> None:
@@ -135,7 +166,8 @@ def main() -> int:
 
     from chat.bots import BOTS
 
-    supervisor = Supervisor([bot.name for bot in BOTS])
+    url = site_url(config.value("HOST"), config.value("PORT"))
+    supervisor = Supervisor([bot.name for bot in BOTS], url)
 
     def stop(signum, frame) -> None:
         log.info("%s: stopping gunicorn and the bots", signal.Signals(signum).name)

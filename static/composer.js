@@ -20,6 +20,8 @@
 //   #send-counter   "3,812 / 4,000" from 90 % of the limit; .over above it (Send is disabled)
 //   #send-note      why the text in the box was not sent
 //   #emoji-button   opens the emoji picker for the box
+//   #send-closed    why the box can no longer send (logged out, removed from the
+//                   room): .closed on the form, the textarea and buttons disabled
 import { LengthMeter, isBlank } from "./message_text.js";
 import { Autocomplete } from "./autocomplete.js";
 import { el } from "./dom.js";
@@ -101,7 +103,7 @@ export class Composer {
   }
 
   submit() {
-    if (!this.meter.check()) return;
+    if (this.closed || !this.meter.check()) return;
     const text = this.input.value;
     this.input.value = "";
     this.suggestions.close();
@@ -117,6 +119,29 @@ export class Composer {
     this.changed();
     this.input.focus();
     this.input.setSelectionRange(text.length, text.length);
+  }
+
+  // Nothing can be sent from here any more (the session was logged out, or the
+  // reader was removed from the room): the box and its buttons are disabled and
+  // `message` says why, followed by `link` ({ href, text }) when given. What is
+  // in the box stays (and stays the draft), to be sent after logging in again.
+  close(message, link = null) {
+    if (this.closed) return;
+    this.closed = true;
+    this.suggestions.close();
+    this.meter.submit = null; // the length meter no longer enables Send
+    this.form.classList.add("closed");
+    this.input.disabled = true;
+    for (const button of this.form.querySelectorAll("button")) button.disabled = true;
+    const line = el("p", "send-closed", message);
+    line.id = "send-closed";
+    line.setAttribute("role", "alert");
+    if (link) {
+      const a = el("a", "", link.text);
+      a.href = link.href;
+      line.append(" ", a);
+    }
+    this.form.prepend(line);
   }
 
   // Text at the caret (over any selection), as if typed.

@@ -4,8 +4,13 @@
 //   - a `not_members` frame tells the sender that their message mentions people
 //     who are not members (they were not notified), with a button per person
 //     that adds them (POST /api/rooms/<room>/members);
-//   - `room_added` for the open room removes the "Join" banner;
-//   - `room_removed` for the open room says so.
+//   - `room_added` for the open room (joined by the banner, by posting, in
+//     another tab, or added by someone) hides the "Join" banner and shows
+//     "Leave", as a reload would;
+//   - `room_removed` for the open room says so and does the reverse: a public
+//     room offers "Join" again (posting there still joins it); a private room
+//     or a direct conversation can no longer be written to, so the message box
+//     is closed (the server stopped sending its traffic to this socket).
 import { el } from "./dom.js";
 
 // "carol added bob", with "you" for the reader.
@@ -42,8 +47,20 @@ async function addMember(room, username) {
   return body.message ?? body.error ?? `could not add ${username} (${response.status})`;
 }
 
-// `notice(text, className, role)` adds a line to the room's list and returns it.
-export function showMembership({ socket, room, me, notice }) {
+// The open room's page as a member (true) or a viewer (false): the Join banner
+// and the Leave button are both rendered (templates/room.html), one hidden.
+function showMember(section, isMember) {
+  section.dataset.member = String(isMember);
+  const banner = document.getElementById("join-banner");
+  if (banner) banner.hidden = isMember;
+  const leave = document.getElementById("leave-form");
+  if (leave) leave.hidden = !isMember;
+}
+
+// `notice(text, className, role)` adds a line to the room's list and returns it;
+// `section` is the page's section#room (its data-member, data-private, data-direct);
+// `composer` is static/composer.js's, closed when the room can no longer be written to.
+export function showMembership({ socket, room, me, notice, section, composer }) {
   socket.on("member", (frame) => {
     if (frame.room !== room) return;
     const li = notice(memberText(frame, me), "notice member-event");
@@ -73,11 +90,14 @@ export function showMembership({ socket, room, me, notice }) {
   // Joined (by the button in another tab, by posting here, or added by someone):
   // the invitation to join goes.
   socket.on("room_added", (frame) => {
-    if (frame.room?.name === room) document.getElementById("join-banner")?.remove();
+    if (frame.room?.name === room) showMember(section, true);
   });
 
   socket.on("room_removed", (frame) => {
-    if (frame.room !== room) return;
+    if (frame.room !== room || section.dataset.member === "false") return;
+    showMember(section, false);
+    const closed = section.dataset.private === "true" || section.dataset.direct === "true";
     notice(`You are no longer a member of #${room}.`, "notice local removed", "alert");
+    if (closed) composer.close(`You are no longer a member of #${room}: you cannot write here.`);
   });
 }

@@ -12,6 +12,8 @@
 //   .pending        waiting for the server; data-client-id; .state "sending…"
 //   .failed         refused: .state "Not sent: <reason>", button.restore ("Edit"),
 //                   button.retry (only where it can help), button.discard
+//   .held           the tab was logged out: .state says it waits for a new login
+//                   (kept as pending for this tab: the page after the login sends it)
 import { newClientId } from "./socket.js";
 import { loadUnsent, saveUnsent } from "./unsent.js";
 import { el } from "./dom.js";
@@ -92,6 +94,17 @@ export class OwnSends {
     tools.append(this.button("discard ghost", "Discard", clientId, "Discard this unsent message"));
     entry.li.querySelector(".meta").replaceChildren(el("span", "author", this.me), " ", state, " ", tools);
     this.remember();
+  }
+
+  // Nothing more will go out from this page (its session ended): every send
+  // still on its way says so, instead of "sending…" for ever. They stay stored
+  // as pending, so the next page of this tab (after logging in) sends them.
+  hold(reason) {
+    for (const { li, refusal } of this.entries.values()) {
+      if (refusal) continue;
+      li.className = "message mine held";
+      li.querySelector(".state").textContent = reason;
+    }
   }
 
   button(className, text, clientId, label) {

@@ -5,8 +5,8 @@
 //   #messages        the message list (ol)
 //   li.message       one message; id="m<seq>" once stored, data-seq, data-user, data-ts
 //     .pending       own send waiting for the server (no id yet), also while
-//                    disconnected or after a reload; .failed: refused by the server
-//                    (static/own_sends.js)
+//                    disconnected or after a reload; .failed: refused by the server;
+//                    .held: kept for after a new login (static/own_sends.js)
 //     .author, .content, a.permalink (to "#m<seq>" on this page), time[datetime]
 //     .group-start / .continued, span.avatar, li.day: static/message_groups.js
 //     .mention.me    an @mention of the reader inside .content
@@ -24,7 +24,8 @@
 //                    offline; static/people.js keeps it live)
 //   #typing          "X is typing…", empty when no one is
 //   #send, #content  the form and its textarea: Enter sends, Shift+Enter is a newline
-//                    (#send-counter, #send-note: static/composer.js)
+//                    (#send-counter, #send-note: static/composer.js); logged out,
+//                    #send-closed says so with a link to log in again
 //   #jump            "New messages ↓" button, shown when scrolled up and more arrive
 //   #jump-unread     "Jump to first unread" button, shown while unread messages are
 //                    above the view (or not loaded yet)
@@ -325,6 +326,17 @@ const sends = new OwnSends({
 
 // --- connection ------------------------------------------------------------
 
+// This tab's login session ended (logged out here or elsewhere, a password
+// change): nothing can be sent until the person logs in again. The box says so,
+// with the way back here; the sends on their way say they are waiting for it
+// (this tab keeps them: after logging in again, this page sends them).
+function loggedOut() {
+  const login = `/login?next=${encodeURIComponent(location.pathname)}`;
+  composer.close("You were logged out —", { href: login, text: "log in again" });
+  sends.hold("Not sent yet: you were logged out. Log in again in this tab to send it.");
+}
+
+
 socket.on("chat", onChat);
 socket.on("ready", onReady);
 socket.on("ack", onAck);
@@ -332,7 +344,7 @@ socket.on("error", onError);
 socket.on("notice", onNotice);
 // Opening or closing a tab is not news: user_joined and user_left draw no line.
 socket.on("user_left", onPresence);
-showMembership({ socket, room, me, notice });
+showMembership({ socket, room, me, notice, section, composer });
 followPresence(socket, { room });
 notifyWhileAway(socket, { me, openRoom: room, openIsDirect: section.dataset.direct === "true" });
 socket.on("typing", onTyping);
@@ -354,7 +366,10 @@ followRenames({ socket, room, me, notice, before: () => composer.saveDraft() });
 socket.on("close", () => {
   for (const username of [...typists.keys()]) stopTyping(username);
 });
-socket.on("status", (state) => showStatus(statusEl, state));
+socket.on("status", (state) => {
+  showStatus(statusEl, state);
+  if (state === "signed-out") loggedOut();
+});
 showStatus(statusEl, "connecting");
 document.getElementById("send-hint").hidden = false; // the keys it describes need this script
 sends.restore();

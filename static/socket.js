@@ -13,6 +13,7 @@
 //   socket.unfollow("random");
 //   socket.on("chat", (frame) => …);         // any frame type, or:
 //   socket.on("status", (state) => …);       // "connecting" | "live" | "reconnecting" | "signed-out"
+//                                            // (signed-out is final: nothing is sent any more)
 //   socket.on("open" | "close", () => …);
 //   socket.send({ type: "typing", room });   // fire and forget; false when not open
 //   socket.request({ type: "chat", room, content, client_id });  // until answered
@@ -49,6 +50,12 @@ const ANSWER_TIMEOUT_MS = 20000;
 // The close code for a frame over the server's WS_MAX_FRAME_BYTES: sending the
 // same frame again would only close the next socket too.
 const CLOSE_TOO_BIG = 1009;
+// The close code of a revoked credential (a logout of this session elsewhere, a
+// password change, a disabled account: chat/realtime/closes.py "revoked"), and
+// of a few other policy closes (a missed ping). Which one it was is asked of the
+// JSON API before reconnecting: a reconnect with a dead session would only be
+// refused, and the page would keep showing its sends as on their way.
+const CLOSE_POLICY = 1008;
 
 export class ChatSocket {
   // maxRooms, ratePerSec and burst mirror the server's MAX_ROOMS_PER_CONNECTION,
@@ -136,6 +143,7 @@ export class ChatSocket {
   connect() {
     clearTimeout(this.timer);
     this.timer = null;
+    if (this.state === "signed-out") return;
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(`${scheme}//${location.host}/ws`);
     this.ws = ws;
@@ -159,20 +167,27 @@ export class ChatSocket {
     ws.addEventListener("close", (event) => {
       if (this.ws !== ws) return;
       if (event.code === CLOSE_TOO_BIG) this.refuseTooBig(ws);
-      this.lost(opened);
+      this.lost(opened, event.code === CLOSE_POLICY);
     });
   }
 
   // The socket closed, or was given up as dead: reconnect with backoff.
-  // Unanswered requests stay queued for the next socket.
-  lost(opened) {
+  // Unanswered requests stay queued for the next socket. `policy`: a 1008
+  // close, maybe a logout: the session is checked first, then (still valid)
+  // the socket reconnects.
+  lost(opened, policy = false) {
     this.ws = null;
     clearTimeout(this.watchdog);
     this.watchdog = null;
     for (const room of this.rooms.values()) Object.assign(room, { ready: false, joined: false });
     this.emit("close");
+    if (this.state === "signed-out") return;
     if (!opened) this.failedOpens += 1;
     this.setState(this.everLive || opened ? "reconnecting" : "connecting");
+    if (policy) {
+      this.checkSession().then((valid) => valid && this.scheduleReconnect());
+      return;
+    }
     if (this.failedOpens >= FAILED_OPENS_BEFORE_AUTH_CHECK) this.checkSession();
     this.scheduleReconnect();
   }
@@ -195,16 +210,23 @@ export class ChatSocket {
     }
   }
 
+  // Whether the login session still holds (false: now "signed-out", for good).
   async checkSession() {
     try {
       const response = await fetch("/api/rooms", { credentials: "same-origin" });
       if (response.status === 401) {
         clearTimeout(this.timer);
+        this.timer = null;
+        clearTimeout(this.drainTimer);
+        this.drainTimer = null;
+        this.outbox = [];
         this.setState("signed-out");
+        return false;
       }
     } catch {
       // Offline: keep retrying the socket.
     }
+    return true;
   }
 
   setState(state) {

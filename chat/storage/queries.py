@@ -3,7 +3,7 @@
 from psycopg import Connection
 
 from chat.domain.entities import ApiToken, LoginSession, Message, Room, RoomListing, User
-from chat.domain.kinds import ALL_KINDS, MESSAGE_KINDS, RENDERED_KINDS
+from chat.domain.kinds import ALL_KINDS, MEMBER_KINDS, MESSAGE_KINDS, RENDERED_KINDS
 from chat.domain.render import render
 
 # chat/domain/kinds.py MESSAGE_KINDS in SQL ("a message people wrote"): every
@@ -402,6 +402,16 @@ def history_before(conn: Connection, room_id: int, before: int, limit: int) -> l
     """The `limit` newest messages (no events) with seq < before, oldest first
     (as messages_between)."""
     return messages_before(conn, room_id, before, limit, messages_only=True)
+
+
+def member_events_between(
+    conn: Connection, room_id: int, after: int, before: int, limit: int
+) -> list[Message]:
+    """The first `limit` membership events (join, leave, add, remove) with
+    after < seq < before, oldest first: the quiet lines of a history page."""
+    params = {"room_id": room_id, "after": after, "before": before, "limit": limit}
+    params["kinds"] = list(MEMBER_KINDS)
+    return _messages(conn.execute(SQL_MESSAGES_BETWEEN, params).fetchall())
 
 
 def _messages(rows: list[dict]) -> list[Message]:

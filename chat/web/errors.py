@@ -60,18 +60,51 @@ HTTP_STATUS = {
 SOCKET_ONLY = frozenset({"not_joined", "too_many_rooms", "unknown_type"})
 
 # The `code` of an /api/ error body for an HTTPException's status
-# (docs/protocol.md); any other status is "error".
+# (docs/protocol.md, "HTTP JSON API"): one for every error status Werkzeug has
+# (tests/web/test_error_pages.py checks each), so a script can tell them apart
+# without reading the message. Statuses nothing here raises today are listed
+# too: a library (Werkzeug's request parsing, an extension) may raise them.
+# A few statuses never reach the app: gunicorn answers them itself, in its own
+# HTML, while reading the request (GUNICORN_OWN_ERRORS).
 API_CODES = {
     400: "bad_request",
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
     408: "timeout",
+    409: "conflict",
+    410: "gone",
+    411: "length_required",
+    412: "precondition_failed",
     413: "too_large",
+    414: "uri_too_long",
     415: "unsupported",
+    416: "range_not_satisfiable",
+    417: "expectation_failed",
+    418: "teapot",
+    421: "misdirected",
+    422: "unprocessable",
+    423: "locked",
+    424: "failed_dependency",
+    428: "precondition_required",
     429: "too_many_requests",
+    431: "headers_too_large",
+    451: "unavailable_for_legal_reasons",
+    500: "internal_error",
+    501: "not_implemented",
+    502: "bad_gateway",
     503: "unavailable",
+    504: "gateway_timeout",
+    505: "http_version_not_supported",
 }
+# Answered by gunicorn before the app sees the request (gunicorn.conf.py's
+# limit_request_* settings), as a short HTML page whatever the path, /api/ too:
+# a request line over limit_request_line (414), more or larger header fields
+# than limit_request_fields / limit_request_field_size (431), a request line or
+# header gunicorn cannot parse (400). docs/protocol.md says so.
+GUNICORN_OWN_ERRORS = (400, 414, 431)
 # What a script that hit a database outage is told (it may resend: sends are
 # idempotent by client_id).
 API_DATABASE_DOWN = "the database is unavailable; retry (same client_id)"
@@ -127,6 +160,16 @@ PAGES = {
         "Too large",
         "What you sent is larger than the {limit} this server accepts.",
         "Go back and send something smaller.",
+    ),
+    414: Page(
+        "That address is too long",
+        "The address you opened is longer than this server reads.",
+        "Check the link, or go back and try a shorter search.",
+    ),
+    431: Page(
+        "Too much in the request",
+        "Your browser sent more in its request headers (often cookies) than this server reads.",
+        "Clear this site's cookies, log in again and try once more.",
     ),
     415: Page(
         "Not in a form this server reads",
@@ -207,7 +250,7 @@ def answer(exc: HTTPException):
         return exc  # not an error (a redirect), or already a whole response
     if _is_api():
         # A refusal (as_http) keeps its own code: the one a socket would send.
-        code = getattr(exc, "error_code", None) or API_CODES.get(exc.code, "error")
+        code = getattr(exc, "error_code", None) or API_CODES.get(exc.code, _fallback(exc.code))
         body = jsonify(error={"code": code, "message": exc.description})
     elif _is_socket():
         body = Response(f"{exc.code} {exc.name}: {exc.description}\n", mimetype="text/plain")
@@ -218,6 +261,12 @@ def answer(exc: HTTPException):
             body.headers[name] = value
     body.status_code = exc.code
     return body
+
+
+def _fallback(status: int) -> str:
+    """The code of a status missing from API_CODES (one a newer Werkzeug adds):
+    by its class, never a bare "error"."""
+    return "internal_error" if status >= 500 else "bad_request"
 
 
 def _is_api() -> bool:

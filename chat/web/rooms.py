@@ -272,10 +272,18 @@ def post_message(name: str):
     return redirect(f"{history}#m{outcome.sent.seq}")
 
 
+# A history page shows at most this many membership lines (joins, leaves...)
+# among its messages: a page stays readable, and bounded, even when hundreds
+# joined between two messages (the earliest are shown).
+MEMBER_LINES_MAX = 200
+
+
 @bp.route("/rooms/<name>/history")
 @login_required
 def history(name: str):
-    """Server-rendered history: newest page first, `?before=<seq>` for older pages."""
+    """Server-rendered history: newest page first, `?before=<seq>` for older pages.
+    A page holds its messages and the membership events among them: those from
+    its first message (from seq 1 on the oldest page) up to `before`."""
     room = room_or_404(name)
     page_size = current_app.config["HISTORY_PAGE_SIZE"]
     last_seq = room.last_seq
@@ -286,6 +294,8 @@ def history(name: str):
         messages = queries.history_before(conn, room.id, before, page_size)
         edited = [m.seq for m in messages if m.edited_at is not None]
         versions = queries.versions(conn, room.id, edited) if edited else {}
+        since = messages[0].seq - 1 if messages and messages[0].seq > 1 else 0
+        events = queries.member_events_between(conn, room.id, since, before, MEMBER_LINES_MAX)
         top = messages[-1].seq if messages else max(0, min(before, last_seq + 1) - 1)
         newer = None
         if queries.has_message_after(conn, room.id, top):
@@ -297,6 +307,7 @@ def history(name: str):
         "history.html",
         room=with_title(room, my_rooms()),
         messages=messages,
+        items=sorted([*messages, *events], key=lambda m: m.seq),
         versions=versions,
         before=before,
         older=older,

@@ -2,8 +2,9 @@
 sessions, API tokens) and its JSON API (`/api/me`, `/api/tokens`).
 
 The page works without JavaScript: each section is a form that posts to its
-own route and comes back to the page (303), except a new token, which is
-shown in the answer to the form that made it and never again.
+own route and comes back to the page (303: Post/Redirect/Get, so a reload of
+the page repeats nothing). A new token is kept in the session for that one
+page and shown once, never again.
 """
 
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_login import current_user, login_required, login_user
@@ -74,13 +76,19 @@ def _id_or_404(value: int) -> int:
 @bp.get("/settings")
 @login_required
 def page():
-    """The settings page."""
-    return _render()
+    """The settings page (with a token just made, the one time it is shown)."""
+    return _render(new_token=session.pop(NEW_TOKEN_KEY, None))
 
 
-def _render(status: int = 200, new_token: actions.NewToken | None = None, **forms):
+# The session's key for a token made by the form, until the page shows it. The
+# session cookie already carries a credential as strong (the login session's
+# token), for one request more; the page that pops it is never cached.
+NEW_TOKEN_KEY = "new_token"
+
+
+def _render(status: int = 200, new_token: dict | None = None, **forms):
     """The page with `forms` as submitted (errors and all) and fresh ones for the
-    other sections; `new_token` is shown once, in this answer only."""
+    other sections; `new_token` ({"token", "name"}) is shown once, in this answer only."""
     with worker.connection() as conn:
         display_name = queries.display_name(conn, current_user.id)
         sessions = queries.login_sessions(conn, current_user.id, current_user.session_hash)
@@ -165,7 +173,7 @@ def log_out_session(session_id: int):
 @bp.post("/settings/tokens")
 @login_required
 def create_token():
-    """Make a personal API token; the answer shows it, once."""
+    """Make a personal API token; the page it leads to shows it, once."""
     form = TokenForm()
     if not form.validate_on_submit():
         return _render(400, token_form=form)
@@ -175,7 +183,8 @@ def create_token():
     except ChatError as exc:  # too many tokens
         form.name.errors.append(exc.message)
         return _render(400, token_form=form)
-    return _render(201, new_token=made)
+    session[NEW_TOKEN_KEY] = {"token": made.token, "name": made.listing.name}
+    return _back("tokens")
 
 
 @bp.post("/settings/tokens/<int:token_id>/revoke")

@@ -17,12 +17,14 @@ AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 # Queued, so that a scan asked while another runs waits for it (axe refuses to run
 # twice at once); only in the top document (the pages have no frames of their own).
+# `selector`, if given, limits the scan to that part of the page.
 _RUNNER = """
 if (window.top === window && !window.__chatAxe) {
 %s
   let queue = Promise.resolve();
-  window.__chatAxe = () => {
-    queue = queue.catch(() => null).then(() => axe.run(document, {resultTypes: ["violations"]}));
+  window.__chatAxe = (selector) => {
+    const context = selector ? {include: [[selector]]} : document;
+    queue = queue.catch(() => null).then(() => axe.run(context, {resultTypes: ["violations"]}));
     return queue.then((result) => result.violations.map((v) => ({
       id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
       targets: v.nodes.map((node) => node.target.join(" ")),
@@ -82,3 +84,16 @@ class AxeScans:
             if violation not in found:
                 found.append(violation)
         return True
+
+
+def violations_within(page: Page, selector: str) -> list[Violation]:
+    """axe-core's violations inside `selector` of a page the `pages` fixture opened,
+    now: for what a test shows for a moment (a menu, a picker) and closes again,
+    which the scans at load and at the end of the test would not see."""
+    results = page.evaluate("(selector) => window.__chatAxe(selector)", selector)
+    return [
+        Violation(
+            page.url, v["id"], v["impact"] or "", v["help"], v["helpUrl"], tuple(v["targets"])
+        )
+        for v in results
+    ]

@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from chat import actions
 
 from ..conftest import ROOT, make_user, room_row
+from .axe import violations_within
 from .ui import PASSWORD, log_in, message, open_room, send
 
 pytestmark = pytest.mark.e2e
@@ -367,7 +368,19 @@ def assert_inside_window(page, selector: str, width: int) -> None:
 def assert_accessible(page, selector: str) -> None:
     """axe-core finds nothing wrong inside `selector` (the parts this file tests;
     the rest of the page is other tests' business)."""
-    from axe_playwright_python.sync_playwright import Axe
+    found = violations_within(page, selector)
+    assert not found, "\n".join(str(v) for v in found)
 
-    results = Axe().run(page, context={"include": [[selector]]})
-    assert results.violations_count == 0, results.generate_report()
+
+def test_the_scan_of_one_part_sees_a_violation_there_and_only_there(eren):
+    """assert_accessible's scan (tests/browser/axe.py, the npm axe-core every browser
+    test uses) finds what is wrong inside its selector, and nothing outside it."""
+    eren.evaluate(
+        "() => document.getElementById('send').append(Object.assign("
+        "document.createElement('input'), {id: 'unlabelled'}))"
+    )
+    inside = violations_within(eren, "#send")
+    assert [v.rule for v in inside] == ["label"], [str(v) for v in inside]
+    assert violations_within(eren, "#messages") == []
+    eren.evaluate("() => document.getElementById('unlabelled').remove()")  # for the final scan
+    assert_accessible(eren, "#send")

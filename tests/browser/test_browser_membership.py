@@ -39,7 +39,7 @@ def test_a_public_room_is_joined_from_its_page_and_stays_in_the_sidebar(server, 
     expect(item(dave, "general")).to_have_count(0)  # watching: not his room
     dave.click("#join-banner button")
     expect(item(dave, "general")).to_have_count(1)
-    expect(dave.locator("#join-banner")).to_have_count(0)
+    expect(dave.locator("#join-banner")).to_be_hidden()
     expect(dave.locator("li.notice.member-event", has_text="You joined #general")).to_be_visible()
     dave.locator("header .room-leave button").click()
     dave.wait_for_url(f"{server.url}/rooms")
@@ -145,3 +145,41 @@ def test_a_renamed_room_moves_live_and_its_old_link_still_works(server, team, pa
     alice.goto(f"{server.url}/rooms/design")
     alice.wait_for_url(f"{server.url}/rooms/pixels")
     expect(alice.locator("li.message", has_text="in the renamed room")).to_be_visible()
+
+
+def test_the_open_rooms_membership_changes_show_live_without_a_reload(server, team, pages, db):
+    """Joining by posting (the server joins silently) turns the viewer's page into a
+    member's: the Join banner goes and Leave appears. Leaving elsewhere turns it back."""
+    dave = pages()
+    log_in(dave, server, "dave")
+    open_room(dave, server, "general")
+    banner, leave = dave.locator("#join-banner"), dave.locator("header .room-leave")
+    expect(banner).to_be_visible()
+    expect(leave).to_be_hidden()
+    send(dave, "hello, I am new here")
+    expect(item(dave, "general")).to_have_count(1)
+    expect(banner).to_be_hidden()
+    expect(leave).to_be_visible()
+    actions.leave(db, room_row(db), team["dave"])  # in another tab, say
+    expect(dave.locator("li.notice.removed")).to_be_visible()
+    expect(banner).to_be_visible()
+    expect(leave).to_be_hidden()
+    expect(dave.locator("#content")).to_be_enabled()  # posting in a public room joins it again
+
+
+def test_removal_from_a_private_room_closes_the_message_box(server, team, pages, db):
+    """Removed from a private room, the page can no longer send there: the box is
+    disabled with the reason (its text kept), not left to fail on the next send."""
+    dave = pages()
+    log_in(dave, server, "dave")
+    carol = team["carol"]
+    room = actions.create_room(db, "secret", carol.id, is_private=True)
+    actions.add_member(db, room, carol, "dave")
+    open_room(dave, server, "secret")
+    dave.fill("#content", "a draft")
+    actions.remove_member(db, room, carol, "dave")
+    expect(dave.locator("#send-closed")).to_contain_text("no longer a member of #secret")
+    expect(dave.locator("#content")).to_be_disabled()
+    expect(dave.locator("#send button[type=submit]")).to_be_disabled()
+    expect(dave.locator("#content")).to_have_value("a draft")
+    expect(dave.locator("header .room-leave")).to_be_hidden()

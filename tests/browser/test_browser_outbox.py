@@ -191,3 +191,36 @@ def test_a_reload_while_sending_sends_again_once(eren, server, db, in_flight):
 
 def stored_texts(db) -> list[str]:
     return [r["content"] for r in db.execute("SELECT content FROM messages ORDER BY seq")]
+
+
+def test_a_tab_logged_out_elsewhere_stops_sending_and_says_so(eren, server, db):
+    """The session of a tab is logged out (from another browser, a password change):
+    its socket is closed with 1008 "revoked". The tab then says it was logged out,
+    with a link to log in again; its box no longer sends, and a send on its way says
+    it waits for that login instead of "sending…" for ever. Logged in again in this
+    tab, the page sends it, once."""
+    tamper_with_the_first_socket(eren, "never reached the server")
+    open_room(eren, server)
+    write(eren, "A")
+    pending(eren, "A")
+    (session_id,) = [r["id"] for r in db.execute("SELECT id FROM user_sessions")]
+    actions.end_other_session(db, eren.user.id, session_id, None)
+
+    expect(eren.locator("#status")).to_contain_text("logged out")
+    closed = eren.locator("#send-closed")
+    expect(closed).to_have_text("You were logged out — log in again")
+    expect(eren.locator("#content")).to_be_disabled()
+    expect(eren.locator("#send button[type=submit]")).to_be_disabled()
+    held = eren.locator("#messages li.message.held", has_text="A")
+    expect(held.locator(".state")).to_contain_text("you were logged out")
+    expect(eren.locator("#messages li.message.pending")).to_have_count(0)
+
+    closed.get_by_role("link", name="log in again").click()
+    eren.fill("#username", "eren")
+    eren.fill("#password", PASSWORD)
+    eren.click("form button[type=submit]")
+    eren.wait_for_url(f"{server.url}/rooms/general")
+    expect(eren.locator("#status")).to_have_text("live")
+    expect(eren.locator("#messages li.message .content")).to_have_text(["before the outage", "A"])
+    expect(eren.locator("#messages li.message.pending, #messages li.held")).to_have_count(0)
+    assert stored_texts(db) == ["before the outage", "A"]

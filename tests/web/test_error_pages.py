@@ -12,12 +12,14 @@ import io
 import logging
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
+from flask import abort
 from psycopg import sql
 from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import Unauthorized
+from werkzeug.exceptions import Unauthorized, default_exceptions
 
 from chat import actions
 from chat.web import errors, export
@@ -44,7 +46,13 @@ def app(make_app):
     app.add_url_rule("/test-only/crash", "crash", _crash)
     app.add_url_rule("/api/test-only/crash", "api_crash", _crash)
     app.add_url_rule("/test-only/log-in-first", "log_in_first", _log_in_first)
+    app.add_url_rule("/test-only/status/<int:status>", "status_page", _status)
+    app.add_url_rule("/api/test-only/status/<int:status>", "status_api", _status)
     return app
+
+
+def _status(status: int):
+    abort(status)
 
 
 @dataclass
@@ -228,6 +236,37 @@ def test_every_api_error_stays_json_with_the_same_codes(site, status, case, visi
         assert response.headers.get(KEPT_HEADERS[status]), dict(response.headers)
     for leak in LEAKS:
         assert leak not in response.text
+
+
+# Every error status Werkzeug knows: what abort() and Werkzeug's own parsing can raise.
+ERROR_STATUSES = sorted(status for status in default_exceptions if status >= 400)
+PROTOCOL_DOC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+
+
+@pytest.mark.parametrize("status", ERROR_STATUSES)
+def test_every_error_status_has_its_own_documented_api_code(site, status):
+    """Under /api/, each status answers the JSON shape with a code of its own (not a
+    catch-all "error"), and docs/protocol.md lists it."""
+    response = site.api.get(f"/api/test-only/status/{status}")
+    assert response.status_code == status
+    assert response.mimetype == "application/json"
+    code = response.json["error"]["code"]
+    assert code == errors.API_CODES[status] and code != "error"
+    assert re.search(rf"^\| {status} \| `{code}` \|", PROTOCOL_DOC, re.MULTILINE), code
+
+
+def test_no_two_statuses_share_an_api_code():
+    assert len(set(errors.API_CODES.values())) == len(errors.API_CODES)
+
+
+@pytest.mark.parametrize("status", ERROR_STATUSES)
+def test_every_error_status_is_a_page_in_the_layout(site, status):
+    response = site.client.get(f"/test-only/status/{status}")
+    assert response.status_code == status
+    assert response.mimetype == "text/html"
+    assert 'class="error-page card"' in response.text
+    page = errors.PAGES.get(status, errors.OTHER_PAGE)
+    assert page_parts(response.text)["title"] == page.title
 
 
 def test_an_unknown_room_and_a_private_room_of_others_get_the_same_page(site):

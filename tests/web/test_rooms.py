@@ -399,3 +399,43 @@ def test_history_links_to_the_room_s_export_in_both_formats(client, db, logged_i
     for link in links:
         response = client.get(link, buffered=True)
         assert response.status_code == 200 and "message 2" in response.text
+
+
+@pytest.mark.parametrize("kind", ["join", "leave", "add", "remove"])
+def test_history_shows_every_kind_of_membership_event_as_a_line(client, db, logged_in, kind):
+    """Joins, leaves, additions and removals are in the room's sequence: the history
+    page shows each as a quiet line between the messages, as the live page does,
+    on the page that holds its seq (server-rendered, no script)."""
+    mikasa = make_user(db, "mikasa")
+    room = actions.create_room(db, "plans", logged_in.id)
+    actions.send_message(db, room, logged_in, "first", None)
+    if kind in ("join", "leave"):
+        actions.join(db, room, mikasa)
+        if kind == "leave":
+            actions.leave(db, room, mikasa)
+    else:
+        actions.add_member(db, room, logged_in, "mikasa")
+        if kind == "remove":
+            actions.remove_member(db, room, logged_in, "mikasa")
+    actions.send_message(db, room, logged_in, "last", None)
+    line = {
+        "join": "mikasa joined #plans",
+        "leave": "mikasa left #plans",
+        "add": "eren added mikasa",
+        "remove": "eren removed mikasa",
+    }[kind]
+    page = client.get("/rooms/plans/history").text
+    events = re.findall(r'<li id="m(\d+)" class="member-event">(.*?)</li>', page, re.S)
+    assert events and line in " ".join(events[-1][1].split()), page
+    texts = re.findall(r">first<|>last<|member-event", page)
+    assert texts.index(">first<") < texts.index("member-event") < texts.index(">last<")
+    # A page holds the events from its first message on: before it, none.
+    assert 'class="member-event"' not in client.get("/rooms/plans/history?before=2").text
+
+
+def test_history_says_its_times_are_utc(client, logged_in, history_120):
+    page = client.get("/rooms/general/history").text
+    times = re.findall(r'<time datetime="([^"]+)">([^<]+)</time>', page)
+    clock = [(when, text) for when, text in times if "T" in when]
+    assert clock and all(text.endswith(" UTC") for _, text in clock), clock
+    assert "Times are in UTC." in page

@@ -348,8 +348,9 @@ def test_a_session_notes_its_last_use_at_most_once_a_minute(app, db, eren):
 
 def test_a_new_token_is_shown_once_and_works(app, db, eren):
     client = logged_in(app)
-    response = post(client, "/settings/tokens", name="  deploy bot ")
-    assert response.status_code == 201
+    made = post(client, "/settings/tokens", name="  deploy bot ")
+    assert made.status_code == 303 and made.headers["Location"] == "/settings#tokens"
+    response = client.get(made.headers["Location"])
     assert response.headers["Cache-Control"] == "no-store"
     (token,) = TOKEN.findall(response.text)
     assert "it will not be shown again" in response.text
@@ -364,7 +365,8 @@ def test_a_new_token_is_shown_once_and_works(app, db, eren):
 
 def test_a_revoked_token_is_refused(app, db, eren):
     client = logged_in(app)
-    (token,) = TOKEN.findall(post(client, "/settings/tokens", name="ci").text)
+    post(client, "/settings/tokens", name="ci")
+    (token,) = TOKEN.findall(client.get("/settings").text)
     (token_id,) = [r["id"] for r in db.execute("SELECT id FROM api_tokens")]
     response = post(client, f"/settings/tokens/{token_id}/revoke")
     assert response.status_code == 303
