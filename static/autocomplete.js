@@ -1,6 +1,9 @@
 // Completion in the message box while typing: `@name` (the room's members first,
 // then, in a public room, anyone by name), `/command` (the slash commands the
 // server knows, with their help) and `:emoji` (shortcodes of the emoji package).
+// A person is found by their username or by any word of their display name
+// ("@lid" finds alice, "Alice Liddell"), shown by both, and inserted as
+// @username: mentions are of usernames (chat/domain/render.py).
 //
 // The box keeps the focus; a listbox of suggestions opens above it. As ARIA's
 // combobox pattern has it, the box names the listbox (aria-controls) and the
@@ -13,6 +16,8 @@
 //   #suggestions                  the listbox (hidden when closed); data-kind: mention, command, emoji
 //   #suggestions [role=option]    one suggestion; aria-selected="true" on the highlighted one;
 //                                 data-value: the name, command or emoji it inserts
+//     .suggestion-main            a person's display name (else @username), a command, an emoji
+//     .suggestion-handle          a person's @username, under a display name
 import { el } from "./dom.js";
 import { loadEmoji, noteEmojiUsed, searchEmoji } from "./emoji_data.js";
 
@@ -26,7 +31,8 @@ const MAX_SHOWN = 8;
 const OPENERS = String.raw`\s([{<"'«“‘`;
 const TRIGGERS = [
   { kind: "command", re: /^\/([A-Za-z][\w-]*)?$/ },
-  { kind: "mention", re: new RegExp(`(?:^|[${OPENERS}])@([A-Za-z0-9_.-]{0,32})$`, "u") },
+  // Letters of any script: a display name may be "Jäger" or "李".
+  { kind: "mention", re: new RegExp(`(?:^|[${OPENERS}])@([\\p{L}\\p{M}\\p{N}_.-]{0,32})$`, "u") },
   // Two letters at least, as in Slack: "10:3" or ":)" opens nothing.
   { kind: "emoji", re: new RegExp(`(?:^|[${OPENERS}]):([A-Za-z0-9_+-]{2,64})$`, "u") },
 ];
@@ -43,7 +49,7 @@ class People {
   constructor(room) {
     this.room = room;
     this.members = null; // Promise of { private, members }
-    this.byPrefix = new Map(); // lower-cased prefix -> Promise of [usernames]
+    this.byPrefix = new Map(); // lower-cased prefix -> Promise of [{username, display_name}]
   }
 
   inRoom() {
@@ -58,13 +64,22 @@ class People {
     const key = prefix.toLowerCase();
     if (!this.byPrefix.has(key)) {
       const url = `/api/users?prefix=${encodeURIComponent(prefix)}`;
-      this.byPrefix.set(key, getJson(url).then((data) => data.users).catch(() => {
+      this.byPrefix.set(key, getJson(url).then((data) => data.people).catch(() => {
         this.byPrefix.delete(key);
         return [];
       }));
     }
     return this.byPrefix.get(key);
   }
+}
+
+// A person as a suggestion: their display name with the @username under it
+// (or the @username alone), and what they are to this room.
+function personOption({ username, display_name: name }, detail) {
+  const insert = `@${username}`;
+  return name
+    ? { value: username, label: name, handle: insert, detail, insert }
+    : { value: username, label: insert, detail, insert };
 }
 
 export class Autocomplete {
@@ -170,19 +185,22 @@ export class Autocomplete {
     const me = this.me.toLowerCase();
     const room = await this.people.inRoom();
     const online = new Set(this.online());
-    const fits = (name) => name.toLowerCase().startsWith(prefix) && name.toLowerCase() !== me;
-    // Members online first, then the other members, each by name.
-    const names = room.members.map((member) => member.username);
-    const members = [...new Set([...names, ...online])].filter(fits);
-    members.sort((a, b) => Number(online.has(b)) - Number(online.has(a)) || a.localeCompare(b));
-    const options = members.map((name) => ({
-      value: name, label: `@${name}`, detail: online.has(name) ? "online" : "member", insert: `@${name}`,
-    }));
+    // The username starts so, or a word of the display name does.
+    const fits = ({ username, display_name: name }) => username.toLowerCase() !== me
+      && (username.toLowerCase().startsWith(prefix)
+        || (name ?? "").toLowerCase().split(/\s+/).some((word) => word.startsWith(prefix)));
+    // Members online first, then the other members, each by username.
+    const byName = new Map(room.members.map((member) => [member.username, member]));
+    for (const username of online) if (!byName.has(username)) byName.set(username, { username, display_name: null });
+    const members = [...byName.values()].filter(fits);
+    members.sort((a, b) => Number(online.has(b.username)) - Number(online.has(a.username))
+      || a.username.localeCompare(b.username));
+    const options = members.map((person) => personOption(person, online.has(person.username) ? "online" : "member"));
     if (!room.private && prefix !== "" && options.length < MAX_SHOWN) {
-      const known = new Set(members.map((name) => name.toLowerCase()));
-      for (const name of await this.people.named(query)) {
-        if (!known.has(name.toLowerCase()) && fits(name)) {
-          options.push({ value: name, label: `@${name}`, detail: "not in this room", insert: `@${name}` });
+      const known = new Set(members.map((person) => person.username.toLowerCase()));
+      for (const person of await this.people.named(query)) {
+        if (!known.has(person.username.toLowerCase()) && fits(person)) {
+          options.push(personOption(person, "not in this room"));
         }
       }
     }
@@ -227,6 +245,7 @@ export class Autocomplete {
       li.dataset.index = String(index);
       li.dataset.value = option.value;
       li.append(el("span", option.emoji ? "suggestion-main emoji" : "suggestion-main", option.label));
+      if (option.handle) li.append(el("span", "suggestion-handle", option.handle));
       if (option.detail) li.append(el("span", "suggestion-detail", option.detail));
       return li;
     }));

@@ -4,6 +4,7 @@
 //   import { avatar } from "./avatar.js";
 //   item.prepend(avatar("mikasa"));   // <span class="avatar" data-colour="7" aria-hidden="true">M</span>
 //   avatar("levi.ackerman", "avatar small");   // "LA"; any class, e.g. for the people panel
+//   avatar("alice", "avatar", "Alice Liddell");   // "AL": initials of the name shown
 //
 // The colours are static/messages.css's .avatar[data-colour="0".."11"], each
 // dark enough for white initials to pass WCAG AA (4.5:1). Which one a person
@@ -27,19 +28,24 @@ export function colourIndex(username) {
 }
 
 // One or two letters: the first of each of the first two parts of the name
-// ("levi.ackerman", "levi_ackerman" and "levi-ackerman" are "LA"), else the
-// first of its one part ("_q" is "Q"), else its first character ("__" is "_").
-export function initials(username) {
-  const parts = username.split(/[_.-]+/).filter(Boolean);
-  const letters = parts.length > 1 ? parts[0][0] + parts[1][0] : (parts[0] ?? username).slice(0, 1);
+// shown (a display name, else the username; parts are split by white space,
+// "_", "." and "-": "Alice Liddell" and "levi.ackerman" are "AL" and "LA"),
+// else the first of its one part ("_q" is "Q"), else its first character
+// ("__" is "_"). Characters, not UTF-16 units: "Ωmega Émile" is "ΩÉ".
+export function initials(name) {
+  const first = (text) => Array.from(text)[0] ?? "";
+  const parts = name.split(/[\s_.-]+/).filter(Boolean);
+  const letters = parts.length > 1 ? first(parts[0]) + first(parts[1]) : first(parts[0] ?? name);
   return letters.toUpperCase();
 }
 
-export function avatar(username, className = "avatar") {
+// The colour is the username's (it stays when the display name changes); the
+// letters are the name's.
+export function avatar(username, className = "avatar", name = username) {
   const node = document.createElement("span");
   node.className = className;
   node.dataset.colour = String(colourIndex(username));
   node.setAttribute("aria-hidden", "true");
-  node.textContent = initials(username);
+  node.textContent = initials(name);
   return node;
 }

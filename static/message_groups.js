@@ -63,8 +63,10 @@ function timeOf(li) {
 }
 
 export class MessageGroups {
-  constructor(list) {
+  // nameOf(username): the name shown for them (static/names.js), for the avatar's initials.
+  constructor(list, nameOf = (username) => username) {
     this.list = list;
+    this.nameOf = nameOf;
     this.relabelAtMidnight();
   }
 
@@ -137,7 +139,7 @@ export class MessageGroups {
     li.classList.toggle("group-start", start);
     li.classList.toggle("continued", !start);
     const shown = li.querySelector(":scope > .avatar");
-    if (start && !shown) li.prepend(avatar(li.dataset.user));
+    if (start && !shown) li.prepend(avatar(li.dataset.user, "avatar", this.nameOf(li.dataset.user)));
     if (!start) shown?.remove();
   }
 

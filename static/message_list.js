@@ -7,9 +7,12 @@
 //
 // A stored message (see static/room.js for the page's other hooks):
 //   li.message#m<seq>[data-seq][data-user][data-ts]  .mine for the reader's own
-//     span.avatar (first of a group only), .meta: .author, a.permalink (href
-//     "/rooms/<name>#m<seq>": the live room opened at that message) around time[datetime]
+//     span.avatar (first of a group only), .meta: .author (the display name, else
+//     the username; title "@username"), .handle ("@username", under a display
+//     name only), a.permalink (href "/rooms/<name>#m<seq>": the live room opened
+//     at that message) around time[datetime]
 //     .content, then the tools and reactions of static/message_events.js
+import { avatar } from "./avatar.js";
 import { el } from "./dom.js";
 import { MessageGroups } from "./message_groups.js";
 
@@ -18,15 +21,47 @@ const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute:
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
 
 export class MessageList {
-  // me: the reader's username; roomUrl: the live room's path, for permalinks.
-  constructor({ list, me, roomUrl }) {
+  // me: the reader's username; roomUrl: the live room's path, for permalinks;
+  // names: the page's DisplayNames (static/names.js), else usernames are shown.
+  constructor({ list, me, roomUrl, names = null }) {
     this.list = list;
     this.me = me;
     this.roomUrl = roomUrl;
+    this.names = names;
     // @me in a message's HTML (chat/domain/render.py writes data-user lower-cased).
     this.mentionOfMe = `.mention[data-user="${CSS.escape(me.toLowerCase())}"]`;
-    this.groups = new MessageGroups(list);
+    this.groups = new MessageGroups(list, (username) => this.nameOf(username));
     this.events = null; // the page's MessageEvents, which draws with fillContent: set once made
+  }
+
+  nameOf(username) {
+    return this.names ? this.names.of(username) : username;
+  }
+
+  // The header's name: the display name (text, never HTML) with the @username
+  // as its title and, when they differ, beside it in muted text.
+  authorParts(username) {
+    const name = this.nameOf(username);
+    const author = el("span", "author", name);
+    author.title = `@${username}`;
+    return name === username ? [author] : [author, " ", el("span", "handle", `@${username}`)];
+  }
+
+  // A person's name changed (static/names.js): their messages' headers,
+  // avatars and `/me` lines show the new one.
+  rename(username) {
+    const name = this.nameOf(username);
+    for (const li of this.list.querySelectorAll(`li.message[data-user="${CSS.escape(username)}"]`)) {
+      const meta = li.querySelector(":scope > .meta");
+      const author = meta?.querySelector(":scope > .author");
+      if (author) {
+        meta.querySelector(":scope > .handle")?.remove();
+        author.replaceWith(...this.authorParts(username));
+      }
+      const actor = li.querySelector(":scope > .content > .actor");
+      if (actor) actor.textContent = name;
+      li.querySelector(":scope > .avatar")?.replaceWith(avatar(username, "avatar", name));
+    }
   }
 
   timeElement(date) {
@@ -68,11 +103,11 @@ export class MessageList {
     const date = frame.ts ? new Date(frame.ts) : new Date();
     li.dataset.ts = date.toISOString();
     const meta = el("div", "meta");
-    meta.append(el("span", "author", frame.username), " ", this.permalink(frame.seq, date));
+    meta.append(...this.authorParts(frame.username), " ", this.permalink(frame.seq, date));
     const content = li.querySelector(".content") ?? el("div");
     if (frame.html !== undefined || frame.content !== undefined) {
       this.fillContent(content, frame);
-      if (frame.kind === "action") content.prepend(el("span", "actor", frame.username), " ");
+      if (frame.kind === "action") content.prepend(el("span", "actor", this.nameOf(frame.username)), " ");
     }
     if (frame.kind === "action" || content.querySelector(".actor")) li.classList.add("action");
     li.replaceChildren(meta, content);

@@ -26,8 +26,10 @@ const RETRYABLE = new Set(["rate_limited", "unavailable", "too_many_requests"]);
 
 export class OwnSends {
   // composer: static/composer.js's, for Edit; onTransmit(): a chat frame is on its way.
-  constructor({ socket, list, room, me, composer, onTransmit, scrollToBottom }) {
+  // authorParts(): the reader's name as a message header shows it (static/message_list.js).
+  constructor({ socket, list, room, me, composer, onTransmit, scrollToBottom, authorParts = null }) {
     Object.assign(this, { socket, list, room, me, composer, onTransmit, scrollToBottom });
+    this.authorParts = authorParts ?? (() => [el("span", "author", me)]);
     this.entries = new Map(); // client_id -> { li, content, refusal }: sending, or refused
     list.addEventListener("click", (event) => this.onClick(event));
   }
@@ -74,7 +76,7 @@ export class OwnSends {
   transmit(clientId, entry) {
     entry.refusal = null;
     entry.li.className = "message mine pending";
-    entry.li.querySelector(".meta").replaceChildren(el("span", "author", this.me), " ", el("span", "state", "sending…"));
+    entry.li.querySelector(".meta").replaceChildren(...this.authorParts(), " ", el("span", "state", "sending…"));
     this.socket.request({ type: "chat", room: this.room, content: entry.content, client_id: clientId });
     this.onTransmit();
     this.remember();
@@ -92,7 +94,7 @@ export class OwnSends {
     tools.append(this.button("restore", "Edit", clientId, "Edit: put the text back in the message box"));
     if (RETRYABLE.has(frame.code)) tools.append(this.button("retry", "Retry", clientId));
     tools.append(this.button("discard ghost", "Discard", clientId, "Discard this unsent message"));
-    entry.li.querySelector(".meta").replaceChildren(el("span", "author", this.me), " ", state, " ", tools);
+    entry.li.querySelector(".meta").replaceChildren(...this.authorParts(), " ", state, " ", tools);
     this.remember();
   }
 

@@ -7,6 +7,7 @@
 // room the person is a member of. After each (re)connect the open room's
 // members are read again (GET /api/rooms/<room>/members): presence is never
 // replayed, so a socket that was away from the server may have missed some.
+// The same read brings their display names (static/names.js; showName draws one).
 //
 // Reports it: this tab tells the server when the person is away (the page
 // hidden for HIDDEN_AWAY_MS, or no input for IDLE_AWAY_MS) and when they are
@@ -29,21 +30,50 @@ export function setStatus(username, status) {
   }
 }
 
-async function refreshMembers(room) {
+// The room's members [{username, status, display_name}]; null if the server
+// could not be asked (offline: the next reconnect asks again).
+export async function fetchMembers(room) {
   try {
     const response = await fetch(`/api/rooms/${encodeURIComponent(room)}/members`, { credentials: "same-origin" });
-    if (!response.ok) return;
-    for (const member of (await response.json()).members ?? []) setStatus(member.username, member.status);
+    if (!response.ok) return null;
+    return (await response.json()).members ?? [];
   } catch {
-    // Offline: the next reconnect asks again.
+    return null;
   }
 }
 
-export function followPresence(socket, { room = null } = {}) {
+async function refreshMembers(room, onMembers) {
+  const members = await fetchMembers(room);
+  if (members === null) return;
+  for (const member of members) setStatus(member.username, member.status);
+  onMembers(members);
+}
+
+// A person's name in #members (li > .person > .person-name, and .handle, the
+// @username, under a display name), after it changed (static/names.js).
+export function showName(username, displayName) {
+  for (const li of document.querySelectorAll(`#members li[data-user="${CSS.escape(username)}"]`)) {
+    const person = li.querySelector(".person");
+    if (!person) continue;
+    if (displayName) li.dataset.name = displayName;
+    else delete li.dataset.name;
+    person.querySelector(".person-name").textContent = displayName || username;
+    person.querySelector(".handle")?.remove();
+    if (displayName) {
+      const handle = document.createElement("span");
+      handle.className = "handle";
+      handle.textContent = `@${username}`;
+      person.append(" ", handle);
+    }
+  }
+}
+
+// onMembers(members): the open room's members as each read after a `ready` found them.
+export function followPresence(socket, { room = null, onMembers = () => {} } = {}) {
   socket.on("presence", (frame) => setStatus(frame.username, frame.status));
   if (room !== null) {
     socket.on("ready", (frame) => {
-      if (frame.room === room) refreshMembers(room);
+      if (frame.room === room) refreshMembers(room, onMembers);
     });
   }
 

@@ -21,7 +21,9 @@
 //   li.room-start, #scrollback-status: older messages (static/scrollback.js)
 //   (edit, delete and reaction hooks: static/message_events.js)
 //   #members         the room's members, li[data-user][data-status] (online, away,
-//                    offline; static/people.js keeps it live)
+//                    offline; static/people.js keeps it live), [data-name] for a
+//                    display name: .person-name shows it, .handle the @username
+//                    (the names on this page: static/names.js)
 //   #typing          "X is typing…", empty when no one is
 //   #send, #content  the form and its textarea: Enter sends, Shift+Enter is a newline
 //                    (#send-counter, #send-note: static/composer.js); logged out,
@@ -42,7 +44,8 @@ import { FirstUnread, Permalinks } from "./jumps.js";
 import { UnreadBadges } from "./unread.js";
 import { showMembership } from "./membership.js";
 import { followRenames } from "./rename.js";
-import { followPresence } from "./people.js";
+import { fetchMembers, followPresence, showName } from "./people.js";
+import { DisplayNames } from "./names.js";
 import { notifyWhileAway } from "./notify.js";
 import { Drawers } from "./drawer.js";
 import { el } from "./dom.js";
@@ -84,6 +87,12 @@ const composer = new Composer({
 new RoomSwitcher({ rooms: sidebarRooms(document.querySelector(".sidebar")) });
 new Drawers(document.getElementById("room-layout")); // phones: rooms and people as drawers
 
+// Who is who: display names by username, for headers, avatars, #members and typing.
+const names = new DisplayNames({
+  members: document.getElementById("members"),
+  fetchMembers: () => fetchMembers(room),
+});
+
 const typists = new Map(); // username -> hide timer
 let firstReady = true;
 let readSent = readAtLoad; // the last read seq told to the server
@@ -94,7 +103,14 @@ let readTimer = null;
 const socket = new ChatSocket({ primary: room, ...socketOptions(section.dataset) });
 socket.follow(room, null);
 const badges = new UnreadBadges(socket, { me, openRoom: room });
-const view = new MessageList({ list, me, roomUrl: location.pathname });
+const view = new MessageList({ list, me, roomUrl: location.pathname, names });
+names.onChange((usernames) => {
+  for (const username of usernames) {
+    view.rename(username);
+    showName(username, names.displayName(username));
+  }
+  renderTyping();
+});
 const events = new MessageEvents({
   socket,
   list,
@@ -203,6 +219,7 @@ jump.addEventListener("click", () => {
 
 function onChat(frame) {
   if (frame.room !== room) return;
+  names.ask(frame.username); // posting joins a public room, with no `member` frame
   stopTyping(frame.username);
   const atBottom = isAtBottom();
   const own = sends.take(frame.client_id);
@@ -284,10 +301,10 @@ function onPresence(frame) {
 // --- typing ----------------------------------------------------------------
 
 function renderTyping() {
-  const names = [...typists.keys()];
-  if (names.length === 0) typingEl.textContent = "";
-  else if (names.length === 1) typingEl.textContent = `${names[0]} is typing…`;
-  else if (names.length <= 3) typingEl.textContent = `${names.slice(0, -1).join(", ")} and ${names.at(-1)} are typing…`;
+  const typing = [...typists.keys()].map((username) => names.of(username));
+  if (typing.length === 0) typingEl.textContent = "";
+  else if (typing.length === 1) typingEl.textContent = `${typing[0]} is typing…`;
+  else if (typing.length <= 3) typingEl.textContent = `${typing.slice(0, -1).join(", ")} and ${typing.at(-1)} are typing…`;
   else typingEl.textContent = "Several people are typing…";
 }
 
@@ -322,6 +339,7 @@ const sends = new OwnSends({
   scrollToBottom,
   // The message ends the others' indicator; the next keystroke restarts it.
   onTransmit: () => { lastTypingSent = 0; },
+  authorParts: () => view.authorParts(me),
 });
 
 // --- connection ------------------------------------------------------------
@@ -345,7 +363,15 @@ socket.on("notice", onNotice);
 // Opening or closing a tab is not news: user_joined and user_left draw no line.
 socket.on("user_left", onPresence);
 showMembership({ socket, room, me, notice, section, composer });
-followPresence(socket, { room });
+followPresence(socket, { room, onMembers: (members) => names.learn(members) });
+// Someone new (a join, an addition, a presence in this room): their name is read.
+socket.on("presence", (frame) => {
+  if (frame.room === room) names.ask(frame.username);
+});
+// The reader changed their own name (the settings page, another tab or device).
+socket.on("profile", (frame) => {
+  if (frame.username === me) names.set(me, frame.display_name);
+});
 notifyWhileAway(socket, { me, openRoom: room, openIsDirect: section.dataset.direct === "true" });
 socket.on("typing", onTyping);
 // An edit, deletion or reaction moves the room's seq too: what was seen is read.
@@ -356,12 +382,16 @@ for (const type of ["chat_edit", "chat_delete", "reaction"]) {
   });
 }
 // A membership event or a rename has its seq too (their lines:
-// static/membership.js, static/rename.js).
-for (const type of ["member", "room_renamed"]) {
-  socket.on(type, (frame) => {
-    if (frame.room === room) scrollback.note(frame.seq);
-  });
-}
+// static/membership.js, static/rename.js); whoever it names is read.
+socket.on("member", (frame) => {
+  if (frame.room !== room) return;
+  scrollback.note(frame.seq);
+  names.ask(frame.username);
+  names.ask(frame.member);
+});
+socket.on("room_renamed", (frame) => {
+  if (frame.room === room) scrollback.note(frame.seq);
+});
 followRenames({ socket, room, me, notice, before: () => composer.saveDraft() });
 socket.on("close", () => {
   for (const username of [...typists.keys()]) stopTyping(username);

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from psycopg import Connection
 
-from chat.actions.channels import publish_control
+from chat.actions.channels import publish_control, publish_user
 from chat.domain import passwords
 from chat.domain.entities import ApiToken, User
 from chat.domain.errors import ChatError
 from chat.domain.users import RESERVED_USERNAMES
+from chat.protocol import outbound
 from chat.storage import bus
 
 SQL_INSERT_USER = """
@@ -131,7 +132,7 @@ SQL_DELETE_OTHER_SESSION = """
 SQL_DELETE_SESSIONS = "DELETE FROM user_sessions WHERE user_id = %s"
 SQL_SET_PASSWORD = "UPDATE users SET password_hash = %s WHERE id = %s"
 SQL_DISABLE_USER = "UPDATE users SET disabled_at = now() WHERE id = %s AND disabled_at IS NULL"
-SQL_SET_DISPLAY_NAME = "UPDATE users SET display_name = %s WHERE id = %s"
+SQL_SET_DISPLAY_NAME = "UPDATE users SET display_name = %s WHERE id = %s RETURNING username"
 
 # How stale a session's last_seen_at may get before a request writes it again:
 # "last active" on the settings page is read to the minute, and one write a
@@ -207,8 +208,12 @@ def change_password(
 
 
 def set_display_name(conn: Connection, user_id: int, display_name: str | None) -> None:
-    """Set (validate.validate_display_name's) or, with None, remove the user's display name."""
-    conn.execute(SQL_SET_DISPLAY_NAME, (display_name, user_id))
+    """Set (validate.validate_display_name's) or, with None, remove the user's
+    display name, and tell the user's sockets (a `profile` frame on their
+    channel, sent at commit: call inside the transaction)."""
+    row = conn.execute(SQL_SET_DISPLAY_NAME, (display_name, user_id)).fetchone()
+    if row is not None:
+        publish_user(conn, user_id, outbound.profile_frame(row["username"], display_name))
 
 
 def disable_user(conn: Connection, user_id: int) -> None:

@@ -77,9 +77,10 @@ class RoomListing:
 
     `unread` and `mentions` are None for a room the reader is not a member of
     (a public room they watch); `partner` is the other person of a direct
-    room; `muted` whether the member muted it (no badge, no notification). The room's own
-    fields are repeated flat (name, is_direct, ...) so a template reads a
-    listing and a `Room` alike.
+    room (`partner_display_name` theirs, None when not set); `muted` whether
+    the member muted it (no badge, no notification). The room's own fields are
+    repeated flat (name, is_direct, ...) so a template reads a listing and a
+    `Room` alike.
     """
 
     room: Room
@@ -89,6 +90,7 @@ class RoomListing:
     partner: str | None = None
     muted: bool = False
     partner_status: str | None = None
+    partner_display_name: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Self:
@@ -101,6 +103,7 @@ class RoomListing:
             row.get("partner"),
             bool(row.get("muted")),
             row.get("partner_status"),
+            row.get("partner_display_name"),
         )
 
     @property
@@ -137,10 +140,31 @@ class RoomListing:
 
     @property
     def title(self) -> str:
-        """What people see: #name, or @someone for a direct room."""
+        """What people see: #name; for a direct room the other person's display
+        name, or @username when they have none."""
         if self.room.is_direct and self.partner:
-            return f"@{self.partner}"
+            return self.partner_display_name or f"@{self.partner}"
         return f"#{self.room.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A member of a room as its people panel shows them: `status` is their
+    presence (online, away, offline), `display_name` None when they set none."""
+
+    username: str
+    status: str = "offline"
+    display_name: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        """From a row of queries.SQL_MEMBERS_WITH_STATUS."""
+        return cls(row["username"], row["status"], row.get("display_name"))
+
+    @property
+    def name(self) -> str:
+        """What people see: the display name, else the username."""
+        return self.display_name or self.username
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +191,9 @@ class Message:
     edited_at: datetime | None = None
     deleted_at: datetime | None = None
     reactions: dict[str, list[str]] | None = field(default=None, hash=False)
+    # The author's display name, read for the history pages only (queries.history_before):
+    # not part of the message, and never in a frame.
+    display_name: str | None = field(default=None, compare=False)
 
     @classmethod
     def from_row(cls, row: Row) -> Self:
@@ -184,7 +211,13 @@ class Message:
             row.get("edited_at"),
             row.get("deleted_at"),
             row.get("reactions"),
+            row.get("display_name"),
         )
+
+    @property
+    def author_name(self) -> str:
+        """The author as people see them: their display name, else their username."""
+        return self.display_name or self.username
 
 
 @dataclass(frozen=True, slots=True)

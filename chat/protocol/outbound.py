@@ -294,6 +294,7 @@ def listing_json(listing: RoomListing) -> dict:
         "direct": listing.is_direct,
         "partner": listing.partner,
         "partner_status": listing.partner_status,
+        "partner_display_name": listing.partner_display_name,
         "topic": listing.topic,
         "archived": listing.archived,
         "muted": listing.muted,
@@ -341,3 +342,10 @@ def read_frame(listing: RoomListing) -> str:
             "mentions": listing.mentions,
         }
     )
+
+
+def profile_frame(username: str, display_name: str | None) -> str:
+    """The user changed their display name (None: removed it), for their own
+    sockets: their pages show it at once; others' pages learn it on their next
+    read of the room's members."""
+    return encode({"type": "profile", "username": username, "display_name": display_name})

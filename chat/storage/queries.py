@@ -2,7 +2,15 @@
 
 from psycopg import Connection
 
-from chat.domain.entities import ApiToken, LoginSession, Message, Room, RoomListing, User
+from chat.domain.entities import (
+    ApiToken,
+    LoginSession,
+    Member,
+    Message,
+    Room,
+    RoomListing,
+    User,
+)
 from chat.domain.kinds import ALL_KINDS, MEMBER_KINDS, MESSAGE_KINDS, RENDERED_KINDS
 from chat.domain.render import render
 
@@ -90,6 +98,10 @@ _MEMBER_ROOMS = (
                WHERE o.room_id = r.id AND o.user_id <> %(user_id)s
            ) END AS partner,
            CASE WHEN r.is_direct THEN (
+               SELECT u.display_name FROM room_members o JOIN users u ON u.id = o.user_id
+               WHERE o.room_id = r.id AND o.user_id <> %(user_id)s
+           ) END AS partner_display_name,
+           CASE WHEN r.is_direct THEN (
                SELECT """
     + SQL_STATUS_OF_U
     + """ FROM room_members o JOIN users u ON u.id = o.user_id
@@ -138,16 +150,18 @@ SQL_REACTIONS_OF_M = """(
         GROUP BY r.emoji
     ) by_emoji
 )"""
-_MESSAGE_ROWS = (
+_MESSAGE_COLUMNS = (
     """
     SELECT m.seq, u.username, m.content, m.client_id, m.created_at, m.html, m.kind,
            m.target_seq, m.edited_at, m.deleted_at,
            CASE WHEN m.target_seq IS NULL THEN """
     + SQL_REACTIONS_OF_M
-    + """ END AS reactions
+    + """ END AS reactions"""
+)
+_MESSAGE_FROM = """
     FROM messages m JOIN users u ON u.id = m.user_id
 """
-)
+_MESSAGE_ROWS = _MESSAGE_COLUMNS + _MESSAGE_FROM
 SQL_MESSAGES_BETWEEN = (
     _MESSAGE_ROWS
     + """
@@ -157,15 +171,18 @@ SQL_MESSAGES_BETWEEN = (
     LIMIT %(limit)s
 """
 )
-SQL_MESSAGES_BEFORE = (
-    "SELECT * FROM ("
-    + _MESSAGE_ROWS
-    + """
+_BEFORE = """
     WHERE m.room_id = %(room_id)s AND m.seq < %(before)s AND m.kind = ANY(%(kinds)s)
     ORDER BY m.seq DESC
     LIMIT %(limit)s
 ) newest ORDER BY seq
 """
+SQL_MESSAGES_BEFORE = "SELECT * FROM (" + _MESSAGE_ROWS + _BEFORE
+# The history pages' read: as SQL_MESSAGES_BEFORE, with the author's display
+# name, which the pages show and frames never carry (a frame is encoded once
+# for every reader; the live page knows names from the room's members).
+SQL_HISTORY_BEFORE = (
+    "SELECT * FROM (" + _MESSAGE_COLUMNS + ", u.display_name" + _MESSAGE_FROM + _BEFORE
 )
 # The seq of the `offset`-th message (not event) after seq `after`; where the
 # next page of history ends.
@@ -312,7 +329,7 @@ SQL_MEMBERS = """
 SQL_READ_SEQ = "SELECT last_read_seq FROM room_members WHERE room_id = %s AND user_id = %s"
 SQL_MEMBERS_WITH_STATUS = (
     """
-    SELECT u.username, """
+    SELECT u.username, u.display_name, """
     + SQL_STATUS_OF_U
     + """ AS status
     FROM room_members m JOIN users u ON u.id = m.user_id
@@ -322,13 +339,10 @@ SQL_MEMBERS_WITH_STATUS = (
 )
 
 
-def members_with_status(conn: Connection, room_id: int) -> list[tuple[str, str]]:
-    """The room's members, (username, status) by name; status is online, away or
-    offline (DESIGN §9)."""
-    return [
-        (row["username"], row["status"])
-        for row in conn.execute(SQL_MEMBERS_WITH_STATUS, (room_id,))
-    ]
+def members_with_status(conn: Connection, room_id: int) -> list[Member]:
+    """The room's members by username, each with their display name (None when
+    not set) and status: online, away or offline (DESIGN §9)."""
+    return [Member.from_row(row) for row in conn.execute(SQL_MEMBERS_WITH_STATUS, (room_id,))]
 
 
 # `ends_in`: seconds until the key's window closes (and its count with it).
@@ -400,8 +414,11 @@ def messages_before(
 
 def history_before(conn: Connection, room_id: int, before: int, limit: int) -> list[Message]:
     """The `limit` newest messages (no events) with seq < before, oldest first
-    (as messages_between)."""
-    return messages_before(conn, room_id, before, limit, messages_only=True)
+    (as messages_before with `messages_only`), each with its author's
+    `display_name`: what a history page shows."""
+    params = {"room_id": room_id, "before": before, "limit": limit}
+    params["kinds"] = _kinds(True)
+    return _messages(conn.execute(SQL_HISTORY_BEFORE, params).fetchall())
 
 
 def member_events_between(

@@ -102,14 +102,18 @@ def leave_room(name: str):
 
 @bp.get("/rooms/<name>/members")
 def list_members(name: str):
-    """The room's members with their status (online, away, offline), by name."""
+    """The room's members with their status (online, away, offline) and display
+    name (null when not set), by username."""
     room = room_or_404(name)
     with worker.connection() as conn:
         members = queries.members_with_status(conn, room.id)
     return jsonify(
         room=room.name,
         private=room.is_private,
-        members=[{"username": u, "status": s} for u, s in members],
+        members=[
+            {"username": m.username, "status": m.status, "display_name": m.display_name}
+            for m in members
+        ],
     )
 
 

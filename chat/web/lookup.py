@@ -18,7 +18,7 @@ from flask import Blueprint, Flask, Response, jsonify, request
 
 from chat.domain import shortcodes
 from chat.domain.errors import ChatError
-from chat.domain.users import USERNAME_RE
+from chat.domain.validate import DISPLAY_NAME_MAX
 from chat.realtime import commands
 from chat.storage import people
 from chat.web import worker
@@ -81,14 +81,21 @@ def list_commands():
 
 @api.get("/users")
 def list_users():
-    """Enabled users whose name starts with `prefix`, by name (at most 20)."""
+    """Enabled users whose username, or a word of whose display name, starts with
+    `prefix`, by username (at most 20): `users` (usernames) and `people` (each
+    with its display name)."""
     prefix = request.args.get("prefix", "")
     if not prefix:
-        raise ChatError("bad_request", "prefix is required: the first letters of a username")
-    if len(prefix) > 32:
-        raise ChatError("bad_request", "prefix is over 32 characters, longer than any username")
-    if not USERNAME_RE.match(prefix):
-        return jsonify(users=[])  # no username starts so: nothing to look up
+        raise ChatError("bad_request", "prefix is required: the first letters of a name")
+    if len(prefix) > DISPLAY_NAME_MAX:
+        raise ChatError(
+            "bad_request", f"prefix is over {DISPLAY_NAME_MAX} characters, longer than any name"
+        )
+    if prefix.isspace():
+        return jsonify(users=[], people=[])  # no name starts so: nothing to look up
     with worker.connection() as conn:
-        users = people.users_by_prefix(conn, prefix, MAX_USERS)
-    return jsonify(users=users)
+        found = people.people_by_prefix(conn, prefix, MAX_USERS)
+    return jsonify(
+        users=[username for username, _ in found],
+        people=[{"username": username, "display_name": name} for username, name in found],
+    )

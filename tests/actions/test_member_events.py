@@ -184,6 +184,7 @@ def test_a_member_adds_someone_and_they_hear_it_live(db, database_url, people, p
         "direct": False,
         "partner": None,
         "partner_status": None,
+        "partner_display_name": None,
         "topic": "",
         "archived": False,
         "muted": False,

@@ -89,7 +89,8 @@ def test_members_are_listed_with_their_status(db, people, workers):
         actions.join_room(db, general.id, person.id)
     actions.set_status(db, "w1", people["alice"], True)
     actions.set_status(db, "w2", people["bob"], False)
-    assert queries.members_with_status(db, general.id) == [("alice", "away"), ("bob", "online")]
+    members = queries.members_with_status(db, general.id)
+    assert [(m.username, m.status) for m in members] == [("alice", "away"), ("bob", "online")]
 
 
 def test_a_workers_share_is_away_only_when_all_its_sockets_are(db, realtime, people):

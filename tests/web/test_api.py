@@ -85,6 +85,7 @@ def test_list_rooms_with_token(client, db, user, headers):
         "direct": False,
         "partner": None,
         "partner_status": None,
+        "partner_display_name": None,
         "topic": "",
         "archived": False,
         "muted": False,

@@ -77,14 +77,15 @@ def test_members_of_a_public_room(client, db, eren, mikasa, headers):
     general = room_row(db)
     for user in (mikasa, eren):
         actions.join_room(db, general.id, user.id)
+    actions.set_display_name(db, mikasa.id, "Mikasa Ackerman")
     response = client.get("/api/rooms/general/members", headers=headers)
     assert response.status_code == 200
     assert response.json == {
         "room": "general",
         "private": False,
         "members": [
-            {"username": "eren", "status": "offline"},
-            {"username": "mikasa", "status": "offline"},
+            {"username": "eren", "status": "offline", "display_name": None},
+            {"username": "mikasa", "status": "offline", "display_name": "Mikasa Ackerman"},
         ],
     }
 
@@ -130,7 +131,34 @@ def test_users_by_prefix_are_at_most_twenty(client, db, headers):
     assert response.json["users"] == [f"user{i:02}" for i in range(20)]
 
 
-@pytest.mark.parametrize("query", ["", "?prefix=", "?prefix=" + "e" * 33])
+HOSTILE_NAME = "<img src=x onerror=alert(1)>"
+
+
+def test_people_are_found_by_any_word_of_their_display_name(client, db, eren, headers):
+    alice, bob, carol = (make_user(db, name) for name in ("alice", "bob", "carol"))
+    actions.set_display_name(db, alice.id, "Alice Liddell")
+    actions.set_display_name(db, bob.id, "Bob Ölund_x")
+    actions.set_display_name(db, carol.id, HOSTILE_NAME)
+    actions.disable_user(db, make_user(db, "lidia").id)
+
+    def found(prefix):
+        response = client.get("/api/users", query_string={"prefix": prefix}, headers=headers)
+        assert response.status_code == 200, response.json
+        assert response.json["users"] == [p["username"] for p in response.json["people"]]
+        return [(p["username"], p["display_name"]) for p in response.json["people"]]
+
+    assert found("ali") == found("LIDD") == [("alice", "Alice Liddell")]
+    assert found("a") == [("alice", "Alice Liddell")]  # by username and by name: once
+    assert found("ö") == found("Ölund") == [("bob", "Bob Ölund_x")]
+    assert found("lund") == []  # a word's start, not its middle
+    assert found("d_x") == found("%") == []  # no wildcards
+    assert found("alice liddell") == [("alice", "Alice Liddell")]
+    assert found("<img") == [("carol", HOSTILE_NAME)]  # as typed: JSON, never markup
+    assert found("e") == [("eren", None)]
+    assert found(" ") == []
+
+
+@pytest.mark.parametrize("query", ["", "?prefix=", "?prefix=" + "e" * 65])
 def test_users_needs_a_prefix_that_can_start_a_username(client, headers, query):
     response = client.get(f"/api/users{query}", headers=headers)
     assert response.status_code == 400
