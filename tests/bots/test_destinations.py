@@ -13,25 +13,7 @@ from chat import config
 from chat.bots.egress import Refused, destinations, parse, refusal
 from chat.bots.egress.errors import NetworkError, TimedOut
 
-
-def resolving_to(*addresses: str, calls: list | None = None):
-    """A resolver (getaddrinfo's shape) that gives `addresses` for any name."""
-
-    def resolver(host, port, family=0, type=0):
-        if calls is not None:
-            calls.append(host)
-        return [
-            (
-                socket.AF_INET6 if ":" in a else socket.AF_INET,
-                socket.SOCK_STREAM,
-                6,
-                "",
-                (a, port, 0, 0) if ":" in a else (a, port),
-            )
-            for a in addresses
-        ]
-
-    return resolver
+from .resolvers import resolving_to
 
 
 def checked(url: str, resolver=None, allow=()) -> list:

@@ -21,7 +21,7 @@ from chat.bots.egress import (
 
 from ..certificates import self_signed_certificate
 from .pages import Endless, Page, PageServer, Raw, Redirect, Silent, Trickle
-from .test_destinations import resolving_to
+from .resolvers import resolving_to
 
 HTML = ("text/html", "application/xhtml+xml")
 
