@@ -137,8 +137,8 @@ def decode(body: bytes, charset: str | None = None) -> str:
         if encoding and encoding.startswith("utf-16"):
             encoding = "utf-8"  # a page that could declare it in ASCII is not UTF-16
     if encoding is None:
-        try:
-            return body.decode("utf-8")
+        try:  # a body cut at the byte limit may end inside a character: not final
+            return codecs.getincrementaldecoder("utf-8")().decode(body, final=False)
         except UnicodeDecodeError:
             encoding = "cp1252"
     return body.decode(encoding, errors="replace")

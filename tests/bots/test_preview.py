@@ -129,6 +129,8 @@ def test_the_image_is_an_absolute_http_url_or_nothing(image, expected):
         # Nothing declared: UTF-8 when it is UTF-8, windows-1252 when not.
         ("<title>naïve</title>".encode(), None, "naïve"),
         ("<title>naïve</title>".encode("cp1252"), None, "naïve"),
+        # A body cut at the byte limit inside a character is still UTF-8.
+        ("<title>naïve</title><p>€".encode()[:-1], None, "naïve"),
         # Labels that name no text encoding are ignored.
         ("<title>naïve</title>".encode(), "base64", "naïve"),
         ('<meta charset="rot13"><title>naïve</title>'.encode(), "no-such-charset", "naïve"),

@@ -228,7 +228,9 @@ def _failure(exc: Exception, destination: Destination, deadline: float) -> Excep
     if isinstance(exc, ssl.SSLCertVerificationError):
         # Retrying will not make a certificate trusted.
         return NetworkError("the certificate is not trusted", where, transient=False)
-    if isinstance(exc, http.client.LineTooLong) or "more than" in str(exc):
+    if isinstance(exc, http.client.LineTooLong) or (
+        isinstance(exc, http.client.HTTPException) and "more than" in str(exc)
+    ):
         return TooBig("the answer's headers are too long or too many", where)
     if isinstance(exc, http.client.RemoteDisconnected | http.client.IncompleteRead | OSError):
         return NetworkError(_os_words(exc, "the connection broke off"), where)
