@@ -13,7 +13,9 @@ chat/factory.py says why, pyproject.toml's import contracts check it).
 """
 
 import argparse
+import ipaddress
 import os
+import re
 import secrets
 import sys
 from collections.abc import Callable, Mapping
@@ -124,6 +126,38 @@ def text(setting: Setting, raw: str) -> Any:
 def origins(setting: Setting, raw: str) -> list[str]:
     """Comma-separated origins, compared as browsers send them: lower case, no `/`."""
     return [o.strip().rstrip("/").lower() for o in raw.split(",") if o.strip()]
+
+
+# One `host:port` of EGRESS_ALLOW: a host name or an IPv4 literal, or an IPv6
+# literal in brackets, and a port.
+_HOST_PORT = re.compile(r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})\Z")
+
+
+def destinations(setting: Setting, raw: str) -> tuple:
+    """Comma-separated `host:port` entries and CIDR networks, each checked: a
+    (lower-case host, port) pair, an IP literal host in its canonical spelling
+    (`[0::1]:80` is ("::1", 80)), or an ipaddress network."""
+    entries: list = []
+    for entry in (e.strip() for e in raw.split(",")):
+        if not entry:
+            continue
+        if "/" in entry:
+            try:
+                entries.append(ipaddress.ip_network(entry))
+            except ValueError:
+                raise SystemExit(f"{setting.name}: {entry!r} is not a CIDR network") from None
+            continue
+        match = _HOST_PORT.match(entry)
+        if match is None or not 1 <= int(match.group(2)) <= 65535:
+            raise SystemExit(f"{setting.name}: {entry!r} is neither host:port nor a CIDR network")
+        host = match.group(1).lower()
+        if host.startswith("["):
+            try:
+                host = str(ipaddress.IPv6Address(host[1:-1]))
+            except ValueError:
+                raise SystemExit(f"{setting.name}: {entry!r} has no IPv6 address in []") from None
+        entries.append((host, int(match.group(2))))
+    return tuple(entries)
 
 
 # --- the table (the README's order) --------------------------------------------------
@@ -480,6 +514,18 @@ SETTINGS: tuple[Setting, ...] = (
         number,
         "seconds one attempt at a quote may take, connection and name lookup included:"
         " stooq answers in well under a second, and a slow attempt holds up the queue",
+    ),
+    Setting(
+        "EGRESS_ALLOW",
+        (),
+        destinations,
+        "tests only: comma-separated `host:port` entries and CIDR networks that outbound"
+        " requests (link previews, `chat/bots/egress/`) may reach although they are not"
+        " public, e.g. `127.0.0.1:8081` for a test's local server. A `host:port` entry"
+        " matches the URL's host as written (not what it resolves to) and its port; a"
+        " network, the addresses a name resolves to, on any port. Never set it in"
+        " production: every address it lets through is one an attacker's link reaches too",
+        shown="none",
     ),
     Setting(
         "TEST_DATABASE_URL",

@@ -146,6 +146,7 @@ def test_load_defaults(tmp_path, unset_env):
         "BOT_RETRY_DELAY": 2.0,
         "STOCK_QUOTE_URL": "https://stooq.com/q/l/?s={symbol}&f=sd2t2ohlcv&h&e=csv",
         "STOCK_QUOTE_TIMEOUT": 5.0,
+        "EGRESS_ALLOW": (),
     }
 
 

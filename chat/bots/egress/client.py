@@ -1,0 +1,375 @@
+"""The guarded GET: to checked addresses only, redirects re-checked, bounded in time and bytes.
+
+Each hop (the first URL, then every redirect's) is parsed and resolved by
+chat/bots/egress/destinations.py; the connection is made here, to one of the
+addresses that were checked, never to the name (which could resolve
+elsewhere by now: DNS rebinding). The request still names the host: in the
+Host header, and over https in TLS's SNI, with the certificate verified
+against the host name (`ssl.create_default_context()`: CERT_REQUIRED,
+check_hostname). http.client does the HTTP (status line, headers, chunked
+bodies) over that socket.
+
+One deadline covers the whole fetch: every name lookup, connection, TLS
+handshake, request and read, across redirects. Before each socket operation
+the socket's timeout is set to the time left (`_DeadlineSocket`), so a server
+that trickles a byte at a time runs into the deadline like a silent one.
+No proxy settings from the environment are honoured: a proxy would connect
+to whatever the name resolves to on its side.
+"""
+
+import http.client
+import io
+import re
+import socket
+import ssl
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from urllib.parse import quote, urljoin
+
+from chat.bots.egress import destinations
+from chat.bots.egress.destinations import Allowance, Destination, IPAddress, Resolver
+from chat.bots.egress.errors import (
+    BadResponse,
+    NetworkError,
+    TimedOut,
+    TooBig,
+    TooManyRedirects,
+    WrongType,
+)
+
+# A whole fetch, redirects included: a preview that takes longer is not worth
+# holding a worker for, and pages that answer at all answer well within it.
+TIMEOUT = 10.0
+# Enough for the head of any real page (OpenGraph tags sit in the first few
+# KiB; heavy pages inline scripts and styles before them); reading stops here.
+MAX_BYTES = 512 * 1024
+# Browsers follow about 20; a link's page that needs more than 5 is not worth it.
+MAX_REDIRECTS = 5
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Statuses that say "try again later" rather than "this request is wrong".
+RETRY_STATUSES = frozenset({408, 425, 429})
+# Read size: a socket rarely holds more at once.
+CHUNK = 16 * 1024
+USER_AGENT = "chat-link-preview/1"
+
+
+@dataclass(frozen=True)
+class Response:
+    """A 2xx answer: the URL it came from (after redirects), its status, media
+    type (lower case, no parameters), declared charset, and body: whole, or cut
+    at the byte limit or where `until` matched (then `complete` is False)."""
+
+    url: str
+    status: int
+    content_type: str
+    charset: str | None
+    body: bytes
+    complete: bool
+
+
+def get(
+    url: str,
+    *,
+    allow: Allowance = (),
+    timeout: float = TIMEOUT,
+    max_bytes: int = MAX_BYTES,
+    max_redirects: int = MAX_REDIRECTS,
+    accept: Collection[str] | None = None,
+    until: re.Pattern[bytes] | None = None,
+    cut: bool = False,
+    resolver: Resolver = socket.getaddrinfo,
+    context: ssl.SSLContext | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """GET `url`, following up to `max_redirects` redirects, each re-checked.
+
+    `accept`: the media types to read (others raise WrongType before the body
+    is read; None reads any). `until`: stop reading once the body matches it
+    (`</head>`). `cut`: a body past `max_bytes` is cut there rather than
+    raising TooBig. `allow`: EGRESS_ALLOW (tests only). `resolver` and
+    `context` (the TLS trust) are for tests. Raises the errors of
+    chat/bots/egress/errors.py, and nothing else for anything a server sends.
+    """
+    deadline = time.monotonic() + timeout
+    context = context or ssl.create_default_context()
+    current = url
+    for hop in range(max_redirects + 1):
+        destination = destinations.parse(current)
+        addresses = destinations.resolve(destination, allow, resolver, deadline)
+        connection = _connection(destination, addresses, deadline, context)
+        try:
+            response = _request(connection, destination, accept, headers, deadline)
+            if response.status in REDIRECTS:
+                current = _next(destination, response, hop, max_redirects)
+                continue
+            _check_status(destination, response)
+            content_type, charset = _media_type(destination, response, accept)
+            body, complete = _read(destination, response, max_bytes, until, cut, deadline)
+            return Response(current, response.status, content_type, charset, body, complete)
+        finally:
+            connection.release()
+    raise AssertionError("unreachable: the last hop returns or raises")
+
+
+def _connection(destination, addresses, deadline, context) -> "_Connection":
+    if destination.scheme == "https":
+        return _TLSConnection(destination, addresses, deadline, context)
+    return _Connection(destination, addresses, deadline)
+
+
+def _request(connection, destination, accept, headers, deadline) -> http.client.HTTPResponse:
+    """Send the GET and read the status line and headers."""
+    try:
+        connection.putrequest("GET", destination.target, skip_accept_encoding=True)
+        # Bytes as sent: the byte limit is on what is read, never on a decompressed size.
+        connection.putheader("Accept-Encoding", "identity")
+        connection.putheader("Accept", ", ".join(accept) if accept else "*/*")
+        connection.putheader("User-Agent", USER_AGENT)
+        connection.putheader("Connection", "close")
+        for name, value in (headers or {}).items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        return connection.getresponse()
+    except Exception as exc:
+        raise _failure(exc, destination, deadline) from None
+
+
+def _next(destination: Destination, response, hop: int, max_redirects: int) -> str:
+    """Where a redirect leads, joined to the URL it came from; checked by the next hop."""
+    location = response.getheader("Location")
+    if not location:
+        raise BadResponse(
+            "a redirect without a Location",
+            f"HTTP {response.status} without Location from {destination.url!r}",
+        )
+    if hop == max_redirects:
+        raise TooManyRedirects(
+            f"more than {max_redirects} redirects",
+            f"the redirect after {max_redirects} from {destination.url!r}: {location!r}",
+        )
+    # As browsers do: bytes beyond ASCII in a Location (read as latin-1 by
+    # http.client) are percent-encoded; the next hop's parse refuses any left odd.
+    location = quote(location, safe="".join(map(chr, range(0x21, 0x7F))), encoding="latin-1")
+    try:
+        return urljoin(destination.url, location)
+    except ValueError:
+        raise BadResponse(
+            "a redirect to an address that cannot be read", f"Location {location!r}"
+        ) from None
+
+
+def _check_status(destination: Destination, response) -> None:
+    status = response.status
+    if 200 <= status < 300:
+        return
+    said = f"HTTP {status} {_phrase(status)}".rstrip()
+    transient = status >= 500 or status in RETRY_STATUSES
+    raise BadResponse(
+        f"the answer was {said}", f"{said} from {destination.url!r}", transient=transient
+    )
+
+
+def _media_type(destination, response, accept) -> tuple[str, str | None]:
+    if response.getheader("Content-Type") is None:
+        raise WrongType("the answer has no Content-Type", f"from {destination.url!r}")
+    content_type = response.headers.get_content_type()
+    if accept is not None and content_type not in accept:
+        raise WrongType(
+            "the answer is not of a type read here",
+            f"Content-Type {response.getheader('Content-Type')!r} from {destination.url!r}",
+        )
+    return content_type, response.headers.get_content_charset()
+
+
+def _read(destination, response, max_bytes, until, cut, deadline) -> tuple[bytes, bool]:
+    """The body, at most max_bytes of it (memory stays bounded by that however
+    long the body is), stopping early where `until` matches."""
+    declared = response.length
+    if declared is not None and declared > max_bytes and not cut:
+        raise TooBig(
+            f"the answer is over {max_bytes} bytes",
+            f"Content-Length {declared} from {destination.url!r}",
+        )
+    body = bytearray()
+    try:
+        while len(body) <= max_bytes:
+            chunk = response.read1(min(CHUNK, max_bytes + 1 - len(body)))
+            if not chunk:
+                if response.length:  # read1 ends quietly where the connection did
+                    raise NetworkError(
+                        "the answer broke off",
+                        f"{response.length} bytes short of its Content-Length from"
+                        f" {destination.url!r}",
+                    )
+                return bytes(body), True
+            start = max(0, len(body) - 64)  # `until` may straddle two chunks
+            body += chunk
+            found = until.search(body, start) if until else None
+            if found:
+                return bytes(body[: found.end()]), False
+    except NetworkError:
+        raise
+    except Exception as exc:
+        raise _failure(exc, destination, deadline) from None
+    if not cut:
+        raise TooBig(f"the answer is over {max_bytes} bytes", f"from {destination.url!r}")
+    return bytes(body[:max_bytes]), False
+
+
+def _failure(exc: Exception, destination: Destination, deadline: float) -> Exception:
+    """An exception from the network or from http.client, as one of ours."""
+    where = f"{destination.url!r}: {type(exc).__name__}: {exc}"
+    if isinstance(exc, TimeoutError) or time.monotonic() >= deadline:
+        return TimedOut("no answer within the deadline", where)
+    if isinstance(exc, NetworkError):
+        return exc
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        # Retrying will not make a certificate trusted.
+        return NetworkError("the certificate is not trusted", where, transient=False)
+    if isinstance(exc, http.client.LineTooLong) or (
+        isinstance(exc, http.client.HTTPException) and "more than" in str(exc)
+    ):
+        return TooBig("the answer's headers are too long or too many", where)
+    if isinstance(exc, http.client.RemoteDisconnected | http.client.IncompleteRead | OSError):
+        return NetworkError(_os_words(exc, "the connection broke off"), where)
+    if isinstance(exc, http.client.HTTPException | ValueError):
+        return BadResponse("the answer is not HTTP as it should be", where)
+    raise exc  # a bug here, not something a server did
+
+
+def _os_words(exc: Exception, fallback: str) -> str:
+    """An OSError in the system's words (never its message, which may hold an address)."""
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        return f"TLS failed: {exc.reason}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{fallback}: {exc.strerror}"
+    return fallback
+
+
+def _phrase(code: int) -> str:
+    """The standard words for a status (never the server's own)."""
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return ""
+
+
+class _DeadlineSocket:
+    """A connected socket whose every operation gets the time left until the
+    deadline as its timeout (what http.client uses of a socket: sendall,
+    makefile("rb") for reading, close)."""
+
+    def __init__(self, sock: socket.socket, deadline: float):
+        self._sock = sock
+        self._deadline = deadline
+
+    def _arm(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline")
+        self._sock.settimeout(left)
+
+    def sendall(self, data) -> None:
+        self._arm()
+        self._sock.sendall(data)
+
+    def recv_into(self, buffer, nbytes: int = 0) -> int:
+        self._arm()
+        return self._sock.recv_into(buffer, nbytes)
+
+    def makefile(self, mode: str = "rb", *args, **kwargs) -> io.BufferedReader:
+        return io.BufferedReader(_Reader(self))
+
+    def close(self) -> None:
+        # http.client closes its connection's socket as soon as an answer that
+        # ends with the connection starts, and goes on reading through makefile's
+        # reader: the socket itself is closed with the connection (_Connection.release).
+        pass
+
+
+class _Reader(io.RawIOBase):
+    def __init__(self, sock: _DeadlineSocket):
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        return self._sock.recv_into(buffer)
+
+
+class _Connection(http.client.HTTPConnection):
+    """An HTTP connection to the host `destination` names (Host header), made to
+    one of its checked `addresses`, tried in order within the deadline."""
+
+    def __init__(self, destination: Destination, addresses: list[IPAddress], deadline: float):
+        super().__init__(destination.host, destination.port)
+        self.destination = destination
+        self.addresses = addresses
+        self.deadline = deadline
+        self._socket: socket.socket | None = None
+
+    def connect(self) -> None:
+        self._socket = self._secure(self._dial())
+        self.sock = _DeadlineSocket(self._socket, self.deadline)
+
+    def release(self) -> None:
+        """Close the connection and its socket (`close()` leaves the socket to the
+        answer being read: http.client calls it when the answer starts)."""
+        self.close()
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def _dial(self) -> socket.socket:
+        failure: OSError | None = None
+        for address in self.addresses:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                break
+            family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(left)
+                sock.connect((str(address), self.port))
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                return sock
+            except TimeoutError:
+                sock.close()
+                raise
+            except OSError as exc:
+                sock.close()
+                failure = exc
+        if failure is None:
+            raise TimeoutError("deadline")
+        raise NetworkError(
+            _os_words(failure, "no connection"),
+            f"connecting to {self.destination.host} at {self.addresses}: {failure}",
+        )
+
+    def _secure(self, sock: socket.socket) -> socket.socket:
+        return sock
+
+
+class _TLSConnection(_Connection):
+    """The same over TLS: SNI and certificate verification against the host name."""
+
+    default_port = 443
+
+    def __init__(self, destination, addresses, deadline, context: ssl.SSLContext):
+        super().__init__(destination, addresses, deadline)
+        self.context = context
+
+    def _secure(self, sock: socket.socket) -> socket.socket:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            sock.close()
+            raise TimeoutError("deadline")
+        sock.settimeout(left)  # the handshake as a whole (CPython's ssl counts it so)
+        try:
+            return self.context.wrap_socket(sock, server_hostname=self.destination.host)
+        except BaseException:
+            sock.close()
+            raise
