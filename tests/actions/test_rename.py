@@ -20,7 +20,7 @@ from chat.protocol import outbound
 from chat.storage import bus, queries
 
 from ..conftest import make_user, room_row, send_as
-from .test_member_events import heard, rows_of_kind, stored_frames, user_frames
+from .notifies import heard, rows_of_kind, stored_frames, user_frames
 
 
 @pytest.fixture
