@@ -3,6 +3,8 @@ a desktop notification for a mention or a direct message while the page is
 hidden, nothing for other messages, for one's own or for a muted room, and the
 permission asked only from a button."""
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import expect
 
@@ -10,6 +12,8 @@ from chat import actions
 
 from ..conftest import make_user, room_row
 from .ui import PASSWORD, log_in, open_room, post
+
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "notify"
 
 pytestmark = pytest.mark.e2e
 
@@ -88,3 +92,9 @@ def test_permission_is_asked_only_from_the_button(server, team, pages):
     toggle = bob.locator("#notify-toggle")
     expect(toggle).to_be_visible()
     assert bob.evaluate("Notification.permission") == "default"  # nothing asked on load
+    # Looked at: the controls at desktop size and in the phone's rooms drawer.
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    bob.locator("nav.sidebar").screenshot(path=str(SHOTS / "sidebar-1100.png"))
+    bob.set_viewport_size({"width": 390, "height": 844})
+    bob.get_by_role("button", name="Rooms").click()
+    bob.screenshot(path=str(SHOTS / "sidebar-390.png"))
