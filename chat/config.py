@@ -467,6 +467,14 @@ SETTINGS: tuple[Setting, ...] = (
         " `PRESENCE_TIMEOUT` + this (40 s by default)",
     ),
     Setting(
+        "PRESENCE_GRACE",
+        5.0,
+        number,
+        "seconds a person stays online after their last socket closes before others"
+        " hear `offline`: a browser going from page to page closes one socket and opens"
+        " the next, which is not leaving",
+    ),
+    Setting(
         "PRESENCE_TIMEOUT",
         30.0,
         number,

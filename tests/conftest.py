@@ -384,7 +384,9 @@ def realtime(database_url):
     pool = ConnectionPool(
         database_url, kwargs={"row_factory": dict_row}, min_size=1, max_size=4, open=True
     )
-    config = {**load(), "DATABASE_URL": database_url}
+    # A close is recorded at once here: the grace (PRESENCE_GRACE) has its own
+    # tests (tests/actions/test_person_presence.py, the e2e defaults check).
+    config = {**load(), "DATABASE_URL": database_url, "PRESENCE_GRACE": 0.0}
     rt = Realtime(Settings.from_config(config), pool)
     yield rt
     rt.stop()

@@ -15,7 +15,10 @@ Per person (DESIGN §9) the worker also counts each user's sockets and how many
 of them reported the person away (idle, or the page hidden), and writes one
 `user_presence` row per user: away when all of their sockets here are. A
 change of the person's status across every worker is announced to the rooms
-they are a member of (chat/actions/presence.py set_status).
+they are a member of (chat/actions/presence.py set_status). The close of a
+person's last socket here is recorded only `grace` seconds later, and not at
+all if a socket of theirs opens meanwhile: a browser moving from page to page
+closes one socket and opens the next, which is not going offline.
 """
 
 import logging
@@ -43,12 +46,12 @@ class Presence:
     (room, user), written through chat/actions/presence.py, and the heartbeat
     thread that proves the worker alive and reaps dead workers' rows.
 
-    `heartbeat` and `timeout` are seconds. `arrive`/`depart` take a Room and
+    `heartbeat`, `timeout` and `grace` are seconds. `arrive`/`depart` take a Room and
     a User and may block on the database; call
     them from a session's greenlet, never while holding a feed's lock.
     """
 
-    def __init__(self, pool: ConnectionPool, heartbeat: float, timeout: float):
+    def __init__(self, pool: ConnectionPool, heartbeat: float, timeout: float, grace: float = 0.0):
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._pool = pool
         self._heartbeat = heartbeat
@@ -60,6 +63,10 @@ class Presence:
         self._people: dict[int, list[int]] = {}
         self._person: dict[int, User] = {}
         self._people_stripes = [threading.Lock() for _ in range(_STRIPES)]
+        self._grace = grace
+        # People whose last socket here closed, not yet recorded: user id -> the
+        # share still recorded for them (away or not), and the timer's token.
+        self._leaving: dict[int, tuple[bool, object]] = {}
         self._started = False
         self._start_lock = threading.Lock()
         self._stopping = False
@@ -124,13 +131,38 @@ class Presence:
                 self._person.pop(user.id, None)
             else:
                 self._person[user.id] = user
+            if before is None and user.id in self._leaving:
+                before = self._leaving.pop(user.id)[0]  # back within the grace: still recorded
             if after == before:
                 return
-            try:
-                with self._pool.connection() as conn:
-                    actions.set_status(conn, self.worker_id, user, after)
-            except Exception as exc:  # the heartbeat's reconcile repairs it
-                log.warning("presence of %s not recorded: %s", user.username, exc)
+            if after is None and self._grace > 0:
+                token = object()
+                self._leaving[user.id] = (before, token)
+                timer = threading.Timer(self._grace, self._left, args=(user, token))
+                timer.daemon = True
+                timer.start()
+                return
+            self._record(user, after)
+
+    def _left(self, user: User, token: object) -> None:
+        """The grace after a person's last close here is over: record it, unless
+        a socket of theirs opened meanwhile (and perhaps closed again: then a
+        later timer, with its own token, records that)."""
+        if self._stopping:
+            return  # the worker's rows go with it (stop)
+        with self._people_stripes[user.id % _STRIPES]:
+            leaving = self._leaving.get(user.id)
+            if leaving is not None and leaving[1] is token:
+                del self._leaving[user.id]
+                self._record(user, None)
+
+    def _record(self, user: User, state: bool | None) -> None:
+        """Write this worker's share of the person (caller holds their stripe)."""
+        try:
+            with self._pool.connection() as conn:
+                actions.set_status(conn, self.worker_id, user, state)
+        except Exception as exc:  # the heartbeat's reconcile repairs it
+            log.warning("presence of %s not recorded: %s", user.username, exc)
 
     @staticmethod
     def _state(count: list[int]) -> bool | None:
@@ -183,6 +215,8 @@ class Presence:
             people = actions.worker_people_away(conn, self.worker_id)
             stored_people = actions.worker_people(conn, self.worker_id)
         for user in [*self._person.values(), *stored_people]:
+            if user.id in self._leaving:
+                continue  # within its grace: the timer records it
             with self._people_stripes[user.id % _STRIPES]:
                 count = self._people.get(user.id)
                 wanted = self._state(count) if count else None

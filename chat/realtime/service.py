@@ -39,6 +39,7 @@ class Settings:
     max_rooms_per_connection: int
     max_message_chars: int
     write_batch: bool  # group commit (False: one transaction per message)
+    presence_grace: float = 5.0  # seconds before a person's last close is `offline`
 
     @classmethod
     def from_config(cls, config: Mapping) -> "Settings":
@@ -56,6 +57,7 @@ class Settings:
             max_rooms_per_connection=config["MAX_ROOMS_PER_CONNECTION"],
             max_message_chars=config["MAX_MESSAGE_CHARS"],
             write_batch=config["WRITE_BATCH"],
+            presence_grace=config["PRESENCE_GRACE"],
         )
 
 
@@ -124,7 +126,9 @@ class Realtime:
             probe_interval=settings.listen_probe_interval,
             tcp_timeout=settings.db_tcp_timeout,
         )
-        self.presence = Presence(pool, settings.presence_heartbeat, settings.presence_timeout)
+        self.presence = Presence(
+            pool, settings.presence_heartbeat, settings.presence_timeout, settings.presence_grace
+        )
         self.typing = TypingThrottle(settings.typing_interval)
         self.sessions: set[Session] = set()
         self._by_user: dict[int, set[Session]] = {}

@@ -5,6 +5,7 @@ and a dead worker's people go offline with it."""
 
 import contextlib
 import threading
+import time
 
 import orjson
 import psycopg
@@ -154,3 +155,52 @@ def test_a_socket_reports_away_and_its_close_takes_it_offline(db, realtime, peop
     ws.close()
     thread.join(10)
     assert status(db, alice) == "offline"
+
+
+def test_a_last_close_is_offline_only_after_the_grace_and_not_if_back_sooner(
+    db, database_url, realtime, people
+):
+    """A browser going to the next page closes its socket and opens another: the
+    others hear nothing. Closed for good, the person is offline `grace` later."""
+    alice = people["alice"]
+    actions.join_room(db, room_row(db).id, alice.id)
+    grace = 1.0
+    presence = Presence(realtime.pool, heartbeat=60, timeout=120, grace=grace)
+    presence.start()
+    try:
+        with psycopg.connect(database_url, autocommit=True) as listener:
+            listener.execute(f"LISTEN {bus.EVENTS_CHANNEL}")
+            presence.connect(alice)
+            presence.disconnect(alice, was_away=False)  # the page goes...
+            assert status(db, alice) == "online"
+            presence.connect(alice)  # ...and the next one opens
+            presence.disconnect(alice, was_away=False)  # closed for good
+            closed = time.monotonic()
+            heard = []
+            for notify in listener.notifies(timeout=grace + 10):
+                event = bus.decode_ephemeral(notify.payload)
+                heard += [orjson.loads(f)["status"] for f in event.frames if f and "presence" in f]
+                if heard[-1:] == ["offline"]:
+                    break
+            waited = time.monotonic() - closed
+        assert heard == ["online", "offline"]  # no offline-online flicker between pages
+        assert grace - 0.05 <= waited <= grace + 5
+        assert status(db, alice) == "offline"
+    finally:
+        presence.stop()
+
+
+def test_back_within_the_grace_keeps_an_away_share_away(db, realtime, people):
+    alice = people["alice"]
+    presence = Presence(realtime.pool, heartbeat=60, timeout=120, grace=60)
+    presence.start()
+    try:
+        presence.connect(alice)
+        presence.set_away(alice, True)
+        presence.disconnect(alice, was_away=True)
+        presence.connect(alice)  # a new socket is active: the person is back
+        assert status(db, alice) == "online"
+        presence.set_away(alice, True)
+        assert status(db, alice) == "away"
+    finally:
+        presence.stop()

@@ -16,6 +16,7 @@ notifications or rows, with deadlines; the few sleeps pace a client (frames
 at a steady rate, a body trickled a byte at a time).
 """
 
+import contextlib
 import os
 import re
 import socket
@@ -695,6 +696,42 @@ def from_settings(prefix: str, name: str, key: str | None = None):
 
 
 # Fast checks (run first, while the observers below watch the slow ones).
+def presence_heard(client, username: str, status: str, timeout: float) -> float:
+    """When (monotonic) `client` heard a `presence` frame of username's status."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for frame in client.aside:
+            if frame["type"] == "presence" and (frame["username"], frame["status"]) == (
+                username,
+                status,
+            ):
+                client.aside.remove(frame)
+                return time.monotonic()
+        assert time.monotonic() < deadline, f"no {status} for {username}: {client.aside}"
+        with contextlib.suppress(TimeoutError):  # the socket itself: frames set aside
+            client.recv(0.05)
+
+
+def check_PRESENCE_GRACE(world, documented):
+    """A person whose only socket closes is heard `offline` by the others the
+    documented seconds later, not at once (a browser's next page opens its
+    socket well within that)."""
+    grace = number(documented)
+    watcher = make_user(world.db, "ymir")
+    room = actions.create_room(world.db, "grace-check", watcher.id)
+    actions.join_room(world.db, room.id, world.people["connie"]["id"])
+    watching = open_mux(world.server, make_token(world.db, watcher))
+    watching.send({"type": "join", "room": "grace-check"})
+    expect(watching, type="ready", room="grace-check")
+    person = open_mux(world.server, world.people["connie"]["token"])
+    presence_heard(watching, "connie", "online", FRAME_TIMEOUT)
+    person.close()
+    closed = time.monotonic()
+    took = presence_heard(watching, "connie", "offline", grace + 10) - closed
+    assert grace - 0.2 <= took <= grace + 2.5, f"offline {took:.1f} s after the close"
+    watching.close()
+
+
 CHECKS = {
     "ACCESS_LOG": check_ACCESS_LOG,
     "LOG_LEVEL": check_LOG_LEVEL,
@@ -715,6 +752,7 @@ CHECKS = {
     "RATE_LIMIT_PER_SEC": check_RATE_LIMIT_PER_SEC,
     "MAX_ROOMS_PER_CONNECTION": check_MAX_ROOMS_PER_CONNECTION,
     "TYPING_INTERVAL": check_TYPING_INTERVAL,
+    "PRESENCE_GRACE": check_PRESENCE_GRACE,
     "MAX_SOCKETS_PER_USER": check_MAX_SOCKETS_PER_USER,
     "LOGIN_FAILURES_PER_USER": check_LOGIN_FAILURES_PER_USER,
     "LOGIN_WINDOW_SECONDS": check_LOGIN_WINDOW_SECONDS,
