@@ -45,6 +45,7 @@ from chat.actions.events import (
     edit_message,
     toggle_reaction,
 )
+from chat.actions.files import delete_unsent_files, quota_exceeded, store_upload
 from chat.actions.jobs import (
     MAX_PENDING_JOBS,
     Queued,
@@ -111,6 +112,7 @@ __all__ = [
     "create_token",
     "create_user",
     "delete_message",
+    "delete_unsent_files",
     "depart",
     "direct_room_name",
     "disable_user",
@@ -139,6 +141,7 @@ __all__ = [
     "publish_heartbeat",
     "publish_stored",
     "publish_user",
+    "quota_exceeded",
     "reap_dead_workers",
     "record_mentions",
     "register_worker",
@@ -152,6 +155,7 @@ __all__ = [
     "set_display_name",
     "set_password",
     "start_session",
+    "store_upload",
     "take_token",
     "toggle_reaction",
     "use_session",
