@@ -43,6 +43,7 @@ from chat.actions.events import (
     Event,
     delete_message,
     edit_message,
+    remove_preview,
     toggle_reaction,
 )
 from chat.actions.files import delete_unsent_files, quota_exceeded, store_upload
@@ -146,6 +147,7 @@ __all__ = [
     "record_mentions",
     "register_worker",
     "remove_member",
+    "remove_preview",
     "retire_worker",
     "reused_key",
     "retry_job",

@@ -47,6 +47,27 @@ SQL_DELETE_UNSENT = """
     WHERE f.seq IS NULL AND f.created_at < now() - make_interval(hours => %s)
       AND NOT EXISTS (SELECT 1 FROM users u WHERE u.avatar_file_id = f.id)
 """
+# The files the batch's sends name, locked until the commit so that two sends
+# of one file (in different rooms, under different room locks) cannot both
+# take it. Lock order: rooms first (actions/messages.py), then files; a writer that locks a
+# file and then its message's room (the image worker's `files` event) must
+# take the room first too.
+SQL_LOCK_FILES = """
+    SELECT f.id, f.key, f.owner_id, f.state, f.seq, f.name, f.size, f.media_type,
+           f.width, f.height,
+           EXISTS (
+               SELECT 1 FROM file_variants v WHERE v.file_id = f.id AND v.variant = 'thumb'
+           ) AS thumb
+    FROM files f WHERE f.key = ANY(%s) ORDER BY f.id FOR NO KEY UPDATE OF f
+"""
+SQL_ATTACH_FILES = """
+    UPDATE files SET room_id = a.room_id, seq = a.seq, position = a.position
+    FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::smallint[])
+        AS a(id, room_id, seq, position)
+    WHERE files.id = a.id
+"""
+# States of a file that may be sent: all its bytes are there.
+_SENDABLE = ("stored", "ready", "failed")
 
 
 def quota_exceeded(quota: int) -> ChatError:
@@ -133,3 +154,38 @@ def delete_unsent_files(conn: Connection, older_than_hours: int) -> int:
     The workers' clean-up calls it (UPLOAD_UNSENT_HOURS)."""
     with conn.transaction():
         return conn.execute(SQL_DELETE_UNSENT, (older_than_hours,)).rowcount
+
+
+# --- sending: the send's transaction takes its files (actions/messages.py) -------
+
+
+def lock_files(conn: Connection, keys: list[str]):
+    """Lock the files of these keys (SQL_LOCK_FILES) for a send's transaction; the
+    cursor of their rows (a pipeline's: read it after the pipeline)."""
+    return conn.execute(SQL_LOCK_FILES, (keys,))
+
+
+def file_problem(
+    user_id: int, keys: tuple[str, ...], files: dict[str, dict], taken: set[str]
+) -> ChatError | None:
+    """Why a send by `user_id` may not carry the files `keys` (None: it may), with
+    `files` the locked rows by key: each must be the sender's own upload, fully
+    stored, and not sent before (nor by an earlier send of the batch, `taken`).
+    Someone else's file is refused like a missing one."""
+    for key in keys:
+        row = files.get(key)
+        if row is None or row["owner_id"] != user_id:
+            return ChatError("bad_request", f"no upload of yours has the id {key}")
+        if row["seq"] is not None or key in taken:
+            return ChatError(
+                "bad_request", f"{row['name']} was already sent with a message: upload it again"
+            )
+        if row["state"] not in _SENDABLE:
+            return ChatError("bad_request", f"{row['name']} is not fully uploaded yet")
+    return None
+
+
+def attach_files(conn: Connection, rows: list[tuple[int, int, int, int]]) -> None:
+    """Give files (id, room_id, seq, position) their message; inside the send's
+    transaction, after the messages' insert (in the same pipeline)."""
+    conn.execute(SQL_ATTACH_FILES, [list(c) for c in zip(*rows, strict=True)])
