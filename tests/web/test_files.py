@@ -655,3 +655,33 @@ def test_message_reads_use_the_files_and_previews_indexes(db):
     text = "\n".join(row["QUERY PLAN"] for row in plan)
     assert "files_message" in text
     assert "link_previews_pkey" in text
+
+
+# --- the history page and the export ---------------------------------------------------
+
+
+def test_the_history_page_shows_files_without_javascript(client, auth, db):
+    user = make_user(db, "eren")
+    headers = bearer(db, user)
+    shot = upload(client, headers, png(800, 200), "wide shot.png").json["file"]
+    log = upload(client, headers, b"x\n", "build.log").json["file"]
+    send(client, headers, [shot["id"], log["id"]], "files")
+    add_variant(db, shot["id"], "thumb", png(400, 100))
+    auth.login("eren")
+    page = client.get("/rooms/general/history").text
+    assert f'src="/files/{shot["id"]}/thumb" width="400" height="100" loading="lazy"' in page
+    assert f'href="/files/{log["id"]}/build.log"' in page
+
+
+def test_the_export_lists_files(client, db, eren_user, headers):
+    key = upload_key(client, headers, b"a,b\n", "data 1.csv")
+    send(client, headers, [key], "see file")
+    rows = [
+        orjson.loads(line)
+        for line in client.get("/api/rooms/general/export.jsonl", headers=headers).data.splitlines()
+    ]
+    assert rows[-1]["files"] == [
+        {"name": "data 1.csv", "size": 4, "type": "text/plain", "url": f"/files/{key}/data%201.csv"}
+    ]
+    csv_text = client.get("/api/rooms/general/export.csv", headers=headers).text
+    assert f"/files/{key}/data%201.csv" in csv_text
