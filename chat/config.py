@@ -415,6 +415,45 @@ SETTINGS: tuple[Setting, ...] = (
         " UTF-8, and forms are smaller",
     ),
     Setting(
+        "UPLOAD_MAX_BYTES",
+        25 * 1024 * 1024,
+        whole(minimum=1024),
+        "largest file one upload may be (`POST /api/files`; more get 413 `too_large`, a"
+        " `Content-Length` over it before a byte of the body is read): screenshots, PDFs"
+        " and logs fit, videos belong elsewhere. The body streams into PostgreSQL a"
+        " 256 KiB chunk at a time, so a bigger limit costs disk, not memory",
+    ),
+    Setting(
+        "UPLOAD_QUOTA_BYTES",
+        1024 * 1024 * 1024,
+        whole(minimum=0),
+        "bytes of files one person may own in all (sent or not; 413 `quota_exceeded`"
+        " beyond): every file lives in PostgreSQL, and one person must not fill its disk",
+    ),
+    Setting(
+        "UPLOAD_UNSENT_HOURS",
+        24,
+        whole(minimum=1),
+        "hours an uploaded file may wait to be sent with a message before the workers'"
+        " clean-up deletes it: a day covers a draft left overnight",
+    ),
+    Setting(
+        "IMAGE_MAX_PIXELS",
+        50_000_000,
+        whole(minimum=1),
+        "largest raster image (width × height, read from its header at upload) accepted;"
+        " bigger ones get 422 `bad_image`. 50 megapixels is above any phone camera, and"
+        " bounds what decoding one may cost (a decompression bomb)",
+    ),
+    Setting(
+        "LINK_PREVIEWS",
+        True,
+        unless_zero,
+        "`0` turns link previews off: no preview job is queued for a message with a link"
+        " (the fetcher reaches outside servers on its senders' behalf: docs/previews.md)",
+        shown="`1`",
+    ),
+    Setting(
         "REQUEST_BODY_TIMEOUT",
         15.0,
         number,

@@ -22,6 +22,7 @@ from chat.web import (
     auth,
     errors,
     export,
+    files,
     headers,
     health,
     inputs,
@@ -83,6 +84,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     settings.init_app(app)
     search.init_app(app)
     export.init_app(app)
+    files.init_app(app)
     lookup.init_app(app)
     sockets.init_app(app)
     health.init_app(app)

@@ -60,3 +60,10 @@ def wake_bot(conn: Connection, bot: str) -> None:
     """Wake `bot`'s processes (bus.JOBS_CHANNEL): inside the transaction that
     queues its job, so the job is there when the bot looks."""
     conn.execute(SQL_NOTIFY, (bus.JOBS_CHANNEL, bus.job_payload(bot)))
+
+
+def wake_workers(conn: Connection, kind: str) -> None:
+    """Wake the file workers (bus.WORK_CHANNEL) for a job of `kind` ('image',
+    'preview'): inside the transaction that queues it. Several in one
+    transaction are delivered once (same channel and payload)."""
+    conn.execute(SQL_NOTIFY, (bus.WORK_CHANNEL, kind))

@@ -1,4 +1,5 @@
-"""Edits, deletions and reaction toggles: events in the room's gapless sequence.
+"""Edits, deletions, reaction toggles and preview removals: events in the room's
+gapless sequence.
 
 Each is one transaction, like a send (actions/messages.py): take the room's
 row lock and its next seq, check and authorise against the target message,
@@ -30,6 +31,7 @@ from chat.domain.errors import ChatError
 from chat.domain.kinds import (
     KIND_DELETE,
     KIND_EDIT,
+    KIND_PREVIEW_REMOVE,
     KIND_REACTION_ADD,
     KIND_REACTION_REMOVE,
     MESSAGE_KINDS,
@@ -94,6 +96,13 @@ SQL_EMPTY_EDITS = """
 """
 SQL_DELETE_VERSIONS = "DELETE FROM message_versions WHERE room_id = %s AND seq = %s"
 SQL_DELETE_REACTIONS = "DELETE FROM reactions WHERE room_id = %s AND seq = %s"
+# A deleted message's files go with it (their chunks and variants cascade),
+# and so do its preview and a preview job not done yet (docs/files.md).
+SQL_DELETE_FILES = "DELETE FROM files WHERE room_id = %s AND seq = %s"
+SQL_DELETE_PREVIEW = "DELETE FROM link_previews WHERE room_id = %s AND seq = %s"
+SQL_DELETE_PREVIEW_JOBS = """
+    DELETE FROM work_jobs WHERE room_id = %s AND seq = %s AND state = 'pending'
+"""
 SQL_REMOVE_REACTION = """
     DELETE FROM reactions WHERE room_id = %s AND seq = %s AND user_id = %s AND emoji = %s
 """
@@ -155,9 +164,9 @@ def delete_message(
 ) -> Event:
     """Delete message `seq`: its author may, and the room's owner may delete any.
 
-    Its text, the texts of its edits, its earlier versions, its reactions and
-    its mention records are removed; the row stays as a "message deleted"
-    placeholder.
+    Its text, the texts of its edits, its earlier versions, its reactions, its
+    mention records, its files (their bytes too) and its link preview are
+    removed; the row stays as a "message deleted" placeholder.
     """
 
     def apply(target: dict, owner_id: int | None) -> _Change:
@@ -167,10 +176,31 @@ def delete_message(
         conn.execute(SQL_EMPTY_EDITS, (room.id, seq))
         conn.execute(SQL_DELETE_VERSIONS, (room.id, seq))
         conn.execute(SQL_DELETE_REACTIONS, (room.id, seq))
+        conn.execute(SQL_DELETE_FILES, (room.id, seq))
+        conn.execute(SQL_DELETE_PREVIEW, (room.id, seq))
+        conn.execute(SQL_DELETE_PREVIEW_JOBS, (room.id, seq))
         forget_mentions(conn, room.id, seq)
         return _Change(KIND_DELETE, "", "")
 
     return _write_event(conn, room, user, seq, client_id, (KIND_DELETE,), apply)
+
+
+def remove_preview(
+    conn: Connection, room: Room, user: User, seq: int, client_id: str | None = None
+) -> Event:
+    """The author of message `seq` removes its link preview (docs/files.md): the
+    link_previews row goes, and a `preview_remove` event (a `link_preview` frame
+    with `"preview": null`) tells every reader. ChatError('forbidden') for
+    anyone but the author, ('not_found') when the message has no preview."""
+
+    def apply(target: dict, _owner_id: int | None) -> _Change:
+        if target["user_id"] != user.id:
+            raise ChatError("forbidden", "only its author can remove a message's preview")
+        if not conn.execute(SQL_DELETE_PREVIEW, (room.id, seq)).rowcount:
+            raise ChatError("not_found", f"message {seq} has no link preview")
+        return _Change(KIND_PREVIEW_REMOVE)
+
+    return _write_event(conn, room, user, seq, client_id, (KIND_PREVIEW_REMOVE,), apply)
 
 
 def toggle_reaction(

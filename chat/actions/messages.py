@@ -13,11 +13,13 @@ from datetime import datetime
 
 from psycopg import Connection
 
-from chat import metrics
-from chat.actions.channels import publish_stored, publish_user
+from chat import config, metrics
+from chat.actions.channels import publish_stored, publish_user, wake_workers
+from chat.actions.files import attach_files, file_problem, lock_files
 from chat.domain import kinds
-from chat.domain.entities import Room, RoomListing, User
+from chat.domain.entities import Attachment, Room, RoomListing, User
 from chat.domain.errors import ChatError
+from chat.domain.links import first_link
 from chat.domain.render import mentioned, render
 from chat.protocol import outbound
 from chat.storage import bus
@@ -131,7 +133,9 @@ def forget_mentions(conn: Connection, room_id: int, seq: int) -> None:
 @dataclass(frozen=True, slots=True)
 class Send:
     """One message to store: its Room and sender (a User), its text, its
-    rendering and kind. Build it with Send.of."""
+    rendering and kind, the keys of the files it carries (docs/files.md), and
+    the link its preview job is about (None: no preview wanted). Build it with
+    Send.of."""
 
     room: Room
     user: User
@@ -139,6 +143,8 @@ class Send:
     client_id: str | None
     html: str
     kind: str = kinds.KIND_CHAT
+    files: tuple[str, ...] = ()
+    link: str | None = None
 
     @classmethod
     def of(
@@ -148,10 +154,17 @@ class Send:
         content: str,
         client_id: str | None,
         kind: str = kinds.KIND_CHAT,
+        files: tuple[str, ...] = (),
+        previews: bool | None = None,
     ) -> "Send":
         """A send with its content rendered: call it outside any transaction (and
-        outside a batch's), since rendering is the slow part."""
-        return cls(room, user, content, client_id, render(content), kind)
+        outside a batch's), since rendering is the slow part. Its first http(s)
+        link gets a preview job when `previews` (None: the LINK_PREVIEWS setting)."""
+        html = render(content)
+        if previews is None:
+            previews = config.value("LINK_PREVIEWS")
+        link = first_link(html) if previews and "href" in html else None
+        return cls(room, user, content, client_id, html, kind, tuple(files), link)
 
 
 # Locking the batch's rooms in id order serialises each room's writers (the
@@ -198,6 +211,11 @@ SQL_INSERT_MESSAGES = """
         %s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[]
     )
 """
+# A message's first link, for the workers to fetch its preview (docs/files.md).
+SQL_INSERT_PREVIEW_JOBS = """
+    INSERT INTO work_jobs (kind, room_id, seq, url)
+    SELECT 'preview', * FROM unnest(%s::bigint[], %s::bigint[], %s::text[])
+"""
 SQL_SET_LAST_SEQS = """
     UPDATE rooms SET last_seq = v.last_seq
     FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, last_seq)
@@ -214,15 +232,19 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
 
     One outcome per send, in order: its Sent, or the ChatError refusing it (a
     client_id the user already used in the room for an event or a bot request;
-    'forbidden' in an archived room) while the others go ahead. A client_id
+    'forbidden' in an archived room; 'bad_request' for a file that is not the
+    sender's, not fully stored, or already sent) while the others go ahead. A
+    send's files take its (room_id, seq) and their order with it, or it is
+    refused whole. A client_id
     the same user already sent to the same room, before or earlier in `sends`,
     is a repeat: the first send's seq,
     duplicate=True, nothing stored. Seqs follow the order of `sends` per room.
     A room that does not exist raises LookupError, and nothing is stored.
 
-    Two round trips before the commit, each a pipeline: the rooms' locks and the
-    earlier uses of the client_ids, then the insert, the mentions, the rooms'
-    last_seq and the NOTIFYs (bus.CHANNEL, one per ~8 KB of frames). Rows take
+    Two round trips before the commit, each a pipeline: the rooms' locks, the
+    earlier uses of the client_ids (and the named files' locks, when a send has
+    files), then the insert, the files' attachment, the preview jobs, the
+    mentions, the rooms' last_seq and the NOTIFYs (bus.CHANNEL, one per ~8 KB of frames). Rows take
     created_at from the lock statement's now(), so frames are built before the
     insert and nothing waits for its answer. Any database error fails them all.
     """
@@ -232,8 +254,10 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
     new: list[tuple[Send, int]] = []
     joins: list[tuple[Send, int]] = []  # (first send of a joining sender, its seq)
     with conn.transaction():
-        last, created_at, previous, joining, archived, names = _lock(conn, sends)
+        last, created_at, previous, joining, archived, names, files = _lock(conn, sends)
         first: dict[tuple, Sent] = {}
+        attached: dict[int, tuple[Attachment, ...]] = {}  # by index in `new`
+        taken: set[str] = set()  # file keys earlier sends of the batch took
         for send in sends:
             if send.room.id in archived:
                 outcomes.append(ChatError("forbidden", f"#{send.room.name} is archived"))
@@ -246,6 +270,13 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
                 if key in first:
                     outcomes.append(replace(first[key], duplicate=True))
                     continue
+            if send.files:
+                problem = file_problem(send.user.id, send.files, files, taken)
+                if problem is not None:
+                    outcomes.append(problem)
+                    continue
+                taken.update(send.files)
+                attached[len(new)] = tuple(Attachment.from_row(files[key]) for key in send.files)
             last[send.room.id] += 1
             sent = Sent(last[send.room.id], created_at, duplicate=False)
             if (send.room.id, send.user.id) in joining:
@@ -256,20 +287,25 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
             outcomes.append(sent)
             new.append((send, sent.seq))
         if new:
-            _store(conn, new, created_at, last, joins, names)
+            _store(conn, new, created_at, last, joins, names, attached, files)
     metrics.MESSAGES.inc(len(new))
     return outcomes
 
 
-def _lock(conn: Connection, sends: Sequence[Send]) -> tuple[dict, datetime, dict, set, set, dict]:
+def _lock(
+    conn: Connection, sends: Sequence[Send]
+) -> tuple[dict, datetime, dict, set, set, dict, dict]:
     """Lock the sends' rooms; their last seqs, the transaction's now(), the
     first earlier use of each client_id by (room_id, user_id, client_id), the
     (room_id, user_id) of senders not yet members of a public room, the
-    ids of the archived rooms among them, and each room's name as of the lock
-    (frames carry it: a rename may have come after a send's Room was read)."""
+    ids of the archived rooms among them, each room's name as of the lock
+    (frames carry it: a rename may have come after a send's Room was read),
+    and the rows of the files the sends name, locked, by key ({} when no send
+    has files: then no statement is sent for them)."""
     room_ids = sorted({send.room.id for send in sends})
     keyed = [send for send in sends if send.client_id is not None]
     pairs = sorted({(send.room.id, send.user.id) for send in sends})
+    keys = sorted({key for send in sends for key in send.files})
     with conn.pipeline():
         locked = conn.execute(SQL_LOCK_ROOMS, (room_ids,))
         strangers = conn.execute(
@@ -285,6 +321,7 @@ def _lock(conn: Connection, sends: Sequence[Send]) -> tuple[dict, datetime, dict
                     [s.client_id for s in keyed],
                 ),
             )
+        named = lock_files(conn, keys) if keys else None
     rows = locked.fetchall()
     if len(rows) != len(room_ids):
         missing = set(room_ids) - {row["id"] for row in rows}
@@ -296,7 +333,8 @@ def _lock(conn: Connection, sends: Sequence[Send]) -> tuple[dict, datetime, dict
     archived = {row["id"] for row in rows if row["archived"]}
     last = {row["id"]: row["last_seq"] for row in rows}
     names = {row["id"]: row["name"] for row in rows}
-    return last, rows[0]["now"], previous, joining, archived, names
+    files = {row["key"]: row for row in named} if named is not None else {}
+    return last, rows[0]["now"], previous, joining, archived, names, files
 
 
 def _repeat_of(row: dict) -> Sent | ChatError:
@@ -313,10 +351,14 @@ def _store(
     last: dict[int, int],
     joins: list[tuple[Send, int]],
     names: dict[int, str],
+    attached: dict[int, tuple[Attachment, ...]],
+    files: dict[str, dict],
 ) -> None:
     """Insert the new rows, make senders posting in a public room for the first
-    time members, record the mentions, move the rooms' last_seq and announce
-    the rows, in one pipeline (inside send_messages' transaction)."""
+    time members, attach the sends' files (`attached`, by index in `new`) and
+    queue their links' preview jobs, record the mentions, move the rooms'
+    last_seq and announce the rows, in one pipeline (inside send_messages'
+    transaction)."""
     sent_ms = bus.now_ms()
     announced = [
         bus.Stored(
@@ -331,10 +373,11 @@ def _store(
                 send.client_id,
                 send.html,
                 send.kind,
+                attached.get(i, ()),
             ),
             sent_ms,
         )
-        for send, seq in new
+        for i, (send, seq) in enumerate(new)
     ]
     touched = sorted({send.room.id for send, _ in new})
     columns = [
@@ -358,6 +401,17 @@ def _store(
                 ),
             )
         conn.execute(SQL_INSERT_MESSAGES, columns)
+        if attached:
+            rows = [
+                (files[key]["id"], new[i][0].room.id, new[i][1], position)
+                for i in attached
+                for position, key in enumerate(new[i][0].files)
+            ]
+            attach_files(conn, rows)
+        linked = [(send.room.id, seq, send.link) for send, seq in new if send.link]
+        if linked:
+            conn.execute(SQL_INSERT_PREVIEW_JOBS, [list(c) for c in zip(*linked, strict=True)])
+            wake_workers(conn, "preview")
         record_mentions(conn, [(s.room.id, seq, s.user.id, s.html) for s, seq in new])
         conn.execute(SQL_SET_LAST_SEQS, (touched, [last[room_id] for room_id in touched]))
         publish_stored(conn, announced)
@@ -374,16 +428,17 @@ def send_message(
     content: str,
     client_id: str | None,
     kind: str = kinds.KIND_CHAT,
+    files: tuple[str, ...] = (),
 ) -> Sent:
     """Store one message with the room's next seq and announce it, in one transaction
-    (send_messages with one send).
+    (send_messages with one send), with `files` (keys of the sender's uploads).
 
     A repeated client_id for the same user and room returns the first send's
     seq and changes nothing. A client_id the user already used in the room for
     an event or a bot request raises ChatError('bad_frame') and changes
     nothing. `kind` is KIND_ACTION for `/me waves`.
     """
-    (outcome,) = send_messages(conn, [Send.of(room, user, content, client_id, kind)])
+    (outcome,) = send_messages(conn, [Send.of(room, user, content, client_id, kind, files)])
     if isinstance(outcome, ChatError):
         raise outcome
     return outcome

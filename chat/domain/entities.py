@@ -168,6 +168,60 @@ class Member:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file of a message (or one uploaded and not sent yet): docs/files.md.
+
+    `key` is what URLs name (22 URL-safe characters); `media_type` was sniffed
+    from the content; `width` and `height` are a raster image's (orientation
+    applied), else None; `thumb` says whether its thumbnail exists yet.
+    """
+
+    key: str
+    name: str
+    size: int
+    media_type: str
+    width: int | None = None
+    height: int | None = None
+    thumb: bool = False
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        """From a row of `files` (or a JSON object of its columns) with `thumb`."""
+        return cls(
+            row["key"],
+            row["name"],
+            row["size"],
+            row["media_type"],
+            row.get("width"),
+            row.get("height"),
+            bool(row.get("thumb")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """A message's link preview card (link_previews): the page's `url` and what
+    it says of itself; any of the rest may be None."""
+
+    url: str
+    title: str | None = None
+    description: str | None = None
+    site_name: str | None = None
+    image_url: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        """From a row of `link_previews` (or a JSON object of its columns)."""
+        return cls(
+            row["url"],
+            row.get("title"),
+            row.get("description"),
+            row.get("site_name"),
+            row.get("image_url"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """A stored row of a room: a message (kind chat or action) or an event that
     changes one (edit, delete, reaction_add, reaction_remove; `target_seq` names it).
@@ -191,6 +245,11 @@ class Message:
     edited_at: datetime | None = None
     deleted_at: datetime | None = None
     reactions: dict[str, list[str]] | None = field(default=None, hash=False)
+    # A message's files, in order; for a `files` event, its message's files now.
+    files: tuple[Attachment, ...] = field(default=(), hash=False)
+    # A message's link preview; for a preview event, its message's preview now
+    # (None once removed).
+    preview: Preview | None = field(default=None, hash=False)
     # The author's display name, read for the history pages only (queries.history_before):
     # not part of the message, and never in a frame.
     display_name: str | None = field(default=None, compare=False)
@@ -211,6 +270,8 @@ class Message:
             row.get("edited_at"),
             row.get("deleted_at"),
             row.get("reactions"),
+            tuple(Attachment.from_row(f) for f in row.get("files") or ()),
+            Preview.from_row(row["preview"]) if row.get("preview") else None,
             row.get("display_name"),
         )
 

@@ -21,13 +21,27 @@ KIND_JOIN = "join"
 KIND_LEAVE = "leave"
 KIND_ADD = "add"
 KIND_REMOVE = "remove"
+# Events about a message's attachments (migration 0017; target_seq the message):
+# its files changed (an image's variants are ready), its link preview arrived,
+# its author removed the preview.
+KIND_FILES = "files"
+KIND_PREVIEW = "preview"
+KIND_PREVIEW_REMOVE = "preview_remove"
 # Room events (migration 0016): the room was renamed; content is '<old> <new>'.
 KIND_RENAME = "rename"
 
 # Messages people wrote: what unread counts, history pages, search and export show.
 MESSAGE_KINDS = (KIND_CHAT, KIND_ACTION)
 # Events, each changing the message at its target_seq.
-EVENT_KINDS = (KIND_EDIT, KIND_DELETE, KIND_REACTION_ADD, KIND_REACTION_REMOVE)
+EVENT_KINDS = (
+    KIND_EDIT,
+    KIND_DELETE,
+    KIND_REACTION_ADD,
+    KIND_REACTION_REMOVE,
+    KIND_FILES,
+    KIND_PREVIEW,
+    KIND_PREVIEW_REMOVE,
+)
 # Events about the room's members: no target_seq; an add or remove names its
 # person (their username) in content.
 MEMBER_KINDS = (KIND_JOIN, KIND_LEAVE, KIND_ADD, KIND_REMOVE)

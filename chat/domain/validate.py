@@ -10,6 +10,7 @@ import unicodedata
 
 from chat.domain import reactions
 from chat.domain.errors import ChatError
+from chat.domain.files import MAX_FILES_PER_MESSAGE, is_key
 from chat.domain.text import is_blank, unstorable
 
 CLIENT_ID_MAX = 64
@@ -67,13 +68,16 @@ def validate_client_id(value: object) -> str | None:
     return value
 
 
-def validate_content(value: object, max_chars: int) -> str:
+def validate_content(value: object, max_chars: int, blank_ok: bool = False) -> str:
     """Message text: a string that is not blank (by Unicode: zero-width and other
     invisible characters are blank too, text.is_blank), storable, and of at most
-    max_chars characters (code points). Returns it unchanged.
+    max_chars characters (code points). Returns it unchanged; with `blank_ok`
+    (a message that carries files) a missing or blank text is "".
 
     Raises ChatError('too_large') over max_chars, ChatError('bad_frame') otherwise.
     """
+    if blank_ok and value is None:
+        return ""
     if not isinstance(value, str):
         raise ChatError("bad_frame", "content must be a string")
     reason = unstorable(value)
@@ -82,8 +86,27 @@ def validate_content(value: object, max_chars: int) -> str:
     if len(value) > max_chars:
         raise ChatError("too_large", f"content is over {max_chars} characters")
     if is_blank(value):
+        if blank_ok:
+            return ""
         raise ChatError("bad_frame", "content must not be empty")
     return value
+
+
+def validate_file_keys(value: object) -> tuple[str, ...]:
+    """The files a message carries (docs/files.md): None or a list of at most
+    MAX_FILES_PER_MESSAGE distinct file keys, as returned by the upload, in the
+    order shown. Raises ChatError('bad_frame') for anything else."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_FILES_PER_MESSAGE:
+        raise ChatError(
+            "bad_frame", f"files must be a list of at most {MAX_FILES_PER_MESSAGE} file ids"
+        )
+    if not all(is_key(key) for key in value):
+        raise ChatError("bad_frame", "files: each must be a file id the upload answered")
+    if len(set(value)) != len(value):
+        raise ChatError("bad_frame", "files: each file at most once")
+    return tuple(value)
 
 
 def validate_emoji(value: object) -> str:

@@ -22,6 +22,7 @@ from chat.domain.validate import (
     validate_client_id,
     validate_content,
     validate_emoji,
+    validate_file_keys,
 )
 
 
@@ -32,6 +33,8 @@ class ChatIn:
     room: str | None
     content: str
     client_id: str | None
+    # Keys of uploaded files the message carries, in order (docs/files.md).
+    files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -225,7 +228,9 @@ def _parse_object(frame: dict, max_chars: int, plain_text: bool) -> ClientFrame:
     room_required = not plain_text
     if kind == "chat":
         room = _room(frame, room_required)
-        return ChatIn(room, validate_content(frame.get("content"), max_chars), client_id)
+        files = validate_file_keys(frame.get("files"))
+        content = validate_content(frame.get("content"), max_chars, blank_ok=bool(files))
+        return ChatIn(room, content, client_id, files)
     if kind == "join":
         watch = frame.get("watch", False)
         if type(watch) is not bool:

@@ -17,16 +17,21 @@ Nothing here renders Markdown: a row's `html` is rendered when it is written
 (chat/storage/queries.py); frames carry it as given.
 """
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import orjson
 
-from chat.domain.entities import Message, RoomListing
+from chat.domain.entities import Attachment, Message, Preview, RoomListing
 from chat.domain.errors import ChatError
 from chat.domain.kinds import (
     KIND_CHAT,
     KIND_DELETE,
     KIND_EDIT,
+    KIND_FILES,
+    KIND_PREVIEW,
+    KIND_PREVIEW_REMOVE,
     KIND_REACTION_ADD,
     KIND_REACTION_REMOVE,
     KIND_RENAME,
@@ -40,6 +45,10 @@ _EVENT_TYPES = {
     KIND_DELETE: "chat_delete",
     KIND_REACTION_ADD: "reaction",
     KIND_REACTION_REMOVE: "reaction",
+    # docs/files.md: a message's files now (a thumbnail made), its preview now.
+    KIND_FILES: "chat_files",
+    KIND_PREVIEW: "link_preview",
+    KIND_PREVIEW_REMOVE: "link_preview",
 }
 
 
@@ -63,11 +72,13 @@ def chat_message(
     client_id: str | None,
     html: str,
     kind: str = KIND_CHAT,
+    files: Sequence[Attachment] = (),
 ) -> dict:
     """One stored message as the `chat` frame (and the API) shows it: `html` is
     `content` rendered (chat/domain/render.py); `kind` is KIND_CHAT or
     KIND_ACTION (a frame of an ordinary message carries no `kind`, exactly as
-    before kinds existed)."""
+    before kinds existed); `files` its attachments in order (a message
+    without any has no `files` key)."""
     frame = {
         "type": "chat",
         "room": room,
@@ -81,7 +92,38 @@ def chat_message(
         frame["client_id"] = client_id
     if kind != KIND_CHAT:
         frame["kind"] = kind
+    if files:
+        frame["files"] = [file_json(f) for f in files]
     return frame
+
+
+def file_json(file: Attachment) -> dict:
+    """One attachment as frames and the API show it (docs/files.md): `url`
+    downloads it (the name is for the save dialog), `thumb` is its thumbnail's
+    URL once made (None before, and for anything but a raster image)."""
+    return {
+        "id": file.key,
+        "name": file.name,
+        "size": file.size,
+        "type": file.media_type,
+        "width": file.width,
+        "height": file.height,
+        "url": f"/files/{file.key}/{quote(file.name, safe='')}",
+        "thumb": f"/files/{file.key}/thumb" if file.thumb else None,
+    }
+
+
+def preview_json(preview: Preview | None) -> dict | None:
+    """A link preview card as frames show it; None for no preview (removed)."""
+    if preview is None:
+        return None
+    return {
+        "url": preview.url,
+        "title": preview.title,
+        "description": preview.description,
+        "site_name": preview.site_name,
+        "image": preview.image_url,
+    }
 
 
 def chat_frame(
@@ -93,9 +135,12 @@ def chat_frame(
     client_id: str | None,
     html: str,
     kind: str = KIND_CHAT,
+    files: Sequence[Attachment] = (),
 ) -> str:
     """The encoded `chat` frame for one stored message (see chat_message)."""
-    return encode(chat_message(room, seq, username, content, created_at, client_id, html, kind))
+    return encode(
+        chat_message(room, seq, username, content, created_at, client_id, html, kind, files)
+    )
 
 
 def row_message(room: str, message: Message) -> dict:
@@ -114,12 +159,16 @@ def row_message(room: str, message: Message) -> dict:
             message.client_id,
             message.html,
             kind,
+            message.files,
         )
+        if message.preview is not None and message.deleted_at is None:
+            frame["preview"] = preview_json(message.preview)
         if message.edited_at is not None:
             frame["edited"] = timestamp(message.edited_at)
         if message.deleted_at is not None:
             frame["deleted"] = True
             frame["content"] = frame["html"] = ""
+            frame.pop("files", None)
         if message.reactions:
             frame["reactions"] = message.reactions
         return frame
@@ -151,6 +200,10 @@ def row_message(room: str, message: Message) -> dict:
     elif kind in (KIND_REACTION_ADD, KIND_REACTION_REMOVE):
         frame["emoji"] = message.content
         frame["on"] = kind == KIND_REACTION_ADD
+    elif kind == KIND_FILES:
+        frame["files"] = [file_json(f) for f in message.files]
+    elif kind in (KIND_PREVIEW, KIND_PREVIEW_REMOVE):
+        frame["preview"] = preview_json(message.preview)
     frame["ts"] = timestamp(message.created_at)
     if message.client_id is not None:
         frame["client_id"] = message.client_id

@@ -316,7 +316,13 @@ class ClientSession:
         command = commands.parse(frame.content)
         room = self._visible(room_name)
         outcome = commands.dispatch(
-            command, room, self.user, frame.client_id, self.rt.pool.connection, self.rt.writer
+            command,
+            room,
+            self.user,
+            frame.client_id,
+            self.rt.pool.connection,
+            self.rt.writer,
+            frame.files,
         )
         if outcome.notice is not None:  # for this socket only: nothing was stored
             notice = outcome.notice

@@ -135,6 +135,7 @@ def dispatch(
     client_id: str | None,
     connect: Callable[[], AbstractContextManager[Connection]],
     writer=None,
+    files: tuple[str, ...] = (),
 ) -> Outcome:
     """Carry out a parsed command for `user` in `room`; what it did as an Outcome.
 
@@ -144,13 +145,15 @@ def dispatch(
     client_id used for something else: `bad_frame`; too many requests waiting
     for bots: `too_many_requests`).
     """
+    if files and not isinstance(command, Text | Action):
+        raise ChatError("bad_request", "files go with a message, not with a command")
     if isinstance(command, Help):
         return Outcome(notice=Notice("help", help_text()))
     if room.archived:
         raise ChatError("forbidden", f"#{room.name} is archived: it is read-only")
     kind = KIND_ACTION if isinstance(command, Action) else KIND_CHAT
     if writer is not None and not isinstance(command, BotRequest):
-        sent = writer.send(room, user, command.content, client_id, kind)
+        sent = writer.send(room, user, command.content, client_id, kind, files)
     else:
         with connect() as conn:
             if isinstance(command, BotRequest):
@@ -159,7 +162,7 @@ def dispatch(
                 )
                 notice = Notice("queued", command.bot.queued(command.argument))
                 return Outcome(notice=notice, duplicate=queued.duplicate)
-            sent = actions.send_message(conn, room, user, command.content, client_id, kind)
+            sent = actions.send_message(conn, room, user, command.content, client_id, kind, files)
     absent: tuple[str, ...] = ()
     if not sent.duplicate and "@" in command.content and not room.is_direct:
         names = mentioned(render(command.content))

@@ -49,10 +49,11 @@ class SingleWriter:
         content: str,
         client_id: str | None,
         kind: str = kinds.KIND_CHAT,
+        files: tuple[str, ...] = (),
     ) -> Sent:
         """actions.send_message on a connection of the pool."""
         with self._pool.connection() as conn:
-            return actions.send_message(conn, room, user, content, client_id, kind)
+            return actions.send_message(conn, room, user, content, client_id, kind, files)
 
 
 @dataclass
@@ -81,6 +82,7 @@ class Writer:
         content: str,
         client_id: str | None,
         kind: str = kinds.KIND_CHAT,
+        files: tuple[str, ...] = (),
     ) -> Sent:
         """Store a message (or find its earlier copy) and announce it; like
         actions.send_message, but sharing a transaction with concurrent sends.
@@ -88,7 +90,7 @@ class Writer:
         Blocks the calling greenlet until its batch has committed; call it
         outside any transaction. Raises what actions.send_message would.
         """
-        item = _Pending(Send.of(room, user, content, client_id, kind))
+        item = _Pending(Send.of(room, user, content, client_id, kind, files))
         self._start()
         self._queue.put(item)
         item.done.wait()

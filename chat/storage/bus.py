@@ -12,6 +12,8 @@ Channels (every worker LISTENs on the first four, bots on the fifth)
     USER_CHANNEL               frames for every socket of one user, as `UserEvent`
     CONTROL_CHANNEL            revocations as `Control`, and heartbeats as `Heartbeat`
     JOBS_CHANNEL ("bot_jobs")  a bot's wake-up: the payload is the bot's name
+    WORK_CHANNEL ("work_jobs") a file worker's wake-up (docs/files.md): the payload
+                               is the job's kind, 'image' or 'preview'
 
 The per-user channel (DESIGN §9)
     What concerns one person wherever it happens (added to or removed from a
@@ -79,6 +81,7 @@ EVENTS_CHANNEL = "chat_events"
 USER_CHANNEL = "chat_user"
 CONTROL_CHANNEL = "chat_control"
 JOBS_CHANNEL = "bot_jobs"
+WORK_CHANNEL = "work_jobs"
 
 # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more (and with it the
 # whole transaction); anything longer travels by reference instead.

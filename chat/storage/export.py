@@ -9,7 +9,8 @@ from psycopg.rows import dict_row, tuple_row
 from chat.storage import queries
 
 # Messages only (chat and /me actions), never events; a deleted message's text
-# is gone (NULL here, whatever its row holds). Times are ISO 8601 UTC with
+# is gone (NULL here, whatever its row holds), and so are its files (deleted
+# with it). `files`: a message's files in order (key, name, size, type). Times are ISO 8601 UTC with
 # milliseconds, as in the protocol. The primary key (room_id, seq) gives the
 # order without a sort.
 SQL_EXPORT = (
@@ -23,7 +24,10 @@ SQL_EXPORT = (
            m.deleted_at IS NOT NULL AS deleted,
            """
     + queries.SQL_REACTIONS_OF_M
-    + """ AS reactions
+    + """ AS reactions,
+           (SELECT json_agg(json_build_object('key', f.key, 'name', f.name, 'size', f.size,
+                                              'type', f.media_type) ORDER BY f.position)
+            FROM files f WHERE f.room_id = m.room_id AND f.seq = m.seq) AS files
     FROM messages m
     JOIN users u ON u.id = m.user_id
     WHERE m.room_id = %s AND m.kind IN """

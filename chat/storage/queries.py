@@ -150,13 +150,41 @@ SQL_REACTIONS_OF_M = """(
         GROUP BY r.emoji
     ) by_emoji
 )"""
+# A message's files in order (docs/files.md), as json objects of the columns
+# Attachment.from_row reads; NULL when none. For a `files` event, its target's
+# files now. One probe of the files_message index (a message without files
+# costs that alone); `thumb` one of file_variants' primary key per file.
+SQL_FILES_OF_M = """(
+    SELECT json_agg(json_build_object(
+               'key', f.key, 'name', f.name, 'size', f.size, 'media_type', f.media_type,
+               'width', f.width, 'height', f.height,
+               'thumb', EXISTS (SELECT 1 FROM file_variants v
+                                WHERE v.file_id = f.id AND v.variant = 'thumb'))
+           ORDER BY f.position)
+    FROM files f
+    WHERE f.room_id = m.room_id AND f.seq = coalesce(m.target_seq, m.seq)
+)"""
+# A message's link preview (for a `preview` event, its target's now): one
+# probe of link_previews' primary key.
+SQL_PREVIEW_OF_M = """(
+    SELECT json_build_object('url', p.url, 'title', p.title, 'description', p.description,
+                             'site_name', p.site_name, 'image_url', p.image_url)
+    FROM link_previews p
+    WHERE p.room_id = m.room_id AND p.seq = coalesce(m.target_seq, m.seq)
+)"""
 _MESSAGE_COLUMNS = (
     """
     SELECT m.seq, u.username, m.content, m.client_id, m.created_at, m.html, m.kind,
            m.target_seq, m.edited_at, m.deleted_at,
            CASE WHEN m.target_seq IS NULL THEN """
     + SQL_REACTIONS_OF_M
-    + """ END AS reactions"""
+    + """ END AS reactions,
+           CASE WHEN m.kind IN ('chat', 'action', 'files') THEN """
+    + SQL_FILES_OF_M
+    + """ END AS files,
+           CASE WHEN m.kind IN ('chat', 'action', 'preview') THEN """
+    + SQL_PREVIEW_OF_M
+    + """ END AS preview"""
 )
 _MESSAGE_FROM = """
     FROM messages m JOIN users u ON u.id = m.user_id

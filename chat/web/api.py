@@ -12,6 +12,7 @@ from chat.domain.validate import (
     validate_client_id,
     validate_content,
     validate_emoji,
+    validate_file_keys,
     validate_room_name,
 )
 from chat.protocol import outbound
@@ -209,16 +210,19 @@ def list_messages(name: str):
 @bp.post("/rooms/<name>/messages")
 @send_limited
 def send_message(name: str):
-    """Send a message: {"content": "...", "client_id": "..."}; a repeat is answered 200."""
+    """Send a message: {"content": "...", "client_id": "...", "files": ["<id>", ...]}
+    (content may be empty with files); a repeat is answered 200."""
     room = room_or_404(name)
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         abort(400, description='send a JSON object: {"content": "...", "client_id": "..."}')
     client_id = validate_client_id(body.get("client_id"))
-    content = validate_content(body.get("content"), current_app.config["MAX_MESSAGE_CHARS"])
+    files = validate_file_keys(body.get("files"))
+    max_chars = current_app.config["MAX_MESSAGE_CHARS"]
+    content = validate_content(body.get("content"), max_chars, blank_ok=bool(files))
     command = commands.parse(content)
     outcome = commands.dispatch(
-        command, room, current_user.entity, client_id, worker.connection, worker.writer()
+        command, room, current_user.entity, client_id, worker.connection, worker.writer(), files
     )
     if outcome.notice is not None:
         # Nothing stored: /help (200), or a request a bot will answer in the room (202).
@@ -318,4 +322,19 @@ def toggle_reaction(name: str, seq: int):
         room,
         client_id,
         lambda conn: actions.toggle_reaction(conn, room, user, seq, emoji, client_id),
+    )
+
+
+@bp.delete("/rooms/<name>/messages/<int:seq>/preview")
+@send_limited
+def remove_preview(name: str, seq: int):
+    """Remove your message's link preview (a `preview_remove` event). Optional body
+    {"client_id"}."""
+    room = room_or_404(name)
+    seq = _target_seq(seq)
+    body = request.get_json(silent=True)
+    client_id = validate_client_id(body.get("client_id") if isinstance(body, dict) else None)
+    user = current_user.entity
+    return _event_answer(
+        room, client_id, lambda conn: actions.remove_preview(conn, room, user, seq, client_id)
     )

@@ -50,6 +50,10 @@ HTTP_STATUS = {
     "too_many_tokens": 400,
     # A username or room name in use (the forms, which say so next to the field).
     "taken": 400,
+    # An upload over UPLOAD_QUOTA_BYTES (the person's files in all): delete some first.
+    "quota_exceeded": 413,
+    # An image whose header cannot be read, or over IMAGE_MAX_PIXELS (docs/files.md).
+    "bad_image": 422,
     "forbidden": 403,
     "not_found": 404,
     "rate_limited": 429,

@@ -15,6 +15,7 @@ ends (done, error, client gone), gives both back.
 import csv
 import io
 import threading
+from urllib.parse import quote
 
 import orjson
 import psycopg
@@ -46,7 +47,17 @@ RETRY_AFTER_SECONDS = 10
 # +cmd|...); OWASP's CSV injection advice: prefix such a cell with a quote.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-COLUMNS = ("seq", "time", "username", "kind", "content", "edited_at", "deleted", "reactions")
+COLUMNS = (
+    "seq",
+    "time",
+    "username",
+    "kind",
+    "content",
+    "edited_at",
+    "deleted",
+    "reactions",
+    "files",
+)
 MEDIA_TYPES = {"jsonl": "application/jsonl", "csv": "text/csv; charset=utf-8"}
 
 
@@ -61,6 +72,22 @@ def spreadsheet_safe(cell: str) -> str:
     return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
+def files_listed(files: list[dict] | None) -> list[dict] | None:
+    """A message's files as the export lists them: name, size, type and the URL
+    that downloads them (for whoever may read the message: chat/web/files.py)."""
+    if not files:
+        return None
+    return [
+        {
+            "name": f["name"],
+            "size": f["size"],
+            "type": f["type"],
+            "url": f"/files/{f['key']}/{quote(f['name'], safe='')}",
+        }
+        for f in files
+    ]
+
+
 def jsonl_chunks(conn: Connection, room_id: int):
     """The room's messages as JSON Lines, one chunk (bytes) per FETCH_ROWS messages."""
     for batch in exported.batches(conn, room_id, FETCH_ROWS, as_tuples=False):
@@ -69,6 +96,7 @@ def jsonl_chunks(conn: Connection, room_id: int):
         # them before joining would take 4 KB per row.
         chunk = bytearray()
         for row in batch:
+            row["files"] = files_listed(row["files"])
             chunk += orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
         del batch  # not kept alive while the next one is fetched
         yield bytes(chunk)
@@ -90,8 +118,9 @@ def csv_chunks(conn: Connection, room_id: int):
                 edited_at or "",
                 "true" if deleted else "false",
                 orjson.dumps(reactions).decode() if reactions else "",
+                orjson.dumps(files_listed(files)).decode() if files else "",
             )
-            for seq, time, username, kind, content, edited_at, deleted, reactions in batch
+            for seq, time, username, kind, content, edited_at, deleted, reactions, files in batch
         )
         del batch  # not kept alive while the next one is fetched
         yield buffer.getvalue().encode()

@@ -28,6 +28,11 @@ def read_body_in_time():
     The head of the request is already bounded by gunicorn's `keepalive`.
     The body is read here once and cached; form parsing reads the cache.
     """
+    view = current_app.view_functions.get(request.endpoint)
+    limit_key = getattr(view, "streams_body", None)
+    if limit_key is not None:
+        open_stream(current_app.config[limit_key])
+        return
     if not request.content_length and "chunked" not in request.headers.get("Transfer-Encoding", ""):
         return
     import gevent
@@ -51,6 +56,37 @@ def read_body_in_time():
             seconds,
         )
         abort(408, description=f"the request body did not arrive within {seconds:g} seconds")
+
+
+def streams_body(limit_key: str):
+    """Mark a view that reads its request body itself, as a stream (an upload):
+    the body is neither read here nor parsed by anything before the view, and
+    may be as large as the config value `limit_key` (instead of
+    MAX_CONTENT_LENGTH). The view bounds the time of each read itself."""
+
+    def mark(view):
+        view.streams_body = limit_key
+        return view
+
+    return mark
+
+
+def open_stream(limit: int) -> None:
+    """Before a streaming view: a Content-Length over `limit` is refused now,
+    before a byte of the body is read (413 too_large); the body is opaque
+    bytes whatever its Content-Type claims (no form parsing, no JSON: curl's
+    --data-binary says application/x-www-form-urlencoded); werkzeug's own cut
+    is one byte past `limit`, so the view's count, which says more, comes first."""
+    length = request.content_length
+    if length is not None and length > limit:
+        abort(413, description=too_large(limit))
+    request.environ["CONTENT_TYPE"] = "application/octet-stream"
+    request.max_content_length = limit + 1
+
+
+def too_large(limit: int) -> str:
+    """What a 413 for a body over `limit` bytes says."""
+    return f"the file is larger than this server's limit of {limit:,} bytes ({limit / 2**20:g} MiB)"
 
 
 def take_send_token() -> None:
