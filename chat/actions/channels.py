@@ -60,3 +60,9 @@ def wake_bot(conn: Connection, bot: str) -> None:
     """Wake `bot`'s processes (bus.JOBS_CHANNEL): inside the transaction that
     queues its job, so the job is there when the bot looks."""
     conn.execute(SQL_NOTIFY, (bus.JOBS_CHANNEL, bus.job_payload(bot)))
+
+
+def wake_workers(conn: Connection, kind: str) -> None:
+    """Wake the `flask work` processes for a job of `kind` (bus.WORK_CHANNEL):
+    inside the transaction that queues it, so the job is there when they look."""
+    conn.execute(SQL_NOTIFY, (bus.WORK_CHANNEL, bus.work_payload(kind)))
