@@ -1,4 +1,4 @@
-"""The `flask --app app ...` commands: migrate, accounts, and one per bot.
+"""The `flask --app app ...` commands: migrate, accounts, one per bot, and `work`.
 
 Each runs inside the app (its pool and settings); errors are answered with
 click's one-line `Error: ...` and a non-zero exit, never a traceback.
@@ -11,7 +11,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from chat import actions
-from chat.bots import BOTS, runner
+from chat.bots import BOTS, runner, work
 from chat.bots.bot import Bot
 from chat.domain import passwords
 from chat.domain.entities import User
@@ -32,6 +32,7 @@ def init_app(app: Flask) -> None:
         set_password_command,
         disable_user_command,
         *(_bot_command(bot) for bot in BOTS),
+        work_command,
     ):
         app.cli.add_command(command)
 
@@ -53,6 +54,14 @@ def _bot_command(bot: Bot) -> click.Command:
 
     run.help = f"Run the {bot.name} bot: answer /{bot.command} requests until SIGTERM or Ctrl-C."
     return run
+
+
+@click.command("work")
+@with_appcontext
+def work_command() -> None:
+    """Run a worker: image thumbnails and link previews (work_jobs) until SIGTERM or Ctrl-C."""
+    app = current_app._get_current_object()
+    work.run_worker(app.config, worker.pool(), lambda: "schema_pending" in app.extensions)
 
 
 class StorableText(click.ParamType):

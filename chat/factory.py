@@ -20,6 +20,7 @@ from chat.storage import migrate, pgserver
 from chat.web import (
     api,
     auth,
+    avatars,
     errors,
     export,
     files,
@@ -82,6 +83,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     rooms.init_app(app)
     api.init_app(app)
     settings.init_app(app)
+    avatars.init_app(app)
     search.init_app(app)
     export.init_app(app)
     files.init_app(app)

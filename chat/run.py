@@ -1,4 +1,4 @@
-"""`make run` (`python -m chat.run`): gunicorn and every bot as one program, on one database.
+"""`make run` (`python -m chat.run`): gunicorn, the bots and a worker as one program.
 
 Without DATABASE_URL the embedded PostgreSQL is started here, before anything
 else, and its URL handed to gunicorn and to the bots, so that all of them talk
@@ -65,9 +65,22 @@ def answers(url: str) -> bool:
         return False
 
 
+# The name the worker goes by among the supervised processes (no bot has it:
+# bots are named by their command, and `work` is no command).
+WORKER = "work"
+
+
 def bot_command(name: str) -> list[str]:
-    """argv of one bot's process (`flask --app app <name>-bot`)."""
+    """argv of one bot's process (`flask --app app <name>-bot`), or of the
+    worker's (`flask --app app work`: images and link previews, docs/files.md)."""
+    if name == WORKER:
+        return [str(BIN / "flask"), "--app", "app", "work"]
     return [str(BIN / "flask"), "--app", "app", f"{name}-bot"]
+
+
+def _label(name: str) -> str:
+    """A supervised process as the log names it: "stock bot", "worker"."""
+    return "worker" if name == WORKER else f"{name} bot"
 
 
 class Supervisor:
@@ -100,7 +113,7 @@ class Supervisor:
         """Until gunicorn exits or a stop is asked for; returns gunicorn's exit status."""
         self.gunicorn = self.start("gunicorn", gunicorn_command())
         for name in self.bot_names:
-            self.bots[name] = self.start(f"{name} bot", bot_command(name))
+            self.bots[name] = self.start(_label(name), bot_command(name))
         while not self.stopping.wait(CHECK_INTERVAL):
             if self.gunicorn.poll() is not None:
                 log.error("gunicorn exited with %d; stopping the bots", self.gunicorn.returncode)
@@ -118,15 +131,15 @@ class Supervisor:
                 continue
             if name not in self.restart_at:
                 log.error(
-                    "%s bot exited with %d; the chat goes on, restarting it in %.0fs",
-                    name,
+                    "%s exited with %d; the chat goes on, restarting it in %.0fs",
+                    _label(name),
                     proc.returncode,
                     RESTART_DELAY,
                 )
                 self.restart_at[name] = now + RESTART_DELAY
             elif now >= self.restart_at[name]:
                 del self.restart_at[name]
-                self.bots[name] = self.start(f"{name} bot", bot_command(name))
+                self.bots[name] = self.start(_label(name), bot_command(name))
 
     def stop_all(self) -> int:
         children = [p for p in [self.gunicorn, *self.bots.values()] if p is not None]
@@ -167,7 +180,8 @@ def main() -> int:
     from chat.bots import BOTS
 
     url = site_url(config.value("HOST"), config.value("PORT"))
-    supervisor = Supervisor([bot.name for bot in BOTS], url)
+    # One worker beside the bots, supervised alike (restarted if it dies).
+    supervisor = Supervisor([*(bot.name for bot in BOTS), WORKER], url)
 
     def stop(signum, frame) -> None:
         log.info("%s: stopping gunicorn and the bots", signal.Signals(signum).name)

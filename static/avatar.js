@@ -1,5 +1,6 @@
-// Avatars: a person's initials on a colour of their own, the same on every
-// page and after every reload (until uploaded pictures exist).
+// Avatars: a person's picture if they uploaded one (docs/files.md "Avatars"),
+// else their initials on a colour of their own, the same on every page and
+// after every reload.
 //
 //   import { avatar } from "./avatar.js";
 //   item.prepend(avatar("mikasa"));   // <span class="avatar" data-colour="7" aria-hidden="true">M</span>
@@ -12,6 +13,11 @@
 // digits, "_", "." and "-": chat/domain/users.py); templates/history.html's
 // `avatar` macro computes the same hash, so the history pages match.
 // The avatar is decorative (aria-hidden): the name is always written beside it.
+//
+// Pictures: static/names.js tells this module whose pictures exist
+// (setPicture, from the members the server lists, `avatar`: a URL or null);
+// avatar() then draws the picture on the person's colour, and falls back to
+// the initials if it does not load.
 
 // How many colours static/messages.css defines.
 export const AVATAR_COLOURS = 12;
@@ -39,13 +45,39 @@ export function initials(name) {
   return letters.toUpperCase();
 }
 
+// username -> the URL of their picture (absent: none known).
+const pictures = new Map();
+
+// `username`'s picture is at `url` (null: they have none).
+export function setPicture(username, url) {
+  if (url) pictures.set(username, url);
+  else pictures.delete(username);
+}
+
+export function pictureOf(username) {
+  return pictures.get(username) ?? null;
+}
+
 // The colour is the username's (it stays when the display name changes); the
-// letters are the name's.
+// letters are the name's; the picture, if any, covers them.
 export function avatar(username, className = "avatar", name = username) {
   const node = document.createElement("span");
   node.className = className;
   node.dataset.colour = String(colourIndex(username));
   node.setAttribute("aria-hidden", "true");
-  node.textContent = initials(name);
+  const url = pictureOf(username);
+  if (url) {
+    node.classList.add("picture");
+    const img = document.createElement("img");
+    img.alt = "";
+    img.src = url;
+    img.addEventListener("error", () => {
+      node.classList.remove("picture");
+      node.textContent = initials(name);
+    }, { once: true });
+    node.append(img);
+  } else {
+    node.textContent = initials(name);
+  }
   return node;
 }

@@ -20,6 +20,12 @@
 //   names.onChange((usernames) => redraw(usernames));
 //
 // Names are text: they go into textContent and title, never into HTML.
+//
+// The same reads bring each person's avatar (`avatar`: its URL, or null) and
+// li[data-avatar]; the map hands them to static/avatar.js (setPicture), and a
+// changed picture is a change like a changed name (onChange redraws them).
+
+import { setPicture } from "./avatar.js";
 
 // Someone unknown can be named by a burst of frames (a join, then their
 // presence, then others'): one read of the members answers them all, and a
@@ -32,12 +38,15 @@ export class DisplayNames {
   constructor({ members = null, fetchMembers = async () => null } = {}) {
     this.fetchMembers = fetchMembers;
     this.names = new Map(); // username -> display name (null: none chosen)
+    this.pictures = new Map(); // username -> avatar URL (null: none)
     this.listeners = [];
     this.lastAsked = -Infinity;
     this.timer = null;
     this.asked = new Set(); // the unknown people the next read is for
     for (const li of members?.querySelectorAll("li[data-user]") ?? []) {
       this.names.set(li.dataset.user, li.dataset.name || null);
+      this.pictures.set(li.dataset.user, li.dataset.avatar || null);
+      setPicture(li.dataset.user, li.dataset.avatar || null);
     }
   }
 
@@ -69,12 +78,23 @@ export class DisplayNames {
     this.update(members);
   }
 
+  // Their avatar's URL, or null.
+  pictureOf(username) {
+    return this.pictures.get(username) || null;
+  }
+
   update(members) {
     const changed = [];
-    for (const { username, display_name: name } of members) {
+    for (const member of members) {
+      const { username, display_name: name } = member;
       const value = name || null;
-      if (this.names.has(username) && this.names.get(username) === value) continue;
+      // A `profile` frame (set) says nothing of pictures: the one known stays.
+      const picture = "avatar" in member ? member.avatar || null : this.pictureOf(username);
+      if (this.names.has(username) && this.names.get(username) === value
+          && this.pictureOf(username) === picture) continue;
       this.names.set(username, value);
+      this.pictures.set(username, picture);
+      setPicture(username, picture);
       changed.push(username);
     }
     if (changed.length) for (const fn of this.listeners) fn(changed);

@@ -13,6 +13,8 @@
 // hidden for HIDDEN_AWAY_MS, or no input for IDLE_AWAY_MS) and when they are
 // back, so "online" means someone is there.
 
+import { avatar } from "./avatar.js";
+
 const HIDDEN_AWAY_MS = 2 * 60 * 1000;
 const IDLE_AWAY_MS = 5 * 60 * 1000;
 const ACTIVITY = ["pointerdown", "keydown", "wheel", "touchstart", "focus"];
@@ -50,11 +52,14 @@ async function refreshMembers(room, onMembers) {
 }
 
 // A person's name in #members (li > .person > .person-name, and .handle, the
-// @username, under a display name), after it changed (static/names.js).
+// @username, under a display name) and their avatar (span.avatar.small: the
+// picture static/avatar.js knows, else initials), after either changed
+// (static/names.js).
 export function showName(username, displayName) {
   for (const li of document.querySelectorAll(`#members li[data-user="${CSS.escape(username)}"]`)) {
     const person = li.querySelector(".person");
     if (!person) continue;
+    li.querySelector(":scope > .avatar")?.replaceWith(avatar(username, "avatar small", displayName || username));
     if (displayName) li.dataset.name = displayName;
     else delete li.dataset.name;
     person.querySelector(".person-name").textContent = displayName || username;

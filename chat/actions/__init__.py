@@ -29,6 +29,8 @@ from chat.actions.accounts import (
     use_session,
     use_token,
 )
+from chat.actions.avatars import remove_avatar, set_avatar
+from chat.actions.cards import preview_wanted, store_preview
 from chat.actions.channels import (
     announce,
     publish_control,
@@ -37,6 +39,7 @@ from chat.actions.channels import (
     publish_stored,
     publish_user,
     wake_bot,
+    wake_workers,
 )
 from chat.actions.events import (
     MAX_REACTIONS_PER_USER,
@@ -92,6 +95,13 @@ from chat.actions.rooms import (
     remove_member,
     set_muted,
     update_room,
+)
+from chat.actions.variants import image_failed, store_variants
+from chat.actions.work import (
+    claim_work,
+    close_work,
+    delete_finished_work,
+    retry_work,
 )
 
 __all__ = [
@@ -163,6 +173,17 @@ __all__ = [
     "use_session",
     "use_token",
     "wake_bot",
+    "wake_workers",
+    "claim_work",
+    "close_work",
+    "delete_finished_work",
+    "retry_work",
+    "image_failed",
+    "store_variants",
+    "preview_wanted",
+    "store_preview",
+    "set_avatar",
+    "remove_avatar",
     "worker_presence",
     "set_status",
     "worker_people",

@@ -63,7 +63,6 @@ def wake_bot(conn: Connection, bot: str) -> None:
 
 
 def wake_workers(conn: Connection, kind: str) -> None:
-    """Wake the file workers (bus.WORK_CHANNEL) for a job of `kind` ('image',
-    'preview'): inside the transaction that queues it. Several in one
-    transaction are delivered once (same channel and payload)."""
-    conn.execute(SQL_NOTIFY, (bus.WORK_CHANNEL, kind))
+    """Wake the `flask work` processes for a job of `kind` (bus.WORK_CHANNEL):
+    inside the transaction that queues it, so the job is there when they look."""
+    conn.execute(SQL_NOTIFY, (bus.WORK_CHANNEL, bus.work_payload(kind)))

@@ -150,16 +150,19 @@ class RoomListing:
 @dataclass(frozen=True, slots=True)
 class Member:
     """A member of a room as its people panel shows them: `status` is their
-    presence (online, away, offline), `display_name` None when they set none."""
+    presence (online, away, offline), `display_name` None when they set none,
+    `avatar_key` their avatar's file key once it can be shown (else None:
+    their initials are shown)."""
 
     username: str
     status: str = "offline"
     display_name: str | None = None
+    avatar_key: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Self:
         """From a row of queries.SQL_MEMBERS_WITH_STATUS."""
-        return cls(row["username"], row["status"], row.get("display_name"))
+        return cls(row["username"], row["status"], row.get("display_name"), row.get("avatar_key"))
 
     @property
     def name(self) -> str:

@@ -6,14 +6,15 @@ NOTIFYs are executed by chat/actions (chat/actions/channels.py), inside the
 transaction whose change they announce, and heard by each worker's LISTEN
 loop (chat/realtime/hub.py) and by the bots (chat/bots/runner.py).
 
-Channels (every worker LISTENs on the first four, bots on the fifth)
+Channels (every worker LISTENs on the first four, bots on the fifth, the
+`flask work` processes on the sixth)
     CHANNEL ("chat")           stored messages and events, as `Stored`
     EVENTS_CHANNEL             ephemeral frames, never stored, as `Ephemeral`
     USER_CHANNEL               frames for every socket of one user, as `UserEvent`
     CONTROL_CHANNEL            revocations as `Control`, and heartbeats as `Heartbeat`
     JOBS_CHANNEL ("bot_jobs")  a bot's wake-up: the payload is the bot's name
-    WORK_CHANNEL ("work_jobs") a file worker's wake-up (docs/files.md): the payload
-                               is the job's kind, 'image' or 'preview'
+    WORK_CHANNEL ("work_jobs") a worker's wake-up (docs/files.md): the payload is
+                               the job's kind, `image` or `preview`
 
 The per-user channel (DESIGN §9)
     What concerns one person wherever it happens (added to or removed from a
@@ -294,3 +295,12 @@ def job_payload(bot: str) -> str:
     """The JOBS_CHANNEL payload waking `bot`: its name, verbatim (a bot compares
     payloads to its name and ignores the others)."""
     return bot
+
+
+# --- WORK_CHANNEL ----------------------------------------------------------------
+
+
+def work_payload(kind: str) -> str:
+    """The WORK_CHANNEL payload waking the workers for a job of `kind` (work_jobs.kind,
+    verbatim: a worker wakes for the kinds it serves and ignores the others)."""
+    return kind

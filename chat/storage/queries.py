@@ -359,7 +359,9 @@ SQL_MEMBERS_WITH_STATUS = (
     """
     SELECT u.username, u.display_name, """
     + SQL_STATUS_OF_U
-    + """ AS status
+    + """ AS status,
+           (SELECT f.key FROM files f WHERE f.id = u.avatar_file_id AND f.state = 'ready')
+               AS avatar_key
     FROM room_members m JOIN users u ON u.id = m.user_id
     WHERE m.room_id = %s AND u.disabled_at IS NULL
     ORDER BY lower(u.username)
@@ -369,7 +371,7 @@ SQL_MEMBERS_WITH_STATUS = (
 
 def members_with_status(conn: Connection, room_id: int) -> list[Member]:
     """The room's members by username, each with their display name (None when
-    not set) and status: online, away or offline (DESIGN §9)."""
+    not set), status (online, away or offline: DESIGN §9) and avatar's key."""
     return [Member.from_row(row) for row in conn.execute(SQL_MEMBERS_WITH_STATUS, (room_id,))]
 
 

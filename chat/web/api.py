@@ -20,6 +20,7 @@ from chat.realtime import commands
 from chat.storage import queries
 from chat.web import worker
 from chat.web.access import api_login_required, room_or_404, seq_arg
+from chat.web.avatars import avatar_url
 from chat.web.forms import csrf
 from chat.web.limits import send_limited
 
@@ -103,8 +104,8 @@ def leave_room(name: str):
 
 @bp.get("/rooms/<name>/members")
 def list_members(name: str):
-    """The room's members with their status (online, away, offline) and display
-    name (null when not set), by username."""
+    """The room's members with their status (online, away, offline), display
+    name and avatar's URL (each null when not set), by username."""
     room = room_or_404(name)
     with worker.connection() as conn:
         members = queries.members_with_status(conn, room.id)
@@ -112,7 +113,12 @@ def list_members(name: str):
         room=room.name,
         private=room.is_private,
         members=[
-            {"username": m.username, "status": m.status, "display_name": m.display_name}
+            {
+                "username": m.username,
+                "status": m.status,
+                "display_name": m.display_name,
+                "avatar": avatar_url(m.username, m.avatar_key),
+            }
             for m in members
         ],
     )

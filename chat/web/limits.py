@@ -20,6 +20,11 @@ def init_app(app: Flask) -> None:
     app.before_request(read_body_in_time)
 
 
+# Routes whose bodies may be larger than MAX_CONTENT_LENGTH, and the setting
+# that bounds them instead: an avatar is a photo (docs/files.md "Avatars").
+LARGE_BODIES = {"settings.avatar": "UPLOAD_MAX_BYTES"}
+
+
 def read_body_in_time():
     """A request body must arrive whole within REQUEST_BODY_TIMEOUT seconds.
 
@@ -38,10 +43,12 @@ def read_body_in_time():
     import gevent
 
     seconds = current_app.config["REQUEST_BODY_TIMEOUT"]
+    if request.endpoint in LARGE_BODIES:
+        request.max_content_length = current_app.config[LARGE_BODIES[request.endpoint]]
     try:
         with gevent.Timeout(seconds):
             data = request.get_data(cache=True)
-            limit = current_app.config["MAX_CONTENT_LENGTH"]
+            limit = request.max_content_length
             # A chunked body has no Content-Length to refuse up front: werkzeug
             # stops reading at the limit without a word, so a byte more is a 413.
             if limit is not None and len(data) >= limit and request.content_length is None:

@@ -22,7 +22,7 @@ from chat.domain.render import for_reader
 from chat.domain.validate import validate_content
 from chat.protocol.outbound import timestamp
 from chat.realtime import commands
-from chat.storage import queries
+from chat.storage import media, queries
 from chat.web import worker
 from chat.web.access import my_rooms, room_or_404, seq_arg, with_title
 from chat.web.errors import HTTP_STATUS, retry_after
@@ -294,6 +294,8 @@ def history(name: str):
         messages = queries.history_before(conn, room.id, before, page_size)
         edited = [m.seq for m in messages if m.edited_at is not None]
         versions = queries.versions(conn, room.id, edited) if edited else {}
+        # Their authors' avatars ({username: file key}), for the avatar macro.
+        pictures = media.avatars_of(conn, (m.username for m in messages))
         since = messages[0].seq - 1 if messages and messages[0].seq > 1 else 0
         events = queries.member_events_between(conn, room.id, since, before, MEMBER_LINES_MAX)
         top = messages[-1].seq if messages else max(0, min(before, last_seq + 1) - 1)
@@ -309,6 +311,7 @@ def history(name: str):
         messages=messages,
         items=sorted([*messages, *events], key=lambda m: m.seq),
         versions=versions,
+        pictures=pictures,
         before=before,
         older=older,
         newer=newer,

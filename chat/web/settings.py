@@ -1,5 +1,5 @@
-"""A person's own account: the settings page (display name, password, login
-sessions, API tokens) and its JSON API (`/api/me`, `/api/tokens`).
+"""A person's own account: the settings page (display name, picture, password,
+login sessions, API tokens) and its JSON API (`/api/me`, `/api/tokens`).
 
 The page works without JavaScript: each section is a form that posts to its
 own route and comes back to the page (303: Post/Redirect/Get, so a reload of
@@ -25,11 +25,12 @@ from flask import (
 from flask_login import current_user, login_required, login_user
 
 from chat import actions
+from chat.domain import imaging
 from chat.domain.entities import ApiToken
 from chat.domain.errors import ChatError
 from chat.domain.validate import validate_display_name, validate_token_name
 from chat.protocol.outbound import timestamp
-from chat.storage import queries
+from chat.storage import media, queries
 from chat.web import worker
 from chat.web.access import api_login_required
 from chat.web.auth import Account, check_password, user_agent
@@ -91,6 +92,7 @@ def _render(status: int = 200, new_token: dict | None = None, **forms):
     other sections; `new_token` ({"token", "name"}) is shown once, in this answer only."""
     with worker.connection() as conn:
         display_name = queries.display_name(conn, current_user.id)
+        picture = media.avatar(conn, current_user.username)
         sessions = queries.login_sessions(conn, current_user.id, current_user.session_hash)
         tokens = queries.api_tokens(conn, current_user.id)
     # formdata=None: a form other than the one posted must not read its fields
@@ -101,6 +103,7 @@ def _render(status: int = 200, new_token: dict | None = None, **forms):
     html = render_template(
         "settings.html",
         display_name=display_name,
+        picture=picture,
         sessions=sessions,
         tokens=tokens,
         new_token=new_token,
@@ -130,6 +133,40 @@ def display_name():
         actions.set_display_name(conn, current_user.id, form.display_name.data)
     flash("Display name saved.")
     return _back("profile")
+
+
+# What an avatar's file is called (files.name): it is never downloaded by name.
+AVATAR_NAME = "avatar"
+
+
+@bp.post("/settings/avatar")
+@login_required
+def avatar():
+    """Upload a picture (PNG, JPEG, GIF or WebP, at most UPLOAD_MAX_BYTES) as your
+    avatar, or remove it (the Remove button): people see your initials meanwhile.
+
+    The body may be UPLOAD_MAX_BYTES (chat/web/limits.py LARGE_BODIES), held in
+    memory once; the type comes from the content (Pillow reads its header),
+    never the name or the browser's claim. The worker cuts it square."""
+    if request.form.get("remove"):
+        with worker.connection() as conn:
+            actions.remove_avatar(conn, current_user.id)
+        flash("Picture removed: people see your initials.")
+        return _back("picture")
+    upload = request.files.get("avatar")
+    data = upload.read() if upload is not None else b""
+    if not data:
+        return _render(400, avatar_error="Choose a picture to upload.")
+    try:
+        media_type, width, height = imaging.probe(data, current_app.config["IMAGE_MAX_PIXELS"])
+    except imaging.Refused:
+        return _render(
+            400, avatar_error="That is not a picture we can use: send a PNG, JPEG, GIF or WebP."
+        )
+    with worker.connection() as conn:
+        actions.set_avatar(conn, current_user.id, AVATAR_NAME, [data], media_type, width, height)
+    flash("Picture saved: people see it in a moment.")
+    return _back("picture")
 
 
 @bp.post("/settings/password")

@@ -47,17 +47,19 @@ def test_make_run_says_ready_only_once_the_chat_answers(database_url, db, tmp_pa
                 start_new_session=True,
             )
         try:
-            # gunicorn's worker and every bot are blocked on the migration lock.
+            # gunicorn's worker, every bot and the work process (`flask work`)
+            # are blocked on the migration lock.
             wait_until(
-                lambda: waiting_for_the_migration_lock(db) == 1 + len(BOTS),
+                lambda: waiting_for_the_migration_lock(db) == 1 + len(BOTS) + 1,
                 timeout=60,
-                what="the worker and the bots to wait for the migrations",
+                what="gunicorn, the bots and the work process to wait for the migrations",
             )
             assert READY not in output.read_text(), output.read_text()
             holder.rollback()  # the migration is done
 
             wait_until(lambda: READY in output.read_text(), timeout=60, what="the ready line")
             assert http().get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+            assert "started worker (pid" in output.read_text()
         finally:
             os.killpg(launcher.pid, signal.SIGTERM)
             launcher.wait(30)

@@ -84,8 +84,13 @@ def test_members_of_a_public_room(client, db, eren, mikasa, headers):
         "room": "general",
         "private": False,
         "members": [
-            {"username": "eren", "status": "offline", "display_name": None},
-            {"username": "mikasa", "status": "offline", "display_name": "Mikasa Ackerman"},
+            {"username": "eren", "status": "offline", "display_name": None, "avatar": None},
+            {
+                "username": "mikasa",
+                "status": "offline",
+                "display_name": "Mikasa Ackerman",
+                "avatar": None,
+            },
         ],
     }
 
