@@ -144,6 +144,7 @@ def test_load_defaults(tmp_path, unset_env):
         "LISTEN_PROBE_INTERVAL": 15.0,
         "DB_TCP_TIMEOUT": 10.0,
         "PRESENCE_HEARTBEAT": 10.0,
+        "PRESENCE_GRACE": 5.0,
         "PRESENCE_TIMEOUT": 30.0,
         "BOT_POLL_INTERVAL": 10.0,
         "BOT_VISIBILITY_TIMEOUT": 60.0,

@@ -131,16 +131,14 @@ class Worker:
                     return
 
     def clean_up(self) -> None:
-        """Delete jobs finished more than a week ago.
-
-        TODO(issue 17, at the merge with files-core): also delete unsent uploads,
-        `actions.delete_unsent_files(conn, self.config["UPLOAD_UNSENT_HOURS"])`
-        (it must spare files that are someone's avatar: users.avatar_file_id)."""
+        """Delete jobs finished more than a week ago, and uploads never sent (nor
+        an avatar) older than UPLOAD_UNSENT_HOURS."""
         self.clean_up_at = time.monotonic() + CLEAN_UP_INTERVAL
         with self.pool.connection() as conn:
             deleted = actions.delete_finished_work(conn)
-        if deleted:
-            log.info("work: deleted %d finished jobs", deleted)
+            unsent = actions.delete_unsent_files(conn, self.config["UPLOAD_UNSENT_HOURS"])
+        if deleted or unsent:
+            log.info("work: deleted %d finished jobs and %d unsent uploads", deleted, unsent)
 
     # --- jobs -----------------------------------------------------------------
 

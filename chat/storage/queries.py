@@ -179,10 +179,14 @@ _MESSAGE_COLUMNS = (
            CASE WHEN m.target_seq IS NULL THEN """
     + SQL_REACTIONS_OF_M
     + """ END AS reactions,
-           CASE WHEN m.kind IN ('chat', 'action', 'files') THEN """
+           CASE WHEN m.kind IN """
+    + SQL_MESSAGE_KINDS
+    + """ OR m.kind = 'files' THEN """
     + SQL_FILES_OF_M
     + """ END AS files,
-           CASE WHEN m.kind IN ('chat', 'action', 'preview') THEN """
+           CASE WHEN m.kind IN """
+    + SQL_MESSAGE_KINDS
+    + """ OR m.kind = 'preview' THEN """
     + SQL_PREVIEW_OF_M
     + """ END AS preview"""
 )

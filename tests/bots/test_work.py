@@ -42,6 +42,7 @@ def make_worker(make_app, pages):
             "UPLOAD_MAX_BYTES": 25 * 1024 * 1024,
             "IMAGE_MAX_PIXELS": MAX_PIXELS,
             "LINK_PREVIEWS": True,
+            "UPLOAD_UNSENT_HOURS": 24,
             "EGRESS_ALLOW": pages.allow,
             **overrides,
         }
@@ -273,6 +274,28 @@ def test_finished_jobs_older_than_a_week_are_cleaned_up(db, eren, make_worker):
     assert media.work_row(db, new["job"])["state"] == "done"
 
 
+def test_uploads_never_sent_are_cleaned_up_but_not_avatars_or_recent_ones(db, eren, make_worker):
+    def aged(hours: int, job: bool = False) -> dict:
+        file = media.insert_file(db, eren, media.webp(), "image/webp", job=job)
+        db.execute(
+            "UPDATE files SET created_at = now() - make_interval(hours => %s) WHERE id = %s",
+            (hours, file["id"]),
+        )
+        return file
+
+    forgotten, recent, avatar = aged(25), aged(23), aged(48)
+    db.execute("UPDATE users SET avatar_file_id = %s WHERE id = %s", (avatar["id"], eren.id))
+    make_worker().clean_up()
+    left = {r["id"] for r in db.execute("SELECT id FROM files")}
+    assert left == {recent["id"], avatar["id"]}
+    assert (
+        db.execute(
+            "SELECT count(*) AS n FROM file_chunks WHERE file_id = %s", (forgotten["id"],)
+        ).fetchone()["n"]
+        == 0
+    )
+
+
 # --- link previews ---------------------------------------------------------------------
 
 PAGE = (
@@ -286,6 +309,16 @@ PAGE = (
 
 
 def queue_preview(db, room, seq: int, url: str) -> int:
+    """Message seq's pending preview job: the one its send queued (for `url`, its
+    first link), or a new one if that was handled already (as a repeat would be)."""
+    queued = db.execute(
+        "SELECT id, url FROM work_jobs WHERE kind = 'preview' AND room_id = %s AND seq = %s"
+        " AND state = 'pending'",
+        (room.id, seq),
+    ).fetchone()
+    if queued is not None:
+        assert queued["url"] == url
+        return queued["id"]
     return db.execute(
         "INSERT INTO work_jobs (kind, room_id, seq, url) VALUES ('preview', %s, %s, %s)"
         " RETURNING id",
@@ -388,7 +421,10 @@ def test_a_message_deleted_or_edited_meanwhile_gets_no_preview(
     else:
         actions.edit_message(db, room, eren, seq, "read https://example.com/other instead")
     make_worker().drain()
-    assert media.work_row(db, job_id)["state"] == "done"
+    if change == "delete":  # the deletion took the message's pending jobs with it
+        assert media.work_row(db, job_id) is None
+    else:
+        assert media.work_row(db, job_id)["state"] == "done"
     assert media.events(db, room, "preview") == []
     assert pages.requests == []  # not even fetched
 

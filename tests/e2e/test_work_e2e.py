@@ -34,7 +34,7 @@ def listening(database_url: str) -> bool:
 def test_the_worker_process_wakes_on_notify_and_stops_on_sigterm(db, database_url, tmp_path):
     log = tmp_path / "work.log"
     proc = spawn(
-        [str(FLASK), "--app", "tests.e2e.work_app", "work"],
+        [str(FLASK), "--app", "app", "work"],
         log,
         DATABASE_URL=database_url,
         BOT_POLL_INTERVAL=str(POLL_INTERVAL),
