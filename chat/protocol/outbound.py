@@ -109,7 +109,7 @@ def file_json(file: Attachment) -> dict:
         "width": file.width,
         "height": file.height,
         "url": f"/files/{file.key}/{quote(file.name, safe='')}",
-        "thumb": f"/files/{file.key}/thumb" if file.thumb else None,
+        "thumb": f"/thumbs/{file.key}" if file.thumb else None,
     }
 
 

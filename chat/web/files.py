@@ -6,7 +6,7 @@ its CSRF token, or a Bearer token). Limits are answered from Content-Length
 before a byte is read (chat/web/limits.py `open_stream`), and counted while
 the body streams into PostgreSQL (chat/actions/files.py), a block at a time.
 
-`GET /files/<key>/<name>`, `GET /files/<key>/thumb`, and `GET /api/files/<key>`
+`GET /files/<key>/<name>`, `GET /thumbs/<key>`, and `GET /api/files/<key>`
 for scripts: the same rules. A file the reader may not fetch is the same 404
 as one that does not exist. Only raster images are ever shown inline, and to
 anyone but their owner only as the worker's cleaned copy; everything else is
@@ -132,7 +132,7 @@ def _body(stream, limit: int, room: int, quota: int) -> Iterator[bytes]:
 # --- download -------------------------------------------------------------------
 
 
-@bp.get("/files/<key>/thumb")
+@bp.get("/thumbs/<key>")
 @login_required
 def thumbnail(key: str):
     """An image's thumbnail (404 until the worker has made it)."""

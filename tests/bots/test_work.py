@@ -205,7 +205,7 @@ def test_a_file_sent_before_its_thumbnail_gets_a_files_event(db, eren, make_work
             "width": 480,
             "height": 640,
             "url": f"/files/{file['key']}/cat.jpg",
-            "thumb": f"/files/{file['key']}/thumb",
+            "thumb": f"/thumbs/{file['key']}",
         }
     ]
     assert room_row(db).last_seq == event["seq"]

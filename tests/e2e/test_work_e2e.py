@@ -59,7 +59,7 @@ def test_the_worker_process_wakes_on_notify_and_stops_on_sigterm(db, database_ur
         [stored] = bus.decode_stored(note.payload)
         frame = orjson.loads(stored.frame)
         assert frame["type"] == "chat_files" and frame["target_seq"] == seq
-        assert frame["files"][0]["thumb"] == f"/files/{file['key']}/thumb"
+        assert frame["files"][0]["thumb"] == f"/thumbs/{file['key']}"
         assert took < POLL_INTERVAL / 2
         assert media.file_row(db, file["id"])["state"] == "ready"
 

@@ -30,7 +30,7 @@ def test_a_message_lists_its_files_in_order_with_their_urls():
             "width": 1280,
             "height": 800,
             "url": f"/files/{'A' * 22}/shot%201.png",
-            "thumb": f"/files/{'A' * 22}/thumb",
+            "thumb": f"/thumbs/{'A' * 22}",
         },
         {
             "id": "B" * 22,

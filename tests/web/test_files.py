@@ -417,10 +417,10 @@ def test_an_image_the_worker_could_not_clean_is_an_attachment_for_others(client,
 
 def test_a_thumbnail_once_made(client, db, headers):
     key = upload_key(client, headers, png(), "pic.png")
-    assert client.get(f"/files/{key}/thumb", headers=headers).status_code == 404
+    assert client.get(f"/thumbs/{key}", headers=headers).status_code == 404
     thumb = png(4, 3)
     add_variant(db, key, "thumb", thumb)
-    response = client.get(f"/files/{key}/thumb", headers=headers)
+    response = client.get(f"/thumbs/{key}", headers=headers)
     assert (response.status_code, response.data) == (200, thumb)
     assert response.headers["Content-Disposition"].startswith("inline;")
 
@@ -480,7 +480,7 @@ def test_who_may_fetch_a_file(client, db, people):
     assert refusal.status_code == 404
     for (where, reader), allowed in MATRIX.items():
         key = keys[where]
-        for path in (f"/files/{key}/plan.txt", f"/files/{key}/thumb", f"/api/files/{key}"):
+        for path in (f"/files/{key}/plan.txt", f"/thumbs/{key}", f"/api/files/{key}"):
             response = client.get(path, headers=readers[reader])
             assert response.status_code == (200 if allowed else 404), (where, reader, path)
             if not allowed:  # word for word the answer to a file that does not exist
@@ -520,7 +520,7 @@ def test_a_send_with_files_shows_them_in_the_listing(client, db, headers):
     assert listed["files"] == [shot, log]
     add_variant(db, shot["id"], "thumb", png(4, 3))
     listed = client.get("/api/rooms/general/messages", headers=headers).json["messages"][-1]
-    assert listed["files"][0]["thumb"] == f"/files/{shot['id']}/thumb"
+    assert listed["files"][0]["thumb"] == f"/thumbs/{shot['id']}"
 
 
 def test_a_send_with_a_bad_file_stores_nothing(client, db, headers):
@@ -669,7 +669,7 @@ def test_the_history_page_shows_files_without_javascript(client, auth, db):
     add_variant(db, shot["id"], "thumb", png(400, 100))
     auth.login("eren")
     page = client.get("/rooms/general/history").text
-    assert f'src="/files/{shot["id"]}/thumb" width="400" height="100" loading="lazy"' in page
+    assert f'src="/thumbs/{shot["id"]}" width="400" height="100" loading="lazy"' in page
     assert f'href="/files/{log["id"]}/build.log"' in page
 
 
@@ -685,3 +685,12 @@ def test_the_export_lists_files(client, db, eren_user, headers):
     ]
     csv_text = client.get("/api/rooms/general/export.csv", headers=headers).text
     assert f"/files/{key}/data%201.csv" in csv_text
+
+
+@pytest.mark.parametrize("name", ["thumb", "thumbs", "-", "..thumb"])
+def test_every_name_downloads_its_own_file(client, headers, name):
+    """A file's URL leads to that file whatever its name (a name was once a route)."""
+    answer = upload(client, headers, b"just text " + name.encode(), name)
+    assert answer.status_code == 201, answer.json
+    download = client.get(answer.json["file"]["url"], headers=headers)
+    assert download.status_code == 200 and download.data == b"just text " + name.encode()
