@@ -165,7 +165,8 @@ def answer_job(
         job = conn.execute(SQL_LOCK_JOB, (job_id,)).fetchone()
         if job is None or job["state"] != "pending":
             return None
-        sent = send_message(conn, Room.from_row(job), bot_user, text, f"job-{job_id}")
+        # A bot answering in a public room does not become one of its members.
+        sent = send_message(conn, Room.from_row(job), bot_user, text, f"job-{job_id}", joins=False)
         state = "failed" if error is not None else "answered"
         conn.execute(
             SQL_FINISH_JOB, {"id": job_id, "state": state, "seq": sent.seq, "error": error}

@@ -134,8 +134,9 @@ def forget_mentions(conn: Connection, room_id: int, seq: int) -> None:
 class Send:
     """One message to store: its Room and sender (a User), its text, its
     rendering and kind, the keys of the files it carries (docs/files.md), and
-    the link its preview job is about (None: no preview wanted). Build it with
-    Send.of."""
+    the link its preview job is about (None: no preview wanted), and whether
+    posting makes the sender a member of a public room (`joins`: people do; a
+    bot answering a command does not). Build it with Send.of."""
 
     room: Room
     user: User
@@ -145,6 +146,7 @@ class Send:
     kind: str = kinds.KIND_CHAT
     files: tuple[str, ...] = ()
     link: str | None = None
+    joins: bool = True
 
     @classmethod
     def of(
@@ -156,6 +158,7 @@ class Send:
         kind: str = kinds.KIND_CHAT,
         files: tuple[str, ...] = (),
         previews: bool | None = None,
+        joins: bool = True,
     ) -> "Send":
         """A send with its content rendered: call it outside any transaction (and
         outside a batch's), since rendering is the slow part. Its first http(s)
@@ -164,7 +167,7 @@ class Send:
         if previews is None:
             previews = config.value("LINK_PREVIEWS")
         link = first_link(html) if previews and "href" in html else None
-        return cls(room, user, content, client_id, html, kind, tuple(files), link)
+        return cls(room, user, content, client_id, html, kind, tuple(files), link, joins)
 
 
 # Locking the batch's rooms in id order serialises each room's writers (the
@@ -304,7 +307,7 @@ def _lock(
     has files: then no statement is sent for them)."""
     room_ids = sorted({send.room.id for send in sends})
     keyed = [send for send in sends if send.client_id is not None]
-    pairs = sorted({(send.room.id, send.user.id) for send in sends})
+    pairs = sorted({(send.room.id, send.user.id) for send in sends if send.joins})
     keys = sorted({key for send in sends for key in send.files})
     with conn.pipeline():
         locked = conn.execute(SQL_LOCK_ROOMS, (room_ids,))
@@ -429,6 +432,7 @@ def send_message(
     client_id: str | None,
     kind: str = kinds.KIND_CHAT,
     files: tuple[str, ...] = (),
+    joins: bool = True,
 ) -> Sent:
     """Store one message with the room's next seq and announce it, in one transaction
     (send_messages with one send), with `files` (keys of the sender's uploads).
@@ -436,9 +440,10 @@ def send_message(
     A repeated client_id for the same user and room returns the first send's
     seq and changes nothing. A client_id the user already used in the room for
     an event or a bot request raises ChatError('bad_frame') and changes
-    nothing. `kind` is KIND_ACTION for `/me waves`.
+    nothing. `kind` is KIND_ACTION for `/me waves`. `joins`: see Send.
     """
-    (outcome,) = send_messages(conn, [Send.of(room, user, content, client_id, kind, files)])
+    send = Send.of(room, user, content, client_id, kind, files, joins=joins)
+    (outcome,) = send_messages(conn, [send])
     if isinstance(outcome, ChatError):
         raise outcome
     return outcome

@@ -126,6 +126,13 @@ def test_an_answer_is_posted_once_and_closes_the_job(db, people, bot_user):
     assert (row["state"], row["answer_seq"]) == ("answered", 1)
     assert row["finished_at"] is not None and row["claimed_until"] is None
     assert actions.claim_job(db, "stock", 0) is None
+    # Answering in a public room does not make the bot one of its members.
+    assert (
+        db.execute(
+            "SELECT count(*) AS n FROM room_members WHERE user_id = %s", (bot_user.id,)
+        ).fetchone()["n"]
+        == 0
+    )
 
 
 def test_concurrent_answers_to_one_job_post_one_message(database_url, db, people, bot_user):
