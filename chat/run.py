@@ -49,7 +49,7 @@ def gunicorn_command() -> list[str]:
     return [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "app:app"]
 
 
-def site_url(host: str, port: int) -> str:
+def site_url(host: str, port: int | str) -> str:
     """Where a person on this machine opens the chat (a wildcard host is this machine)."""
     shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
     return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
@@ -166,8 +166,34 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+def port_taken(host: str, port: int) -> bool:
+    """Whether something already listens on (host, port): gunicorn would retry
+    for a while and then exit with words that do not say what to do."""
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    host, port = config.value("HOST"), config.value("PORT")
+    if port.isdigit() and port_taken(host, int(port)):
+        log.error(
+            "port %s on %s is in use (another `make run`?): stop it, or choose"
+            " another port, e.g. `PORT=%d make run`",
+            port,
+            host,
+            int(port) + 1,
+        )
+        return 1
     if not os.environ.get("DATABASE_URL"):
         from chat.storage import pgserver
 
@@ -179,7 +205,7 @@ def main() -> int:
 
     from chat.bots import BOTS
 
-    url = site_url(config.value("HOST"), config.value("PORT"))
+    url = site_url(host, port)
     # One worker beside the bots, supervised alike (restarted if it dies).
     supervisor = Supervisor([*(bot.name for bot in BOTS), WORKER], url)
 

@@ -63,3 +63,28 @@ def test_make_run_says_ready_only_once_the_chat_answers(database_url, db, tmp_pa
         finally:
             os.killpg(launcher.pid, signal.SIGTERM)
             launcher.wait(30)
+
+
+def test_a_taken_port_is_named_with_what_to_do(database_url, tmp_path):
+    """Something already listens on PORT: `make run` says so and how to choose
+    another, and starts nothing (gunicorn alone retried, then gave up mutely)."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port)}
+        done = subprocess.run(
+            [sys.executable, "-m", "chat.run"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    said = done.stdout + done.stderr
+    assert f"port {port} on 127.0.0.1 is in use" in said
+    assert f"PORT={port + 1} make run" in said
+    assert "gunicorn" not in said  # nothing was started
