@@ -44,10 +44,11 @@ SQL_USER_BY_SESSION = """
 SQL_READABLE_BY = """(NOT r.is_private OR EXISTS (
             SELECT 1 FROM room_members rm WHERE rm.room_id = r.id AND rm.user_id = %(user_id)s))"""
 # A room by its name, or by a name it had (migration 0016): the current name
-# wins, so a name is never ambiguous. Two index lookups, then the primary key.
+# wins, so a name is never ambiguous. Names are lower case (ROOM_NAME_RE), so
+# `/rooms/Design` finds #design. Two index lookups, then the primary key.
 SQL_ROOM_ID_BY_NAME = """coalesce(
-        (SELECT id FROM rooms WHERE name = %(name)s),
-        (SELECT room_id FROM room_aliases WHERE name = %(name)s))"""
+        (SELECT id FROM rooms WHERE name = lower(%(name)s)),
+        (SELECT room_id FROM room_aliases WHERE name = lower(%(name)s)))"""
 SQL_VISIBLE_ROOM = (
     """
     SELECT r.id, r.name, r.is_private, r.is_direct, r.last_seq, r.created_by, r.topic,

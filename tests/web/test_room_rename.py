@@ -61,6 +61,8 @@ def test_a_member_who_did_not_make_the_room_cannot_rename_it(client, auth, db, r
         ("/rooms/design/history?before=5", "/rooms/pixels/history?before=5"),
         ("/rooms/design/export.jsonl", "/rooms/pixels/export.jsonl"),
         ("/search?q=hello&room=design", None),  # a query argument, not a path: found as is
+        ("/rooms/Pixels", "/rooms/pixels"),  # names are lower case: any case finds them
+        ("/rooms/DESIGN/history", "/rooms/pixels/history"),
     ],
 )
 def test_old_links_lead_to_the_room(client, auth, db, renamed, old, new):
