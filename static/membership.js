@@ -12,6 +12,7 @@
 //     or a direct conversation can no longer be written to, so the message box
 //     is closed (the server stopped sending its traffic to this socket).
 import { el } from "./dom.js";
+import { showRoomTools } from "./room_state.js";
 
 // "carol added bob", with "you" for the reader.
 export function memberText(frame, me) {
@@ -48,13 +49,11 @@ async function addMember(room, username) {
 }
 
 // The open room's page as a member (true) or a viewer (false): the Join banner
-// and the Leave button are both rendered (templates/room.html), one hidden.
+// and the Leave button are both rendered (templates/room.html), one hidden;
+// static/room_state.js decides what else a member sees.
 function showMember(section, isMember) {
   section.dataset.member = String(isMember);
-  const banner = document.getElementById("join-banner");
-  if (banner) banner.hidden = isMember;
-  const leave = document.getElementById("leave-form");
-  if (leave) leave.hidden = !isMember;
+  showRoomTools(section);
 }
 
 // `notice(text, className, role)` adds a line to the room's list and returns it;
@@ -98,6 +97,6 @@ export function showMembership({ socket, room, me, notice, section, composer }) 
     showMember(section, false);
     const closed = section.dataset.private === "true" || section.dataset.direct === "true";
     notice(`You are no longer a member of #${room}.`, "notice local removed", "alert");
-    if (closed) composer.close(`You are no longer a member of #${room}: you cannot write here.`);
+    if (closed) composer.close(`You are no longer a member of #${room}: you cannot write here.`, null, "removed");
   });
 }
