@@ -6,6 +6,7 @@
 //     the message box closes with the reason (static/composer.js, reason
 //     "archived"), "Add people" and the creator's rename form hide, the
 //     archive button offers "Unarchive"; unarchived, all of it goes back;
+//   - the topic: the header's p.room-topic follows it (added, changed, removed);
 //   - membership (static/membership.js sets data-member): "Leave", "Add people"
 //     and the room's settings (mute, topic, archive, removing people: all need
 //     a member) are shown only to a member; the Join banner only to a viewer of
@@ -38,10 +39,25 @@ export function showRoomTools(section) {
   }
 }
 
+function showTopic(section, topic) {
+  let line = section.querySelector("p.room-topic");
+  if (!topic) {
+    line?.remove();
+    return;
+  }
+  if (!line) {
+    line = document.createElement("p");
+    line.className = "room-topic";
+    section.querySelector("header.room-head").after(line);
+  }
+  line.textContent = topic;
+}
+
 // `section`: the page's section#room; `composer`: static/composer.js's.
 export function followRoomState({ socket, room, section, composer }) {
   const apply = (listing) => {
     if (listing?.name !== room) return;
+    showTopic(section, listing.topic ?? "");
     const archived = Boolean(listing.archived);
     section.dataset.archived = String(archived);
     showRoomTools(section);

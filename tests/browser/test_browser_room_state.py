@@ -109,3 +109,27 @@ def test_an_archived_room_is_rendered_closed_and_the_creators_other_tab_follows(
         expect_archived(page, False)
         expect(page.locator("#archive-toggle")).to_have_text("Archive #ops")
         expect(page.locator("#rename-form")).to_be_visible()
+
+
+@pytest.mark.parametrize(
+    "topics",
+    [
+        pytest.param(["Deploys on Fridays", "Deploys on Mondays", ""], id="set-changed-cleared"),
+        pytest.param(["<b>not bold</b> & ok", ""], id="markup-is-text"),
+    ],
+)
+def test_the_topic_of_the_open_room_follows_live(server, team, pages, db, topics):
+    """Every change of the topic (set, changed, cleared, by carol elsewhere) shows
+    in bob's header as it happens; a topic is text, never markup."""
+    bob = pages()
+    log_in(bob, server, "bob")
+    open_room(bob, server, "ops")
+    line = bob.locator("#room p.room-topic")
+    expect(line).to_have_count(0)
+    for topic in topics:
+        actions.update_room(db, room_row(db, "ops"), team["carol"], topic=topic)
+        if topic:
+            expect(line).to_have_text(topic)
+            expect(line.locator("b")).to_have_count(0)
+        else:
+            expect(line).to_have_count(0)
