@@ -23,7 +23,10 @@
 //   #members         the room's members, li[data-user][data-status] (online, away,
 //                    offline; static/people.js keeps it live), [data-name] for a
 //                    display name: .person-name shows it, .handle the @username
-//                    (the names on this page: static/names.js)
+//                    (the names on this page: static/names.js); #members-count
+//                    "(N)"; who they are follows joins, leaves, additions and
+//                    removals, as does the creator's #remove-username
+//                    (static/members_panel.js)
 //   #typing          "X is typing…", empty when no one is
 //   #send, #content  the form and its textarea: Enter sends, Shift+Enter is a newline
 //                    (#send-counter, #send-note: static/composer.js); closed,
@@ -51,6 +54,7 @@ import { showMembership } from "./membership.js";
 import { followRenames } from "./rename.js";
 import { followRoomState } from "./room_state.js";
 import { fetchMembers, followPresence, showName } from "./people.js";
+import { MembersPanel } from "./members_panel.js";
 import { DisplayNames } from "./names.js";
 import { notifyWhileAway } from "./notify.js";
 import { Drawers } from "./drawer.js";
@@ -370,7 +374,8 @@ socket.on("notice", onNotice);
 socket.on("user_left", onPresence);
 showMembership({ socket, room, me, notice, section, composer });
 followRoomState({ socket, room, section, composer });
-followPresence(socket, { room, onMembers: (members) => names.learn(members) });
+followPresence(socket);
+new MembersPanel({ socket, room, me, fetchMembers: () => fetchMembers(room), onMembers: (members) => names.learn(members) });
 // Someone new (a join, an addition, a presence in this room): their name is read.
 socket.on("presence", (frame) => {
   if (frame.room === room) names.ask(frame.username);
@@ -389,12 +394,10 @@ for (const type of ["chat_edit", "chat_delete", "reaction"]) {
   });
 }
 // A membership event or a rename has its seq too (their lines:
-// static/membership.js, static/rename.js); whoever it names is read.
+// static/membership.js, static/rename.js). Whoever it names is in the members
+// the people panel reads after it (static/members_panel.js), names included.
 socket.on("member", (frame) => {
-  if (frame.room !== room) return;
-  scrollback.note(frame.seq);
-  names.ask(frame.username);
-  names.ask(frame.member);
+  if (frame.room === room) scrollback.note(frame.seq);
 });
 socket.on("room_renamed", (frame) => {
   if (frame.room === room) scrollback.note(frame.seq);
