@@ -266,3 +266,46 @@ def test_a_removed_reader_loses_the_tools_of_a_member(server, team, pages, db):
     expect(dave.locator("#members li")).to_have_text(member_rows("carol"))
     for tool in ("#invite-form", "#room-settings", "#mute-toggle", "header .room-leave"):
         expect(dave.locator(tool)).to_be_hidden()
+
+
+@pytest.mark.parametrize("departure", ["removed", "left"])
+def test_removal_from_a_public_room_closes_the_box_and_leaving_does_not(
+    server, team, pages, db, departure
+):
+    """Removed from public #design by carol, dave's box closes until he joins again
+    (posting would have joined him silently, undoing the removal unawares); having
+    left it himself (another tab), his box stays usable, as anyone's in a public room.
+    Joining again (in another tab, or by the banner) opens it."""
+    dave = pages()
+    log_in(dave, server, "dave")
+    open_room(dave, server, "design")
+    dave.fill("#content", "still here?")
+    design = room_row(db, "design")
+    if departure == "removed":
+        actions.remove_member(db, design, team["carol"], "dave")
+    else:
+        actions.leave(db, design, team["dave"])
+    expect(dave.locator("#join-banner")).to_be_visible()
+    expect(dave.locator("li.notice.removed")).to_be_visible()
+    box, closed = dave.locator("#content"), dave.locator('#send-closed[data-reason="removed"]')
+    if departure == "left":
+        expect(box).to_be_enabled()
+        expect(closed).to_have_count(0)
+        return
+    expect(closed).to_have_text("You were removed from #design. Join it again to write here.")
+    expect(box).to_be_disabled()
+    expect(box).to_have_value("still here?")
+
+    actions.join(db, room_row(db, "design"), team["dave"])  # in another tab
+    expect(box).to_be_enabled()
+    expect(closed).to_have_count(0)
+    actions.remove_member(db, room_row(db, "design"), team["carol"], "dave")
+    expect(box).to_be_disabled()
+    dave.click("#join-banner button")
+    dave.wait_for_selector("#status:has-text('live')")
+    expect(dave.locator("#content")).to_be_enabled()
+    expect(dave.locator("#content")).to_have_value("still here?")
+    send(dave, "back again")
+    expect(dave.locator("li.message", has_text="back again")).to_have_attribute(
+        "id", re.compile(r"^m\d+$")
+    )
