@@ -20,6 +20,7 @@
 //     member, the user channel (`room_removed`, or the `rooms` frame after a
 //     reconnect). The two travel apart and may come in either order, so the
 //     box is settled whenever either arrives.
+import { refusal } from "./api.js";
 import { el } from "./dom.js";
 import { showRoomTools } from "./room_state.js";
 
@@ -53,8 +54,7 @@ async function addMember(room, username) {
     body: JSON.stringify({ username }),
   });
   if (response.ok) return null;
-  const body = await response.json().catch(() => ({}));
-  return body.message ?? body.error ?? `could not add ${username} (${response.status})`;
+  return refusal(response, `could not add ${username}`);
 }
 
 // The open room's page as a member (true) or a viewer (false): the Join banner

@@ -309,3 +309,30 @@ def test_removal_from_a_public_room_closes_the_box_and_leaving_does_not(
     expect(dave.locator("li.message", has_text="back again")).to_have_attribute(
         "id", re.compile(r"^m\d+$")
     )
+
+
+@pytest.mark.parametrize(
+    ("meanwhile", "reason"),
+    [
+        pytest.param("joined", "bob is already a member", id="taken"),
+        pytest.param("archived", "#design is archived", id="forbidden"),
+    ],
+)
+def test_a_refused_add_says_the_servers_reason(server, team, pages, db, meanwhile, reason):
+    """The "Add bob" button of a mention of a non-member, refused by the API
+    ({"error":{"code","message"}}), shows the server's message and stays to try again."""
+    carol = pages()
+    log_in(carol, server, "carol")
+    open_room(carol, server, "design")
+    send(carol, "a look at this, @bob?")
+    offer = carol.locator("li.not-members", has_text="bob is not in #design")
+    expect(offer).to_be_visible()
+    design = room_row(db, "design")
+    if meanwhile == "joined":
+        actions.join(db, design, team["bob"])
+    else:
+        actions.update_room(db, design, team["carol"], archived=True)
+    offer.get_by_role("button", name="Add bob").click()
+    refused = carol.locator("li.not-members", has_text="bob was not added")
+    expect(refused).to_have_text(f"bob was not added: {reason} Add bob")
+    expect(refused.get_by_role("button", name="Add bob")).to_be_enabled()
