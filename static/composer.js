@@ -20,8 +20,10 @@
 //   #send-counter   "3,812 / 4,000" from 90 % of the limit; .over above it (Send is disabled)
 //   #send-note      why the text in the box was not sent
 //   #emoji-button   opens the emoji picker for the box
-//   #send-closed    why the box can no longer send (logged out, removed from the
-//                   room): .closed on the form, the textarea and buttons disabled
+//   #send-closed    why the box can no longer send, [data-reason]: "logged-out",
+//                   "removed" (from the room), "archived" (the room is read-only);
+//                   .closed on the form, the textarea and buttons disabled. The
+//                   server renders it closed (form[data-closed]) for an archived room
 import { LengthMeter, isBlank } from "./message_text.js";
 import { Autocomplete } from "./autocomplete.js";
 import { el } from "./dom.js";
@@ -59,6 +61,14 @@ export class Composer {
   constructor({ form, max, onSend, room, me, picker = null, onEditLast = () => false, online }) {
     this.form = form;
     this.input = form.querySelector("textarea");
+    this.submitButton = form.querySelector("button[type=submit]");
+    // Why the box is closed, by reason: each is lifted on its own (reopen), and
+    // the box opens once none is left. The server may have closed it already.
+    this.closures = new Map(); // reason -> { message, link }
+    const rendered = form.querySelector("#send-closed");
+    if (form.dataset.closed && rendered) {
+      this.closures.set(form.dataset.closed, { message: rendered.textContent, link: null });
+    }
     this.onSend = onSend;
     this.onEditLast = onEditLast;
     this.draftKey = draftKey(me, room);
@@ -68,7 +78,7 @@ export class Composer {
       box: this.input,
       counter: form.querySelector("#send-counter"),
       note: form.querySelector("#send-note"),
-      submit: form.querySelector("button[type=submit]"),
+      submit: this.submitButton,
       max,
     });
     this.suggestions = new Autocomplete({ input: this.input, anchor: form, room, me, online });
@@ -84,6 +94,11 @@ export class Composer {
     });
     this.restoreDraft();
     window.addEventListener("storage", (event) => this.onOtherTab(event));
+    if (this.closed) this.showClosed(); // the meter and the emoji button it just drew stay off
+  }
+
+  get closed() {
+    return this.closures.size > 0;
   }
 
   get text() {
@@ -121,24 +136,48 @@ export class Composer {
     this.input.setSelectionRange(text.length, text.length);
   }
 
-  // Nothing can be sent from here any more (the session was logged out, or the
-  // reader was removed from the room): the box and its buttons are disabled and
-  // `message` says why, followed by `link` ({ href, text }) when given. What is
-  // in the box stays (and stays the draft), to be sent after logging in again.
-  close(message, link = null) {
-    if (this.closed) return;
-    this.closed = true;
+  // Nothing can be sent from here (the session was logged out, the reader was
+  // removed from the room, the room was archived): the box and its buttons are
+  // disabled and `message` says why, followed by `link` ({ href, text }) when
+  // given. `reason` names the cause, for reopen. What is in the box stays (and
+  // stays the draft), to be sent once it opens again.
+  close(message, link = null, reason = "closed") {
+    const current = this.closures.get(reason);
+    if (current?.message === message && current?.link === link) return;
+    this.closures.delete(reason); // the newest reason is the one shown
+    this.closures.set(reason, { message, link });
     this.suggestions.close();
-    this.meter.submit = null; // the length meter no longer enables Send
-    this.form.classList.add("closed");
-    this.input.disabled = true;
-    for (const button of this.form.querySelectorAll("button")) button.disabled = true;
-    const line = el("p", "send-closed", message);
+    this.showClosed();
+  }
+
+  // The cause `reason` is gone (the room was unarchived, the reader joined it
+  // again): the box opens, unless another reason still holds it closed.
+  reopen(reason) {
+    if (!this.closures.delete(reason)) return;
+    this.showClosed();
+  }
+
+  showClosed() {
+    this.form.querySelector("#send-closed")?.remove();
+    const closure = [...this.closures.values()].at(-1);
+    const closed = closure !== undefined;
+    delete this.form.dataset.closed;
+    this.form.classList.toggle("closed", closed);
+    this.input.disabled = closed;
+    for (const button of this.form.querySelectorAll("button")) button.disabled = closed;
+    // Closed, the length meter no longer enables Send; open, it decides again.
+    this.meter.submit = closed ? null : this.submitButton;
+    if (!closed) {
+      this.meter.update();
+      return;
+    }
+    const line = el("p", "send-closed", closure.message);
     line.id = "send-closed";
+    line.dataset.reason = [...this.closures.keys()].at(-1);
     line.setAttribute("role", "alert");
-    if (link) {
-      const a = el("a", "", link.text);
-      a.href = link.href;
+    if (closure.link) {
+      const a = el("a", "", closure.link.text);
+      a.href = closure.link.href;
       line.append(" ", a);
     }
     this.form.prepend(line);

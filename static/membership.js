@@ -8,10 +8,21 @@
 //     another tab, or added by someone) hides the "Join" banner and shows
 //     "Leave", as a reload would;
 //   - `room_removed` for the open room says so and does the reverse: a public
-//     room offers "Join" again (posting there still joins it); a private room
-//     or a direct conversation can no longer be written to, so the message box
-//     is closed (the server stopped sending its traffic to this socket).
+//     room offers "Join" again; a private room or a direct conversation can no
+//     longer be written to, so the message box is closed (the server stopped
+//     sending its traffic to this socket);
+//   - removed from a public room by its creator, the reader's box is closed too
+//     ("Join it again to write here": posting would join them again, and
+//     undo the removal unawares) until they join again; having left it
+//     themselves, the box stays usable (posting joins, as it does for anyone).
+//     Which it was, the room's own `member` frames tell (the last live one
+//     naming the reader: "remove" or "leave"); that the reader is no longer a
+//     member, the user channel (`room_removed`, or the `rooms` frame after a
+//     reconnect). The two travel apart and may come in either order, so the
+//     box is settled whenever either arrives.
+import { refusal } from "./api.js";
 import { el } from "./dom.js";
+import { showRoomTools } from "./room_state.js";
 
 // "carol added bob", with "you" for the reader.
 export function memberText(frame, me) {
@@ -43,18 +54,15 @@ async function addMember(room, username) {
     body: JSON.stringify({ username }),
   });
   if (response.ok) return null;
-  const body = await response.json().catch(() => ({}));
-  return body.message ?? body.error ?? `could not add ${username} (${response.status})`;
+  return refusal(response, `could not add ${username}`);
 }
 
 // The open room's page as a member (true) or a viewer (false): the Join banner
-// and the Leave button are both rendered (templates/room.html), one hidden.
+// and the Leave button are both rendered (templates/room.html), one hidden;
+// static/room_state.js decides what else a member sees.
 function showMember(section, isMember) {
   section.dataset.member = String(isMember);
-  const banner = document.getElementById("join-banner");
-  if (banner) banner.hidden = isMember;
-  const leave = document.getElementById("leave-form");
-  if (leave) leave.hidden = !isMember;
+  showRoomTools(section);
 }
 
 // `notice(text, className, role)` adds a line to the room's list and returns it;
@@ -87,17 +95,51 @@ export function showMembership({ socket, room, me, notice, section, composer }) 
     }
   });
 
-  // Joined (by the button in another tab, by posting here, or added by someone):
-  // the invitation to join goes.
-  socket.on("room_added", (frame) => {
-    if (frame.room?.name === room) showMember(section, true);
+  // Frames up to the room's last seq when the page was drawn are history that
+  // data-member already reflects; a later one tells how the reader's
+  // membership changed (live, or in the catch-up after a reconnect).
+  const drawnSeq = Number(section.dataset.lastSeq) || 0;
+  let departure = null; // the event of the last such member frame naming the reader
+  const closes = section.dataset.private === "true" || section.dataset.direct === "true";
+
+  const settle = () => {
+    if (section.dataset.member === "true") composer.reopen("removed");
+    else if (departure === "remove" && !closes) {
+      composer.close(`You were removed from #${room}. Join it again to write here.`, null, "removed");
+    }
+  };
+
+  socket.on("member", (frame) => {
+    if (frame.room !== room || frame.member !== me || frame.seq <= drawnSeq) return;
+    departure = frame.event;
+    settle();
   });
 
-  socket.on("room_removed", (frame) => {
-    if (frame.room !== room || section.dataset.member === "false") return;
+  // Joined (by the button in another tab, by posting here, or added by someone):
+  // the invitation to join goes.
+  const joined = () => {
+    showMember(section, true);
+    settle();
+  };
+
+  const removed = () => {
+    if (section.dataset.member === "false") return;
     showMember(section, false);
-    const closed = section.dataset.private === "true" || section.dataset.direct === "true";
     notice(`You are no longer a member of #${room}.`, "notice local removed", "alert");
-    if (closed) composer.close(`You are no longer a member of #${room}: you cannot write here.`);
+    if (closes) composer.close(`You are no longer a member of #${room}: you cannot write here.`, null, "not-member");
+    settle();
+  };
+
+  socket.on("room_added", (frame) => {
+    if (frame.room?.name === room) joined();
+  });
+  socket.on("room_removed", (frame) => {
+    if (frame.room === room) removed();
+  });
+  // After a reconnect: what changed while this socket was away.
+  socket.on("rooms", (frame) => {
+    const listed = (frame.rooms ?? []).some((listing) => listing.name === room);
+    if (listed && section.dataset.member === "false") joined();
+    else if (!listed && section.dataset.member === "true") removed();
   });
 }

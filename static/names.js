@@ -6,9 +6,9 @@
 // room, and this is the hot path: docs/protocol.md), so the page keeps the map
 // username -> display name itself:
 //   - from #members as the server drew it (li[data-user][data-name]), at once;
-//   - from GET /api/rooms/<room>/members, which static/people.js reads on each
-//     `ready` anyway (learn);
-//   - when a `member`, `presence` or `chat` frame names someone it has not
+//   - from GET /api/rooms/<room>/members, which static/members_panel.js reads
+//     on each `ready` and after each `member` frame anyway (learn);
+//   - when a `presence` or `chat` frame names someone it has not
 //     seen (ask; posting joins a public room without a `member` frame): the
 //     members again, at most once per REFRESH_MS, for all of them at once;
 //     someone still not listed (they left) is then known by their username;

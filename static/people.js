@@ -5,9 +5,10 @@
 // [data-status] (the room's #members list, a direct room's header and its
 // sidebar item) follows `presence` frames, which the server sends to every
 // room the person is a member of. After each (re)connect the open room's
-// members are read again (GET /api/rooms/<room>/members): presence is never
-// replayed, so a socket that was away from the server may have missed some.
-// The same read brings their display names (static/names.js; showName draws one).
+// members are read again (GET /api/rooms/<room>/members, static/members_panel.js):
+// presence is never replayed, so a socket that was away from the server may
+// have missed some. The same read brings their display names (static/names.js;
+// showName draws one).
 //
 // Reports it: this tab tells the server when the person is away (the page
 // hidden for HIDDEN_AWAY_MS, or no input for IDLE_AWAY_MS) and when they are
@@ -44,13 +45,6 @@ export async function fetchMembers(room) {
   }
 }
 
-async function refreshMembers(room, onMembers) {
-  const members = await fetchMembers(room);
-  if (members === null) return;
-  for (const member of members) setStatus(member.username, member.status);
-  onMembers(members);
-}
-
 // A person's name in #members (li > .person > .person-name, and .handle, the
 // @username, under a display name) and their avatar (span.avatar.small: the
 // picture static/avatar.js knows, else initials), after either changed
@@ -73,14 +67,8 @@ export function showName(username, displayName) {
   }
 }
 
-// onMembers(members): the open room's members as each read after a `ready` found them.
-export function followPresence(socket, { room = null, onMembers = () => {} } = {}) {
+export function followPresence(socket) {
   socket.on("presence", (frame) => setStatus(frame.username, frame.status));
-  if (room !== null) {
-    socket.on("ready", (frame) => {
-      if (frame.room === room) refreshMembers(room, onMembers);
-    });
-  }
 
   let away = false;
   let timer = null;

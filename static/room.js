@@ -23,15 +23,23 @@
 //   #members         the room's members, li[data-user][data-status] (online, away,
 //                    offline; static/people.js keeps it live), [data-name] for a
 //                    display name: .person-name shows it, .handle the @username
-//                    (the names on this page: static/names.js)
+//                    (the names on this page: static/names.js); #members-count
+//                    "(N)"; who they are follows joins, leaves, additions and
+//                    removals, as does the creator's #remove-username
+//                    (static/members_panel.js)
 //   #typing          "X is typing…", empty when no one is
 //   #send, #content  the form and its textarea: Enter sends, Shift+Enter is a newline
-//                    (#send-counter, #send-note: static/composer.js); logged out,
-//                    #send-closed says so with a link to log in again
+//                    (#send-counter, #send-note: static/composer.js); closed,
+//                    #send-closed[data-reason] says why: logged out (with a link to
+//                    log in again), removed from the room, the room archived
+//   #archived-banner shown while the room is archived; #invite-form ("Add people"),
+//                    #room-settings, #rename-form, #archive-toggle follow the room's
+//                    state and the reader's membership (static/room_state.js)
 //   #jump            "New messages ↓" button, shown when scrolled up and more arrive
 //   #jump-unread     "Jump to first unread" button, shown while unread messages are
 //                    above the view (or not loaded yet)
 //   .badge[data-room="<name>"]  unread count of another room in the sidebar
+//   li.room-item[data-archived]  an archived room in the sidebar, with its .tag.archived
 import { ChatSocket } from "./socket.js";
 import { showStatus, socketOptions } from "./status.js";
 import { Composer } from "./composer.js";
@@ -44,7 +52,9 @@ import { FirstUnread, Permalinks } from "./jumps.js";
 import { UnreadBadges } from "./unread.js";
 import { showMembership } from "./membership.js";
 import { followRenames } from "./rename.js";
+import { followRoomState } from "./room_state.js";
 import { fetchMembers, followPresence, showName } from "./people.js";
+import { MembersPanel } from "./members_panel.js";
 import { DisplayNames } from "./names.js";
 import { notifyWhileAway } from "./notify.js";
 import { Drawers } from "./drawer.js";
@@ -350,7 +360,7 @@ const sends = new OwnSends({
 // (this tab keeps them: after logging in again, this page sends them).
 function loggedOut() {
   const login = `/login?next=${encodeURIComponent(location.pathname)}`;
-  composer.close("You were logged out —", { href: login, text: "log in again" });
+  composer.close("You were logged out —", { href: login, text: "log in again" }, "logged-out");
   sends.hold("Not sent yet: you were logged out. Log in again in this tab to send it.");
 }
 
@@ -363,7 +373,9 @@ socket.on("notice", onNotice);
 // Opening or closing a tab is not news: user_joined and user_left draw no line.
 socket.on("user_left", onPresence);
 showMembership({ socket, room, me, notice, section, composer });
-followPresence(socket, { room, onMembers: (members) => names.learn(members) });
+followRoomState({ socket, room, section, composer });
+followPresence(socket);
+new MembersPanel({ socket, room, me, fetchMembers: () => fetchMembers(room), onMembers: (members) => names.learn(members) });
 // Someone new (a join, an addition, a presence in this room): their name is read.
 socket.on("presence", (frame) => {
   if (frame.room === room) names.ask(frame.username);
@@ -382,12 +394,10 @@ for (const type of ["chat_edit", "chat_delete", "reaction"]) {
   });
 }
 // A membership event or a rename has its seq too (their lines:
-// static/membership.js, static/rename.js); whoever it names is read.
+// static/membership.js, static/rename.js). Whoever it names is in the members
+// the people panel reads after it (static/members_panel.js), names included.
 socket.on("member", (frame) => {
-  if (frame.room !== room) return;
-  scrollback.note(frame.seq);
-  names.ask(frame.username);
-  names.ask(frame.member);
+  if (frame.room === room) scrollback.note(frame.seq);
 });
 socket.on("room_renamed", (frame) => {
   if (frame.room === room) scrollback.note(frame.seq);

@@ -98,6 +98,7 @@ export class UnreadBadges {
     }
     if (listing.muted) item.dataset.muted = "true";
     else delete item.dataset.muted;
+    showArchived(item, Boolean(listing.archived));
     if (name === this.openRoom) return;
     const room = this.rooms.get(name);
     if (!room) {
@@ -307,6 +308,20 @@ function roomItem(listing) {
     item.append(" ", badge);
   }
   return item;
+}
+
+// An archived room's item is muted and tagged (as templates/_rooms.html draws it).
+function showArchived(item, archived) {
+  if (archived) item.dataset.archived = "true";
+  else delete item.dataset.archived;
+  const tag = item.querySelector(".tag.archived");
+  if (archived && !tag) {
+    const added = el("span", "tag archived", "archived");
+    added.title = "Read-only: nobody can write in it";
+    (item.querySelector(".mentions") ?? item.lastChild).before(added, " ");
+  } else if (!archived && tag) {
+    tag.remove();
+  }
 }
 
 // Items stay in name order (the server's), after the list's "none yet" line goes.

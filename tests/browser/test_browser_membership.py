@@ -3,6 +3,7 @@ joining from the page, a mention of a non-member reported with one click to add
 them, counts that survive a reload, direct conversations and invitations that
 appear live, and reading on one tab clearing the badge on another."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,155 @@ def test_removal_from_a_private_room_closes_the_message_box(server, team, pages,
     expect(dave.locator("#send button[type=submit]")).to_be_disabled()
     expect(dave.locator("#content")).to_have_value("a draft")
     expect(dave.locator("header .room-leave")).to_be_hidden()
+
+
+def member_rows(*usernames: str) -> list:
+    """#members' items in order, each starting with the person's shown name."""
+    return [re.compile(rf"^\s*{re.escape(name)}\b") for name in usernames]
+
+
+def change_members(db, team, change: str) -> list[str]:
+    """Change #design's members elsewhere (another page, a script); the names the
+    people panel should then list, in order."""
+    design, carol = room_row(db, "design"), team["carol"]
+    if change == "join":
+        actions.join(db, design, team["bob"])
+        return ["bob", "carol", "dave"]
+    if change == "leave":
+        actions.leave(db, design, team["dave"])
+        return ["carol"]
+    if change == "add":
+        actions.add_member(db, design, carol, "alice")
+        return ["Alice Liddell", "carol", "dave"]
+    if change == "remove":
+        actions.remove_member(db, design, carol, "dave")
+        return ["carol"]
+    # a burst: one change after another, coalesced into as few reads
+    actions.add_member(db, design, carol, "alice")
+    actions.add_member(db, design, carol, "bob")
+    actions.remove_member(db, design, carol, "dave")
+    return ["Alice Liddell", "bob", "carol"]
+
+
+@pytest.mark.parametrize("change", ["join", "leave", "add", "remove", "burst"])
+def test_the_people_panel_follows_the_open_rooms_members_live(server, team, pages, db, change):
+    """Every change of #design's members shows on carol's page without a reload:
+    the list (display names included), its count, and her "Remove a member"."""
+    actions.set_display_name(db, team["alice"].id, "Alice Liddell")
+    carol = pages(viewport={"width": 1280, "height": 800})
+    log_in(carol, server, "carol")
+    open_room(carol, server, "design")
+    rows, count = carol.locator("#members li"), carol.locator("#members-count")
+    removable = carol.locator("#remove-username option")
+    expect(rows).to_have_text(member_rows("carol", "dave"))
+    expect(count).to_have_text("(2)")
+    expect(removable).to_have_text(["dave"])
+
+    shown = change_members(db, team, change)
+    expect(rows).to_have_text(member_rows(*shown))
+    expect(count).to_have_text(f"({len(shown)})")
+    others = [name for name in shown if name != "carol"]
+    labels = [f"{name} (@alice)" if name == "Alice Liddell" else name for name in others]
+    expect(removable).to_have_text(labels)
+    expect(carol.locator("#remove-form")).to_have_js_property("hidden", not others)
+    expect(carol.locator("#members li.empty")).to_have_count(0)
+    if change == "add":
+        expect(rows.first.locator(".handle")).to_have_text("@alice")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        carol.screenshot(path=str(SHOTS / "members-live.png"))
+
+
+def test_someone_who_joins_by_posting_appears_in_the_people_panel(server, team, pages, db):
+    """Posting joins a public room with no `member` frame: the panel lists them all the same."""
+    carol = pages()
+    log_in(carol, server, "carol")
+    open_room(carol, server, "design")
+    rows = carol.locator("#members li")
+    expect(rows).to_have_text(member_rows("carol", "dave"))
+    post(server, db, team["bob"], "hello, design", room="design")
+    expect(rows).to_have_text(member_rows("bob", "carol", "dave"))
+    expect(carol.locator("#members-count")).to_have_text("(3)")
+
+
+def test_a_removed_reader_loses_the_tools_of_a_member(server, team, pages, db):
+    """Removed from #design, dave's page hides what only a member may use:
+    "Add people", "Mute" and the room's settings, and "Leave"."""
+    dave = pages(viewport={"width": 1280, "height": 800})
+    log_in(dave, server, "dave")
+    open_room(dave, server, "design")
+    for tool in ("#invite-form", "#mute-toggle", "header .room-leave"):
+        expect(dave.locator(tool)).to_be_visible()
+    actions.remove_member(db, room_row(db, "design"), team["carol"], "dave")
+    expect(dave.locator("#members li")).to_have_text(member_rows("carol"))
+    for tool in ("#invite-form", "#room-settings", "#mute-toggle", "header .room-leave"):
+        expect(dave.locator(tool)).to_be_hidden()
+
+
+@pytest.mark.parametrize("departure", ["removed", "left"])
+def test_removal_from_a_public_room_closes_the_box_and_leaving_does_not(
+    server, team, pages, db, departure
+):
+    """Removed from public #design by carol, dave's box closes until he joins again
+    (posting would have joined him silently, undoing the removal unawares); having
+    left it himself (another tab), his box stays usable, as anyone's in a public room.
+    Joining again (in another tab, or by the banner) opens it."""
+    dave = pages()
+    log_in(dave, server, "dave")
+    open_room(dave, server, "design")
+    dave.fill("#content", "still here?")
+    design = room_row(db, "design")
+    if departure == "removed":
+        actions.remove_member(db, design, team["carol"], "dave")
+    else:
+        actions.leave(db, design, team["dave"])
+    expect(dave.locator("#join-banner")).to_be_visible()
+    expect(dave.locator("li.notice.removed")).to_be_visible()
+    box, closed = dave.locator("#content"), dave.locator('#send-closed[data-reason="removed"]')
+    if departure == "left":
+        expect(box).to_be_enabled()
+        expect(closed).to_have_count(0)
+        return
+    expect(closed).to_have_text("You were removed from #design. Join it again to write here.")
+    expect(box).to_be_disabled()
+    expect(box).to_have_value("still here?")
+
+    actions.join(db, room_row(db, "design"), team["dave"])  # in another tab
+    expect(box).to_be_enabled()
+    expect(closed).to_have_count(0)
+    actions.remove_member(db, room_row(db, "design"), team["carol"], "dave")
+    expect(box).to_be_disabled()
+    dave.click("#join-banner button")
+    dave.wait_for_selector("#status:has-text('live')")
+    expect(dave.locator("#content")).to_be_enabled()
+    expect(dave.locator("#content")).to_have_value("still here?")
+    send(dave, "back again")
+    expect(dave.locator("li.message", has_text="back again")).to_have_attribute(
+        "id", re.compile(r"^m\d+$")
+    )
+
+
+@pytest.mark.parametrize(
+    ("meanwhile", "reason"),
+    [
+        pytest.param("joined", "bob is already a member", id="taken"),
+        pytest.param("archived", "#design is archived", id="forbidden"),
+    ],
+)
+def test_a_refused_add_says_the_servers_reason(server, team, pages, db, meanwhile, reason):
+    """The "Add bob" button of a mention of a non-member, refused by the API
+    ({"error":{"code","message"}}), shows the server's message and stays to try again."""
+    carol = pages()
+    log_in(carol, server, "carol")
+    open_room(carol, server, "design")
+    send(carol, "a look at this, @bob?")
+    offer = carol.locator("li.not-members", has_text="bob is not in #design")
+    expect(offer).to_be_visible()
+    design = room_row(db, "design")
+    if meanwhile == "joined":
+        actions.join(db, design, team["bob"])
+    else:
+        actions.update_room(db, design, team["carol"], archived=True)
+    offer.get_by_role("button", name="Add bob").click()
+    refused = carol.locator("li.not-members", has_text="bob was not added")
+    expect(refused).to_have_text(f"bob was not added: {reason} Add bob")
+    expect(refused.get_by_role("button", name="Add bob")).to_be_enabled()

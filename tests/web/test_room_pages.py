@@ -81,9 +81,15 @@ def test_the_creator_sets_the_topic_archives_and_removes(client, auth, db):
     assert "pixels &amp; fonts" in client.get("/rooms/design").text
     archived = post_form(client, "/rooms/design", "/rooms/design/settings", archived="true")
     assert archived.status_code == 303 and room_row(db, "design").archived
-    assert "is archived" in client.get("/rooms/design").text
+    # The banner is always drawn (hidden while open, for the script); the box is
+    # closed by the server only while archived.
+    page = client.get("/rooms/design").text
+    assert 'id="archived-banner" role="status">' in page and 'data-closed="archived"' in page
     post_form(client, "/rooms/design", "/rooms/design/settings", archived="false")
     assert not room_row(db, "design").archived
+    page = client.get("/rooms/design").text
+    assert 'id="archived-banner" role="status" hidden>' in page
+    assert 'data-closed="archived"' not in page
     removed = post_form(client, "/rooms/design", "/rooms/design/remove", username="dave")
     assert removed.status_code == 302
     assert member(db, "design", "dave") is None
