@@ -12,7 +12,7 @@ from chat import actions
 
 from ..conftest import CI, make_token, room_row
 from ..servers import http
-from .conftest import CHROMIUM
+from .conftest import CHROMIUM, WAIT_MS
 from .ui import log_in, message, open_room, send, words
 
 pytestmark = pytest.mark.e2e
@@ -127,7 +127,8 @@ def test_typing_and_presence_show_for_the_other_person(server, people, pages, db
     eren.type("#content", "typing slowly", delay=50)
     mikasa.wait_for_selector("#typing:has-text('eren')")
     eren.close()
-    expect(status).to_have_attribute("data-status", "offline")
+    # Offline PRESENCE_GRACE (5 s) after the close: a next page would have come by then.
+    expect(status).to_have_attribute("data-status", "offline", timeout=WAIT_MS)
     expect(status.locator(".presence-text")).to_have_text("offline")
     expect(mikasa.locator("#typing")).to_have_text("")
     # Closing a tab is not news: no line in the room.
