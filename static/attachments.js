@@ -302,5 +302,14 @@ export class Attachments {
       this.form.querySelector("textarea").focus();
     });
     window.addEventListener("dragend", hide);
+    // Dropped anywhere else on the page, a file is not opened in place of the
+    // page (the browser's default): nothing happens.
+    for (const type of ["dragover", "drop"]) {
+      window.addEventListener(type, (event) => {
+        if (!hasFiles(event) || target.contains(event.target)) return;
+        event.preventDefault();
+        event.dataTransfer.dropEffect = "none";
+      });
+    }
   }
 }

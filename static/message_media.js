@@ -7,8 +7,12 @@ import { showFiles } from "./files_view.js";
 import { Lightbox } from "./lightbox.js";
 import { Previews } from "./previews.js";
 
+// Within this many pixels of the end counts as reading the end (static/room.js's own).
+const BOTTOM_SLACK_PX = 24;
+
 export class MessageMedia {
   constructor({ list, room, me }) {
+    this.list = list;
     this.previews = new Previews({ room, me });
     this.lightbox = new Lightbox(list);
   }
@@ -26,8 +30,13 @@ export class MessageMedia {
     this.previews.show(li, frame.preview);
   }
 
+  // A card (or a file row) that arrives under the last message while the reader
+  // is at the end keeps the end in view.
   apply(li, frame) {
+    const { list } = this;
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight <= BOTTOM_SLACK_PX;
     if (frame.type === "chat_files") showFiles(li, frame.files);
     else if (frame.type === "link_preview") this.previews.show(li, frame.preview);
+    if (atBottom) list.scrollTop = list.scrollHeight;
   }
 }
