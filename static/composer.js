@@ -11,6 +11,10 @@
 // draft. Other tabs of the same room follow the draft while they have not
 // changed it themselves.
 //
+// Files go with the text as one message (static/attachments.js): the box
+// sends once every upload has finished, text or no text, and a refused send
+// gives back both (restore).
+//
 // While typing: `@name`, `/command` and `:emoji` open suggestions
 // (static/autocomplete.js); the emoji button opens the picker
 // (static/emoji_picker.js), which inserts at the caret; Up in an empty box
@@ -26,6 +30,7 @@
 //                   server renders it closed (form[data-closed]) for an archived room
 import { LengthMeter, isBlank } from "./message_text.js";
 import { Autocomplete } from "./autocomplete.js";
+import { Attachments } from "./attachments.js";
 import { el } from "./dom.js";
 
 const DRAFT_KEY = "chat:draft:";
@@ -54,7 +59,8 @@ function saveDraft(key, text) {
 }
 
 export class Composer {
-  // onSend(text): a text the server should accept, now out of the box.
+  // onSend(text, files): a text the server should accept (or "" with files), and
+  // the uploaded files that go with it (their JSON, in order), now out of the box.
   // room, me: whose draft it is. picker: static/emoji_picker.js's. onEditLast():
   // open the edit box of your last message; false when there is none.
   // online(): the usernames the page shows online (first among suggestions).
@@ -82,6 +88,7 @@ export class Composer {
       max,
     });
     this.suggestions = new Autocomplete({ input: this.input, anchor: form, room, me, online });
+    this.attachments = new Attachments({ form, dropTarget: form.closest(".room"), onChange: () => this.meter.update() });
     if (picker) this.addEmojiButton(picker);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -118,22 +125,40 @@ export class Composer {
   }
 
   submit() {
-    if (this.closed || !this.meter.check()) return;
+    if (this.closed) return;
+    const { attachments } = this;
+    if (attachments.uploading) {
+      this.meter.say("Not sent yet: wait until the files have uploaded, or remove them (×).");
+      return;
+    }
+    if (attachments.failed) {
+      this.meter.say("Not sent: remove the files that could not be uploaded (×) first.");
+      return;
+    }
+    const files = attachments.files;
+    // With files the text may be empty; its length is checked all the same.
+    if (!(files.length > 0 && isBlank(this.input.value)) && !this.meter.check()) return;
     const text = this.input.value;
     this.input.value = "";
     this.suggestions.close();
+    attachments.clear();
     this.changed(); // the draft goes with the text, before the send is even queued
-    this.onSend(text);
+    this.onSend(text, files);
   }
 
-  // A text that was not sent comes back to be edited: into the box, before
-  // whatever draft is there already (nothing is overwritten).
-  restore(text) {
-    const draft = this.input.value;
-    this.input.value = isBlank(draft) ? text : `${text}\n${draft}`;
+  // A message that was not sent comes back to be edited: its text into the box,
+  // before whatever draft is there already (nothing is overwritten), its files
+  // (uploaded already) as chips again, and `reason` under the box.
+  restore(text, { files = [], reason = "" } = {}) {
+    if (!isBlank(text)) {
+      const draft = this.input.value;
+      this.input.value = isBlank(draft) ? text : `${text}\n${draft}`;
+    }
+    if (files.length) this.attachments.restore(files);
     this.changed();
+    if (reason) this.meter.say(reason);
     this.input.focus();
-    this.input.setSelectionRange(text.length, text.length);
+    if (!isBlank(text)) this.input.setSelectionRange(text.length, text.length);
   }
 
   // Nothing can be sent from here (the session was logged out, the reader was

@@ -24,6 +24,7 @@
 //   li.message .edited         "(edited)" marker
 //   li.message.deleted         "message deleted" placeholder (.content.deleted-note)
 //   li.message .reactions      chips: button.reaction[data-emoji] with .count, aria-pressed when yours
+//   (files and link previews: static/message_media.js, which `media` is)
 import { newClientId } from "./socket.js";
 import { LengthMeter } from "./message_text.js";
 import { el } from "./dom.js";
@@ -42,9 +43,10 @@ export class MessageEvents {
   // maxChars: the server's MAX_MESSAGE_CHARS; fillContent(node, frame) renders a
   // frame's text; report(text) shows a local notice; missing(frame) is told of
   // an event for a message the list does not have; pickEmoji(anchor, onPick)
-  // opens the emoji picker beside `anchor` (the palette's "More…").
-  constructor({ socket, list, room, me, moderator, maxChars, fillContent, report, missing = () => {}, pickEmoji = null }) {
-    Object.assign(this, { socket, list, room, me, moderator, maxChars, fillContent, report, missing, pickEmoji });
+  // opens the emoji picker beside `anchor` (the palette's "More…"). media: what
+  // draws a message's files and preview, and follows their frames (`types`).
+  constructor({ socket, list, room, me, moderator, maxChars, fillContent, report, missing = () => {}, pickEmoji = null, media = null }) {
+    Object.assign(this, { socket, list, room, me, moderator, maxChars, fillContent, report, missing, pickEmoji, media });
     this.returnFocus = new WeakMap(); // li -> where the focus goes when its edit box closes
     // client_id -> { what, seq, text }: what was asked, to explain a refusal
     // (and for an edit, to give its text back); gone once answered.
@@ -57,6 +59,7 @@ export class MessageEvents {
     socket.on("chat_edit", (frame) => this.onEdit(frame));
     socket.on("chat_delete", (frame) => this.onDelete(frame));
     socket.on("reaction", (frame) => this.onReaction(frame));
+    for (const type of media?.types ?? []) socket.on(type, (frame) => this.onMedia(frame));
     socket.on("ack", (frame) => this.answered(frame.client_id));
     socket.on("error", (frame) => this.onError(frame));
   }
@@ -72,6 +75,7 @@ export class MessageEvents {
       return;
     }
     if (frame.edited) this.markEdited(li, frame.edited);
+    this.media?.decorate(li, frame);
     if (frame.reactions !== undefined || frame.content !== undefined) {
       // A frame from the table is the whole truth about its reactions.
       const map = new Map(Object.entries(frame.reactions ?? {}).map(([e, users]) => [e, new Set(users)]));
@@ -118,7 +122,7 @@ export class MessageEvents {
     li.classList.add("deleted");
     li.classList.remove("action");
     this.reactions.delete(Number(li.dataset.seq));
-    for (const node of li.querySelectorAll(".actions-toggle, .tools, .palette, .edit-form, .reactions, .edited")) node.remove();
+    for (const node of li.querySelectorAll(".actions-toggle, .tools, .palette, .edit-form, .reactions, .edited, .files, .preview-card")) node.remove();
     const content = li.querySelector(".content") ?? li.appendChild(el("div"));
     content.className = "content deleted-note";
     content.textContent = "message deleted";
@@ -136,7 +140,8 @@ export class MessageEvents {
       chips = el("div", "reactions");
       chips.setAttribute("role", "group");
       chips.setAttribute("aria-label", "Reactions");
-      li.querySelector(".content").after(chips);
+      const above = li.querySelector(":scope > .preview-card") ?? li.querySelector(":scope > .files");
+      (above ?? li.querySelector(".content")).after(chips);
     }
     chips.replaceChildren(...entries.map(([emoji, users]) => {
       const chip = button("reaction");
@@ -163,6 +168,7 @@ export class MessageEvents {
     if (frame.type === "chat_edit") this.onEdit(frame);
     else if (frame.type === "chat_delete") this.onDelete(frame);
     else if (frame.type === "reaction") this.onReaction(frame);
+    else if (this.media?.types.includes(frame.type)) this.onMedia(frame);
   }
 
   onEdit(frame) {
@@ -196,6 +202,12 @@ export class MessageEvents {
     else users.delete(frame.username);
     if (users.size === 0) map.delete(frame.emoji);
     this.renderReactions(li);
+  }
+
+  // A message's files (a thumbnail made) or its link preview (added, removed).
+  onMedia(frame) {
+    const li = this.target(frame);
+    if (li) this.media.apply(li, frame);
   }
 
   // The server has it: an edit's box, kept open until now, closes.

@@ -11,7 +11,8 @@
 //     the username; title "@username"), .handle ("@username", under a display
 //     name only), a.permalink (href "/rooms/<name>#m<seq>": the live room opened
 //     at that message) around time[datetime]
-//     .content, then the tools and reactions of static/message_events.js
+//     .content, then its files and link preview (static/message_media.js), the
+//     tools and reactions of static/message_events.js
 import { avatar } from "./avatar.js";
 import { el } from "./dom.js";
 import { MessageGroups } from "./message_groups.js";
@@ -110,7 +111,10 @@ export class MessageList {
       if (frame.kind === "action") content.prepend(el("span", "actor", this.nameOf(frame.username)), " ");
     }
     if (frame.kind === "action" || content.querySelector(".actor")) li.classList.add("action");
+    // An ack's bare frame: a pending send's files stay shown until its own frame.
+    const files = frame.content === undefined ? li.querySelector(":scope > ul.files") : null;
     li.replaceChildren(meta, content);
+    if (files) content.after(files);
     if (frame.content !== undefined) li.dataset.source = frame.content; // what "Edit" starts from
     this.events.decorate(li, frame);
     return li;

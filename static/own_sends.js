@@ -6,7 +6,9 @@
 // disconnect never shows it as failed. It is kept for this tab across a
 // reload too (static/unsent.js). Only a refusal by the server makes it
 // "Not sent: <reason>", with Edit (the text back into the box), Retry where a
-// retry can succeed, and Discard.
+// retry can succeed, and Discard. A message with files is sent together or
+// not at all: refused, its text and its files go straight back into the box
+// (static/composer.js restore), with the reason under it.
 //
 // Stable hooks for browser tests (on li.message, see static/room.js):
 //   .pending        waiting for the server; data-client-id; .state "sending…"
@@ -15,6 +17,7 @@
 //   .held           the tab was logged out: .state says it waits for a new login
 //                   (kept as pending for this tab: the page after the login sends it)
 import { newClientId } from "./socket.js";
+import { filesList } from "./files_view.js";
 import { loadUnsent, saveUnsent } from "./unsent.js";
 import { el } from "./dom.js";
 
@@ -30,21 +33,22 @@ export class OwnSends {
   constructor({ socket, list, room, me, composer, onTransmit, scrollToBottom, authorParts = null }) {
     Object.assign(this, { socket, list, room, me, composer, onTransmit, scrollToBottom });
     this.authorParts = authorParts ?? (() => [el("span", "author", me)]);
-    this.entries = new Map(); // client_id -> { li, content, refusal }: sending, or refused
+    this.entries = new Map(); // client_id -> { li, content, files, refusal }: sending, or refused
     list.addEventListener("click", (event) => this.onClick(event));
   }
 
   // What the last page of this tab left unsent: pending ones go out again.
   restore() {
-    for (const { clientId, content, refusal } of loadUnsent(this.room)) {
-      const entry = this.item(clientId, content);
+    for (const { clientId, content, refusal, files } of loadUnsent(this.room)) {
+      const entry = this.item(clientId, content, Array.isArray(files) ? files : []);
       if (refusal) this.refuse(clientId, refusal);
       else this.transmit(clientId, entry);
     }
   }
 
-  send(content, clientId = newClientId()) {
-    this.transmit(clientId, this.item(clientId, content));
+  // files: the uploads that go with it (their JSON, static/attachments.js).
+  send(content, files = [], clientId = newClientId()) {
+    this.transmit(clientId, this.item(clientId, content, files));
   }
 
   get(clientId) {
@@ -61,12 +65,14 @@ export class OwnSends {
     return entry;
   }
 
-  item(clientId, content) {
+  item(clientId, content, files = []) {
     const li = el("li", "message mine");
     li.dataset.user = this.me;
     li.dataset.clientId = clientId;
     li.append(el("div", "meta"), el("div", "content plain", content));
-    const entry = { li, content, refusal: null };
+    const shown = filesList(files);
+    if (shown) li.append(shown);
+    const entry = { li, content, files, refusal: null };
     this.entries.set(clientId, entry);
     this.list.append(li);
     this.scrollToBottom();
@@ -77,7 +83,9 @@ export class OwnSends {
     entry.refusal = null;
     entry.li.className = "message mine pending";
     entry.li.querySelector(".meta").replaceChildren(...this.authorParts(), " ", el("span", "state", "sending…"));
-    this.socket.request({ type: "chat", room: this.room, content: entry.content, client_id: clientId });
+    const frame = { type: "chat", room: this.room, content: entry.content, client_id: clientId };
+    if (entry.files.length) frame.files = entry.files.map((file) => file.id);
+    this.socket.request(frame);
     this.onTransmit();
     this.remember();
   }
@@ -85,6 +93,13 @@ export class OwnSends {
   // The server refused it: say why, and offer what can help.
   refuse(clientId, frame) {
     const entry = this.entries.get(clientId);
+    if (entry.files.length) {
+      this.take(clientId);
+      entry.li.remove();
+      const reason = (frame.message || frame.code).replace(/[.\s]*$/, ".");
+      this.composer.restore(entry.content, { files: entry.files, reason: `Not sent: ${reason}` });
+      return;
+    }
     entry.refusal = { code: frame.code, message: frame.message };
     entry.li.className = "message mine failed";
     const reason = (frame.message || frame.code).replace(/[.\s]*$/, ".");
@@ -136,7 +151,7 @@ export class OwnSends {
   // What a reload must show again: sends still pending (to go out again) and
   // refused ones (their text, the reason and what can be done).
   remember() {
-    const entries = [...this.entries].map(([clientId, { content, refusal }]) => ({ clientId, content, refusal }));
+    const entries = [...this.entries].map(([clientId, { content, files, refusal }]) => ({ clientId, content, files, refusal }));
     saveUnsent(this.room, entries);
   }
 }

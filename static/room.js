@@ -20,6 +20,9 @@
 //                    once older pages reach it)
 //   li.room-start, #scrollback-status: older messages (static/scrollback.js)
 //   (edit, delete and reaction hooks: static/message_events.js)
+//   (files: #attach-button, #attachments chips, #drop-zone: static/attachments.js;
+//    ul.files in a message: static/files_view.js; dialog#lightbox: static/lightbox.js;
+//    .preview-card: static/previews.js)
 //   #members         the room's members, li[data-user][data-status] (online, away,
 //                    offline; static/people.js keeps it live), [data-name] for a
 //                    display name: .person-name shows it, .handle the @username
@@ -46,6 +49,7 @@ import { Composer } from "./composer.js";
 import { isBlank } from "./message_text.js";
 import { OwnSends } from "./own_sends.js";
 import { MessageEvents } from "./message_events.js";
+import { MessageMedia } from "./message_media.js";
 import { MessageList } from "./message_list.js";
 import { Scrollback } from "./scrollback.js";
 import { FirstUnread, Permalinks } from "./jumps.js";
@@ -90,7 +94,7 @@ const jumpUnread = document.getElementById("jump-unread");
 const picker = new EmojiPicker();
 const composer = new Composer({
   form, max: maxChars, room, me, picker,
-  onSend: (text) => sends.send(text),
+  onSend: (text, files) => sends.send(text, files),
   onEditLast: () => events.editLast(composer.input),
   online: () => [...document.querySelectorAll('#members li[data-status="online"]')].map((li) => li.dataset.user),
 });
@@ -133,6 +137,7 @@ const events = new MessageEvents({
   // An event for a message not shown: one a page on its way may bring.
   missing: (frame) => scrollback.park(frame),
   pickEmoji: (anchor, onPick) => picker.open({ anchor, onPick }),
+  media: new MessageMedia({ list, room, me }),
 });
 view.events = events;
 const scrollback = new Scrollback({
@@ -386,8 +391,9 @@ socket.on("profile", (frame) => {
 });
 notifyWhileAway(socket, { me, openRoom: room, openIsDirect: section.dataset.direct === "true" });
 socket.on("typing", onTyping);
-// An edit, deletion or reaction moves the room's seq too: what was seen is read.
-for (const type of ["chat_edit", "chat_delete", "reaction"]) {
+// An edit, deletion, reaction, thumbnail or preview moves the room's seq too:
+// what was seen is read.
+for (const type of ["chat_edit", "chat_delete", "reaction", "chat_files", "link_preview"]) {
   socket.on(type, (frame) => {
     if (frame.room === room) scrollback.note(frame.seq);
     markRead();

@@ -4,8 +4,8 @@
 // per room, the highest seq it has passed on, so that after a dropped
 // connection it reconnects (exponential backoff with jitter) and re-joins
 // every room with `after` = that seq: nothing is missed and, because chat
-// frames and events (chat_edit, chat_delete, reaction) at or below that seq
-// are dropped here, nothing is shown twice.
+// frames and events (chat_edit, chat_delete, reaction, chat_files,
+// link_preview) at or below that seq are dropped here, nothing is shown twice.
 //
 //   const socket = new ChatSocket({ primary: "general" });
 //   socket.follow("general", null);          // null: the last 50, then live
@@ -38,7 +38,9 @@ const FAILED_OPENS_BEFORE_AUTH_CHECK = 2;
 // A refused join (rate_limited) is tried again after this long.
 const JOIN_RETRY_MS = 1500;
 // Frames of stored rows: each has the room's next seq, and a resume skips those seen.
-const STORED_TYPES = new Set(["chat", "chat_edit", "chat_delete", "reaction", "member", "room_renamed"]);
+const STORED_TYPES = new Set([
+  "chat", "chat_edit", "chat_delete", "reaction", "member", "room_renamed", "chat_files", "link_preview",
+]);
 // Frames that answer a request by its client_id.
 const ANSWER_TYPES = new Set(["ack", "notice", "error"]);
 // A request written to an open socket and unanswered for this long means the

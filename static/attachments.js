@@ -1,0 +1,315 @@
+// Files attached to the message being written (docs/files.md, "Upload" and
+// "Send"): chosen with the paperclip button, dropped anywhere on the room, or
+// pasted into the box (a screenshot). Each starts uploading at once
+// (POST /api/files?name=…, the session's CSRF token; XMLHttpRequest for its
+// progress events) and shows as a chip above the box: its name, size and
+// progress, the server's reason if it refused it, and a × that cancels the
+// upload or forgets the finished one. static/composer.js sends the message
+// once every chip is finished; the chips then go with it, and come back with
+// its text if the server refuses the send (static/own_sends.js).
+//
+// Stable hooks for browser tests:
+//   #attach-button        the paperclip (opens #attach-input, a hidden file input)
+//   #attachments          the chips (hidden when none): li.chip[data-state] each,
+//                         uploading | done | error; .chip-name, .chip-size,
+//                         progress.chip-progress, .chip-error, button.chip-remove
+//   #attach-note          why files were not attached (more than MAX_FILES)
+//   #drop-zone            shown over the room while files are dragged over it
+import { el } from "./dom.js";
+import { humanSize } from "./files_view.js";
+import { icon } from "./icons.js";
+
+// The server's limit per message (docs/protocol.md, `files`: at most 10).
+export const MAX_FILES = 10;
+// A pasted image's extension, by its type.
+const EXTENSIONS = { "image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp" };
+
+function csrfToken() {
+  return document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+}
+
+function two(n) {
+  return String(n).padStart(2, "0");
+}
+
+// A clipboard image has no name of its own ("image.png"): name it after the
+// moment, like "pasted image 2026-11-30 12.51.png".
+export function pastedName(file, now = new Date()) {
+  if (!file.type.startsWith("image/") || !/^(image\.\w+)?$/i.test(file.name)) return file;
+  const ext = EXTENSIONS[file.type] ?? file.name.split(".").pop() ?? "png";
+  const day = `${now.getFullYear()}-${two(now.getMonth() + 1)}-${two(now.getDate())}`;
+  const name = `pasted image ${day} ${two(now.getHours())}.${two(now.getMinutes())}.${ext}`;
+  return new File([file], name, { type: file.type, lastModified: file.lastModified });
+}
+
+// What the server said when it refused an upload ({"error":{"code","message"}}).
+function refusalOf(xhr) {
+  try {
+    const body = JSON.parse(xhr.responseText);
+    if (body?.error?.message) return body.error.message;
+  } catch {
+    // not JSON: a proxy's page
+  }
+  return `the server answered ${xhr.status}`;
+}
+
+function hasFiles(event) {
+  return [...(event.dataTransfer?.types ?? [])].includes("Files");
+}
+
+export class Attachments {
+  // form: the message form (the chips go at its top, the paperclip before its
+  // textarea); dropTarget: where files may be dropped (the room); onChange():
+  // the set of chips or their states changed.
+  constructor({ form, dropTarget, onChange = () => {} }) {
+    this.form = form;
+    this.onChange = onChange;
+    this.chips = []; // { li, name, size, state, xhr, file (the server's JSON once done) }
+    this.list = el("ul", "attachments");
+    this.list.id = "attachments";
+    this.list.setAttribute("aria-label", "Files to send");
+    this.list.hidden = true;
+    this.note = el("p", "attach-note");
+    this.note.id = "attach-note";
+    this.note.setAttribute("role", "alert");
+    this.note.hidden = true;
+    form.prepend(this.list, this.note);
+
+    this.input = el("input");
+    this.input.type = "file";
+    this.input.multiple = true;
+    this.input.hidden = true;
+    this.input.id = "attach-input";
+    this.button = el("button", "attach-button ghost");
+    this.button.append(icon("paperclip"));
+    this.button.type = "button";
+    this.button.id = "attach-button";
+    this.button.title = "Attach files";
+    this.button.setAttribute("aria-label", "Attach files");
+    form.querySelector("textarea").before(this.button, this.input);
+    this.button.addEventListener("click", () => this.input.click());
+    this.input.addEventListener("change", () => {
+      this.add([...this.input.files]);
+      this.input.value = ""; // the same file can be chosen again
+    });
+    form.querySelector("textarea").addEventListener("paste", (event) => this.onPaste(event));
+    this.list.addEventListener("click", (event) => {
+      const remove = event.target.closest("button.chip-remove");
+      if (remove) this.remove(this.chips.find((chip) => chip.li === remove.closest("li")));
+    });
+    if (dropTarget) this.acceptDrops(dropTarget);
+  }
+
+  get count() {
+    return this.chips.length;
+  }
+
+  get uploading() {
+    return this.chips.some((chip) => chip.state === "uploading");
+  }
+
+  get failed() {
+    return this.chips.some((chip) => chip.state === "error");
+  }
+
+  // The finished uploads, in order: the server's JSON of each.
+  get files() {
+    return this.chips.filter((chip) => chip.state === "done").map((chip) => chip.file);
+  }
+
+  // Nothing can be attached while the box is closed (logged out, removed).
+  get closed() {
+    return this.button.disabled;
+  }
+
+  // Attach and upload `files` (File objects), up to MAX_FILES in all.
+  add(files) {
+    if (this.closed || files.length === 0) return;
+    const room = MAX_FILES - this.chips.length;
+    const taken = files.slice(0, Math.max(0, room));
+    const left = files.length - taken.length;
+    this.say(left > 0
+      ? `At most ${MAX_FILES} files per message: ${left === 1 ? "1 file was" : `${left} files were`} not attached. Send these first, then the rest.`
+      : "");
+    for (const file of taken) this.upload(file);
+    this.changed();
+  }
+
+  // Finished uploads back as chips (a refused send gives its files back).
+  restore(files) {
+    for (const file of files) {
+      const chip = this.chip(file.name, file.size);
+      this.finish(chip, file);
+    }
+    this.changed();
+  }
+
+  // The chips went with a message: forget them (their uploads are its files now).
+  clear() {
+    for (const chip of this.chips) chip.li.remove();
+    this.chips = [];
+    this.say("");
+    this.changed();
+  }
+
+  say(text) {
+    this.note.textContent = text;
+    this.note.hidden = text === "";
+  }
+
+  chip(name, size) {
+    const li = el("li", "chip");
+    const glyph = el("span", "chip-glyph");
+    glyph.append(icon("file"));
+    const label = el("span", "chip-name", name);
+    label.title = name;
+    const progress = el("progress", "chip-progress");
+    progress.max = Math.max(1, size);
+    progress.value = 0;
+    progress.setAttribute("aria-label", `Uploading ${name}`);
+    const error = el("span", "chip-error");
+    error.hidden = true;
+    const remove = el("button", "chip-remove ghost", "×");
+    remove.type = "button";
+    li.append(glyph, label, el("span", "chip-size", humanSize(size)), progress, error, remove);
+    const chip = { li, name, size, state: "uploading", xhr: null, file: null };
+    this.show(chip, "uploading");
+    this.chips.push(chip);
+    this.list.append(li);
+    return chip;
+  }
+
+  show(chip, state) {
+    chip.state = state;
+    chip.li.dataset.state = state;
+    const remove = chip.li.querySelector(".chip-remove");
+    const action = state === "uploading" ? "Cancel the upload of" : "Remove";
+    remove.setAttribute("aria-label", `${action} ${chip.name}`);
+    remove.title = `${action} ${chip.name}`;
+  }
+
+  upload(file) {
+    const chip = this.chip(file.name, file.size);
+    const xhr = new XMLHttpRequest();
+    chip.xhr = xhr;
+    const progress = chip.li.querySelector("progress");
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) {
+        progress.max = Math.max(1, event.total);
+        progress.value = event.loaded;
+      }
+    });
+    xhr.addEventListener("load", () => {
+      if (xhr.status === 201) {
+        let stored = null;
+        try {
+          stored = JSON.parse(xhr.responseText).file;
+        } catch {
+          // treated as a refusal below
+        }
+        if (stored?.id) this.finish(chip, stored);
+        else this.fail(chip, "the server's answer could not be read");
+      } else this.fail(chip, refusalOf(xhr));
+      this.changed();
+    });
+    xhr.addEventListener("error", () => {
+      this.fail(chip, "the upload was cut off (the network, or a file over the server's size limit)");
+      this.changed();
+    });
+    xhr.open("POST", `/api/files?name=${encodeURIComponent(file.name)}`);
+    xhr.setRequestHeader("X-CSRFToken", csrfToken());
+    xhr.send(file);
+  }
+
+  finish(chip, file) {
+    chip.file = file;
+    chip.xhr = null;
+    const progress = chip.li.querySelector("progress");
+    progress.value = progress.max;
+    progress.setAttribute("aria-label", `${chip.name} uploaded`);
+    if (file.type?.startsWith("image/")) chip.li.querySelector(".chip-glyph").replaceChildren(icon("image"));
+    this.show(chip, "done");
+  }
+
+  fail(chip, reason) {
+    chip.xhr = null;
+    const error = chip.li.querySelector(".chip-error");
+    error.textContent = `Not uploaded: ${reason.replace(/[.\s]*$/, "")}.`;
+    error.hidden = false;
+    error.setAttribute("role", "alert");
+    chip.li.querySelector("progress").hidden = true;
+    this.show(chip, "error");
+  }
+
+  // × : an upload on its way is aborted; a finished one is simply not sent
+  // (the server deletes unsent uploads after UPLOAD_UNSENT_HOURS).
+  remove(chip) {
+    if (!chip) return;
+    chip.xhr?.abort();
+    chip.li.remove();
+    this.chips = this.chips.filter((other) => other !== chip);
+    if (this.chips.length < MAX_FILES) this.say("");
+    this.changed();
+    this.form.querySelector("textarea").focus();
+  }
+
+  changed() {
+    this.list.hidden = this.chips.length === 0;
+    this.onChange();
+  }
+
+  // A pasted image (a screenshot) is attached; pasted text stays text.
+  onPaste(event) {
+    const files = [...(event.clipboardData?.files ?? [])];
+    if (files.length === 0 || this.closed) return;
+    if (!event.clipboardData.types.includes("text/plain")) event.preventDefault();
+    this.add(files.map((file) => pastedName(file)));
+  }
+
+  // Files dragged over the room: a drop zone says where they go; dropped, they
+  // are attached. `depth` counts enter/leave pairs of the target's children.
+  acceptDrops(target) {
+    const zone = el("div", "drop-zone");
+    zone.id = "drop-zone";
+    zone.append(el("p", "", "Drop files to attach them to your message"));
+    zone.hidden = true;
+    target.append(zone);
+    let depth = 0;
+    const hide = () => {
+      depth = 0;
+      zone.hidden = true;
+    };
+    target.addEventListener("dragenter", (event) => {
+      if (!hasFiles(event) || this.closed) return;
+      event.preventDefault();
+      depth += 1;
+      zone.hidden = false;
+    });
+    target.addEventListener("dragover", (event) => {
+      if (!hasFiles(event) || this.closed) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "copy";
+    });
+    target.addEventListener("dragleave", () => {
+      depth = Math.max(0, depth - 1);
+      if (depth === 0) zone.hidden = true;
+    });
+    target.addEventListener("drop", (event) => {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      hide();
+      this.add([...event.dataTransfer.files]);
+      this.form.querySelector("textarea").focus();
+    });
+    window.addEventListener("dragend", hide);
+    // Dropped anywhere else on the page, a file is not opened in place of the
+    // page (the browser's default): nothing happens.
+    for (const type of ["dragover", "drop"]) {
+      window.addEventListener(type, (event) => {
+        if (!hasFiles(event) || target.contains(event.target)) return;
+        event.preventDefault();
+        event.dataTransfer.dropEffect = "none";
+      });
+    }
+  }
+}

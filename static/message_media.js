@@ -1,0 +1,42 @@
+// What a message carries besides its text: its files (static/files_view.js,
+// opened in static/lightbox.js) and its link preview (static/previews.js).
+// static/message_events.js draws them with the rest of a message's state
+// (`decorate`) and routes their frames here (`apply`), parking those for a
+// message not shown yet like its edits; a deleted message shows neither.
+import { showFiles } from "./files_view.js";
+import { Lightbox } from "./lightbox.js";
+import { Previews } from "./previews.js";
+
+// Within this many pixels of the end counts as reading the end (static/room.js's own).
+const BOTTOM_SLACK_PX = 24;
+
+export class MessageMedia {
+  constructor({ list, room, me }) {
+    this.list = list;
+    this.previews = new Previews({ room, me });
+    this.lightbox = new Lightbox(list);
+  }
+
+  // The frames about a message's files and preview (docs/protocol.md).
+  get types() {
+    return ["chat_files", "link_preview"];
+  }
+
+  // A message drawn from a frame: a whole one (live, caught up, older pages)
+  // says what it has; an ack's bare one leaves what the item shows.
+  decorate(li, frame) {
+    if (frame.content === undefined) return;
+    showFiles(li, frame.files);
+    this.previews.show(li, frame.preview);
+  }
+
+  // A card (or a file row) that arrives under the last message while the reader
+  // is at the end keeps the end in view.
+  apply(li, frame) {
+    const { list } = this;
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight <= BOTTOM_SLACK_PX;
+    if (frame.type === "chat_files") showFiles(li, frame.files);
+    else if (frame.type === "link_preview") this.previews.show(li, frame.preview);
+    if (atBottom) list.scrollTop = list.scrollHeight;
+  }
+}
