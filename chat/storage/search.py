@@ -31,13 +31,16 @@ SQL_STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', %s, true)"
 # would mean reading every message.
 SQL_QUERY_TREE = "SELECT querytree(websearch_to_tsquery('simple', %s)) AS tree"
 
-# One page of matches, best first. `visible` is the visibility rule (public,
-# or a member), narrowed to one room when a room filter is given; the kind and
-# deleted_at conditions repeat migration 0007's so its partial GIN index
-# applies, and keep events and deleted messages out even if a row's vector
-# were stale. The keyset (rank, room_id, seq) continues after the previous
-# page's last row: stable while new messages arrive. The snippet is made only
-# for the page's rows.
+# One page of matches, best first. A message matches by its text or by the
+# name of one of its files (docs/files.md): `hits` takes both from their GIN
+# indexes (migration 0007's on messages, whose kind and deleted_at conditions
+# are repeated so it applies; 0018's on the words of sent files' names), a message
+# ranked by its better match. `visible` is the visibility rule (public, or a
+# member), narrowed to one room when a room filter is given; the kind and
+# deleted_at conditions keep events and deleted messages out even if a row's
+# vector were stale. The keyset (rank, room_id, seq) continues after the
+# previous page's last row: stable while new messages arrive. The snippet is
+# made only for the page's rows, from the text and the file names.
 SQL_SEARCH = (
     """
     WITH visible AS (
@@ -48,23 +51,42 @@ SQL_SEARCH = (
     + SQL_READABLE_BY
     + """
     ),
+    hits AS (
+        SELECT room_id, seq, max(rank) AS rank FROM (
+            SELECT m.room_id, m.seq,
+                   ts_rank_cd(m.search, websearch_to_tsquery('simple', %(q)s))::float8 AS rank
+            FROM messages m
+            WHERE m.search @@ websearch_to_tsquery('simple', %(q)s)
+              AND m.kind IN """
+    + SQL_MESSAGE_KINDS
+    + """
+              AND m.deleted_at IS NULL
+            UNION ALL
+            SELECT f.room_id, f.seq,
+                   ts_rank_cd(file_name_vector(f.name),
+                              websearch_to_tsquery('simple', %(q)s))::float8
+            FROM files f
+            WHERE file_name_vector(f.name) @@ websearch_to_tsquery('simple', %(q)s)
+              AND f.seq IS NOT NULL
+        ) matched
+        GROUP BY room_id, seq
+    ),
     page AS (
         SELECT m.room_id, m.seq, m.user_id, m.kind, m.content, m.created_at, m.edited_at,
-               ts_rank_cd(m.search, websearch_to_tsquery('simple', %(q)s))::float8 AS rank
-        FROM messages m
+               h.rank
+        FROM hits h
+        JOIN messages m ON m.room_id = h.room_id AND m.seq = h.seq
         JOIN visible v ON v.id = m.room_id
         JOIN users u ON u.id = m.user_id
-        WHERE m.search @@ websearch_to_tsquery('simple', %(q)s)
-          AND m.kind IN """
+        WHERE m.kind IN """
     + SQL_MESSAGE_KINDS
     + """
           AND m.deleted_at IS NULL
           AND (%(author)s::text IS NULL OR lower(u.username) = lower(%(author)s::text))
           AND (%(after_rank)s::float8 IS NULL
-               OR (ts_rank_cd(m.search, websearch_to_tsquery('simple', %(q)s))::float8,
-                   m.room_id, m.seq)
+               OR (h.rank, m.room_id, m.seq)
                   < (%(after_rank)s::float8, %(after_room)s::bigint, %(after_seq)s::bigint))
-        ORDER BY rank DESC, m.room_id DESC, m.seq DESC
+        ORDER BY h.rank DESC, m.room_id DESC, m.seq DESC
         LIMIT %(limit)s
     )
     SELECT p.rank, p.room_id, p.seq, p.kind, p.created_at, p.edited_at,
@@ -74,7 +96,10 @@ SQL_SEARCH = (
                WHERE om.room_id = p.room_id AND om.user_id <> %(user_id)s
                LIMIT 1
            ) END AS partner,
-           ts_headline('simple', translate(p.content, E'\\x01\\x02', ''),
+           ts_headline('simple', translate(p.content || coalesce(E'\\n' || (
+                           SELECT string_agg(f.name, ' ' ORDER BY f.position) FROM files f
+                           WHERE f.room_id = p.room_id AND f.seq = p.seq), ''),
+                       E'\\x01\\x02', ''),
                        websearch_to_tsquery('simple', %(q)s),
                        'StartSel="\x01", StopSel="\x02", MaxWords=35, MinWords=15, ShortWord=2')
                AS headline

@@ -359,3 +359,33 @@ def test_edits_deletions_and_reactions_through_the_real_actions(client, db, eren
     assert [(r["seq"], r["edited"]) for r in hits] == [(edited, True)]
     assert found(client, headers, q="typo") == []
     assert found(client, headers, q="secret") == []
+
+
+# --- file names (docs/files.md) -------------------------------------------------------
+
+
+def sent_with_file(db, user: User, name: str, text: str = "", room: str = "general") -> int:
+    """A message of `user`'s carrying one stored text file named `name`; its seq."""
+    upload = actions.store_upload(db, user, name, [b"plain text\n"], 10**9, 10**8)
+    return actions.send_message(db, room_row(db, room), user, text, None, files=(upload.key,)).seq
+
+
+def test_a_message_is_found_by_its_files_names(client, db, eren, mikasa, headers):
+    seq = sent_with_file(db, eren, "quarterly-report.pdf", "as promised")
+    send(db, eren, "nothing to do with reports")
+    actions.store_upload(db, eren, "quarterly-draft.pdf", [b"never sent\n"], 10**9, 10**8)
+    assert found(client, headers, q="quarterly") == [("general", seq)]
+    (result,) = results(client, headers, q="quarterly")
+    assert "quarterly-report.pdf" in result["snippet"]  # the snippet names the file
+    # A file name and a word of the text: one result for the message.
+    both = sent_with_file(db, eren, "roadmap.txt", "the roadmap is attached")
+    assert found(client, headers, q="roadmap") == [("general", both)]
+
+
+def test_a_file_name_is_as_private_as_its_message(client, db, eren, mikasa, headers):
+    actions.create_room(db, "plans", mikasa.id, is_private=True)
+    hidden = sent_with_file(db, mikasa, "xylophone-secrets.txt", room="plans")
+    assert found(client, headers, q="xylophone") == []
+    assert found(client, bearer(db, mikasa), q="xylophone") == [("plans", hidden)]
+    actions.delete_message(db, room_row(db, "plans"), mikasa, hidden)
+    assert found(client, bearer(db, mikasa), q="xylophone") == []
