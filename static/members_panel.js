@@ -14,6 +14,7 @@
 // `member` frame names them: a bot may post without being a member).
 // Frames of a catch-up are covered by the read its `ready` brings.
 
+import { avatar, setPicture } from "./avatar.js";
 import { el } from "./dom.js";
 import { setStatus } from "./people.js";
 
@@ -21,19 +22,23 @@ import { setStatus } from "./people.js";
 // joins) costs one read per this interval at most; a lone change is read at once.
 export const MEMBERS_REFRESH_MS = 1000;
 
-// One person of #members, as templates/room.html draws them.
-function memberItem({ username, status, display_name: displayName }, me) {
+// One person of #members, as templates/room.html draws them: their picture
+// (the members read says whose: `avatar`, a URL or null), else initials.
+function memberItem({ username, status, display_name: displayName, avatar: picture }, me) {
   const li = el("li");
   li.dataset.user = username;
   li.dataset.status = status;
   if (displayName) li.dataset.name = displayName;
+  if (picture !== undefined) setPicture(username, picture || null);
+  if (picture) li.dataset.avatar = picture;
   const dot = el("span", "presence-dot");
   dot.setAttribute("aria-hidden", "true");
   const person = el("span", "person");
   person.append(el("span", "person-name", displayName || username));
   if (username === me) person.append(" ", el("span", "muted", "(you)"));
   if (displayName) person.append(" ", el("span", "handle", `@${username}`));
-  li.append(dot, person, " ", el("span", "presence-text", status));
+  li.append(dot, avatar(username, "avatar small", displayName || username), person, " ",
+    el("span", "presence-text", status));
   return li;
 }
 

@@ -187,8 +187,9 @@ def test_removal_from_a_private_room_closes_the_message_box(server, team, pages,
 
 
 def member_rows(*usernames: str) -> list:
-    """#members' items in order, each starting with the person's shown name."""
-    return [re.compile(rf"^\s*{re.escape(name)}\b") for name in usernames]
+    """#members' items in order, each the person's avatar (initials, or a picture:
+    no text) and then their shown name."""
+    return [re.compile(rf"^\s*[A-Z0-9?]{{0,2}}\s*{re.escape(name)}\b") for name in usernames]
 
 
 def change_members(db, team, change: str) -> list[str]:
