@@ -94,13 +94,15 @@ def image_failed(
 ) -> bool:
     """The image cannot be used (a bomb, corrupt, or its attempts used up:
     `gave_up`): the file becomes `failed` (served as an attachment, without a
-    thumbnail) and the job is closed, done with `reason` as its last_error, or
-    failed when it `gave_up`. No event: a message's frame does not change
-    (its thumbnail stays null). Whether this call closed the job."""
+    thumbnail; served to its owner only, as its metadata could not be taken
+    out) and the job is closed, done with `reason` as its last_error, or
+    failed when it `gave_up`. If the file is already in a message, its
+    `files` event tells the readers (state failed), under the room's lock.
+    Whether this call closed the job."""
 
-    def write(_room: dict | None) -> int | None:
+    def write(room: dict | None) -> int | None:
         conn.execute(SQL_SET_STATE, ("failed", file_id))
-        return None
+        return None if room is None else _files_event(conn, room)
 
     outcome = _locked(conn, job_id, file_id, write, error=reason, failed=gave_up)
     return outcome.written

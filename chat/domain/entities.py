@@ -176,7 +176,10 @@ class Attachment:
 
     `key` is what URLs name (22 URL-safe characters); `media_type` was sniffed
     from the content; `width` and `height` are a raster image's (orientation
-    applied), else None; `thumb` says whether its thumbnail exists yet.
+    applied), else None; `thumb` says whether its thumbnail exists yet;
+    `state` is the file's (files.state): stored (a raster image not processed
+    yet), ready, or failed (an image the worker could not process: only its
+    owner may download it).
     """
 
     key: str
@@ -186,6 +189,7 @@ class Attachment:
     width: int | None = None
     height: int | None = None
     thumb: bool = False
+    state: str = "stored"
 
     @classmethod
     def from_row(cls, row: Row) -> Self:
@@ -198,6 +202,7 @@ class Attachment:
             row.get("width"),
             row.get("height"),
             bool(row.get("thumb")),
+            row.get("state") or "stored",
         )
 
 

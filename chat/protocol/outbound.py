@@ -100,7 +100,9 @@ def chat_message(
 def file_json(file: Attachment) -> dict:
     """One attachment as frames and the API show it (docs/files.md): `url`
     downloads it (the name is for the save dialog), `thumb` is its thumbnail's
-    URL once made (None before, and for anything but a raster image)."""
+    URL once made (None before, and for anything but a raster image), `state`
+    the file's: stored, ready or failed (an image the worker could not
+    process: served to its owner only)."""
     return {
         "id": file.key,
         "name": file.name,
@@ -110,6 +112,7 @@ def file_json(file: Attachment) -> dict:
         "height": file.height,
         "url": f"/files/{file.key}/{quote(file.name, safe='')}",
         "thumb": f"/thumbs/{file.key}" if file.thumb else None,
+        "state": file.state,
     }
 
 

@@ -90,6 +90,7 @@ class StoredFile:
             self.width,
             self.height,
             "thumb" in self.variants,
+            self.state,
         )
 
 

@@ -32,7 +32,7 @@ SQL_CHUNKS = """
 # A message's files in order, each with whether its thumbnail exists: what a
 # frame lists (protocol/outbound.py file_json).
 SQL_MESSAGE_FILES = """
-    SELECT f.key, f.name, f.size, f.media_type, f.width, f.height,
+    SELECT f.key, f.name, f.size, f.media_type, f.width, f.height, f.state,
            EXISTS (SELECT 1 FROM file_variants v
                    WHERE v.file_id = f.id AND v.variant = 'thumb') AS thumb
     FROM files f WHERE f.room_id = %s AND f.seq = %s ORDER BY f.position

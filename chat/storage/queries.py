@@ -158,7 +158,7 @@ SQL_REACTIONS_OF_M = """(
 SQL_FILES_OF_M = """(
     SELECT json_agg(json_build_object(
                'key', f.key, 'name', f.name, 'size', f.size, 'media_type', f.media_type,
-               'width', f.width, 'height', f.height,
+               'width', f.width, 'height', f.height, 'state', f.state,
                'thumb', EXISTS (SELECT 1 FROM file_variants v
                                 WHERE v.file_id = f.id AND v.variant = 'thumb'))
            ORDER BY f.position)

@@ -26,7 +26,7 @@ from werkzeug.exceptions import TooManyRequests
 from chat import actions
 from chat.domain.errors import ChatError
 from chat.domain.files import file_name, is_key
-from chat.domain.media import INLINE_TYPES, OCTET_STREAM
+from chat.domain.media import INLINE_TYPES
 from chat.protocol import outbound
 from chat.storage import files as stored_files
 from chat.web import worker
@@ -201,10 +201,10 @@ def _choose(file: stored_files.StoredFile, thumb: bool):
     clean = file.variants.get("clean")
     if clean is not None:
         return clean, clean.media_type, clean.media_type in INLINE_TYPES
-    if file.state == "failed":
-        # The worker could not clean it: its bytes, never shown (docs/files.md).
-        return original, OCTET_STREAM, False
-    abort(404, description=NOT_FOUND)  # not cleaned yet: the page shows its box
+    # Not cleaned yet (the page shows its box), or never to be (failed: the
+    # worker could not read it, so its metadata could not be taken out):
+    # others are never served an image's original bytes.
+    abort(404, description=NOT_FOUND)
 
 
 def _disposition(name: str, inline: bool) -> str:

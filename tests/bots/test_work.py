@@ -172,6 +172,21 @@ def test_broken_images_fail_without_a_crash(db, eren, make_worker, data, media_t
     assert "not a readable image" in job["last_error"]
 
 
+def test_a_broken_image_already_sent_tells_its_readers_it_failed(
+    db, eren, make_worker, database_url
+):
+    """A page shows a sent image's box until its thumbnail comes: when none ever
+    will, a `files` event says so (state failed), as a thumbnail's would."""
+    file = media.insert_file(db, eren, media.photo()[:300], "image/jpeg")
+    seq = send_as(db, eren, "look")
+    media.attach(db, room_row(db), seq, file["id"])
+    with heard(database_url) as found:
+        make_worker().drain()
+    [frame] = stored_frames(found)
+    assert (frame["type"], frame["target_seq"]) == ("chat_files", seq)
+    assert [(f["state"], f["thumb"]) for f in frame["files"]] == [("failed", None)]
+
+
 def test_an_original_over_the_upload_limit_is_refused_unread(db, eren, make_worker):
     file = media.insert_file(db, eren, media.webp(), "image/webp")
     make_worker(UPLOAD_MAX_BYTES=100).drain()
@@ -206,6 +221,7 @@ def test_a_file_sent_before_its_thumbnail_gets_a_files_event(db, eren, make_work
             "height": 640,
             "url": f"/files/{file['key']}/cat.jpg",
             "thumb": f"/thumbs/{file['key']}",
+            "state": "ready",
         }
     ]
     assert room_row(db).last_seq == event["seq"]

@@ -8,7 +8,7 @@ from chat.domain.entities import Attachment, Message, Preview
 from chat.protocol import outbound
 
 WHEN = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-SHOT = Attachment("A" * 22, "shot 1.png", 80211, "image/png", 1280, 800, thumb=True)
+SHOT = Attachment("A" * 22, "shot 1.png", 80211, "image/png", 1280, 800, True, "ready")
 REPORT = Attachment("B" * 22, "r/é.pdf", 48213, "application/pdf")
 CARD = Preview("https://example.org/a", "A title", None, "Example", "https://example.org/i.png")
 
@@ -31,6 +31,7 @@ def test_a_message_lists_its_files_in_order_with_their_urls():
             "height": 800,
             "url": f"/files/{'A' * 22}/shot%201.png",
             "thumb": f"/thumbs/{'A' * 22}",
+            "state": "ready",
         },
         {
             "id": "B" * 22,
@@ -41,6 +42,7 @@ def test_a_message_lists_its_files_in_order_with_their_urls():
             "height": None,
             "url": f"/files/{'B' * 22}/r%2F%C3%A9.pdf",
             "thumb": None,
+            "state": "stored",
         },
     ]
     live = outbound.chat_message("general", 3, "eren", "", WHEN, None, "", files=(SHOT, REPORT))

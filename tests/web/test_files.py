@@ -126,6 +126,7 @@ def test_an_upload_answers_the_file_and_queues_an_image_job(client, db, headers)
         "height": 20,
         "url": f"/files/{file['id']}/shot.png",
         "thumb": None,
+        "state": "stored",
     }
     row = db.execute("SELECT * FROM files WHERE key = %s", (file["id"],)).fetchone()
     assert (row["state"], row["sha256"]) == ("stored", hashlib.sha256(data).digest())
@@ -405,14 +406,21 @@ def test_a_polyglot_image_is_shown_to_others_only_cleaned(client, db, headers, d
     assert theirs.headers["Content-Type"] == "image/png"
 
 
-def test_an_image_the_worker_could_not_clean_is_an_attachment_for_others(client, db, headers):
+def test_an_image_the_worker_could_not_clean_is_its_owners_alone(client, db, headers):
+    """Its metadata (GPS, camera) could not be taken out: others never get its
+    bytes, and frames say it failed so pages show why."""
     key = upload_key(client, headers, png(), "pic.png")
-    send(client, headers, [key])
+    sent = send(client, headers, [key])
     db.execute("UPDATE files SET state = 'failed' WHERE key = %s", (key,))
-    theirs = client.get(f"/files/{key}/pic.png", headers=bearer(db, make_user(db, "mikasa")))
-    assert theirs.status_code == 200
-    assert theirs.headers["Content-Type"] == "application/octet-stream"
-    assert theirs.headers["Content-Disposition"].startswith("attachment;")
+    mikasa = bearer(db, make_user(db, "mikasa"))
+    for path in (f"/files/{key}/pic.png", f"/api/files/{key}", f"/thumbs/{key}"):
+        theirs = client.get(path, headers=mikasa)
+        missing = client.get(path.replace(key, "A" * 22), headers=mikasa)
+        assert (theirs.status_code, theirs.data) == (404, missing.data)
+    assert client.get(f"/files/{key}/pic.png", headers=headers).status_code == 200
+    listed = client.get("/api/rooms/general/messages", headers=mikasa).json["messages"]
+    (message,) = [m for m in listed if m["seq"] == sent.json["seq"]]
+    assert message["files"][0]["state"] == "failed"
 
 
 def test_a_thumbnail_once_made(client, db, headers):
