@@ -1,18 +1,21 @@
 // Files attached to the message being written (docs/files.md, "Upload" and
 // "Send"): chosen with the paperclip button, dropped anywhere on the room, or
-// pasted into the box (a screenshot). Each starts uploading at once
-// (POST /api/files?name=…, the session's CSRF token; XMLHttpRequest for its
-// progress events) and shows as a chip above the box: its name, size and
-// progress, the server's reason if it refused it, and a × that cancels the
-// upload or forgets the finished one. static/composer.js sends the message
+// pasted into the box (a screenshot). Each is queued and uploads in turn, at
+// most UPLOADS_AT_ONCE at a time (POST /api/files?name=…, the session's CSRF
+// token; XMLHttpRequest for its progress events); the server takes only a few
+// uploads at a time and answers 429 (with Retry-After) to more, and then the
+// file waits and tries again. Each shows as a chip above the box: its name,
+// size, whether it waits or its progress, the server's reason if it refused
+// it, and a × that cancels the upload or forgets the finished one. static/composer.js sends the message
 // once every chip is finished; the chips then go with it, and come back with
 // its text if the server refuses the send (static/own_sends.js).
 //
 // Stable hooks for browser tests:
 //   #attach-button        the paperclip (opens #attach-input, a hidden file input)
 //   #attachments          the chips (hidden when none): li.chip[data-state] each,
-//                         uploading | done | error; .chip-name, .chip-size,
-//                         progress.chip-progress, .chip-error, button.chip-remove
+//                         waiting | uploading | done | error; .chip-name, .chip-size,
+//                         .chip-status (waiting: why), progress.chip-progress,
+//                         .chip-error, button.chip-remove
 //   #attach-note          why files were not attached (more than MAX_FILES)
 //   #drop-zone            shown over the room while files are dragged over it
 import { el } from "./dom.js";
@@ -21,6 +24,15 @@ import { icon } from "./icons.js";
 
 // The server's limit per message (docs/protocol.md, `files`: at most 10).
 export const MAX_FILES = 10;
+// Uploads on their way at once (the server takes 4 per worker, shared by everyone).
+const UPLOADS_AT_ONCE = 2;
+// A file the server was too busy for is tried this many times in all, waiting
+// its Retry-After, else RETRY_BASE_MS doubled each time.
+const UPLOAD_TRIES = 6;
+const RETRY_BASE_MS = 1000;
+const RETRY_MAX_MS = 30_000;
+// Shown inline (and with the image icon) only these, as the server serves them.
+const INLINE_IMAGES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp"]);
 // A pasted image's extension, by its type.
 const EXTENSIONS = { "image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp" };
 
@@ -64,7 +76,8 @@ export class Attachments {
   constructor({ form, dropTarget, onChange = () => {} }) {
     this.form = form;
     this.onChange = onChange;
-    this.chips = []; // { li, name, size, state, xhr, file (the server's JSON once done) }
+    // { li, name, size, state, xhr, blob (until sent), tries, timer, file (the server's JSON once done) }
+    this.chips = [];
     this.list = el("ul", "attachments");
     this.list.id = "attachments";
     this.list.setAttribute("aria-label", "Files to send");
@@ -104,8 +117,9 @@ export class Attachments {
     return this.chips.length;
   }
 
+  // Not finished yet: on its way, or waiting its turn.
   get uploading() {
-    return this.chips.some((chip) => chip.state === "uploading");
+    return this.chips.some((chip) => chip.state === "uploading" || chip.state === "waiting");
   }
 
   get failed() {
@@ -131,7 +145,8 @@ export class Attachments {
     this.say(left > 0
       ? `At most ${MAX_FILES} files per message: ${left === 1 ? "1 file was" : `${left} files were`} not attached. Send these first, then the rest.`
       : "");
-    for (const file of taken) this.upload(file);
+    for (const file of taken) this.queue(file);
+    this.pump();
     this.changed();
   }
 
@@ -146,7 +161,10 @@ export class Attachments {
 
   // The chips went with a message: forget them (their uploads are its files now).
   clear() {
-    for (const chip of this.chips) chip.li.remove();
+    for (const chip of this.chips) {
+      clearTimeout(chip.timer ?? undefined);
+      chip.li.remove();
+    }
     this.chips = [];
     this.say("");
     this.changed();
@@ -163,6 +181,8 @@ export class Attachments {
     glyph.append(icon("file"));
     const label = el("span", "chip-name", name);
     label.title = name;
+    const status = el("span", "chip-status");
+    status.hidden = true;
     const progress = el("progress", "chip-progress");
     progress.max = Math.max(1, size);
     progress.value = 0;
@@ -171,8 +191,8 @@ export class Attachments {
     error.hidden = true;
     const remove = el("button", "chip-remove ghost", "×");
     remove.type = "button";
-    li.append(glyph, label, el("span", "chip-size", humanSize(size)), progress, error, remove);
-    const chip = { li, name, size, state: "uploading", xhr: null, file: null };
+    li.append(glyph, label, el("span", "chip-size", humanSize(size)), status, progress, error, remove);
+    const chip = { li, name, size, state: "uploading", xhr: null, blob: null, tries: 0, timer: null, file: null };
     this.show(chip, "uploading");
     this.chips.push(chip);
     this.list.append(li);
@@ -183,16 +203,48 @@ export class Attachments {
     chip.state = state;
     chip.li.dataset.state = state;
     const remove = chip.li.querySelector(".chip-remove");
-    const action = state === "uploading" ? "Cancel the upload of" : "Remove";
+    const action = state === "uploading" || state === "waiting" ? "Cancel the upload of" : "Remove";
     remove.setAttribute("aria-label", `${action} ${chip.name}`);
     remove.title = `${action} ${chip.name}`;
   }
 
-  upload(file) {
+  // A chip that waits its turn (pump() starts it).
+  queue(file) {
     const chip = this.chip(file.name, file.size);
+    chip.blob = file;
+    this.wait(chip, "waiting");
+  }
+
+  // The chip waits (its turn, or to try again): said in words, for everyone.
+  wait(chip, why) {
+    const status = chip.li.querySelector(".chip-status");
+    status.textContent = why;
+    status.hidden = false;
+    chip.li.querySelector("progress").setAttribute("aria-label", `${chip.name}: ${why}`);
+    this.show(chip, "waiting");
+  }
+
+  // Start the waiting chips whose turn it is, in order.
+  pump() {
+    let going = this.chips.filter((chip) => chip.state === "uploading" && chip.xhr).length;
+    for (const chip of this.chips) {
+      if (going >= UPLOADS_AT_ONCE) break;
+      if (chip.state !== "waiting" || chip.timer !== null) continue;
+      this.upload(chip);
+      going += 1;
+    }
+  }
+
+  upload(chip) {
+    const file = chip.blob;
+    chip.tries += 1;
+    chip.li.querySelector(".chip-status").hidden = true;
+    this.show(chip, "uploading");
     const xhr = new XMLHttpRequest();
     chip.xhr = xhr;
     const progress = chip.li.querySelector("progress");
+    progress.value = 0;
+    progress.setAttribute("aria-label", `Uploading ${chip.name}`);
     xhr.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) {
         progress.max = Math.max(1, event.total);
@@ -209,11 +261,15 @@ export class Attachments {
         }
         if (stored?.id) this.finish(chip, stored);
         else this.fail(chip, "the server's answer could not be read");
+      } else if (xhr.status === 429 && chip.tries < UPLOAD_TRIES) {
+        this.retry(chip, xhr);
       } else this.fail(chip, refusalOf(xhr));
+      this.pump();
       this.changed();
     });
     xhr.addEventListener("error", () => {
       this.fail(chip, "the upload was cut off (the network, or a file over the server's size limit)");
+      this.pump();
       this.changed();
     });
     xhr.open("POST", `/api/files?name=${encodeURIComponent(file.name)}`);
@@ -221,18 +277,40 @@ export class Attachments {
     xhr.send(file);
   }
 
+  // Busy (429): wait what the server asked (Retry-After, in seconds), else a
+  // backoff, then take a turn again.
+  retry(chip, xhr) {
+    chip.xhr = null;
+    const asked = Number.parseInt(xhr.getResponseHeader("Retry-After") ?? "", 10);
+    const backoff = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (chip.tries - 1));
+    const delay = Number.isFinite(asked) && asked >= 0 ? Math.min(RETRY_MAX_MS, asked * 1000) : backoff;
+    const seconds = Math.max(1, Math.round(delay / 1000));
+    this.wait(chip, `server busy: trying again in ${seconds} s`);
+    chip.timer = setTimeout(() => {
+      chip.timer = null;
+      if (!this.chips.includes(chip)) return;
+      this.wait(chip, "waiting");
+      this.pump();
+      this.changed();
+    }, delay);
+  }
+
   finish(chip, file) {
     chip.file = file;
     chip.xhr = null;
+    chip.blob = null;
+    chip.li.querySelector(".chip-status").hidden = true;
     const progress = chip.li.querySelector("progress");
     progress.value = progress.max;
     progress.setAttribute("aria-label", `${chip.name} uploaded`);
-    if (file.type?.startsWith("image/")) chip.li.querySelector(".chip-glyph").replaceChildren(icon("image"));
+    if (INLINE_IMAGES.has(file.type)) chip.li.querySelector(".chip-glyph").replaceChildren(icon("image"));
     this.show(chip, "done");
   }
 
   fail(chip, reason) {
     chip.xhr = null;
+    chip.blob = null;
+    chip.li.querySelector(".chip-status").hidden = true;
     const error = chip.li.querySelector(".chip-error");
     error.textContent = `Not uploaded: ${reason.replace(/[.\s]*$/, "")}.`;
     error.hidden = false;
@@ -246,9 +324,13 @@ export class Attachments {
   remove(chip) {
     if (!chip) return;
     chip.xhr?.abort();
+    clearTimeout(chip.timer ?? undefined);
+    chip.timer = null;
+    chip.blob = null;
     chip.li.remove();
     this.chips = this.chips.filter((other) => other !== chip);
     if (this.chips.length < MAX_FILES) this.say("");
+    this.pump();
     this.changed();
     this.form.querySelector("textarea").focus();
   }

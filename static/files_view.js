@@ -1,6 +1,13 @@
 // A message's files on the live room page (docs/files.md, "Read"): the
 // `files` of its frame (live, caught up, or from a page of older messages),
-// redrawn whole by a `chat_files` frame when a thumbnail has been made.
+// redrawn whole by a `chat_files` frame when a thumbnail has been made (or
+// the worker could not make one).
+//
+// Each file's `state` says what the server has of it: "stored" (an image's
+// thumbnail not made yet: the reserved box), "ready" (its thumbnail), or
+// "failed" (an image the worker could not process: a row with a warning, a
+// download link for the message's author only, who alone may download it).
+// Older frames have no `state`: the thumbnail if there is one, else the box.
 //
 // An image (PNG, JPEG, GIF, WebP with its width and height) takes its scaled
 // size at once, thumbnail or not, so nothing below it moves when the
@@ -13,6 +20,8 @@
 //     li.file-image[data-id]         an image: button.file-thumb > img (alt: its name)
 //                                    once its thumbnail exists, else .file-placeholder
 //     li.file-row[data-id]           anything else: a.file-name (download), .file-size
+//     li.file-row.file-failed[data-id]  state "failed": .file-name (a link for its
+//                                    author only), .file-problem (why)
 import { el } from "./dom.js";
 import { icon } from "./icons.js";
 
@@ -25,9 +34,10 @@ const MAX_HEIGHT = 300;
 
 const numbers = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
 
-// 48213 -> "47.1 KB": binary multiples, as file managers show them.
+// 48213 -> "47.1 KiB": binary multiples, named as the server's messages name
+// them ("25 MiB").
 export function humanSize(bytes) {
-  const units = ["bytes", "KB", "MB", "GB"];
+  const units = ["bytes", "KiB", "MiB", "GiB"];
   let size = bytes;
   let unit = 0;
   while (size >= 1024 && unit < units.length - 1) {
@@ -57,7 +67,7 @@ function imageItem(file) {
   const item = el("li", "file-image");
   item.dataset.id = file.id;
   const { width, height } = scaled(file);
-  const thumb = local(file.thumb);
+  const thumb = file.state === "stored" ? null : local(file.thumb);
   if (thumb && local(file.url)) {
     const open = el("button", "file-thumb");
     open.type = "button";
@@ -92,6 +102,26 @@ function placeholder(file, width, height) {
   return box;
 }
 
+// An image the worker could not process: never a box waiting for a picture.
+function failedItem(file, mine) {
+  const item = el("li", "file-row file-failed");
+  item.dataset.id = file.id;
+  const glyph = el("span", "file-glyph");
+  glyph.append(icon("alert"));
+  const url = local(file.url);
+  let name;
+  if (mine && url) {
+    name = el("a", "file-name", file.name);
+    name.href = url;
+    name.download = file.name;
+  } else {
+    name = el("span", "file-name", file.name);
+  }
+  const what = IMAGE_TYPES.has(file.type) ? "image" : "file";
+  item.append(glyph, name, el("span", "file-problem", ` — this ${what} could not be processed`));
+  return item;
+}
+
 function rowItem(file) {
   const item = el("li", "file-row");
   item.dataset.id = file.id;
@@ -105,18 +135,25 @@ function rowItem(file) {
   return item;
 }
 
+function fileItem(file, mine) {
+  if (file.state === "failed") return failedItem(file, mine);
+  return isImage(file) ? imageItem(file) : rowItem(file);
+}
+
 // The list drawn for `files` (frames' file JSON, in order); null for none.
-export function filesList(files) {
+// `mine`: the reader wrote the message (a failed image stays theirs to download).
+export function filesList(files, mine = false) {
   if (!Array.isArray(files) || files.length === 0) return null;
   const list = el("ul", "files");
   list.setAttribute("aria-label", files.length === 1 ? "Attached file" : `${files.length} attached files`);
-  list.append(...files.map((file) => (isImage(file) ? imageItem(file) : rowItem(file))));
+  list.append(...files.map((file) => fileItem(file, mine)));
   return list;
 }
 
-// Show `files` in a message's item (replacing what it showed), right under its text.
-export function showFiles(li, files) {
-  const list = filesList(files);
+// Show `files` in a message's item (replacing what it showed), right under its
+// text; `me`: the reader's username (the page's data-me).
+export function showFiles(li, files, me) {
+  const list = filesList(files, me !== undefined && li.dataset.user === me);
   const shown = li.querySelector(":scope > ul.files");
   if (shown && list) shown.replaceWith(list);
   else if (shown) shown.remove();

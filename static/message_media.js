@@ -13,6 +13,7 @@ const BOTTOM_SLACK_PX = 24;
 export class MessageMedia {
   constructor({ list, room, me }) {
     this.list = list;
+    this.me = me;
     this.previews = new Previews({ room, me });
     this.lightbox = new Lightbox(list);
   }
@@ -26,7 +27,7 @@ export class MessageMedia {
   // says what it has; an ack's bare one leaves what the item shows.
   decorate(li, frame) {
     if (frame.content === undefined) return;
-    showFiles(li, frame.files);
+    showFiles(li, frame.files, this.me);
     this.previews.show(li, frame.preview);
   }
 
@@ -35,7 +36,7 @@ export class MessageMedia {
   apply(li, frame) {
     const { list } = this;
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight <= BOTTOM_SLACK_PX;
-    if (frame.type === "chat_files") showFiles(li, frame.files);
+    if (frame.type === "chat_files") showFiles(li, frame.files, this.me);
     else if (frame.type === "link_preview") this.previews.show(li, frame.preview);
     if (atBottom) list.scrollTop = list.scrollHeight;
   }

@@ -70,7 +70,7 @@ export class OwnSends {
     li.dataset.user = this.me;
     li.dataset.clientId = clientId;
     li.append(el("div", "meta"), el("div", "content plain", content));
-    const shown = filesList(files);
+    const shown = filesList(files, true);
     if (shown) li.append(shown);
     const entry = { li, content, files, refusal: null };
     this.entries.set(clientId, entry);

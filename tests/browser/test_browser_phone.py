@@ -4,19 +4,25 @@ name or a word; the rooms and the people are drawers opened from the room header
 (static/drawer.js); a message's actions are behind its "⋯" (static/message_events.js).
 """
 
+import io
 import re
+from urllib.parse import quote
 
 import pytest
+from PIL import Image
 from playwright.sync_api import expect
 
 from chat import actions
+from chat.bots.work import Worker
 
-from ..conftest import make_user, room_row
+from ..conftest import ROOT, make_token, make_user, room_row
+from ..servers import http
 from .ui import PASSWORD, log_in, open_room, post, send
 
 pytestmark = pytest.mark.e2e
 
 WIDTHS = (360, 390, 430)
+SHOTS = ROOT / "test-output" / "files-ui"
 # As long as each may be: a username has 32 characters, a room name 40.
 LONG_NAME = "mikasa_ackerman_of_the_survey_co"
 LONG_ROOM = "the-quarterly-planning-offsite-room-2027"
@@ -27,6 +33,34 @@ LONG_TEXTS = (
     "```\n" + "x = " + "'y' + " * 40 + "\n```",
     f"@{LONG_NAME} `" + "w" * 150 + "`",
 )
+
+
+# A file name as long as may be (255 characters), with no place to break it.
+LONG_FILE = "minutes_of_the_quarterly_planning_offsite_" * 6
+LONG_FILE = LONG_FILE[:251] + ".txt"
+
+
+def post_files(server, db, user, text: str, files: list[tuple[str, bytes]], room: str) -> None:
+    """Upload `files` ([(name, bytes)]) through the real route, then send them with
+    `text` (docs/files.md, "Upload" and "Send"), as a script would."""
+    api = http()
+    api.headers["Authorization"] = f"Bearer {make_token(db, user)}"
+    keys = []
+    for name, data in files:
+        response = api.post(f"{server.url}/api/files?name={quote(name)}", data=data)
+        assert response.status_code == 201, response.text
+        keys.append(response.json()["file"]["id"])
+    response = api.post(
+        f"{server.url}/api/rooms/{room}/messages", json={"content": text, "files": keys}
+    )
+    assert response.status_code == 201, response.text
+
+
+def wide_png() -> bytes:
+    """An 800 x 200 picture: its thumbnail is 400 px wide, wider than a phone."""
+    out = io.BytesIO()
+    Image.new("RGB", (800, 200), (40, 120, 200)).save(out, "PNG")
+    return out.getvalue()
 
 
 def phone(pages, width: int = 390):
@@ -73,10 +107,15 @@ def stored(page, text: str):
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_no_page_scrolls_sideways_on_a_phone(server, db, team, pages, width):
+def test_no_page_scrolls_sideways_on_a_phone(server, db, team, pages, make_app, width):
     for text in LONG_TEXTS:
         post(server, db, team["eren"], text, room=LONG_ROOM)
         post(server, db, team["long"], text, room=LONG_ROOM)
+    # An image (its thumbnail made by the worker, here) and the longest file name.
+    files = [("wide.png", wide_png()), (LONG_FILE, b"minutes")]
+    post_files(server, db, team["eren"], "the files", files, room=LONG_ROOM)
+    app = make_app(BOT_RETRY_DELAY=0.0, BOT_POLL_INTERVAL=60.0, BOT_VISIBILITY_TIMEOUT=30.0)
+    assert Worker(app.config, app.extensions["db_pool"]).drain() >= 1
     page = phone(pages, width)
     wide = {}
 
@@ -90,7 +129,7 @@ def test_no_page_scrolls_sideways_on_a_phone(server, db, team, pages, width):
     log_in(page, server, LONG_NAME)
     check("/rooms")
     open_room(page, server, LONG_ROOM)
-    expect(page.locator("#messages li.message")).to_have_count(2 * len(LONG_TEXTS))
+    expect(page.locator("#messages li.message")).to_have_count(2 * len(LONG_TEXTS) + 1)
     check("a room")
     page.locator("#messages li.message.mine button.actions-toggle").last.tap()
     expect(page.locator("#messages li.actions-open .tools button.edit")).to_be_visible()
@@ -102,6 +141,21 @@ def test_no_page_scrolls_sideways_on_a_phone(server, db, team, pages, width):
     page.tap("#people-toggle")
     expect(page.locator("#people-drawer")).to_be_visible()
     check("a room, the people drawer open")
+    page.goto(f"{server.url}/rooms/{LONG_ROOM}/history")
+    history = page.locator("ol.messages li", has_text="the files")
+    image = history.locator("ul.files img")
+    expect(image).to_have_attribute("alt", "wide.png")
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=image.element_handle()
+    )
+    assert image.bounding_box()["width"] <= width
+    expect(history.locator("ul.files a", has_text=LONG_FILE)).to_be_visible()
+    assert (
+        history.locator("ul.files").evaluate("ul => getComputedStyle(ul).listStyleType") == "none"
+    )
+    check("a history page with an image and the longest file name")
+    if width == 390:
+        page.screenshot(path=str(SHOTS / "phone-history-files.png"), full_page=True)
     for path, status in (
         (f"/rooms/{LONG_ROOM}/history", 200),
         ("/search?q=supercalifragilistic", 200),
