@@ -181,6 +181,7 @@ export class MessageEvents {
     li.dataset.source = frame.content;
     if (li.classList.contains("action")) content.prepend(actor ?? el("span", "actor", li.dataset.user), " ");
     this.markEdited(li, frame.ts);
+    this.media?.edited(li);
   }
 
   onDelete(frame) {

@@ -31,6 +31,11 @@ export class MessageMedia {
     this.previews.show(li, frame.preview);
   }
 
+  // A message's text changed (chat_edit): its card may no longer apply.
+  edited(li) {
+    this.previews.followEdit(li);
+  }
+
   // A card (or a file row) that arrives under the last message while the reader
   // is at the end keeps the end in view.
   apply(li, frame) {

@@ -31,6 +31,7 @@ function webUrl(url) {
 
 function card(preview, { mine, onRemove }) {
   const box = el("div", "preview-card");
+  box.dataset.url = preview.url; // the link it is about (followEdit)
   box.setAttribute("role", "group");
   box.setAttribute("aria-label", "Link preview");
   const url = webUrl(preview.url);
@@ -74,6 +75,18 @@ export class Previews {
     const next = card(preview, { mine: li.dataset.user === this.me, onRemove: (box, button) => this.remove(seq, box, button) });
     if (shown) shown.replaceWith(next);
     else (li.querySelector(":scope > ul.files") ?? li.querySelector(":scope > .content"))?.after(next);
+  }
+
+  // The message was edited: a card whose link is no longer the message's first
+  // http(s) link goes (the server's rule, chat/actions/events.py edit_message:
+  // it dropped the preview too, and queued one for the new link).
+  followEdit(li) {
+    const shown = li.querySelector(":scope > .preview-card");
+    if (!shown) return;
+    const first = [...li.querySelectorAll(":scope > .content a[href]")]
+      .map((a) => a.getAttribute("href"))
+      .find((href) => /^https?:\/\//i.test(href));
+    if (first !== shown.dataset.url) shown.remove();
   }
 
   async remove(seq, box, button) {

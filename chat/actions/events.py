@@ -22,8 +22,8 @@ from datetime import datetime
 
 from psycopg import Connection
 
-from chat import metrics
-from chat.actions.channels import publish_stored
+from chat import config, metrics
+from chat.actions.channels import publish_stored, wake_workers
 from chat.actions.messages import forget_mentions, previous_use, replace_mentions, reused_key
 from chat.domain import reactions
 from chat.domain.entities import Message, Room, User
@@ -36,6 +36,7 @@ from chat.domain.kinds import (
     KIND_REACTION_REMOVE,
     MESSAGE_KINDS,
 )
+from chat.domain.links import first_link
 from chat.domain.render import render
 from chat.protocol import outbound
 from chat.storage import bus
@@ -100,6 +101,9 @@ SQL_DELETE_REACTIONS = "DELETE FROM reactions WHERE room_id = %s AND seq = %s"
 # and so do its preview and a preview job not done yet (docs/files.md).
 SQL_DELETE_FILES = "DELETE FROM files WHERE room_id = %s AND seq = %s"
 SQL_DELETE_PREVIEW = "DELETE FROM link_previews WHERE room_id = %s AND seq = %s"
+SQL_INSERT_PREVIEW_JOB = """
+    INSERT INTO work_jobs (kind, room_id, seq, url) VALUES ('preview', %s, %s, %s)
+"""
 SQL_DELETE_PREVIEW_JOBS = """
     DELETE FROM work_jobs WHERE room_id = %s AND seq = %s AND state = 'pending'
 """
@@ -134,9 +138,13 @@ def edit_message(
 
     The text it replaces is kept as the message's next earlier version. The
     message's mention records become those of the new text: a mention the
-    edit removes is gone, one it adds counts as new for its person.
+    edit removes is gone, one it adds counts as new for its person. An edit
+    that changes the message's first link takes its link preview away (a card
+    must never vouch for a link the message no longer has; pages drop it on
+    the `chat_edit` frame by the same rule) and queues one for the new link.
     """
     html = render(content)  # before taking the room's lock: rendering is the slow part
+    link = first_link(html) if "href" in html else None
 
     def apply(target: dict, _owner_id: int | None) -> _Change:
         if target["user_id"] != user.id:
@@ -154,6 +162,12 @@ def edit_message(
         )
         conn.execute(SQL_SET_TEXT, (content, html, room.id, seq))
         replace_mentions(conn, room.id, seq, target["user_id"], html)
+        if link != (first_link(old_html) if "href" in old_html else None):
+            conn.execute(SQL_DELETE_PREVIEW, (room.id, seq))
+            conn.execute(SQL_DELETE_PREVIEW_JOBS, (room.id, seq))
+            if link is not None and config.value("LINK_PREVIEWS"):
+                conn.execute(SQL_INSERT_PREVIEW_JOB, (room.id, seq, link))
+                wake_workers(conn, "preview")
         return _Change(KIND_EDIT, content, html)
 
     return _write_event(conn, room, user, seq, client_id, (KIND_EDIT,), apply)

@@ -437,10 +437,8 @@ def test_a_message_deleted_or_edited_meanwhile_gets_no_preview(
     else:
         actions.edit_message(db, room, eren, seq, "read https://example.com/other instead")
     make_worker().drain()
-    if change == "delete":  # the deletion took the message's pending jobs with it
-        assert media.work_row(db, job_id) is None
-    else:
-        assert media.work_row(db, job_id)["state"] == "done"
+    # The deletion, or the edit that changed the link, took the job with it.
+    assert media.work_row(db, job_id) is None
     assert media.events(db, room, "preview") == []
     assert pages.requests == []  # not even fetched
 
@@ -469,3 +467,32 @@ def test_the_preview_event_replays_from_the_table(db, eren, make_worker, pages):
     ).fetchone()
     assert (row["kind"], row["target_seq"], row["content"]) == ("preview", seq, "")
     assert orjson.dumps(row)  # plain values
+
+
+def test_an_edit_that_changes_the_link_drops_the_preview_and_queues_the_new_one(
+    db, eren, make_worker, pages
+):
+    """A card must never vouch for a link its message no longer has."""
+    pages.pages["/walls"] = Page(PAGE)
+    url = pages.url("/walls")
+    room = room_row(db)
+    seq = send_as(db, eren, f"read {url}")
+    make_worker().drain()
+    assert db.execute("SELECT count(*) AS n FROM link_previews").fetchone()["n"] == 1
+    actions.edit_message(db, room, eren, seq, f"read {url} (worth it)")  # same link: kept
+    assert db.execute("SELECT count(*) AS n FROM link_previews").fetchone()["n"] == 1
+    other = pages.url("/other")
+    actions.edit_message(db, room, eren, seq, f"no, read {other}")
+    assert db.execute("SELECT count(*) AS n FROM link_previews").fetchone()["n"] == 0
+    queued = db.execute(
+        "SELECT url FROM work_jobs WHERE kind = 'preview' AND seq = %s AND state = 'pending'",
+        (seq,),
+    ).fetchall()
+    assert [row["url"] for row in queued] == [other]
+    actions.edit_message(db, room, eren, seq, "no link at all")
+    assert (
+        db.execute(
+            "SELECT count(*) AS n FROM work_jobs WHERE seq = %s AND state = 'pending'", (seq,)
+        ).fetchone()["n"]
+        == 0
+    )
