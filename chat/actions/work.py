@@ -19,20 +19,23 @@ from psycopg import Connection
 # last_error for a week of reports), then the clean-up deletes them.
 FINISHED_KEPT_DAYS = 7
 
-# The oldest due job of the given kinds that nobody holds (or whose claim ran
-# out: its worker died). `attempts` counts the claim, so a job whose workers
-# keep dying on it (an image that kills the process) is given up on.
+# The next due job of the given kinds that nobody holds (or whose claim ran
+# out: its worker died): link previews first (cheap, and someone is looking at
+# the message), then images already in a message before uploads not sent yet
+# (a pile of unsent uploads cannot hold up a sent message's thumbnail), oldest
+# first within each. `attempts` counts the claim, so a job whose workers keep
+# dying on it (an image that kills the process) is given up on.
 SQL_CLAIM_WORK = """
     UPDATE work_jobs j
     SET attempts = j.attempts + 1,
         claimed_until = now() + make_interval(secs => %(visibility)s)
     WHERE j.id = (
-        SELECT id FROM work_jobs
-        WHERE kind = ANY(%(kinds)s) AND state = 'pending' AND run_after <= now()
-          AND (claimed_until IS NULL OR claimed_until <= now())
-        ORDER BY id
+        SELECT w.id FROM work_jobs w LEFT JOIN files f ON f.id = w.file_id
+        WHERE w.kind = ANY(%(kinds)s) AND w.state = 'pending' AND w.run_after <= now()
+          AND (w.claimed_until IS NULL OR w.claimed_until <= now())
+        ORDER BY w.kind = 'image', f.seq IS NULL, w.id
         LIMIT 1
-        FOR UPDATE SKIP LOCKED
+        FOR UPDATE OF w SKIP LOCKED
     )
     RETURNING j.id, j.kind, j.file_id, j.room_id, j.seq, j.url, j.attempts
 """

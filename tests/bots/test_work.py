@@ -496,3 +496,20 @@ def test_an_edit_that_changes_the_link_drops_the_preview_and_queues_the_new_one(
         ).fetchone()["n"]
         == 0
     )
+
+
+def test_previews_and_sent_images_go_before_a_pile_of_unsent_uploads(db, eren, make_worker):
+    """Someone's many uploads never sent cannot hold up everyone's previews and
+    thumbnails: the queue takes previews, then images in messages, then the rest."""
+    unsent = [media.insert_file(db, eren, media.webp(), "image/webp")["job"] for _ in range(3)]
+    sent_file = media.insert_file(db, eren, media.webp(), "image/webp")
+    seq = send_as(db, eren, "look")
+    media.attach(db, room_row(db), seq, sent_file["id"])
+    preview = queue_preview(
+        db, room_row(db), send_as(db, eren, "https://example.invalid/"), "https://example.invalid/"
+    )
+    claimed = []
+    while (job := actions.claim_work(db, ("image", "preview"), 30)) is not None:
+        claimed.append(job["id"])
+        actions.close_work(db, job["id"], "taken in order", failed=False)
+    assert claimed == [preview, sent_file["job"], *unsent]
