@@ -23,7 +23,8 @@ class Logger(glogging.Logger):
     (`/search?q=...`) reached the log. And when it is on, the path it logs is
     the raw one without the query string, so search words and other typed
     parameters stay out of it (PATH_INFO would be percent-decoded: a `%0a`
-    could forge a line).
+    could forge a line). A file's download path ends with its name, which its
+    owner typed: the access log shows `/files/<key>/…` instead.
     """
 
     @property
@@ -32,8 +33,13 @@ class Logger(glogging.Logger):
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
-        atoms["U"] = environ.get("RAW_URI", "").split("?", 1)[0] or "-"
+        path = environ.get("RAW_URI", "").split("?", 1)[0]
+        atoms["U"] = _FILE_NAME.sub(r"\1…", path) or "-"
         return atoms
+
+
+# /files/<key>/<name>: the name is the uploader's text (docs/files.md).
+_FILE_NAME = re.compile(r"\A(/files/[^/]+/).+\Z")
 
 
 class RefusedRequestFilter(logging.Filter):

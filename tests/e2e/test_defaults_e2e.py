@@ -1181,6 +1181,8 @@ def test_an_access_log_turned_on_has_paths_but_no_query_strings(start_server, tm
         [
             f"GET /search?q={secret}q HTTP/1.1\r\nHost: x\r\nReferer: {referer}\r\n\r\n".encode(),
             f"GET /healthz?{secret}h HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+            # A file's name is its uploader's text: the log keeps only its key.
+            f"GET /files/{'k' * 22}/{secret}n.pdf HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
             # gunicorn writes a request's line before it reads the next request.
             b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
         ],
@@ -1191,6 +1193,7 @@ def test_an_access_log_turned_on_has_paths_but_no_query_strings(start_server, tm
         r' INFO \[\d+\] gunicorn\.access: 127\.0\.0\.1 "GET /search" 302 \d+ \d+ms', access
     )
     assert re.search(r'gunicorn\.access: 127\.0\.0\.1 "GET /healthz" 200 \d+ \d+ms', access)
+    assert f'"GET /files/{"k" * 22}/…" 302' in access  # to the login page
     assert len(lines) >= 2
     assert secret not in access and secret not in server.log()
     if where == "file":
