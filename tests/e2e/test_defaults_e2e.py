@@ -732,6 +732,24 @@ def check_PRESENCE_GRACE(world, documented):
     watching.close()
 
 
+def check_UPLOAD_MAX_BYTES(world, documented):
+    """An upload announcing one byte over the documented size is refused (413
+    too_large, naming the limit) before a byte of its body is sent."""
+    limit = int(number(documented))
+    token = world.people["armin"]["token"]
+    (answer,) = raw_exchange(
+        world.server,
+        [
+            f"POST /api/files?name=big.bin HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Length: {limit + 1}\r\n\r\n".encode()
+        ],
+    )
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), head
+    error = orjson.loads(body)["error"]
+    assert error["code"] == "too_large" and f"{limit:,}" in error["message"], error
+
+
 CHECKS = {
     "ACCESS_LOG": check_ACCESS_LOG,
     "LOG_LEVEL": check_LOG_LEVEL,
@@ -769,6 +787,15 @@ CHECKS = {
     "OUTBOUND_QUEUE": from_settings("app settings", "OUTBOUND_QUEUE"),
     "WRITE_BATCH": from_settings("app settings", "WRITE_BATCH"),
     "DB_TCP_TIMEOUT": from_settings("app settings", "DB_TCP_TIMEOUT"),
+    "UPLOAD_MAX_BYTES": check_UPLOAD_MAX_BYTES,
+    # Files (docs/files.md): a quota of a GiB, a day's wait for the clean-up, a
+    # 50-megapixel image and previews fetched by the worker take too long or too
+    # much to show here; tests/web/test_files.py and tests/bots/test_work.py
+    # show each with a small value.
+    "UPLOAD_QUOTA_BYTES": from_settings("app settings", "UPLOAD_QUOTA_BYTES"),
+    "UPLOAD_UNSENT_HOURS": from_settings("app settings", "UPLOAD_UNSENT_HOURS"),
+    "IMAGE_MAX_PIXELS": from_settings("app settings", "IMAGE_MAX_PIXELS"),
+    "LINK_PREVIEWS": from_settings("app settings", "LINK_PREVIEWS"),
 }
 
 
