@@ -717,7 +717,7 @@ def check_PRESENCE_GRACE(world, documented):
     documented seconds later, not at once (a browser's next page opens its
     socket well within that)."""
     grace = number(documented)
-    watcher = make_user(world.db, "ymir")
+    watcher = make_user(world.db, "historia")
     room = actions.create_room(world.db, "grace-check", watcher.id)
     actions.join_room(world.db, room.id, world.people["connie"]["id"])
     watching = open_mux(world.server, make_token(world.db, watcher))
