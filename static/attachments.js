@@ -319,11 +319,19 @@ export class Attachments {
     this.show(chip, "error");
   }
 
-  // × : an upload on its way is aborted; a finished one is simply not sent
-  // (the server deletes unsent uploads after UPLOAD_UNSENT_HOURS).
+  // × : an upload on its way is aborted; a finished one is deleted on the
+  // server (DELETE /api/files/<id>), giving its bytes back to the quota (had
+  // that failed, the server deletes unsent uploads after UPLOAD_UNSENT_HOURS).
   remove(chip) {
     if (!chip) return;
     chip.xhr?.abort();
+    if (chip.state === "done" && chip.file?.id) {
+      fetch(`/api/files/${encodeURIComponent(chip.file.id)}`, {
+        method: "DELETE",
+        credentials: "same-origin",
+        headers: { "X-CSRFToken": csrfToken() },
+      }).catch(() => {});
+    }
     clearTimeout(chip.timer ?? undefined);
     chip.timer = null;
     chip.blob = null;

@@ -49,7 +49,7 @@ from chat.actions.events import (
     remove_preview,
     toggle_reaction,
 )
-from chat.actions.files import delete_unsent_files, quota_exceeded, store_upload
+from chat.actions.files import delete_unsent_files, delete_upload, quota_exceeded, store_upload
 from chat.actions.jobs import (
     MAX_PENDING_JOBS,
     Queued,
@@ -124,6 +124,7 @@ __all__ = [
     "create_user",
     "delete_message",
     "delete_unsent_files",
+    "delete_upload",
     "depart",
     "direct_room_name",
     "disable_user",

@@ -47,6 +47,12 @@ SQL_DELETE_UNSENT = """
     WHERE f.seq IS NULL AND f.created_at < now() - make_interval(hours => %s)
       AND NOT EXISTS (SELECT 1 FROM users u WHERE u.avatar_file_id = f.id)
 """
+# One unsent upload of its owner's (never an avatar): the chip's × in the page.
+SQL_DELETE_OWN_UNSENT = """
+    DELETE FROM files f
+    WHERE f.key = %s AND f.owner_id = %s AND f.seq IS NULL
+      AND NOT EXISTS (SELECT 1 FROM users u WHERE u.avatar_file_id = f.id)
+"""
 # The files the batch's sends name, locked until the commit so that two sends
 # of one file (in different rooms, under different room locks) cannot both
 # take it. Lock order: rooms first (actions/messages.py), then files; a writer that locks a
@@ -146,6 +152,15 @@ def _store_chunks(
     if pending:
         write(bytes(pending))
     return size, sha.digest(), sniffed
+
+
+def delete_upload(conn: Connection, owner: User, key: str) -> None:
+    """Delete an upload of `owner`'s not sent with a message (its chunks and jobs
+    go with it), giving its bytes back to their quota. ChatError('not_found')
+    for anything else: no such file, someone else's, sent, or an avatar."""
+    with conn.transaction():
+        if conn.execute(SQL_DELETE_OWN_UNSENT, (key, owner.id)).rowcount == 0:
+            raise ChatError("not_found", "no unsent upload of yours has that id")
 
 
 def delete_unsent_files(conn: Connection, older_than_hours: int) -> int:

@@ -153,6 +153,16 @@ def api_download(key: str):
     return _serve(key, thumb=False)
 
 
+@bp.delete("/api/files/<key>")
+def api_delete(key: str):
+    """Delete an upload of yours not sent yet (the chip's ×): 204; 404 for any
+    other (someone else's, sent, missing)."""
+    api_login_required()
+    with worker.connection() as conn:
+        actions.delete_upload(conn, current_user.entity, key)
+    return "", 204
+
+
 def _serve(key: str, thumb: bool) -> Response:
     if not is_key(key):
         abort(404, description=NOT_FOUND)

@@ -702,3 +702,18 @@ def test_every_name_downloads_its_own_file(client, headers, name):
     assert answer.status_code == 201, answer.json
     download = client.get(answer.json["file"]["url"], headers=headers)
     assert download.status_code == 200 and download.data == b"just text " + name.encode()
+
+
+def test_an_unsent_upload_is_deleted_by_its_owner_only(client, db, headers):
+    """The chip's ×: an upload not sent yet goes, its bytes back to the quota;
+    nobody else's, and nothing sent, can be deleted this way."""
+    key = upload_key(client, headers, b"a draft's attachment\n", "draft.txt")
+    mikasa = bearer(db, make_user(db, "mikasa"))
+    assert client.delete(f"/api/files/{key}", headers=mikasa).status_code == 404
+    assert client.delete(f"/api/files/{key}", headers=headers).status_code == 204
+    assert client.get(f"/api/files/{key}", headers=headers).status_code == 404
+    assert client.delete(f"/api/files/{key}", headers=headers).status_code == 404
+    sent = upload_key(client, headers, b"sent\n", "sent.txt")
+    send(client, headers, [sent])
+    assert client.delete(f"/api/files/{sent}", headers=headers).status_code == 404
+    assert client.get(f"/api/files/{sent}", headers=headers).status_code == 200

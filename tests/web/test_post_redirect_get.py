@@ -39,6 +39,7 @@ SUCCESSFUL = {
     "settings.log_out_session": ("/settings/sessions/{session}/logout", {}),
     "settings.create_token": ("/settings/tokens", {"name": "deploy bot"}),
     "settings.revoke_token": ("/settings/tokens/{token}/revoke", {}),
+    "settings.avatar": ("/settings/avatar", {"remove": "1"}),
 }  # fmt: skip
 LOGGED_OUT = {"auth.register", "auth.login"}
 
