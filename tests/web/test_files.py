@@ -675,10 +675,22 @@ def test_the_history_page_shows_files_without_javascript(client, auth, db):
     log = upload(client, headers, b"x\n", "build.log").json["file"]
     send(client, headers, [shot["id"], log["id"]], "files")
     add_variant(db, shot["id"], "thumb", png(400, 100))
+    # An image the worker could not process: its author keeps the link, others
+    # see why they have none.
+    broken = upload(client, headers, png(30, 20), "broken.png").json["file"]
+    send(client, headers, [broken["id"]], "this one broke")
+    db.execute("UPDATE files SET state = 'failed' WHERE key = %s", (broken["id"],))
     auth.login("eren")
     page = client.get("/rooms/general/history").text
     assert f'src="/thumbs/{shot["id"]}" width="400" height="100" loading="lazy"' in page
     assert f'href="/files/{log["id"]}/build.log"' in page
+    assert f'href="/files/{broken["id"]}/broken.png"' in page
+    auth.logout()
+    make_user(db, "mikasa")
+    auth.login("mikasa")
+    theirs = client.get("/rooms/general/history").text
+    assert f"/files/{broken['id']}/" not in theirs
+    assert 'broken.png <span class="muted">(this image could not be processed)</span>' in theirs
 
 
 def test_the_export_lists_files(client, db, eren_user, headers):
