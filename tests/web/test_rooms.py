@@ -179,7 +179,7 @@ def test_history_newest_page(client, logged_in, history_120):
     # Server-rendered: the messages are in the HTML itself, no script needed.
     assert "message 120" in html and "message 71" in html
     assert "message 70<" not in html
-    assert '<strong class="author">eren</strong>' in html
+    assert '<strong class="author" title="@eren">eren</strong>' in html
     assert "<script" not in html
 
 
