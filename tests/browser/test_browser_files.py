@@ -580,9 +580,7 @@ def test_a_failed_image_is_a_warning_row_not_a_box(server, pages, members, worke
     worker().drain()
     got = eren.evaluate("async () => (await (await fetch('/api/rooms/general/messages')).json())")
     files = [f for m in got["messages"] for f in (m.get("files") or [])]
-    if not files or "state" not in files[-1]:
-        pytest.skip("the server does not send a file's `state` yet (docs/files.md)")
-    assert files[-1]["state"] == "failed"
+    assert files and files[-1]["state"] == "failed"
     # Live: the chat_files frame redraws the message's files in place.
     row = message(mikasa, "the broken one").locator("ul.files li.file-failed")
     expect(row).to_contain_text("broken.jpg — this image could not be processed")
