@@ -34,6 +34,7 @@ from chat.web import (
     search,
     settings,
     sockets,
+    threads,
     worker,
 )
 from chat.web.forms import csrf
@@ -82,6 +83,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     auth.init_app(app)
     rooms.init_app(app)
     api.init_app(app)
+    threads.init_app(app)
     settings.init_app(app)
     avatars.init_app(app)
     search.init_app(app)

@@ -96,6 +96,7 @@ from chat.actions.rooms import (
     set_muted,
     update_room,
 )
+from chat.actions.threads import read_thread, set_following
 from chat.actions.variants import image_failed, store_variants
 from chat.actions.work import (
     claim_work,
@@ -146,6 +147,8 @@ __all__ = [
     "login_failed",
     "login_succeeded",
     "mark_read",
+    "read_thread",
+    "set_following",
     "new_token",
     "open_direct",
     "publish_control",

@@ -25,6 +25,7 @@ from psycopg import Connection
 from chat import config, metrics
 from chat.actions.channels import publish_stored, wake_workers
 from chat.actions.messages import forget_mentions, previous_use, replace_mentions, reused_key
+from chat.actions.threads import uncount_reply
 from chat.domain import reactions
 from chat.domain.entities import Message, Room, User
 from chat.domain.errors import ChatError
@@ -67,12 +68,14 @@ SQL_NEXT_SEQ = """
               archived_at IS NOT NULL AS archived, name
 """
 SQL_TARGET = """
-    SELECT user_id, kind, content, html, created_at, edited_at, deleted_at
+    SELECT user_id, kind, content, html, created_at, edited_at, deleted_at, thread_seq
     FROM messages WHERE room_id = %s AND seq = %s
 """
+# An event of a reply carries the reply's thread_seq (its frame says `thread`).
 SQL_INSERT_EVENT = """
-    INSERT INTO messages (room_id, seq, user_id, content, client_id, html, kind, target_seq)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+    INSERT INTO messages (room_id, seq, user_id, content, client_id, html, kind, target_seq,
+                          thread_seq)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
     RETURNING created_at
 """
 # The text being replaced becomes the next earlier version (1 is the original).
@@ -194,6 +197,8 @@ def delete_message(
         conn.execute(SQL_DELETE_PREVIEW, (room.id, seq))
         conn.execute(SQL_DELETE_PREVIEW_JOBS, (room.id, seq))
         forget_mentions(conn, room.id, seq)
+        if target["thread_seq"] is not None:
+            uncount_reply(conn, room.id, target["thread_seq"])
         return _Change(KIND_DELETE, "", "")
 
     return _write_event(conn, room, user, seq, client_id, (KIND_DELETE,), apply)
@@ -277,7 +282,8 @@ def _write_event(
                 _check_repeat(conn, room, user, client_id, target_seq, kinds, emoji)
             if row["archived"]:  # read-only: no edit, deletion or reaction either
                 raise ChatError("forbidden", f"#{room.name} is archived: it is read-only")
-            change = apply(_target(conn, room, target_seq), row["owner_id"])
+            target = _target(conn, room, target_seq)
+            change = apply(target, row["owner_id"])
             created_at = conn.execute(
                 SQL_INSERT_EVENT,
                 (
@@ -289,6 +295,7 @@ def _write_event(
                     change.html,
                     change.kind,
                     target_seq,
+                    target["thread_seq"],
                 ),
             ).fetchone()["created_at"]
             written = Message(
@@ -300,6 +307,7 @@ def _write_event(
                 kind=change.kind,
                 client_id=client_id,
                 target_seq=target_seq,
+                thread_seq=target["thread_seq"],
             )
             # Under the name as of the lock (a rename may have come after `room` was read).
             frame = outbound.row_frame(row["name"], written)

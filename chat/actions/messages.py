@@ -16,11 +16,21 @@ from psycopg import Connection
 from chat import config, metrics
 from chat.actions.channels import publish_stored, publish_user, wake_workers
 from chat.actions.files import attach_files, file_problem, lock_files
+from chat.actions.threads import (
+    MAIN_FLOW,
+    Placed,
+    follow_replies,
+    lock_reply_targets,
+    place_reply,
+    reply_targets,
+    tell_followers,
+)
 from chat.domain import kinds
 from chat.domain.entities import Attachment, Room, RoomListing, User
 from chat.domain.errors import ChatError
 from chat.domain.links import first_link
 from chat.domain.render import mentioned, render
+from chat.domain.threads import NO_REPLY, ReplyTo
 from chat.protocol import outbound
 from chat.storage import bus
 
@@ -134,9 +144,10 @@ def forget_mentions(conn: Connection, room_id: int, seq: int) -> None:
 class Send:
     """One message to store: its Room and sender (a User), its text, its
     rendering and kind, the keys of the files it carries (docs/files.md), and
-    the link its preview job is about (None: no preview wanted), and whether
+    the link its preview job is about (None: no preview wanted), whether
     posting makes the sender a member of a public room (`joins`: people do; a
-    bot answering a command does not). Build it with Send.of."""
+    bot answering a command does not), and the thread it replies in or the
+    message it quotes (`reply`, docs/protocol.md Threads). Build it with Send.of."""
 
     room: Room
     user: User
@@ -147,6 +158,7 @@ class Send:
     files: tuple[str, ...] = ()
     link: str | None = None
     joins: bool = True
+    reply: ReplyTo = NO_REPLY
 
     @classmethod
     def of(
@@ -159,6 +171,7 @@ class Send:
         files: tuple[str, ...] = (),
         previews: bool | None = None,
         joins: bool = True,
+        reply: ReplyTo = NO_REPLY,
     ) -> "Send":
         """A send with its content rendered: call it outside any transaction (and
         outside a batch's), since rendering is the slow part. Its first http(s)
@@ -167,7 +180,7 @@ class Send:
         if previews is None:
             previews = config.value("LINK_PREVIEWS")
         link = first_link(html) if previews and "href" in html else None
-        return cls(room, user, content, client_id, html, kind, tuple(files), link, joins)
+        return cls(room, user, content, client_id, html, kind, tuple(files), link, joins, reply)
 
 
 # Locking the batch's rooms in id order serialises each room's writers (the
@@ -209,9 +222,11 @@ SQL_INSERT_MEMBERS = """
     ON CONFLICT DO NOTHING
 """
 SQL_INSERT_MESSAGES = """
-    INSERT INTO messages (room_id, seq, user_id, content, client_id, html, kind)
+    INSERT INTO messages (room_id, seq, user_id, content, client_id, html, kind,
+                          thread_seq, also_in_room, quote_seq)
     SELECT * FROM unnest(
-        %s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[]
+        %s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[],
+        %s::bigint[], %s::boolean[], %s::bigint[]
     )
 """
 # A message's first link, for the workers to fetch its preview (docs/files.md).
@@ -257,9 +272,10 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
     new: list[tuple[Send, int]] = []
     joins: list[tuple[Send, int]] = []  # (first send of a joining sender, its seq)
     with conn.transaction():
-        last, created_at, previous, joining, archived, names, files = _lock(conn, sends)
+        last, created_at, previous, joining, archived, names, files, targets = _lock(conn, sends)
         first: dict[tuple, Sent] = {}
         attached: dict[int, tuple[Attachment, ...]] = {}  # by index in `new`
+        placements: dict[int, Placed] = {}  # replies and quotes, by index in `new`
         taken: set[str] = set()  # file keys earlier sends of the batch took
         for send in sends:
             if send.room.id in archived:
@@ -273,9 +289,16 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
                 if key in first:
                     outcomes.append(replace(first[key], duplicate=True))
                     continue
+            placed = place_reply(send, targets)
+            if isinstance(placed, ChatError):
+                outcomes.append(placed)
+                continue
+            if placed is not MAIN_FLOW:
+                placements[len(new)] = placed
             if send.files:
                 problem = file_problem(send.user.id, send.files, files, taken)
                 if problem is not None:
+                    placements.pop(len(new), None)
                     outcomes.append(problem)
                     continue
                 taken.update(send.files)
@@ -290,21 +313,23 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
             outcomes.append(sent)
             new.append((send, sent.seq))
         if new:
-            _store(conn, new, created_at, last, joins, names, attached, files)
+            _store(conn, new, created_at, last, joins, names, attached, files, placements)
     metrics.MESSAGES.inc(len(new))
     return outcomes
 
 
 def _lock(
     conn: Connection, sends: Sequence[Send]
-) -> tuple[dict, datetime, dict, set, set, dict, dict]:
+) -> tuple[dict, datetime, dict, set, set, dict, dict, dict]:
     """Lock the sends' rooms; their last seqs, the transaction's now(), the
     first earlier use of each client_id by (room_id, user_id, client_id), the
     (room_id, user_id) of senders not yet members of a public room, the
     ids of the archived rooms among them, each room's name as of the lock
     (frames carry it: a rename may have come after a send's Room was read),
-    and the rows of the files the sends name, locked, by key ({} when no send
-    has files: then no statement is sent for them)."""
+    the rows of the files the sends name, locked, by key ({} when no send
+    has files: then no statement is sent for them), and the messages the
+    sends reply to or quote, by (room_id, seq) (actions/threads.py; {} and no
+    statement when none does)."""
     room_ids = sorted({send.room.id for send in sends})
     keyed = [send for send in sends if send.client_id is not None]
     pairs = sorted({(send.room.id, send.user.id) for send in sends if send.joins})
@@ -325,6 +350,7 @@ def _lock(
                 ),
             )
         named = lock_files(conn, keys) if keys else None
+        replied = lock_reply_targets(conn, sends)
     rows = locked.fetchall()
     if len(rows) != len(room_ids):
         missing = set(room_ids) - {row["id"] for row in rows}
@@ -337,7 +363,8 @@ def _lock(
     last = {row["id"]: row["last_seq"] for row in rows}
     names = {row["id"]: row["name"] for row in rows}
     files = {row["key"]: row for row in named} if named is not None else {}
-    return last, rows[0]["now"], previous, joining, archived, names, files
+    targets = reply_targets(replied)
+    return last, rows[0]["now"], previous, joining, archived, names, files, targets
 
 
 def _repeat_of(row: dict) -> Sent | ChatError:
@@ -356,12 +383,15 @@ def _store(
     names: dict[int, str],
     attached: dict[int, tuple[Attachment, ...]],
     files: dict[str, dict],
+    placements: dict[int, Placed],
 ) -> None:
     """Insert the new rows, make senders posting in a public room for the first
     time members, attach the sends' files (`attached`, by index in `new`) and
-    queue their links' preview jobs, record the mentions, move the rooms'
-    last_seq and announce the rows, in one pipeline (inside send_messages'
-    transaction)."""
+    queue their links' preview jobs, record the mentions, count the replies
+    into their threads with their follows (`placements`, by index in `new`),
+    move the rooms' last_seq and announce the rows, in one pipeline (inside
+    send_messages' transaction); then, when there were replies, tell their
+    threads' followers (a second round trip)."""
     sent_ms = bus.now_ms()
     announced = [
         bus.Stored(
@@ -377,11 +407,15 @@ def _store(
                 send.html,
                 send.kind,
                 attached.get(i, ()),
+                placements.get(i, MAIN_FLOW).thread_seq,
+                placements.get(i, MAIN_FLOW).also_in_room,
+                placements.get(i, MAIN_FLOW).quote,
             ),
             sent_ms,
         )
         for i, (send, seq) in enumerate(new)
     ]
+    placed = [placements.get(i, MAIN_FLOW) for i in range(len(new))]
     touched = sorted({send.room.id for send, _ in new})
     columns = [
         [send.room.id for send, _ in new],
@@ -391,7 +425,12 @@ def _store(
         [send.client_id for send, _ in new],
         [send.html for send, _ in new],
         [send.kind for send, _ in new],
+        [p.thread_seq for p in placed],
+        [p.also_in_room for p in placed],
+        [p.quote.seq if p.quote else None for p in placed],
     ]
+    replies = [(send, seq, placed[i]) for i, (send, seq) in enumerate(new) if placed[i].thread_seq]
+    followers = None
     with conn.pipeline():
         if joins:
             # A member who posted has read up to their own first message.
@@ -416,12 +455,16 @@ def _store(
             conn.execute(SQL_INSERT_PREVIEW_JOBS, [list(c) for c in zip(*linked, strict=True)])
             wake_workers(conn, "preview")
         record_mentions(conn, [(s.room.id, seq, s.user.id, s.html) for s, seq in new])
+        if replies:
+            followers = follow_replies(conn, replies, created_at)
         conn.execute(SQL_SET_LAST_SEQS, (touched, [last[room_id] for room_id in touched]))
         publish_stored(conn, announced)
         for send, seq in joins:  # their sidebars: the room, read up to their message
             room = replace(send.room, last_seq=seq)
             listing = RoomListing(room, unread=0, mentions=0, last_read_seq=seq)
             publish_user(conn, send.user.id, outbound.room_added_frame(listing))
+    if followers is not None:
+        tell_followers(conn, followers)
 
 
 def send_message(
@@ -433,6 +476,7 @@ def send_message(
     kind: str = kinds.KIND_CHAT,
     files: tuple[str, ...] = (),
     joins: bool = True,
+    reply: ReplyTo = NO_REPLY,
 ) -> Sent:
     """Store one message with the room's next seq and announce it, in one transaction
     (send_messages with one send), with `files` (keys of the sender's uploads).
@@ -440,9 +484,10 @@ def send_message(
     A repeated client_id for the same user and room returns the first send's
     seq and changes nothing. A client_id the user already used in the room for
     an event or a bot request raises ChatError('bad_frame') and changes
-    nothing. `kind` is KIND_ACTION for `/me waves`. `joins`: see Send.
+    nothing. `kind` is KIND_ACTION for `/me waves`. `joins` and `reply`: see
+    Send (a bad `reply` raises ChatError('not_found'), see actions/threads.py).
     """
-    send = Send.of(room, user, content, client_id, kind, files, joins=joins)
+    send = Send.of(room, user, content, client_id, kind, files, joins=joins, reply=reply)
     (outcome,) = send_messages(conn, [send])
     if isinstance(outcome, ChatError):
         raise outcome

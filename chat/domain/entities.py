@@ -230,6 +230,45 @@ class Preview:
 
 
 @dataclass(frozen=True, slots=True)
+class Quote:
+    """What a quote-reply shows of the message it answers (docs/protocol.md,
+    Threads): its `seq`, author, and the start of its text as it is now
+    (QUOTE_CHARS at most, the Markdown source); `deleted` when it is gone
+    (then `content` is '')."""
+
+    seq: int
+    username: str
+    content: str
+    deleted: bool = False
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        """From a JSON object of queries.SQL_QUOTE_OF_M (or the writer's read)."""
+        deleted = bool(row.get("deleted"))
+        return cls(row["seq"], row["username"], "" if deleted else row["content"], deleted)
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadSummary:
+    """What the room shows under a thread's root: `count` replies not deleted,
+    the last reply's `last_seq` and time, and `users`, the usernames of the
+    latest repliers (most recent first, THREAD_FACES at most)."""
+
+    count: int
+    last_seq: int
+    last_at: datetime
+    users: tuple[str, ...] = ()
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        """From a JSON object of queries.SQL_REPLIES_OF_M."""
+        last_at = row["last_at"]
+        if isinstance(last_at, str):
+            last_at = datetime.fromisoformat(last_at)
+        return cls(row["count"], row["last_seq"], last_at, tuple(row.get("users") or ()))
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """A stored row of a room: a message (kind chat or action) or an event that
     changes one (edit, delete, reaction_add, reaction_remove; `target_seq` names it).
@@ -258,6 +297,14 @@ class Message:
     # A message's link preview; for a preview event, its message's preview now
     # (None once removed).
     preview: Preview | None = field(default=None, hash=False)
+    # A reply: its thread's root seq; `also_in_room` when it is shown in the
+    # room's main flow too. An edit, deletion or reaction of a reply: the reply's.
+    thread_seq: int | None = None
+    also_in_room: bool = False
+    # A quote-reply: what it quotes, as it is now.
+    quote: Quote | None = field(default=None, hash=False)
+    # A thread's root: its replies so far (None when it has none).
+    replies: ThreadSummary | None = field(default=None, hash=False)
     # The author's display name, read for the history pages only (queries.history_before):
     # not part of the message, and never in a frame.
     display_name: str | None = field(default=None, compare=False)
@@ -280,13 +327,62 @@ class Message:
             row.get("reactions"),
             tuple(Attachment.from_row(f) for f in row.get("files") or ()),
             Preview.from_row(row["preview"]) if row.get("preview") else None,
-            row.get("display_name"),
+            thread_seq=row.get("thread_seq"),
+            also_in_room=bool(row.get("also_in_room")),
+            quote=Quote.from_row(row["quote"]) if row.get("quote") else None,
+            replies=ThreadSummary.from_row(row["replies"]) if row.get("replies") else None,
+            display_name=row.get("display_name"),
         )
+
+    @property
+    def in_main_flow(self) -> bool:
+        """Shown in the room's main flow: not a reply, or a reply also sent to the room."""
+        return self.thread_seq is None or self.also_in_room
 
     @property
     def author_name(self) -> str:
         """The author as people see them: their display name, else their username."""
         return self.display_name or self.username
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadState:
+    """A thread as one follower has it (docs/protocol.md, Threads): the room's
+    name and the root's seq; whether they follow it; the last reply they have
+    seen (`last_read_seq`) and the thread's last reply (`last_seq`); the
+    replies by others after their read seq (`unread`, UNREAD_MAX at most) and
+    the mentions of them among those (`mentions`)."""
+
+    room: str
+    thread: int
+    following: bool
+    last_read_seq: int
+    last_seq: int
+    unread: int
+    mentions: int
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        """From a row of chat/storage/threads.py's state reads."""
+        return cls(
+            row["room"],
+            row["root_seq"],
+            row["following"],
+            row["last_read_seq"],
+            row["last_reply_seq"],
+            row["unread"],
+            row["mentions"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FollowedThread:
+    """One line of a person's Threads view: the thread's `state` for them, its
+    root (a Message, possibly deleted) and its replies so far."""
+
+    state: ThreadState
+    root: "Message"
+    replies: ThreadSummary
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from chat.domain import reactions
 from chat.domain.errors import ChatError
 from chat.domain.files import MAX_FILES_PER_MESSAGE, is_key
 from chat.domain.text import is_blank, unstorable
+from chat.domain.threads import NO_REPLY, ReplyTo
 
 CLIENT_ID_MAX = 64
 ROOM_NAME_MAX = 40
@@ -107,6 +108,26 @@ def validate_file_keys(value: object) -> tuple[str, ...]:
     if len(set(value)) != len(value):
         raise ChatError("bad_frame", "files: each file at most once")
     return tuple(value)
+
+
+def validate_reply_to(fields: dict) -> ReplyTo:
+    """Where a message goes (docs/protocol.md, Threads), from a frame's or an API
+    body's `thread` (a seq, 1 or more), `also_in_room` (true or false; true only
+    with `thread`) and `quote` (a seq); NO_REPLY when none is given. Raises
+    ChatError('bad_frame') for anything else."""
+    thread, quote = fields.get("thread"), fields.get("quote")
+    also = fields.get("also_in_room", False)
+    if thread is None and quote is None and also is False:
+        return NO_REPLY
+    for name, value in (("thread", thread), ("quote", quote)):
+        # bool is an int in Python, and 1.0 is a float: neither is a seq.
+        if value is not None and (type(value) is not int or not 1 <= value <= SEQ_MAX):
+            raise ChatError("bad_frame", f"{name} must be the seq of a message (1 or more)")
+    if type(also) is not bool:
+        raise ChatError("bad_frame", "also_in_room must be true or false")
+    if also and thread is None:
+        raise ChatError("bad_frame", "also_in_room goes with a reply in a thread (thread)")
+    return ReplyTo(thread, also, quote)
 
 
 def validate_emoji(value: object) -> str:

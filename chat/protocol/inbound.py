@@ -15,6 +15,7 @@ import orjson
 
 from chat.domain.errors import ChatError
 from chat.domain.text import first_unstorable, unstorable
+from chat.domain.threads import NO_REPLY, ReplyTo
 from chat.domain.validate import (
     CLIENT_ID_MAX,
     ROOM_NAME_MAX,
@@ -23,6 +24,7 @@ from chat.domain.validate import (
     validate_content,
     validate_emoji,
     validate_file_keys,
+    validate_reply_to,
 )
 
 
@@ -35,6 +37,8 @@ class ChatIn:
     client_id: str | None
     # Keys of uploaded files the message carries, in order (docs/files.md).
     files: tuple[str, ...] = ()
+    # A reply in a thread, a quote-reply (docs/protocol.md, Threads).
+    reply: ReplyTo = NO_REPLY
 
 
 @dataclass(frozen=True)
@@ -66,10 +70,21 @@ class TypingIn:
 
 @dataclass(frozen=True)
 class ReadIn:
-    """The client has shown the user every message up to `seq`."""
+    """The client has shown the user every message up to `seq` (of the room's
+    main flow, or with `thread` every reply of that thread up to `seq`)."""
 
     room: str | None
     seq: int
+    thread: int | None = None
+
+
+@dataclass(frozen=True)
+class FollowIn:
+    """Follow (`following` true) or unfollow thread `thread` of a room."""
+
+    room: str | None
+    thread: int
+    following: bool
 
 
 @dataclass(frozen=True)
@@ -111,7 +126,16 @@ class ReactIn:
 
 
 ClientFrame = (
-    ChatIn | JoinIn | LeaveIn | TypingIn | ReadIn | PresenceIn | EditIn | DeleteIn | ReactIn
+    ChatIn
+    | JoinIn
+    | LeaveIn
+    | TypingIn
+    | ReadIn
+    | PresenceIn
+    | EditIn
+    | DeleteIn
+    | ReactIn
+    | FollowIn
 )
 
 # An object with a first key: what nobody types as a chat line by accident.
@@ -230,7 +254,7 @@ def _parse_object(frame: dict, max_chars: int, plain_text: bool) -> ClientFrame:
         room = _room(frame, room_required)
         files = validate_file_keys(frame.get("files"))
         content = validate_content(frame.get("content"), max_chars, blank_ok=bool(files))
-        return ChatIn(room, content, client_id, files)
+        return ChatIn(room, content, client_id, files, validate_reply_to(frame))
     if kind == "join":
         watch = frame.get("watch", False)
         if type(watch) is not bool:
@@ -241,7 +265,14 @@ def _parse_object(frame: dict, max_chars: int, plain_text: bool) -> ClientFrame:
     if kind == "typing":
         return TypingIn(_room(frame, room_required))
     if kind == "read":
-        return ReadIn(_room(frame, room_required), _seq(frame, "seq", True))
+        return ReadIn(
+            _room(frame, room_required), _seq(frame, "seq", True), _seq(frame, "thread", False)
+        )
+    if kind == "follow":
+        following = frame.get("following", True)
+        if type(following) is not bool:
+            raise ChatError("bad_frame", "following must be true or false")
+        return FollowIn(_room(frame, room_required), _seq(frame, "thread", True), following)
     if kind == "presence":
         status = frame.get("status")
         if status not in ("online", "away"):

@@ -23,7 +23,15 @@ from urllib.parse import quote
 
 import orjson
 
-from chat.domain.entities import Attachment, Message, Preview, RoomListing
+from chat.domain.entities import (
+    Attachment,
+    Message,
+    Preview,
+    Quote,
+    RoomListing,
+    ThreadState,
+    ThreadSummary,
+)
 from chat.domain.errors import ChatError
 from chat.domain.kinds import (
     KIND_CHAT,
@@ -73,12 +81,17 @@ def chat_message(
     html: str,
     kind: str = KIND_CHAT,
     files: Sequence[Attachment] = (),
+    thread_seq: int | None = None,
+    also_in_room: bool = False,
+    quote: Quote | None = None,
 ) -> dict:
     """One stored message as the `chat` frame (and the API) shows it: `html` is
     `content` rendered (chat/domain/render.py); `kind` is KIND_CHAT or
     KIND_ACTION (a frame of an ordinary message carries no `kind`, exactly as
     before kinds existed); `files` its attachments in order (a message
-    without any has no `files` key)."""
+    without any has no `files` key). A reply carries `thread` (its root's
+    seq) and, shown in the room too, `also_in_room`; a quote-reply `quote`
+    (docs/protocol.md, Threads). Messages without them have no such keys."""
     frame = {
         "type": "chat",
         "room": room,
@@ -94,7 +107,35 @@ def chat_message(
         frame["kind"] = kind
     if files:
         frame["files"] = [file_json(f) for f in files]
+    if thread_seq is not None:
+        frame["thread"] = thread_seq
+        if also_in_room:
+            frame["also_in_room"] = True
+    if quote is not None:
+        frame["quote"] = quote_json(quote)
     return frame
+
+
+def quote_json(quote: Quote) -> dict:
+    """What a quote-reply shows of the message it quotes (its text as it is now,
+    cut to QUOTE_CHARS; '' and `deleted` once it is gone)."""
+    return {
+        "seq": quote.seq,
+        "username": quote.username,
+        "content": quote.content,
+        "deleted": quote.deleted,
+    }
+
+
+def replies_json(replies: ThreadSummary) -> dict:
+    """A root's thread as the room shows it under the root: `count` replies,
+    the last one's `last_seq` and `last_ts`, `users` the latest repliers."""
+    return {
+        "count": replies.count,
+        "last_seq": replies.last_seq,
+        "last_ts": timestamp(replies.last_at),
+        "users": list(replies.users),
+    }
 
 
 def file_json(file: Attachment) -> dict:
@@ -139,10 +180,26 @@ def chat_frame(
     html: str,
     kind: str = KIND_CHAT,
     files: Sequence[Attachment] = (),
+    thread_seq: int | None = None,
+    also_in_room: bool = False,
+    quote: Quote | None = None,
 ) -> str:
     """The encoded `chat` frame for one stored message (see chat_message)."""
     return encode(
-        chat_message(room, seq, username, content, created_at, client_id, html, kind, files)
+        chat_message(
+            room,
+            seq,
+            username,
+            content,
+            created_at,
+            client_id,
+            html,
+            kind,
+            files,
+            thread_seq,
+            also_in_room,
+            quote,
+        )
     )
 
 
@@ -163,7 +220,12 @@ def row_message(room: str, message: Message) -> dict:
             message.html,
             kind,
             message.files,
+            message.thread_seq,
+            message.also_in_room,
+            message.quote,
         )
+        if message.replies is not None:
+            frame["replies"] = replies_json(message.replies)
         if message.preview is not None and message.deleted_at is None:
             frame["preview"] = preview_json(message.preview)
         if message.edited_at is not None:
@@ -197,6 +259,8 @@ def row_message(room: str, message: Message) -> dict:
         "target_seq": message.target_seq,
         "username": message.username,
     }
+    if message.thread_seq is not None:
+        frame["thread"] = message.thread_seq
     if kind == KIND_EDIT:
         frame["content"] = message.content
         frame["html"] = message.html
@@ -398,6 +462,40 @@ def read_frame(listing: RoomListing) -> str:
             "mentions": listing.mentions,
         }
     )
+
+
+def thread_state_json(state: ThreadState) -> dict:
+    """A thread as one follower has it (docs/protocol.md, Threads): `unread`
+    counts others' replies after `last_read_seq`, `mentions` the follower's
+    mentions among them, both as of the thread's last reply `last_seq`."""
+    return {
+        "room": state.room,
+        "thread": state.thread,
+        "following": state.following,
+        "last_read_seq": state.last_read_seq,
+        "last_seq": state.last_seq,
+        "unread": state.unread,
+        "mentions": state.mentions,
+    }
+
+
+def threads_frame(states: list[ThreadState]) -> str:
+    """The user's followed threads with unread replies, and their totals: sent
+    after `rooms` to every /ws socket (and again with it after a resync)."""
+    return encode(
+        {
+            "type": "threads",
+            "unread": sum(s.unread for s in states),
+            "mentions": sum(s.mentions for s in states),
+            "threads": [thread_state_json(s) for s in states],
+        }
+    )
+
+
+def thread_updated_frame(state: ThreadState) -> str:
+    """A thread the user follows (or just stopped following) changed for them:
+    a reply arrived, they read it, followed or unfollowed it."""
+    return encode({"type": "thread_updated", **thread_state_json(state)})
 
 
 def profile_frame(username: str, display_name: str | None) -> str:

@@ -26,7 +26,7 @@ from chat.realtime.hub import Hub, HubUnavailable, JoinCancelled
 from chat.realtime.peer import Peer, PeerClosed
 from chat.realtime.presence import Presence
 from chat.realtime.service import Realtime
-from chat.storage import queries
+from chat.storage import queries, threads
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,9 @@ class ClientSession:
             self.hub.start()  # listening before the read: nothing falls between
             with self.rt.pool.connection() as conn:
                 listings = queries.member_rooms(conn, self.user.id)
+                unread = threads.unread_threads(conn, self.user.id)
             self.peer.send(outbound.rooms_frame(listings))
+            self.peer.send(outbound.threads_frame(unread))
         finally:
             with self._user_lock:
                 backlog, self._user_backlog = self._user_backlog, None
@@ -225,10 +227,12 @@ class ClientSession:
                 return
         self.peer.offer(frame)
 
-    def send_rooms(self, listings: list) -> None:
-        """The user's current rooms again (after the worker's LISTEN reconnected)."""
+    def send_rooms(self, listings: list, unread_threads: list) -> None:
+        """The user's current rooms and unread threads again (after the worker's
+        LISTEN reconnected)."""
         if self.default_room is None:
             self.peer.offer(outbound.rooms_frame(listings))
+            self.peer.offer(outbound.threads_frame(unread_threads))
 
     def _label(self) -> str:
         return self.default_room.name if self.default_room else "*"
@@ -279,7 +283,11 @@ class ClientSession:
         elif isinstance(frame, inbound.TypingIn):
             self._typing(room_name)
         elif isinstance(frame, inbound.ReadIn):
-            self._read(room_name, frame.seq)
+            self._read(room_name, frame.seq, frame.thread)
+        elif isinstance(frame, inbound.FollowIn):
+            room = self._visible(room_name)
+            with self.rt.pool.connection() as conn:
+                actions.set_following(conn, room, self.user, frame.thread, frame.following)
         elif isinstance(frame, inbound.PresenceIn):
             if frame.away != self.away:
                 self.away = frame.away
@@ -323,6 +331,7 @@ class ClientSession:
             self.rt.pool.connection,
             self.rt.writer,
             frame.files,
+            frame.reply,
         )
         if outcome.notice is not None:  # for this socket only: nothing was stored
             notice = outcome.notice
@@ -351,10 +360,13 @@ class ClientSession:
             with self.rt.pool.connection() as conn:
                 actions.announce_typing(conn, room, self.user)
 
-    def _read(self, room_name: str, seq: int) -> None:
+    def _read(self, room_name: str, seq: int, thread: int | None) -> None:
         room = self._visible(room_name)
         with self.rt.pool.connection() as conn:
-            actions.mark_read(conn, room.id, self.user.id, seq)
+            if thread is None:
+                actions.mark_read(conn, room.id, self.user.id, seq)
+            else:
+                actions.read_thread(conn, room, self.user, thread, seq)
 
     # --- joining and leaving ---------------------------------------------------
 

@@ -20,6 +20,7 @@ from chat.domain.entities import Room, User
 from chat.domain.errors import ChatError
 from chat.domain.kinds import KIND_ACTION, KIND_CHAT
 from chat.domain.render import mentioned, render
+from chat.domain.threads import NO_REPLY, ReplyTo
 from chat.storage import queries
 
 # A slash and a letter start a command ("/ hi" and "/2" are text) ...
@@ -136,10 +137,13 @@ def dispatch(
     connect: Callable[[], AbstractContextManager[Connection]],
     writer=None,
     files: tuple[str, ...] = (),
+    reply: ReplyTo = NO_REPLY,
 ) -> Outcome:
     """Carry out a parsed command for `user` in `room`; what it did as an Outcome.
 
-    `connect()` gives a database connection when one is needed. Messages go
+    `reply` places the message in a thread or makes it a quote-reply (a bot's
+    command cannot be: its answer goes to the room). `connect()` gives a
+    database connection when one is needed. Messages go
     through `writer` (chat/realtime/writer.py) when given, else in a
     transaction of their own. Raises ChatError as the action does (a
     client_id used for something else: `bad_frame`; too many requests waiting
@@ -149,11 +153,13 @@ def dispatch(
         raise ChatError("bad_request", "files go with a message, not with a command")
     if isinstance(command, Help):
         return Outcome(notice=Notice("help", help_text()))
+    if reply and isinstance(command, BotRequest):
+        raise ChatError("bad_request", "a bot answers in the room: send its command there")
     if room.archived:
         raise ChatError("forbidden", f"#{room.name} is archived: it is read-only")
     kind = KIND_ACTION if isinstance(command, Action) else KIND_CHAT
     if writer is not None and not isinstance(command, BotRequest):
-        sent = writer.send(room, user, command.content, client_id, kind, files)
+        sent = writer.send(room, user, command.content, client_id, kind, files, reply)
     else:
         with connect() as conn:
             if isinstance(command, BotRequest):
@@ -162,7 +168,9 @@ def dispatch(
                 )
                 notice = Notice("queued", command.bot.queued(command.argument))
                 return Outcome(notice=notice, duplicate=queued.duplicate)
-            sent = actions.send_message(conn, room, user, command.content, client_id, kind, files)
+            sent = actions.send_message(
+                conn, room, user, command.content, client_id, kind, files, reply=reply
+            )
     absent: tuple[str, ...] = ()
     if not sent.duplicate and "@" in command.content and not room.is_direct:
         names = mentioned(render(command.content))

@@ -16,7 +16,7 @@ from chat.realtime.hub import Hub
 from chat.realtime.peer import Peer
 from chat.realtime.presence import Presence
 from chat.realtime.writer import SingleWriter, Writer
-from chat.storage import queries
+from chat.storage import queries, threads
 from chat.storage.bus import RENAME_ROOM, REVOKE_MEMBER, Control, UserEvent
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class Session(Protocol):
     def user_frame(self, frame: str) -> None:
         """A frame of the per-user channel, for this socket if it takes them."""
 
-    def send_rooms(self, listings: list) -> None:
+    def send_rooms(self, listings: list, unread_threads: list) -> None:
         """The user's current rooms (a `rooms` frame), if this socket takes them."""
 
 
@@ -167,11 +167,12 @@ class Realtime:
             try:
                 with self.pool.connection() as conn:
                     listings = queries.member_rooms(conn, user_id)
+                    unread = threads.unread_threads(conn, user_id)
             except Exception:
                 log.exception("resync of user %s failed", user_id)
                 continue
             for session in list(sessions):
-                session.send_rooms(listings)
+                session.send_rooms(listings, unread)
 
     def on_control(self, event: Control) -> None:
         """Close (1008) this worker's sockets whose credential was just revoked

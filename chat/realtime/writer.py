@@ -27,6 +27,7 @@ from chat import actions
 from chat.actions import Send, Sent
 from chat.domain import kinds
 from chat.domain.entities import Room, User
+from chat.domain.threads import NO_REPLY, ReplyTo
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,13 @@ class SingleWriter:
         client_id: str | None,
         kind: str = kinds.KIND_CHAT,
         files: tuple[str, ...] = (),
+        reply: ReplyTo = NO_REPLY,
     ) -> Sent:
         """actions.send_message on a connection of the pool."""
         with self._pool.connection() as conn:
-            return actions.send_message(conn, room, user, content, client_id, kind, files)
+            return actions.send_message(
+                conn, room, user, content, client_id, kind, files, reply=reply
+            )
 
 
 @dataclass
@@ -83,6 +87,7 @@ class Writer:
         client_id: str | None,
         kind: str = kinds.KIND_CHAT,
         files: tuple[str, ...] = (),
+        reply: ReplyTo = NO_REPLY,
     ) -> Sent:
         """Store a message (or find its earlier copy) and announce it; like
         actions.send_message, but sharing a transaction with concurrent sends.
@@ -90,7 +95,7 @@ class Writer:
         Blocks the calling greenlet until its batch has committed; call it
         outside any transaction. Raises what actions.send_message would.
         """
-        item = _Pending(Send.of(room, user, content, client_id, kind, files))
+        item = _Pending(Send.of(room, user, content, client_id, kind, files, reply=reply))
         self._start()
         self._queue.put(item)
         item.done.wait()

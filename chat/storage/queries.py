@@ -66,11 +66,13 @@ SQL_STATUS_OF_U = """(
     FROM user_presence p WHERE p.user_id = u.id
 )"""
 # A member's rooms with what they are to them. unread counts others' messages
-# after their read seq (edits, deletions, reactions and membership events have
-# seqs too, but are not something new to read), reading at most UNREAD_MAX
-# rows of the room's primary key range; mentions counts the member's mentions
-# that appeared after their read seq (since_seq: the message's seq, or the
-# edit's that added the mention).
+# of the main flow after their read seq (edits, deletions, reactions and
+# membership events have seqs too, but are not something new to read; replies
+# count in their threads, unless also sent to the room), reading at most
+# UNREAD_MAX rows of the room's primary key range; mentions counts the
+# member's mentions that appeared after their read seq (since_seq: the
+# message's seq, or the edit's that added the mention), a mention in a thread
+# after their read seq of that thread.
 UNREAD_MAX = 1000  # a badge says "999+" beyond this; counting further buys nothing
 _MEMBER_ROOMS = (
     """
@@ -84,14 +86,18 @@ _MEMBER_ROOMS = (
     + SQL_MESSAGE_KINDS
     + """ AND x.deleted_at IS NULL
                      AND x.user_id <> %(user_id)s
+                     AND (x.thread_seq IS NULL OR x.also_in_room)
                    LIMIT %(unread_max)s
                ) unread_rows
            ) AS unread,
            (
                SELECT count(*) FROM mentions n
                JOIN messages x ON x.room_id = n.room_id AND x.seq = n.seq
-               WHERE n.user_id = %(user_id)s AND n.room_id = r.id
-                 AND n.since_seq > m.last_read_seq AND x.deleted_at IS NULL
+               LEFT JOIN thread_follows f
+                   ON f.user_id = n.user_id AND f.room_id = n.room_id
+                  AND f.root_seq = x.thread_seq AND NOT x.also_in_room
+               WHERE n.user_id = %(user_id)s AND n.room_id = r.id AND x.deleted_at IS NULL
+                 AND n.since_seq > coalesce(f.last_read_seq, m.last_read_seq)
            ) AS mentions,
            m.last_read_seq, m.muted,
            CASE WHEN r.is_direct THEN (
@@ -173,10 +179,37 @@ SQL_PREVIEW_OF_M = """(
     FROM link_previews p
     WHERE p.room_id = m.room_id AND p.seq = coalesce(m.target_seq, m.seq)
 )"""
+# What a quote-reply shows of the message it quotes, as it is now (one probe
+# of messages' primary key): chat/domain/entities.py Quote.
+SQL_QUOTE_OF_M = """(
+    SELECT json_build_object('seq', q.seq, 'username', qu.username,
+                             'content', left(q.content, 200),
+                             'deleted', q.deleted_at IS NOT NULL)
+    FROM messages q JOIN users qu ON qu.id = q.user_id
+    WHERE q.room_id = m.room_id AND q.seq = m.quote_seq
+)"""
+# A root's replies so far (one probe of threads' primary key; NULL for a
+# message nobody replied to): chat/domain/entities.py ThreadSummary.
+SQL_REPLIES_OF_M = """(
+    SELECT json_build_object(
+               'count', t.reply_count, 'last_seq', t.last_reply_seq, 'last_at', t.last_reply_at,
+               'users', (SELECT json_agg(ru.username ORDER BY a.i)
+                         FROM unnest(t.repliers) WITH ORDINALITY AS a(id, i)
+                         JOIN users ru ON ru.id = a.id))
+    FROM threads t WHERE t.room_id = m.room_id AND t.root_seq = m.seq
+)"""
 _MESSAGE_COLUMNS = (
     """
     SELECT m.seq, u.username, m.content, m.client_id, m.created_at, m.html, m.kind,
-           m.target_seq, m.edited_at, m.deleted_at,
+           m.target_seq, m.edited_at, m.deleted_at, m.thread_seq, m.also_in_room,
+           CASE WHEN m.quote_seq IS NOT NULL THEN """
+    + SQL_QUOTE_OF_M
+    + """ END AS quote,
+           CASE WHEN m.kind IN """
+    + SQL_MESSAGE_KINDS
+    + """ AND m.thread_seq IS NULL THEN """
+    + SQL_REPLIES_OF_M
+    + """ END AS replies,
            CASE WHEN m.target_seq IS NULL THEN """
     + SQL_REACTIONS_OF_M
     + """ END AS reactions,
@@ -195,6 +228,8 @@ _MESSAGE_FROM = """
     FROM messages m JOIN users u ON u.id = m.user_id
 """
 _MESSAGE_ROWS = _MESSAGE_COLUMNS + _MESSAGE_FROM
+# For reads elsewhere (chat/storage/threads.py) that add their own WHERE.
+SQL_MESSAGE_ROWS = _MESSAGE_ROWS
 SQL_MESSAGES_BETWEEN = (
     _MESSAGE_ROWS
     + """
@@ -433,7 +468,7 @@ def messages_between(
     (html always rendered: see _messages); `messages_only` leaves the events out."""
     params = {"room_id": room_id, "after": after, "before": before, "limit": limit}
     params["kinds"] = _kinds(messages_only)
-    return _messages(conn.execute(SQL_MESSAGES_BETWEEN, params).fetchall())
+    return messages_from_rows(conn.execute(SQL_MESSAGES_BETWEEN, params).fetchall())
 
 
 def messages_before(
@@ -444,7 +479,7 @@ def messages_before(
     what a reader paging back needs, each message in its current state."""
     params = {"room_id": room_id, "before": before, "limit": limit}
     params["kinds"] = _kinds(messages_only)
-    return _messages(conn.execute(SQL_MESSAGES_BEFORE, params).fetchall())
+    return messages_from_rows(conn.execute(SQL_MESSAGES_BEFORE, params).fetchall())
 
 
 def history_before(conn: Connection, room_id: int, before: int, limit: int) -> list[Message]:
@@ -453,7 +488,7 @@ def history_before(conn: Connection, room_id: int, before: int, limit: int) -> l
     `display_name`: what a history page shows."""
     params = {"room_id": room_id, "before": before, "limit": limit}
     params["kinds"] = _kinds(True)
-    return _messages(conn.execute(SQL_HISTORY_BEFORE, params).fetchall())
+    return messages_from_rows(conn.execute(SQL_HISTORY_BEFORE, params).fetchall())
 
 
 def member_events_between(
@@ -463,10 +498,10 @@ def member_events_between(
     after < seq < before, oldest first: the quiet lines of a history page."""
     params = {"room_id": room_id, "after": after, "before": before, "limit": limit}
     params["kinds"] = list(MEMBER_KINDS)
-    return _messages(conn.execute(SQL_MESSAGES_BETWEEN, params).fetchall())
+    return messages_from_rows(conn.execute(SQL_MESSAGES_BETWEEN, params).fetchall())
 
 
-def _messages(rows: list[dict]) -> list[Message]:
+def messages_from_rows(rows: list[dict]) -> list[Message]:
     """The rows as Messages, each message and edit with its html: rows stored
     before messages kept their rendered html (html NULL) are rendered here, once
     per read by a worker, so frame encoding never renders."""

@@ -41,7 +41,7 @@ def _is_page_by_name(name: str) -> bool:
     """A GET of a page whose URL names the room (not the JSON API, not a socket)."""
     return (
         request.method in ("GET", "HEAD")
-        and request.blueprint != "api"
+        and not request.path.startswith("/api/")
         and (request.view_args or {}).get("name") == name
     )
 

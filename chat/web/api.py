@@ -13,6 +13,7 @@ from chat.domain.validate import (
     validate_content,
     validate_emoji,
     validate_file_keys,
+    validate_reply_to,
     validate_room_name,
 )
 from chat.protocol import outbound
@@ -216,19 +217,29 @@ def list_messages(name: str):
 @bp.post("/rooms/<name>/messages")
 @send_limited
 def send_message(name: str):
-    """Send a message: {"content": "...", "client_id": "...", "files": ["<id>", ...]}
-    (content may be empty with files); a repeat is answered 200."""
+    """Send a message: {"content": "...", "client_id": "...", "files": ["<id>", ...],
+    "thread": <seq>, "also_in_room": false, "quote": <seq>} (content may be empty
+    with files; thread, also_in_room and quote: docs/protocol.md, Threads); a
+    repeat is answered 200."""
     room = room_or_404(name)
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         abort(400, description='send a JSON object: {"content": "...", "client_id": "..."}')
     client_id = validate_client_id(body.get("client_id"))
     files = validate_file_keys(body.get("files"))
+    reply = validate_reply_to(body)
     max_chars = current_app.config["MAX_MESSAGE_CHARS"]
     content = validate_content(body.get("content"), max_chars, blank_ok=bool(files))
     command = commands.parse(content)
     outcome = commands.dispatch(
-        command, room, current_user.entity, client_id, worker.connection, worker.writer(), files
+        command,
+        room,
+        current_user.entity,
+        client_id,
+        worker.connection,
+        worker.writer(),
+        files,
+        reply,
     )
     if outcome.notice is not None:
         # Nothing stored: /help (200), or a request a bot will answer in the room (202).

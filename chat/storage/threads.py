@@ -1,0 +1,166 @@
+"""Read-only SQL of threads (docs/protocol.md, Threads): a thread's messages,
+and threads as their followers have them (state, counts, the Threads view).
+
+A follower's counts are about rooms they are a member of (DESIGN §9): a
+thread of a room they left counts nothing and is not listed.
+"""
+
+from psycopg import Connection, Cursor
+
+from chat.domain.entities import FollowedThread, Message, ThreadState, ThreadSummary
+from chat.domain.threads import THREADS_FRAME_MAX
+from chat.storage.queries import (
+    SQL_MESSAGE_KINDS,
+    SQL_MESSAGE_ROWS,
+    UNREAD_MAX,
+    messages_from_rows,
+)
+
+# One follower's state of one thread, for a row `f` of thread_follows joined
+# with its `threads` row `t` and room `r`: replies by others after their read
+# seq (at most UNREAD_MAX rows of the messages_thread index), and their
+# mentions that appeared after it (since_seq: the reply's, or the edit's that
+# added the mention).
+_STATE_COLUMNS = (
+    """
+    SELECT r.name AS room, f.room_id, f.root_seq, f.user_id, f.following, f.last_read_seq,
+           t.last_reply_seq, t.reply_count, t.last_reply_at,
+           (
+               SELECT count(*) FROM (
+                   SELECT 1 FROM messages x
+                   WHERE x.room_id = f.room_id AND x.thread_seq = f.root_seq
+                     AND x.seq > f.last_read_seq AND x.kind IN """
+    + SQL_MESSAGE_KINDS
+    + """ AND x.deleted_at IS NULL AND x.user_id <> f.user_id
+                   LIMIT %(unread_max)s
+               ) unread_rows
+           ) AS unread,
+           (
+               SELECT count(*) FROM mentions n
+               JOIN messages x ON x.room_id = n.room_id AND x.seq = n.seq
+               WHERE n.user_id = f.user_id AND n.room_id = f.room_id
+                 AND x.thread_seq = f.root_seq AND n.since_seq > f.last_read_seq
+                 AND x.deleted_at IS NULL
+           ) AS mentions
+    FROM thread_follows f
+    JOIN threads t ON t.room_id = f.room_id AND t.root_seq = f.root_seq
+    JOIN rooms r ON r.id = f.room_id
+    JOIN room_members rm ON rm.room_id = f.room_id AND rm.user_id = f.user_id
+"""
+)
+# The followers of the given threads, each with their state: whom the writer
+# tells of a new reply (thread_follows_thread index).
+SQL_FOLLOWER_STATES = (
+    _STATE_COLUMNS
+    + """
+    WHERE (f.room_id, f.root_seq) IN (
+        SELECT * FROM unnest(%(room_ids)s::bigint[], %(roots)s::bigint[])
+    ) AND f.following
+"""
+)
+# One person's state of one thread (None: no row, or not a member).
+SQL_THREAD_STATE = (
+    _STATE_COLUMNS
+    + """
+    WHERE f.user_id = %(user_id)s AND f.room_id = %(room_id)s AND f.root_seq = %(root)s
+"""
+)
+# A person's followed threads that have replies after their read seq (the
+# `threads` frame on connect), newest activity first.
+SQL_UNREAD_THREADS = (
+    "SELECT * FROM ("
+    + _STATE_COLUMNS
+    + """
+    WHERE f.user_id = %(user_id)s AND f.following AND t.last_reply_seq > f.last_read_seq
+) s WHERE s.unread > 0 OR s.mentions > 0
+ORDER BY s.last_reply_seq DESC
+"""
+)
+# The Threads view: a person's followed threads, those with unread replies
+# first, then by their last reply, newest first; keyset-free (a page of
+# `limit`, the view shows the most recent).
+SQL_FOLLOWED_THREADS = (
+    "SELECT * FROM ("
+    + _STATE_COLUMNS
+    + """
+    WHERE f.user_id = %(user_id)s AND f.following
+) s ORDER BY (s.unread > 0 OR s.mentions > 0) DESC, s.last_reply_at DESC
+LIMIT %(limit)s
+"""
+)
+# A thread's root and its replies after `after`, in seq order (messages_thread
+# index; the root by primary key).
+SQL_THREAD_MESSAGES = (
+    SQL_MESSAGE_ROWS
+    + """
+    WHERE m.room_id = %(room_id)s
+      AND ((m.seq = %(root)s AND %(after)s < %(root)s)
+           OR (m.thread_seq = %(root)s AND m.seq > %(after)s AND m.kind IN """
+    + SQL_MESSAGE_KINDS
+    + """))
+    ORDER BY m.seq
+    LIMIT %(limit)s
+"""
+)
+# The root of the thread message `seq` belongs to: itself, or its thread's root.
+SQL_ROOT_OF = (
+    """
+    SELECT coalesce(thread_seq, seq) AS root FROM messages
+    WHERE room_id = %s AND seq = %s AND kind IN """
+    + SQL_MESSAGE_KINDS
+)
+
+
+def _params(**params) -> dict:
+    return {"unread_max": UNREAD_MAX, **params}
+
+
+def query_follower_states(conn: Connection, threads: list[tuple[int, int]]) -> Cursor:
+    """Ask for the state of every follower of the given (room_id, root_seq)
+    threads who is a member of its room: a cursor whose rows have `user_id`
+    and ThreadState.from_row's columns (sent in a pipeline, read after it)."""
+    params = _params(room_ids=[t[0] for t in threads], roots=[t[1] for t in threads])
+    return conn.execute(SQL_FOLLOWER_STATES, params)
+
+
+def thread_state(conn: Connection, user_id: int, room_id: int, root: int) -> ThreadState | None:
+    """The person's state of the thread; None if they never followed it or are
+    not a member of its room."""
+    params = _params(user_id=user_id, room_id=room_id, root=root)
+    row = conn.execute(SQL_THREAD_STATE, params).fetchone()
+    return ThreadState.from_row(row) if row else None
+
+
+def unread_threads(conn: Connection, user_id: int) -> list[ThreadState]:
+    """The person's followed threads with unread replies or mentions, newest
+    activity first, THREADS_FRAME_MAX at most."""
+    rows = conn.execute(SQL_UNREAD_THREADS, _params(user_id=user_id)).fetchmany(THREADS_FRAME_MAX)
+    return [ThreadState.from_row(row) for row in rows]
+
+
+def followed_threads(conn: Connection, user_id: int, limit: int) -> list[FollowedThread]:
+    """The Threads view: the person's followed threads (unread first, then the
+    latest reply first), each with its root message as it is now."""
+    rows = conn.execute(SQL_FOLLOWED_THREADS, _params(user_id=user_id, limit=limit)).fetchall()
+    followed = []
+    for row in rows:
+        (root,) = thread_messages(conn, row["room_id"], row["root_seq"], 0, 1)
+        replies = root.replies or ThreadSummary(0, row["last_reply_seq"], row["last_reply_at"])
+        followed.append(FollowedThread(ThreadState.from_row(row), root, replies))
+    return followed
+
+
+def root_of(conn: Connection, room_id: int, seq: int) -> int | None:
+    """The root seq of the thread message `seq` opens or belongs to (its own seq
+    for a message that is not a reply); None if `seq` is not a message."""
+    row = conn.execute(SQL_ROOT_OF, (room_id, seq)).fetchone()
+    return row["root"] if row else None
+
+
+def thread_messages(
+    conn: Connection, room_id: int, root: int, after: int, limit: int
+) -> list[Message]:
+    """The thread's root (when `after` is below it) and its replies with seq >
+    after, oldest first, `limit` at most; each message in its current state."""
+    params = {"room_id": room_id, "root": root, "after": after, "limit": limit}
+    return messages_from_rows(conn.execute(SQL_THREAD_MESSAGES, params).fetchall())
