@@ -186,7 +186,10 @@ class Gunicorn(Endpoint):
 # Frames about the person rather than a room's traffic (the per-user channel,
 # and presence): a Client sets them aside in `aside`, so the tests of a room's
 # order see that room's frames only; tests of these frames read `aside`.
-ASIDE_TYPES = frozenset({"rooms", "room_added", "room_removed", "room_updated", "read", "presence"})
+ASIDE_TYPES = frozenset(
+    {"rooms", "room_added", "room_removed", "room_updated", "read", "presence"}
+    | {"threads", "thread_updated"}
+)
 
 
 class Client:

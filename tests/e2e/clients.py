@@ -4,6 +4,7 @@ complete, connections on a chosen worker or on two different ones, and sends ove
 the HTTP API to mark a point in a room's order.
 """
 
+import contextlib
 import time
 from collections import deque
 
@@ -59,6 +60,19 @@ class Tab(Client):
         finally:
             if keep:
                 self.pending.extendleft(reversed(skipped))
+
+    def aside_until(self, kind: str, timeout: float = FRAME_TIMEOUT, **fields) -> dict:
+        """The first per-user or presence frame (set aside) of type `kind` with
+        `fields`, reading the socket's room traffic meanwhile (kept for later)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for frame in self.aside:
+                if frame["type"] == kind and all(frame.get(k) == v for k, v in fields.items()):
+                    return frame
+            with contextlib.suppress(TimeoutError):  # the socket itself, not what is pending
+                wait = max(0.01, min(0.2, deadline - time.monotonic()))
+                self.pending.append(Client.recv(self, wait))
+            assert time.monotonic() < deadline, f"no {kind} frame: {self.aside}"
 
     def chat(self, content: str, client_id: str, room: str | None = None) -> int:
         """Send a chat frame and wait for its ack (other frames stay); return its seq."""

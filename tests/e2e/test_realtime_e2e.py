@@ -7,7 +7,6 @@ commit order, so a frame that was going to arrive arrives before a message commi
 after it.
 """
 
-import contextlib
 import math
 import os
 import signal
@@ -621,17 +620,8 @@ def muxes_on_two_workers(server: Gunicorn, person: dict) -> list[Tab]:
 
 
 def aside_until(tab: Tab, kind: str, timeout: float = FRAME_TIMEOUT, **fields) -> dict:
-    """The first per-user or presence frame of type `kind` with `fields` (reading
-    the socket's room traffic meanwhile)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        for frame in tab.aside:
-            if frame["type"] == kind and all(frame.get(k) == v for k, v in fields.items()):
-                return frame
-        with contextlib.suppress(TimeoutError):  # the socket itself, not what is pending
-            wait = max(0.01, min(0.2, deadline - time.monotonic()))
-            tab.pending.append(super(Tab, tab).recv(wait))
-        assert time.monotonic() < deadline, f"no {kind} frame: {tab.aside}"
+    """The first per-user or presence frame of type `kind` with `fields`."""
+    return tab.aside_until(kind, timeout, **fields)
 
 
 def test_every_socket_of_a_person_hears_what_concerns_them(server, people, db):
