@@ -116,7 +116,9 @@ def validate_reply_to(fields: dict) -> ReplyTo:
     with `thread`) and `quote` (a seq); NO_REPLY when none is given. Raises
     ChatError('bad_frame') for anything else."""
     thread, quote = fields.get("thread"), fields.get("quote")
-    also = fields.get("also_in_room", False)
+    also = fields.get("also_in_room")
+    if also is None:  # left out, like thread and quote
+        also = False
     if thread is None and quote is None and also is False:
         return NO_REPLY
     for name, value in (("thread", thread), ("quote", quote)):
