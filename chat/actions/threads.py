@@ -16,7 +16,7 @@ thread, and when they follow or unfollow it.
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from psycopg import Connection, Cursor
 
@@ -25,12 +25,20 @@ from chat.domain.entities import Quote, Room, ThreadState, User
 from chat.domain.errors import ChatError
 from chat.domain.kinds import MESSAGE_KINDS
 from chat.domain.render import mentioned
-from chat.domain.threads import QUOTE_CHARS, THREAD_FACES
+from chat.domain.threads import QUOTE_CHARS, THREAD_FACES, ReplyTo
 from chat.protocol import outbound
 from chat.storage import threads
 
-if TYPE_CHECKING:
-    from chat.actions.messages import Send
+
+class Send(Protocol):
+    """What this module reads of a send (actions/messages.py Send, which
+    imports this module: named here by its shape, not imported)."""
+
+    room: Room
+    user: User
+    html: str
+    reply: ReplyTo
+
 
 # The messages the batch's replies and quotes name, with their thread's root
 # and its author: one probe of messages' primary key each.
@@ -141,7 +149,7 @@ class Placed:
 MAIN_FLOW = Placed()
 
 
-def lock_reply_targets(conn: Connection, sends: Sequence["Send"]) -> Cursor | None:
+def lock_reply_targets(conn: Connection, sends: Sequence[Send]) -> Cursor | None:
     """In the send's first pipeline: read the messages the sends reply to or
     quote (their rows are under their rooms' locks, taken just before). None
     when no send replies or quotes."""
@@ -162,7 +170,7 @@ def reply_targets(cursor: Cursor | None) -> dict[tuple[int, int], dict]:
     return {(row["room_id"], row["seq"]): row for row in cursor.fetchall()}
 
 
-def place_reply(send: "Send", targets: dict[tuple[int, int], dict]) -> Placed | ChatError:
+def place_reply(send: Send, targets: dict[tuple[int, int], dict]) -> Placed | ChatError:
     """Where `send` goes, or why it cannot: ChatError('not_found') for a thread
     or quote that is not a message of the room (an event, a membership line,
     a seq not taken), or a quote of a deleted message. A reply to a reply
@@ -187,7 +195,7 @@ def place_reply(send: "Send", targets: dict[tuple[int, int], dict]) -> Placed | 
 
 
 def follow_replies(
-    conn: Connection, replies: list[tuple["Send", int, Placed]], now: datetime
+    conn: Connection, replies: list[tuple[Send, int, Placed]], now: datetime
 ) -> Cursor:
     """In the send's second pipeline, after the messages and their mentions:
     count `replies` ((send, seq, placement) of the batch's replies) into their
