@@ -137,8 +137,10 @@ export class ThreadPanel {
     this.layout.classList.remove("thread-open");
     this.list.replaceChildren();
     this.rememberInAddress(null);
-    const back = this.opener?.isConnected && this.opener !== document.body ? this.opener : document.getElementById("content");
-    back?.focus();
+    let back = this.opener?.isConnected && this.opener !== document.body ? this.opener : null;
+    // A tool folded away again (phones: "⋯"): that message's "⋯" instead.
+    if (back && !back.checkVisibility()) back = back.closest("li.message")?.querySelector("button.actions-toggle") ?? null;
+    (back ?? document.getElementById("content"))?.focus();
   }
 
   // ?thread=<seq> while open, so that a reload opens it again.
@@ -155,7 +157,8 @@ export class ThreadPanel {
     else li = this.view.fillMessage(el("li"), { seq, username: "", deleted: true });
     li.classList.add("thread-root");
     if (li.classList.contains("deleted")) li.querySelector(".content").textContent = "original message deleted";
-    this.list.prepend(li);
+    // A line under the root: the first reply starts a group of its own.
+    this.list.prepend(li, el("li", "notice thread-replies", "Replies"));
     this.view.groups.settle(li);
   }
 
