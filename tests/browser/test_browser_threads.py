@@ -113,6 +113,14 @@ def test_another_person_sees_replies_arrive_in_their_open_panel(server, people, 
     expect(mine.locator(".thread-count")).to_have_text("3 replies")
     expect(mine.locator(".thread-faces .avatar")).to_have_count(2)
 
+    # eren deletes a reply in his panel: gone from mikasa's, and her root counts one less.
+    first = eren.locator("#thread-panel li.message", has_text="and the docs")
+    first.hover()
+    eren.once("dialog", lambda dialog: dialog.accept())
+    first.locator(".tools button.delete").click()
+    expect(panel.locator("li.message.deleted")).to_have_count(1)
+    expect(theirs.locator(".thread-count")).to_have_text("2 replies")
+
 
 def test_also_send_to_the_room_shows_the_reply_in_both(server, people, pages):
     eren = in_the_room(pages, server, "eren")
