@@ -20,6 +20,8 @@
 //                    once older pages reach it)
 //   li.room-start, #scrollback-status: older messages (static/scrollback.js)
 //   (edit, delete and reaction hooks: static/message_events.js)
+//   (threads: quotes, replies summaries: static/thread_marks.js; #quote-chip:
+//    static/quote.js; #thread-panel: static/thread_panel.js)
 //   (files: #attach-button, #attachments chips, #drop-zone: static/attachments.js;
 //    ul.files in a message: static/files_view.js; dialog#lightbox: static/lightbox.js;
 //    .preview-card: static/previews.js)
@@ -181,14 +183,7 @@ const threadPanel = new ThreadPanel({
   layout: document.getElementById("room-layout"),
   report: (text) => notice(text, "notice local error", "alert"),
 });
-// "Reply in thread", a root's summary, a "replied to a thread" link: the panel.
-list.addEventListener("click", (event) => {
-  const opener = event.target.closest("button.reply, button.thread-summary, a.thread-link");
-  if (!opener) return;
-  event.preventDefault();
-  const seq = opener.dataset.thread ?? opener.closest("li.message[data-seq]")?.dataset.seq;
-  if (seq) threadPanel.open(Number(seq), opener);
-});
+threadPanel.openFrom(list);
 const permalinks = new Permalinks({ list, scrollback, notFound: () => scrollToBottom() });
 
 // --- rendering -------------------------------------------------------------
@@ -455,5 +450,4 @@ document.getElementById("send-hint").hidden = false; // the keys it describes ne
 sends.restore();
 socket.connect();
 composer.focus();
-const linkedThread = Number(new URLSearchParams(location.search).get("thread"));
-if (linkedThread > 0) threadPanel.open(linkedThread, composer.input);
+threadPanel.openLinked(composer.input);

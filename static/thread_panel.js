@@ -68,6 +68,23 @@ export class ThreadPanel {
     document.addEventListener("visibilitychange", () => this.markRead());
   }
 
+  // "Reply in thread", a root's summary, a "replied to a thread" link in `list`.
+  openFrom(list) {
+    list.addEventListener("click", (event) => {
+      const opener = event.target.closest("button.reply, button.thread-summary, a.thread-link");
+      if (!opener) return;
+      event.preventDefault();
+      const seq = opener.dataset.thread ?? opener.closest("li.message[data-seq]")?.dataset.seq;
+      if (seq) this.open(Number(seq), opener);
+    });
+  }
+
+  // The thread the address names (?thread=<seq>: the Threads view's links), if any.
+  openLinked(opener) {
+    const seq = Number(new URLSearchParams(location.search).get("thread"));
+    if (Number.isInteger(seq) && seq > 0) this.open(seq, opener);
+  }
+
   get isOpen() {
     return this.thread !== null;
   }
