@@ -6,13 +6,14 @@ phone the thread is the whole screen; the open panel passes axe-core.
 """
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from ..conftest import ROOT, make_user
-from .ui import PASSWORD, log_in, message, open_room, send
+from .ui import PASSWORD, log_in, message, open_room, send, thread_state
 
 pytestmark = pytest.mark.e2e
 
@@ -88,7 +89,7 @@ def test_a_reply_goes_to_the_thread_and_its_root_counts_it(server, people, pages
     assert "thread=" not in eren.url
 
 
-def test_another_person_sees_replies_arrive_in_their_open_panel(server, people, pages):
+def test_another_person_sees_replies_arrive_in_their_open_panel(server, db, people, pages):
     eren = in_the_room(pages, server, "eren")
     mikasa = in_the_room(pages, server, "mikasa")
     send(eren, "ship it on friday?")
@@ -113,13 +114,26 @@ def test_another_person_sees_replies_arrive_in_their_open_panel(server, people, 
     expect(mine.locator(".thread-count")).to_have_text("3 replies")
     expect(mine.locator(".thread-faces .avatar")).to_have_count(2)
 
+    # Her open panel reads the thread up to its last reply.
+    seq = int(theirs.get_attribute("data-seq"))
+    eren.locator("#thread-panel li.message", has_text="deal").wait_for()
+    reply(eren, "read this")
+    expect(panel.locator("li.message", has_text="read this")).to_have_count(1)
+    last = int(panel.locator("li.message").last.get_attribute("data-seq"))
+    expect(mikasa.locator("#thread-follow")).to_have_attribute("aria-pressed", "true")
+    deadline = time.monotonic() + 10
+    while (state := thread_state(server, db, people["mikasa"], seq))["last_read_seq"] < last:
+        assert time.monotonic() < deadline, state  # each check is a round trip to the server
+    assert state["unread"] == 0
+    expect(theirs.locator(".thread-count")).to_have_text("4 replies")
+
     # eren deletes a reply in his panel: gone from mikasa's, and her root counts one less.
     first = eren.locator("#thread-panel li.message", has_text="and the docs")
     first.hover()
     eren.once("dialog", lambda dialog: dialog.accept())
     first.locator(".tools button.delete").click()
     expect(panel.locator("li.message.deleted")).to_have_count(1)
-    expect(theirs.locator(".thread-count")).to_have_text("2 replies")
+    expect(theirs.locator(".thread-count")).to_have_text("3 replies")
 
 
 def test_also_send_to_the_room_shows_the_reply_in_both(server, people, pages):
