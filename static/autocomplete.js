@@ -85,7 +85,8 @@ function personOption({ username, display_name: name }, detail) {
 export class Autocomplete {
   // input: the textarea; anchor: where the listbox goes (the form); me: the reader,
   // never suggested; online(): the usernames the page shows online (#members).
-  constructor({ input, anchor, room, me, online = () => [] }) {
+  // id: the listbox's ("suggestions"; another for a second box on the page).
+  constructor({ input, anchor, room, me, online = () => [], id = "suggestions" }) {
     Object.assign(this, { input, room, me, online });
     this.people = new People(room);
     this.commands = null;
@@ -93,7 +94,7 @@ export class Autocomplete {
     this.active = -1;
     this.ticket = 0; // answers to an older keystroke are dropped
     this.list = el("ul", "suggestions");
-    this.list.id = "suggestions";
+    this.list.id = id;
     this.list.setAttribute("role", "listbox");
     this.list.setAttribute("aria-label", "Suggestions");
     this.list.hidden = true;
@@ -240,7 +241,7 @@ export class Autocomplete {
     this.list.dataset.kind = found.kind;
     this.list.replaceChildren(...options.map((option, index) => {
       const li = el("li", "suggestion");
-      li.id = `suggestion-${index}`;
+      li.id = `${this.list.id}-${index}`;
       li.setAttribute("role", "option");
       li.dataset.index = String(index);
       li.dataset.value = option.value;

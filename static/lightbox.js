@@ -40,6 +40,11 @@ export class Lightbox {
       if (this.opener?.isConnected) this.opener.focus();
       this.opener = null;
     });
+    this.watch(list);
+  }
+
+  // Thumbnails in `list` too (the thread panel's) open here.
+  watch(list) {
     list.addEventListener("click", (event) => {
       const thumb = event.target.closest("button.file-thumb");
       if (thumb) this.open(thumb);

@@ -45,8 +45,11 @@ export class MessageEvents {
   // an event for a message the list does not have; pickEmoji(anchor, onPick)
   // opens the emoji picker beside `anchor` (the palette's "More…"). media: what
   // draws a message's files and preview, and follows their frames (`types`).
-  constructor({ socket, list, room, me, moderator, maxChars, fillContent, report, missing = () => {}, pickEmoji = null, media = null }) {
-    Object.assign(this, { socket, list, room, me, moderator, maxChars, fillContent, report, missing, pickEmoji, media });
+  // idPrefix: the messages' ids are idPrefix + seq (static/message_list.js).
+  // threadTools: whether messages get "Reply in thread" and "Quote" (button.reply,
+  // button.quote; what they do is static/thread_panel.js's and static/quote.js's).
+  constructor({ socket, list, room, me, moderator, maxChars, fillContent, report, missing = () => {}, pickEmoji = null, media = null, idPrefix = "m", threadTools = true }) {
+    Object.assign(this, { socket, list, room, me, moderator, maxChars, fillContent, report, missing, pickEmoji, media, idPrefix, threadTools });
     this.returnFocus = new WeakMap(); // li -> where the focus goes when its edit box closes
     // client_id -> { what, seq, text }: what was asked, to explain a refusal
     // (and for an edit, to give its text back); gone once answered.
@@ -102,6 +105,10 @@ export class MessageEvents {
     react.setAttribute("aria-haspopup", "true");
     react.setAttribute("aria-expanded", "false");
     tools.append(react);
+    if (this.threadTools) {
+      const name = li.dataset.user;
+      tools.append(button("reply", "Reply", `Reply in thread to ${name}`), button("quote", "Quote", `Quote ${name}`));
+    }
     const mine = li.dataset.user === this.me;
     if (mine) tools.append(button("edit", "Edit"));
     if (mine || this.moderator) tools.append(button("delete", "Delete"));
@@ -158,7 +165,7 @@ export class MessageEvents {
 
   target(frame) {
     if (frame.room !== this.room) return null;
-    const li = document.getElementById(`m${frame.target_seq}`);
+    const li = document.getElementById(`${this.idPrefix}${frame.target_seq}`);
     if (!li) this.missing(frame);
     return li && !li.classList.contains("deleted") ? li : null;
   }
@@ -216,7 +223,7 @@ export class MessageEvents {
     const asked = clientId === undefined ? undefined : this.requests.get(clientId);
     if (!asked) return;
     this.requests.delete(clientId);
-    const form = this.list.querySelector(`#m${asked.seq} form.edit-form`);
+    const form = document.getElementById(`${this.idPrefix}${asked.seq}`)?.querySelector("form.edit-form");
     if (asked.what === "edit" && form?.dataset.clientId === clientId) this.closeEditor(form.closest("li"));
   }
 
@@ -224,7 +231,7 @@ export class MessageEvents {
     const asked = frame.client_id ? this.requests.get(frame.client_id) : undefined;
     if (!asked) return;
     this.requests.delete(frame.client_id);
-    const li = document.getElementById(`m${asked.seq}`);
+    const li = document.getElementById(`${this.idPrefix}${asked.seq}`);
     const form = li?.querySelector(".edit-form");
     // A box opened again since, with a new text in it, is not overwritten.
     const busy = form && form.dataset.clientId !== frame.client_id

@@ -24,8 +24,11 @@ const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeS
 export class MessageList {
   // me: the reader's username; roomUrl: the live room's path, for permalinks;
   // names: the page's DisplayNames (static/names.js), else usernames are shown.
-  constructor({ list, me, roomUrl, names = null }) {
+  // idPrefix: a message's id is idPrefix + seq ("m" in the room, another in the
+  // thread panel, static/thread_panel.js, which shows some of the same messages).
+  constructor({ list, me, roomUrl, names = null, idPrefix = "m" }) {
     this.list = list;
+    this.idPrefix = idPrefix;
     this.me = me;
     this.roomUrl = roomUrl;
     this.names = names;
@@ -33,6 +36,9 @@ export class MessageList {
     this.mentionOfMe = `.mention[data-user="${CSS.escape(me.toLowerCase())}"]`;
     this.groups = new MessageGroups(list, (username) => this.nameOf(username));
     this.events = null; // the page's MessageEvents, which draws with fillContent: set once made
+    // What a message adds for threads (static/thread_marks.js: quote, replies
+    // summary, "replied to a thread"): set by the page, or none.
+    this.threadMarks = null;
   }
 
   nameOf(username) {
@@ -98,7 +104,7 @@ export class MessageList {
   fillMessage(li, frame) {
     li.className = "message";
     if (frame.username === this.me) li.classList.add("mine");
-    li.id = `m${frame.seq}`;
+    li.id = `${this.idPrefix}${frame.seq}`;
     li.dataset.seq = String(frame.seq);
     li.dataset.user = frame.username;
     const date = frame.ts ? new Date(frame.ts) : new Date();
@@ -116,6 +122,7 @@ export class MessageList {
     li.replaceChildren(meta, content);
     if (files) content.after(files);
     if (frame.content !== undefined) li.dataset.source = frame.content; // what "Edit" starts from
+    this.threadMarks?.decorate(li, frame);
     this.events.decorate(li, frame);
     return li;
   }
@@ -164,7 +171,7 @@ export class MessageList {
   prepend(frames) {
     const items = [];
     for (const frame of frames) {
-      if (document.getElementById(`m${frame.seq}`)) continue;
+      if (document.getElementById(`${this.idPrefix}${frame.seq}`)) continue;
       items.push(this.fillMessage(el("li"), frame));
     }
     const start = this.list.querySelector(":scope > .room-start");

@@ -11,11 +11,13 @@ import { Previews } from "./previews.js";
 const BOTTOM_SLACK_PX = 24;
 
 export class MessageMedia {
-  constructor({ list, room, me }) {
+  // lightbox: one to share (the thread panel's list uses the room's), else a new one.
+  constructor({ list, room, me, lightbox = null }) {
     this.list = list;
     this.me = me;
     this.previews = new Previews({ room, me });
-    this.lightbox = new Lightbox(list);
+    this.lightbox = lightbox ?? new Lightbox(list);
+    if (lightbox) lightbox.watch(list);
   }
 
   // The frames about a message's files and preview (docs/protocol.md).

@@ -39,16 +39,20 @@ export class OwnSends {
 
   // What the last page of this tab left unsent: pending ones go out again.
   restore() {
-    for (const { clientId, content, refusal, files } of loadUnsent(this.room)) {
+    for (const { clientId, content, refusal, files, fields } of loadUnsent(this.room)) {
       const entry = this.item(clientId, content, Array.isArray(files) ? files : []);
+      entry.fields = fields ?? {};
       if (refusal) this.refuse(clientId, refusal);
       else this.transmit(clientId, entry);
     }
   }
 
-  // files: the uploads that go with it (their JSON, static/attachments.js).
-  send(content, files = [], clientId = newClientId()) {
-    this.transmit(clientId, this.item(clientId, content, files));
+  // files: the uploads that go with it (their JSON, static/attachments.js);
+  // fields: more of the chat frame (`quote`: static/quote.js).
+  send(content, files = [], fields = {}, clientId = newClientId()) {
+    const entry = this.item(clientId, content, files);
+    entry.fields = fields;
+    this.transmit(clientId, entry);
   }
 
   get(clientId) {
@@ -72,7 +76,7 @@ export class OwnSends {
     li.append(el("div", "meta"), el("div", "content plain", content));
     const shown = filesList(files, true);
     if (shown) li.append(shown);
-    const entry = { li, content, files, refusal: null };
+    const entry = { li, content, files, fields: {}, refusal: null };
     this.entries.set(clientId, entry);
     this.list.append(li);
     this.scrollToBottom();
@@ -83,7 +87,7 @@ export class OwnSends {
     entry.refusal = null;
     entry.li.className = "message mine pending";
     entry.li.querySelector(".meta").replaceChildren(...this.authorParts(), " ", el("span", "state", "sending…"));
-    const frame = { type: "chat", room: this.room, content: entry.content, client_id: clientId };
+    const frame = { ...entry.fields, type: "chat", room: this.room, content: entry.content, client_id: clientId };
     if (entry.files.length) frame.files = entry.files.map((file) => file.id);
     this.socket.request(frame);
     this.onTransmit();
@@ -151,7 +155,7 @@ export class OwnSends {
   // What a reload must show again: sends still pending (to go out again) and
   // refused ones (their text, the reason and what can be done).
   remember() {
-    const entries = [...this.entries].map(([clientId, { content, files, refusal }]) => ({ clientId, content, files, refusal }));
+    const entries = [...this.entries].map(([clientId, { content, files, fields, refusal }]) => ({ clientId, content, files, fields, refusal }));
     saveUnsent(this.room, entries);
   }
 }

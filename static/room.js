@@ -20,6 +20,8 @@
 //                    once older pages reach it)
 //   li.room-start, #scrollback-status: older messages (static/scrollback.js)
 //   (edit, delete and reaction hooks: static/message_events.js)
+//   (threads: quotes, replies summaries: static/thread_marks.js; #quote-chip:
+//    static/quote.js; #thread-panel: static/thread_panel.js)
 //   (files: #attach-button, #attachments chips, #drop-zone: static/attachments.js;
 //    ul.files in a message: static/files_view.js; dialog#lightbox: static/lightbox.js;
 //    .preview-card: static/previews.js)
@@ -65,6 +67,9 @@ import { Drawers } from "./drawer.js";
 import { el } from "./dom.js";
 import { EmojiPicker } from "./emoji_picker.js";
 import { RoomSwitcher, sidebarRooms } from "./room_switcher.js";
+import { ThreadMarks } from "./thread_marks.js";
+import { ThreadPanel } from "./thread_panel.js";
+import { QuoteChip } from "./quote.js";
 
 // Others' indicator disappears this long after their last typing frame;
 // a little over the server's 2 s typing interval so it does not flicker.
@@ -94,7 +99,7 @@ const jumpUnread = document.getElementById("jump-unread");
 const picker = new EmojiPicker();
 const composer = new Composer({
   form, max: maxChars, room, me, picker,
-  onSend: (text, files) => sends.send(text, files),
+  onSend: (text, files) => sends.send(text, files, quoteChip.take()),
   onEditLast: () => events.editLast(composer.input),
   online: () => [...document.querySelectorAll('#members li[data-status="online"]')].map((li) => li.dataset.user),
 });
@@ -118,6 +123,12 @@ const socket = new ChatSocket({ primary: room, ...socketOptions(section.dataset)
 socket.follow(room, null);
 const badges = new UnreadBadges(socket, { me, openRoom: room });
 const view = new MessageList({ list, me, roomUrl: location.pathname, names });
+// Threads (issue 18): replies go to their thread, not the main flow (but for
+// those also sent to the room); roots say how many they have.
+const marks = new ThreadMarks({ roomUrl: location.pathname, nameOf: (u) => names.of(u), list, summaries: true });
+view.threadMarks = marks;
+const quoteChip = new QuoteChip({ form, list, nameOf: (u) => names.of(u), focus: () => composer.focus() });
+const inMainFlow = (frame) => !frame.thread || frame.also_in_room === true;
 names.onChange((usernames) => {
   for (const username of usernames) {
     view.rename(username);
@@ -146,7 +157,7 @@ const scrollback = new Scrollback({
   title: document.getElementById("room-title").textContent,
   status: document.getElementById("scrollback-status"),
   prepend: (frames, parked) => {
-    view.prepend(frames);
+    view.prepend(frames.filter(inMainFlow));
     for (const frame of parked) events.replay(frame);
     firstUnread.place(); // above the view, within the page's change: nothing moves
   },
@@ -163,6 +174,16 @@ const firstUnread = new FirstUnread({
   unread: unreadItem?.dataset.unread ? Number(unreadItem.dataset.unread) : null,
 });
 scrollback.onChange(() => firstUnread.update());
+const threadPanel = new ThreadPanel({
+  socket, room, me, names, roomUrl: location.pathname, maxChars,
+  moderator: section.dataset.moderator === "true",
+  lightbox: events.media.lightbox,
+  pickEmoji: (anchor, onPick) => picker.open({ anchor, onPick }),
+  online: () => [...document.querySelectorAll('#members li[data-status="online"]')].map((li) => li.dataset.user),
+  layout: document.getElementById("room-layout"),
+  report: (text) => notice(text, "notice local error", "alert"),
+});
+threadPanel.openFrom(list);
 const permalinks = new Permalinks({ list, scrollback, notFound: () => scrollToBottom() });
 
 // --- rendering -------------------------------------------------------------
@@ -239,6 +260,11 @@ function onChat(frame) {
   const atBottom = isAtBottom();
   const own = sends.take(frame.client_id);
   scrollback.note(frame.seq);
+  if (frame.thread) marks.noteReply(frame);
+  if (!inMainFlow(frame)) {
+    markRead();
+    return;
+  }
   const shown = document.getElementById(`m${frame.seq}`);
   if (shown && !own) {
     view.redraw(shown, frame); // settled by its ack earlier: now with its time and HTML
@@ -399,6 +425,9 @@ for (const type of ["chat_edit", "chat_delete", "reaction", "chat_files", "link_
     markRead();
   });
 }
+socket.on("chat_delete", (frame) => {
+  if (frame.room === room && frame.thread && !firstReady) marks.noteDelete(frame);
+});
 // A membership event or a rename has its seq too (their lines:
 // static/membership.js, static/rename.js). Whoever it names is in the members
 // the people panel reads after it (static/members_panel.js), names included.
@@ -421,3 +450,4 @@ document.getElementById("send-hint").hidden = false; // the keys it describes ne
 sends.restore();
 socket.connect();
 composer.focus();
+threadPanel.openLinked(composer.input);

@@ -56,3 +56,12 @@ def wait_until_read(server, db, user: User, room: str = "general") -> None:
         if next(r for r in rooms if r["name"] == room)["unread"] == 0:
             return
     raise AssertionError(f"{room} never marked read")
+
+
+def thread_state(server, db, user: User, seq: int, room: str = "general") -> dict | None:
+    """`user`'s state of the thread of `seq` as the API has it (None: never followed)."""
+    api = http()
+    api.headers["Authorization"] = f"Bearer {make_token(db, user)}"
+    response = api.get(f"{server.url}/api/rooms/{room}/threads/{seq}")
+    assert response.status_code == 200, response.text
+    return response.json()["state"]

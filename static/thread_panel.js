@@ -1,0 +1,260 @@
+// The thread panel of the live room page (issue 18, docs/protocol.md "Threads
+// and replies"): beside the room on wide screens, the whole screen on phones
+// (style.css). It reads the thread with GET /api/rooms/<room>/threads/<seq>,
+// then follows the room's socket, which carries every reply of the room: it
+// shows the root ("original message deleted" once gone) and the replies in
+// order, drawn, edited, deleted and reacted to by the room's own modules
+// (static/message_list.js, message_events.js, message_media.js) on its own list.
+// Its box sends replies (Enter sends, @ completes names, "Also send to #room");
+// Follow/Unfollow sends `follow` and follows `thread_updated`; while it is open
+// and the page visible it reads the thread up to its last reply (`read`).
+// Opening /rooms/<name>?thread=<seq> opens it (the Threads view links there).
+//
+// Stable hooks for browser tests:
+//   #thread-panel (region "Thread", hidden when closed; .room-layout.thread-open)
+//   #thread-messages  li.message#t<seq> each, the root first (li.thread-root)
+//   #thread-follow    aria-pressed, "Follow" / "Following"; #thread-close
+//   #thread-send, #thread-content, #thread-also, #thread-note (why not sent)
+import { el } from "./dom.js";
+import { newClientId } from "./socket.js";
+import { LengthMeter } from "./message_text.js";
+import { Autocomplete } from "./autocomplete.js";
+import { MessageList } from "./message_list.js";
+import { MessageEvents } from "./message_events.js";
+import { MessageMedia } from "./message_media.js";
+import { ThreadMarks } from "./thread_marks.js";
+
+export class ThreadPanel {
+  // opts: socket, room, me, names (static/names.js), roomUrl, moderator, maxChars,
+  // lightbox (the room's), pickEmoji, online() (as static/composer.js's), layout
+  // (.room-layout), report(text) (a notice in the room).
+  constructor(opts) {
+    Object.assign(this, opts);
+    this.panel = document.getElementById("thread-panel");
+    this.list = document.getElementById("thread-messages");
+    this.form = document.getElementById("thread-send");
+    this.box = document.getElementById("thread-content");
+    this.also = document.getElementById("thread-also");
+    this.followButton = document.getElementById("thread-follow");
+    this.thread = null; // the root's seq while open
+    this.state = null; // the reader's state of it (following, last_read_seq…)
+    this.readSent = 0;
+    this.opener = null;
+    this.sent = new Map(); // client_id -> text, until answered
+    const nameOf = (username) => this.names.of(username);
+    this.view = new MessageList({ list: this.list, me: this.me, roomUrl: this.roomUrl, names: this.names, idPrefix: "t" });
+    this.view.threadMarks = new ThreadMarks({ roomUrl: this.roomUrl, nameOf });
+    this.view.events = new MessageEvents({
+      socket: this.socket, list: this.list, room: this.room, me: this.me, moderator: this.moderator,
+      maxChars: this.maxChars, idPrefix: "t", threadTools: false, report: this.report,
+      fillContent: (node, frame) => this.view.fillContent(node, frame),
+      pickEmoji: this.pickEmoji,
+      media: new MessageMedia({ list: this.list, room: this.room, me: this.me, lightbox: this.lightbox }),
+    });
+    this.names.onChange((usernames) => usernames.forEach((u) => this.view.rename(u)));
+    this.setUpBox();
+    this.followButton.addEventListener("click", () => this.toggleFollow());
+    document.getElementById("thread-close").addEventListener("click", () => this.close());
+    this.panel.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape" || event.defaultPrevented) return;
+      if (event.target.closest(".edit-form, .palette, li.actions-open")) return; // theirs first
+      event.preventDefault();
+      this.close();
+    });
+    this.socket.on("chat", (frame) => this.onChat(frame));
+    this.socket.on("thread_updated", (frame) => this.onThreadUpdated(frame));
+    this.socket.on("ack", (frame) => this.sent.delete(frame.client_id));
+    this.socket.on("error", (frame) => this.onError(frame));
+    document.addEventListener("visibilitychange", () => this.markRead());
+  }
+
+  // "Reply in thread", a root's summary, a "replied to a thread" link in `list`.
+  openFrom(list) {
+    list.addEventListener("click", (event) => {
+      const opener = event.target.closest("button.reply, button.thread-summary, a.thread-link");
+      if (!opener) return;
+      event.preventDefault();
+      const seq = opener.dataset.thread ?? opener.closest("li.message[data-seq]")?.dataset.seq;
+      if (seq) this.open(Number(seq), opener);
+    });
+  }
+
+  // The thread the address names (?thread=<seq>: the Threads view's links), if any.
+  openLinked(opener) {
+    const seq = Number(new URLSearchParams(location.search).get("thread"));
+    if (Number.isInteger(seq) && seq > 0) this.open(seq, opener);
+  }
+
+  get isOpen() {
+    return this.thread !== null;
+  }
+
+  setUpBox() {
+    this.form.noValidate = true;
+    this.meter = new LengthMeter({
+      box: this.box, counter: document.getElementById("thread-counter"),
+      note: document.getElementById("thread-note"), submit: this.form.querySelector("button[type=submit]"),
+      max: this.maxChars,
+    });
+    this.suggestions = new Autocomplete({
+      input: this.box, anchor: this.form, room: this.room, me: this.me, online: this.online, id: "thread-suggestions",
+    });
+    this.box.addEventListener("keydown", (event) => {
+      if (this.suggestions.handleKey(event) || event.isComposing) return;
+      if (event.key === "Enter" && !event.shiftKey) {
+        event.preventDefault();
+        this.form.requestSubmit();
+      }
+    });
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.sendReply();
+    });
+  }
+
+  // Open the thread of `seq` (a root's, or a reply's: the server names its
+  // thread); `opener` gets the focus back on close.
+  async open(seq, opener = document.activeElement) {
+    this.opener = opener;
+    this.thread = seq;
+    this.state = null;
+    this.readSent = 0;
+    this.list.replaceChildren();
+    this.showFollow();
+    this.panel.hidden = false;
+    this.layout.classList.add("thread-open");
+    this.rememberInAddress(seq);
+    this.panel.focus();
+    let data;
+    try {
+      const url = `/api/rooms/${encodeURIComponent(this.room)}/threads/${seq}`;
+      const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (!response.ok) throw new Error(String(response.status));
+      data = await response.json();
+    } catch {
+      if (this.thread === seq) this.list.replaceChildren(el("li", "notice", "This thread could not be loaded."));
+      return;
+    }
+    if (this.thread !== seq) return; // another one was opened meanwhile
+    this.thread = data.thread;
+    this.rememberInAddress(data.thread);
+    this.showRoot(data.root, data.thread);
+    for (const reply of data.replies) this.showReply(reply);
+    this.state = data.state;
+    this.readSent = data.state?.last_read_seq ?? 0;
+    this.showFollow();
+    this.scrollToEnd();
+    this.markRead();
+  }
+
+  close() {
+    if (!this.isOpen) return;
+    this.thread = null;
+    this.panel.hidden = true;
+    this.layout.classList.remove("thread-open");
+    this.list.replaceChildren();
+    this.rememberInAddress(null);
+    let back = this.opener?.isConnected && this.opener !== document.body ? this.opener : null;
+    // A tool folded away again (phones: "⋯"): that message's "⋯" instead.
+    if (back && !back.checkVisibility()) back = back.closest("li.message")?.querySelector("button.actions-toggle") ?? null;
+    (back ?? document.getElementById("content"))?.focus();
+  }
+
+  // ?thread=<seq> while open, so that a reload opens it again.
+  rememberInAddress(seq) {
+    const url = new URL(location.href);
+    if (seq === null) url.searchParams.delete("thread");
+    else url.searchParams.set("thread", String(seq));
+    history.replaceState(history.state, "", url);
+  }
+
+  showRoot(root, seq) {
+    let li;
+    if (root) li = this.view.fillMessage(el("li"), root);
+    else li = this.view.fillMessage(el("li"), { seq, username: "", deleted: true });
+    li.classList.add("thread-root");
+    if (li.classList.contains("deleted")) li.querySelector(".content").textContent = "original message deleted";
+    // A line under the root: the first reply starts a group of its own.
+    this.list.prepend(li, el("li", "notice thread-replies", "Replies"));
+    this.view.groups.settle(li);
+  }
+
+  showReply(frame) {
+    const shown = document.getElementById(`t${frame.seq}`);
+    if (shown) this.view.redraw(shown, frame);
+    else this.view.place(this.view.fillMessage(el("li"), frame), frame.seq);
+  }
+
+  onChat(frame) {
+    if (frame.room !== this.room || !this.isOpen || frame.thread !== this.thread) return;
+    const atEnd = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 24;
+    this.showReply(frame);
+    if (atEnd || frame.username === this.me) this.scrollToEnd();
+    this.markRead();
+  }
+
+  scrollToEnd() {
+    this.list.scrollTop = this.list.scrollHeight;
+  }
+
+  lastReplySeq() {
+    const items = this.list.querySelectorAll("li.message[data-seq]:not(.thread-root)");
+    return items.length ? Number(items[items.length - 1].dataset.seq) : 0;
+  }
+
+  // Read up to the last reply shown, while it can be seen (followers only: the
+  // server keeps no read seq for others).
+  markRead() {
+    if (!this.isOpen || document.visibilityState !== "visible" || !this.state?.following) return;
+    const seq = this.lastReplySeq();
+    if (seq <= this.readSent) return;
+    this.readSent = seq;
+    this.socket.send({ type: "read", room: this.room, thread: this.thread, seq });
+  }
+
+  onThreadUpdated(frame) {
+    if (frame.room !== this.room || frame.thread !== this.thread) return;
+    this.state = { ...this.state, ...frame };
+    this.showFollow();
+    this.markRead();
+  }
+
+  toggleFollow() {
+    const following = !this.state?.following;
+    this.socket.send({ type: "follow", room: this.room, thread: this.thread, following });
+    this.state = { ...this.state, following };
+    this.showFollow();
+  }
+
+  showFollow() {
+    const following = Boolean(this.state?.following);
+    this.followButton.setAttribute("aria-pressed", String(following));
+    this.followButton.textContent = following ? "Following" : "Follow";
+    this.followButton.title = following ? "Stop following this thread" : "Follow this thread";
+  }
+
+  sendReply() {
+    if (!this.isOpen || !this.meter.check()) return;
+    const content = this.box.value;
+    const frame = { type: "chat", room: this.room, content, client_id: newClientId(), thread: this.thread };
+    if (this.also.checked) frame.also_in_room = true;
+    this.sent.set(frame.client_id, content);
+    this.socket.request(frame);
+    this.box.value = "";
+    this.suggestions.close();
+    this.meter.update();
+    // Replying follows the thread (the server says so with thread_updated).
+    this.state = { ...this.state, following: true };
+    this.showFollow();
+  }
+
+  // A refused reply: its text back in the box, the reason under it.
+  onError(frame) {
+    const text = this.sent.get(frame.client_id);
+    if (text === undefined) return;
+    this.sent.delete(frame.client_id);
+    if (this.box.value === "") this.box.value = text;
+    this.meter.update();
+    this.meter.say(`Not sent: ${frame.message || frame.code}`);
+  }
+}
