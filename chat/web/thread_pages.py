@@ -51,7 +51,8 @@ def thread(name: str, seq: int):
             abort(404, description=f"no message {seq} in #{room.name}")
         if root != seq:
             return redirect(_reply_url(conn, room.name, room.id, root, seq), 302)
-        rows = thread_pages.thread_page(conn, room.id, root, after, REPLIES_PER_PAGE + 1)
+        # The root, a page of replies, and one more: whether a next page follows.
+        rows = thread_pages.thread_page(conn, room.id, root, after, REPLIES_PER_PAGE + 2)
         root_message = next((m for m in rows if m.seq == root), None)
         replies = [m for m in rows if m.seq != root]
         more = len(replies) > REPLIES_PER_PAGE
