@@ -56,3 +56,14 @@ def wait_until_read(server, db, user: User, room: str = "general") -> None:
         if next(r for r in rooms if r["name"] == room)["unread"] == 0:
             return
     raise AssertionError(f"{room} never marked read")
+
+
+def reply(server, db, user: User, root: int, text: str, room: str = "general") -> int:
+    """Reply in the thread of `root` as `user` through the JSON API; the reply's seq."""
+    api = http()
+    api.headers["Authorization"] = f"Bearer {make_token(db, user)}"
+    response = api.post(
+        f"{server.url}/api/rooms/{room}/messages", json={"content": text, "thread": root}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["seq"]
