@@ -46,16 +46,15 @@ def test_a_reply_to_my_message_shows_in_the_threads_badge_live(server, db, peopl
     # Replies count in their thread, not in the room (a mention does, until read).
     expect(eren.locator('li.room-item[data-room="general"] .badge')).to_be_hidden()
     expect(eren).to_have_title(re.compile(r"^\(2\) "))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    eren.screenshot(path=str(SHOTS / "rooms-1280x800.png"))
 
     eren.click("#threads-link")
     eren.wait_for_url(re.compile(r"/threads$"))
     line = eren.locator("li.thread-line", has_text="Who takes the release")
     expect(line).to_contain_text("2 replies")
     expect(line.locator(".badge")).to_contain_text("2")
-    expect(line.locator("a.thread-open")).to_have_attribute(
-        "href", f"/rooms/general?thread={root}"
-    )
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    expect(line.locator("a.thread-open")).to_have_attribute("href", f"/rooms/general?thread={root}")
     eren.screenshot(path=str(SHOTS / "threads-1280x800.png"), full_page=True)
 
     phone = pages(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
