@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from chat import actions
+from chat.domain.threads import ReplyTo
 
 from ..conftest import ROOT, room_row, send_as
 from .ui import log_in, reply
@@ -68,11 +69,18 @@ def test_a_reply_to_my_message_shows_in_the_threads_badge_live(server, db, peopl
 
 def test_the_thread_page_reads_without_javascript(server, db, people, pages, root):
     reply(server, db, people["mikasa"], root, "I can take it")
+    general = room_row(db)
+    shown = ReplyTo(thread=root, also_in_room=True)
+    actions.send_message(db, general, people["mikasa"], "it is mine now", None, reply=shown)
+    actions.send_message(db, general, people["eren"], "great", None, reply=ReplyTo(quote=root))
     eren = pages(java_script_enabled=False)
     log_in(eren, server, "eren")
     eren.goto(f"{server.url}/rooms/general/history")
-    eren.click("text=1 reply")
-    expect(eren.locator(f"#m{root}")).to_contain_text("Who takes the release")
-    expect(eren.locator("ol.thread-replies > li")).to_contain_text("I can take it")
+    expect(eren.locator(".thread-link", has_text="replied in a thread")).to_be_visible()
+    expect(eren.locator("blockquote.quote")).to_contain_text("eren: Who takes the release")
     SHOTS.mkdir(parents=True, exist_ok=True)
+    eren.screenshot(path=str(SHOTS / "history-1280x800.png"), full_page=True)
+    eren.click("text=2 replies")
+    expect(eren.locator(f"#m{root}")).to_contain_text("Who takes the release")
+    expect(eren.locator("ol.thread-replies > li").first).to_contain_text("I can take it")
     eren.screenshot(path=str(SHOTS / "thread-page-1280x800.png"), full_page=True)
