@@ -34,6 +34,7 @@ from chat.web import (
     search,
     settings,
     sockets,
+    thread_pages,
     threads,
     worker,
 )
@@ -84,6 +85,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     rooms.init_app(app)
     api.init_app(app)
     threads.init_app(app)
+    thread_pages.init_app(app)
     settings.init_app(app)
     avatars.init_app(app)
     search.init_app(app)

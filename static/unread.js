@@ -30,6 +30,7 @@
 // counted twice. A muted room shows no badge and counts nothing in the title.
 
 import { el } from "./dom.js";
+import { ThreadsBadge } from "./threads_badge.js";
 
 // Asking again when frames overtook the answer: a few times, then the next
 // event asks. Bounds the requests a busy room can cause.
@@ -67,6 +68,14 @@ export class UnreadBadges {
     });
     socket.on("room_removed", (frame) => this.remove(frame.room));
     socket.on("read", (frame) => this.onRead(frame));
+    // The sidebar's Threads entry; its unread replies count in the tab's title too.
+    this.threadsUnread = 0;
+    this.threadsBadge = new ThreadsBadge(socket, {
+      onChange: (unread) => {
+        this.threadsUnread = unread;
+        this.renderTitle();
+      },
+    });
     this.renderTitle();
   }
 
@@ -181,7 +190,10 @@ export class UnreadBadges {
       room.mentions = 0;
       room.mentioning.clear();
     } else if (!frame.deleted) {
-      room.unread += 1;
+      // A reply counts in its thread (static/threads_badge.js), not in the
+      // room, unless it was also sent to the room; a mention in it still
+      // counts in the room's mentions until the thread is read (docs/protocol.md, Threads).
+      if (frame.thread == null || frame.also_in_room) room.unread += 1;
       if (this.mentionsMe(frame.html)) {
         room.mentions += 1;
         room.mentioning.add(frame.seq);
@@ -274,7 +286,7 @@ export class UnreadBadges {
 
   // "(3) #general · Chat": the tab shows there is something new.
   renderTitle() {
-    let total = this.openRoomUnseen;
+    let total = this.openRoomUnseen + this.threadsUnread;
     for (const room of this.rooms.values()) if (!room.muted) total += room.unread;
     document.title = total > 0 ? `(${total}) ${this.baseTitle}` : this.baseTitle;
   }

@@ -10,7 +10,9 @@ from chat.storage import queries
 
 # Messages only (chat and /me actions), never events; a deleted message's text
 # is gone (NULL here, whatever its row holds), and so are its files (deleted
-# with it). `files`: a message's files in order (key, name, size, type). Times are ISO 8601 UTC with
+# with it). `files`: a message's files in order (key, name, size, type).
+# `thread`: a reply's root seq (docs/protocol.md, Threads), `also_in_room` when
+# it shows in the room too, `quote` the seq a quote-reply quotes. Times are ISO 8601 UTC with
 # milliseconds, as in the protocol. The primary key (room_id, seq) gives the
 # order without a sort.
 SQL_EXPORT = (
@@ -27,7 +29,10 @@ SQL_EXPORT = (
     + """ AS reactions,
            (SELECT json_agg(json_build_object('key', f.key, 'name', f.name, 'size', f.size,
                                               'type', f.media_type) ORDER BY f.position)
-            FROM files f WHERE f.room_id = m.room_id AND f.seq = m.seq) AS files
+            FROM files f WHERE f.room_id = m.room_id AND f.seq = m.seq) AS files,
+           m.thread_seq AS thread,
+           m.also_in_room,
+           m.quote_seq AS quote
     FROM messages m
     JOIN users u ON u.id = m.user_id
     WHERE m.room_id = %s AND m.kind IN """

@@ -230,6 +230,8 @@ _MESSAGE_FROM = """
 _MESSAGE_ROWS = _MESSAGE_COLUMNS + _MESSAGE_FROM
 # For reads elsewhere (chat/storage/threads.py) that add their own WHERE.
 SQL_MESSAGE_ROWS = _MESSAGE_ROWS
+# The same with the author's display name, for pages (chat/storage/thread_pages.py).
+SQL_NAMED_MESSAGE_ROWS = _MESSAGE_COLUMNS + ", u.display_name" + _MESSAGE_FROM
 SQL_MESSAGES_BETWEEN = (
     _MESSAGE_ROWS
     + """
@@ -246,29 +248,47 @@ _BEFORE = """
 ) newest ORDER BY seq
 """
 SQL_MESSAGES_BEFORE = "SELECT * FROM (" + _MESSAGE_ROWS + _BEFORE
-# The history pages' read: as SQL_MESSAGES_BEFORE, with the author's display
-# name, which the pages show and frames never carry (a frame is encoded once
-# for every reader; the live page knows names from the room's members).
+# The room's main flow (docs/protocol.md, Threads): messages that are not
+# replies, and replies also sent to the room. A filter on the rows the
+# primary key (room_id, seq) walks, so the history reads keep that index.
+_MAIN_FLOW = " AND (m.thread_seq IS NULL OR m.also_in_room)"
+# The history pages' read: as SQL_MESSAGES_BEFORE for the main flow only,
+# with the author's display name, which the pages show and frames never carry
+# (a frame is encoded once for every reader; the live page knows names from
+# the room's members). Replies are on their thread's page.
 SQL_HISTORY_BEFORE = (
-    "SELECT * FROM (" + _MESSAGE_COLUMNS + ", u.display_name" + _MESSAGE_FROM + _BEFORE
+    "SELECT * FROM ("
+    + _MESSAGE_COLUMNS
+    + ", u.display_name"
+    + _MESSAGE_FROM
+    + """
+    WHERE m.room_id = %(room_id)s AND m.seq < %(before)s AND m.kind = ANY(%(kinds)s)"""
+    + _MAIN_FLOW
+    + """
+    ORDER BY m.seq DESC
+    LIMIT %(limit)s
+) newest ORDER BY seq
+"""
 )
-# The seq of the `offset`-th message (not event) after seq `after`; where the
-# next page of history ends.
+# The seq of the `offset`-th main-flow message (not event) after seq `after`;
+# where the next page of history ends.
 SQL_NTH_MESSAGE_AFTER = (
     """
-    SELECT seq FROM messages
-    WHERE room_id = %s AND seq > %s AND kind IN """
+    SELECT m.seq FROM messages m
+    WHERE m.room_id = %s AND m.seq > %s AND m.kind IN """
     + SQL_MESSAGE_KINDS
+    + _MAIN_FLOW
     + """
-    ORDER BY seq
+    ORDER BY m.seq
     OFFSET %s LIMIT 1
 """
 )
 SQL_HAS_MESSAGE_AFTER = (
     """
     SELECT EXISTS (
-        SELECT 1 FROM messages WHERE room_id = %s AND seq > %s AND kind IN """
+        SELECT 1 FROM messages m WHERE m.room_id = %s AND m.seq > %s AND m.kind IN """
     + SQL_MESSAGE_KINDS
+    + _MAIN_FLOW
     + """
     ) AS found
 """
@@ -483,9 +503,10 @@ def messages_before(
 
 
 def history_before(conn: Connection, room_id: int, before: int, limit: int) -> list[Message]:
-    """The `limit` newest messages (no events) with seq < before, oldest first
-    (as messages_before with `messages_only`), each with its author's
-    `display_name`: what a history page shows."""
+    """The `limit` newest main-flow messages (no events, no replies unless
+    also sent to the room) with seq < before, oldest first (as messages_before
+    with `messages_only`), each with its author's `display_name`: what a
+    history page shows."""
     params = {"room_id": room_id, "before": before, "limit": limit}
     params["kinds"] = _kinds(True)
     return messages_from_rows(conn.execute(SQL_HISTORY_BEFORE, params).fetchall())
@@ -512,12 +533,14 @@ def messages_from_rows(rows: list[dict]) -> list[Message]:
 
 
 def nth_message_after(conn: Connection, room_id: int, after: int, n: int) -> int | None:
-    """The seq of the n-th message (1-based; events not counted) after seq `after`."""
+    """The seq of the n-th main-flow message (1-based; events and replies not
+    counted) after seq `after`."""
     row = conn.execute(SQL_NTH_MESSAGE_AFTER, (room_id, after, n - 1)).fetchone()
     return row["seq"] if row else None
 
 
 def has_message_after(conn: Connection, room_id: int, after: int) -> bool:
+    """Whether a main-flow message follows seq `after` (a newer history page)."""
     return conn.execute(SQL_HAS_MESSAGE_AFTER, (room_id, after)).fetchone()["found"]
 
 

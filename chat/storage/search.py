@@ -73,7 +73,7 @@ SQL_SEARCH = (
     ),
     page AS (
         SELECT m.room_id, m.seq, m.user_id, m.kind, m.content, m.created_at, m.edited_at,
-               h.rank
+               m.thread_seq, h.rank
         FROM hits h
         JOIN messages m ON m.room_id = h.room_id AND m.seq = h.seq
         JOIN visible v ON v.id = m.room_id
@@ -89,7 +89,7 @@ SQL_SEARCH = (
         ORDER BY h.rank DESC, m.room_id DESC, m.seq DESC
         LIMIT %(limit)s
     )
-    SELECT p.rank, p.room_id, p.seq, p.kind, p.created_at, p.edited_at,
+    SELECT p.rank, p.room_id, p.seq, p.kind, p.created_at, p.edited_at, p.thread_seq,
            v.name AS room, v.is_direct, u.username,
            CASE WHEN v.is_direct THEN (
                SELECT o.username FROM room_members om JOIN users o ON o.id = om.user_id

@@ -57,6 +57,9 @@ COLUMNS = (
     "deleted",
     "reactions",
     "files",
+    "thread",
+    "also_in_room",
+    "quote",
 )
 MEDIA_TYPES = {"jsonl": "application/jsonl", "csv": "text/csv; charset=utf-8"}
 
@@ -119,8 +122,24 @@ def csv_chunks(conn: Connection, room_id: int):
                 "true" if deleted else "false",
                 orjson.dumps(reactions).decode() if reactions else "",
                 orjson.dumps(files_listed(files)).decode() if files else "",
+                "" if thread is None else thread,
+                "true" if also_in_room else "false",
+                "" if quote is None else quote,
             )
-            for seq, time, username, kind, content, edited_at, deleted, reactions, files in batch
+            for (
+                seq,
+                time,
+                username,
+                kind,
+                content,
+                edited_at,
+                deleted,
+                reactions,
+                files,
+                thread,
+                also_in_room,
+                quote,
+            ) in batch
         )
         del batch  # not kept alive while the next one is fetched
         yield buffer.getvalue().encode()

@@ -305,6 +305,7 @@ def history(name: str):
             end = queries.nth_message_after(conn, room.id, top, page_size)
             newer = min(end + 1, last_seq + 1) if end is not None else last_seq + 1
     older = messages[0].seq if messages and messages[0].seq > 1 else None
+    on_page = {m.seq for m in messages}
     return render_template(
         "history.html",
         room=with_title(room, my_rooms()),
@@ -316,4 +317,10 @@ def history(name: str):
         older=older,
         newer=newer,
         latest=before > last_seq,
+        quote_url=lambda seq: f"#m{seq}" if seq in on_page else _message_url(room.name, seq),
     )
+
+
+def _message_url(name: str, seq: int) -> str:
+    """The history page that ends with message `seq`, at its anchor."""
+    return url_for("rooms.history", name=name, before=seq + 1, _anchor=f"m{seq}")

@@ -49,6 +49,11 @@ def history_url(room: str, seq: int) -> str:
     return url_for("rooms.history", name=room, before=seq + 1, _anchor=f"m{seq}")
 
 
+def thread_url(room: str, root: int, seq: int) -> str:
+    """A reply's place: its thread's page (chat/web/thread_pages.py), at its anchor."""
+    return url_for("thread_pages.thread", name=room, seq=root, _anchor=f"m{seq}")
+
+
 def _result(row: dict) -> dict:
     partner = row["partner"]
     title = f"@{partner}" if row["is_direct"] and partner else f"#{row['room']}"
@@ -63,7 +68,14 @@ def _result(row: dict) -> dict:
         "edited": row["edited_at"] is not None,
         "rank": row["rank"],
         "snippet": snippet_html(row["headline"]),
-        "url": history_url(row["room"], row["seq"]),
+        # A reply (docs/protocol.md, Threads): its thread's root seq, and its
+        # link goes into the thread, where it shows.
+        "thread": row["thread_seq"],
+        "url": (
+            thread_url(row["room"], row["thread_seq"], row["seq"])
+            if row["thread_seq"] is not None
+            else history_url(row["room"], row["seq"])
+        ),
     }
 
 

@@ -65,3 +65,14 @@ def thread_state(server, db, user: User, seq: int, room: str = "general") -> dic
     response = api.get(f"{server.url}/api/rooms/{room}/threads/{seq}")
     assert response.status_code == 200, response.text
     return response.json()["state"]
+
+
+def reply(server, db, user: User, root: int, text: str, room: str = "general") -> int:
+    """Reply in the thread of `root` as `user` through the JSON API; the reply's seq."""
+    api = http()
+    api.headers["Authorization"] = f"Bearer {make_token(db, user)}"
+    response = api.post(
+        f"{server.url}/api/rooms/{room}/messages", json={"content": text, "thread": root}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["seq"]

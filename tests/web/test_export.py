@@ -140,7 +140,7 @@ def test_the_formula_guard(cell, written):
 def test_an_empty_room(client, db, eren, headers):
     assert client.get("/api/rooms/general/export.jsonl", headers=headers, buffered=True).data == b""
     assert client.get("/api/rooms/general/export.csv", headers=headers, buffered=True).data == (
-        b"seq,time,username,kind,content,edited_at,deleted,reactions,files\r\n"
+        b"seq,time,username,kind,content,edited_at,deleted,reactions,files,thread,also_in_room,quote\r\n"
     )
 
 
