@@ -1,6 +1,6 @@
 // Older messages on the live room page. Scrolling near the top of #messages
 // loads the messages before the oldest one shown, a page at a time, from
-// GET /api/rooms/<name>/messages?before=<seq>&only=messages (docs/protocol.md:
+// GET /api/rooms/<name>/messages?before=<seq>&only=main (docs/protocol.md:
 // keyset paging on seq, each message in its current state), until the room's
 // first message, above which a "Start of #room" line ends the list. The
 // message that was at the top of the view stays exactly where it was.
@@ -104,7 +104,7 @@ export class Scrollback {
     this.busy(true, "Loading older messages…");
     let frames;
     try {
-      const query = `before=${before}&limit=${limit}&only=messages`;
+      const query = `before=${before}&limit=${limit}&only=main`;
       const response = await fetch(`/api/rooms/${encodeURIComponent(this.room)}/messages?${query}`, {
         credentials: "same-origin",
         headers: { Accept: "application/json" },

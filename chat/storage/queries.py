@@ -232,44 +232,33 @@ _MESSAGE_ROWS = _MESSAGE_COLUMNS + _MESSAGE_FROM
 SQL_MESSAGE_ROWS = _MESSAGE_ROWS
 # The same with the author's display name, for pages (chat/storage/thread_pages.py).
 SQL_NAMED_MESSAGE_ROWS = _MESSAGE_COLUMNS + ", u.display_name" + _MESSAGE_FROM
-SQL_MESSAGES_BETWEEN = (
-    _MESSAGE_ROWS
-    + """
+# The room's main flow (docs/protocol.md, Threads): messages that are not
+# replies, and replies also sent to the room. A filter on the rows the
+# primary key (room_id, seq) walks, so the reads keep that index.
+_MAIN_FLOW = " AND (m.thread_seq IS NULL OR m.also_in_room)"
+_BETWEEN = """
     WHERE m.room_id = %(room_id)s AND m.seq > %(after)s AND m.seq < %(before)s
-      AND m.kind = ANY(%(kinds)s)
+      AND m.kind = ANY(%(kinds)s)"""
+_SEQ_ORDER = """
     ORDER BY m.seq
     LIMIT %(limit)s
 """
-)
+SQL_MESSAGES_BETWEEN = _MESSAGE_ROWS + _BETWEEN + _SEQ_ORDER
+SQL_MAIN_FLOW_BETWEEN = _MESSAGE_ROWS + _BETWEEN + _MAIN_FLOW + _SEQ_ORDER
 _BEFORE = """
-    WHERE m.room_id = %(room_id)s AND m.seq < %(before)s AND m.kind = ANY(%(kinds)s)
+    WHERE m.room_id = %(room_id)s AND m.seq < %(before)s AND m.kind = ANY(%(kinds)s)"""
+_NEWEST = """
     ORDER BY m.seq DESC
     LIMIT %(limit)s
 ) newest ORDER BY seq
 """
-SQL_MESSAGES_BEFORE = "SELECT * FROM (" + _MESSAGE_ROWS + _BEFORE
-# The room's main flow (docs/protocol.md, Threads): messages that are not
-# replies, and replies also sent to the room. A filter on the rows the
-# primary key (room_id, seq) walks, so the history reads keep that index.
-_MAIN_FLOW = " AND (m.thread_seq IS NULL OR m.also_in_room)"
+SQL_MESSAGES_BEFORE = "SELECT * FROM (" + _MESSAGE_ROWS + _BEFORE + _NEWEST
+SQL_MAIN_FLOW_BEFORE = "SELECT * FROM (" + _MESSAGE_ROWS + _BEFORE + _MAIN_FLOW + _NEWEST
 # The history pages' read: as SQL_MESSAGES_BEFORE for the main flow only,
 # with the author's display name, which the pages show and frames never carry
 # (a frame is encoded once for every reader; the live page knows names from
 # the room's members). Replies are on their thread's page.
-SQL_HISTORY_BEFORE = (
-    "SELECT * FROM ("
-    + _MESSAGE_COLUMNS
-    + ", u.display_name"
-    + _MESSAGE_FROM
-    + """
-    WHERE m.room_id = %(room_id)s AND m.seq < %(before)s AND m.kind = ANY(%(kinds)s)"""
-    + _MAIN_FLOW
-    + """
-    ORDER BY m.seq DESC
-    LIMIT %(limit)s
-) newest ORDER BY seq
-"""
-)
+SQL_HISTORY_BEFORE = "SELECT * FROM (" + SQL_NAMED_MESSAGE_ROWS + _BEFORE + _MAIN_FLOW + _NEWEST
 # The seq of the `offset`-th main-flow message (not event) after seq `after`;
 # where the next page of history ends.
 SQL_NTH_MESSAGE_AFTER = (
@@ -483,23 +472,35 @@ def messages_between(
     limit: int,
     *,
     messages_only: bool = False,
+    main_only: bool = False,
 ) -> list[Message]:
     """Up to `limit` messages and events with after < seq < before, oldest first
-    (html always rendered: see _messages); `messages_only` leaves the events out."""
+    (html always rendered: see messages_from_rows); `messages_only` leaves the
+    events out, `main_only` the events and the replies not also sent to the
+    room (the main flow)."""
     params = {"room_id": room_id, "after": after, "before": before, "limit": limit}
-    params["kinds"] = _kinds(messages_only)
-    return messages_from_rows(conn.execute(SQL_MESSAGES_BETWEEN, params).fetchall())
+    params["kinds"] = _kinds(messages_only or main_only)
+    sql = SQL_MAIN_FLOW_BETWEEN if main_only else SQL_MESSAGES_BETWEEN
+    return messages_from_rows(conn.execute(sql, params).fetchall())
 
 
 def messages_before(
-    conn: Connection, room_id: int, before: int, limit: int, *, messages_only: bool = False
+    conn: Connection,
+    room_id: int,
+    before: int,
+    limit: int,
+    *,
+    messages_only: bool = False,
+    main_only: bool = False,
 ) -> list[Message]:
     """The `limit` newest messages and events with seq < before, oldest first
-    (as messages_between). With `messages_only`, the `limit` newest messages:
-    what a reader paging back needs, each message in its current state."""
+    (as messages_between). With `messages_only`, the `limit` newest messages,
+    each in its current state; with `main_only`, those of the main flow: what
+    the room page pages back through."""
     params = {"room_id": room_id, "before": before, "limit": limit}
-    params["kinds"] = _kinds(messages_only)
-    return messages_from_rows(conn.execute(SQL_MESSAGES_BEFORE, params).fetchall())
+    params["kinds"] = _kinds(messages_only or main_only)
+    sql = SQL_MAIN_FLOW_BEFORE if main_only else SQL_MESSAGES_BEFORE
+    return messages_from_rows(conn.execute(sql, params).fetchall())
 
 
 def history_before(conn: Connection, room_id: int, before: int, limit: int) -> list[Message]:

@@ -185,7 +185,8 @@ def open_direct():
 @bp.get("/rooms/<name>/messages")
 def list_messages(name: str):
     """Messages and events oldest first: `after=N` pages forward, else the newest
-    before `before`; `only=messages` leaves the events out."""
+    before `before`; `only=messages` leaves the events out, `only=main` the
+    events and the replies not also sent to the room."""
     room = room_or_404(name)
     after, before = seq_arg("after"), seq_arg("before")
     limit = seq_arg("limit")
@@ -194,19 +195,21 @@ def list_messages(name: str):
     if not 1 <= limit <= MAX_LIMIT:
         abort(400, description=f"limit must be 1 to {MAX_LIMIT}")
     only = request.args.get("only", "")
-    if only not in ("", "messages"):
-        abort(400, description="only must be 'messages' (or left out, for messages and events)")
-    messages_only = only == "messages"
+    if only not in ("", "messages", "main"):
+        abort(
+            400,
+            description="only must be 'messages' or 'main' (or left out, for messages and events)",
+        )
+    # main: the room's main flow (no events; replies only when also sent to the room).
+    which = {"messages_only": only == "messages", "main_only": only == "main"}
     with worker.connection() as conn:
         # `before=0` is a bound like any other (nothing is below seq 0), not "no bound".
         if after is not None:
             upto = SEQ_MAX if before is None else before
-            rows = queries.messages_between(
-                conn, room.id, after, upto, limit, messages_only=messages_only
-            )
+            rows = queries.messages_between(conn, room.id, after, upto, limit, **which)
         else:
             upto = room.last_seq + 1 if before is None else before
-            rows = queries.messages_before(conn, room.id, upto, limit, messages_only=messages_only)
+            rows = queries.messages_before(conn, room.id, upto, limit, **which)
     return jsonify(
         room=room.name,
         last_seq=room.last_seq,

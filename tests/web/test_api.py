@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from chat import actions
 from chat.domain.entities import User
+from chat.domain.threads import ReplyTo
 
 from ..conftest import csrf_token, make_token, make_user, room_row
 
@@ -266,6 +267,27 @@ def test_only_messages_leaves_events_out_and_shows_current_state(client, db, use
     assert seqs(page) == [4, 5, 8]
     forward = client.get("/api/rooms/general/messages?after=4&only=messages", headers=headers)
     assert seqs(forward) == [5, 8, 9]
+
+
+def test_only_main_leaves_replies_out_unless_also_sent_to_the_room(client, db, user, headers):
+    """The room page pages back through the main flow: a busy thread does not
+    push the room's own messages off a page."""
+    seed(db, user, 2)  # seqs 1-2
+    room = room_row(db)
+    for text, also in (("r1", False), ("r2", True), ("r3", False)):  # seqs 3-5
+        actions.send_message(db, room, user, text, None, reply=ReplyTo(1, also))
+    seed(db, user, 1)  # seq 6
+    main = client.get("/api/rooms/general/messages?before=7&only=main", headers=headers)
+    assert seqs(main) == [1, 2, 4, 6]
+    assert main.json["messages"][0]["replies"]["count"] == 3
+    page = client.get("/api/rooms/general/messages?before=7&limit=2&only=main", headers=headers)
+    assert seqs(page) == [4, 6]
+    forward = client.get("/api/rooms/general/messages?after=1&only=main", headers=headers)
+    assert seqs(forward) == [2, 4, 6]
+    every = client.get("/api/rooms/general/messages?before=7&only=messages", headers=headers)
+    assert seqs(every) == [1, 2, 3, 4, 5, 6]
+    bad = client.get("/api/rooms/general/messages?only=replies", headers=headers)
+    assert bad.status_code == 400
 
 
 # Each example: a room built by a script of sends and edits (an edit's event
