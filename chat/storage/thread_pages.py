@@ -6,21 +6,11 @@ from psycopg import Connection
 
 from chat.domain.entities import Message
 from chat.storage.queries import SQL_MESSAGE_KINDS, SQL_NAMED_MESSAGE_ROWS, messages_from_rows
+from chat.storage.threads import SQL_THREAD_WHERE
 
 # As threads.SQL_THREAD_MESSAGES (the root by primary key, replies by the
 # messages_thread index), each row with its author's display name.
-SQL_THREAD_PAGE = (
-    SQL_NAMED_MESSAGE_ROWS
-    + """
-    WHERE m.room_id = %(room_id)s
-      AND ((m.seq = %(root)s AND %(after)s < %(root)s)
-           OR (m.thread_seq = %(root)s AND m.seq > %(after)s AND m.kind IN """
-    + SQL_MESSAGE_KINDS
-    + """))
-    ORDER BY m.seq
-    LIMIT %(limit)s
-"""
-)
+SQL_THREAD_PAGE = SQL_NAMED_MESSAGE_ROWS + SQL_THREAD_WHERE
 # The root alone (a page past the first shows it too, above its replies).
 SQL_THREAD_ROOT = (
     SQL_NAMED_MESSAGE_ROWS

@@ -49,13 +49,18 @@ _STATE_COLUMNS = (
 """
 )
 # The followers of the given threads, each with their state: whom the writer
-# tells of a new reply (thread_follows_thread index).
+# tells of a new reply (thread_follows_thread index). FOR SHARE: a follower
+# reading the thread meanwhile (actions.read_thread updates their row) either
+# commits first, and this reads their new read seq, or waits for the reply's
+# commit and tells the count after it; so the last thread_updated a device
+# gets is never a stale count.
 SQL_FOLLOWER_STATES = (
     _STATE_COLUMNS
     + """
     WHERE (f.room_id, f.root_seq) IN (
         SELECT * FROM unnest(%(room_ids)s::bigint[], %(roots)s::bigint[])
     ) AND f.following
+    FOR SHARE OF f
 """
 )
 # One person's state of one thread (None: no row, or not a member).
@@ -89,10 +94,10 @@ LIMIT %(limit)s
 """
 )
 # A thread's root and its replies after `after`, in seq order (messages_thread
-# index; the root by primary key).
-SQL_THREAD_MESSAGES = (
-    SQL_MESSAGE_ROWS
-    + """
+# index; the root by primary key): the WHERE of the thread reads, here and on
+# the thread pages (chat/storage/thread_pages.py).
+SQL_THREAD_WHERE = (
+    """
     WHERE m.room_id = %(room_id)s
       AND ((m.seq = %(root)s AND %(after)s < %(root)s)
            OR (m.thread_seq = %(root)s AND m.seq > %(after)s AND m.kind IN """
@@ -100,6 +105,15 @@ SQL_THREAD_MESSAGES = (
     + """))
     ORDER BY m.seq
     LIMIT %(limit)s
+"""
+)
+SQL_THREAD_MESSAGES = SQL_MESSAGE_ROWS + SQL_THREAD_WHERE
+# The given messages (room_id, seq) in their current state: the roots of a
+# page of the Threads view, in one read (messages' primary key).
+SQL_MESSAGES_AT = (
+    SQL_MESSAGE_ROWS.replace("SELECT", "SELECT m.room_id AS at_room_id,", 1)
+    + """
+    WHERE (m.room_id, m.seq) IN (SELECT * FROM unnest(%s::bigint[], %s::bigint[]))
 """
 )
 # The root of the thread message `seq` belongs to: itself, or its thread's root.
@@ -142,9 +156,13 @@ def followed_threads(conn: Connection, user_id: int, limit: int) -> list[Followe
     """The Threads view: the person's followed threads (unread first, then the
     latest reply first), each with its root message as it is now."""
     rows = conn.execute(SQL_FOLLOWED_THREADS, _params(user_id=user_id, limit=limit)).fetchall()
+    keys = [(row["room_id"], row["root_seq"]) for row in rows]
+    found = conn.execute(SQL_MESSAGES_AT, ([k[0] for k in keys], [k[1] for k in keys])).fetchall()
+    at = [(row["at_room_id"], row["seq"]) for row in found]
+    roots = dict(zip(at, messages_from_rows(found), strict=True))
     followed = []
     for row in rows:
-        (root,) = thread_messages(conn, row["room_id"], row["root_seq"], 0, 1)
+        root = roots[(row["room_id"], row["root_seq"])]
         replies = root.replies or ThreadSummary(0, row["last_reply_seq"], row["last_reply_at"])
         followed.append(FollowedThread(ThreadState.from_row(row), root, replies))
     return followed
