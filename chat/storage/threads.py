@@ -108,6 +108,22 @@ SQL_THREAD_WHERE = (
 """
 )
 SQL_THREAD_MESSAGES = SQL_MESSAGE_ROWS + SQL_THREAD_WHERE
+# A thread's replies (the messages_thread index) after one seq and before
+# another: the first `limit` of them (paging forward), or the last `limit`
+# (the newest, paging back), oldest first either way.
+_REPLIES_WHERE = (
+    """
+    WHERE m.room_id = %(room_id)s AND m.thread_seq = %(root)s
+      AND m.seq > %(after)s AND m.seq < %(before)s AND m.kind IN """
+    + SQL_MESSAGE_KINDS
+)
+SQL_FIRST_REPLIES = SQL_MESSAGE_ROWS + _REPLIES_WHERE + " ORDER BY m.seq LIMIT %(limit)s"
+SQL_LAST_REPLIES = (
+    "SELECT * FROM ("
+    + SQL_MESSAGE_ROWS
+    + _REPLIES_WHERE
+    + " ORDER BY m.seq DESC LIMIT %(limit)s) newest ORDER BY seq"
+)
 # The given messages (room_id, seq) in their current state: the roots of a
 # page of the Threads view, in one read (messages' primary key).
 SQL_MESSAGES_AT = (
@@ -173,6 +189,22 @@ def root_of(conn: Connection, room_id: int, seq: int) -> int | None:
     for a message that is not a reply); None if `seq` is not a message."""
     row = conn.execute(SQL_ROOT_OF, (room_id, seq)).fetchone()
     return row["root"] if row else None
+
+
+def replies(
+    conn: Connection, room_id: int, root: int, after: int, before: int, limit: int, newest: bool
+) -> list[Message]:
+    """Up to `limit` replies of the thread with after < seq < before, oldest
+    first: the first of them, or with `newest` the last (paging back)."""
+    params = {"room_id": room_id, "root": root, "after": after, "before": before, "limit": limit}
+    sql = SQL_LAST_REPLIES if newest else SQL_FIRST_REPLIES
+    return messages_from_rows(conn.execute(sql, params).fetchall())
+
+
+def message_at(conn: Connection, room_id: int, seq: int) -> Message | None:
+    """Message `seq` of the room in its current state (a thread's root)."""
+    rows = conn.execute(SQL_MESSAGES_AT, ([room_id], [seq])).fetchall()
+    return messages_from_rows(rows)[0] if rows else None
 
 
 def thread_messages(

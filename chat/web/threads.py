@@ -43,27 +43,39 @@ def _root_or_404(room_id: int, seq: int, name: str) -> int:
 
 @bp.get("/rooms/<name>/threads/<int:seq>")
 def get_thread(name: str, seq: int):
-    """A thread: its root and replies after `after` (oldest first, `limit` at
-    most), and the caller's state of it (null when they never followed it).
-    A reply's seq names its thread."""
+    """A thread: its `root` and a page of `replies`, oldest first: with `after=N`
+    the first `limit` after it, else the newest `limit` before `before` (or
+    the newest of all); `more` says whether replies lie beyond the page (after
+    it, paging forward; before it, paging back). The caller's `state` of it
+    (null when they never followed it). A reply's seq names its thread."""
     room = room_or_404(name)
-    after = seq_arg("after") or 0
-    limit = seq_arg("limit") or DEFAULT_LIMIT
+    after, before = seq_arg("after"), seq_arg("before")
+    limit = seq_arg("limit")
+    if limit is None:
+        limit = DEFAULT_LIMIT
     if not 1 <= limit <= MAX_LIMIT:
         abort(400, description=f"limit must be 1 to {MAX_LIMIT}")
     root = _root_or_404(room.id, min(seq, SEQ_MAX), room.name)
+    newest = after is None
     with worker.connection() as conn:
-        rows = threads.thread_messages(conn, room.id, root, after, limit + 1)
+        root_message = threads.message_at(conn, room.id, root)
+        page = threads.replies(
+            conn,
+            room.id,
+            root,
+            after or 0,
+            SEQ_MAX if before is None else before,
+            limit + 1,
+            newest,
+        )
         state = threads.thread_state(conn, current_user.id, room.id, root)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    root_row = next((m for m in rows if m.seq == root), None)
-    replies = [m for m in rows if m.seq != root]
+    more = len(page) > limit
+    page = page[1:] if more and newest else page[:limit]
     return jsonify(
         room=room.name,
         thread=root,
-        root=outbound.row_message(room.name, root_row) if root_row else None,
-        replies=[outbound.row_message(room.name, m) for m in replies],
+        root=outbound.row_message(room.name, root_message),
+        replies=[outbound.row_message(room.name, m) for m in page],
         more=more,
         state=outbound.thread_state_json(state) if state else None,
     )

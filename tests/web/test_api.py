@@ -290,6 +290,33 @@ def test_only_main_leaves_replies_out_unless_also_sent_to_the_room(client, db, u
     assert bad.status_code == 400
 
 
+def test_a_thread_pages_back_from_its_newest_replies_and_forward_from_after(
+    client, db, user, headers
+):
+    """The thread panel opens on the newest replies and pages back; a script
+    pages forward with `after`. The root comes with every page, uncounted."""
+    seed(db, user, 1)  # the root, seq 1
+    room = room_row(db)
+    replies = [
+        actions.send_message(db, room, user, f"r{i}", None, reply=ReplyTo(1)).seq for i in range(7)
+    ]  # seqs 2-8
+    newest = client.get("/api/rooms/general/threads/1?limit=3", headers=headers).json
+    assert newest["root"]["seq"] == 1
+    assert [r["seq"] for r in newest["replies"]] == replies[-3:] and newest["more"]
+    older = client.get("/api/rooms/general/threads/1?limit=3&before=6", headers=headers).json
+    assert [r["seq"] for r in older["replies"]] == [3, 4, 5] and older["more"]
+    oldest = client.get("/api/rooms/general/threads/1?limit=3&before=3", headers=headers).json
+    assert [r["seq"] for r in oldest["replies"]] == [2] and not oldest["more"]
+    forward = client.get("/api/rooms/general/threads/4?limit=3&after=5", headers=headers).json
+    assert forward["thread"] == 1 and [r["seq"] for r in forward["replies"]] == [6, 7, 8]
+    assert not forward["more"]
+    one = client.get("/api/rooms/general/threads/1?limit=1&after=0", headers=headers).json
+    assert [r["seq"] for r in one["replies"]] == [2] and one["more"]
+    for limit in ("0", "201", "x"):
+        answer = client.get(f"/api/rooms/general/threads/1?limit={limit}", headers=headers)
+        assert answer.status_code == 400
+
+
 # Each example: a room built by a script of sends and edits (an edit's event
 # takes the next seq, between messages), read back page by page.
 _ROOM_SCRIPTS = st.lists(st.sampled_from(["send", "send", "send", "edit"]), max_size=130)

@@ -160,6 +160,9 @@ def test_a_deleted_root_leaves_its_replies_readable(app, db, thread, eren):
     assert "Who takes the release?" not in html
     assert seqs_on(html) == [root, *replies]
     assert "I can take it" in html
+    # The deleted root keeps its author and time, as the live panel shows them.
+    head = html[html.index(f'id="m{root}"') : html.index("original message deleted")]
+    assert 'title="@eren"' in head and "<time" in head
 
 
 @pytest.mark.parametrize("path", ["/rooms/general/threads/999", "/rooms/nowhere/threads/1"])
