@@ -69,6 +69,17 @@ def seq_arg(name: str) -> int | None:
     return int(raw)
 
 
+def limit_arg(default: int, most: int) -> int:
+    """The optional `limit` query argument: 1 to `most`, `default` when left
+    out; aborts with 400 for anything else."""
+    limit = seq_arg("limit")
+    if limit is None:
+        return default
+    if not 1 <= limit <= most:
+        abort(400, description=f"limit must be 1 to {most}")
+    return limit
+
+
 def api_login_required() -> None:
     """For JSON routes: a Bearer token or a session, else 401; a session-authenticated
     write also needs the CSRF token (a token-authenticated call carries no cookie)."""

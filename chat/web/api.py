@@ -20,7 +20,7 @@ from chat.protocol import outbound
 from chat.realtime import commands
 from chat.storage import queries
 from chat.web import worker
-from chat.web.access import api_login_required, room_or_404, seq_arg
+from chat.web.access import api_login_required, limit_arg, room_or_404, seq_arg
 from chat.web.avatars import avatar_url
 from chat.web.forms import csrf
 from chat.web.limits import send_limited
@@ -189,11 +189,7 @@ def list_messages(name: str):
     events and the replies not also sent to the room."""
     room = room_or_404(name)
     after, before = seq_arg("after"), seq_arg("before")
-    limit = seq_arg("limit")
-    if limit is None:
-        limit = DEFAULT_LIMIT
-    if not 1 <= limit <= MAX_LIMIT:
-        abort(400, description=f"limit must be 1 to {MAX_LIMIT}")
+    limit = limit_arg(DEFAULT_LIMIT, MAX_LIMIT)
     only = request.args.get("only", "")
     if only not in ("", "messages", "main"):
         abort(

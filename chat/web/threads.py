@@ -13,7 +13,7 @@ from chat.domain.validate import SEQ_MAX
 from chat.protocol import outbound
 from chat.storage import threads
 from chat.web import worker
-from chat.web.access import api_login_required, room_or_404, seq_arg
+from chat.web.access import api_login_required, limit_arg, room_or_404, seq_arg
 from chat.web.forms import csrf
 
 bp = Blueprint("threads_api", __name__, url_prefix="/api")
@@ -50,11 +50,7 @@ def get_thread(name: str, seq: int):
     (null when they never followed it). A reply's seq names its thread."""
     room = room_or_404(name)
     after, before = seq_arg("after"), seq_arg("before")
-    limit = seq_arg("limit")
-    if limit is None:
-        limit = DEFAULT_LIMIT
-    if not 1 <= limit <= MAX_LIMIT:
-        abort(400, description=f"limit must be 1 to {MAX_LIMIT}")
+    limit = limit_arg(DEFAULT_LIMIT, MAX_LIMIT)
     root = _root_or_404(room.id, min(seq, SEQ_MAX), room.name)
     newest = after is None
     with worker.connection() as conn:
