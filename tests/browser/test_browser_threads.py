@@ -476,3 +476,17 @@ def test_edits_and_reactions_of_a_reply_also_in_the_room_show_in_both(server, pe
             expect(item.locator(".reactions button.reaction[data-emoji='🎉'] .count")).to_have_text(
                 "1"
             )
+
+
+def test_the_thread_box_emoji_button_inserts_on_a_phone(server, people, pages):
+    phone = in_the_room(pages, server, "eren", **PHONE)
+    send(phone, "how was it?")
+    open_thread(phone, stored(phone, "how was it?"))
+    phone.fill("#thread-content", "great ")
+    phone.locator("#thread-emoji-button").click()
+    picker = phone.locator("#emoji-picker")
+    expect(picker).to_be_visible()
+    choice = picker.locator("button[data-emoji='🎉']").first
+    choice.click()  # a real click: the picker is above the panel, not under it
+    expect(phone.locator("#thread-content")).to_have_value("great 🎉")
+    expect(phone.locator("#thread-content")).to_be_focused()
