@@ -17,7 +17,8 @@
 // Stable hooks for browser tests:
 //   #thread-panel (region "Thread", hidden when closed; .room-layout.thread-open)
 //   #thread-messages  li.message#t<seq> each, the root first (li.thread-root);
-//                     own replies li.pending until stored (as in the room)
+//                     own replies li.pending until stored (as in the room); a
+//                     quote's link to one of them: li.highlight, here
 //   #thread-follow    aria-pressed, "Follow" / "Following"; #thread-close
 //   #thread-send, #thread-content, #thread-also, #thread-note (why not sent),
 //   #thread-quote-chip, #thread-emoji-button, #thread-attach-button,
@@ -59,6 +60,9 @@ export class ThreadPanel {
     });
     this.names.onChange((usernames) => usernames.forEach((u) => this.view.rename(u)));
     this.setUpBox(nameOf);
+    // A quote of a message of this thread: to it, here (the room's list has
+    // only the root and replies also sent to it).
+    this.list.addEventListener("click", (event) => this.showQuoted(event));
     this.followButton.addEventListener("click", () => this.toggleFollow());
     document.getElementById("thread-close").addEventListener("click", () => this.close());
     this.panel.addEventListener("keydown", (event) => {
@@ -220,6 +224,16 @@ export class ThreadPanel {
     }
     this.view.fillMessage(entry.li, { seq: frame.seq, username: this.me });
     this.view.place(entry.li, frame.seq);
+  }
+
+  showQuoted(event) {
+    const seq = event.target.closest("a.quote-link")?.hash.match(/^#m(\d+)$/)?.[1];
+    const li = seq && document.getElementById(`t${seq}`);
+    if (!li) return;
+    event.preventDefault();
+    for (const old of this.list.querySelectorAll("li.highlight")) old.classList.remove("highlight");
+    li.classList.add("highlight");
+    li.scrollIntoView({ block: "center" });
   }
 
   scrollToEnd() {

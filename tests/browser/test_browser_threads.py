@@ -357,6 +357,11 @@ def test_quote_inside_a_thread(server, people, pages):
         expect(item.locator("blockquote.quote .quote-text")).to_have_text("at the **gate**")
         expect(message(page, "which gate?")).to_have_count(0)
 
+    # Its link goes to the quoted reply in the panel (the room's list has not got it).
+    theirs.locator("li.message", has_text="which gate?").locator("a.quote-link").click()
+    expect(quoted).to_have_class(re.compile(r"\bhighlight\b"))
+    assert "#m" not in mikasa.url
+
     # Esc drops the quote and keeps the panel open; the next reply carries none.
     quote_in_thread(mikasa, quoted)
     expect(chip).to_be_visible()
