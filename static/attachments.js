@@ -18,6 +18,8 @@
 //                         .chip-error, button.chip-remove
 //   #attach-note          why files were not attached (more than MAX_FILES)
 //   #drop-zone            shown over the room while files are dragged over it
+// (The thread panel's box has its own, the same ids with "thread-" before
+// them: #thread-attach-button, #thread-attachments, #thread-drop-zone…)
 import { el } from "./dom.js";
 import { humanSize } from "./files_view.js";
 import { icon } from "./icons.js";
@@ -72,18 +74,19 @@ function hasFiles(event) {
 export class Attachments {
   // form: the message form (the chips go at its top, the paperclip before its
   // textarea); dropTarget: where files may be dropped (the room); onChange():
-  // the set of chips or their states changed.
-  constructor({ form, dropTarget, onChange = () => {} }) {
+  // the set of chips or their states changed. idPrefix: before each id above
+  // (a second box on the page: the thread panel's, static/thread_panel.js).
+  constructor({ form, dropTarget, onChange = () => {}, idPrefix = "" }) {
     this.form = form;
     this.onChange = onChange;
     // { li, name, size, state, xhr, blob (until sent), tries, timer, file (the server's JSON once done) }
     this.chips = [];
     this.list = el("ul", "attachments");
-    this.list.id = "attachments";
+    this.list.id = `${idPrefix}attachments`;
     this.list.setAttribute("aria-label", "Files to send");
     this.list.hidden = true;
     this.note = el("p", "attach-note");
-    this.note.id = "attach-note";
+    this.note.id = `${idPrefix}attach-note`;
     this.note.setAttribute("role", "alert");
     this.note.hidden = true;
     form.prepend(this.list, this.note);
@@ -92,11 +95,11 @@ export class Attachments {
     this.input.type = "file";
     this.input.multiple = true;
     this.input.hidden = true;
-    this.input.id = "attach-input";
+    this.input.id = `${idPrefix}attach-input`;
     this.button = el("button", "attach-button ghost");
     this.button.append(icon("paperclip"));
     this.button.type = "button";
-    this.button.id = "attach-button";
+    this.button.id = `${idPrefix}attach-button`;
     this.button.title = "Attach files";
     this.button.setAttribute("aria-label", "Attach files");
     form.querySelector("textarea").before(this.button, this.input);
@@ -110,7 +113,7 @@ export class Attachments {
       const remove = event.target.closest("button.chip-remove");
       if (remove) this.remove(this.chips.find((chip) => chip.li === remove.closest("li")));
     });
-    if (dropTarget) this.acceptDrops(dropTarget);
+    if (dropTarget) this.acceptDrops(dropTarget, idPrefix);
   }
 
   get count() {
@@ -358,9 +361,9 @@ export class Attachments {
 
   // Files dragged over the room: a drop zone says where they go; dropped, they
   // are attached. `depth` counts enter/leave pairs of the target's children.
-  acceptDrops(target) {
+  acceptDrops(target, idPrefix) {
     const zone = el("div", "drop-zone");
-    zone.id = "drop-zone";
+    zone.id = `${idPrefix}drop-zone`;
     zone.append(el("p", "", "Drop files to attach them to your message"));
     zone.hidden = true;
     target.append(zone);
@@ -393,10 +396,11 @@ export class Attachments {
     });
     window.addEventListener("dragend", hide);
     // Dropped anywhere else on the page, a file is not opened in place of the
-    // page (the browser's default): nothing happens.
+    // page (the browser's default): nothing happens. Unless another box's
+    // target took it (the thread panel's and the room's, side by side).
     for (const type of ["dragover", "drop"]) {
       window.addEventListener(type, (event) => {
-        if (!hasFiles(event) || target.contains(event.target)) return;
+        if (!hasFiles(event) || event.defaultPrevented || target.contains(event.target)) return;
         event.preventDefault();
         event.dataTransfer.dropEffect = "none";
       });

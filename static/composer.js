@@ -28,6 +28,9 @@
 //                   "removed" (from the room), "archived" (the room is read-only);
 //                   .closed on the form, the textarea and buttons disabled. The
 //                   server renders it closed (form[data-closed]) for an archived room
+// The thread panel (static/thread_panel.js) has a second box made by this class:
+// its ids are the same with "thread-" before them (#thread-emoji-button,
+// #thread-send-closed, its files' ids), and it keeps no draft.
 import { LengthMeter, isBlank } from "./message_text.js";
 import { Autocomplete } from "./autocomplete.js";
 import { Attachments } from "./attachments.js";
@@ -64,31 +67,35 @@ export class Composer {
   // room, me: whose draft it is. picker: static/emoji_picker.js's. onEditLast():
   // open the edit box of your last message; false when there is none.
   // online(): the usernames the page shows online (first among suggestions).
-  constructor({ form, max, onSend, room, me, picker = null, onEditLast = () => false, online }) {
+  // idPrefix: before the ids this box makes (a second box on the page);
+  // dropTarget: where files may be dropped (the room by default); drafts: whether
+  // the text is kept as the room's draft.
+  constructor({ form, max, onSend, room, me, picker = null, onEditLast = () => false, online, idPrefix = "", dropTarget = form.closest(".room"), drafts = true }) {
     this.form = form;
     this.input = form.querySelector("textarea");
     this.submitButton = form.querySelector("button[type=submit]");
     // Why the box is closed, by reason: each is lifted on its own (reopen), and
     // the box opens once none is left. The server may have closed it already.
     this.closures = new Map(); // reason -> { message, link }
-    const rendered = form.querySelector("#send-closed");
+    this.idPrefix = idPrefix;
+    const rendered = form.querySelector(".send-closed");
     if (form.dataset.closed && rendered) {
       this.closures.set(form.dataset.closed, { message: rendered.textContent, link: null });
     }
     this.onSend = onSend;
     this.onEditLast = onEditLast;
-    this.draftKey = draftKey(me, room);
+    this.draftKey = drafts ? draftKey(me, room) : null;
     // Checked here, with a reason in the page, not by the browser's bubble.
     form.noValidate = true;
     this.meter = new LengthMeter({
       box: this.input,
-      counter: form.querySelector("#send-counter"),
-      note: form.querySelector("#send-note"),
+      counter: form.querySelector(".counter"),
+      note: form.querySelector(".text-note"),
       submit: this.submitButton,
       max,
     });
-    this.suggestions = new Autocomplete({ input: this.input, anchor: form, room, me, online });
-    this.attachments = new Attachments({ form, dropTarget: form.closest(".room"), onChange: () => this.meter.update() });
+    this.suggestions = new Autocomplete({ input: this.input, anchor: form, room, me, online, id: `${idPrefix}suggestions` });
+    this.attachments = new Attachments({ form, dropTarget, idPrefix, onChange: () => this.meter.update() });
     if (picker) this.addEmojiButton(picker);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -99,8 +106,10 @@ export class Composer {
       this.resize();
       this.saveDraft();
     });
-    this.restoreDraft();
-    window.addEventListener("storage", (event) => this.onOtherTab(event));
+    if (drafts) {
+      this.restoreDraft();
+      window.addEventListener("storage", (event) => this.onOtherTab(event));
+    } else this.changed();
     if (this.closed) this.showClosed(); // the meter and the emoji button it just drew stay off
   }
 
@@ -183,7 +192,7 @@ export class Composer {
   }
 
   showClosed() {
-    this.form.querySelector("#send-closed")?.remove();
+    this.form.querySelector(".send-closed")?.remove();
     const closure = [...this.closures.values()].at(-1);
     const closed = closure !== undefined;
     delete this.form.dataset.closed;
@@ -197,7 +206,7 @@ export class Composer {
       return;
     }
     const line = el("p", "send-closed", closure.message);
-    line.id = "send-closed";
+    line.id = `${this.idPrefix}send-closed`;
     line.dataset.reason = [...this.closures.keys()].at(-1);
     line.setAttribute("role", "alert");
     if (closure.link) {
@@ -227,6 +236,7 @@ export class Composer {
   }
 
   saveDraft() {
+    if (this.draftKey === null) return;
     saveDraft(this.draftKey, this.input.value);
     this.savedDraft = this.input.value;
   }
@@ -253,7 +263,7 @@ export class Composer {
   addEmojiButton(picker) {
     const button = el("button", "emoji-button ghost", "☺");
     button.type = "button";
-    button.id = "emoji-button";
+    button.id = `${this.idPrefix}emoji-button`;
     button.title = "Insert an emoji";
     button.setAttribute("aria-label", "Insert an emoji");
     button.setAttribute("aria-haspopup", "dialog");

@@ -46,10 +46,10 @@ export class MessageEvents {
   // opens the emoji picker beside `anchor` (the palette's "More…"). media: what
   // draws a message's files and preview, and follows their frames (`types`).
   // idPrefix: the messages' ids are idPrefix + seq (static/message_list.js).
-  // threadTools: whether messages get "Reply in thread" and "Quote" (button.reply,
+  // replyTool, quoteTool: whether messages get "Reply in thread" and "Quote" (button.reply,
   // button.quote; what they do is static/thread_panel.js's and static/quote.js's).
-  constructor({ socket, list, room, me, moderator, maxChars, fillContent, report, missing = () => {}, pickEmoji = null, media = null, idPrefix = "m", threadTools = true }) {
-    Object.assign(this, { socket, list, room, me, moderator, maxChars, fillContent, report, missing, pickEmoji, media, idPrefix, threadTools });
+  constructor({ socket, list, room, me, moderator, maxChars, fillContent, report, missing = () => {}, pickEmoji = null, media = null, idPrefix = "m", replyTool = true, quoteTool = true }) {
+    Object.assign(this, { socket, list, room, me, moderator, maxChars, fillContent, report, missing, pickEmoji, media, idPrefix, replyTool, quoteTool });
     this.returnFocus = new WeakMap(); // li -> where the focus goes when its edit box closes
     // client_id -> { what, seq, text }: what was asked, to explain a refusal
     // (and for an edit, to give its text back); gone once answered.
@@ -92,23 +92,22 @@ export class MessageEvents {
   actionsToggle(li) {
     const toggle = button("actions-toggle", "⋯", "Message actions");
     toggle.setAttribute("aria-expanded", "false");
-    toggle.setAttribute("aria-controls", `tools-${li.dataset.seq}`);
+    toggle.setAttribute("aria-controls", `tools-${li.id}`);
     return toggle;
   }
 
   tools(li) {
     const tools = el("div", "tools");
-    tools.id = `tools-${li.dataset.seq}`;
+    tools.id = `tools-${li.id}`;
     tools.setAttribute("role", "group");
     tools.setAttribute("aria-label", "Message actions");
     const react = button("react", "☺+", "Add a reaction");
     react.setAttribute("aria-haspopup", "true");
     react.setAttribute("aria-expanded", "false");
     tools.append(react);
-    if (this.threadTools) {
-      const name = li.dataset.user;
-      tools.append(button("reply", "Reply", `Reply in thread to ${name}`), button("quote", "Quote", `Quote ${name}`));
-    }
+    const name = li.dataset.user;
+    if (this.replyTool) tools.append(button("reply", "Reply", `Reply in thread to ${name}`));
+    if (this.quoteTool) tools.append(button("quote", "Quote", `Quote ${name}`));
     const mine = li.dataset.user === this.me;
     if (mine) tools.append(button("edit", "Edit"));
     if (mine || this.moderator) tools.append(button("delete", "Delete"));
@@ -371,7 +370,7 @@ export class MessageEvents {
     form.noValidate = true;
     const label = el("label", "visually-hidden", "Edit message");
     const box = el("textarea");
-    box.id = `edit-${li.dataset.seq}`;
+    box.id = `edit-${li.id}`;
     label.htmlFor = box.id;
     box.rows = 2;
     box.value = li.dataset.source ?? content.innerText.trim();

@@ -16,6 +16,9 @@
 //                   button.retry (only where it can help), button.discard
 //   .held           the tab was logged out: .state says it waits for a new login
 //                   (kept as pending for this tab: the page after the login sends it)
+// The thread panel (static/thread_panel.js) keeps its replies with a second
+// one, on its own list and box: every refusal there gives the text (and files)
+// back to its box with the reason (giveBack), and its unsent are kept apart.
 import { newClientId } from "./socket.js";
 import { filesList } from "./files_view.js";
 import { loadUnsent, saveUnsent } from "./unsent.js";
@@ -30,8 +33,10 @@ const RETRYABLE = new Set(["rate_limited", "unavailable", "too_many_requests"]);
 export class OwnSends {
   // composer: static/composer.js's, for Edit; onTransmit(): a chat frame is on its way.
   // authorParts(): the reader's name as a message header shows it (static/message_list.js).
-  constructor({ socket, list, room, me, composer, onTransmit, scrollToBottom, authorParts = null }) {
-    Object.assign(this, { socket, list, room, me, composer, onTransmit, scrollToBottom });
+  // unsentKey: where this tab's unsent are kept (static/unsent.js; the room's
+  // name by default); giveBack: a refusal always goes back to the box.
+  constructor({ socket, list, room, me, composer, onTransmit = () => {}, scrollToBottom, authorParts = null, unsentKey = room, giveBack = false }) {
+    Object.assign(this, { socket, list, room, me, composer, onTransmit, scrollToBottom, unsentKey, giveBack });
     this.authorParts = authorParts ?? (() => [el("span", "author", me)]);
     this.entries = new Map(); // client_id -> { li, content, files, refusal }: sending, or refused
     list.addEventListener("click", (event) => this.onClick(event));
@@ -39,7 +44,7 @@ export class OwnSends {
 
   // What the last page of this tab left unsent: pending ones go out again.
   restore() {
-    for (const { clientId, content, refusal, files, fields } of loadUnsent(this.room)) {
+    for (const { clientId, content, refusal, files, fields } of loadUnsent(this.unsentKey)) {
       const entry = this.item(clientId, content, Array.isArray(files) ? files : []);
       entry.fields = fields ?? {};
       if (refusal) this.refuse(clientId, refusal);
@@ -97,7 +102,7 @@ export class OwnSends {
   // The server refused it: say why, and offer what can help.
   refuse(clientId, frame) {
     const entry = this.entries.get(clientId);
-    if (entry.files.length) {
+    if (entry.files.length || this.giveBack) {
       this.take(clientId);
       entry.li.remove();
       const reason = (frame.message || frame.code).replace(/[.\s]*$/, ".");
@@ -156,6 +161,6 @@ export class OwnSends {
   // refused ones (their text, the reason and what can be done).
   remember() {
     const entries = [...this.entries].map(([clientId, { content, files, fields, refusal }]) => ({ clientId, content, files, fields, refusal }));
-    saveUnsent(this.room, entries);
+    saveUnsent(this.unsentKey, entries);
   }
 }

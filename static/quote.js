@@ -7,6 +7,8 @@
 // Stable hooks for browser tests:
 //   #quote-chip        the chip (hidden when none): .quote-chip-text, button.quote-cancel
 //   li.message .tools button.quote   a message's "Quote"
+// The thread panel has one of its own (#thread-quote-chip): a quote inside the
+// thread, sent with the reply's `thread` (static/thread_panel.js).
 import { el } from "./dom.js";
 
 // The snippet in the chip: enough to recognise the message on one line.
@@ -14,12 +16,12 @@ const SNIPPET_CHARS = 80;
 
 export class QuoteChip {
   // form: the room's form#send; list: #messages (its "Quote" buttons);
-  // nameOf(username): the name shown; focus(): back to the message box.
-  constructor({ form, list, nameOf, focus }) {
+  // nameOf(username): the name shown; focus(): back to the message box; id: the chip's.
+  constructor({ form, list, nameOf, focus, id = "quote-chip" }) {
     Object.assign(this, { form, nameOf, focus });
     this.seq = null;
     this.chip = el("div", "quote-chip");
-    this.chip.id = "quote-chip";
+    this.chip.id = id;
     this.chip.hidden = true;
     this.text = el("span", "quote-chip-text");
     const cancel = el("button", "quote-cancel ghost", "×");
@@ -37,7 +39,9 @@ export class QuoteChip {
       if (li) this.quote(li);
     });
     form.querySelector("textarea").addEventListener("keydown", (event) => {
-      if (event.key === "Escape" && this.seq !== null && !event.defaultPrevented) this.clear();
+      if (event.key !== "Escape" || this.seq === null || event.defaultPrevented) return;
+      event.preventDefault(); // the quote goes, not the thread panel around the box
+      this.clear();
     });
   }
 

@@ -21,7 +21,8 @@
 //   li.room-start, #scrollback-status: older messages (static/scrollback.js)
 //   (edit, delete and reaction hooks: static/message_events.js)
 //   (threads: quotes, replies summaries: static/thread_marks.js; #quote-chip:
-//    static/quote.js; #thread-panel: static/thread_panel.js)
+//    static/quote.js; #thread-panel: static/thread_panel.js; all wired by
+//    static/room_threads.js)
 //   (files: #attach-button, #attachments chips, #drop-zone: static/attachments.js;
 //    ul.files in a message: static/files_view.js; dialog#lightbox: static/lightbox.js;
 //    .preview-card: static/previews.js)
@@ -32,7 +33,7 @@
 //                    "(N)"; who they are follows joins, leaves, additions and
 //                    removals, as does the creator's #remove-username
 //                    (static/members_panel.js)
-//   #typing          "X is typing…", empty when no one is
+//   #typing          "X is typing…", empty when no one is (static/typing.js)
 //   #send, #content  the form and its textarea: Enter sends, Shift+Enter is a newline
 //                    (#send-counter, #send-note: static/composer.js); closed,
 //                    #send-closed[data-reason] says why: logged out (with a link to
@@ -67,13 +68,9 @@ import { Drawers } from "./drawer.js";
 import { el } from "./dom.js";
 import { EmojiPicker } from "./emoji_picker.js";
 import { RoomSwitcher, sidebarRooms } from "./room_switcher.js";
-import { ThreadMarks } from "./thread_marks.js";
-import { ThreadPanel } from "./thread_panel.js";
-import { QuoteChip } from "./quote.js";
+import { RoomThreads, inMainFlow } from "./room_threads.js";
+import { Typing } from "./typing.js";
 
-// Others' indicator disappears this long after their last typing frame;
-// a little over the server's 2 s typing interval so it does not flicker.
-const TYPING_HIDE_MS = 3000;
 // Refusals of a slash command (docs/protocol.md): the text goes back to the box.
 const COMMAND_ERRORS = new Set(["unknown_command", "bad_command", "too_many_requests"]);
 // Within this many pixels of the end counts as "scrolled to the bottom".
@@ -92,16 +89,15 @@ const maxChars = Number(section.dataset.maxChars) || 4000;
 const list = document.getElementById("messages");
 const form = document.getElementById("send");
 const statusEl = document.getElementById("status");
-const typingEl = document.getElementById("typing");
 const jump = document.getElementById("jump");
 const jumpUnread = document.getElementById("jump-unread");
-// One emoji picker for the message box and for reactions; Ctrl+K switches rooms.
+// One emoji picker for the message boxes and for reactions; Ctrl+K switches rooms.
 const picker = new EmojiPicker();
+const online = () => [...document.querySelectorAll('#members li[data-status="online"]')].map((li) => li.dataset.user);
 const composer = new Composer({
-  form, max: maxChars, room, me, picker,
-  onSend: (text, files) => sends.send(text, files, quoteChip.take()),
+  form, max: maxChars, room, me, picker, online,
+  onSend: (text, files) => sends.send(text, files, threads.quoteChip.take()),
   onEditLast: () => events.editLast(composer.input),
-  online: () => [...document.querySelectorAll('#members li[data-status="online"]')].map((li) => li.dataset.user),
 });
 new RoomSwitcher({ rooms: sidebarRooms(document.querySelector(".sidebar")) });
 new Drawers(document.getElementById("room-layout")); // phones: rooms and people as drawers
@@ -112,37 +108,29 @@ const names = new DisplayNames({
   fetchMembers: () => fetchMembers(room),
 });
 
-const typists = new Map(); // username -> hide timer
 let firstReady = true;
 let readSent = readAtLoad; // the last read seq told to the server
 let seenSeq = readAtLoad; // the highest seq the user has had on screen
-let lastTypingSent = 0;
 let readTimer = null;
 
 const socket = new ChatSocket({ primary: room, ...socketOptions(section.dataset) });
 socket.follow(room, null);
+const typing = new Typing({
+  socket, room, me, line: document.getElementById("typing"), nameOf: (u) => names.of(u),
+  input: composer.input, intervalMs: typingIntervalMs,
+});
 const badges = new UnreadBadges(socket, { me, openRoom: room });
 const view = new MessageList({ list, me, roomUrl: location.pathname, names });
-// Threads (issue 18): replies go to their thread, not the main flow (but for
-// those also sent to the room); roots say how many they have.
-const marks = new ThreadMarks({ roomUrl: location.pathname, nameOf: (u) => names.of(u), list, summaries: true });
-view.threadMarks = marks;
-const quoteChip = new QuoteChip({ form, list, nameOf: (u) => names.of(u), focus: () => composer.focus() });
-const inMainFlow = (frame) => !frame.thread || frame.also_in_room === true;
 names.onChange((usernames) => {
   for (const username of usernames) {
     view.rename(username);
     showName(username, names.displayName(username));
   }
-  renderTyping();
+  typing.render();
 });
+const moderator = section.dataset.moderator === "true";
 const events = new MessageEvents({
-  socket,
-  list,
-  room,
-  me,
-  moderator: section.dataset.moderator === "true",
-  maxChars,
+  socket, list, room, me, moderator, maxChars,
   fillContent: (node, frame) => view.fillContent(node, frame),
   report: (text) => notice(text, "notice local error", "alert"),
   // An event for a message not shown: one a page on its way may bring.
@@ -151,6 +139,13 @@ const events = new MessageEvents({
   media: new MessageMedia({ list, room, me }),
 });
 view.events = events;
+// Threads (issue 18): replies go to their thread, not the main flow (but for
+// those also sent to the room); roots say how many they have.
+const threads = new RoomThreads({
+  socket, room, me, names, view, composer, picker, lightbox: events.media.lightbox, maxChars, online, moderator,
+  report: (text) => notice(text, "notice local error", "alert"),
+  caughtUp: () => !firstReady,
+});
 const scrollback = new Scrollback({
   list,
   room,
@@ -174,16 +169,6 @@ const firstUnread = new FirstUnread({
   unread: unreadItem?.dataset.unread ? Number(unreadItem.dataset.unread) : null,
 });
 scrollback.onChange(() => firstUnread.update());
-const threadPanel = new ThreadPanel({
-  socket, room, me, names, roomUrl: location.pathname, maxChars,
-  moderator: section.dataset.moderator === "true",
-  lightbox: events.media.lightbox,
-  pickEmoji: (anchor, onPick) => picker.open({ anchor, onPick }),
-  online: () => [...document.querySelectorAll('#members li[data-status="online"]')].map((li) => li.dataset.user),
-  layout: document.getElementById("room-layout"),
-  report: (text) => notice(text, "notice local error", "alert"),
-});
-threadPanel.openFrom(list);
 const permalinks = new Permalinks({ list, scrollback, notFound: () => scrollToBottom() });
 
 // --- rendering -------------------------------------------------------------
@@ -256,11 +241,11 @@ jump.addEventListener("click", () => {
 function onChat(frame) {
   if (frame.room !== room) return;
   names.ask(frame.username); // posting joins a public room, with no `member` frame
-  stopTyping(frame.username);
+  typing.stop(frame.username);
   const atBottom = isAtBottom();
   const own = sends.take(frame.client_id);
   scrollback.note(frame.seq);
-  if (frame.thread) marks.noteReply(frame);
+  if (frame.thread) threads.marks.noteReply(frame);
   if (!inMainFlow(frame)) {
     markRead();
     return;
@@ -336,50 +321,15 @@ function onNotice(frame) {
 
 // Someone's last tab in the room closed: their typing line goes with it.
 function onPresence(frame) {
-  if (frame.room === room) stopTyping(frame.username);
+  if (frame.room === room) typing.stop(frame.username);
 }
-
-// --- typing ----------------------------------------------------------------
-
-function renderTyping() {
-  const typing = [...typists.keys()].map((username) => names.of(username));
-  if (typing.length === 0) typingEl.textContent = "";
-  else if (typing.length === 1) typingEl.textContent = `${typing[0]} is typing…`;
-  else if (typing.length <= 3) typingEl.textContent = `${typing.slice(0, -1).join(", ")} and ${typing.at(-1)} are typing…`;
-  else typingEl.textContent = "Several people are typing…";
-}
-
-function onTyping(frame) {
-  if (frame.room !== room || frame.username === me) return;
-  clearTimeout(typists.get(frame.username));
-  typists.set(frame.username, setTimeout(() => stopTyping(frame.username), TYPING_HIDE_MS));
-  renderTyping();
-}
-
-function stopTyping(username) {
-  if (!typists.has(username)) return;
-  clearTimeout(typists.get(username));
-  typists.delete(username);
-  renderTyping();
-}
-
-form.querySelector("textarea").addEventListener("input", () => {
-  const now = Date.now();
-  if (isBlank(composer.text) || now - lastTypingSent < typingIntervalMs) return;
-  if (socket.isReady(room) && socket.send({ type: "typing", room })) lastTypingSent = now;
-});
 
 // --- sending ---------------------------------------------------------------
 
 const sends = new OwnSends({
-  socket,
-  list,
-  room,
-  me,
-  composer,
-  scrollToBottom,
+  socket, list, room, me, composer, scrollToBottom,
   // The message ends the others' indicator; the next keystroke restarts it.
-  onTransmit: () => { lastTypingSent = 0; },
+  onTransmit: () => typing.sent(),
   authorParts: () => view.authorParts(me),
 });
 
@@ -391,8 +341,8 @@ const sends = new OwnSends({
 // (this tab keeps them: after logging in again, this page sends them).
 function loggedOut() {
   const login = `/login?next=${encodeURIComponent(location.pathname)}`;
-  composer.close("You were logged out —", { href: login, text: "log in again" }, "logged-out");
-  sends.hold("Not sent yet: you were logged out. Log in again in this tab to send it.");
+  threads.boxes.close("You were logged out —", { href: login, text: "log in again" }, "logged-out");
+  for (const own of [sends, threads.panel.sends]) own.hold("Not sent yet: you were logged out. Log in again in this tab to send it.");
 }
 
 
@@ -403,8 +353,8 @@ socket.on("error", onError);
 socket.on("notice", onNotice);
 // Opening or closing a tab is not news: user_joined and user_left draw no line.
 socket.on("user_left", onPresence);
-showMembership({ socket, room, me, notice, section, composer });
-followRoomState({ socket, room, section, composer });
+showMembership({ socket, room, me, notice, section, composer: threads.boxes });
+followRoomState({ socket, room, section, composer: threads.boxes });
 followPresence(socket);
 new MembersPanel({ socket, room, me, fetchMembers: () => fetchMembers(room), onMembers: (members) => names.learn(members) });
 // Someone new (a join, an addition, a presence in this room): their name is read.
@@ -416,7 +366,6 @@ socket.on("profile", (frame) => {
   if (frame.username === me) names.set(me, frame.display_name);
 });
 notifyWhileAway(socket, { me, openRoom: room, openIsDirect: section.dataset.direct === "true" });
-socket.on("typing", onTyping);
 // An edit, deletion, reaction, thumbnail or preview moves the room's seq too:
 // what was seen is read.
 for (const type of ["chat_edit", "chat_delete", "reaction", "chat_files", "link_preview"]) {
@@ -425,9 +374,6 @@ for (const type of ["chat_edit", "chat_delete", "reaction", "chat_files", "link_
     markRead();
   });
 }
-socket.on("chat_delete", (frame) => {
-  if (frame.room === room && frame.thread && !firstReady) marks.noteDelete(frame);
-});
 // A membership event or a rename has its seq too (their lines:
 // static/membership.js, static/rename.js). Whoever it names is in the members
 // the people panel reads after it (static/members_panel.js), names included.
@@ -438,9 +384,6 @@ socket.on("room_renamed", (frame) => {
   if (frame.room === room) scrollback.note(frame.seq);
 });
 followRenames({ socket, room, me, notice, before: () => composer.saveDraft() });
-socket.on("close", () => {
-  for (const username of [...typists.keys()]) stopTyping(username);
-});
 socket.on("status", (state) => {
   showStatus(statusEl, state);
   if (state === "signed-out") loggedOut();
@@ -450,4 +393,4 @@ document.getElementById("send-hint").hidden = false; // the keys it describes ne
 sends.restore();
 socket.connect();
 composer.focus();
-threadPanel.openLinked(composer.input);
+threads.panel.openLinked(composer.input);

@@ -5,20 +5,29 @@
 // shows the root ("original message deleted" once gone) and the replies in
 // order, drawn, edited, deleted and reacted to by the room's own modules
 // (static/message_list.js, message_events.js, message_media.js) on its own list.
-// Its box sends replies (Enter sends, @ completes names, "Also send to #room");
+// Its box is the room's (static/composer.js: Enter sends, @ completes names,
+// files, the emoji button) with "Also send to #room"; a reply shows at once as
+// "sending…" and is settled by its client_id (static/own_sends.js), and a
+// refused one goes back into the box with the reason. A message's "Quote"
+// quotes it in the thread (static/quote.js: the reply carries `quote` too).
 // Follow/Unfollow sends `follow` and follows `thread_updated`; while it is open
 // and the page visible it reads the thread up to its last reply (`read`).
 // Opening /rooms/<name>?thread=<seq> opens it (the Threads view links there).
 //
 // Stable hooks for browser tests:
 //   #thread-panel (region "Thread", hidden when closed; .room-layout.thread-open)
-//   #thread-messages  li.message#t<seq> each, the root first (li.thread-root)
+//   #thread-messages  li.message#t<seq> each, the root first (li.thread-root);
+//                     own replies li.pending until stored (as in the room); a
+//                     quote's link to one of them: li.highlight, here
 //   #thread-follow    aria-pressed, "Follow" / "Following"; #thread-close
-//   #thread-send, #thread-content, #thread-also, #thread-note (why not sent)
+//   #thread-send, #thread-content, #thread-also, #thread-note (why not sent),
+//   #thread-quote-chip, #thread-emoji-button, #thread-attach-button,
+//   #thread-attachments, #thread-drop-zone (as the room's, static/composer.js)
 import { el } from "./dom.js";
-import { newClientId } from "./socket.js";
-import { LengthMeter } from "./message_text.js";
-import { Autocomplete } from "./autocomplete.js";
+import { Composer } from "./composer.js";
+import { OwnSends } from "./own_sends.js";
+import { QuoteChip } from "./quote.js";
+import { threadsKey } from "./unsent.js";
 import { MessageList } from "./message_list.js";
 import { MessageEvents } from "./message_events.js";
 import { MessageMedia } from "./message_media.js";
@@ -26,33 +35,34 @@ import { ThreadMarks } from "./thread_marks.js";
 
 export class ThreadPanel {
   // opts: socket, room, me, names (static/names.js), roomUrl, moderator, maxChars,
-  // lightbox (the room's), pickEmoji, online() (as static/composer.js's), layout
-  // (.room-layout), report(text) (a notice in the room).
+  // lightbox (the room's), picker (the room's static/emoji_picker.js), online()
+  // (as static/composer.js's), layout (.room-layout), report(text) (a notice in the room).
   constructor(opts) {
     Object.assign(this, opts);
     this.panel = document.getElementById("thread-panel");
     this.list = document.getElementById("thread-messages");
     this.form = document.getElementById("thread-send");
-    this.box = document.getElementById("thread-content");
     this.also = document.getElementById("thread-also");
     this.followButton = document.getElementById("thread-follow");
     this.thread = null; // the root's seq while open
     this.state = null; // the reader's state of it (following, last_read_seq…)
     this.readSent = 0;
     this.opener = null;
-    this.sent = new Map(); // client_id -> text, until answered
     const nameOf = (username) => this.names.of(username);
     this.view = new MessageList({ list: this.list, me: this.me, roomUrl: this.roomUrl, names: this.names, idPrefix: "t" });
     this.view.threadMarks = new ThreadMarks({ roomUrl: this.roomUrl, nameOf });
     this.view.events = new MessageEvents({
       socket: this.socket, list: this.list, room: this.room, me: this.me, moderator: this.moderator,
-      maxChars: this.maxChars, idPrefix: "t", threadTools: false, report: this.report,
+      maxChars: this.maxChars, idPrefix: "t", replyTool: false, report: this.report,
       fillContent: (node, frame) => this.view.fillContent(node, frame),
-      pickEmoji: this.pickEmoji,
+      pickEmoji: (anchor, onPick) => this.picker.open({ anchor, onPick }),
       media: new MessageMedia({ list: this.list, room: this.room, me: this.me, lightbox: this.lightbox }),
     });
     this.names.onChange((usernames) => usernames.forEach((u) => this.view.rename(u)));
-    this.setUpBox();
+    this.setUpBox(nameOf);
+    // A quote of a message of this thread: to it, here (the room's list has
+    // only the root and replies also sent to it).
+    this.list.addEventListener("click", (event) => this.showQuoted(event));
     this.followButton.addEventListener("click", () => this.toggleFollow());
     document.getElementById("thread-close").addEventListener("click", () => this.close());
     this.panel.addEventListener("keydown", (event) => {
@@ -63,9 +73,10 @@ export class ThreadPanel {
     });
     this.socket.on("chat", (frame) => this.onChat(frame));
     this.socket.on("thread_updated", (frame) => this.onThreadUpdated(frame));
-    this.socket.on("ack", (frame) => this.sent.delete(frame.client_id));
+    this.socket.on("ack", (frame) => this.onAck(frame));
     this.socket.on("error", (frame) => this.onError(frame));
     document.addEventListener("visibilitychange", () => this.markRead());
+    this.sends.restore(); // this tab's replies not stored yet, from its last page
   }
 
   // "Reply in thread", a root's summary, a "replied to a thread" link in `list`.
@@ -89,26 +100,22 @@ export class ThreadPanel {
     return this.thread !== null;
   }
 
-  setUpBox() {
-    this.form.noValidate = true;
-    this.meter = new LengthMeter({
-      box: this.box, counter: document.getElementById("thread-counter"),
-      note: document.getElementById("thread-note"), submit: this.form.querySelector("button[type=submit]"),
-      max: this.maxChars,
+  // The box, the chip of a quote and the own sends: the room's modules, the
+  // panel's elements.
+  setUpBox(nameOf) {
+    this.composer = new Composer({
+      form: this.form, max: this.maxChars, room: this.room, me: this.me, picker: this.picker,
+      online: this.online, idPrefix: "thread-", dropTarget: this.panel, drafts: false,
+      onSend: (text, files) => this.sendReply(text, files),
+      onEditLast: () => this.view.events.editLast(this.composer.input),
     });
-    this.suggestions = new Autocomplete({
-      input: this.box, anchor: this.form, room: this.room, me: this.me, online: this.online, id: "thread-suggestions",
+    this.quoteChip = new QuoteChip({
+      form: this.form, list: this.list, nameOf, focus: () => this.composer.focus(), id: "thread-quote-chip",
     });
-    this.box.addEventListener("keydown", (event) => {
-      if (this.suggestions.handleKey(event) || event.isComposing) return;
-      if (event.key === "Enter" && !event.shiftKey) {
-        event.preventDefault();
-        this.form.requestSubmit();
-      }
-    });
-    this.form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.sendReply();
+    this.sends = new OwnSends({
+      socket: this.socket, list: this.list, room: this.room, me: this.me, composer: this.composer,
+      scrollToBottom: () => this.scrollToEnd(), authorParts: () => this.view.authorParts(this.me),
+      unsentKey: threadsKey(this.room), giveBack: true,
     });
   }
 
@@ -140,6 +147,9 @@ export class ThreadPanel {
     this.rememberInAddress(data.thread);
     this.showRoot(data.root, data.thread);
     for (const reply of data.replies) this.showReply(reply);
+    // Own replies to it still on their way (sent before a reload, or before
+    // another thread was opened), after the stored ones.
+    for (const entry of this.sends.entries.values()) if (entry.fields.thread === data.thread) this.list.append(entry.li);
     this.state = data.state;
     this.readSent = data.state?.last_read_seq ?? 0;
     this.showFollow();
@@ -185,12 +195,45 @@ export class ThreadPanel {
     else this.view.place(this.view.fillMessage(el("li"), frame), frame.seq);
   }
 
+  // A reply of this thread: drawn, or settles the pending line of an own one.
   onChat(frame) {
-    if (frame.room !== this.room || !this.isOpen || frame.thread !== this.thread) return;
+    if (frame.room !== this.room) return;
+    const own = frame.thread ? this.sends.take(frame.client_id) : undefined;
+    if (!this.isOpen || frame.thread !== this.thread) {
+      own?.li.remove(); // sent in a thread not open any more
+      return;
+    }
     const atEnd = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 24;
-    this.showReply(frame);
+    const shown = document.getElementById(`t${frame.seq}`);
+    if (shown) {
+      own?.li.remove();
+      this.view.redraw(shown, frame);
+    } else this.view.place(this.view.fillMessage(own?.li ?? el("li"), frame), frame.seq);
     if (atEnd || frame.username === this.me) this.scrollToEnd();
     this.markRead();
+  }
+
+  // An own reply stored: its line takes its place (its frame redraws it).
+  onAck(frame) {
+    if (frame.room !== undefined && frame.room !== this.room) return;
+    const entry = this.sends.take(frame.client_id);
+    if (!entry) return;
+    if (!entry.li.isConnected || document.getElementById(`t${frame.seq}`)) {
+      entry.li.remove();
+      return;
+    }
+    this.view.fillMessage(entry.li, { seq: frame.seq, username: this.me });
+    this.view.place(entry.li, frame.seq);
+  }
+
+  showQuoted(event) {
+    const seq = event.target.closest("a.quote-link")?.hash.match(/^#m(\d+)$/)?.[1];
+    const li = seq && document.getElementById(`t${seq}`);
+    if (!li) return;
+    event.preventDefault();
+    for (const old of this.list.querySelectorAll("li.highlight")) old.classList.remove("highlight");
+    li.classList.add("highlight");
+    li.scrollIntoView({ block: "center" });
   }
 
   scrollToEnd() {
@@ -233,28 +276,17 @@ export class ThreadPanel {
     this.followButton.title = following ? "Stop following this thread" : "Follow this thread";
   }
 
-  sendReply() {
-    if (!this.isOpen || !this.meter.check()) return;
-    const content = this.box.value;
-    const frame = { type: "chat", room: this.room, content, client_id: newClientId(), thread: this.thread };
-    if (this.also.checked) frame.also_in_room = true;
-    this.sent.set(frame.client_id, content);
-    this.socket.request(frame);
-    this.box.value = "";
-    this.suggestions.close();
-    this.meter.update();
+  sendReply(text, files) {
+    const fields = { thread: this.thread, ...this.quoteChip.take() };
+    if (this.also.checked) fields.also_in_room = true;
+    this.sends.send(text, files, fields);
     // Replying follows the thread (the server says so with thread_updated).
     this.state = { ...this.state, following: true };
     this.showFollow();
   }
 
-  // A refused reply: its text back in the box, the reason under it.
+  // A refused reply: its text and files back in the box, the reason under it.
   onError(frame) {
-    const text = this.sent.get(frame.client_id);
-    if (text === undefined) return;
-    this.sent.delete(frame.client_id);
-    if (this.box.value === "") this.box.value = text;
-    this.meter.update();
-    this.meter.say(`Not sent: ${frame.message || frame.code}`);
+    if (this.sends.get(frame.client_id)) this.sends.refuse(frame.client_id, frame);
   }
 }

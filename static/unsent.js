@@ -23,12 +23,20 @@ export function loadUnsent(room) {
   return entries.filter((e) => typeof e?.clientId === "string" && typeof e?.content === "string");
 }
 
-// The room was renamed: its unsent messages go under its new name.
+// Where the replies sent from the thread panel are kept (static/thread_panel.js):
+// beside the room's own (a room's name has no space).
+export function threadsKey(room) {
+  return `${room} threads`;
+}
+
+// The room was renamed: its unsent messages (and replies) go under its new name.
 export function moveUnsent(previous, room) {
-  const entries = loadUnsent(previous);
-  if (entries.length === 0) return;
-  saveUnsent(room, [...loadUnsent(room), ...entries]);
-  saveUnsent(previous, []);
+  for (const [from, to] of [[previous, room], [threadsKey(previous), threadsKey(room)]]) {
+    const entries = loadUnsent(from);
+    if (entries.length === 0) continue;
+    saveUnsent(to, [...loadUnsent(to), ...entries]);
+    saveUnsent(from, []);
+  }
 }
 
 export function saveUnsent(room, entries) {

@@ -343,7 +343,9 @@ def test_refused_and_cancelled_uploads_show_on_their_chips(start_server, pages, 
     expect(eren.locator("#attach-note")).to_contain_text("At most 10 files")
     wait_uploaded(eren, 10)
     for _ in range(10):
-        chips(eren).first.locator("button.chip-remove").click()
+        # Each × deletes its upload on the server: counted below once they are all done.
+        with eren.expect_response(lambda r: r.request.method == "DELETE"):
+            chips(eren).first.locator("button.chip-remove").click()
     expect(eren.locator("#attach-note")).to_be_hidden()
     before = stored_files(db)
 

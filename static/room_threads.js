@@ -1,0 +1,41 @@
+// The live room page's threads (issue 18, docs/protocol.md "Threads and
+// replies"), wired in one place for static/room.js: the main flow's marks
+// (quotes, a root's replies summary: static/thread_marks.js), the quote chip
+// over the room's box (static/quote.js) and the thread panel with its own box
+// (static/thread_panel.js). What closes the room's box (logged out, removed,
+// archived) closes the panel's too: `boxes`.
+import { ThreadMarks } from "./thread_marks.js";
+import { ThreadPanel } from "./thread_panel.js";
+import { QuoteChip } from "./quote.js";
+
+// The main flow: every message without `thread`, and replies also sent to the room.
+export const inMainFlow = (frame) => !frame.thread || frame.also_in_room === true;
+
+export class RoomThreads {
+  // view: the room's static/message_list.js; composer: the room's box; picker:
+  // the page's emoji picker; lightbox: the room's; online(): usernames online;
+  // report(text): a notice in the room; caughtUp(): the catch-up is shown.
+  constructor({ socket, room, me, names, view, composer, picker, lightbox, maxChars, moderator, online, report, caughtUp }) {
+    const nameOf = (username) => names.of(username);
+    const list = view.list;
+    const roomUrl = location.pathname;
+    this.marks = new ThreadMarks({ roomUrl, nameOf, list, summaries: true });
+    view.threadMarks = this.marks;
+    this.quoteChip = new QuoteChip({ form: composer.form, list, nameOf, focus: () => composer.focus() });
+    this.panel = new ThreadPanel({
+      socket, room, me, names, roomUrl, maxChars, moderator, lightbox, picker, online, report,
+      layout: document.getElementById("room-layout"),
+    });
+    this.panel.openFrom(list);
+    const both = [composer, this.panel.composer];
+    this.boxes = {
+      close: (...why) => both.forEach((box) => box.close(...why)),
+      reopen: (reason) => both.forEach((box) => box.reopen(reason)),
+    };
+    // A reply deleted live: its root counts one less (a catch-up's roots count
+    // from the table).
+    socket.on("chat_delete", (frame) => {
+      if (frame.room === room && frame.thread && caughtUp()) this.marks.noteDelete(frame);
+    });
+  }
+}
