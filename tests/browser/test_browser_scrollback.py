@@ -86,13 +86,13 @@ def watch_requests(page) -> dict:
     seen = {"now": 0, "most": 0, "all": 0}
 
     def started(request):
-        if "only=messages" in request.url:
+        if "only=main" in request.url:
             seen["now"] += 1
             seen["all"] += 1
             seen["most"] = max(seen["most"], seen["now"])
 
     def ended(request):
-        if "only=messages" in request.url:
+        if "only=main" in request.url:
             seen["now"] -= 1
 
     page.on("request", started)
@@ -210,12 +210,12 @@ def test_live_messages_and_events_while_scrolled_back_keep_order_and_count(
         seed(db, [alice])  # seq 302: once it is shown, the edit has arrived too
         held.append((route, stale))
 
-    eren.route("**/api/rooms/general/messages?*only=messages*", answer_read_before_an_edit)
+    eren.route("**/api/rooms/general/messages?*only=main*", answer_read_before_an_edit)
     scroll_to_top(eren)
     eren.locator("#m302").wait_for()
     route, stale = held.pop()
     route.fulfill(response=stale)
-    eren.unroute("**/api/rooms/general/messages?*only=messages*")
+    eren.unroute("**/api/rooms/general/messages?*only=main*")
     expect(eren.locator("#m220 .content")).to_have_text("message 220, edited")
     expect(eren.locator("#m220 .meta .edited")).to_have_count(1)
 
