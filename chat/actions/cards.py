@@ -24,7 +24,7 @@ TITLE_MAX, DESCRIPTION_MAX, SITE_NAME_MAX, IMAGE_URL_MAX = 300, 1000, 200, 2048
 
 SQL_LOCK_ROOM = "SELECT id, name FROM rooms WHERE id = %s FOR NO KEY UPDATE"
 SQL_TARGET = """
-    SELECT m.user_id, u.username, m.kind, m.html, m.deleted_at,
+    SELECT m.user_id, u.username, m.kind, m.html, m.deleted_at, m.thread_seq,
            EXISTS (SELECT 1 FROM link_previews p
                    WHERE p.room_id = m.room_id AND p.seq = m.seq) AS has_preview
     FROM messages m JOIN users u ON u.id = m.user_id
@@ -36,8 +36,8 @@ SQL_INSERT_PREVIEW = """
 """
 SQL_NEXT_SEQ = "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq"
 SQL_INSERT_PREVIEW_EVENT = """
-    INSERT INTO messages (room_id, seq, user_id, content, kind, target_seq)
-    VALUES (%s, %s, %s, '', 'preview', %s)
+    INSERT INTO messages (room_id, seq, user_id, content, kind, target_seq, thread_seq)
+    VALUES (%s, %s, %s, '', 'preview', %s, %s)
     RETURNING created_at
 """
 
@@ -93,7 +93,8 @@ def store_preview(conn: Connection, job: dict, preview: Preview | None) -> int |
         )
         seq = conn.execute(SQL_NEXT_SEQ, (room_id,)).fetchone()["last_seq"]
         created_at = conn.execute(
-            SQL_INSERT_PREVIEW_EVENT, (room_id, seq, target["user_id"], target_seq)
+            SQL_INSERT_PREVIEW_EVENT,
+            (room_id, seq, target["user_id"], target_seq, target["thread_seq"]),
         ).fetchone()["created_at"]
         written = Message(
             seq,
@@ -102,6 +103,7 @@ def store_preview(conn: Connection, job: dict, preview: Preview | None) -> int |
             created_at,
             kind=KIND_PREVIEW,
             target_seq=target_seq,
+            thread_seq=target["thread_seq"],
             preview=preview,
         )
         frame = outbound.row_frame(room["name"], written)

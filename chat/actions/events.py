@@ -25,7 +25,7 @@ from psycopg import Connection
 from chat import config, metrics
 from chat.actions.channels import publish_stored, wake_workers
 from chat.actions.messages import forget_mentions, previous_use, replace_mentions, reused_key
-from chat.actions.threads import uncount_reply
+from chat.actions.threads import remention_reply, uncount_reply
 from chat.domain import reactions
 from chat.domain.entities import Message, Room, User
 from chat.domain.errors import ChatError
@@ -165,6 +165,8 @@ def edit_message(
         )
         conn.execute(SQL_SET_TEXT, (content, html, room.id, seq))
         replace_mentions(conn, room.id, seq, target["user_id"], html)
+        if target["thread_seq"] is not None:
+            remention_reply(conn, room.id, target["thread_seq"], seq)
         if link != (first_link(old_html) if "href" in old_html else None):
             conn.execute(SQL_DELETE_PREVIEW, (room.id, seq))
             conn.execute(SQL_DELETE_PREVIEW_JOBS, (room.id, seq))

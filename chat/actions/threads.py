@@ -109,6 +109,15 @@ SQL_FOLLOW_MENTIONED = """
     GROUP BY u.id, k.room_id, k.root_seq
     ON CONFLICT (user_id, room_id, root_seq) DO UPDATE SET following = true
 """
+# The mentions an edit of a reply added (replace_mentions wrote them with the
+# edit's seq): whom they name follows the thread, with that mention unread.
+SQL_FOLLOW_REMENTIONED = """
+    INSERT INTO thread_follows AS f (user_id, room_id, root_seq, last_read_seq)
+    SELECT n.user_id, n.room_id, %s, n.since_seq - 1
+    FROM mentions n JOIN rooms r ON r.id = n.room_id
+    WHERE n.room_id = %s AND n.seq = %s AND n.since_seq = r.last_seq  -- added by this edit
+    ON CONFLICT (user_id, room_id, root_seq) DO UPDATE SET following = true
+"""
 # A reply deleted: its thread counts one fewer (its root stays a root).
 SQL_UNCOUNT_REPLY = """
     UPDATE threads SET reply_count = greatest(reply_count - 1, 0)
@@ -239,9 +248,20 @@ def tell_followers(conn: Connection, cursor: Cursor) -> None:
 
 
 def uncount_reply(conn: Connection, room_id: int, root: int) -> None:
-    """A reply of thread `root` was deleted: one fewer. Inside the deleting
-    transaction (under the room's lock)."""
+    """A reply of thread `root` was deleted: one fewer, and its followers hear
+    their counts without it (`thread_updated`: it may have been unread, or
+    mentioned them). Inside the deleting transaction (under the room's lock)."""
     conn.execute(SQL_UNCOUNT_REPLY, (room_id, root))
+    tell_followers(conn, threads.query_follower_states(conn, [(room_id, root)]))
+
+
+def remention_reply(conn: Connection, room_id: int, root: int, seq: int) -> None:
+    """Reply `seq` of thread `root` was edited: whom it now mentions follow the
+    thread (from the edit on), and the followers hear their counts (an added
+    mention counts, a removed one no longer). Inside the editing transaction,
+    after its mentions were replaced (actions.messages.replace_mentions)."""
+    conn.execute(SQL_FOLLOW_REMENTIONED, (root, room_id, seq))
+    tell_followers(conn, threads.query_follower_states(conn, [(room_id, root)]))
 
 
 def set_following(

@@ -53,12 +53,12 @@ SQL_INSERT_VARIANT = """
 """
 SQL_SET_STATE = "UPDATE files SET state = %s WHERE id = %s"
 SQL_AUTHOR = """
-    SELECT m.user_id, u.username FROM messages m JOIN users u ON u.id = m.user_id
+    SELECT m.user_id, u.username, m.thread_seq FROM messages m JOIN users u ON u.id = m.user_id
     WHERE m.room_id = %s AND m.seq = %s
 """
 SQL_INSERT_FILES_EVENT = """
-    INSERT INTO messages (room_id, seq, user_id, content, kind, target_seq)
-    VALUES (%s, %s, %s, '', 'files', %s)
+    INSERT INTO messages (room_id, seq, user_id, content, kind, target_seq, thread_seq)
+    VALUES (%s, %s, %s, '', 'files', %s, %s)
     RETURNING created_at
 """
 
@@ -166,7 +166,8 @@ def _files_event(conn: Connection, room: dict) -> int:
     seq = conn.execute(SQL_NEXT_SEQ, (room["id"],)).fetchone()["last_seq"]
     author = conn.execute(SQL_AUTHOR, (room["id"], target_seq)).fetchone()
     created_at = conn.execute(
-        SQL_INSERT_FILES_EVENT, (room["id"], seq, author["user_id"], target_seq)
+        SQL_INSERT_FILES_EVENT,
+        (room["id"], seq, author["user_id"], target_seq, author["thread_seq"]),
     ).fetchone()["created_at"]
     written = Message(
         seq,
@@ -175,6 +176,7 @@ def _files_event(conn: Connection, room: dict) -> int:
         created_at,
         kind=KIND_FILES,
         target_seq=target_seq,
+        thread_seq=author["thread_seq"],
         files=media.message_files(conn, room["id"], target_seq),
     )
     frame = outbound.row_frame(room["name"], written)

@@ -171,6 +171,37 @@ def test_deleting_a_reply_counts_it_out_and_deleting_the_root_keeps_the_thread(d
     assert threads.thread_state(db, eren.id, room.id, root).unread == 1
 
 
+def test_an_edit_or_delete_of_a_reply_tells_the_followers_their_new_counts(
+    db, database_url, people
+):
+    """Every change of a reply that moves a follower's counts (a deletion of an
+    unread reply, an edit that adds or removes a mention) reaches them as
+    `thread_updated`; an edit's new mention makes its member follow."""
+    eren, mikasa, levi = people
+    root = send_as(db, eren, "plan?")
+    first = reply(db, mikasa, "one", root)
+    room = room_row(db)
+
+    with heard(database_url) as found:
+        actions.edit_message(db, room, mikasa, first, "one, @levi?")
+    (update,) = user_frames(found, levi)  # followed from the edit on
+    assert (update["thread"], update["unread"], update["mentions"]) == (root, 0, 1)
+    assert user_frames(found, eren)[-1]["unread"] == 1
+    assert threads.thread_state(db, levi.id, room.id, root).mentions == 1
+
+    actions.set_following(db, room, levi, root, False)
+    with heard(database_url) as found:  # the mention kept: no follow again
+        actions.edit_message(db, room_row(db), mikasa, first, "one, @levi!")
+    assert follows(db, room, root)["levi"][0] is False
+    assert user_frames(found, levi) == []
+
+    with heard(database_url) as found:
+        actions.delete_message(db, room_row(db), mikasa, first)
+    (update,) = user_frames(found, eren)
+    assert (update["unread"], update["mentions"]) == (0, 0)
+    assert threads.thread_state(db, eren.id, room.id, root).unread == 0
+
+
 def test_the_batch_writer_places_replies_of_one_batch_in_order(db, database_url, app, people):
     eren, mikasa, levi = people
     root = send_as(db, eren, "plan?")

@@ -12,6 +12,7 @@ from PIL import Image
 
 from chat import actions
 from chat.bots.work import KINDS, Worker
+from chat.domain.threads import ReplyTo
 
 from ..actions.notifies import heard, stored_frames
 from ..conftest import make_user, room_row, send_as
@@ -467,6 +468,33 @@ def test_the_preview_event_replays_from_the_table(db, eren, make_worker, pages):
     ).fetchone()
     assert (row["kind"], row["target_seq"], row["content"]) == ("preview", seq, "")
     assert orjson.dumps(row)  # plain values
+
+
+def test_the_workers_events_of_a_reply_say_its_thread(db, eren, make_worker, pages, database_url):
+    """Every event of a reply names its thread, as edits, deletes and reactions
+    do: the files event and the preview event the worker writes too, live and
+    as stored rows (a thread panel shows them; the room's list skips them)."""
+    pages.pages["/walls"] = Page(PAGE)
+    url = pages.url("/walls")
+    room = room_row(db)
+    root = send_as(db, eren, "plan?")
+    file = media.insert_file(db, eren, media.photo(), "image/jpeg", width=480, height=640)
+    seq = actions.send_message(db, room, eren, f"see {url}", None, reply=ReplyTo(root)).seq
+    media.attach(db, room, seq, file["id"])
+    queue_preview(db, room, seq, url)
+    with heard(database_url) as found:
+        make_worker().drain()
+    frames = {f["type"]: f for f in stored_frames(found)}
+    assert set(frames) == {"chat_files", "link_preview"}
+    assert all(f["thread"] == root and f["target_seq"] == seq for f in frames.values())
+    rows = db.execute(
+        "SELECT kind, thread_seq FROM messages WHERE room_id = %s AND target_seq = %s",
+        (room.id, seq),
+    ).fetchall()
+    assert sorted((r["kind"], r["thread_seq"]) for r in rows) == [
+        ("files", root),
+        ("preview", root),
+    ]
 
 
 def test_an_edit_that_changes_the_link_drops_the_preview_and_queues_the_new_one(
