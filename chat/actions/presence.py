@@ -9,9 +9,12 @@ from chat.protocol import outbound
 from chat.storage import bus, queries
 
 
-def announce_typing(conn: Connection, room: Room, user: User) -> None:
-    """Tell the room's other sockets that `user` is typing (never stored)."""
-    announce(conn, room.id, [outbound.typing_frame(room.name, user.username)], user.id)
+def announce_typing(conn: Connection, room: Room, user: User, thread: int | None = None) -> None:
+    """Tell the room's other sockets that `user` is typing (never stored): in
+    the main flow, or a reply in the thread of root seq `thread` (not checked:
+    the frame only tells the room's readers, who may read every thread)."""
+    frame = outbound.typing_frame(room.name, user.username, thread)
+    announce(conn, room.id, [frame], user.id)
 
 
 # All presence changes in one room are serialised by this lock, so that the

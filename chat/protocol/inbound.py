@@ -63,9 +63,11 @@ class LeaveIn:
 
 @dataclass(frozen=True)
 class TypingIn:
-    """The user is typing in a room they joined."""
+    """The user is typing in a room they joined (with `thread`, a reply in the
+    thread of that root seq)."""
 
     room: str | None
+    thread: int | None = None
 
 
 @dataclass(frozen=True)
@@ -263,7 +265,7 @@ def _parse_object(frame: dict, max_chars: int, plain_text: bool) -> ClientFrame:
     if kind == "leave":
         return LeaveIn(_room(frame, True))
     if kind == "typing":
-        return TypingIn(_room(frame, room_required))
+        return TypingIn(_room(frame, room_required), _seq(frame, "thread", False))
     if kind == "read":
         return ReadIn(
             _room(frame, room_required), _seq(frame, "seq", True), _seq(frame, "thread", False)

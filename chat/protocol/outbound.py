@@ -394,9 +394,12 @@ def presence_frame(room: str, username: str, status: str) -> str:
     return encode({"type": "presence", "room": room, "username": username, "status": status})
 
 
-def typing_frame(room: str, username: str) -> str:
-    """`username` is typing in the room."""
-    return encode({"type": "typing", "room": room, "username": username})
+def typing_frame(room: str, username: str, thread: int | None = None) -> str:
+    """`username` is typing in the room (with `thread`, in that thread)."""
+    frame = {"type": "typing", "room": room, "username": username}
+    if thread is not None:
+        frame["thread"] = thread
+    return encode(frame)
 
 
 # --- the per-user channel (DESIGN §9; docs/protocol.md "Your rooms") ---------------

@@ -281,7 +281,7 @@ class ClientSession:
         elif isinstance(frame, inbound.LeaveIn):
             self._leave_frame(frame)
         elif isinstance(frame, inbound.TypingIn):
-            self._typing(room_name)
+            self._typing(room_name, frame.thread)
         elif isinstance(frame, inbound.ReadIn):
             self._read(room_name, frame.seq, frame.thread)
         elif isinstance(frame, inbound.FollowIn):
@@ -354,11 +354,11 @@ class ClientSession:
             event = write_event(conn, room, self.user, frame)
         self.peer.send(outbound.ack_frame(frame.client_id, event.seq, room.name))
 
-    def _typing(self, room_name: str) -> None:
+    def _typing(self, room_name: str, thread: int | None) -> None:
         room = self._joined(room_name)
         if self.rt.typing.allow(self.user.id, room.id):
             with self.rt.pool.connection() as conn:
-                actions.announce_typing(conn, room, self.user)
+                actions.announce_typing(conn, room, self.user, thread)
 
     def _read(self, room_name: str, seq: int, thread: int | None) -> None:
         room = self._visible(room_name)

@@ -9,7 +9,7 @@ import pytest
 
 from ..conftest import make_token, make_user
 from ..servers import Client, http
-from .clients import Tab
+from .clients import Tab, open_room
 
 ROOT_TEXT = "who takes the release?"
 
@@ -123,6 +123,18 @@ def test_following_and_unread_counts_reach_both_devices(server, people):
         "threads": [],
     }
     for tab in (phone, laptop, fresh):
+        tab.close()
+
+
+def test_typing_a_reply_tells_the_room_which_thread(server, people):
+    eren, mikasa = people["eren"], people["mikasa"]
+    root = post(server, eren, "general", ROOT_TEXT, "root")
+    watcher = open_room(server, "general", eren["token"], "eren")
+    typist = open_room(server, "general", mikasa["token"], "mikasa")
+    typist.send({"type": "typing", "room": "general", "thread": root})
+    _, typing = watcher.until("typing")
+    assert typing == {"type": "typing", "room": "general", "username": "mikasa", "thread": root}
+    for tab in (watcher, typist):
         tab.close()
 
 

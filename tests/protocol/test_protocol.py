@@ -77,6 +77,8 @@ def test_parse_accepts(data, expected):
         ('{"type":"read","room":"general","seq":-3}', "bad_frame"),
         ('{"type":"read","room":"general","seq":null}', "bad_frame"),
         ('{"type":"typing","room":' + '"' + "r" * 41 + '"}', "bad_frame"),
+        ('{"type":"typing","room":"general","thread":"42"}', "bad_frame"),
+        ('{"type":"typing","room":"general","thread":-1}', "bad_frame"),
         ('{"type":"chat","content":""}', "bad_frame"),
         ('{"type":"chat","content":"   "}', "bad_frame"),
         ('{"type":"chat"}', "bad_frame"),
@@ -218,6 +220,7 @@ def test_server_frames_decode_to_design_shapes(frame, expected):
         ('{"type":"join","room":"general","after":41}', inbound.JoinIn("general", 41)),
         ('{"type":"leave","room":"general"}', inbound.LeaveIn("general")),
         ('{"type":"typing","room":"general"}', inbound.TypingIn("general")),
+        ('{"type":"typing","room":"general","thread":42}', inbound.TypingIn("general", 42)),
         ('{"type":"read","room":"general","seq":42}', inbound.ReadIn("general", 42)),
         (
             '{"type":"chat","room":"general","content":"hi","client_id":"c"}',
