@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from chat import actions
@@ -350,8 +351,15 @@ def test_refused_and_cancelled_uploads_show_on_their_chips(start_server, pages, 
     before = stored_files(db)
 
     # An upload on its way (held here, as a slow network would): × aborts it.
-    held = []
-    eren.route("**/api/files?**", lambda route: held.append(route))
+    held, cancelled = [], []
+
+    def hold(route):  # until cancelled; after that, never let it through
+        if cancelled:
+            route.abort()
+        else:
+            held.append(route)
+
+    eren.route("**/api/files?**", hold)
     eren.set_input_files(
         "#attach-input", [{"name": "slow.txt", "mimeType": "text/plain", "buffer": b"slow"}]
     )
@@ -364,6 +372,12 @@ def test_refused_and_cancelled_uploads_show_on_their_chips(start_server, pages, 
     slow.locator("button.chip-remove").click()
     expect(chips(eren)).to_have_count(0)
     assert eren.evaluate("window.__aborts") == 1
+    cancelled.append(True)
+    for route in held:  # never let the held upload through, now or at teardown
+        try:
+            route.abort()
+        except PlaywrightError:
+            pass  # the browser's abort ended it already
     eren.unroute("**/api/files?**")
     send(eren, "the log, without it")
     expect(message(eren, "the log, without it").locator("ul.files")).to_have_count(0)
