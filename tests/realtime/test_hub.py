@@ -99,15 +99,17 @@ def test_a_client_that_stops_reading_is_dropped_and_others_get_everything(hub, d
     # The stuck client's `ready` sits in its queue: it never reads anything.
     hub.join(stuck_peer, general, after=0)
 
-    seqs = send_n(db, general, user, 40)
-    fine.wait_for(lambda s: s.seqs()[-1:] == [seqs[-1]])
-    assert fine.seqs() == seqs
-    stuck.wait_for(lambda s: s.closed_with == 1013)
-    assert stuck_peer.closed
-    stuck.gate.set()
-    for peer in (fine_peer, stuck_peer):
-        hub.leave(peer, general.id)
-        peer.close()
+    try:
+        seqs = send_n(db, general, user, 40)
+        fine.wait_for(lambda s: s.seqs()[-1:] == [seqs[-1]])
+        assert fine.seqs() == seqs
+        stuck.wait_for(lambda s: s.closed_with == 1013)
+        assert stuck_peer.closed
+    finally:  # its writer never outlives the test, whatever failed
+        stuck.gate.set()
+        for peer in (fine_peer, stuck_peer):
+            hub.leave(peer, general.id)
+            peer.close()
 
 
 def test_a_room_nobody_follows_is_forgotten(hub, db, general):
