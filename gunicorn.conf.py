@@ -137,7 +137,7 @@ def when_ready(server):
     """The settings gunicorn runs with, as one line named like the README's
     variables (what an operator and tests/e2e/test_defaults_e2e.py read), then
     where it listens. Not "ready": the workers start next, and each applies the
-    migrations before it serves (`make run` says "Chat is ready" once /healthz
+    migrations before it serves (`make run` says "Chat is ready" once /readyz
     answers 200: chat/run.py)."""
     cfg = server.cfg
     server.log.info(

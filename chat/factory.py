@@ -106,7 +106,7 @@ def _migrate_or_wait(app: Flask) -> None:
         migrate.migrate(app.config["DATABASE_URL"])
     except psycopg.OperationalError as exc:
         logging.getLogger(__name__).error(
-            "database unavailable at start (%s): /healthz says 503 until it answers", exc
+            "database unavailable at start (%s): /readyz says 503 until it answers", exc
         )
         app.extensions["schema_pending"] = True
         threading.Thread(

@@ -20,7 +20,7 @@ POOL_TIMEOUT = 5.0
 def open_pool(url: str, size: int, tcp_timeout: float, name: str = "chat") -> ConnectionPool:
     """A pool of at most `size` connections to `url` whose rows are dicts, opened
     without waiting (a worker boots even while PostgreSQL is restarting;
-    /healthz says 503 until it answers). `tcp_timeout` is in seconds."""
+    /readyz says 503 until it answers). `tcp_timeout` is in seconds."""
     pool = ConnectionPool(
         url,
         min_size=1,
