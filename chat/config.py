@@ -123,6 +123,20 @@ def text(setting: Setting, raw: str) -> Any:
     return raw or setting.default
 
 
+def one_of(*choices: str) -> Parse:
+    """One of `choices` (any case, spaces aside); blank is the default."""
+
+    def parse(setting: Setting, raw: str) -> str:
+        raw = raw.strip().lower()
+        if not raw:
+            return setting.default
+        if raw not in choices:
+            raise SystemExit(f"{setting.name} must be one of {', '.join(choices)}, got {raw!r}")
+        return raw
+
+    return parse
+
+
 def origins(setting: Setting, raw: str) -> list[str]:
     """Comma-separated origins, compared as browsers send them: lower case, no `/`."""
     return [o.strip().rstrip("/").lower() for o in raw.split(",") if o.strip()]
@@ -279,6 +293,17 @@ SETTINGS: tuple[Setting, ...] = (
         " what the service sent go to `bot_jobs.last_error`). An unexpected error's"
         " traceback is logged as it is, except a bot's, which leaves out the exception's"
         " message (that goes to `last_error`)",
+        keys=(),
+    ),
+    Setting(
+        "LOG_FORMAT",
+        "text",
+        one_of("text", "json"),
+        "`json` writes every log line (gunicorn's, the app's, the bots' and workers') as one"
+        " JSON object: `time` (ISO 8601, UTC), `level`, `pid`, `logger`, `message`, and"
+        " `request_id` (nginx's `X-Request-ID`, else a new one), `user` and `room` where"
+        " known, a traceback as `exc_info`; for a log collector. `text` is the line above,"
+        " for people and grep",
         keys=(),
     ),
     Setting(

@@ -14,8 +14,7 @@ import psycopg
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from chat import cli, config
-from chat.serverlog import LOG_FORMAT
+from chat import cli, config, serverlog
 from chat.storage import migrate, pgserver
 from chat.web import (
     api,
@@ -30,6 +29,7 @@ from chat.web import (
     limits,
     lookup,
     metrics,
+    requestlog,
     rooms,
     search,
     settings,
@@ -59,8 +59,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     if test_config:
         app.config.update(test_config)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    if not logging.getLogger().handlers:  # a `flask` command; gunicorn configured its own
+        serverlog.configure(config.value("LOG_FORMAT"))
 
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = pgserver.ensure_running(config.embedded_pgdata())
@@ -96,6 +96,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     health.init_app(app)
     metrics.init_app(app)
     headers.init_app(app)
+    requestlog.init_app(app)
     cli.init_app(app)
     return app
 

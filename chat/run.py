@@ -25,8 +25,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from chat import config
-from chat.serverlog import LOG_FORMAT
+from chat import config, serverlog
 
 log = logging.getLogger("chat.run")
 
@@ -184,7 +183,7 @@ def port_taken(host: str, port: int) -> bool:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    serverlog.configure(config.value("LOG_FORMAT"))
     host, port = config.value("HOST"), config.value("PORT")
     if port.isdigit() and port_taken(host, int(port)):
         log.error(
