@@ -5,12 +5,8 @@ The pool is opened by the surface (chat/web/worker.py for a gunicorn worker,
 chat/cli.py for a bot) and handed down; nothing here knows about Flask.
 """
 
-import logging
-
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
-
-log = logging.getLogger(__name__)
 
 # A request that cannot get a connection in this long fails with 503 instead
 # of hanging its socket: the database is down or the pool is exhausted.
@@ -47,14 +43,3 @@ def tcp_options(timeout: float) -> dict:
         "keepalives_count": 3,
         "tcp_user_timeout": int(timeout * 1000),
     }
-
-
-def ping(pool: ConnectionPool) -> bool:
-    """Whether the database answers a trivial query within 2 s right now."""
-    try:
-        with pool.connection(timeout=2.0) as conn:
-            conn.execute("SELECT 1")
-        return True
-    except Exception as exc:  # any failure means "not healthy"; say why in the log
-        log.warning("database health check failed: %s", exc)
-        return False

@@ -4,7 +4,9 @@ database pool, the message writer and the real-time service.
 All three live in `app.extensions`, created at most once per app under one
 lock: the pool when the app is built, the writer on the first send, the
 real-time service (its LISTEN connection and presence heartbeat) on the first
-socket, so a worker that only serves pages never opens them.
+socket, so a worker that only serves pages never opens them; the first
+/readyz opens its LISTEN connection (a worker is ready when it could serve a
+socket).
 """
 
 import logging
