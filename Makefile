@@ -46,10 +46,11 @@ lint: $(VENV)/.installed
 migrate: $(VENV)/.installed
 	$(BIN)/flask --app app migrate
 
-# The README's configuration table, regenerated from SETTINGS in chat/config.py
-# (tests/test_config.py fails while the two differ).
+# The README's configuration table and the example environment file, regenerated
+# from SETTINGS in chat/config.py (tests/test_config.py and tests/test_deploy.py
+# fail while they differ).
 settings-table: $(VENV)/.installed
-	$(BIN)/python -m chat.config --write README.md
+	$(BIN)/python -m chat.config --write README.md --env-example deploy/chat.env.example
 
 # Benchmarks (docs/benchmarks.md): ours, the naive one-transaction-per-message
 # mode and the peers under the same load generator, in one run. Their own

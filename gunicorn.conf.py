@@ -7,7 +7,7 @@ chat/factory.py); it may start the embedded PostgreSQL, which does not.
 import os
 
 from chat import config as chat_config
-from chat.serverlog import LOG_FORMAT, Logger, RefusedRequestFilter
+from chat.serverlog import ContextFilter, Logger, RefusedRequestFilter, formatter
 
 # Every value an operator sets, with its default and the reason for it, is a
 # row of chat/config.py's SETTINGS (the README's configuration table).
@@ -24,6 +24,8 @@ keepalive = chat_config.value("KEEPALIVE")
 graceful_timeout = chat_config.value("GRACEFUL_TIMEOUT")
 control_socket_disable = not chat_config.value("GUNICORN_CONTROL_SOCKET")
 loglevel = chat_config.value("LOG_LEVEL")
+# text (the line below) or json (one object per line); read by chat.factory too.
+_log_format = chat_config.value("LOG_FORMAT")
 
 
 logger_class = Logger
@@ -51,13 +53,14 @@ accesslog = chat_config.value("ACCESS_LOG")
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 # One format on stdout for gunicorn's lines and the app's: time, level, pid,
 # logger, message, so `grep '\[12345\]'` follows one worker and
-# `grep chat.realtime.client` every connect and disconnect.
+# `grep chat.realtime.client` every connect and disconnect (or the same as
+# JSON, with the request, user and room where known: LOG_FORMAT=json).
 _handlers = {
     "stdout": {
         "class": "logging.StreamHandler",
         "stream": "ext://sys.stdout",
         "formatter": "chat",
-        "filters": ["refused_request"],
+        "filters": ["refused_request", "context"],
     }
 }
 if accesslog not in (None, "-"):
@@ -66,6 +69,7 @@ if accesslog not in (None, "-"):
         "class": "logging.handlers.WatchedFileHandler",
         "filename": accesslog,
         "formatter": "chat",
+        "filters": ["context"],
     }
 _access = {
     # INFO whatever LOG_LEVEL says: an operator who asked for an access log gets it.
@@ -76,9 +80,12 @@ _access = {
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"chat": {"format": LOG_FORMAT}},
+    "formatters": {"chat": formatter(_log_format)},
     # On the handler, not a logger: gunicorn.http.* log without gunicorn.error.
-    "filters": {"refused_request": {"()": RefusedRequestFilter}},
+    "filters": {
+        "refused_request": {"()": RefusedRequestFilter},
+        "context": {"()": ContextFilter},
+    },
     "handlers": _handlers,
     "root": {"handlers": ["stdout"], "level": loglevel.upper()},
     "loggers": {
@@ -137,12 +144,13 @@ def when_ready(server):
     """The settings gunicorn runs with, as one line named like the README's
     variables (what an operator and tests/e2e/test_defaults_e2e.py read), then
     where it listens. Not "ready": the workers start next, and each applies the
-    migrations before it serves (`make run` says "Chat is ready" once /healthz
+    migrations before it serves (`make run` says "Chat is ready" once /readyz
     answers 200: chat/run.py)."""
     cfg = server.cfg
     server.log.info(
         "settings: HOST:PORT=%s WEB_CONCURRENCY=%d WORKER_CONNECTIONS=%d GUNICORN_TIMEOUT=%d"
-        " GRACEFUL_TIMEOUT=%d KEEPALIVE=%d LOG_LEVEL=%s ACCESS_LOG=%s GUNICORN_CONTROL_SOCKET=%s",
+        " GRACEFUL_TIMEOUT=%d KEEPALIVE=%d LOG_LEVEL=%s LOG_FORMAT=%s ACCESS_LOG=%s"
+        " GUNICORN_CONTROL_SOCKET=%s",
         ",".join(cfg.bind),
         cfg.workers,
         cfg.worker_connections,
@@ -150,6 +158,7 @@ def when_ready(server):
         cfg.graceful_timeout,
         cfg.keepalive,
         cfg.loglevel,
+        _log_format,
         cfg.accesslog or "off",
         "off" if cfg.control_socket_disable else cfg.control_socket,
     )

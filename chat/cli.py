@@ -1,10 +1,13 @@
-"""The `flask --app app ...` commands: migrate, accounts, one per bot, and `work`.
+"""The `flask --app app ...` commands: migrate, accounts, an operator's account
+administration (list users, their tokens and sessions, revoke them, promote to
+administrator), one per bot, and `work`.
 
 Each runs inside the app (its pool and settings); errors are answered with
 click's one-line `Error: ...` and a non-zero exit, never a traceback.
 """
 
 import sys
+from datetime import UTC
 
 import click
 from flask import Flask, current_app
@@ -14,12 +17,12 @@ from chat import actions
 from chat.bots import BOTS, runner, work
 from chat.bots.bot import Bot
 from chat.domain import passwords
-from chat.domain.entities import User
+from chat.domain.entities import AccountSummary, User
 from chat.domain.errors import ChatError
 from chat.domain.text import unstorable
-from chat.domain.users import USERNAME_RE
+from chat.domain.users import USERNAME_RE, device_label
 from chat.domain.validate import validate_token_name
-from chat.storage import migrate, queries
+from chat.storage import accounts, migrate, queries
 from chat.web import worker
 
 
@@ -31,6 +34,13 @@ def init_app(app: Flask) -> None:
         create_token_command,
         set_password_command,
         disable_user_command,
+        list_users_command,
+        list_tokens_command,
+        revoke_token_command,
+        list_sessions_command,
+        revoke_session_command,
+        promote_command,
+        demote_command,
         *(_bot_command(bot) for bot in BOTS),
         work_command,
     ):
@@ -160,3 +170,136 @@ def disable_user_command(username: str) -> None:
     with worker.connection() as conn:
         actions.disable_user(conn, _user_or_fail(conn, username).id)
     click.echo(f"disabled {username}")
+
+
+# --- an operator's account administration ----------------------------------------------
+
+
+def _when(moment) -> str:
+    """A time as the listings show it: to the minute, in UTC."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "never"
+
+
+def _account_or_fail(conn, username: str) -> AccountSummary:
+    """The account of that name, enabled or disabled (an operator may look at both)."""
+    account = accounts.account_by_name(conn, username)
+    if account is None:
+        raise click.ClickException(f"no user named {username!r}")
+    return account
+
+
+@click.command("list-users")
+@click.option("--admins", is_flag=True, help="Only the administrators.")
+@with_appcontext
+def list_users_command(admins: bool) -> None:
+    """List every account: name, created, state, admin, login sessions, API tokens."""
+    with worker.connection() as conn:
+        listed = [a for a in accounts.accounts(conn) if a.is_admin or not admins]
+    click.echo(f"{'USER':<32} {'CREATED (UTC)':<16} {'STATE':<8} {'ADMIN':<5} SESSIONS TOKENS")
+    for account in listed:
+        state = "disabled" if account.disabled_at else "enabled"
+        admin = "yes" if account.is_admin else "no"
+        click.echo(
+            f"{account.username:<32} {_when(account.created_at):<16} {state:<8} {admin:<5}"
+            f" {account.sessions:>8} {account.tokens:>6}"
+        )
+
+
+@click.command("list-tokens")
+@click.argument("username", type=STORABLE)
+@with_appcontext
+def list_tokens_command(username: str) -> None:
+    """List USERNAME's API tokens (never the tokens themselves: only their ids and names)."""
+    with worker.connection() as conn:
+        tokens = queries.api_tokens(conn, _account_or_fail(conn, username).id)
+    click.echo(f"{'ID':>8} {'CREATED (UTC)':<16} {'LAST USED (UTC)':<16} NAME")
+    for token in tokens:
+        click.echo(
+            f"{token.id:>8} {_when(token.created_at):<16} {_when(token.last_used_at):<16}"
+            f" {token.name or '-'}"
+        )
+
+
+@click.command("revoke-token")
+@click.argument("username", type=STORABLE)
+@click.argument("token_id", type=click.IntRange(min=1), required=False)
+@click.option("--all", "every", is_flag=True, help="Revoke every token of USERNAME.")
+@with_appcontext
+def revoke_token_command(username: str, token_id: int | None, every: bool) -> None:
+    """Revoke USERNAME's API token TOKEN_ID (from list-tokens), or --all of them:
+    requests carrying it are refused and its sockets close at once."""
+    if (token_id is None) == (not every):
+        raise click.ClickException("give a TOKEN_ID (see list-tokens) or --all, not both")
+    with worker.connection() as conn:
+        user_id = _account_or_fail(conn, username).id
+        if every:
+            click.echo(f"revoked {actions.revoke_tokens(conn, user_id)} token(s) of {username}")
+            return
+        try:
+            actions.revoke_token(conn, user_id, token_id)
+        except ChatError:
+            raise click.ClickException(f"{username} has no API token with id {token_id}") from None
+    click.echo(f"revoked token {token_id} of {username}")
+
+
+@click.command("list-sessions")
+@click.argument("username", type=STORABLE)
+@with_appcontext
+def list_sessions_command(username: str) -> None:
+    """List USERNAME's login sessions (browsers logged in), most recently used first."""
+    with worker.connection() as conn:
+        sessions = queries.login_sessions(conn, _account_or_fail(conn, username).id, None)
+    click.echo(f"{'ID':>8} {'CREATED (UTC)':<16} {'LAST SEEN (UTC)':<16} DEVICE")
+    for session in sessions:
+        click.echo(
+            f"{session.id:>8} {_when(session.created_at):<16} {_when(session.last_seen_at):<16}"
+            f" {device_label(session.user_agent)}"
+        )
+
+
+@click.command("revoke-session")
+@click.argument("username", type=STORABLE)
+@click.argument("session_id", type=click.IntRange(min=1), required=False)
+@click.option("--all", "every", is_flag=True, help="Log out every session of USERNAME.")
+@with_appcontext
+def revoke_session_command(username: str, session_id: int | None, every: bool) -> None:
+    """Log out USERNAME's session SESSION_ID (from list-sessions), or --all of them:
+    its cookie stops working and its sockets close at once."""
+    if (session_id is None) == (not every):
+        raise click.ClickException("give a SESSION_ID (see list-sessions) or --all, not both")
+    with worker.connection() as conn:
+        user_id = _account_or_fail(conn, username).id
+        if every:
+            ended = actions.end_sessions(conn, user_id)
+            click.echo(f"logged out {ended} session(s) of {username}")
+            return
+        try:
+            actions.end_other_session(conn, user_id, session_id, None)
+        except ChatError:
+            raise click.ClickException(f"{username} has no session with id {session_id}") from None
+    click.echo(f"logged out session {session_id} of {username}")
+
+
+def _set_admin(username: str, is_admin: bool) -> None:
+    with worker.connection() as conn:
+        account = _account_or_fail(conn, username)
+        changed = actions.set_admin(conn, account.id, is_admin)
+    role = "an administrator" if is_admin else "not an administrator"
+    click.echo(f"{account.username} is {'now' if changed else 'already'} {role}")
+
+
+@click.command("promote")
+@click.argument("username", type=STORABLE)
+@with_appcontext
+def promote_command(username: str) -> None:
+    """Make USERNAME an administrator (recorded for moderation to come; no
+    page reads it yet)."""
+    _set_admin(username, True)
+
+
+@click.command("demote")
+@click.argument("username", type=STORABLE)
+@with_appcontext
+def demote_command(username: str) -> None:
+    """Make USERNAME an ordinary user again."""
+    _set_admin(username, False)

@@ -123,6 +123,20 @@ def text(setting: Setting, raw: str) -> Any:
     return raw or setting.default
 
 
+def one_of(*choices: str) -> Parse:
+    """One of `choices` (any case, spaces aside); blank is the default."""
+
+    def parse(setting: Setting, raw: str) -> str:
+        raw = raw.strip().lower()
+        if not raw:
+            return setting.default
+        if raw not in choices:
+            raise SystemExit(f"{setting.name} must be one of {', '.join(choices)}, got {raw!r}")
+        return raw
+
+    return parse
+
+
 def origins(setting: Setting, raw: str) -> list[str]:
     """Comma-separated origins, compared as browsers send them: lower case, no `/`."""
     return [o.strip().rstrip("/").lower() for o in raw.split(",") if o.strip()]
@@ -279,6 +293,17 @@ SETTINGS: tuple[Setting, ...] = (
         " what the service sent go to `bot_jobs.last_error`). An unexpected error's"
         " traceback is logged as it is, except a bot's, which leaves out the exception's"
         " message (that goes to `last_error`)",
+        keys=(),
+    ),
+    Setting(
+        "LOG_FORMAT",
+        "text",
+        one_of("text", "json"),
+        "`json` writes every log line (gunicorn's, the app's, the bots' and workers') as one"
+        " JSON object: `time` (ISO 8601, UTC), `level`, `pid`, `logger`, `message`, and"
+        " `request_id` (nginx's `X-Request-ID`, else a new one), `user` and `room` where"
+        " known, a traceback as `exc_info`; for a log collector. `text` is the line above,"
+        " for people and grep",
         keys=(),
     ),
     Setting(
@@ -666,6 +691,64 @@ def with_table(document: str) -> str:
     return f"{head}\n{markdown_table()}{document[end:]}"
 
 
+# --- the example environment file (deploy/chat.env.example) ---------------------------
+
+# What a production host behind nginx sets (docs/deploy.md); every other
+# setting is listed commented out, at its default.
+PRODUCTION = {
+    "DATABASE_URL": "postgresql:///chat?host=/var/run/postgresql",
+    "SECRET_KEY": "",
+    "TRUSTED_PROXIES": "1",
+    "COOKIE_SECURE": "1",
+}
+# Said about a setting in the environment file besides its `why`.
+ENV_NOTES = {
+    "SECRET_KEY": "Required: `openssl rand -hex 32`, the same on every host.",
+    "PORT": "Set by the unit (chat-web@PORT.service): leave it commented out here.",
+}
+ENV_HEADER = """\
+# The chat's settings, for /etc/chat/chat.env (the systemd units in
+# deploy/systemd/ read it with EnvironmentFile=; docs/deploy.md).
+# Generated from chat/config.py's SETTINGS by `make settings-table`
+# (tests/test_deploy.py fails while the two differ): every setting, with what
+# it does; the ones a production host behind nginx sets are filled in, every
+# other one is commented out at its default. systemd reads NAME=value lines
+# literally: no quotes, no `export`.
+"""
+
+
+def env_value(setting: Setting) -> str:
+    """A setting's default as its environment variable's text ("" when unset)."""
+    default = setting.default
+    if isinstance(default, bool):
+        return "1" if default else "0"
+    if isinstance(default, float) and default.is_integer():
+        return str(int(default))
+    if default is None or default in ("", (), []):
+        return ""
+    return str(default)
+
+
+def env_example() -> str:
+    """SETTINGS as an environment file: per setting its default and why, then
+    its line (set for production, else commented out)."""
+    import textwrap
+
+    blocks = [ENV_HEADER]
+    for setting in SETTINGS:
+        about = f"{setting.name} (default: {setting.default_cell.replace('`', '')}): {setting.why}."
+        if setting.name in ENV_NOTES:
+            about += " " + ENV_NOTES[setting.name]
+        lines = textwrap.wrap(about.replace("`", ""), 76, break_on_hyphens=False)
+        comment = "\n".join(f"# {line}" for line in lines)
+        if setting.name in PRODUCTION:
+            line = f"{setting.name}={PRODUCTION[setting.name]}"
+        else:
+            line = f"#{setting.name}={env_value(setting)}"
+        blocks.append(f"{comment}\n{line}\n")
+    return "\n".join(blocks)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m chat.config",
@@ -677,18 +760,29 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help=f"replace the table between {TABLE_START} and {TABLE_END} in PATH",
     )
+    parser.add_argument(
+        "--env-example",
+        metavar="PATH",
+        type=Path,
+        help="write the example environment file (every setting at its default) to PATH",
+    )
     args = parser.parse_args(argv)
+    if args.env_example is not None:
+        _rewrite(args.env_example, env_example(), "environment file")
     if args.write is None:
-        sys.stdout.write(markdown_table())
+        if args.env_example is None:
+            sys.stdout.write(markdown_table())
         return 0
-    document = args.write.read_text()
-    updated = with_table(document)
-    if updated == document:
-        print(f"{args.write}: configuration table unchanged")
-    else:
-        args.write.write_text(updated)
-        print(f"{args.write}: configuration table rewritten")
+    _rewrite(args.write, with_table(args.write.read_text()), "configuration table")
     return 0
+
+
+def _rewrite(path: Path, text: str, what: str) -> None:
+    if path.exists() and path.read_text() == text:
+        print(f"{path}: {what} unchanged")
+    else:
+        path.write_text(text)
+        print(f"{path}: {what} rewritten")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,7 @@ import psycopg
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from chat import cli, config
-from chat.serverlog import LOG_FORMAT
+from chat import cli, config, serverlog
 from chat.storage import migrate, pgserver
 from chat.web import (
     api,
@@ -30,6 +29,7 @@ from chat.web import (
     limits,
     lookup,
     metrics,
+    requestlog,
     rooms,
     search,
     settings,
@@ -59,8 +59,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     if test_config:
         app.config.update(test_config)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    if not logging.getLogger().handlers:  # a `flask` command; gunicorn configured its own
+        serverlog.configure(config.value("LOG_FORMAT"))
 
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = pgserver.ensure_running(config.embedded_pgdata())
@@ -96,6 +96,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     health.init_app(app)
     metrics.init_app(app)
     headers.init_app(app)
+    requestlog.init_app(app)
     cli.init_app(app)
     return app
 
@@ -106,7 +107,7 @@ def _migrate_or_wait(app: Flask) -> None:
         migrate.migrate(app.config["DATABASE_URL"])
     except psycopg.OperationalError as exc:
         logging.getLogger(__name__).error(
-            "database unavailable at start (%s): /healthz says 503 until it answers", exc
+            "database unavailable at start (%s): /readyz says 503 until it answers", exc
         )
         app.extensions["schema_pending"] = True
         threading.Thread(

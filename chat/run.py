@@ -6,9 +6,10 @@ to the same server (and it stops when this program ends). Ctrl-C or SIGTERM
 stops everything; gunicorn ending ends the program; a bot that dies is started
 again after a pause and never takes the chat down with it.
 
-"Chat is ready" is printed once the chat answers: /healthz says 200 only from a
-worker that has applied the migrations and reached the database (gunicorn's
-own start, earlier, only means its socket is bound).
+"Chat is ready" is printed once the chat is ready: /readyz says 200 only from a
+worker whose database answers with every migration applied and whose LISTEN
+connection is up (gunicorn's own start, earlier, only means its socket is
+bound; /healthz, liveness, only that a worker answers).
 
 Like gunicorn's master, this process never imports psycopg.
 """
@@ -24,8 +25,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from chat import config
-from chat.serverlog import LOG_FORMAT
+from chat import config, serverlog
 
 log = logging.getLogger("chat.run")
 
@@ -37,9 +37,9 @@ RESTART_DELAY = 5.0
 # this long anything still running is killed.
 STOP_TIMEOUT = 20.0
 # How often the supervisor looks at its children when no signal wakes it (and,
-# until the chat is ready, asks /healthz).
+# until the chat is ready, asks /readyz).
 CHECK_INTERVAL = 0.5
-# One /healthz question waits this long at most: a worker still starting queues
+# One /readyz question waits this long at most: a worker still starting queues
 # it, and the supervisor must keep watching its children meanwhile.
 HEALTH_TIMEOUT = 2.0
 
@@ -56,10 +56,10 @@ def site_url(host: str, port: int | str) -> str:
 
 
 def answers(url: str) -> bool:
-    """Whether the chat at `url` is ready: its /healthz answers 200 (a worker has
-    applied the migrations and reaches the database)."""
+    """Whether the chat at `url` is ready: its /readyz answers 200 (a worker has
+    applied the migrations, reaches the database and listens)."""
     try:
-        with urllib.request.urlopen(url + "healthz", timeout=HEALTH_TIMEOUT) as response:
+        with urllib.request.urlopen(url + "readyz", timeout=HEALTH_TIMEOUT) as response:
             return response.status == 200
     except (OSError, urllib.error.URLError):  # not listening yet, 503, a timeout
         return False
@@ -183,7 +183,7 @@ def port_taken(host: str, port: int) -> bool:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    serverlog.configure(config.value("LOG_FORMAT"))
     host, port = config.value("HOST"), config.value("PORT")
     if port.isdigit() and port_taken(host, int(port)):
         log.error(

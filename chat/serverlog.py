@@ -1,11 +1,16 @@
-"""gunicorn's logging, as gunicorn.conf.py installs it: an access log only when
-asked for, without query strings, and refused requests noted without what
-they carried. Loaded by the gunicorn master: the standard library and
-gunicorn only (never psycopg, DESIGN §7).
+"""Logging: the one format of every process's lines (gunicorn's and the app's,
+the bots', the supervisor's), plain text or JSON (LOG_FORMAT), with the
+request, user and room a line is about when they are known; and gunicorn's
+logger as gunicorn.conf.py installs it: an access log only when asked for,
+without query strings, and refused requests noted without what they carried.
+Loaded by the gunicorn master: the standard library, gunicorn and
+python-json-logger only (never psycopg, DESIGN §7).
 """
 
 import ast
+import contextvars
 import logging
+import logging.config
 import re
 
 from gunicorn import glogging
@@ -13,6 +18,84 @@ from gunicorn import glogging
 # Greppable by worker pid and module, like gunicorn's own lines; the app's and
 # the supervisor's lines use it too.
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
+
+# LOG_FORMAT=json: one JSON object per line (python-json-logger), with these
+# fields renamed from the LogRecord's; `time` is ISO 8601 in UTC. Fields a
+# line's context adds (CONTEXT_FIELDS) follow, and a traceback is `exc_info`.
+JSON_FIELDS = {"levelname": "level", "process": "pid", "name": "logger"}
+# What the web layer tells the log about the request being served (chat/web/logging.py).
+CONTEXT_FIELDS = ("request_id", "user", "room")
+
+_context: contextvars.ContextVar[dict | None] = contextvars.ContextVar("log_context", default=None)
+
+
+def bind(**fields: str | None) -> contextvars.Token:
+    """Add fields (request_id, user, room) to the lines logged from here on in
+    this greenlet or thread, until `unbind` with the token returned."""
+    known = {k: v for k, v in fields.items() if v is not None}
+    return _context.set({**(_context.get() or {}), **known})
+
+
+def note(**fields: str | None) -> None:
+    """Add fields to what is bound already (the user, once a request's
+    authentication has found them); nothing when nothing is bound."""
+    bound = _context.get()
+    if bound is not None:
+        bound.update((k, v) for k, v in fields.items() if v is not None)
+
+
+def unbind(token: contextvars.Token) -> None:
+    """Back to what was bound before `bind` returned the token; to nothing when
+    the token comes from another context (a response streamed elsewhere)."""
+    try:
+        _context.reset(token)
+    except ValueError:
+        _context.set(None)
+
+
+class ContextFilter(logging.Filter):
+    """Copies the bound fields onto each record (a JSON line shows them; the text
+    format names none of them, so plain lines are unchanged)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in (_context.get() or {}).items():
+            if not hasattr(record, key):
+                setattr(record, key, value)
+        return True
+
+
+def formatter(log_format: str) -> dict:
+    """The dictConfig formatter of LOG_FORMAT ("text" or "json")."""
+    if log_format == "json":
+        return {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": list(JSON_FIELDS) + ["message"],
+            "rename_fields": JSON_FIELDS,
+            "timestamp": "time",
+        }
+    return {"format": LOG_FORMAT}
+
+
+def configure(log_format: str, level: str = "info") -> None:
+    """One stdout handler on the root logger in LOG_FORMAT, for a process gunicorn
+    does not configure (the `flask` commands: bots and workers; `make run`)."""
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"chat": formatter(log_format)},
+            "filters": {"context": {"()": ContextFilter}},
+            "handlers": {
+                "stdout": {
+                    "class": "logging.StreamHandler",
+                    "stream": "ext://sys.stdout",
+                    "formatter": "chat",
+                    "filters": ["context"],
+                }
+            },
+            "root": {"handlers": ["stdout"], "level": level.upper()},
+        }
+    )
 
 
 class Logger(glogging.Logger):

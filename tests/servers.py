@@ -119,10 +119,12 @@ class Gunicorn(Endpoint):
         return self
 
     def health(self) -> int | None:
-        """/healthz's status code, or None while nothing answers (the master
-        listens before its workers have booted: a request may then time out)."""
+        """/readyz's status code, or None while nothing answers (the master
+        listens before its workers have booted: a request may then time out).
+        Readiness, not liveness (/healthz): a test starts once the server can
+        serve everything (migrated, its database and LISTEN connection up)."""
         try:
-            return self._http.get(self.url + "/healthz", timeout=2).status_code
+            return self._http.get(self.url + "/readyz", timeout=5).status_code
         except (requests.ConnectionError, requests.Timeout):
             return None
 
@@ -132,11 +134,11 @@ class Gunicorn(Endpoint):
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log()}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"/healthz never answered {status}:\n{self.log()}")
+                raise RuntimeError(f"/readyz never answered {status}:\n{self.log()}")
             time.sleep(0.1)  # polling a starting process: there is no event to await
 
     def wait_until_healthy(self) -> None:
-        """/healthz is 200 and every worker has booted."""
+        """/readyz is 200 and every worker has booted."""
         self.wait_for_health(200)
         deadline = time.monotonic() + BOOT_TIMEOUT
         while len(self.worker_pids()) < self.workers and time.monotonic() < deadline:

@@ -508,3 +508,45 @@ def test_stock_quote_url_defaults_to_the_readme(tmp_path, monkeypatch):
     monkeypatch.delenv("STOCK_QUOTE_URL", raising=False)
     default = documented_defaults()["STOCK_QUOTE_URL"].strip("`")
     assert config.load(tmp_path)["STOCK_QUOTE_URL"] == default
+
+
+# --- LOG_FORMAT ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw, expected", [("", "text"), ("text", "text"), (" JSON ", "json")])
+def test_log_format_reads_text_or_json(monkeypatch, raw, expected):
+    monkeypatch.setenv("LOG_FORMAT", raw)
+    assert config.value("LOG_FORMAT") == expected
+
+
+@pytest.mark.parametrize("raw", ["xml", "jsonl", "1"])
+def test_log_format_refuses_anything_else(monkeypatch, raw):
+    monkeypatch.setenv("LOG_FORMAT", raw)
+    with pytest.raises(SystemExit) as caught:
+        config.value("LOG_FORMAT")
+    assert str(caught.value) == f"LOG_FORMAT must be one of text, json, got {raw!r}"
+
+
+@pytest.mark.parametrize(
+    "log_format, formatter",
+    [
+        ("text", {"format": "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"}),
+        (
+            "json",
+            {
+                "()": "pythonjsonlogger.json.JsonFormatter",
+                "fmt": ["levelname", "process", "name", "message"],
+                "rename_fields": {"levelname": "level", "process": "pid", "name": "logger"},
+                "timestamp": "time",
+            },
+        ),
+    ],
+)
+def test_gunicorn_logs_in_log_format(monkeypatch, log_format, formatter):
+    """gunicorn's lines and the app's (the root logger) share one formatter,
+    whose every handler adds the request's fields."""
+    cfg = _gunicorn_settings(monkeypatch, LOG_FORMAT=log_format)
+    logging = cfg.logconfig_dict
+    assert logging["formatters"] == {"chat": formatter}
+    for handler in logging["handlers"].values():
+        assert handler["formatter"] == "chat" and "context" in handler["filters"]

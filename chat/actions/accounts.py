@@ -188,6 +188,33 @@ def end_other_session(conn: Connection, user_id: int, session_id: int, keep: byt
     publish_control(conn, bus.REVOKE_SESSION, row["token_hash"].hex())
 
 
+SQL_DELETE_TOKENS = "DELETE FROM api_tokens WHERE user_id = %s RETURNING token_hash"
+SQL_SET_ADMIN = "UPDATE users SET is_admin = %s WHERE id = %s AND is_admin <> %s"
+
+
+def end_sessions(conn: Connection, user_id: int) -> int:
+    """Log out every login session of the user (an operator's command): their
+    cookies stop working and their sockets close on every worker, when the
+    caller's transaction commits. How many there were."""
+    ended = conn.execute(SQL_DELETE_SESSIONS, (user_id,)).rowcount
+    publish_control(conn, bus.REVOKE_SESSIONS, str(user_id))
+    return ended
+
+
+def revoke_tokens(conn: Connection, user_id: int) -> int:
+    """Delete every API token of the user (an operator's command), as revoke_token
+    does one; how many there were."""
+    hashes = [row["token_hash"] for row in conn.execute(SQL_DELETE_TOKENS, (user_id,))]
+    for token_hash in hashes:
+        publish_control(conn, bus.REVOKE_TOKEN, token_hash.hex())
+    return len(hashes)
+
+
+def set_admin(conn: Connection, user_id: int, is_admin: bool) -> bool:
+    """Make the user an administrator or not; whether that changed anything."""
+    return conn.execute(SQL_SET_ADMIN, (is_admin, user_id, is_admin)).rowcount == 1
+
+
 def set_password(conn: Connection, user_id: int, password: str) -> None:
     """Change a password; every login session of the user ends (API tokens stay)."""
     conn.execute(SQL_SET_PASSWORD, (passwords.hash_password(password), user_id))

@@ -430,3 +430,33 @@ class ApiToken:
     def from_row(cls, row: Row) -> Self:
         """From a row with id, name, created_at and last_used_at (api_tokens)."""
         return cls(row["id"], row["name"], row["created_at"], row.get("last_used_at"))
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSummary:
+    """An account as an operator lists it (`flask --app app list-users`): its
+    state, whether it is an administrator, and how many login sessions and API
+    tokens it holds."""
+
+    id: int
+    username: str
+    display_name: str | None
+    created_at: datetime
+    disabled_at: datetime | None
+    is_admin: bool
+    sessions: int
+    tokens: int
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        """From a row of chat/storage/accounts.py's SQL_ACCOUNTS."""
+        return cls(
+            row["id"],
+            row["username"],
+            row["display_name"],
+            row["created_at"],
+            row["disabled_at"],
+            row["is_admin"],
+            row["sessions"],
+            row["tokens"],
+        )

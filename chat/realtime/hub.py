@@ -136,6 +136,12 @@ class Hub:
         if not self.listening.wait(LISTEN_WAIT):
             raise HubUnavailable("not connected to the database")
 
+    def listening_within(self, timeout: float) -> bool:
+        """Start the LISTEN loop if it is not running; whether it listens within
+        `timeout` seconds (for /readyz, which must answer promptly)."""
+        self._listener.start()
+        return self.listening.wait(timeout)
+
     def stop(self) -> None:
         """End the LISTEN loop (within a second); joined peers get nothing more."""
         self._listener.stop()

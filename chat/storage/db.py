@@ -5,12 +5,8 @@ The pool is opened by the surface (chat/web/worker.py for a gunicorn worker,
 chat/cli.py for a bot) and handed down; nothing here knows about Flask.
 """
 
-import logging
-
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
-
-log = logging.getLogger(__name__)
 
 # A request that cannot get a connection in this long fails with 503 instead
 # of hanging its socket: the database is down or the pool is exhausted.
@@ -20,7 +16,7 @@ POOL_TIMEOUT = 5.0
 def open_pool(url: str, size: int, tcp_timeout: float, name: str = "chat") -> ConnectionPool:
     """A pool of at most `size` connections to `url` whose rows are dicts, opened
     without waiting (a worker boots even while PostgreSQL is restarting;
-    /healthz says 503 until it answers). `tcp_timeout` is in seconds."""
+    /readyz says 503 until it answers). `tcp_timeout` is in seconds."""
     pool = ConnectionPool(
         url,
         min_size=1,
@@ -47,14 +43,3 @@ def tcp_options(timeout: float) -> dict:
         "keepalives_count": 3,
         "tcp_user_timeout": int(timeout * 1000),
     }
-
-
-def ping(pool: ConnectionPool) -> bool:
-    """Whether the database answers a trivial query within 2 s right now."""
-    try:
-        with pool.connection(timeout=2.0) as conn:
-            conn.execute("SELECT 1")
-        return True
-    except Exception as exc:  # any failure means "not healthy"; say why in the log
-        log.warning("database health check failed: %s", exc)
-        return False

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from chat.config import ROOT
 
@@ -26,6 +27,8 @@ SQL_CREATE_TABLE = """
 """
 SQL_APPLIED = "SELECT version FROM schema_migrations"
 SQL_RECORD = "INSERT INTO schema_migrations (version) VALUES (%s)"
+# Whether a database has ever been migrated (the table exists), without failing.
+SQL_HAS_TABLE = "SELECT to_regclass('schema_migrations') IS NOT NULL"
 
 
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
@@ -57,6 +60,16 @@ def migrate(conninfo: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
             conn.execute(SQL_RECORD, (version,))
             applied_now.append(version)
     return applied_now
+
+
+def pending(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """The migrations of `directory` not yet applied to conn's database, in order
+    (every one of them on a database never migrated). For /readyz: a worker
+    whose code expects a column the database lacks is not ready."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        (has_table,) = cur.execute(SQL_HAS_TABLE).fetchone()
+        done = {row[0] for row in cur.execute(SQL_APPLIED)} if has_table else set()
+    return [path.stem for path in migration_files(directory) if path.stem not in done]
 
 
 # Retrying at start while PostgreSQL is down: quick at first, then every 10 s.

@@ -23,7 +23,7 @@ from chat.domain.entities import User
 from chat.domain.errors import ChatError
 from chat.domain.users import clean_user_agent
 from chat.storage import queries
-from chat.web import worker
+from chat.web import requestlog, worker
 from chat.web.forms import LoginForm, RegisterForm
 
 bp = Blueprint("auth", __name__)
@@ -67,7 +67,10 @@ def load_user(session_token: str) -> Account | None:
     """The Account of a live session; None (logged out) once the session is revoked."""
     with worker.connection() as conn:
         user = actions.use_session(conn, actions.hash_token(session_token))
-    return Account(user, session_token) if user else None
+    if user is None:
+        return None
+    requestlog.note_user(user.username)
+    return Account(user, session_token)
 
 
 @login_manager.request_loader
@@ -82,6 +85,7 @@ def load_user_from_token(req) -> Account | None:
     if user is None:
         return None
     g.auth_by_token = True  # the API skips CSRF only for token-authenticated requests
+    requestlog.note_user(user.username)
     return Account(user, token_hash=token_hash)
 
 

@@ -4,9 +4,12 @@ database pool, the message writer and the real-time service.
 All three live in `app.extensions`, created at most once per app under one
 lock: the pool when the app is built, the writer on the first send, the
 real-time service (its LISTEN connection and presence heartbeat) on the first
-socket, so a worker that only serves pages never opens them.
+socket, so a worker that only serves pages never opens them; the first
+/readyz opens its LISTEN connection (a worker is ready when it could serve a
+socket).
 """
 
+import logging
 import threading
 
 from flask import Flask, current_app
@@ -14,7 +17,9 @@ from psycopg_pool import ConnectionPool
 
 from chat.realtime.service import Realtime, Settings
 from chat.realtime.writer import SingleWriter, Writer
-from chat.storage import db
+from chat.storage import db, migrate
+
+log = logging.getLogger(__name__)
 
 # Reentrant: the real-time service is made with the writer, made under the same lock.
 _lock = threading.RLock()
@@ -38,9 +43,26 @@ def connection():
     return pool().connection()
 
 
-def ping() -> bool:
-    """Whether the database answers right now (for /healthz)."""
-    return db.ping(pool())
+# A readiness probe waits this long at most for a connection or the LISTEN
+# loop: a load balancer's probe times out after a few seconds, and a healthy
+# worker answers in milliseconds.
+READY_WAIT = 2.0
+
+
+def pending_migrations() -> list[str] | None:
+    """The migrations not applied to the database yet; None when it does not answer."""
+    try:
+        with pool().connection(timeout=READY_WAIT) as conn:
+            return migrate.pending(conn)
+    except Exception as exc:  # any failure means "not ready"; say why in the log
+        log.warning("readiness: the database does not answer: %s", exc)
+        return None
+
+
+def listening() -> bool:
+    """Whether this worker's LISTEN connection is up, starting it if this worker
+    has not served a socket yet (it then stays up, as after a first socket)."""
+    return realtime().hub.listening_within(READY_WAIT)
 
 
 def writer(app: Flask | None = None) -> Writer | SingleWriter:

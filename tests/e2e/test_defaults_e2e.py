@@ -282,6 +282,17 @@ def check_LOG_LEVEL(world, documented):
     assert settings_line(log, "settings")["LOG_LEVEL"] == "info"
 
 
+def check_LOG_FORMAT(world, documented):
+    """text: every line of the server's log is the plain format (time, level,
+    [pid], logger, message), none a JSON object; the master says so too."""
+    assert documented == "`text`"
+    lines = world.server.log_path.read_text().splitlines()
+    plain = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ \[\d+\] [\w.]+: ")
+    starts = [line for line in lines if plain.match(line)]
+    assert starts and not any(line.startswith("{") for line in lines)
+    assert settings_line(world.server.log(), "settings")["LOG_FORMAT"] == "text"
+
+
 def check_HOST(world, documented):
     """The master's only listening socket, read with psutil."""
     host = documented.strip("`")
@@ -751,6 +762,7 @@ def check_UPLOAD_MAX_BYTES(world, documented):
 
 
 CHECKS = {
+    "LOG_FORMAT": check_LOG_FORMAT,
     "ACCESS_LOG": check_ACCESS_LOG,
     "LOG_LEVEL": check_LOG_LEVEL,
     "HOST": check_HOST,

@@ -230,6 +230,61 @@ def test_postgres_down_at_start_then_back(own_postgres, tmp_path):
         server.kill()
 
 
+def readyz(server) -> tuple[int, dict]:
+    from ..servers import http
+
+    response = http().get(f"{server.url}/readyz", timeout=10)
+    return response.status_code, response.json()
+
+
+def wait_for_ready(server, status: int) -> dict:
+    """Poll /readyz until it answers `status` (each worker in turn answers: a
+    503 from every one the server has); its last answer."""
+    deadline = time.monotonic() + 60
+    while True:
+        code, body = readyz(server)
+        if code == status:
+            return body
+        assert time.monotonic() < deadline, f"/readyz stayed {code}: {body}"
+        time.sleep(0.1)  # polling a server's state: there is no event to await
+
+
+def test_readyz_while_postgres_is_stopped_and_back(own_postgres, tmp_path):
+    """PostgreSQL stops: every worker's /readyz says 503 database_down while
+    /healthz (liveness) stays 200, so a supervisor does not restart a worker
+    that heals by itself; PostgreSQL returns and /readyz is 200 again."""
+    from ..servers import http
+
+    url, postgres = own_postgres
+    server = Gunicorn(url, tmp_path / "ready.log", 2).start()
+    try:
+        assert readyz(server) == (200, {"status": "ready"})
+        postgres.stop()
+        body = wait_for_ready(server, 503)
+        # "starting": a worker that had not built its app yet when PostgreSQL stopped.
+        assert body["reason"] in ("database_down", "listen_down", "starting"), body
+        for _ in range(4):  # whichever worker answers
+            assert readyz(server)[0] == 503
+            assert http().get(f"{server.url}/healthz", timeout=10).status_code == 200
+        postgres.start()
+        wait_for_ready(server, 200)
+    finally:
+        server.kill()
+
+
+def test_readyz_names_a_migration_the_database_lacks(start_server, database_url):
+    """A release whose migration has not run on the database (here: its record
+    removed under a running server) is not ready, and says which one."""
+    server = start_server()
+    newest = migrate.migration_files()[-1].stem
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM schema_migrations WHERE version = %s", (newest,))
+    for _ in range(4):  # every worker asks the database itself
+        code, body = readyz(server)
+        assert code == 503
+        assert body["reason"] == "migrations_pending" and body["pending"] == [newest]
+
+
 def test_a_silent_partition_of_the_listen_connection_is_detected_and_healed(
     own_postgres, start_server, tmp_path
 ):

@@ -1,7 +1,8 @@
-"""The production shape: the real nginx (deploy/nginx.conf) in front of two gunicorn
-instances on different ports sharing one PostgreSQL, as two hosts of one deployment."""
+"""The production shape: the real nginx, running the shipped site file
+(deploy/nginx-site.conf) with only its ports, certificate and static folder
+moved, in front of two gunicorn instances on different ports sharing one
+PostgreSQL, as two hosts of one deployment."""
 
-import shutil
 import ssl
 import subprocess
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from .. import edge as nginx_site
 from ..certificates import self_signed_certificate
 from ..conftest import missing_part
 from ..servers import _CSRF, ROOT, Endpoint, http
@@ -17,14 +19,12 @@ from .traffic import check_table, readers_through, record, table_seqs
 
 pytestmark = pytest.mark.e2e
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-
 
 @pytest.fixture
 def deployment(start_server, tmp_path):
-    """Two app instances and nginx before them, on a plain port and a TLS one;
-    yields (plain edge, apps, TLS edge); nginx is stopped at teardown."""
-    if not Path(NGINX).exists():
+    """Two app instances and nginx before them, on a plain port (which redirects)
+    and a TLS one; yields (plain edge, apps, TLS edge); nginx is stopped at teardown."""
+    if not Path(nginx_site.NGINX).exists():
         missing_part("nginx is not installed (.ci/run installs it with apt-get)")
     apps = [
         start_server(TRUSTED_PROXIES="1", GRACEFUL_TIMEOUT="30", COOKIE_SECURE="1")
@@ -34,58 +34,86 @@ def deployment(start_server, tmp_path):
 
     port, tls_port = free_port(), free_port()
     cert, cert_key = self_signed_certificate(tmp_path)
+    plain_v4, plain_v6 = nginx_site.PLAIN_LISTEN
+    tls_v4, tls_v6 = nginx_site.TLS_LISTEN
+    site = nginx_site.render(
+        {
+            nginx_site.SERVER_NAME: "server_name 127.0.0.1;",
+            nginx_site.CERTIFICATE: str(cert),
+            nginx_site.CERTIFICATE_KEY: str(cert_key),
+            plain_v4: f"listen 127.0.0.1:{port};",
+            plain_v6: f"listen [::1]:{port};",
+            tls_v4: f"listen 127.0.0.1:{tls_port} ssl;",
+            tls_v6: f"listen [::1]:{tls_port} ssl;",
+            nginx_site.UPSTREAMS[0]: f"127.0.0.1:{apps[0].port}",
+            nginx_site.UPSTREAMS[1]: f"127.0.0.1:{apps[1].port}",
+            nginx_site.STATIC_ROOT: f"{ROOT / 'static'}/",
+        }
+    )
     prefix = tmp_path / "nginx"
-    for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
-        (prefix / sub).mkdir(parents=True)
-    config = (ROOT / "deploy" / "nginx.conf").read_text()
-    for key, value in {
-        "mime_types": "/etc/nginx/mime.types",
-        "app_1": f"127.0.0.1:{apps[0].port}",
-        "app_2": f"127.0.0.1:{apps[1].port}",
-        "listen": f"127.0.0.1:{port}",
-        "tls_listen": f"127.0.0.1:{tls_port}",
-        "certificate": str(cert),
-        "certificate_key": str(cert_key),
-        "static_root": str(ROOT / "static"),
-    }.items():
-        config = config.replace("{{" + key + "}}", value)
-    (prefix / "nginx.conf").write_text(config)
+    main = nginx_site.install(prefix, site)
     proc = subprocess.Popen(
-        [NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
+        [nginx_site.NGINX, "-p", str(prefix), "-c", str(main), "-g", "daemon off;"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    edge = Endpoint(port)
+    tls = Endpoint(tls_port, ssl.create_default_context(cafile=str(cert)))
+    tls.cafile = str(cert)
     try:
         session = http()
+        session.verify = tls.cafile
         for _ in range(200):  # nginx starting: nothing to await but its port
             if proc.poll() is not None:
                 raise RuntimeError(proc.stdout.read().decode())
             try:
-                if session.get(f"{edge.url}/healthz", timeout=2).status_code == 200:
+                if session.get(f"{tls.url}/readyz", timeout=2).status_code == 200:
                     break
             except OSError:
                 time.sleep(0.05)
-        tls = Endpoint(tls_port, ssl.create_default_context(cafile=str(cert)))
-        tls.cafile = str(cert)
-        yield edge, apps, tls
+        yield Endpoint(port), apps, tls
     finally:
         proc.terminate()
         proc.wait(10)
 
 
-def test_health_and_static_files_through_nginx(deployment):
-    edge, _, _ = deployment
+def tls_session(tls: Endpoint):
     session = http()
-    health = session.get(f"{edge.url}/healthz")
+    session.verify = tls.cafile  # trust only our self-signed certificate
+    return session
+
+
+def test_health_and_static_files_through_nginx(deployment):
+    _, _, tls = deployment
+    session = tls_session(tls)
+    ready = session.get(f"{tls.url}/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    health = session.get(f"{tls.url}/healthz")
     assert health.status_code == 200 and health.json()["status"] == "ok"
-    css = session.get(f"{edge.url}/static/style.css")
+    css = session.get(f"{tls.url}/static/style.css")
     assert css.status_code == 200
     assert css.headers["Server"].startswith("nginx")
     assert "public" in css.headers["Cache-Control"] and "Expires" in css.headers
+    assert "max-age" in css.headers["Strict-Transport-Security"]
     assert css.content == (ROOT / "static" / "style.css").read_bytes()
     # The apps answer /metrics to loopback, and nginx is on loopback: the edge hides it.
-    assert session.get(f"{edge.url}/metrics").status_code == 404
+    assert session.get(f"{tls.url}/metrics").status_code == 404
+
+
+def test_plain_http_redirects_to_https(deployment):
+    """Port 80 only sends browsers to the TLS site (the session cookie is Secure)."""
+    plain, _, _ = deployment
+    response = http().get(f"{plain.url}/rooms?x=1", allow_redirects=False)
+    assert response.status_code == 301
+    assert response.headers["Location"] == "https://127.0.0.1/rooms?x=1"
+
+
+def test_readyz_passes_over_an_instance_that_is_not_ready(deployment):
+    """An instance that is down is passed over: the edge is ready while one is."""
+    _, apps, tls = deployment
+    apps[0].stop()
+    session = tls_session(tls)
+    for _ in range(4):  # both upstreams get asked in turn
+        assert session.get(f"{tls.url}/readyz").status_code == 200
 
 
 def established_to(port: int) -> int:
@@ -97,7 +125,7 @@ def established_to(port: int) -> int:
 
 
 def test_clients_on_both_instances_chat_and_survive_a_graceful_restart(deployment, db):
-    edge, apps, _ = deployment
+    _, apps, edge = deployment
 
     def restart_one() -> None:
         # nginx spread the sockets over both instances, which chat through PostgreSQL.
@@ -130,8 +158,7 @@ def test_tls_terminated_by_nginx_secure_cookies_and_origin(deployment, db):
 
     _, _, tls = deployment
     make_user(db, "levi", "correct horse")
-    session = http()
-    session.verify = tls.cafile  # trust only our self-signed certificate
+    session = tls_session(tls)
     page = session.get(f"{tls.url}/login")
     assert page.status_code == 200
     token = _CSRF.search(page.text).group(1)

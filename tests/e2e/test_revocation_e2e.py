@@ -148,3 +148,45 @@ def test_revoking_an_api_token_closes_the_sockets_opened_with_it(server, db):
     kept.send({"type": "chat", "content": "other token", "client_id": "k"})
     _, ack = kept.until("ack")
     assert ack["client_id"] == "k"
+
+
+def operator(database_url: str, *args: str) -> str:
+    """`flask --app app ARGS` as an operator runs it (its own process); its output."""
+    import os
+    import subprocess
+
+    from ..servers import FLASK, ROOT
+
+    done = subprocess.run(
+        [str(FLASK), "--app", "app", *args],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_operators_revocations_close_sockets_at_once(server, db, database_url):
+    """`revoke-session --all` closes the sockets of every login session (and no
+    token's); `revoke-token --all` then closes the token's, on every worker."""
+    user = make_user(db, "eren", PASSWORD)
+    browser = logged_in(server, "eren")
+    by_cookie = clients_on_two_workers(server, None, Cookie=cookie_header(browser))
+    by_token = clients_on_two_workers(server, make_token(db, user))
+
+    assert "logged out 1 session(s) of eren" in operator(
+        database_url, "revoke-session", "eren", "--all"
+    )
+    for socket_ in by_cookie:
+        assert socket_.close_code() == 1008
+    for i, socket_ in enumerate(by_token):
+        socket_.send({"type": "chat", "content": "token still works", "client_id": f"t{i}"})
+        _, ack = socket_.until("ack")
+        assert ack["client_id"] == f"t{i}"
+
+    assert "revoked 1 token(s) of eren" in operator(database_url, "revoke-token", "eren", "--all")
+    for socket_ in by_token:
+        assert socket_.close_code() == 1008

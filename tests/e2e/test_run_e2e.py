@@ -1,4 +1,4 @@
-"""`make run` (chat/run.py): its "Chat is ready" line means the chat answers.
+"""`make run` (chat/run.py): its "Chat is ready" line means the chat is ready (/readyz).
 
 gunicorn binds its socket before its workers start, and each worker applies the
 migrations (under the advisory lock) before it serves: a ready line printed when
@@ -58,7 +58,7 @@ def test_make_run_says_ready_only_once_the_chat_answers(database_url, db, tmp_pa
             holder.rollback()  # the migration is done
 
             wait_until(lambda: READY in output.read_text(), timeout=60, what="the ready line")
-            assert http().get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+            assert http().get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
             assert "started worker (pid" in output.read_text()
         finally:
             os.killpg(launcher.pid, signal.SIGTERM)
