@@ -23,7 +23,7 @@ from playwright.sync_api import expect
 from chat.bots.work import Worker
 
 from ..conftest import ROOT, make_user
-from .ui import PASSWORD, log_in, message, open_room, send, thread_state
+from .ui import PASSWORD, drag, log_in, message, open_room, send, thread_state
 
 pytestmark = pytest.mark.e2e
 
@@ -35,21 +35,6 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touc
 @pytest.fixture
 def people(db):
     return {name: make_user(db, name, PASSWORD) for name in ("eren", "mikasa")}
-
-
-# Files dragged over the thread's list (not the room's), as a person drags them there.
-DRAG_JS = """([kind, files]) => {
-  if (files) {
-    const dt = new DataTransfer();
-    for (const f of files) {
-      const bytes = Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0));
-      dt.items.add(new File([bytes], f.name, { type: f.type }));
-    }
-    window.__drag = dt;
-  }
-  const init = { bubbles: true, cancelable: true, dataTransfer: window.__drag };
-  document.getElementById("thread-messages").dispatchEvent(new DragEvent(kind, init));
-}"""
 
 
 def png(width: int, height: int) -> bytes:
@@ -306,10 +291,10 @@ def test_a_file_sent_in_a_thread_shows_in_the_panel_not_the_room(server, people,
         "name": "wall.png",
         "type": "image/png",
     }
-    eren.evaluate(DRAG_JS, ["dragenter", [picture]])
+    drag(eren, "thread-messages", "dragenter", [picture])
     expect(eren.locator("#thread-drop-zone")).to_be_visible()
     expect(eren.locator("#drop-zone")).to_be_hidden()
-    eren.evaluate(DRAG_JS, ["drop", None])
+    drag(eren, "thread-messages", "drop")
     expect(eren.locator("#thread-drop-zone")).to_be_hidden()
     expect(eren.locator("#thread-attachments li.chip[data-state=done]")).to_have_count(1)
     expect(eren.locator("#attachments li.chip")).to_have_count(0)
