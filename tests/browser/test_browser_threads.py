@@ -113,7 +113,7 @@ def test_a_reply_goes_to_the_thread_and_its_root_counts_it(server, people, pages
     send(eren, "who takes the release?")
     root = stored(eren, "who takes the release?")
     panel = open_thread(eren, root)
-    expect(eren.locator("#thread-panel")).to_be_focused()
+    expect(eren.locator("#thread-content")).to_be_focused()  # a click: into its box
     expect(panel.locator("li.thread-root .content")).to_have_text("who takes the release?")
 
     reply(eren, "I do")
