@@ -129,8 +129,10 @@ def test_a_reply_goes_to_the_thread_and_its_root_counts_it(server, people, pages
     expect(eren.locator("#thread-panel li.message", has_text="I do")).to_have_count(1)
     expect(stored(eren, "who takes the release?").locator(".thread-count")).to_have_text("1 reply")
     expect(message(eren, "I do")).to_have_count(0)
+    # Opened by the address, not a click: the focus stays in the room's box.
+    expect(eren.locator("#content")).to_be_focused()
 
-    eren.keyboard.press("Escape")
+    eren.press("#thread-content", "Escape")
     expect(eren.locator("#thread-panel")).to_be_hidden()
     assert "thread=" not in eren.url
 
