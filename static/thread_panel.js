@@ -13,12 +13,12 @@
 // once as "sending…" and is settled by its client_id (static/own_sends.js);
 // a refused one goes back into its thread's box with the reason, its quote
 // and its "Also send" choice.
-// Follow/Unfollow sends `follow` and follows `thread_updated`; a refusal
-// (an `error` frame for the room without a client_id) puts the button back and
-// says why; it is hidden while the reader is not a member (#room[data-member]).
-// While open and the page visible it reads the thread up to its last reply.
-// Opening pushes a history entry (?thread=<seq>): Back closes it, closing
-// goes back over that entry, Forward or a reload opens it again. A click opens
+// Follow/Unfollow: static/thread_follow.js (a refusal puts it back and says
+// why). While open and the page visible it reads the thread up to its last
+// reply (`read`, followers only).
+// Opening pushes a history entry (?thread=<seq>: static/thread_address.js):
+// Back closes it, closing goes back over that entry, Forward or a reload
+// opens it again. A click opens
 // it with the focus in its box; an address leaves the focus where it is
 // (phones: on the panel, which covers the room). The room's permalinks to a
 // reply open it there (openAt, from static/jumps.js).
@@ -46,18 +46,14 @@ import { MessageMedia } from "./message_media.js";
 import { ThreadMarks } from "./thread_marks.js";
 import { Scrollback } from "./scrollback.js";
 import { ThreadBox } from "./thread_box.js";
+import { ThreadFollow } from "./thread_follow.js";
+import { ThreadAddress, linkedThread } from "./thread_address.js";
 
 // Replies a page: the newest when the panel opens, then older ones as the
 // reader scrolls up (as the room's pages: static/scrollback.js).
 const PAGE = 50;
 // Where the panel covers the whole room (threads.css, phones).
 const COVERS_ROOM = "(max-width: 760px)";
-
-// ?thread=<seq> in the page's address, else null.
-function linkedThread() {
-  const seq = Number(new URLSearchParams(location.search).get("thread"));
-  return Number.isInteger(seq) && seq > 0 ? seq : null;
-}
 
 export class ThreadPanel {
   // opts: socket, room, me, names (static/names.js), roomUrl, moderator, maxChars,
@@ -67,16 +63,11 @@ export class ThreadPanel {
     Object.assign(this, opts);
     this.panel = document.getElementById("thread-panel");
     this.list = document.getElementById("thread-messages");
-    this.followButton = document.getElementById("thread-follow");
-    this.section = document.getElementById("room");
     this.thread = null; // the root's seq while open
-    this.state = null; // the reader's state of it (following, last_read_seq…)
     this.rootFrame = null; // the root as the API gave it (null: deleted)
-    this.followAsked = null; // a follow sent and not answered: { thread, previous }
     this.quotedBy = new Map(); // client_id -> what its quote chip showed
     this.readSent = 0;
     this.opener = null;
-    this.goingBack = null; // a history.back() of close, until its popstate
     const nameOf = (username) => this.names.of(username);
     this.view = new MessageList({ list: this.list, me: this.me, roomUrl: this.roomUrl, names: this.names, idPrefix: "t" });
     this.view.threadMarks = new ThreadMarks({ roomUrl: this.roomUrl, nameOf });
@@ -104,8 +95,10 @@ export class ThreadPanel {
     // A quote of a message of this thread: to it, here (the room's list has
     // only the root and replies also sent to it).
     this.list.addEventListener("click", (event) => this.showQuoted(event));
-    this.followButton.addEventListener("click", () => this.toggleFollow());
-    new MutationObserver(() => this.showFollow()).observe(this.section, { attributeFilter: ["data-member"] });
+    this.follow = new ThreadFollow({
+      socket: this.socket, room: this.room, button: document.getElementById("thread-follow"),
+      section: document.getElementById("room"), say: (text) => this.composer.meter.say(text),
+    });
     document.getElementById("thread-close").addEventListener("click", () => this.close());
     this.panel.addEventListener("keydown", (event) => {
       if (event.key !== "Escape" || event.defaultPrevented) return;
@@ -113,10 +106,10 @@ export class ThreadPanel {
       event.preventDefault();
       this.close();
     });
-    window.addEventListener("popstate", () => this.onHistory());
-    // A permalink (#m<seq>) of this room while ?thread= is in the address: the
-    // same page, not a new one.
-    document.addEventListener("click", (event) => this.samePageLink(event));
+    this.address = new ThreadAddress({
+      closed: () => this.close({ fromHistory: true }),
+      opened: (seq) => seq !== this.thread && this.open(seq, { entry: "none" }),
+    });
     this.socket.on("chat", (frame) => this.onChat(frame));
     this.socket.on("thread_updated", (frame) => this.onThreadUpdated(frame));
     this.socket.on("ack", (frame) => this.onAck(frame));
@@ -140,7 +133,7 @@ export class ThreadPanel {
   // a reload), if any.
   openLinked(opener) {
     const seq = linkedThread();
-    if (seq !== null) this.open(seq, { opener, address: "replace" });
+    if (seq !== null) this.open(seq, { opener, entry: "replace" });
   }
 
   get isOpen() {
@@ -172,25 +165,23 @@ export class ThreadPanel {
 
   // Open the thread of `seq` (a root's, or a reply's: the server names its
   // thread). opener: gets the focus back on close; focus: into the box (a
-  // click); address: "push" a history entry, "replace" the current one, or
+  // click); entry: "push" a history entry, "replace" the current one, or
   // "none" (Back, Forward); at: a reply to show (a permalink's); data: the
   // thread's newest page, read already.
-  async open(seq, { opener = document.activeElement, focus = false, address = "push", at = null, data = null } = {}) {
-    if (this.goingBack) await this.goingBack;
+  async open(seq, { opener = document.activeElement, focus = false, entry = "push", at = null, data = null } = {}) {
+    await this.address.settled();
     const switching = this.isOpen;
     this.opener = opener;
     this.thread = seq;
-    this.state = null;
     this.rootFrame = null;
     this.readSent = 0;
-    this.followAsked = null;
     this.list.replaceChildren();
     this.scrollback.reset();
     this.box.switchTo(seq);
-    this.showFollow();
+    this.follow.showFor(seq, null);
     this.panel.hidden = false;
     this.layout.classList.add("thread-open");
-    this.rememberInAddress(seq, switching && address === "push" ? "replace" : address);
+    this.address.remember(seq, switching && entry === "push" ? "replace" : entry);
     if (focus) this.composer.focus();
     else if (matchMedia(COVERS_ROOM).matches) this.panel.focus();
     try {
@@ -203,18 +194,17 @@ export class ThreadPanel {
     this.thread = data.thread;
     if (data.thread !== seq) {
       this.box.retarget(data.thread);
-      this.rememberInAddress(data.thread, "replace");
+      this.address.remember(data.thread, "replace");
     }
     this.rootFrame = data.root;
     for (const reply of data.replies) this.showReply(reply);
     // Own replies to it still on their way (sent before a reload, or before
     // another thread was opened), after the stored ones.
-    for (const entry of this.sends.entries.values()) if (entry.fields.thread === data.thread) this.list.append(entry.li);
+    for (const own of this.sends.entries.values()) if (own.fields.thread === data.thread) this.list.append(own.li);
     if (data.replies.length) this.scrollback.note(data.replies[0].seq);
     if (!data.more) this.scrollback.reachStart();
-    this.state = data.state;
+    this.follow.showFor(data.thread, data.state);
     this.readSent = data.state?.last_read_seq ?? 0;
-    this.showFollow();
     this.scrollToEnd();
     this.scrollback.start();
     this.markRead();
@@ -262,50 +252,11 @@ export class ThreadPanel {
     this.panel.hidden = true;
     this.layout.classList.remove("thread-open");
     this.list.replaceChildren();
-    if (!fromHistory) this.rememberInAddress(null, history.state?.threadPanel ? "back" : "replace");
+    if (!fromHistory) this.address.remember(null, "close");
     let back = this.opener?.isConnected && this.opener !== document.body ? this.opener : null;
     // A tool folded away again (phones: "⋯"): that message's "⋯" instead.
     if (back && !back.checkVisibility()) back = back.closest("li.message")?.querySelector("button.actions-toggle") ?? null;
     (back ?? document.getElementById("content"))?.focus();
-  }
-
-  // ?thread=<seq> while open, so that a reload opens it again; how: "push"
-  // (Back closes it), "replace", or "back" (over the entry that opened it).
-  rememberInAddress(seq, how) {
-    if (how === "none") return;
-    if (how === "back") {
-      this.goingBack = new Promise((resolve) => {
-        this.wentBack = resolve;
-      });
-      history.back();
-      return;
-    }
-    const url = new URL(location.href);
-    if (seq === null) url.searchParams.delete("thread");
-    else url.searchParams.set("thread", String(seq));
-    if (how === "push") history.pushState({ ...history.state, threadPanel: true }, "", url);
-    else history.replaceState(history.state, "", url);
-  }
-
-  // Back or Forward: the panel as the address has it.
-  onHistory() {
-    if (this.goingBack) {
-      this.goingBack = null;
-      this.wentBack();
-    }
-    const seq = linkedThread();
-    if (seq === null) this.close({ fromHistory: true });
-    else if (seq !== this.thread) this.open(seq, { address: "none" });
-  }
-
-  samePageLink(event) {
-    const link = event.target.closest("a[href]");
-    if (!link || event.defaultPrevented || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return;
-    const url = new URL(link.href);
-    if (url.origin !== location.origin || url.pathname !== location.pathname || !/^#m\d+$/.test(url.hash)) return;
-    if (url.search === location.search) return; // the browser goes there itself
-    event.preventDefault();
-    location.hash = url.hash;
   }
 
   // The root and the "Replies" line, at the top once every reply is in.
@@ -381,7 +332,7 @@ export class ThreadPanel {
   // Read up to the last reply shown, while it can be seen (followers only: the
   // server keeps no read seq for others).
   markRead() {
-    if (!this.isOpen || document.visibilityState !== "visible" || !this.state?.following) return;
+    if (!this.isOpen || document.visibilityState !== "visible" || !this.follow.following) return;
     const seq = this.lastReplySeq();
     if (seq <= this.readSent) return;
     this.readSent = seq;
@@ -390,26 +341,8 @@ export class ThreadPanel {
 
   onThreadUpdated(frame) {
     if (frame.room !== this.room || frame.thread !== this.thread) return;
-    this.followAsked = null;
-    this.state = { ...this.state, ...frame };
-    this.showFollow();
+    this.follow.updated(frame);
     this.markRead();
-  }
-
-  toggleFollow() {
-    const following = !this.state?.following;
-    this.followAsked = { thread: this.thread, previous: this.state };
-    this.socket.send({ type: "follow", room: this.room, thread: this.thread, following });
-    this.state = { ...this.state, following };
-    this.showFollow();
-  }
-
-  showFollow() {
-    const following = Boolean(this.state?.following);
-    this.followButton.hidden = this.section.dataset.member === "false"; // only members follow
-    this.followButton.setAttribute("aria-pressed", String(following));
-    this.followButton.textContent = following ? "Following" : "Follow";
-    this.followButton.title = following ? "Stop following this thread" : "Follow this thread";
   }
 
   sendReply(text, files) {
@@ -417,15 +350,13 @@ export class ThreadPanel {
     const clientId = newClientId();
     if (quoted) this.quotedBy.set(clientId, quoted);
     this.sends.send(text, files, { thread: this.thread, ...fields }, clientId);
-    // Replying follows the thread (the server says so with thread_updated).
-    this.state = { ...this.state, following: true };
-    this.showFollow();
+    this.follow.replied();
   }
 
   onError(frame) {
     const entry = this.sends.get(frame.client_id);
     if (entry) this.refuseReply(frame, entry);
-    else if (frame.room === this.room && frame.client_id === undefined) this.refuseFollow(frame);
+    else if (frame.room === this.room && frame.client_id === undefined) this.follow.refused(frame);
   }
 
   // A refused reply: its text, files, quote and "Also send" choice back in its
@@ -445,19 +376,5 @@ export class ThreadPanel {
     this.box.keepRefused(thread, { text: entry.content, quoted, also });
     const reason = (frame.message || frame.code).replace(/[.\s]*$/, ".");
     this.report(`A reply to a thread was not sent: ${reason} It is back in that thread's box.`);
-  }
-
-  // An error about the room that answers no send: the follow asked for, refused
-  // (a follow has no client_id). The button goes back to what is true.
-  refuseFollow(frame) {
-    const asked = this.followAsked;
-    if (!asked) return;
-    this.followAsked = null;
-    if (asked.thread !== this.thread) return;
-    const wanted = !asked.previous?.following;
-    this.state = asked.previous;
-    this.showFollow();
-    const reason = (frame.message || frame.code).replace(/[.\s]*$/, ".");
-    this.composer.meter.say(`${wanted ? "Not followed" : "Still following"}: ${reason}`);
   }
 }
