@@ -18,10 +18,10 @@
 // reply (`read`, followers only).
 // Opening pushes a history entry (?thread=<seq>: static/thread_address.js):
 // Back closes it, closing goes back over that entry, Forward or a reload
-// opens it again. A click opens
-// it with the focus in its box; an address leaves the focus where it is
-// (phones: on the panel, which covers the room). The room's permalinks to a
-// reply open it there (openAt, from static/jumps.js).
+// opens it again. A click opens it with the focus in its box; an address
+// leaves the focus where it is (phones: on the panel, which covers the room).
+// The room's permalinks to a reply open it there, loaded back to that reply
+// (openAt, from static/jumps.js).
 //
 // Stable hooks for browser tests:
 //   #thread-panel (region "Thread", hidden when closed; .room-layout.thread-open)
