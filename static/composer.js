@@ -30,7 +30,8 @@
 //                   server renders it closed (form[data-closed]) for an archived room
 // The thread panel (static/thread_panel.js) has a second box made by this class:
 // its ids are the same with "thread-" before them (#thread-emoji-button,
-// #thread-send-closed, its files' ids), and it keeps no draft.
+// #thread-send-closed, its files' ids), and keeps no draft itself: static/thread_box.js
+// keeps one per thread.
 import { LengthMeter, isBlank } from "./message_text.js";
 import { Autocomplete } from "./autocomplete.js";
 import { Attachments } from "./attachments.js";

@@ -10,8 +10,10 @@
 //
 // Permalinks: a message's time links to "#m<seq>" on the live page. Opening
 // /rooms/<name>#m<seq>, or following such a link on the page, shows that
-// message (li.message.highlight) in the middle of the view; for an event's
-// seq, or a message deleted for good, the first message after it.
+// message (li.message.highlight) in the middle of the view. A seq the main
+// flow has not got may be a reply: `elsewhere` shows it in its thread (the
+// thread panel, static/thread_panel.js). For an event's seq, or a message
+// deleted for good, the first message after it.
 
 // Room left above the "New" line when it is scrolled to the top of the view.
 const LINE_MARGIN_PX = 8;
@@ -70,9 +72,10 @@ export class FirstUnread {
 }
 
 export class Permalinks {
-  // notFound(): what to do for a seq the room does not have (yet).
-  constructor({ list, scrollback, notFound }) {
-    Object.assign(this, { list, scrollback, notFound });
+  // notFound(): what to do for a seq the room does not have (yet);
+  // elsewhere(seq): a Promise of whether it was shown outside the main flow.
+  constructor({ list, scrollback, notFound, elsewhere = async () => false }) {
+    Object.assign(this, { list, scrollback, notFound, elsewhere });
     this.ready = false;
     window.addEventListener("hashchange", () => {
       const seq = this.linked();
@@ -89,8 +92,10 @@ export class Permalinks {
   async show(seq) {
     this.ready = true;
     if (!(await this.scrollback.loadBackTo(seq))) return;
-    const items = this.list.querySelectorAll("li.message[data-seq]");
-    const li = [...items].find((item) => Number(item.dataset.seq) >= seq);
+    const items = [...this.list.querySelectorAll("li.message[data-seq]")];
+    const exact = items.some((item) => Number(item.dataset.seq) === seq);
+    if (!exact && (await this.elsewhere(seq))) return;
+    const li = items.find((item) => Number(item.dataset.seq) >= seq);
     if (!li) {
       this.notFound();
       return;

@@ -17,6 +17,9 @@ import { avatar } from "./avatar.js";
 import { el } from "./dom.js";
 import { MessageGroups } from "./message_groups.js";
 
+// What tops a list once its first message is in: the room's "Start of #room"
+// (static/scrollback.js), the thread panel's "Replies" line under its root.
+const START = ":scope > .room-start, :scope > .thread-replies";
 // Day lines say the day; a message's own line says the time.
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
@@ -141,7 +144,7 @@ export class MessageList {
   place(li, seq) {
     let anchor = this.list.lastElementChild;
     while (anchor && !this.isBelow(anchor, li, seq)) anchor = anchor.previousElementSibling;
-    anchor ??= this.list.querySelector(":scope > .room-start");
+    anchor ??= this.list.querySelector(START);
     let before = anchor ? anchor.nextElementSibling : this.list.firstElementChild;
     while (before && (before === li || before.classList.contains("notice"))) before = before.nextElementSibling;
     this.list.insertBefore(li, before);
@@ -174,7 +177,7 @@ export class MessageList {
       if (document.getElementById(`${this.idPrefix}${frame.seq}`)) continue;
       items.push(this.fillMessage(el("li"), frame));
     }
-    const start = this.list.querySelector(":scope > .room-start");
+    const start = this.list.querySelector(START);
     const fragment = document.createDocumentFragment();
     fragment.append(...items);
     this.list.insertBefore(fragment, start ? start.nextElementSibling : this.list.firstElementChild);

@@ -11,7 +11,7 @@
 //     .group-start / .continued, span.avatar, li.day: static/message_groups.js
 //     .mention.me    an @mention of the reader inside .content
 //     .action        a `/me` message ("eren waves"); .content starts with span.actor
-//     .highlight     the message a permalink (#m<seq>) opened
+//     .highlight     the message a permalink (#m<seq>) opened (a reply: in #thread-panel)
 //   li.notice.member-event  "X joined #room", "X added Y" (static/membership.js);
 //                    .room-renamed "X renamed #a to #b" (static/rename.js)
 //   li.notice.local  for this tab only, never stored: .help (/help's list), .queued
@@ -169,7 +169,7 @@ const firstUnread = new FirstUnread({
   unread: unreadItem?.dataset.unread ? Number(unreadItem.dataset.unread) : null,
 });
 scrollback.onChange(() => firstUnread.update());
-const permalinks = new Permalinks({ list, scrollback, notFound: () => scrollToBottom() });
+const permalinks = new Permalinks({ list, scrollback, notFound: () => scrollToBottom(), elsewhere: (seq) => threads.panel.openAt(seq) });
 
 // --- rendering -------------------------------------------------------------
 

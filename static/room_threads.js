@@ -2,7 +2,7 @@
 // replies"), wired in one place for static/room.js: the main flow's marks
 // (quotes, a root's replies summary: static/thread_marks.js), the quote chip
 // over the room's box (static/quote.js) and the thread panel with its own box
-// (static/thread_panel.js). What closes the room's box (logged out, removed,
+// (static/thread_panel.js, static/thread_box.js: a draft per thread). What closes the room's box (logged out, removed,
 // archived) closes the panel's too: `boxes`.
 import { ThreadMarks } from "./thread_marks.js";
 import { ThreadPanel } from "./thread_panel.js";

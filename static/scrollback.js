@@ -17,11 +17,17 @@
 //   scrollback.start();             // after the first `ready`
 //   await scrollback.loadBackTo(seq);   // a permalink, the first unread message
 //
+// The thread panel (static/thread_panel.js) pages its replies back with one of
+// its own: `load` reads its pages (the thread API), `showStart` puts in what
+// tops its list once every reply is in (the root), `nouns` name what it
+// loads, and `reset()` empties it for the next thread.
+//
 // Stable hooks for browser tests:
 //   #messages[aria-busy=true]   while a page loads
 //   #scrollback-status          role=status: says a page is loading, then how
 //                               many messages came and whether the start is reached
 //   li.room-start               "Start of #room", the list's first item once reached
+//   (the panel's: #thread-messages[aria-busy], #thread-scrollback-status)
 
 // Older messages are asked for this far (px) before the top is reached, so a
 // steady scroll rarely has to wait for them: a screen or so.
@@ -34,20 +40,47 @@ const LONG_PAGE = 200;
 // After a failed request, scrolling asks again no sooner than this.
 const RETRY_MS = 3000;
 
+// The room's older messages: a page of the main flow before `before`, and
+// whether it reaches the room's first message (fewer than asked for).
+async function roomPage(room, before, limit) {
+  const query = `before=${before}&limit=${limit}&only=main`;
+  const response = await fetch(`/api/rooms/${encodeURIComponent(room)}/messages?${query}`, {
+    credentials: "same-origin",
+    headers: { Accept: "application/json" },
+  });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  const frames = (await response.json()).messages;
+  return { frames, atStart: frames.length < limit };
+}
+
 export class Scrollback {
   // title: the room as people read it ("#general"); status: the role=status
-  // element; prepend(frames): puts older messages (oldest first) into the list.
-  constructor({ list, room, title, status, prepend }) {
-    Object.assign(this, { list, room, title, status, prepend });
+  // element; prepend(frames, parked): puts older messages (oldest first) into
+  // the list, then applies the parked events. load(before, limit): a Promise
+  // of { frames, atStart } (the room's main flow by default); showStart():
+  // puts what goes above the oldest message at the top of the list ("Start of
+  // #room" by default); nouns: what is loaded, one and many.
+  constructor({ list, room, title, status, prepend, load = null, showStart = null, nouns = ["message", "messages"] }) {
+    Object.assign(this, { list, room, title, status, prepend, nouns });
+    this.load = load ?? ((before, limit) => roomPage(room, before, limit));
+    this.showStart = showStart ?? (() => this.list.prepend(this.roomStart()));
+    this.listeners = new Set();
+    this.reset();
+    this.liveMode = list.getAttribute("aria-live") ?? "polite"; // restored after each quiet change
+    list.addEventListener("scroll", () => this.maybeLoad(), { passive: true });
+  }
+
+  // Nothing loaded yet (a new list): a page still on its way is dropped.
+  reset() {
     this.oldest = null; // the lowest seq the page has had, message or event
     this.started = false;
     this.atStart = false;
+    this.startShown = false;
     this.loading = null; // the request under way, a Promise of whether it worked
     this.retryAt = 0;
     this.parked = []; // events for messages not shown, arrived while a page loads
-    this.listeners = new Set();
-    this.liveMode = list.getAttribute("aria-live") ?? "polite"; // restored after each quiet change
-    list.addEventListener("scroll", () => this.maybeLoad(), { passive: true });
+    this.generation = (this.generation ?? 0) + 1;
+    this.busy(false, "");
   }
 
   // Call fn() after each page is put in.
@@ -101,33 +134,29 @@ export class Scrollback {
 
   async fetchPage(limit) {
     const before = this.oldest;
-    this.busy(true, "Loading older messages…");
-    let frames;
+    const generation = this.generation;
+    this.busy(true, `Loading older ${this.nouns[1]}…`);
+    let page;
     try {
-      const query = `before=${before}&limit=${limit}&only=main`;
-      const response = await fetch(`/api/rooms/${encodeURIComponent(this.room)}/messages?${query}`, {
-        credentials: "same-origin",
-        headers: { Accept: "application/json" },
-      });
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      frames = (await response.json()).messages;
+      page = await this.load(before, limit);
     } catch {
+      if (generation !== this.generation) return false;
       this.retryAt = Date.now() + RETRY_MS;
-      this.busy(false, "Could not load older messages. Scroll up to try again.");
+      this.busy(false, `Could not load older ${this.nouns[1]}. Scroll up to try again.`);
       this.parked = [];
       return false;
     }
-    const older = frames.filter((frame) => frame.type === "chat" && frame.seq < before);
+    if (generation !== this.generation) return false; // the list was emptied meanwhile
+    const older = page.frames.filter((frame) => frame.type === "chat" && frame.seq < before);
     const parked = this.parked;
     this.parked = [];
     this.keepingView(() => {
       for (const frame of older) this.note(frame.seq);
-      // Fewer than asked for: there are no more.
-      if (frames.length < limit || this.oldest <= 1) this.reachStart();
+      if (page.atStart || this.oldest <= 1) this.reachStart();
       this.prepend(older, parked);
     });
     this.parked = []; // events for messages older still: the next page is read after them
-    const count = older.length === 1 ? "1 older message" : `${older.length} older messages`;
+    const count = `${older.length} older ${older.length === 1 ? this.nouns[0] : this.nouns[1]}`;
     this.busy(false, this.atStart ? `${count} loaded: start of ${this.title} reached.` : `${count} loaded.`);
     for (const fn of this.listeners) fn();
     return true;
@@ -135,11 +164,16 @@ export class Scrollback {
 
   reachStart() {
     this.atStart = true;
-    if (this.list.querySelector(":scope > .room-start")) return;
+    if (this.startShown) return;
+    this.startShown = true;
+    this.showStart();
+  }
+
+  roomStart() {
     const start = document.createElement("li");
     start.className = "room-start";
     start.textContent = `Start of ${this.title}`;
-    this.list.prepend(start);
+    return start;
   }
 
   // Change the list above the view without moving what is in it: the first

@@ -1,37 +1,59 @@
 // The thread panel of the live room page (issue 18, docs/protocol.md "Threads
 // and replies"): beside the room on wide screens, the whole screen on phones
-// (style.css). It reads the thread with GET /api/rooms/<room>/threads/<seq>,
-// then follows the room's socket, which carries every reply of the room: it
-// shows the root ("original message deleted" once gone) and the replies in
-// order, drawn, edited, deleted and reacted to by the room's own modules
+// (style.css), headed "Thread in #room". It reads the thread's newest replies
+// with GET /api/rooms/<room>/threads/<seq>, and older pages (before=<the
+// oldest shown>) as the reader scrolls up, keeping the view still
+// (static/scrollback.js); the root tops the list once every reply is in. It
+// follows the room's socket, which carries every reply of the room: replies
+// are placed by seq, each once, however they come (a page, live, an ack), and
+// drawn, edited, deleted and reacted to by the room's own modules
 // (static/message_list.js, message_events.js, message_media.js) on its own list.
-// Its box is the room's (static/composer.js: Enter sends, @ completes names,
-// files, the emoji button) with "Also send to #room"; a reply shows at once as
-// "sending…" and is settled by its client_id (static/own_sends.js), and a
-// refused one goes back into the box with the reason. A message's "Quote"
-// quotes it in the thread (static/quote.js: the reply carries `quote` too).
-// Follow/Unfollow sends `follow` and follows `thread_updated`; while it is open
-// and the page visible it reads the thread up to its last reply (`read`).
-// Opening /rooms/<name>?thread=<seq> opens it (the Threads view links there).
+// Its box (static/thread_box.js: the room's static/composer.js, with "Also
+// send to #room" and a quote chip) keeps a draft per thread. A reply shows at
+// once as "sending…" and is settled by its client_id (static/own_sends.js);
+// a refused one goes back into its thread's box with the reason, its quote
+// and its "Also send" choice.
+// Follow/Unfollow: static/thread_follow.js (a refusal puts it back and says
+// why). While open and the page visible it reads the thread up to its last
+// reply (`read`, followers only).
+// Opening pushes a history entry (?thread=<seq>: static/thread_address.js):
+// Back closes it, closing goes back over that entry, Forward or a reload
+// opens it again. A click opens it with the focus in its box; an address
+// leaves the focus where it is (phones: on the panel, which covers the room).
+// The room's permalinks to a reply open it there, loaded back to that reply
+// (openAt, from static/jumps.js).
 //
 // Stable hooks for browser tests:
 //   #thread-panel (region "Thread", hidden when closed; .room-layout.thread-open)
-//   #thread-messages  li.message#t<seq> each, the root first (li.thread-root);
-//                     own replies li.pending until stored (as in the room); a
-//                     quote's link to one of them: li.highlight, here
-//   #thread-follow    aria-pressed, "Follow" / "Following"; #thread-close
-//   #thread-send, #thread-content, #thread-also, #thread-note (why not sent),
-//   #thread-quote-chip, #thread-emoji-button, #thread-attach-button,
-//   #thread-attachments, #thread-drop-zone (as the room's, static/composer.js)
+//   #thread-title "Thread in #room"
+//   #thread-messages  li.message#t<seq> each, oldest first, under the root
+//                     (li.thread-root, then li.thread-replies) once all are in;
+//                     own replies li.pending until stored (as in the room); the
+//                     reply a link or a quote opened: li.highlight, here
+//   #thread-messages[aria-busy], #thread-scrollback-status: older replies
+//   #thread-follow    aria-pressed, "Follow" / "Following" (hidden for a
+//                     non-member); #thread-close
+//   #thread-send, #thread-content, #thread-also, #thread-note (why not sent,
+//   why not followed), #thread-quote-chip, #thread-emoji-button,
+//   #thread-attach-button, #thread-attachments, #thread-drop-zone (as the room's)
 import { el } from "./dom.js";
-import { Composer } from "./composer.js";
 import { OwnSends } from "./own_sends.js";
-import { QuoteChip } from "./quote.js";
+import { newClientId } from "./socket.js";
 import { threadsKey } from "./unsent.js";
 import { MessageList } from "./message_list.js";
 import { MessageEvents } from "./message_events.js";
 import { MessageMedia } from "./message_media.js";
 import { ThreadMarks } from "./thread_marks.js";
+import { Scrollback } from "./scrollback.js";
+import { ThreadBox } from "./thread_box.js";
+import { ThreadFollow } from "./thread_follow.js";
+import { ThreadAddress, linkedThread } from "./thread_address.js";
+
+// Replies a page: the newest when the panel opens, then older ones as the
+// reader scrolls up (as the room's pages: static/scrollback.js).
+const PAGE = 50;
+// Where the panel covers the whole room (threads.css, phones).
+const COVERS_ROOM = "(max-width: 760px)";
 
 export class ThreadPanel {
   // opts: socket, room, me, names (static/names.js), roomUrl, moderator, maxChars,
@@ -41,11 +63,9 @@ export class ThreadPanel {
     Object.assign(this, opts);
     this.panel = document.getElementById("thread-panel");
     this.list = document.getElementById("thread-messages");
-    this.form = document.getElementById("thread-send");
-    this.also = document.getElementById("thread-also");
-    this.followButton = document.getElementById("thread-follow");
     this.thread = null; // the root's seq while open
-    this.state = null; // the reader's state of it (following, last_read_seq…)
+    this.rootFrame = null; // the root as the API gave it (null: deleted)
+    this.quotedBy = new Map(); // client_id -> what its quote chip showed
     this.readSent = 0;
     this.opener = null;
     const nameOf = (username) => this.names.of(username);
@@ -55,21 +75,40 @@ export class ThreadPanel {
       socket: this.socket, list: this.list, room: this.room, me: this.me, moderator: this.moderator,
       maxChars: this.maxChars, idPrefix: "t", replyTool: false, report: this.report,
       fillContent: (node, frame) => this.view.fillContent(node, frame),
+      missing: (frame) => this.scrollback.park(frame), // a reply a page on its way may bring
       pickEmoji: (anchor, onPick) => this.picker.open({ anchor, onPick }),
       media: new MessageMedia({ list: this.list, room: this.room, me: this.me, lightbox: this.lightbox }),
+    });
+    this.scrollback = new Scrollback({
+      list: this.list, room: this.room, title: "the thread", nouns: ["reply", "replies"],
+      status: document.getElementById("thread-scrollback-status"),
+      load: (before, limit) => this.fetchThread(this.thread, { before, limit })
+        .then((data) => ({ frames: data.replies, atStart: !data.more })),
+      showStart: () => this.showRoot(),
+      prepend: (frames, parked) => {
+        this.view.prepend(frames);
+        for (const frame of parked) this.view.events.replay(frame);
+      },
     });
     this.names.onChange((usernames) => usernames.forEach((u) => this.view.rename(u)));
     this.setUpBox(nameOf);
     // A quote of a message of this thread: to it, here (the room's list has
     // only the root and replies also sent to it).
     this.list.addEventListener("click", (event) => this.showQuoted(event));
-    this.followButton.addEventListener("click", () => this.toggleFollow());
+    this.follow = new ThreadFollow({
+      socket: this.socket, room: this.room, button: document.getElementById("thread-follow"),
+      section: document.getElementById("room"), say: (text) => this.composer.meter.say(text),
+    });
     document.getElementById("thread-close").addEventListener("click", () => this.close());
     this.panel.addEventListener("keydown", (event) => {
       if (event.key !== "Escape" || event.defaultPrevented) return;
       if (event.target.closest(".edit-form, .palette, li.actions-open")) return; // theirs first
       event.preventDefault();
       this.close();
+    });
+    this.address = new ThreadAddress({
+      closed: () => this.close({ fromHistory: true }),
+      opened: (seq) => seq !== this.thread && this.open(seq, { entry: "none" }),
     });
     this.socket.on("chat", (frame) => this.onChat(frame));
     this.socket.on("thread_updated", (frame) => this.onThreadUpdated(frame));
@@ -86,32 +125,29 @@ export class ThreadPanel {
       if (!opener) return;
       event.preventDefault();
       const seq = opener.dataset.thread ?? opener.closest("li.message[data-seq]")?.dataset.seq;
-      if (seq) this.open(Number(seq), opener);
+      if (seq) this.open(Number(seq), { opener, focus: true });
     });
   }
 
-  // The thread the address names (?thread=<seq>: the Threads view's links), if any.
+  // The thread the address names (?thread=<seq>: the Threads view's links,
+  // a reload), if any.
   openLinked(opener) {
-    const seq = Number(new URLSearchParams(location.search).get("thread"));
-    if (Number.isInteger(seq) && seq > 0) this.open(seq, opener);
+    const seq = linkedThread();
+    if (seq !== null) this.open(seq, { opener, entry: "replace" });
   }
 
   get isOpen() {
     return this.thread !== null;
   }
 
-  // The box, the chip of a quote and the own sends: the room's modules, the
-  // panel's elements.
   setUpBox(nameOf) {
-    this.composer = new Composer({
-      form: this.form, max: this.maxChars, room: this.room, me: this.me, picker: this.picker,
-      online: this.online, idPrefix: "thread-", dropTarget: this.panel, drafts: false,
+    this.box = new ThreadBox({
+      form: document.getElementById("thread-send"), list: this.list, room: this.room, me: this.me,
+      max: this.maxChars, picker: this.picker, online: this.online, dropTarget: this.panel, nameOf,
       onSend: (text, files) => this.sendReply(text, files),
-      onEditLast: () => this.view.events.editLast(this.composer.input),
+      onEditLast: () => this.view.events.editLast(this.box.input),
     });
-    this.quoteChip = new QuoteChip({
-      form: this.form, list: this.list, nameOf, focus: () => this.composer.focus(), id: "thread-quote-chip",
-    });
+    this.composer = this.box.composer;
     this.sends = new OwnSends({
       socket: this.socket, list: this.list, room: this.room, me: this.me, composer: this.composer,
       scrollToBottom: () => this.scrollToEnd(), authorParts: () => this.view.authorParts(this.me),
@@ -119,69 +155,114 @@ export class ThreadPanel {
     });
   }
 
+  async fetchThread(seq, params) {
+    const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined && v !== null));
+    const url = `/api/rooms/${encodeURIComponent(this.room)}/threads/${seq}?${query}`;
+    const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(String(response.status));
+    return response.json();
+  }
+
   // Open the thread of `seq` (a root's, or a reply's: the server names its
-  // thread); `opener` gets the focus back on close.
-  async open(seq, opener = document.activeElement) {
+  // thread). opener: gets the focus back on close; focus: into the box (a
+  // click); entry: "push" a history entry, "replace" the current one, or
+  // "none" (Back, Forward); at: a reply to show (a permalink's); data: the
+  // thread's newest page, read already.
+  async open(seq, { opener = document.activeElement, focus = false, entry = "push", at = null, data = null } = {}) {
+    await this.address.settled();
+    const switching = this.isOpen;
     this.opener = opener;
     this.thread = seq;
-    this.state = null;
+    this.rootFrame = null;
     this.readSent = 0;
     this.list.replaceChildren();
-    this.showFollow();
+    this.scrollback.reset();
+    this.box.switchTo(seq);
+    this.follow.showFor(seq, null);
     this.panel.hidden = false;
     this.layout.classList.add("thread-open");
-    this.rememberInAddress(seq);
-    this.panel.focus();
-    let data;
+    this.address.remember(seq, switching && entry === "push" ? "replace" : entry);
+    if (focus) this.composer.focus();
+    else if (matchMedia(COVERS_ROOM).matches) this.panel.focus();
     try {
-      const url = `/api/rooms/${encodeURIComponent(this.room)}/threads/${seq}`;
-      const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-      if (!response.ok) throw new Error(String(response.status));
-      data = await response.json();
+      data ??= await this.fetchThread(seq, { limit: PAGE });
     } catch {
       if (this.thread === seq) this.list.replaceChildren(el("li", "notice", "This thread could not be loaded."));
       return;
     }
     if (this.thread !== seq) return; // another one was opened meanwhile
     this.thread = data.thread;
-    this.rememberInAddress(data.thread);
-    this.showRoot(data.root, data.thread);
+    if (data.thread !== seq) {
+      this.box.retarget(data.thread);
+      this.address.remember(data.thread, "replace");
+    }
+    this.rootFrame = data.root;
     for (const reply of data.replies) this.showReply(reply);
     // Own replies to it still on their way (sent before a reload, or before
     // another thread was opened), after the stored ones.
-    for (const entry of this.sends.entries.values()) if (entry.fields.thread === data.thread) this.list.append(entry.li);
-    this.state = data.state;
+    for (const own of this.sends.entries.values()) if (own.fields.thread === data.thread) this.list.append(own.li);
+    if (data.replies.length) this.scrollback.note(data.replies[0].seq);
+    if (!data.more) this.scrollback.reachStart();
+    this.follow.showFor(data.thread, data.state);
     this.readSent = data.state?.last_read_seq ?? 0;
-    this.showFollow();
     this.scrollToEnd();
+    this.scrollback.start();
     this.markRead();
+    if (at !== null) await this.showAt(at);
   }
 
-  close() {
+  // A permalink's seq that the main flow has not got: if it is a reply, its
+  // thread opens at it. Resolves to whether it was one.
+  async openAt(seq) {
+    if (this.isOpen && document.getElementById(`t${seq}`)) return this.showAt(seq);
+    let data;
+    try {
+      data = await this.fetchThread(seq, { limit: PAGE });
+    } catch {
+      return false; // an event's seq, a message deleted for good, the network
+    }
+    if (data.thread === seq) return false; // a root: the room's to show
+    if (this.isOpen && data.thread === this.thread) return this.showAt(seq);
+    await this.open(data.thread, { at: seq, data });
+    return true;
+  }
+
+  // Reply `seq` of the open thread, loading older pages back to it: in the
+  // middle of the panel's view, highlighted.
+  async showAt(seq) {
+    if (!(await this.scrollback.loadBackTo(seq))) return true; // the status says why
+    const li = document.getElementById(`t${seq}`);
+    if (li) this.highlight(li);
+    return true;
+  }
+
+  highlight(li) {
+    for (const old of this.list.querySelectorAll("li.highlight")) old.classList.remove("highlight");
+    li.classList.add("highlight");
+    this.list.scrollTop = li.offsetTop - Math.max(0, (this.list.clientHeight - li.offsetHeight) / 2);
+  }
+
+  // fromHistory: Back has closed it already; else the entry that opened it
+  // is gone back over (none is left behind), or the address loses ?thread=.
+  close({ fromHistory = false } = {}) {
     if (!this.isOpen) return;
+    this.box.leave();
     this.thread = null;
+    this.scrollback.reset();
     this.panel.hidden = true;
     this.layout.classList.remove("thread-open");
     this.list.replaceChildren();
-    this.rememberInAddress(null);
+    if (!fromHistory) this.address.remember(null, "close");
     let back = this.opener?.isConnected && this.opener !== document.body ? this.opener : null;
     // A tool folded away again (phones: "⋯"): that message's "⋯" instead.
     if (back && !back.checkVisibility()) back = back.closest("li.message")?.querySelector("button.actions-toggle") ?? null;
     (back ?? document.getElementById("content"))?.focus();
   }
 
-  // ?thread=<seq> while open, so that a reload opens it again.
-  rememberInAddress(seq) {
-    const url = new URL(location.href);
-    if (seq === null) url.searchParams.delete("thread");
-    else url.searchParams.set("thread", String(seq));
-    history.replaceState(history.state, "", url);
-  }
-
-  showRoot(root, seq) {
-    let li;
-    if (root) li = this.view.fillMessage(el("li"), root);
-    else li = this.view.fillMessage(el("li"), { seq, username: "", deleted: true });
+  // The root and the "Replies" line, at the top once every reply is in.
+  showRoot() {
+    const root = this.rootFrame;
+    const li = this.view.fillMessage(el("li"), root ?? { seq: this.thread, username: "", deleted: true });
     li.classList.add("thread-root");
     if (li.classList.contains("deleted")) li.querySelector(".content").textContent = "original message deleted";
     // A line under the root: the first reply starts a group of its own.
@@ -199,6 +280,7 @@ export class ThreadPanel {
   onChat(frame) {
     if (frame.room !== this.room) return;
     const own = frame.thread ? this.sends.take(frame.client_id) : undefined;
+    this.quotedBy.delete(frame.client_id);
     if (!this.isOpen || frame.thread !== this.thread) {
       own?.li.remove(); // sent in a thread not open any more
       return;
@@ -217,6 +299,7 @@ export class ThreadPanel {
   onAck(frame) {
     if (frame.room !== undefined && frame.room !== this.room) return;
     const entry = this.sends.take(frame.client_id);
+    this.quotedBy.delete(frame.client_id);
     if (!entry) return;
     if (!entry.li.isConnected || document.getElementById(`t${frame.seq}`)) {
       entry.li.remove();
@@ -226,14 +309,15 @@ export class ThreadPanel {
     this.view.place(entry.li, frame.seq);
   }
 
+  // A quote's link: to the quoted reply here, loaded back to if need be; a
+  // quoted message of the main flow is the room's to show.
   showQuoted(event) {
-    const seq = event.target.closest("a.quote-link")?.hash.match(/^#m(\d+)$/)?.[1];
-    const li = seq && document.getElementById(`t${seq}`);
-    if (!li) return;
+    const seq = Number(event.target.closest("a.quote-link")?.hash.match(/^#m(\d+)$/)?.[1]);
+    if (!seq) return;
     event.preventDefault();
-    for (const old of this.list.querySelectorAll("li.highlight")) old.classList.remove("highlight");
-    li.classList.add("highlight");
-    li.scrollIntoView({ block: "center" });
+    const li = document.getElementById(`t${seq}`);
+    if (li) this.highlight(li);
+    else this.openAt(seq).then((reply) => reply || (location.hash = `#m${seq}`));
   }
 
   scrollToEnd() {
@@ -248,7 +332,7 @@ export class ThreadPanel {
   // Read up to the last reply shown, while it can be seen (followers only: the
   // server keeps no read seq for others).
   markRead() {
-    if (!this.isOpen || document.visibilityState !== "visible" || !this.state?.following) return;
+    if (!this.isOpen || document.visibilityState !== "visible" || !this.follow.following) return;
     const seq = this.lastReplySeq();
     if (seq <= this.readSent) return;
     this.readSent = seq;
@@ -257,36 +341,40 @@ export class ThreadPanel {
 
   onThreadUpdated(frame) {
     if (frame.room !== this.room || frame.thread !== this.thread) return;
-    this.state = { ...this.state, ...frame };
-    this.showFollow();
+    this.follow.updated(frame);
     this.markRead();
   }
 
-  toggleFollow() {
-    const following = !this.state?.following;
-    this.socket.send({ type: "follow", room: this.room, thread: this.thread, following });
-    this.state = { ...this.state, following };
-    this.showFollow();
-  }
-
-  showFollow() {
-    const following = Boolean(this.state?.following);
-    this.followButton.setAttribute("aria-pressed", String(following));
-    this.followButton.textContent = following ? "Following" : "Follow";
-    this.followButton.title = following ? "Stop following this thread" : "Follow this thread";
-  }
-
   sendReply(text, files) {
-    const fields = { thread: this.thread, ...this.quoteChip.take() };
-    if (this.also.checked) fields.also_in_room = true;
-    this.sends.send(text, files, fields);
-    // Replying follows the thread (the server says so with thread_updated).
-    this.state = { ...this.state, following: true };
-    this.showFollow();
+    const { fields, quoted } = this.box.take();
+    const clientId = newClientId();
+    if (quoted) this.quotedBy.set(clientId, quoted);
+    this.sends.send(text, files, { thread: this.thread, ...fields }, clientId);
+    this.follow.replied();
   }
 
-  // A refused reply: its text and files back in the box, the reason under it.
   onError(frame) {
-    if (this.sends.get(frame.client_id)) this.sends.refuse(frame.client_id, frame);
+    const entry = this.sends.get(frame.client_id);
+    if (entry) this.refuseReply(frame, entry);
+    else if (frame.room === this.room && frame.client_id === undefined) this.follow.refused(frame);
+  }
+
+  // A refused reply: its text, files, quote and "Also send" choice back in its
+  // thread's box, the reason under it (or, for a thread not open, in the room).
+  refuseReply(frame, entry) {
+    const { thread, quote, also_in_room: also = false } = entry.fields;
+    const shown = quote ? document.getElementById(`t${quote}`) : null;
+    const quoted = quote ? this.quotedBy.get(frame.client_id) ?? { seq: quote, user: shown?.dataset.user ?? "", source: "" } : null;
+    this.quotedBy.delete(frame.client_id);
+    if (thread === this.thread || entry.files.length) {
+      this.sends.refuse(frame.client_id, frame);
+      if (thread === this.thread) this.box.giveBack({ quoted, also });
+      return;
+    }
+    this.sends.take(frame.client_id);
+    entry.li.remove();
+    this.box.keepRefused(thread, { text: entry.content, quoted, also });
+    const reason = (frame.message || frame.code).replace(/[.\s]*$/, ".");
+    this.report(`A reply to a thread was not sent: ${reason} It is back in that thread's box.`);
   }
 }

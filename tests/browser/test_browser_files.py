@@ -25,7 +25,7 @@ from chat.bots.work import Worker
 
 from ..bots.pages import Page, PageServer
 from ..conftest import ROOT, room_row
-from .ui import log_in, message, open_room, send
+from .ui import drag, log_in, message, open_room, send
 
 pytestmark = pytest.mark.e2e
 
@@ -45,21 +45,6 @@ PREVIEW_PAGE = (
     '<meta property="og:image" content="/wall.png">'
     "</head><body>secret body</body></html>"
 )
-
-# Dispatch drag events carrying `files` ([{b64, name, type}]) over the message list,
-# as a drag from the desktop would: window.__drag keeps the DataTransfer between calls.
-DRAG_JS = """([kind, files]) => {
-  if (files) {
-    const dt = new DataTransfer();
-    for (const f of files) {
-      const bytes = Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0));
-      dt.items.add(new File([bytes], f.name, { type: f.type }));
-    }
-    window.__drag = dt;
-  }
-  const init = { bubbles: true, cancelable: true, dataTransfer: window.__drag };
-  document.getElementById("messages").dispatchEvent(new DragEvent(kind, init));
-}"""
 
 # Paste an image into the message box, as a screenshot in the clipboard would.
 PASTE_JS = """([b64, type]) => {
@@ -212,10 +197,10 @@ def test_a_dropped_image_reaches_the_other_person_with_its_thumbnail_live(
     mikasa = open_as(pages, server, "mikasa", viewport=DESKTOP)
     photo = png(800, 600)
 
-    eren.evaluate(DRAG_JS, ["dragenter", [upload("walls.png", photo, "image/png")]])
+    drag(eren, "messages", "dragenter", [upload("walls.png", photo, "image/png")])
     expect(eren.locator("#drop-zone")).to_be_visible()
     shot(eren, "desktop-drop-zone")
-    eren.evaluate(DRAG_JS, ["drop", None])
+    drag(eren, "messages", "drop")
     expect(eren.locator("#drop-zone")).to_be_hidden()
     expect(chips(eren)).to_have_count(1)
     expect(chips(eren).locator(".chip-name")).to_have_text("walls.png")
@@ -442,8 +427,8 @@ def test_on_a_phone_chips_wrap_and_the_lightbox_fills_the_screen(server, pages, 
         upload(f"a rather long file name for the minutes {i}.txt", b"minutes", "text/plain")
         for i in range(3)
     ]
-    eren.evaluate(DRAG_JS, ["dragenter", files])
-    eren.evaluate(DRAG_JS, ["drop", None])
+    drag(eren, "messages", "dragenter", files)
+    drag(eren, "messages", "drop")
     wait_uploaded(eren, 4)
     eren.locator("#content").fill("from the harbour")
     tops = {round(chips(eren).nth(i).bounding_box()["y"]) for i in range(4)}
@@ -552,8 +537,8 @@ def test_ten_chips_on_a_phone_leave_the_messages_most_of_the_screen(server, page
         upload(f"a rather long file name for the minutes {i}.txt", b"m" * 3000, "text/plain")
         for i in range(9)
     ]
-    eren.evaluate(DRAG_JS, ["dragenter", files])
-    eren.evaluate(DRAG_JS, ["drop", None])
+    drag(eren, "messages", "dragenter", files)
+    drag(eren, "messages", "drop")
     wait_uploaded(eren, 10)
     listed = eren.locator("#attachments").bounding_box()
     assert listed["height"] <= 844 * 0.3 + 1

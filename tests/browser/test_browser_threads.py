@@ -20,36 +20,26 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
+from chat import actions
 from chat.bots.work import Worker
+from chat.domain.threads import ReplyTo
 
-from ..conftest import ROOT, make_user
-from .ui import PASSWORD, log_in, message, open_room, send, thread_state
+from ..conftest import ROOT, add_event, make_token, make_user, room_row, send_as
+from ..servers import http
+from .ui import PASSWORD, drag, log_in, message, open_room, send, thread_state
+from .ui import reply as reply_by_api
 
 pytestmark = pytest.mark.e2e
 
 # Where the screenshots of the open panel go (SCREENSHOTS_DIR to keep them elsewhere).
 SHOTS = Path(os.environ.get("SCREENSHOTS_DIR") or ROOT / "test-output" / "threads")
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 
 
 @pytest.fixture
 def people(db):
     return {name: make_user(db, name, PASSWORD) for name in ("eren", "mikasa")}
-
-
-# Files dragged over the thread's list (not the room's), as a person drags them there.
-DRAG_JS = """([kind, files]) => {
-  if (files) {
-    const dt = new DataTransfer();
-    for (const f of files) {
-      const bytes = Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0));
-      dt.items.add(new File([bytes], f.name, { type: f.type }));
-    }
-    window.__drag = dt;
-  }
-  const init = { bubbles: true, cancelable: true, dataTransfer: window.__drag };
-  document.getElementById("thread-messages").dispatchEvent(new DragEvent(kind, init));
-}"""
 
 
 def png(width: int, height: int) -> bytes:
@@ -95,7 +85,8 @@ def open_thread(page, root):
     root.locator(".tools button.reply").click()
     panel = page.locator("#thread-panel")
     expect(panel).to_be_visible()
-    expect(panel.locator("li.thread-root")).to_have_count(1)
+    # Its first page: the root on top, or (a long thread) its newest replies.
+    panel.locator("li.message[data-seq]").first.wait_for()
     return panel
 
 
@@ -128,7 +119,7 @@ def test_a_reply_goes_to_the_thread_and_its_root_counts_it(server, people, pages
     send(eren, "who takes the release?")
     root = stored(eren, "who takes the release?")
     panel = open_thread(eren, root)
-    expect(eren.locator("#thread-panel")).to_be_focused()
+    expect(eren.locator("#thread-content")).to_be_focused()  # a click: into its box
     expect(panel.locator("li.thread-root .content")).to_have_text("who takes the release?")
 
     reply(eren, "I do")
@@ -144,8 +135,10 @@ def test_a_reply_goes_to_the_thread_and_its_root_counts_it(server, people, pages
     expect(eren.locator("#thread-panel li.message", has_text="I do")).to_have_count(1)
     expect(stored(eren, "who takes the release?").locator(".thread-count")).to_have_text("1 reply")
     expect(message(eren, "I do")).to_have_count(0)
+    # Opened by the address, not a click: the focus stays in the room's box.
+    expect(eren.locator("#content")).to_be_focused()
 
-    eren.keyboard.press("Escape")
+    eren.press("#thread-content", "Escape")
     expect(eren.locator("#thread-panel")).to_be_hidden()
     assert "thread=" not in eren.url
 
@@ -306,10 +299,10 @@ def test_a_file_sent_in_a_thread_shows_in_the_panel_not_the_room(server, people,
         "name": "wall.png",
         "type": "image/png",
     }
-    eren.evaluate(DRAG_JS, ["dragenter", [picture]])
+    drag(eren, "thread-messages", "dragenter", [picture])
     expect(eren.locator("#thread-drop-zone")).to_be_visible()
     expect(eren.locator("#drop-zone")).to_be_hidden()
-    eren.evaluate(DRAG_JS, ["drop", None])
+    drag(eren, "thread-messages", "drop")
     expect(eren.locator("#thread-drop-zone")).to_be_hidden()
     expect(eren.locator("#thread-attachments li.chip[data-state=done]")).to_have_count(1)
     expect(eren.locator("#attachments li.chip")).to_have_count(0)
@@ -495,3 +488,335 @@ def test_the_thread_box_emoji_button_inserts_on_a_phone(server, people, pages):
     choice.click()  # a real click: the picker is above the panel, not under it
     expect(phone.locator("#thread-content")).to_have_value("great 🎉")
     expect(phone.locator("#thread-content")).to_be_focused()
+
+
+# --- long threads, drafts, permalinks, follow, history ------------------------------
+
+
+def long_thread(db, people, replies: int = 130) -> tuple[int, list[int]]:
+    """eren's root with `replies` replies, eren and mikasa (both members) taking
+    turns: the root's seq and the replies' seqs, oldest first."""
+    general = room_row(db)
+    for person in people.values():
+        actions.join_room(db, general.id, person.id)
+    root = send_as(db, people["eren"], "a long thread")
+    seqs = []
+    for i in range(replies):
+        who = people["mikasa" if i % 2 else "eren"]
+        text, to = f"reply {i:03}", ReplyTo(thread=root)
+        seqs.append(actions.send_message(db, general, who, text, None, reply=to).seq)
+    return root, seqs
+
+
+def panel_seqs(page) -> list[int]:
+    """The seqs in the panel's list, top to bottom."""
+    seqs = "items => items.map((li) => Number(li.dataset.seq))"
+    return page.eval_on_selector_all("#thread-messages li.message[data-seq]", seqs)
+
+
+def scroll_panel_to_top(page):
+    page.locator("#thread-messages").evaluate("(list) => { list.scrollTop = 0; }")
+
+
+def back_to_the_root(page):
+    """Scroll the panel up, a page at a time, until its root is in."""
+    replies = page.locator("#thread-messages li.message[data-seq]:not(.thread-root)")
+    for _ in range(10):
+        if page.locator("#thread-messages li.thread-root").count():
+            return
+        shown = replies.count()
+        scroll_panel_to_top(page)
+        expect(replies).not_to_have_count(shown)
+    raise AssertionError("the root never came")
+
+
+def test_a_long_thread_pages_back_to_its_root_each_reply_once(server, db, people, pages, axe):
+    root, seqs = long_thread(db, people)
+    eren = in_the_room(pages, server, "eren", **DESKTOP)
+    panel = open_thread(eren, stored(eren, "a long thread"))
+    replies = panel.locator("li.message[data-seq]:not(.thread-root)")
+    # The newest page, its last reply at the end, no root yet.
+    expect(replies).to_have_count(50)
+    assert panel_seqs(eren) == seqs[-50:]
+    expect(panel.locator("li.thread-root")).to_have_count(0)
+
+    # An older page held on its way while a reply arrives live: both land, each once.
+    held = []
+
+    def hold_the_first(route):
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    eren.route(lambda url: "/threads/" in url and "before=" in url, hold_the_first)
+    top = eren.locator(f"#t{seqs[-50]}")  # the reply at the top of the view
+    scroll_panel_to_top(eren)
+    while not held:  # a round trip, during which Playwright runs the route's handlers
+        eren.evaluate("0")
+    expect(eren.locator("#thread-messages")).to_have_attribute("aria-busy", "true")
+    live = reply_by_api(server, db, people["mikasa"], root, "live while a page loads")
+    expect(panel.locator("li.message", has_text="live while a page loads")).to_have_count(1)
+    y = top.bounding_box()["y"]
+    held[0].continue_()
+    expect(replies).to_have_count(101)
+    # The reply that was at the top stays where it was on screen.
+    assert abs(top.bounding_box()["y"] - y) <= 1
+    assert panel_seqs(eren) == seqs[-100:] + [live]
+    expect(eren.locator("#thread-scrollback-status")).to_have_text("50 older replies loaded.")
+
+    # Scrolled back: how it looks, and axe.
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    eren.screenshot(path=str(SHOTS / "long-thread-1280x800.png"))
+    found = []
+    axe.scan(eren, found)
+    assert found == [], "\n".join(str(v) for v in found)
+
+    back_to_the_root(eren)
+    expect(panel.locator("li.thread-root .content")).to_have_text("a long thread")
+    expect(panel.locator("li.thread-replies")).to_have_count(1)
+    assert panel_seqs(eren) == [root, *seqs, live]
+    expect(eren.locator("#thread-scrollback-status")).to_contain_text("start of the thread reached")
+
+    # Scrolled back to the start, a reply arrives live: once, at the end, and the
+    # view stays where the reader is.
+    at = eren.locator("#thread-messages").evaluate("(list) => list.scrollTop")
+    later = reply_by_api(server, db, people["mikasa"], root, "and one more")
+    expect(panel.locator("li.message", has_text="and one more")).to_have_count(1)
+    assert panel_seqs(eren) == [root, *seqs, live, later]
+    assert eren.locator("#thread-messages").evaluate("(list) => list.scrollTop") == at
+
+    phone = in_the_room(pages, server, "mikasa", **PHONE)
+    panel = open_thread(phone, stored(phone, "a long thread"))
+    expect(panel.locator("li.message[data-seq]")).to_have_count(50)
+    scroll_panel_to_top(phone)
+    expect(panel.locator("li.message[data-seq]")).to_have_count(100)
+    phone.locator("#thread-messages").evaluate("(list) => { list.scrollTop -= 200; }")
+    phone.screenshot(path=str(SHOTS / "long-thread-390x844.png"))
+    axe.scan(phone, found)
+    assert found == [], "\n".join(str(v) for v in found)
+
+
+def test_each_thread_keeps_its_own_draft(server, people, pages):
+    eren = in_the_room(pages, server, "eren", **DESKTOP)
+    send(eren, "first topic")
+    first = stored(eren, "first topic")
+    send(eren, "second topic")
+    second = stored(eren, "second topic")
+    panel = open_thread(eren, first)
+    expect(eren.locator("#thread-title")).to_have_text("Thread in #general")
+    reply(eren, "an answer")
+    answer = panel.locator("li.message[data-seq]:not(.pending)", has_text="an answer")
+    expect(answer).to_have_count(1)
+    box, chip, also = (
+        eren.locator("#thread-content"),
+        eren.locator("#thread-quote-chip"),
+        eren.locator("#thread-also"),
+    )
+
+    def shows(text, quoted, ticked):
+        expect(box).to_have_value(text)
+        if quoted:
+            expect(chip).to_have_text("Replying to @eren: an answer×")
+        else:
+            expect(chip).to_be_hidden()
+        expect(also).to_be_checked(checked=ticked)
+
+    quote_in_thread(eren, answer)
+    also.check()
+    box.fill("half a thought")
+
+    open_thread(eren, second)  # another thread: its own (empty) box
+    shows("", quoted=False, ticked=False)
+    expect(box).to_be_focused()
+    box.fill("about the second")
+    open_thread(eren, first)  # back: as it was left
+    shows("half a thought", quoted=True, ticked=True)
+
+    # Closing keeps it: by the button, and by Escape.
+    eren.click("#thread-close")
+    expect(panel).to_be_hidden()
+    open_thread(eren, first)
+    shows("half a thought", quoted=True, ticked=True)
+    open_thread(eren, second)
+    shows("about the second", quoted=False, ticked=False)
+    box.press("Escape")
+    expect(panel).to_be_hidden()
+    open_thread(eren, second)
+    shows("about the second", quoted=False, ticked=False)
+
+    # A reload keeps them too.
+    eren.reload()
+    eren.wait_for_selector("#status:has-text('live')")
+    expect(panel.locator("li.thread-root")).to_contain_text("second topic")
+    shows("about the second", quoted=False, ticked=False)
+    open_thread(eren, stored(eren, "first topic"))
+    shows("half a thought", quoted=True, ticked=True)
+
+    # Sent: with its quote and in the room too; the box empty, "Also send" unticked.
+    box.press("Enter")
+    sent = panel.locator("li.message[data-seq]:not(.pending)", has_text="half a thought")
+    expect(sent.locator("blockquote.quote .quote-text")).to_have_text("an answer")
+    expect(message(eren, "half a thought")).to_have_count(1)
+    shows("", quoted=False, ticked=False)
+    eren.reload()
+    eren.wait_for_selector("#status:has-text('live')")
+    shows("", quoted=False, ticked=False)
+
+
+@pytest.mark.parametrize("how", ["address", "link"])
+def test_a_permalink_to_a_reply_opens_its_thread_at_it(server, db, people, pages, how):
+    root, seqs = long_thread(db, people)
+    target = seqs[10]  # older than the panel's first page
+    general = room_row(db)
+    quoting = actions.send_message(
+        db, general, people["mikasa"], "see that reply", None, reply=ReplyTo(quote=target)
+    ).seq
+    eren = pages(**DESKTOP)
+    log_in(eren, server, "eren")
+    if how == "address":
+        eren.goto(f"{server.url}/rooms/general#m{target}")
+        eren.wait_for_selector("#status:has-text('live')")
+    else:
+        open_room(eren, server)
+        link = eren.locator(f"#m{quoting} a.quote-link")
+        expect(link).to_have_attribute("href", f"/rooms/general#m{target}")
+        link.click()
+    item = eren.locator(f"#thread-messages #t{target}")
+    expect(item).to_have_class(re.compile(r"\bhighlight\b"))
+    expect(item).to_be_in_viewport()
+    expect(item).to_contain_text("reply 010")
+    # Nothing in the main flow is highlighted instead.
+    expect(eren.locator("#messages li.highlight")).to_have_count(0)
+    assert f"thread={root}" in eren.url
+    # Loaded back to it: every reply from some older one to the newest, once, in order.
+    shown = [seq for seq in panel_seqs(eren) if seq != root]
+    assert target in shown
+    assert shown == seqs[seqs.index(shown[0]) :]
+
+
+def test_a_permalink_to_an_event_still_shows_the_next_message(server, db, people, pages):
+    general = room_row(db)
+    actions.join_room(db, general.id, people["eren"].id)
+    first = send_as(db, people["eren"], "before the event")
+    event = add_event(db, people["eren"], "edit", first, "before the event, edited")
+    after = send_as(db, people["eren"], "after the event")
+    assert after > event
+    eren = pages(**DESKTOP)
+    log_in(eren, server, "eren")
+    eren.goto(f"{server.url}/rooms/general#m{event}")
+    eren.wait_for_selector("#status:has-text('live')")
+    expect(eren.locator(f"#m{after}")).to_have_class(re.compile(r"\bhighlight\b"))
+    expect(eren.locator("#thread-panel")).to_be_hidden()
+
+
+def drop_room_removed(page):
+    """Keep `room_removed` frames from the page: it still thinks its reader a member."""
+
+    def route(ws):
+        upstream = ws.connect_to_server()
+
+        def from_server(raw):
+            frame = json.loads(raw) if isinstance(raw, str) else {}
+            if frame.get("type") != "room_removed":
+                ws.send(raw)
+
+        upstream.on_message(from_server)
+
+    page.route_web_socket(re.compile(r"/ws$"), route)
+
+
+def test_a_refused_follow_goes_back_and_says_why(server, db, people, pages):
+    general = room_row(db)
+    for person in people.values():
+        actions.join_room(db, general.id, person.id)
+    root = send_as(db, people["eren"], "follow this one?")
+    mikasa = pages(**DESKTOP)
+    log_in(mikasa, server, "mikasa")
+    drop_room_removed(mikasa)
+    open_room(mikasa, server)
+    open_thread(mikasa, stored(mikasa, "follow this one?"))
+    button = mikasa.locator("#thread-follow")
+    expect(button).to_have_text("Follow")
+
+    # She leaves #general elsewhere, and this page has not heard.
+    api = http()
+    api.headers["Authorization"] = f"Bearer {make_token(db, people['mikasa'])}"
+    assert api.post(f"{server.url}/api/rooms/general/leave").status_code == 200
+    button.click()
+    note = mikasa.locator("#thread-note")
+    expect(note).to_have_text("Not followed: join #general to follow its threads.")
+    expect(button).to_have_text("Follow")
+    expect(button).to_have_attribute("aria-pressed", "false")
+    assert thread_state(server, db, people["mikasa"], root) is None
+
+    # A page that knows she is not a member offers no Follow.
+    mikasa.reload()
+    mikasa.wait_for_selector("#status:has-text('live')")
+    expect(mikasa.locator("#thread-panel")).to_be_visible()
+    expect(button).to_be_hidden()
+
+
+def test_back_closes_the_thread_on_a_phone(server, people, pages):
+    phone = in_the_room(pages, server, "eren", **PHONE)
+    send(phone, "back to the room?")
+    root = stored(phone, "back to the room?")
+    seq = root.get_attribute("data-seq")
+    phone.evaluate("window.__samePage = true")  # gone if the page is ever loaded again
+    panel = open_thread(phone, root)
+    assert phone.url.endswith(f"/rooms/general?thread={seq}")
+    expect(phone.locator("#thread-content")).to_be_focused()
+
+    phone.go_back()
+    expect(panel).to_be_hidden()
+    assert phone.url.endswith("/rooms/general")
+    assert phone.evaluate("window.__samePage === true")  # still the room's page
+    phone.go_forward()
+    expect(panel).to_be_visible()
+    expect(panel.locator("li.thread-root")).to_contain_text("back to the room?")
+    assert phone.url.endswith(f"?thread={seq}")
+
+    # Closed by its button: the entry that opened it is gone back over.
+    phone.locator("#thread-close").click()
+    expect(panel).to_be_hidden()
+    phone.wait_for_url(re.compile(r"/rooms/general$"))
+    assert phone.evaluate("window.__samePage === true")
+    phone.go_back()  # then Back leaves the room, as it would have before
+    phone.wait_for_url(re.compile(r"/rooms$"))
+
+    # Reopened by the address after a reload: Escape takes it away, no entry left.
+    phone.goto(f"{phone.url}/general?thread={seq}")
+    phone.wait_for_selector("#status:has-text('live')")
+    expect(panel).to_be_visible()
+    expect(panel).to_be_focused()  # it covers the room: the focus goes with it, not to the box
+    phone.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    assert phone.url.endswith("/rooms/general")
+
+
+def test_a_refused_reply_comes_back_with_its_quote_and_also_choice(server, db, people, pages):
+    eren = in_the_room(pages, server, "eren", **DESKTOP)
+    mikasa = in_the_room(pages, server, "mikasa", **DESKTOP)
+    send(eren, "which way?")
+    panel = open_thread(eren, stored(eren, "which way?"))
+    reply(eren, "north, I think")
+    theirs = open_thread(mikasa, stored(mikasa, "which way?"))
+    north = theirs.locator("li.message[data-seq]:not(.thread-root)", has_text="north")
+    expect(north.locator(".tools")).to_have_count(1)
+    quoted = mikasa.locator(f"#t{north.get_attribute('data-seq')}")
+    quote_in_thread(mikasa, quoted)
+    mikasa.check("#thread-also")
+    mikasa.fill("#thread-content", "why north?")
+
+    # eren deletes the reply she quotes: the server refuses a quote of it.
+    mine = panel.locator("li.message[data-seq]:not(.thread-root)", has_text="north")
+    mine.hover()
+    eren.once("dialog", lambda dialog: dialog.accept())
+    mine.locator(".tools button.delete").click()
+    expect(quoted).to_have_class(re.compile(r"\bdeleted\b"))
+    mikasa.press("#thread-content", "Enter")
+    expect(mikasa.locator("#thread-note")).to_contain_text("Not sent:")
+    expect(mikasa.locator("#thread-content")).to_have_value("why north?")
+    expect(mikasa.locator("#thread-quote-chip")).to_have_text("Replying to @eren: north, I think×")
+    expect(mikasa.locator("#thread-also")).to_be_checked()
+    expect(theirs.locator("li.message", has_text="why north?")).to_have_count(0)

@@ -29,6 +29,28 @@ def send(page, text: str):
     page.press("#content", "Enter")
 
 
+# Drag events carrying files ([{b64, name, type}]) over an element, as a drag from
+# the desktop would: window.__drag keeps the DataTransfer between calls.
+_DRAG_JS = """([target, kind, files]) => {
+  if (files) {
+    const dt = new DataTransfer();
+    for (const f of files) {
+      const bytes = Uint8Array.from(atob(f.b64), (c) => c.charCodeAt(0));
+      dt.items.add(new File([bytes], f.name, { type: f.type }));
+    }
+    window.__drag = dt;
+  }
+  const init = { bubbles: true, cancelable: true, dataTransfer: window.__drag };
+  document.getElementById(target).dispatchEvent(new DragEvent(kind, init));
+}"""
+
+
+def drag(page, target: str, kind: str, files: list[dict] | None = None) -> None:
+    """Dispatch a `kind` drag event ("dragenter", "drop"...) on the element with id
+    `target`; `files` ([{b64, name, type}]) start a new drag, else the last one goes on."""
+    page.evaluate(_DRAG_JS, [target, kind, files])
+
+
 def message(page, text: str):
     return page.locator("#messages li.message", has_text=text)
 
