@@ -144,7 +144,7 @@ view.events = events;
 const threads = new RoomThreads({
   socket, room, me, names, view, composer, picker, lightbox: events.media.lightbox, maxChars, online, moderator,
   report: (text) => notice(text, "notice local error", "alert"),
-  caughtUp: () => !firstReady,
+  caughtUp: () => !firstReady, typingIntervalMs,
 });
 const scrollback = new Scrollback({
   list,

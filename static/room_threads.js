@@ -2,11 +2,14 @@
 // replies"), wired in one place for static/room.js: the main flow's marks
 // (quotes, a root's replies summary: static/thread_marks.js), the quote chip
 // over the room's box (static/quote.js) and the thread panel with its own box
-// (static/thread_panel.js, static/thread_box.js: a draft per thread). What closes the room's box (logged out, removed,
+// (static/thread_panel.js, static/thread_box.js: a draft per thread), with
+// its own "X is typing…" line (#thread-typing, static/typing.js: the replies
+// typed in the open thread). What closes the room's box (logged out, removed,
 // archived) closes the panel's too: `boxes`.
 import { ThreadMarks } from "./thread_marks.js";
 import { ThreadPanel } from "./thread_panel.js";
 import { QuoteChip } from "./quote.js";
+import { Typing } from "./typing.js";
 
 // The main flow: every message without `thread`, and replies also sent to the room.
 export const inMainFlow = (frame) => !frame.thread || frame.also_in_room === true;
@@ -14,8 +17,9 @@ export const inMainFlow = (frame) => !frame.thread || frame.also_in_room === tru
 export class RoomThreads {
   // view: the room's static/message_list.js; composer: the room's box; picker:
   // the page's emoji picker; lightbox: the room's; online(): usernames online;
-  // report(text): a notice in the room; caughtUp(): the catch-up is shown.
-  constructor({ socket, room, me, names, view, composer, picker, lightbox, maxChars, moderator, online, report, caughtUp }) {
+  // report(text): a notice in the room; caughtUp(): the catch-up is shown;
+  // typingIntervalMs: as the room's static/typing.js.
+  constructor({ socket, room, me, names, view, composer, picker, lightbox, maxChars, moderator, online, report, caughtUp, typingIntervalMs }) {
     const nameOf = (username) => names.of(username);
     const list = view.list;
     const roomUrl = location.pathname;
@@ -27,6 +31,18 @@ export class RoomThreads {
       layout: document.getElementById("room-layout"),
     });
     this.panel.openFrom(list);
+    let typingIn = null; // the thread the typing line is about
+    socket.on("typing", () => { // before the line's own handler: a thread opened since starts it afresh
+      if (typingIn !== this.panel.thread) typing.clear();
+      typingIn = this.panel.thread;
+    });
+    const typing = new Typing({
+      socket, room, me, nameOf, line: document.getElementById("thread-typing"),
+      input: this.panel.composer.input, intervalMs: typingIntervalMs, thread: () => this.panel.thread,
+    });
+    socket.on("chat", (frame) => {
+      if (frame.room === room && frame.thread) typing.stop(frame.username); // their reply came
+    });
     const both = [composer, this.panel.composer];
     this.boxes = {
       close: (...why) => both.forEach((box) => box.close(...why)),

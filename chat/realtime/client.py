@@ -356,7 +356,7 @@ class ClientSession:
 
     def _typing(self, room_name: str, thread: int | None) -> None:
         room = self._joined(room_name)
-        if self.rt.typing.allow(self.user.id, room.id):
+        if self.rt.typing.allow(self.user.id, room.id, thread is not None):
             with self.rt.pool.connection() as conn:
                 actions.announce_typing(conn, room, self.user, thread)
 

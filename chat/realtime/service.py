@@ -77,18 +77,21 @@ class Session(Protocol):
 
 
 class TypingThrottle:
-    """At most one `typing` per user per room per interval, per worker."""
+    """At most one `typing` per user per room per interval, per worker; the
+    room's main flow and its threads apart (one may type in the room's box
+    and a thread's at once), all threads together (a new thread number must
+    not buy another frame)."""
 
     # Entries older than this many intervals are forgotten when the map grows.
     _PRUNE_AT = 10_000
 
     def __init__(self, interval: float):
         self.interval = interval
-        self._last: dict[tuple[int, int], float] = {}
+        self._last: dict[tuple[int, int, bool], float] = {}
 
-    def allow(self, user_id: int, room_id: int) -> bool:
+    def allow(self, user_id: int, room_id: int, in_thread: bool = False) -> bool:
         now = time.monotonic()
-        key = (user_id, room_id)
+        key = (user_id, room_id, in_thread)
         if now - self._last.get(key, -self.interval) < self.interval:
             return False
         if len(self._last) >= self._PRUNE_AT:

@@ -820,3 +820,28 @@ def test_a_refused_reply_comes_back_with_its_quote_and_also_choice(server, db, p
     expect(mikasa.locator("#thread-quote-chip")).to_have_text("Replying to @eren: north, I think×")
     expect(mikasa.locator("#thread-also")).to_be_checked()
     expect(theirs.locator("li.message", has_text="why north?")).to_have_count(0)
+
+
+def test_typing_a_reply_shows_in_that_threads_panel_only(server, people, pages):
+    eren = in_the_room(pages, server, "eren")
+    mikasa = in_the_room(pages, server, "mikasa")
+    send(eren, "ship it on friday?")
+    send(eren, "and the release notes?")
+    open_thread(eren, stored(eren, "ship it on friday?"))
+    open_thread(mikasa, stored(mikasa, "ship it on friday?"))
+
+    mikasa.locator("#thread-content").press_sequentially("on it")
+    expect(eren.locator("#thread-typing")).to_have_text("mikasa is typing…")
+    expect(eren.locator("#typing")).to_have_text("")  # the room's line is the main flow's
+    reply(mikasa, "on it")
+    expect(eren.locator("#thread-typing")).to_have_text("")  # her reply came
+
+    # Typing in the room's own box shows in the room's line, not the panel's.
+    mikasa.locator("#content").press_sequentially("hello")
+    expect(eren.locator("#typing")).to_have_text("mikasa is typing…")
+    expect(eren.locator("#thread-typing")).to_have_text("")
+
+    # In another thread: not shown in the thread eren has open.
+    open_thread(mikasa, stored(mikasa, "and the release notes?"))
+    mikasa.locator("#thread-content").press_sequentially("later")
+    expect(eren.locator("#thread-typing")).to_have_text("")

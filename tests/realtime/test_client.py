@@ -75,5 +75,7 @@ def test_typing_throttle_per_user_and_room(monkeypatch):
     assert not throttle.allow(1, 1)
     assert throttle.allow(1, 2)  # another room
     assert throttle.allow(2, 1)  # another user
+    assert throttle.allow(1, 1, in_thread=True)  # a thread's box beside the room's
+    assert not throttle.allow(1, 1, in_thread=True)  # another thread: the same allowance
     now[0] += 2.0
     assert throttle.allow(1, 1)
