@@ -106,9 +106,8 @@ export class ThreadMarks {
       ? el("span", "quote-text deleted", ORIGINAL_DELETED)
       : el("span", "quote-text", quote.content);
     link.replaceChildren(el("span", "quote-author", this.nameOf(quote.username)), " ", text);
-    link.setAttribute("aria-label", quote.deleted
-      ? `Quoted message by ${this.nameOf(quote.username)}, deleted`
-      : `Quoting ${this.nameOf(quote.username)}: ${quote.content}`);
+    // The shown words inside the name (axe-core: label-content-name-mismatch).
+    link.setAttribute("aria-label", `Quoting ${this.nameOf(quote.username)}: ${quote.deleted ? ORIGINAL_DELETED : quote.content}`);
   }
 
   // A chat_edit or chat_delete of this room: every quote of its message in

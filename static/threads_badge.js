@@ -63,7 +63,8 @@ export class ThreadsBadge {
     }
   }
 
-  // The header link's name says what its badge shows (the badge alone would read "3").
+  // The header link's name says what its badge shows (the badge alone would read "3"),
+  // its shown words first ("Threads 3": axe-core's label-content-name-mismatch).
   labelNav(unread, mentions) {
     if (!this.navLink) return;
     const parts = ["Threads"];

@@ -298,7 +298,8 @@ def history(name: str):
         # Their authors' avatars ({username: file key}), for the avatar macro.
         pictures = media.avatars_of(conn, (m.username for m in messages))
         # The roots its replies also sent to the room name, in one read.
-        roots = thread_pages.roots_at(conn, room.id, {m.thread_seq for m in messages if m.thread_seq})
+        named = {m.thread_seq for m in messages if m.thread_seq is not None}
+        roots = thread_pages.roots_at(conn, room.id, named)
         since = messages[0].seq - 1 if messages and messages[0].seq > 1 else 0
         events = queries.member_events_between(conn, room.id, since, before, MEMBER_LINES_MAX)
         top = messages[-1].seq if messages else max(0, min(before, last_seq + 1) - 1)
