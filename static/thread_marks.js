@@ -71,7 +71,7 @@ export class ThreadMarks {
       const link = el("a", "thread-link", "replied to a thread");
       link.href = `${this.roomUrl}?thread=${frame.thread}`;
       link.dataset.thread = String(frame.thread);
-      // One piece, so that a group's later message (.meta display: contents) keeps it on one line.
+      // One piece: in a group's later message (.meta is display: contents) they stay together.
       const ref = el("span", "thread-ref");
       ref.append(link);
       if (this.roots) ref.append(" ", this.roots.snippet(frame.thread));
