@@ -22,7 +22,8 @@
 //                              until the server has the edit; a refusal keeps it open
 //                              (or opens it again) with the text and the reason.
 //   li.message .edited         "(edited)" marker
-//   li.message.deleted         "message deleted" placeholder (.content.deleted-note)
+//   li.message.deleted         "message deleted" placeholder (.content.deleted-note);
+//                              a thread's root says "original message deleted" (deletedNote)
 //   li.message .reactions      chips: button.reaction[data-emoji] with .count, aria-pressed when yours
 //   (files and link previews: static/message_media.js, which `media` is)
 import { newClientId } from "./socket.js";
@@ -30,6 +31,14 @@ import { LengthMeter } from "./message_text.js";
 import { el } from "./dom.js";
 
 export const PALETTE = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
+
+// What a deleted message says, one rule for the live lists and the pages
+// (templates/_message.html): a thread's root (the thread panel's li.thread-root,
+// or a root with replies in the room, li.has-replies: static/thread_marks.js)
+// "original message deleted", as a quote of a deleted message; any other
+// "message deleted".
+export const ORIGINAL_DELETED = "original message deleted";
+export const deletedNote = (li) => (li.matches(".thread-root, .has-replies") ? ORIGINAL_DELETED : "message deleted");
 
 function button(className, text, label) {
   const node = el("button", className, text);
@@ -131,7 +140,7 @@ export class MessageEvents {
     for (const node of li.querySelectorAll(".actions-toggle, .tools, .palette, .edit-form, .reactions, .edited, .files, .preview-card")) node.remove();
     const content = li.querySelector(".content") ?? li.appendChild(el("div"));
     content.className = "content deleted-note";
-    content.textContent = "message deleted";
+    content.textContent = deletedNote(li);
   }
 
   renderReactions(li) {

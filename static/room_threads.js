@@ -1,12 +1,15 @@
 // The live room page's threads (issue 18, docs/protocol.md "Threads and
 // replies"), wired in one place for static/room.js: the main flow's marks
-// (quotes, a root's replies summary: static/thread_marks.js), the quote chip
-// over the room's box (static/quote.js) and the thread panel with its own box
+// (quotes, a root's replies summary: static/thread_marks.js; the root beside a
+// reply also in the room: static/thread_roots.js), the quote chip over the
+// room's box (static/quote.js) and the thread panel with its own box
 // (static/thread_panel.js, static/thread_box.js: a draft per thread), with
 // its own "X is typing…" line (#thread-typing, static/typing.js: the replies
 // typed in the open thread). What closes the room's box (logged out, removed,
-// archived) closes the panel's too: `boxes`.
+// archived) closes the panel's too: `boxes`. An edit or a deletion changes
+// every quote of its message, in both lists, and every root snippet of it.
 import { ThreadMarks } from "./thread_marks.js";
+import { ThreadRoots } from "./thread_roots.js";
 import { ThreadPanel } from "./thread_panel.js";
 import { QuoteChip } from "./quote.js";
 import { Typing } from "./typing.js";
@@ -23,7 +26,8 @@ export class RoomThreads {
     const nameOf = (username) => names.of(username);
     const list = view.list;
     const roomUrl = location.pathname;
-    this.marks = new ThreadMarks({ roomUrl, nameOf, list, summaries: true });
+    this.roots = new ThreadRoots({ room, roomUrl, list, nameOf });
+    this.marks = new ThreadMarks({ roomUrl, nameOf, list, summaries: true, roots: this.roots });
     view.threadMarks = this.marks;
     this.quoteChip = new QuoteChip({ form: composer.form, list, nameOf, focus: () => composer.focus() });
     this.panel = new ThreadPanel({
@@ -43,6 +47,12 @@ export class RoomThreads {
     socket.on("chat", (frame) => {
       if (frame.room === room && frame.thread) typing.stop(frame.username); // their reply came
     });
+    list.addEventListener("click", (event) => {
+      const snippet = event.target.closest("a.thread-snippet[data-thread]");
+      if (!snippet) return;
+      event.preventDefault();
+      this.panel.open(Number(snippet.dataset.thread), { opener: snippet, focus: true });
+    });
     const both = [composer, this.panel.composer];
     this.boxes = {
       close: (...why) => both.forEach((box) => box.close(...why)),
@@ -53,5 +63,14 @@ export class RoomThreads {
     socket.on("chat_delete", (frame) => {
       if (frame.room === room && frame.thread && caughtUp()) this.marks.noteDelete(frame);
     });
+    // The quoted message or a root, as it is now (set/replace: a replay changes nothing).
+    const lists = [list, this.panel.list];
+    for (const type of ["chat_edit", "chat_delete"]) {
+      socket.on(type, (frame) => {
+        if (frame.room !== room) return;
+        this.marks.requote(lists, frame);
+        this.roots.onEvent(frame);
+      });
+    }
   }
 }

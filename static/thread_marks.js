@@ -2,29 +2,43 @@
 // docs/protocol.md "Threads and replies"):
 //   - a quote-reply's quote: the quoted author and the start of their text, as
 //     text (it is Markdown source, never HTML), linked to the quoted message;
+//     kept as the quoted message is now: its chat_edit and chat_delete frames
+//     change every quote of it, in the room's list and the thread panel's
+//     (`requote`, wired by static/room_threads.js), as a reload would show it;
 //   - in the room's main flow, a root's replies summary ("3 replies · last reply
 //     5 min ago" with the repliers' faces), a button that opens the thread;
-//   - a reply also sent to the room: a "replied to a thread" link that opens it.
+//   - a reply also sent to the room: a "replied to a thread" link that opens it,
+//     and beside it the root's author and the start of its text
+//     (static/thread_roots.js).
 //
 // A root read from the table says how many replies it had then (`replies`);
 // live frames of the root never change, so the room page counts the reply
 // frames that follow (`noteReply`, those past its last_seq) and the deletions
-// of replies (`noteDelete`).
+// of replies (`noteDelete`). A root with replies is li.has-replies: deleted, it
+// says "original message deleted" (static/message_events.js deletedNote).
 //
 // Stable hooks for browser tests:
-//   li.message blockquote.quote      a.quote-link (href "…#m<seq>"): .quote-author, .quote-text
+//   li.message blockquote.quote[data-quote]  (the quoted seq) a.quote-link (href "…#m<seq>"):
+//                                    .quote-author, .quote-text
 //                                    (.quote-text.deleted "original message deleted")
+//   li.message.has-replies           a root with replies (in the main flow)
 //   li.message button.thread-summary[data-thread]  .thread-faces (span.avatar each),
 //                                    .thread-count "N replies", .thread-last "last reply …"
-//   li.message a.thread-link[data-thread]  "replied to a thread" (a reply also in the room)
+//   li.message .thread-ref           a reply also in the room: a.thread-link[data-thread]
+//                                    "replied to a thread", then a.thread-snippet[data-thread]
+//                                    (static/thread_roots.js), both opening the thread
 import { avatar } from "./avatar.js";
 import { el } from "./dom.js";
+import { ORIGINAL_DELETED, deletedNote } from "./message_events.js";
 
 // The summaries' "3 min ago" is written again this often: finer than a minute
 // would only move seconds nobody reads.
 const RELABEL_MS = 60 * 1000;
 // The faces a summary shows; the server lists 5 at most.
 const FACES = 3;
+// A quote's text is the quoted message's start: as the server cuts it
+// (chat/domain/threads.py QUOTE_CHARS), in code points as PostgreSQL's left().
+const QUOTE_CHARS = 200;
 
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
 
@@ -42,9 +56,10 @@ export function ago(ts, now = Date.now()) {
 
 export class ThreadMarks {
   // roomUrl: the live room's path (the quote's link); nameOf(username): the name
-  // shown; summaries: whether roots show their replies (the main flow), in `list`.
-  constructor({ roomUrl, nameOf, list = null, summaries = false }) {
-    Object.assign(this, { roomUrl, nameOf, list, summaries });
+  // shown; summaries: whether roots show their replies (the main flow), in `list`;
+  // roots: the snippets of roots beside "replied to a thread" (static/thread_roots.js).
+  constructor({ roomUrl, nameOf, list = null, summaries = false, roots = null }) {
+    Object.assign(this, { roomUrl, nameOf, list, summaries, roots });
     this.threads = new Map(); // root seq -> { count, lastSeq, lastTs, users }
     if (summaries) setInterval(() => this.relabel(), RELABEL_MS);
   }
@@ -56,7 +71,11 @@ export class ThreadMarks {
       const link = el("a", "thread-link", "replied to a thread");
       link.href = `${this.roomUrl}?thread=${frame.thread}`;
       link.dataset.thread = String(frame.thread);
-      li.querySelector(":scope > .meta").append(" ", link);
+      // One piece: in a group's later message (.meta is display: contents) they stay together.
+      const ref = el("span", "thread-ref");
+      ref.append(link);
+      if (this.roots) ref.append(" ", this.roots.snippet(frame.thread));
+      li.querySelector(":scope > .meta").append(" ", ref);
     }
     if (!this.summaries || frame.thread) return;
     const known = this.threads.get(frame.seq);
@@ -64,23 +83,45 @@ export class ThreadMarks {
       const { count, last_seq: lastSeq, last_ts: lastTs, users } = frame.replies;
       this.threads.set(frame.seq, { count, lastSeq, lastTs, users: [...users] });
     }
+    // Before static/message_events.js draws it: a deleted root says so.
+    li.classList.toggle("has-replies", this.count(frame.seq) > 0);
     // Drawn once the rest is there (MessageEvents.decorate adds the tools after).
     queueMicrotask(() => this.render(frame.seq));
   }
 
   quoteBlock(quote) {
     const block = el("blockquote", "quote");
+    block.dataset.quote = String(quote.seq);
+    block.dataset.user = quote.username;
     const link = el("a", "quote-link");
     link.href = `${this.roomUrl}#m${quote.seq}`;
-    const text = quote.deleted
-      ? el("span", "quote-text deleted", "original message deleted")
-      : el("span", "quote-text", quote.content);
-    link.append(el("span", "quote-author", this.nameOf(quote.username)), " ", text);
-    link.setAttribute("aria-label", quote.deleted
-      ? `Quoted message by ${this.nameOf(quote.username)}, deleted`
-      : `Quoting ${this.nameOf(quote.username)}: ${quote.content}`);
     block.append(link);
+    this.fillQuote(block, quote);
     return block;
+  }
+
+  fillQuote(block, quote) {
+    const link = block.querySelector(".quote-link");
+    const text = quote.deleted
+      ? el("span", "quote-text deleted", ORIGINAL_DELETED)
+      : el("span", "quote-text", quote.content);
+    link.replaceChildren(el("span", "quote-author", this.nameOf(quote.username)), " ", text);
+    // The shown words inside the name (axe-core: label-content-name-mismatch).
+    link.setAttribute("aria-label", `Quoting ${this.nameOf(quote.username)}: ${quote.deleted ? ORIGINAL_DELETED : quote.content}`);
+  }
+
+  // A chat_edit or chat_delete of this room: every quote of its message in
+  // `lists` shows it as it is now (a deletion is final: later edits are ignored).
+  requote(lists, frame) {
+    const seq = frame.target_seq;
+    const deleted = frame.type === "chat_delete";
+    for (const list of lists) {
+      for (const block of list.querySelectorAll(`blockquote.quote[data-quote="${seq}"]`)) {
+        if (block.querySelector(".quote-text.deleted")) continue;
+        const content = deleted ? "" : [...(frame.content ?? "")].slice(0, QUOTE_CHARS).join("");
+        this.fillQuote(block, { seq, username: block.dataset.user, content, deleted });
+      }
+    }
   }
 
   // A reply's chat frame (live, or in a catch-up): its root's summary counts it
@@ -117,6 +158,8 @@ export class ThreadMarks {
     if (!li) return;
     const state = this.threads.get(seq);
     let summary = li.querySelector(":scope > .thread-summary");
+    li.classList.toggle("has-replies", Boolean(state?.count));
+    if (li.classList.contains("deleted")) li.querySelector(":scope > .content").textContent = deletedNote(li);
     if (!state || state.count === 0) {
       summary?.remove();
       return;

@@ -5,7 +5,9 @@
 // right after `rooms` lists the followed threads with unread replies or
 // mentions; each `thread_updated` replaces one thread's entry (keyed by room
 // and thread): one with nothing unread, or no longer followed, leaves the
-// list. The badges show the sums.
+// list. The badges show the sums: the sidebar's, and the page header's
+// Threads link (templates/base.html a.nav-threads: #nav-threads-badge, and the
+// link's label, "Threads, 3 unread", "Threads, 3 unread, 1 mention").
 
 export class ThreadsBadge {
   // onChange(total): told when the unread total changes (the tab's title).
@@ -13,6 +15,8 @@ export class ThreadsBadge {
     this.threads = new Map(); // "room\nthread" -> { unread, mentions }
     this.badge = document.getElementById("threads-badge");
     this.mentionsBadge = document.getElementById("threads-mentions");
+    this.navLink = document.querySelector("a.nav-threads");
+    this.navBadge = document.getElementById("nav-threads-badge");
     this.onChange = onChange;
     this.unread = 0;
     socket.on("threads", (frame) => this.onThreads(frame));
@@ -43,10 +47,12 @@ export class ThreadsBadge {
       unread += thread.unread;
       mentions += thread.mentions;
     }
-    if (this.badge) {
-      this.badge.textContent = unread >= 1000 ? "999+" : String(unread);
-      this.badge.hidden = unread === 0;
+    for (const badge of [this.badge, this.navBadge]) {
+      if (!badge) continue;
+      badge.textContent = unread >= 1000 ? "999+" : String(unread);
+      badge.hidden = unread === 0;
     }
+    this.labelNav(unread, mentions);
     if (this.mentionsBadge) {
       this.mentionsBadge.textContent = `@${mentions}`;
       this.mentionsBadge.hidden = mentions === 0;
@@ -55,5 +61,16 @@ export class ThreadsBadge {
       this.unread = unread;
       this.onChange(unread);
     }
+  }
+
+  // The header link's name says what its badge shows (the badge alone would read "3"),
+  // its shown words first ("Threads 3": axe-core's label-content-name-mismatch).
+  labelNav(unread, mentions) {
+    if (!this.navLink) return;
+    const parts = ["Threads"];
+    if (unread) parts.push(`${unread} unread`);
+    if (mentions) parts.push(`${mentions} ${mentions === 1 ? "mention" : "mentions"}`);
+    if (parts.length > 1) this.navLink.setAttribute("aria-label", parts.join(", "));
+    else this.navLink.removeAttribute("aria-label");
   }
 }

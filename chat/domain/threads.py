@@ -12,6 +12,13 @@ from dataclasses import dataclass
 # The start of a quoted message a quote-reply shows: enough to recognise it,
 # short enough that a quote never outweighs the reply.
 QUOTE_CHARS = 200
+# The start of a thread's root shown beside a reply also sent to the room
+# ("replied in a thread: eren: Who takes…"): a line's worth beside the reply's
+# name and time (static/thread_roots.js shows as much).
+ROOT_SNIPPET_CHARS = 80
+# What a root's snippet is read from: enough text that collapsing its spaces
+# still leaves ROOT_SNIPPET_CHARS, bounded so that a long root is not read whole.
+ROOT_READ_CHARS = 4 * ROOT_SNIPPET_CHARS
 # Faces (or initials) of the latest repliers shown under a root: what fits on
 # a phone's line beside "N replies".
 THREAD_FACES = 5
@@ -37,3 +44,10 @@ class ReplyTo:
 
 
 NO_REPLY = ReplyTo()
+
+
+def snippet(text: str, chars: int) -> str:
+    """The start of a message's text on one line, `chars` characters at most
+    and an ellipsis if cut; as text (the page escapes it)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= chars else flat[: chars - 1] + "…"

@@ -1,10 +1,12 @@
 """Read-only SQL of the thread pages (GET /rooms/<name>/threads/<seq>): a
 thread's root and replies with their authors' display names, as the history
-pages show them, and where in a long thread a reply's page starts."""
+pages show them, and where in a long thread a reply's page starts; and the
+roots a history page names beside its replies also sent to the room."""
 
 from psycopg import Connection
 
 from chat.domain.entities import Message
+from chat.domain.threads import ROOT_READ_CHARS
 from chat.storage.queries import SQL_MESSAGE_KINDS, SQL_NAMED_MESSAGE_ROWS, messages_from_rows
 from chat.storage.threads import SQL_THREAD_WHERE
 
@@ -18,6 +20,15 @@ SQL_THREAD_ROOT = (
     WHERE m.room_id = %s AND m.seq = %s
 """
 )
+# The given roots of the room, each with its author's name and the start of
+# its text (primary key probes): what "replied in a thread" names. A deleted
+# root's text is already '' (actions.delete_message).
+SQL_ROOTS_AT = """
+    SELECT m.seq, u.username, u.display_name, left(m.content, %s) AS content,
+           m.created_at, m.kind, m.deleted_at
+    FROM messages m JOIN users u ON u.id = m.user_id
+    WHERE m.room_id = %s AND m.seq = ANY(%s)
+"""
 # Replies of the thread before seq `before`, counted up to `limit` (the
 # messages_thread index): whether a reply is on the thread page's first page.
 SQL_REPLIES_BEFORE = (
@@ -49,3 +60,13 @@ def thread_root(conn: Connection, room_id: int, root: int) -> Message | None:
 def replies_before(conn: Connection, room_id: int, root: int, seq: int, limit: int) -> int:
     """How many of the thread's replies come before `seq` (`limit` at most)."""
     return conn.execute(SQL_REPLIES_BEFORE, (room_id, root, seq, limit)).fetchone()["n"]
+
+
+def roots_at(conn: Connection, room_id: int, seqs: set[int]) -> dict[int, Message]:
+    """The room's messages `seqs` (threads' roots) by seq, in one read: each with
+    its author's display_name and the first ROOT_READ_CHARS of its text (no
+    html, files or reactions: a snippet's worth)."""
+    if not seqs:
+        return {}
+    rows = conn.execute(SQL_ROOTS_AT, (ROOT_READ_CHARS, room_id, sorted(seqs))).fetchall()
+    return {row["seq"]: Message.from_row(row) for row in rows}

@@ -19,10 +19,11 @@ from chat import actions
 from chat.domain.entities import Room
 from chat.domain.errors import ChatError
 from chat.domain.render import for_reader
+from chat.domain.threads import ROOT_SNIPPET_CHARS, snippet
 from chat.domain.validate import validate_content
 from chat.protocol.outbound import timestamp
 from chat.realtime import commands
-from chat.storage import media, queries
+from chat.storage import media, queries, thread_pages
 from chat.web import worker
 from chat.web.access import my_rooms, room_or_404, seq_arg, with_title
 from chat.web.errors import HTTP_STATUS, retry_after
@@ -296,6 +297,9 @@ def history(name: str):
         versions = queries.versions(conn, room.id, edited) if edited else {}
         # Their authors' avatars ({username: file key}), for the avatar macro.
         pictures = media.avatars_of(conn, (m.username for m in messages))
+        # The roots its replies also sent to the room name, in one read.
+        named = {m.thread_seq for m in messages if m.thread_seq is not None}
+        roots = thread_pages.roots_at(conn, room.id, named)
         since = messages[0].seq - 1 if messages and messages[0].seq > 1 else 0
         events = queries.member_events_between(conn, room.id, since, before, MEMBER_LINES_MAX)
         top = messages[-1].seq if messages else max(0, min(before, last_seq + 1) - 1)
@@ -318,6 +322,8 @@ def history(name: str):
         newer=newer,
         latest=before > last_seq,
         quote_url=lambda seq: f"#m{seq}" if seq in on_page else _message_url(room.name, seq),
+        thread_roots=roots,
+        root_snippet=lambda root: snippet(root.content, ROOT_SNIPPET_CHARS),
     )
 
 

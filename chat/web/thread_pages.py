@@ -10,6 +10,7 @@ A room the user may not see, and a seq that is not a message of it, answer
 from flask import Blueprint, Flask, abort, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
+from chat.domain import threads as threads_domain
 from chat.domain.entities import Message
 from chat.domain.validate import SEQ_MAX
 from chat.storage import media, queries, thread_pages, threads
@@ -115,5 +116,4 @@ SNIPPET_CHARS = 140
 
 def snippet(message: Message) -> str:
     """The start of the message's text, as text (the page escapes it)."""
-    text = " ".join(message.content.split())
-    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1] + "…"
+    return threads_domain.snippet(message.content, SNIPPET_CHARS)

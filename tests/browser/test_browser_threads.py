@@ -70,7 +70,10 @@ def in_the_room(pages, server, name: str, **options):
 
 def stored(page, text: str):
     """The message with `text` in the main flow, once the server has it."""
-    item = page.locator("#messages li.message[data-seq]:not(.pending)", has_text=text)
+    item = page.locator(
+        "#messages li.message[data-seq]:not(.pending)",
+        has=page.locator(":scope > .content", has_text=text),  # not a reply naming its root
+    )
     item.locator(".tools").wait_for(state="attached")
     return page.locator(f"#m{item.get_attribute('data-seq')}")
 

@@ -6,13 +6,15 @@ one follows, search leads into threads and the export says where replies go."""
 import csv
 import io
 import re
+from html import escape
 
 import orjson
 import pytest
 
 from chat import actions
 from chat.domain.entities import User
-from chat.domain.threads import ReplyTo
+from chat.domain.threads import ROOT_SNIPPET_CHARS, ReplyTo
+from chat.storage import thread_pages as storage_thread_pages
 from chat.web import thread_pages
 
 from ..conftest import AuthActions, make_token, make_user, room_row, send_as
@@ -109,6 +111,51 @@ def test_a_quote_reply_shows_the_quoted_author_and_text_escaped(app, db, members
     assert f'<blockquote class="quote"><a href="#m{quoted}"><strong>eren</strong>: ' in item
     assert "ship &lt;script&gt;alert(1)&lt;/script&gt; on Friday?" in item
     assert "<script>alert" not in html
+
+
+def test_a_reply_also_in_the_room_names_its_root_as_text_in_one_read(
+    app, db, members, eren, mikasa, monkeypatch
+):
+    long_root = send_as(db, eren, "<b>Who</b> takes   the release\non Friday? " + "x" * 100)
+    short_root = send_as(db, mikasa, "lunch?")
+    first = reply(db, mikasa, long_root, "me", also_in_room=True)
+    reply(db, mikasa, long_root, "me again", also_in_room=True)
+    second = reply(db, eren, short_root, "yes", also_in_room=True)
+    reads = []
+    roots_at = storage_thread_pages.roots_at
+    monkeypatch.setattr(
+        storage_thread_pages,
+        "roots_at",
+        lambda conn, room_id, seqs: reads.append(set(seqs)) or roots_at(conn, room_id, seqs),
+    )
+    html = logged_in(app).get("/rooms/general/history").text
+
+    assert reads == [{long_root, short_root}]  # one read for the page's roots
+    start = "<b>Who</b> takes the release on Friday? "  # its spaces collapsed
+    snippet = escape(start) + "x" * (ROOT_SNIPPET_CHARS - 1 - len(start))
+    item = html[html.index(f'<li id="m{first}"') :]
+    assert (
+        f'<a class="thread-snippet" href="/rooms/general/threads/{long_root}">'
+        f"<strong>eren</strong>: {snippet}…</a>" in item
+    )
+    item = html[html.index(f'<li id="m{second}"') :]
+    assert "<strong>mikasa</strong>: lunch?</a>" in item
+
+
+@pytest.mark.parametrize(
+    ("replied", "words"), [(True, "original message deleted"), (False, "message deleted")]
+)
+def test_a_deleted_message_says_what_the_live_page_says(
+    app, db, members, eren, mikasa, replied, words
+):
+    gone = send_as(db, eren, "soon gone")
+    if replied:
+        reply(db, mikasa, gone, "an answer")
+    actions.delete_message(db, room_row(db), eren, gone)
+    html = logged_in(app).get("/rooms/general/history").text
+
+    item = html[html.index(f'<li id="m{gone}"') :]
+    assert f'<div class="content deleted-note">{words}</div>' in item
 
 
 # --- the thread page --------------------------------------------------------
