@@ -27,7 +27,7 @@ from chat import actions
 from chat.domain.threads import ReplyTo
 
 from ..conftest import ROOT, make_user, room_row, send_as
-from .ui import PASSWORD, log_in, open_room, reply
+from .ui import PASSWORD, in_the_room, log_in, open_room, reply
 
 pytestmark = pytest.mark.e2e
 
@@ -52,13 +52,6 @@ def send_in(db, user, text: str, **reply) -> int:
     """`text` sent by `user` in #general through the real action (a reply or a
     quote-reply with ReplyTo's fields); its seq."""
     return actions.send_message(db, room_row(db), user, text, None, reply=ReplyTo(**reply)).seq
-
-
-def in_the_room(pages, server, name: str, **options):
-    page = pages(**options)
-    log_in(page, server, name)
-    open_room(page, server)
-    return page
 
 
 def open_thread_of(page, root: int):

@@ -26,7 +26,7 @@ from chat.domain.threads import ReplyTo
 
 from ..conftest import ROOT, add_event, make_token, make_user, room_row, send_as
 from ..servers import http
-from .ui import PASSWORD, drag, log_in, message, open_room, send, thread_state
+from .ui import PASSWORD, drag, in_the_room, log_in, message, open_room, send, thread_state
 from .ui import reply as reply_by_api
 
 pytestmark = pytest.mark.e2e
@@ -59,13 +59,6 @@ def worker(make_app):
     their chat_files frames, as `flask work` would."""
     app = make_app(BOT_RETRY_DELAY=0.0, BOT_POLL_INTERVAL=60.0, BOT_VISIBILITY_TIMEOUT=30.0)
     return Worker(app.config, app.extensions["db_pool"])
-
-
-def in_the_room(pages, server, name: str, **options):
-    page = pages(**options)
-    log_in(page, server, name)
-    open_room(page, server)
-    return page
 
 
 def stored(page, text: str):

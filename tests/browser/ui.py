@@ -24,6 +24,14 @@ def open_room(page, server, room: str = "general"):
     page.wait_for_selector("#status:has-text('live')")
 
 
+def in_the_room(pages, server, name: str, **options):
+    """A new page (`pages` fixture, with its options) of `name`, logged in, in #general."""
+    page = pages(**options)
+    log_in(page, server, name)
+    open_room(page, server)
+    return page
+
+
 def send(page, text: str):
     page.fill("#content", text)
     page.press("#content", "Enter")
