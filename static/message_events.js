@@ -137,7 +137,7 @@ export class MessageEvents {
     li.classList.add("deleted");
     li.classList.remove("action");
     this.reactions.delete(Number(li.dataset.seq));
-    for (const node of li.querySelectorAll(".actions-toggle, .tools, .palette, .edit-form, .reactions, .edited, .files, .preview-card")) node.remove();
+    for (const node of li.querySelectorAll(".actions-toggle, .tools, .palette, .edit-form, .reactions, .edited, .files, .preview-card, :scope > blockquote.quote")) node.remove();
     const content = li.querySelector(".content") ?? li.appendChild(el("div"));
     content.className = "content deleted-note";
     content.textContent = deletedNote(li);

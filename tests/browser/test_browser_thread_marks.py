@@ -274,3 +274,18 @@ def test_the_header_threads_link_counts_unread_replies(server, db, people, pages
     expect(badge).to_be_hidden()
     expect(link).to_have_accessible_name("Threads")
     expect(page.locator("#threads-badge")).to_be_hidden()
+
+
+def test_a_deleted_quote_reply_loses_its_quote_as_a_reload_shows_it(server, db, people, pages):
+    eren, mikasa = people["eren"], people["mikasa"]
+    quoted = send_in(db, eren, "the wall holds")
+    answer = send_in(db, mikasa, "are you sure?", quote=quoted)
+    page = in_the_room(pages, server, "eren")
+    expect(quotes(page, quoted)).to_have_count(1)
+    actions.delete_message(db, room_row(db), mikasa, answer)
+    expect(page.locator(f"#m{answer}.deleted")).to_have_count(1)
+    expect(quotes(page, quoted)).to_have_count(0)  # live
+    page.reload()
+    page.wait_for_selector("#status:has-text('live')")
+    expect(page.locator(f"#m{answer}.deleted")).to_have_count(1)
+    expect(quotes(page, quoted)).to_have_count(0)  # and from the table
