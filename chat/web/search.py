@@ -17,6 +17,7 @@ from chat.storage.search import START_SEL, STOP_SEL, Cursor
 from chat.web import worker
 from chat.web.access import api_login_required, my_rooms, room_or_404
 from chat.web.errors import HTTP_STATUS
+from chat.web.thread_pages import thread_url
 
 bp = Blueprint("search", __name__)
 
@@ -47,11 +48,6 @@ def snippet_html(headline: str) -> Markup:
 def history_url(room: str, seq: int) -> str:
     """The history page that ends with this message (pages are `before=<seq>`), at its anchor."""
     return url_for("rooms.history", name=room, before=seq + 1, _anchor=f"m{seq}")
-
-
-def thread_url(room: str, root: int, seq: int) -> str:
-    """A reply's place: its thread's page (chat/web/thread_pages.py), at its anchor."""
-    return url_for("thread_pages.thread", name=room, seq=root, _anchor=f"m{seq}")
 
 
 def _result(row: dict) -> dict:

@@ -196,6 +196,11 @@ def test_a_reply_past_the_first_page_redirects_to_a_page_holding_it(app, db, mem
     assert seqs_on(client.get(later).text) == [root, *seqs[thread_pages.REPLIES_PER_PAGE :]]
     location = client.get(f"/rooms/general/threads/{seqs[-1]}").headers["Location"]
     assert seqs[-1] in seqs_on(client.get(location).text)
+    # Search finds a reply past the first page: its link leads to it too.
+    found = client.get("/search", query_string={"q": f"r{len(seqs) - 1}"}).text
+    link = re.search(r'href="(/rooms/general/threads/[^"#]+)#m(\d+)"', found)
+    assert int(link.group(2)) == seqs[-1]
+    assert seqs[-1] in seqs_on(client.get(client.get(link.group(1)).headers["Location"]).text)
 
 
 def test_a_deleted_root_leaves_its_replies_readable(app, db, thread, eren):
@@ -301,7 +306,7 @@ def test_a_reply_found_by_search_links_into_its_thread(app, db, thread, eren):
     root, (first, *_) = thread["root"], thread["replies"]
 
     html = client.get("/search", query_string={"q": "take"}).text
-    assert f'href="/rooms/general/threads/{root}#m{first}"' in html
+    assert f'href="/rooms/general/threads/{first}#m{first}"' in html  # the reply's own
     assert "in a thread" in html
     api = client.get(
         "/api/search",
@@ -309,8 +314,12 @@ def test_a_reply_found_by_search_links_into_its_thread(app, db, thread, eren):
         headers={"Authorization": f"Bearer {make_token(db, eren)}"},
     ).json["results"]
     assert [(r["seq"], r["thread"], r["url"]) for r in api] == [
-        (first, root, f"/rooms/general/threads/{root}#m{first}")
+        (first, root, f"/rooms/general/threads/{first}#m{first}")
     ]
+    # The link leads to the thread's page that holds the reply, at it.
+    landing = client.get(api[0]["url"].split("#")[0])
+    assert landing.status_code == 302 and landing.headers["Location"].endswith(f"#m{first}")
+    assert first in seqs_on(client.get(landing.headers["Location"]).text)
     main = client.get("/api/search", query_string={"q": "lunch"}).json["results"]
     assert main[0]["thread"] is None and "/history?before=" in main[0]["url"]
 
