@@ -37,6 +37,15 @@ def _error_validator() -> OAS31Validator:
     return OAS31Validator(spec["components"]["schemas"]["Error"])
 
 
+class _Asked(WerkzeugOpenAPIRequest):
+    """The request as openapi-core reads it to find the operation: its body was
+    read by the app already, and only the answer is checked here."""
+
+    @property
+    def body(self) -> bytes:
+        return b""
+
+
 class _Answer(WerkzeugOpenAPIResponse):
     """An answer as openapi-core reads it; a body that is not JSON (a file, an
     export) is left unread: reading it here would end a stream a test means to
@@ -54,7 +63,7 @@ def mismatch(response) -> str | None:
         return None
     try:
         _openapi().validate_response(
-            WerkzeugOpenAPIRequest(request), _Answer(response)
+            _Asked(request), _Answer(response)
         )
     except (PathNotFound, OperationNotFound) as exc:
         return _unrouted(response, exc)
