@@ -62,9 +62,7 @@ def mismatch(response) -> str | None:
     if not request.path.startswith("/api/"):
         return None
     try:
-        _openapi().validate_response(
-            _Asked(request), _Answer(response)
-        )
+        _openapi().validate_response(_Asked(request), _Answer(response))
     except (PathNotFound, OperationNotFound) as exc:
         return _unrouted(response, exc)
     except Exception as exc:  # every openapi-core validation error
