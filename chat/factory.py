@@ -29,6 +29,7 @@ from chat.web import (
     limits,
     lookup,
     metrics,
+    reference,
     requestlog,
     rooms,
     search,
@@ -92,6 +93,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     export.init_app(app)
     files.init_app(app)
     lookup.init_app(app)
+    reference.init_app(app)
     sockets.init_app(app)
     health.init_app(app)
     metrics.init_app(app)

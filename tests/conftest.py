@@ -140,6 +140,32 @@ def make_app(database_url):
         close_app(app)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _api_contract():
+    """Every Flask test client checks its /api/ answers against the OpenAPI
+    description (tests/contract.py): the API stays as documented."""
+    from flask import Flask
+
+    from .contract import ContractClient
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Flask, "test_client_class", ContractClient)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _no_contract_mismatch(request):
+    """Fail a test that received an answer breaking the API description, even
+    if it caught the AssertionError the client raised."""
+    from .contract import mismatches
+
+    seen = len(mismatches)
+    yield
+    rep = getattr(request.node, "rep_call", None)
+    if len(mismatches) > seen and rep is not None and rep.passed:
+        pytest.fail("\n".join(mismatches[seen:]))
+
+
 @pytest.fixture
 def client(app):
     return app.test_client()

@@ -1,0 +1,58 @@
+"""The JSON API's contract, for people and programs: `GET /api/openapi.json`,
+the OpenAPI 3.1 description written in chat/web/openapi.yaml, and `GET /docs/api`,
+a reference page drawn from it by Swagger UI (vendored in static/vendor/swagger-ui:
+no CDN, and the site's Content-Security-Policy holds).
+
+It is public (no login): it says what the API does, nothing about anyone's
+data. Read and encoded once per process, like /emoji.json: it changes only
+with a deployment, so browsers and tools revalidate it by its ETag.
+"""
+
+import hashlib
+from functools import cache
+from pathlib import Path
+
+import orjson
+import yaml
+from flask import Blueprint, Flask, Response, render_template, request
+
+SPEC_PATH = Path(__file__).with_name("openapi.yaml")
+# An hour fresh, then revalidated by ETag: a deployment may change it, and a
+# viewer open across one should see the new description soon.
+SPEC_CACHE_CONTROL = "public, max-age=3600"
+
+bp = Blueprint("reference", __name__)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+
+@cache
+def description() -> dict:
+    """The OpenAPI description as data (chat/web/openapi.yaml), read once per process."""
+    with SPEC_PATH.open(encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+@cache
+def _spec_body() -> tuple[bytes, str]:
+    """/api/openapi.json's bytes (keys in the file's order) and their ETag."""
+    body = orjson.dumps(description())
+    return body, hashlib.sha256(body).hexdigest()[:32]
+
+
+@bp.get("/api/openapi.json")
+def openapi():
+    """The JSON API's OpenAPI 3.1 description; no login needed."""
+    body, etag = _spec_body()
+    response = Response(body, mimetype="application/json")
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = SPEC_CACHE_CONTROL
+    return response.make_conditional(request)
+
+
+@bp.get("/docs/api")
+def page():
+    """The API reference for people, drawn from /api/openapi.json; no login needed."""
+    return render_template("api_docs.html")
