@@ -196,7 +196,9 @@ def place_reply(send: Send, targets: dict[tuple[int, int], dict]) -> Placed | Ch
         placed = Placed(target["root_seq"], reply.also_in_room, target["root_user_id"])
     if reply.quote is not None:
         target = targets.get((send.room.id, reply.quote))
-        if target is None or target["kind"] not in MESSAGE_KINDS or target["deleted"]:
+        if target is not None and target["kind"] in MESSAGE_KINDS and target["deleted"]:
+            return ChatError("not_found", "the message you quote was deleted")
+        if target is None or target["kind"] not in MESSAGE_KINDS:
             return ChatError("not_found", f"no message {reply.quote} in #{send.room.name}")
         quote = Quote(reply.quote, target["username"], target["content"])
         placed = Placed(placed.thread_seq, placed.also_in_room, placed.root_user_id, quote)

@@ -138,6 +138,8 @@ def test_a_reply_or_quote_of_no_message_is_refused_and_stores_nothing(db, people
     with pytest.raises(ChatError) as refused:
         actions.send_message(db, room_row(db), mikasa, "x", None, reply=how)
     assert refused.value.code == "not_found"
+    if target == "deleted_quote":  # said in words, not by its seq
+        assert refused.value.message == "the message you quote was deleted"
     assert db_state(db) == before
 
 

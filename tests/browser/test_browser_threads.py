@@ -811,7 +811,9 @@ def test_a_refused_reply_comes_back_with_its_quote_and_also_choice(server, db, p
     mine.locator(".tools button.delete").click()
     expect(quoted).to_have_class(re.compile(r"\bdeleted\b"))
     mikasa.press("#thread-content", "Enter")
-    expect(mikasa.locator("#thread-note")).to_contain_text("Not sent:")
+    expect(mikasa.locator("#thread-note")).to_have_text(
+        "Not sent: the message you quote was deleted."
+    )
     expect(mikasa.locator("#thread-content")).to_have_value("why north?")
     expect(mikasa.locator("#thread-quote-chip")).to_have_text("Replying to @eren: north, I think×")
     expect(mikasa.locator("#thread-also")).to_be_checked()
