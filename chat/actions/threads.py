@@ -27,7 +27,7 @@ from chat.domain.kinds import MESSAGE_KINDS
 from chat.domain.render import mentioned
 from chat.domain.threads import QUOTE_CHARS, THREAD_FACES, ReplyTo
 from chat.protocol import outbound
-from chat.storage import threads
+from chat.storage import queries, threads
 
 
 class Send(Protocol):
@@ -289,7 +289,8 @@ def read_thread(
     conn: Connection, room: Room, user: User, root: int, seq: int
 ) -> ThreadState | None:
     """Record that the user has seen thread `root` up to `seq`; when that moved
-    their read seq, every socket of theirs hears `thread_updated`. Returns
+    their read seq, every socket of theirs hears `thread_updated` and the
+    room's counts (`read`: a mention in the thread counted there). Returns
     their state of it (None: they do not follow it and never did, or are not a
     member). ChatError('not_found') if `root` is not a message of the room."""
     with conn.transaction():
@@ -299,6 +300,11 @@ def read_thread(
         state = threads.thread_state(conn, user.id, room.id, root)
         if moved and state is not None:
             publish_user(conn, user.id, outbound.thread_updated_frame(state))
+            # The room's own counts hold the thread's mentions until it is read:
+            # every device hears them as they are now (`read`, as a room read).
+            listing = queries.member_room(conn, user.id, room.id)
+            if listing is not None:
+                publish_user(conn, user.id, outbound.read_frame(listing))
     return state
 
 

@@ -108,6 +108,9 @@ def test_following_and_unread_counts_reach_both_devices(server, people):
     phone.send({"type": "read", "room": "general", "thread": root, "seq": reply})
     read = laptop.aside_until("thread_updated", last_read_seq=reply)
     assert (read["unread"], read["mentions"]) == (0, 0)
+    # The room's own badge held the thread's mention: it clears on the laptop too.
+    room_counts = laptop.aside_until("read", room="general")
+    assert room_counts["mentions"] == 0
     # Unfollowed on the laptop: the phone hears it, and the next reply tells no one.
     laptop.send({"type": "follow", "room": "general", "thread": root, "following": False})
     assert phone.aside_until("thread_updated", following=False)["thread"] == root
