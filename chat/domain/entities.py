@@ -234,18 +234,21 @@ class Quote:
     """What a quote-reply shows of the message it answers (docs/protocol.md,
     Threads): its `seq`, author, and the start of its text as it is now
     (QUOTE_CHARS at most, the Markdown source); `deleted` when it is gone
-    (then `content` is '')."""
+    (then `content` is ''); `thread`, its thread's root seq when it is a
+    reply (for the pages' links; not in frames)."""
 
     seq: int
     username: str
     content: str
     deleted: bool = False
+    thread: int | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Self:
         """From a JSON object of queries.SQL_QUOTE_OF_M (or the writer's read)."""
         deleted = bool(row.get("deleted"))
-        return cls(row["seq"], row["username"], "" if deleted else row["content"], deleted)
+        content = "" if deleted else row["content"]
+        return cls(row["seq"], row["username"], content, deleted, row.get("thread"))
 
 
 @dataclass(frozen=True, slots=True)

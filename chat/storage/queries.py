@@ -184,7 +184,7 @@ SQL_PREVIEW_OF_M = """(
 SQL_QUOTE_OF_M = """(
     SELECT json_build_object('seq', q.seq, 'username', qu.username,
                              'content', left(q.content, 200),
-                             'deleted', q.deleted_at IS NOT NULL)
+                             'deleted', q.deleted_at IS NOT NULL, 'thread', q.thread_seq)
     FROM messages q JOIN users qu ON qu.id = q.user_id
     WHERE q.room_id = m.room_id AND q.seq = m.quote_seq
 )"""

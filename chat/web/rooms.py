@@ -29,6 +29,7 @@ from chat.web.access import my_rooms, room_or_404, seq_arg, with_title
 from chat.web.errors import HTTP_STATUS, retry_after
 from chat.web.forms import ActionForm, MessageForm, RoomForm, UsernameForm
 from chat.web.limits import take_send_token
+from chat.web.thread_pages import quote_url
 
 bp = Blueprint("rooms", __name__)
 
@@ -321,12 +322,7 @@ def history(name: str):
         older=older,
         newer=newer,
         latest=before > last_seq,
-        quote_url=lambda seq: f"#m{seq}" if seq in on_page else _message_url(room.name, seq),
+        quote_url=lambda quote: quote_url(room.name, quote, on_page),
         thread_roots=roots,
         root_snippet=lambda root: snippet(root.content, ROOT_SNIPPET_CHARS),
     )
-
-
-def _message_url(name: str, seq: int) -> str:
-    """The history page that ends with message `seq`, at its anchor."""
-    return url_for("rooms.history", name=name, before=seq + 1, _anchor=f"m{seq}")

@@ -11,7 +11,7 @@ from flask import Blueprint, Flask, abort, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from chat.domain import threads as threads_domain
-from chat.domain.entities import Message
+from chat.domain.entities import Message, Quote
 from chat.domain.validate import SEQ_MAX
 from chat.storage import media, queries, thread_pages, threads
 from chat.web import worker
@@ -35,6 +35,17 @@ def thread_url(room: str, root: int, seq: int | None = None) -> str:
     past the first page is found by its seq: the page redirects there)."""
     anchor = f"m{seq}" if seq is not None and seq != root else None
     return url_for("thread_pages.thread", name=room, seq=seq or root, _anchor=anchor)
+
+
+def quote_url(room: str, quote: Quote, on_page: set[int]) -> str:
+    """Where a quote-reply's link goes on a page without script: the quoted
+    message on this page, else its thread's page for a reply, else the
+    history page that ends with it."""
+    if quote.seq in on_page:
+        return f"#m{quote.seq}"
+    if quote.thread is not None:
+        return thread_url(room, quote.thread, quote.seq)
+    return url_for("rooms.history", name=room, before=quote.seq + 1, _anchor=f"m{quote.seq}")
 
 
 @bp.get("/rooms/<name>/threads/<int:seq>")
@@ -75,9 +86,7 @@ def thread(name: str, seq: int):
         versions=versions,
         pictures=pictures,
         page_url=page_url,
-        quote_url=lambda quoted: (
-            f"#m{quoted}" if quoted in on_page else thread_url(room.name, quoted)
-        ),
+        quote_url=lambda quote: quote_url(room.name, quote, on_page),
         paged=after > 0,
         next_after=replies[-1].seq if more else None,
         state=state,

@@ -36,6 +36,10 @@ def quote(db, user: User, quoted: int, text: str, room: str = "general") -> int:
     ).seq
 
 
+# A quote block's link, with the seq its text names (the anchor it must reach).
+QUOTE_LINK = re.compile(r'<blockquote class="quote"><a href="([^"]*#m(\d+))"')
+
+
 def seqs_on(html: str) -> list[int]:
     return [int(seq) for seq in ANCHOR.findall(html)]
 
@@ -111,6 +115,37 @@ def test_a_quote_reply_shows_the_quoted_author_and_text_escaped(app, db, members
     assert f'<blockquote class="quote"><a href="#m{quoted}"><strong>eren</strong>: ' in item
     assert "ship &lt;script&gt;alert(1)&lt;/script&gt; on Friday?" in item
     assert "<script>alert" not in html
+
+
+def test_every_quote_link_leads_to_a_page_holding_the_quoted_message(
+    app, db, members, eren, mikasa
+):
+    """A quote's link on the pages without script: a quoted reply is on its
+    thread's page (never on history's), a quoted main-flow message on a history
+    page, wherever the quote itself is shown."""
+    root = send_as(db, eren, "who takes the release?")
+    in_thread = reply(db, mikasa, root, "I can take it")
+    main = send_as(db, eren, "ship on friday?")
+    quote(db, mikasa, in_thread, "you said so")  # a reply, quoted in the room
+    reply(db, mikasa, root, "as planned", quote=main)  # the main flow, from a thread
+    reply(db, eren, root, "thanks", quote=in_thread)  # a reply, from its own thread
+    client = logged_in(app)
+    checked = 0
+    for path in ("/rooms/general/history", f"/rooms/general/threads/{root}"):
+        html = client.get(path).text
+        for href, quoted in QUOTE_LINK.findall(html):
+            target, _, anchor = href.partition("#")
+            assert anchor == f"m{quoted}", href
+            if target:
+                landing = client.get(target)
+                if landing.status_code == 302:
+                    landing = client.get(landing.headers["Location"])
+                html_there = landing.text
+            else:
+                html_there = html
+            assert int(quoted) in seqs_on(html_there), (path, href)
+            checked += 1
+    assert checked == 3
 
 
 def test_a_reply_also_in_the_room_names_its_root_as_text_in_one_read(
