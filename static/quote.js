@@ -2,7 +2,9 @@
 // "Threads and replies"): a message's "Quote" puts a chip above the box
 // ("Replying to @eren: snippet…", × to cancel), and the next message sent
 // carries `quote`: that message's seq. The quote itself is drawn by
-// static/thread_marks.js once the server has the message.
+// static/thread_marks.js once the server has the message. If the quoted
+// message is deleted meanwhile, the chip says so and the message goes
+// without the quote (the server refuses a quote of a deleted message).
 //
 // Stable hooks for browser tests:
 //   #quote-chip        the chip (hidden when none): .quote-chip-text, button.quote-cancel
@@ -39,7 +41,7 @@ export class QuoteChip {
       if (li) this.quote(li);
     });
     form.querySelector("textarea").addEventListener("keydown", (event) => {
-      if (event.key !== "Escape" || this.seq === null || event.defaultPrevented) return;
+      if (event.key !== "Escape" || this.chip.hidden || event.defaultPrevented) return;
       event.preventDefault(); // the quote goes, not the thread panel around the box
       this.clear();
     });
@@ -56,9 +58,19 @@ export class QuoteChip {
     this.focus();
   }
 
+  // Message `seq` was deleted: if it is the one quoted, the chip says so.
+  gone(seq) {
+    if (this.seq !== seq) return;
+    this.seq = null;
+    this.text.textContent = "The quoted message was deleted: yours goes without the quote.";
+  }
+
   // The fields the next message carries, and the chip goes.
   take() {
-    if (this.seq === null) return {};
+    if (this.seq === null) {
+      this.clear(); // a chip saying its message was deleted
+      return {};
+    }
     const fields = { quote: this.seq };
     this.clear();
     return fields;

@@ -70,6 +70,9 @@ export class RoomThreads {
         if (frame.room !== room) return;
         this.marks.requote(lists, frame);
         this.roots.onEvent(frame);
+        if (frame.type === "chat_delete") {
+          for (const chip of [this.quoteChip, this.panel.box.quoteChip]) chip.gone(frame.target_seq);
+        }
       });
     }
   }
