@@ -3,7 +3,8 @@
 //     the room's sequence) is one quiet line, li.notice.member-event[data-seq];
 //   - a `not_members` frame tells the sender that their message mentions people
 //     who are not members (they were not notified), with a button per person
-//     that adds them (POST /api/rooms/<room>/members);
+//     that adds them (POST /api/rooms/<room>/members); for a reply shown only
+//     in the thread panel, under that reply there, where it was written;
 //   - `room_added` for the open room (joined by the banner, by posting, in
 //     another tab, or added by someone) hides the "Join" banner and shows
 //     "Leave", as a reload would;
@@ -67,6 +68,16 @@ function showMember(section, isMember) {
 
 // `notice(text, className, role)` adds a line to the room's list and returns it;
 // `section` is the page's section#room (its data-member, data-private, data-direct);
+// A not_members line in the thread panel, under the reply it is about.
+function underReply(reply, text) {
+  const line = el("span", "", text);
+  line.setAttribute("role", "status");
+  const li = el("li", "notice local not-members");
+  li.append(line);
+  reply.after(li);
+  return li;
+}
+
 // `composer` is static/composer.js's, closed when the room can no longer be written to.
 export function showMembership({ socket, room, me, notice, section, composer }) {
   socket.on("member", (frame) => {
@@ -77,8 +88,10 @@ export function showMembership({ socket, room, me, notice, section, composer }) 
 
   socket.on("not_members", (frame) => {
     if (frame.room !== room) return;
+    const reply = document.getElementById(`m${frame.seq}`) ? null : document.getElementById(`t${frame.seq}`);
     for (const username of frame.users ?? []) {
-      const li = notice(`${username} is not in #${room} and was not notified. `, "notice local not-members", "status");
+      const text = `${username} is not in #${room} and was not notified. `;
+      const li = reply ? underReply(reply, text) : notice(text, "notice local not-members", "status");
       const button = el("button", "ghost", `Add ${username}`);
       button.type = "button";
       button.addEventListener("click", async () => {

@@ -852,3 +852,19 @@ def test_typing_a_reply_shows_in_that_threads_panel_only(server, people, pages):
     open_thread(mikasa, stored(mikasa, "and the release notes?"))
     mikasa.locator("#thread-content").press_sequentially("later")
     expect(eren.locator("#thread-typing")).to_have_text("")
+
+
+def test_a_reply_mentioning_a_non_member_says_so_under_it_in_the_panel(server, db, people, pages):
+    for size, outsider in ((DESKTOP, "levi"), (PHONE, "hange")):
+        make_user(db, outsider, PASSWORD)  # never joined #general
+        mikasa = in_the_room(pages, server, "mikasa", **size)
+        send(mikasa, f"who checks the wall, {outsider}?")
+        open_thread(mikasa, stored(mikasa, f"who checks the wall, {outsider}?"))
+        reply(mikasa, f"maybe @{outsider} can")
+        line = mikasa.locator("#thread-messages li.not-members")
+        expect(line).to_contain_text(f"{outsider} is not in #general and was not notified.")
+        expect(line).to_be_visible()  # on a phone too, where the panel covers the room
+        expect(mikasa.locator("#messages li.not-members")).to_have_count(0)
+        line.locator("button", has_text=f"Add {outsider}").click()
+        expect(line).to_have_text(f"Added {outsider} to #general.")
+        mikasa.close()
