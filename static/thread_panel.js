@@ -54,6 +54,9 @@ import { ThreadAddress, linkedThread } from "./thread_address.js";
 const PAGE = 50;
 // Where the panel covers the whole room (threads.css, phones).
 const COVERS_ROOM = "(max-width: 760px)";
+// What the panel covers there: inert while it is open (no Tab, no screen
+// reader in it). The emoji picker and the lightbox live outside these.
+const COVERED = "body > a.skip, body > header.top, #rooms-drawer, #room, #people-drawer";
 
 export class ThreadPanel {
   // opts: socket, room, me, names (static/names.js), roomUrl, moderator, maxChars,
@@ -61,6 +64,7 @@ export class ThreadPanel {
   // (as static/composer.js's), layout (.room-layout), report(text) (a notice in the room).
   constructor(opts) {
     Object.assign(this, opts);
+    matchMedia(COVERS_ROOM).addEventListener("change", () => this.cover());
     this.panel = document.getElementById("thread-panel");
     this.list = document.getElementById("thread-messages");
     this.thread = null; // the root's seq while open
@@ -181,6 +185,7 @@ export class ThreadPanel {
     this.follow.showFor(seq, null);
     this.panel.hidden = false;
     this.layout.classList.add("thread-open");
+    this.cover();
     this.address.remember(seq, switching && entry === "push" ? "replace" : entry);
     if (focus) this.composer.focus();
     else if (matchMedia(COVERS_ROOM).matches) this.panel.focus();
@@ -242,6 +247,12 @@ export class ThreadPanel {
     this.list.scrollTop = li.offsetTop - Math.max(0, (this.list.clientHeight - li.offsetHeight) / 2);
   }
 
+  // On a phone the open panel is the whole screen: what it covers is inert.
+  cover() {
+    const covering = this.isOpen && matchMedia(COVERS_ROOM).matches;
+    for (const node of document.querySelectorAll(COVERED)) node.inert = covering;
+  }
+
   // fromHistory: Back has closed it already; else the entry that opened it
   // is gone back over (none is left behind), or the address loses ?thread=.
   close({ fromHistory = false } = {}) {
@@ -251,6 +262,7 @@ export class ThreadPanel {
     this.scrollback.reset();
     this.panel.hidden = true;
     this.layout.classList.remove("thread-open");
+    this.cover();
     this.list.replaceChildren();
     if (!fromHistory) this.address.remember(null, "close");
     let back = this.opener?.isConnected && this.opener !== document.body ? this.opener : null;

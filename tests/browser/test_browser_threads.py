@@ -762,9 +762,21 @@ def test_back_closes_the_thread_on_a_phone(server, people, pages):
     panel = open_thread(phone, root)
     assert phone.url.endswith(f"/rooms/general?thread={seq}")
     expect(phone.locator("#thread-content")).to_be_focused()
+    # What the panel covers is out of reach (Tab, screen readers) while it is open.
+    covered = ["#room", "body > header.top", "#rooms-drawer"]
+    for selector in covered:
+        expect(phone.locator(selector)).to_have_js_property("inert", True)
+    for _ in range(12):  # Tab goes round the panel only
+        phone.keyboard.press("Tab")
+        assert phone.evaluate(
+            "document.activeElement === document.body"
+            " || document.getElementById('thread-panel').contains(document.activeElement)"
+        )
 
     phone.go_back()
     expect(panel).to_be_hidden()
+    for selector in covered:
+        expect(phone.locator(selector)).to_have_js_property("inert", False)
     assert phone.url.endswith("/rooms/general")
     assert phone.evaluate("window.__samePage === true")  # still the room's page
     phone.go_forward()
