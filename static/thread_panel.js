@@ -14,8 +14,8 @@
 // a refused one goes back into its thread's box with the reason, its quote
 // and its "Also send" choice.
 // Follow/Unfollow: static/thread_follow.js (a refusal puts it back and says
-// why). While open and the page visible it reads the thread up to its last
-// reply (`read`, followers only).
+// why). While open, the page visible and its list scrolled to the end, it
+// reads the thread up to its last reply (`read`, followers only).
 // Opening pushes a history entry (?thread=<seq>: static/thread_address.js):
 // Back closes it, closing goes back over that entry, Forward or a reload
 // opens it again. A click opens it with the focus in its box; an address
@@ -54,6 +54,8 @@ import { ThreadAddress, linkedThread } from "./thread_address.js";
 const PAGE = 50;
 // Where the panel covers the whole room (threads.css, phones).
 const COVERS_ROOM = "(max-width: 760px)";
+// The list counts as read to its end within this much of its bottom (px).
+const END_SLACK_PX = 24;
 // What the panel covers there: inert while it is open (no Tab, no screen
 // reader in it). The emoji picker and the lightbox live outside these.
 const COVERED = "body > a.skip, body > header.top, #rooms-drawer, #room, #people-drawer";
@@ -119,6 +121,7 @@ export class ThreadPanel {
     this.socket.on("ack", (frame) => this.onAck(frame));
     this.socket.on("error", (frame) => this.onError(frame));
     document.addEventListener("visibilitychange", () => this.markRead());
+    this.list.addEventListener("scroll", () => this.markRead(), { passive: true });
     this.sends.restore(); // this tab's replies not stored yet, from its last page
   }
 
@@ -297,7 +300,7 @@ export class ThreadPanel {
       own?.li.remove(); // sent in a thread not open any more
       return;
     }
-    const atEnd = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 24;
+    const atEnd = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight <= END_SLACK_PX;
     const shown = document.getElementById(`t${frame.seq}`);
     if (shown) {
       own?.li.remove();
@@ -343,8 +346,11 @@ export class ThreadPanel {
 
   // Read up to the last reply shown, while it can be seen (followers only: the
   // server keeps no read seq for others).
+  // Read up to the last reply, once the reader is at the end of the list
+  // (scrolled back to older replies, what arrives stays unread until seen).
   markRead() {
     if (!this.isOpen || document.visibilityState !== "visible" || !this.follow.following) return;
+    if (this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight > END_SLACK_PX) return;
     const seq = this.lastReplySeq();
     if (seq <= this.readSent) return;
     this.readSent = seq;

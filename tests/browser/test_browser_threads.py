@@ -581,6 +581,14 @@ def test_a_long_thread_pages_back_to_its_root_each_reply_once(server, db, people
     expect(panel.locator("li.message", has_text="and one more")).to_have_count(1)
     assert panel_seqs(eren) == [root, *seqs, live, later]
     assert eren.locator("#thread-messages").evaluate("(list) => list.scrollTop") == at
+    # Not seen yet, so not read: both replies that came while the reader was
+    # scrolled back stay unread until they scroll to them.
+    assert thread_state(server, db, people["eren"], root)["unread"] == 2
+    eren.locator("#thread-messages").evaluate("(list) => { list.scrollTop = list.scrollHeight; }")
+    deadline = time.monotonic() + 10
+    while (state := thread_state(server, db, people["eren"], root))["last_read_seq"] < later:
+        assert time.monotonic() < deadline, state  # each check is a round trip to the server
+    assert state["unread"] == 0
 
     phone = in_the_room(pages, server, "mikasa", **PHONE)
     panel = open_thread(phone, stored(phone, "a long thread"))
