@@ -54,10 +54,15 @@ def _emoji_body() -> tuple[bytes, str]:
 @bp.get("/emoji.json")
 def emoji_list():
     """Every emoji the picker offers with its shortcodes: {"emoji": [[emoji, name...]]}."""
-    body, etag = _emoji_body()
+    return etagged_json(*_emoji_body(), EMOJI_CACHE_CONTROL)
+
+
+def etagged_json(body: bytes, etag: str, cache_control: str) -> Response:
+    """A JSON body built once per process, with its ETag (a matching
+    If-None-Match gets 304) and `cache_control`."""
     response = Response(body, mimetype="application/json")
     response.set_etag(etag)
-    response.headers["Cache-Control"] = EMOJI_CACHE_CONTROL
+    response.headers["Cache-Control"] = cache_control
     return response.make_conditional(request)
 
 

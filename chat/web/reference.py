@@ -14,7 +14,9 @@ from pathlib import Path
 
 import orjson
 import yaml
-from flask import Blueprint, Flask, Response, render_template, request
+from flask import Blueprint, Flask, render_template
+
+from chat.web.lookup import etagged_json
 
 SPEC_PATH = Path(__file__).with_name("openapi.yaml")
 # An hour fresh, then revalidated by ETag: a deployment may change it, and a
@@ -45,11 +47,7 @@ def _spec_body() -> tuple[bytes, str]:
 @bp.get("/api/openapi.json")
 def openapi():
     """The JSON API's OpenAPI 3.1 description; no login needed."""
-    body, etag = _spec_body()
-    response = Response(body, mimetype="application/json")
-    response.set_etag(etag)
-    response.headers["Cache-Control"] = SPEC_CACHE_CONTROL
-    return response.make_conditional(request)
+    return etagged_json(*_spec_body(), SPEC_CACHE_CONTROL)
 
 
 @bp.get("/docs/api")
