@@ -37,6 +37,7 @@ from chat.web import (
     sockets,
     thread_pages,
     threads,
+    webhooks,
     worker,
 )
 from chat.web.forms import csrf
@@ -88,6 +89,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     threads.init_app(app)
     thread_pages.init_app(app)
     settings.init_app(app)
+    webhooks.init_app(app)
     avatars.init_app(app)
     search.init_app(app)
     export.init_app(app)

@@ -101,6 +101,15 @@ from chat.actions.rooms import (
 )
 from chat.actions.threads import read_thread, set_following
 from chat.actions.variants import image_failed, store_variants
+from chat.actions.webhooks import (
+    MAX_INCOMING_PER_ROOM,
+    IncomingUse,
+    NewIncoming,
+    create_incoming,
+    rename_incoming_bot,
+    revoke_incoming,
+    use_incoming,
+)
 from chat.actions.work import (
     claim_work,
     close_work,
@@ -109,6 +118,13 @@ from chat.actions.work import (
 )
 
 __all__ = [
+    "MAX_INCOMING_PER_ROOM",
+    "IncomingUse",
+    "NewIncoming",
+    "create_incoming",
+    "rename_incoming_bot",
+    "revoke_incoming",
+    "use_incoming",
     "MAX_PENDING_JOBS",
     "MAX_REACTIONS_PER_USER",
     "MAX_TOKENS_PER_USER",

@@ -226,6 +226,16 @@ def remove_member(conn: Connection, room: Room, remover: User, username: str) ->
     return user.username
 
 
+def take_out(conn: Connection, room: Room, remover: User, member: User) -> int | None:
+    """Take `member` out of the room on `remover`'s word, with no check of who
+    may (the caller decided: an incoming webhook's bot when the webhook is
+    revoked); the remove event's seq, None if they were not a member. Inside
+    the caller's transaction."""
+    if conn.execute(SQL_REMOVE_MEMBER, (room.id, member.id)).fetchone() is None:
+        return None
+    return _leave_event(conn, room, remover, member, kinds.KIND_REMOVE)
+
+
 def direct_room_name(user_id: int, other_id: int) -> str:
     low, high = sorted((user_id, other_id))
     return f"dm-{low}-{high}"

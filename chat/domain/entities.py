@@ -436,6 +436,32 @@ class ApiToken:
 
 
 @dataclass(frozen=True, slots=True)
+class IncomingWebhook:
+    """An incoming webhook of a room as its members see it listed (docs/webhooks.md):
+    never its secret URL, which is shown once, when it is made. `username` is its
+    bot account's; `created_by` None once its maker's account is gone."""
+
+    id: int
+    name: str
+    username: str
+    created_by: str | None
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: Row) -> Self:
+        """From a row with id, name, username, created_by, created_at and last_used_at."""
+        return cls(
+            row["id"],
+            row["name"],
+            row["username"],
+            row["created_by"],
+            row["created_at"],
+            row["last_used_at"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class AccountSummary:
     """An account as an operator lists it (`flask --app app list-users`): its
     state, whether it is an administrator, and how many login sessions and API

@@ -187,6 +187,12 @@ def validate_token_name(value: object) -> str:
     return _short_name(value, "token name", TOKEN_NAME_MAX)
 
 
+def validate_webhook_name(value: object) -> str:
+    """An incoming webhook's name, also its bot's display name: the same rule as
+    a display name (validate_display_name)."""
+    return _short_name(value, "webhook name", DISPLAY_NAME_MAX)
+
+
 TOPIC_MAX = 250
 
 

@@ -4,6 +4,7 @@ from psycopg import Connection
 
 from chat.domain.entities import (
     ApiToken,
+    IncomingWebhook,
     LoginSession,
     Member,
     Message,
@@ -341,6 +342,22 @@ def login_sessions(conn: Connection, user_id: int, current: bytes | None) -> lis
 def api_tokens(conn: Connection, user_id: int) -> list[ApiToken]:
     """The user's API tokens (never the tokens themselves), newest first."""
     return [ApiToken.from_row(row) for row in conn.execute(SQL_API_TOKENS, (user_id,))]
+
+
+# A room's incoming webhooks, oldest first (docs/webhooks.md).
+SQL_INCOMING_WEBHOOKS = """
+    SELECT w.id, w.name, b.username, c.username AS created_by, w.created_at, w.last_used_at
+    FROM incoming_webhooks w
+    JOIN users b ON b.id = w.user_id
+    LEFT JOIN users c ON c.id = w.created_by
+    WHERE w.room_id = %s ORDER BY w.id
+"""
+
+
+def incoming_webhooks(conn: Connection, room_id: int) -> list[IncomingWebhook]:
+    """The room's incoming webhooks (never their secrets), oldest first."""
+    rows = conn.execute(SQL_INCOMING_WEBHOOKS, (room_id,))
+    return [IncomingWebhook.from_row(row) for row in rows]
 
 
 def visible_room(conn: Connection, name: str, user_id: int) -> Room | None:

@@ -48,6 +48,8 @@ HTTP_STATUS = {
     "too_many_reactions": 400,
     # Over MAX_TOKENS_PER_USER: revoke one first (waiting does not help: not a 429).
     "too_many_tokens": 400,
+    # Over MAX_INCOMING_PER_ROOM: revoke one first.
+    "too_many_webhooks": 400,
     # A username or room name in use (the forms, which say so next to the field).
     "taken": 400,
     # An upload over UPLOAD_QUOTA_BYTES (the person's files in all): delete some first.

@@ -9,7 +9,12 @@ from wtforms.validators import EqualTo, InputRequired, Length, Regexp, Validatio
 from chat.domain import passwords
 from chat.domain.errors import ChatError
 from chat.domain.users import USERNAME_RE
-from chat.domain.validate import ROOM_NAME_RE, validate_display_name, validate_token_name
+from chat.domain.validate import (
+    ROOM_NAME_RE,
+    validate_display_name,
+    validate_token_name,
+    validate_webhook_name,
+)
 
 csrf = CSRFProtect()
 
@@ -130,6 +135,15 @@ class PasswordChangeForm(FlaskForm):
             InputRequired(message="Repeat the new password."),
             EqualTo("new_password", message="The new passwords differ."),
         ],
+    )
+
+
+class WebhookForm(FlaskForm):
+    """A new incoming webhook: its name, shown as its bot's (validate.validate_webhook_name)."""
+
+    name = StringField(
+        "Webhook name",
+        validators=[domain_rule(validate_webhook_name)],
     )
 
 

@@ -96,19 +96,20 @@ def too_large(limit: int) -> str:
     return f"the file is larger than this server's limit of {limit:,} bytes ({limit / 2**20:g} MiB)"
 
 
-def take_send_token() -> None:
+def take_send_token(user_id: int | None = None) -> None:
     """Count one HTTP write to a room against the user's send budget, shared by
     every worker and host: RATE_LIMIT_PER_SEC with bursts of RATE_LIMIT_BURST,
     one bucket per user for every HTTP path that writes to a room (sends, the
-    HTML form, edits, deletions, reactions). Over it, nothing is done: raises
+    HTML form, edits, deletions, reactions, an incoming webhook's posts on its
+    bot's `user_id`; None: the current user's). Over it, nothing is done: raises
     ChatError('rate_limited') with the seconds to wait (429 with Retry-After)."""
     config = current_app.config
     rate = config["RATE_LIMIT_PER_SEC"]
-    if rate > 0 and current_user.is_authenticated:
+    if user_id is None and current_user.is_authenticated:
+        user_id = current_user.id
+    if rate > 0 and user_id is not None:
         with worker.connection() as conn:
-            wait = actions.take_token(
-                conn, f"send:{current_user.id}", rate, config["RATE_LIMIT_BURST"]
-            )
+            wait = actions.take_token(conn, f"send:{user_id}", rate, config["RATE_LIMIT_BURST"])
         if wait is not None:
             raise ChatError(
                 "rate_limited",

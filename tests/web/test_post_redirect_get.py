@@ -17,8 +17,8 @@ from ..conftest import AuthActions, csrf_token, make_user, room_row
 # endpoint -> (path, form fields) of a submission that succeeds, for eren, logged in,
 # a member of #general (with mikasa), with a private room #secret of his own (with
 # mikasa, not levi), a public room #open he has not joined and one other login
-# session. `{session}` and `{token}` are the ids of that session and of an API
-# token of his.
+# session. `{session}`, `{token}` and `{webhook}` are the ids of that session, of an
+# API token of his and of an incoming webhook he made in #secret.
 SUCCESSFUL = {
     "auth.register": ("/register", {"username": "armin", "password": "correct horse",
                                     "confirm": "correct horse"}),
@@ -40,6 +40,8 @@ SUCCESSFUL = {
     "settings.create_token": ("/settings/tokens", {"name": "deploy bot"}),
     "settings.revoke_token": ("/settings/tokens/{token}/revoke", {}),
     "settings.avatar": ("/settings/avatar", {"remove": "1"}),
+    "webhooks.create": ("/rooms/secret/webhooks", {"name": "CI"}),
+    "webhooks.revoke": ("/rooms/secret/webhooks/{webhook}/revoke", {}),
 }  # fmt: skip
 LOGGED_OUT = {"auth.register", "auth.login"}
 
@@ -70,6 +72,7 @@ def world(app, db, eren, mikasa):
     return {
         "session": db.execute("SELECT min(id) AS id FROM user_sessions").fetchone()["id"],
         "token": actions.new_token(db, eren.id, "old").listing.id,
+        "webhook": actions.create_incoming(db, secret, eren, "old").listing.id,
     }
 
 
