@@ -38,11 +38,30 @@ _LABEL_SPECIALS = re.compile(r"([\[\]\\])")
 
 
 def markdown_of(mrkdwn: str) -> str:
-    """Slack mrkdwn as this product's Markdown (see the module's docstring)."""
-    text = _ESCAPE.sub(_rewrite_escape, mrkdwn)
+    """Slack mrkdwn as this product's Markdown (see the module's docstring).
+
+    The angle-bracket escapes are rewritten first and held aside while the
+    emphasis markers and entities of the text around them are, so that a `*`
+    or `~` in a URL stays part of the URL."""
+    held: list[str] = []
+    # A character the text does not have, even once its entities are decoded,
+    # stands for each escape meanwhile.
+    probe = mrkdwn + html.unescape(mrkdwn) if "&" in mrkdwn else mrkdwn
+    stand_in = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in probe)
+
+    def hold(match: re.Match) -> str:
+        held.append(_rewrite_escape(match))
+        return stand_in
+
+    text = _ESCAPE.sub(hold, mrkdwn) if "<" in mrkdwn else mrkdwn
     text = _BOLD.sub(r"**\1**", text)
     text = _STRIKE.sub(r"~~\1~~", text)
-    return html.unescape(text) if "&" in text else text
+    if "&" in text:
+        text = html.unescape(text)
+    if held:
+        pieces = text.split(stand_in)
+        text = "".join(p + r for p, r in zip(pieces[:-1], held, strict=True)) + pieces[-1]
+    return text
 
 
 def _rewrite_escape(match: re.Match) -> str:
@@ -51,8 +70,7 @@ def _rewrite_escape(match: re.Match) -> str:
         url = html.unescape(target)
         if label is None or not label.strip():
             return url
-        # <url> form: a URL with spaces or parentheses stays one destination.
-        return _link(label, url)
+        return _link(html.unescape(label), url)
     if target.startswith("!"):  # <!here>, <!channel>, <!subteam^ID|@team>
         if label:
             return label if label.startswith("@") else f"@{label}"

@@ -181,3 +181,23 @@ def test_tls_terminated_by_nginx_secure_cookies_and_origin(deployment, db):
     with pytest.raises(InvalidStatus) as refused:
         Client.open(tls, "general", None, Cookie=session_cookie, Origin=wrong_scheme)
     assert refused.value.response.status_code == 403
+
+
+def test_an_incoming_webhook_made_through_nginx_has_its_https_address(deployment, db, people):
+    """The URL a webhook's creation answers is the one the world reaches: https, the
+    edge's host and port (X-Forwarded-* from the shipped site file), and a tool that
+    posts to it as given reaches the room."""
+    _, _, tls = deployment
+    session = tls_session(tls)
+    bearer = {"Authorization": f"Bearer {people['eren']['token']}"}
+    assert session.post(f"{tls.url}/api/rooms", json={"name": "alerts"}, headers=bearer).ok
+    made = session.post(f"{tls.url}/api/rooms/alerts/webhooks", json={"name": "CI"}, headers=bearer)
+    assert made.status_code == 201
+    url = made.json()["url"]
+    assert url.startswith(f"{tls.url}/api/hooks/hook_")
+    posted = http().post(url, data="build 812 passed", verify=tls.cafile, timeout=10)
+    assert posted.status_code == 200 and posted.json()["room"] == "alerts"
+    history = session.get(f"{tls.url}/api/rooms/alerts/messages", headers=bearer).json()
+    assert [m["content"] for m in history["messages"] if m["type"] == "chat"] == [
+        "build 812 passed"
+    ]
