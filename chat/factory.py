@@ -62,7 +62,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     if not logging.getLogger().handlers:  # a `flask` command; gunicorn configured its own
-        serverlog.configure(config.value("LOG_FORMAT"))
+        serverlog.configure(config.value("LOG_FORMAT"), config.value("LOG_LEVEL"))
 
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = pgserver.ensure_running(config.embedded_pgdata())

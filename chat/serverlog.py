@@ -77,8 +77,11 @@ def formatter(log_format: str) -> dict:
 
 
 def configure(log_format: str, level: str = "info") -> None:
-    """One stdout handler on the root logger in LOG_FORMAT, for a process gunicorn
-    does not configure (the `flask` commands: bots and workers; `make run`)."""
+    """One stderr handler on the root logger in LOG_FORMAT, for a process gunicorn
+    does not configure (the `flask` commands: bots, workers and an operator's
+    one-shot commands). Standard error, so that what a command prints is all
+    its standard output holds: `TOKEN=$(flask --app app create-token eren)`
+    gets the token, not the embedded PostgreSQL's start-up lines."""
     logging.config.dictConfig(
         {
             "version": 1,
@@ -86,14 +89,14 @@ def configure(log_format: str, level: str = "info") -> None:
             "formatters": {"chat": formatter(log_format)},
             "filters": {"context": {"()": ContextFilter}},
             "handlers": {
-                "stdout": {
+                "stderr": {
                     "class": "logging.StreamHandler",
-                    "stream": "ext://sys.stdout",
+                    "stream": "ext://sys.stderr",
                     "formatter": "chat",
                     "filters": ["context"],
                 }
             },
-            "root": {"handlers": ["stdout"], "level": level.upper()},
+            "root": {"handlers": ["stderr"], "level": level.upper()},
         }
     )
 

@@ -98,3 +98,34 @@ def test_a_bot_logs_json_too(start_bot, database_url):
     bot.kill(15)
     lines = logged(bot)
     assert any(e["logger"].startswith("chat.bots") for e in lines)
+
+
+
+def test_a_commands_output_is_alone_on_stdout_its_log_on_stderr():
+    """`$(flask --app app list-users)` holds the command's output only: the log
+    lines of a command (here the embedded PostgreSQL's start-up, initdb's output
+    and all) go to stderr."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    # Outside pytest's 0700 tree: the embedded server runs as its own user.
+    parent = Path(tempfile.mkdtemp(prefix="chat-cli-"))
+    parent.chmod(0o755)
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env.update(PGDATA_DIR=str(parent / "pgdata"), SECRET_KEY="x")
+    flask = Path(sys.executable).parent / "flask"
+    try:
+        done = subprocess.run(
+            [str(flask), "--app", "app", "list-users"],
+            capture_output=True,
+            env=env,
+            timeout=180,
+            check=True,
+        )
+    finally:
+        subprocess.run(["rm", "-rf", str(parent)], check=False)
+    assert b"starting embedded PostgreSQL" in done.stderr
+    assert b"PostgreSQL" not in done.stdout and b"INFO" not in done.stdout, done.stdout[:500]
