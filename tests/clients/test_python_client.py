@@ -8,6 +8,7 @@ What must hold is checked against the database: one message per send, and
 every stored row delivered once, in seq order.
 """
 
+import asyncio
 import queue
 import socket
 import threading
@@ -16,20 +17,23 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+
+from chat import actions
 from chatclient import (
     ALL,
+    AsyncClient,
+    AsyncStream,
     AuthError,
     Backoff,
     Client,
     Frame,
     NotFoundError,
     RefusedError,
+    Stream,
     StreamClosedError,
     UnavailableError,
 )
 from chatclient.resume import Resume
-
-from chat import actions
 
 from ..conftest import make_token, make_user, room_row, send_as
 from ..servers import http
@@ -63,25 +67,45 @@ def table(db, room: str = "general") -> list[tuple[int, str]]:
 
 
 class Follower:
-    """Iterates a Stream on a thread of its own, as a script's main loop would,
-    so that the test can wait for frames with a deadline and see how it ended."""
+    """Iterates a Stream (or an AsyncStream, in an event loop of its own) on a
+    thread of its own, as a script's main loop would, so that the test can
+    wait for frames with a deadline and see how the iteration ended."""
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream: Stream | AsyncStream) -> None:
         self.stream = stream
         self.frames: queue.Queue = queue.Queue()
         self.ended: BaseException | None = None
         self.done = threading.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.looping = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
         try:
-            for frame in self.stream:
-                self.frames.put(frame)
+            if isinstance(self.stream, AsyncStream):
+                asyncio.run(self._follow(self.stream))
+            else:
+                for frame in self.stream:
+                    self.frames.put(frame)
         except BaseException as exc:  # the test asserts on how the stream ended
             self.ended = exc
         finally:
             self.done.set()
+
+    async def _follow(self, stream: AsyncStream) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.looping.set()
+        async for frame in stream:
+            self.frames.put(frame)
+
+    def close(self) -> None:
+        """Close the stream from this (another) thread, as a supervisor would."""
+        if isinstance(self.stream, AsyncStream):
+            assert self.looping.wait(FRAME_TIMEOUT) and self.loop is not None
+            asyncio.run_coroutine_threadsafe(self.stream.aclose(), self.loop).result(FRAME_TIMEOUT)
+        else:
+            self.stream.close()
 
     def next(self, timeout: float = FRAME_TIMEOUT) -> Frame:
         try:
@@ -269,6 +293,26 @@ def test_the_same_client_id_twice_is_one_message(start_server, db, eren):
     assert table(db) == [(1, "once")]
 
 
+def test_the_asyncio_client_makes_the_same_calls(start_server, db, eren):
+    server = start_server(workers=1)
+    send_as(db, eren["user"], "one")
+
+    async def script() -> tuple:
+        async with AsyncClient(server.url, eren["token"], trust_env=False) as chat:
+            sent = await chat.send("general", "two", client_id="a-1")
+            again = await chat.send("general", "two", client_id="a-1")
+            rooms = [room.name for room in await chat.rooms()]
+            back = [f.seq async for f in chat.history("general", page_size=1)]
+            with pytest.raises(NotFoundError):
+                await chat.send("nowhere", "x")
+            return sent, again, rooms, back, (await chat.me()).username
+
+    sent, again, rooms, back, me = asyncio.run(script())
+    assert (sent.seq, sent.duplicate, again.seq, again.duplicate) == (2, False, 2, True)
+    assert (rooms, back, me) == (["general"], [2, 1], "eren")
+    assert table(db) == [(1, "one"), (2, "two")]
+
+
 def test_rate_limit_answers_are_waited_out_as_retry_after_says(start_server, db, eren):
     server = start_server(workers=1, RATE_LIMIT_PER_SEC="1", RATE_LIMIT_BURST="1")
     proxy = FaultyProxy(server.port, "none", spoil=0)  # an observer only
@@ -296,12 +340,22 @@ def test_retries_are_bounded_when_nothing_answers(db):
 # --- the live stream ---------------------------------------------------------------
 
 
-def test_stream_delivers_every_row_once_in_order_across_a_gunicorn_restart(start_server, db, eren):
+def stream_of(api: str, chat: Client, room: str, **options) -> Stream | AsyncStream:
+    """The room's stream from the sync Client, or from an AsyncClient on the same server."""
+    if api == "asyncio":
+        return AsyncClient(chat.base_url, chat.token, trust_env=False).stream(room, **options)
+    return chat.stream(room, **options)
+
+
+@pytest.mark.parametrize("api", ["sync", "asyncio"])
+def test_stream_delivers_every_row_once_in_order_across_a_gunicorn_restart(
+    start_server, db, eren, api
+):
     server = start_server(RATE_LIMIT_PER_SEC="0")
     user = eren["user"]
     with chat_client(server, eren["token"], retry=PATIENT) as chat:
         chat.send("general", "before the stream")
-        follower = Follower(chat.stream("general", after=0, backoff=QUICK))
+        follower = Follower(stream_of(api, chat, "general", after=0, backoff=QUICK))
         for i in range(5):
             chat.send("general", f"live {i}")
         got = follower.until_seq(6)
@@ -325,7 +379,7 @@ def test_stream_delivers_every_row_once_in_order_across_a_gunicorn_restart(start
         # A marker after everything: whatever came twice would be before it.
         marker = chat.send("general", "marker")
         assert follower.next().seq == marker.seq
-        follower.stream.close()
+        follower.close()
         assert follower.end() is None  # close() ends the iteration cleanly
     assert [(f.seq, f.content) for f in got] == rows
     assert all(f.type == "chat" and f.room == "general" for f in got)
@@ -348,15 +402,16 @@ def test_stream_from_now_on_skips_the_backlog_and_yields_other_frames_when_asked
         first = stored_only.next()
         assert (first.seq, first.content, first.type) == (4, "new", "chat")
         for follower in (stored_only, everything):
-            follower.stream.close()
+            follower.close()
             assert follower.end() is None
 
 
-def test_a_revoked_token_ends_the_stream_with_auth_error(start_server, db, eren):
+@pytest.mark.parametrize("api", ["sync", "asyncio"])
+def test_a_revoked_token_ends_the_stream_with_auth_error(start_server, db, eren, api):
     server = start_server(RATE_LIMIT_PER_SEC="0")
     token = eren["token"]
     with chat_client(server, token) as chat:
-        follower = Follower(chat.stream("general", types=ALL, backoff=QUICK))
+        follower = Follower(stream_of(api, chat, "general", types=ALL, backoff=QUICK))
         follower.until_type("ready")
         api = http()
         api.headers["Authorization"] = f"Bearer {token}"

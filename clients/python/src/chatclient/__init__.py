@@ -7,9 +7,11 @@
         for frame in chat.stream("general"):
             print(frame.seq, frame.username, frame.content)
 
-docs/client.md in the repository says what each call guarantees.
+The same calls, awaited: chatclient.AsyncClient. docs/client.md in the
+repository says what each call guarantees.
 """
 
+from chatclient.aio import AsyncClient, AsyncStream
 from chatclient.client import Client, new_client_id
 from chatclient.errors import (
     AuthError,
@@ -30,6 +32,8 @@ __all__ = [
     "ALL",
     "STORED",
     "STORED_TYPES",
+    "AsyncClient",
+    "AsyncStream",
     "AuthError",
     "Backoff",
     "ChatClientError",

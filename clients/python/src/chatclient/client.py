@@ -101,40 +101,60 @@ class Client:
         room. `page_size` is 1 to 200. NotFoundError if the room is not there
         or not visible to the user.
         """
+        for page in self.history_pages(
+            room, before=before, after=after, only=only, page_size=page_size
+        ):
+            yield from page
+
+    def history_pages(
+        self,
+        room: str,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        only: str | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> Iterator[list[Frame]]:
+        """`history` a page at a time (one request each, never an empty one),
+        each page in the order `history` yields it."""
         params: dict[str, Any] = {"limit": page_size}
         if only is not None:
             params["only"] = only
         if after is not None:
-            yield from self._pages_forward(room, after, before, params)
-        else:
-            yield from self._pages_back(room, before, params)
+            return self._pages_forward(room, after, before, params)
+        return self._pages_back(room, before, params)
 
     def _pages_forward(
         self, room: str, after: int, before: int | None, params: dict[str, Any]
-    ) -> Iterator[Frame]:
+    ) -> Iterator[list[Frame]]:
         if before is not None:
             params["before"] = before
         while True:
             page = self._messages(room, {**params, "after": after})
             frames = [Frame.from_json(m) for m in page["messages"]]
-            yield from frames
+            if frames:
+                yield frames
             # Done when a page is empty or reaches the room's last seq: no
             # extra round trip for a short page at the end.
             if not frames or frames[-1].seq is None or frames[-1].seq >= page["last_seq"]:
                 return
             after = frames[-1].seq
 
-    def _pages_back(self, room: str, before: int | None, params: dict[str, Any]) -> Iterator[Frame]:
+    def _pages_back(
+        self, room: str, before: int | None, params: dict[str, Any]
+    ) -> Iterator[list[Frame]]:
         while before is None or before > 1:
             query = dict(params) if before is None else {**params, "before": before}
             frames = [Frame.from_json(m) for m in self._messages(room, query)["messages"]]
             if not frames or frames[0].seq is None:
                 return
-            yield from reversed(frames)
+            yield frames[::-1]
             before = frames[0].seq
 
     def _messages(self, room: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        return self._call("GET", f"/api/rooms/{_path(room)}/messages", params=params)
+        path = f"/api/rooms/{_path(room)}/messages"
+        page: dict[str, Any] = self._call("GET", path, params=params)
+        return page
 
     def send(
         self,

@@ -30,9 +30,11 @@ from collections.abc import Collection, Mapping
 from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from websockets.http11 import Response
+
 from chatclient.errors import StreamClosedError, UnavailableError, refusal
 from chatclient.models import Frame
-from chatclient.retry import RETRY_STATUSES, Backoff
+from chatclient.retry import RETRY_STATUSES, Backoff, retry_after
 
 STORED: Literal["stored"] = "stored"
 ALL: Literal["all"] = "all"
@@ -117,6 +119,12 @@ class Resume:
             return wait
         message = body.strip().splitlines()[0] if body.strip() else f"handshake refused {status}"
         raise refusal(status, None, message, asked)
+
+    def refused_with(self, answer: Response) -> float:
+        """As `refused`, for the handshake's answer as websockets gives it
+        (InvalidStatus.response, the same from its sync and asyncio clients)."""
+        body = answer.body.decode("utf-8", "replace") if answer.body else ""
+        return self.refused(answer.status_code, body, retry_after(answer.headers))
 
     def unreachable(self, error: Exception) -> float:
         """No connection could be made (refused, reset, timed out, cut during

@@ -18,7 +18,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from chatclient.models import Frame
 from chatclient.resume import FrameFilter, Resume
-from chatclient.retry import Backoff, retry_after
+from chatclient.retry import Backoff
 
 # Seconds to open a connection (TCP, TLS and the upgrade): a server that takes
 # longer is as good as down, and the attempt is retried.
@@ -113,11 +113,7 @@ class Stream:
                     )
                 )
             except InvalidStatus as refused:
-                answer = refused.response
-                body = answer.body.decode("utf-8", "replace") if answer.body else ""
-                self._wait(
-                    self._resume.refused, answer.status_code, body, retry_after(answer.headers)
-                )
+                self._wait(self._resume.refused_with, refused.response)
                 continue
             except (OSError, InvalidHandshake) as error:  # TimeoutError is an OSError
                 self._wait(self._resume.unreachable, error)
