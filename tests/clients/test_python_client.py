@@ -9,8 +9,12 @@ every stored row delivered once, in seq order.
 """
 
 import asyncio
+import json
+import os
 import queue
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -35,7 +39,7 @@ from chatclient import (
 )
 from chatclient.resume import Resume
 
-from ..conftest import make_token, make_user, room_row, send_as
+from ..conftest import ROOT, make_token, make_user, room_row, send_as
 from ..servers import http
 
 pytestmark = pytest.mark.e2e
@@ -475,3 +479,103 @@ def test_repeats_and_backlog_are_dropped_and_the_cursor_moves_with_what_is_deliv
     assert state.last_seq == 9
     assert state.connect_url() == "ws://h/ws/general?after=9"
     assert resume(after=None).connect_url() == "ws://h/ws/general"
+
+
+# --- docs/client.md's examples, run as written -----------------------------------
+
+DOCS = ROOT / "docs" / "client.md"
+
+
+def example(name: str) -> str:
+    """The Python block under `<!-- example: NAME` in docs/client.md."""
+    text = DOCS.read_text()
+    start = text.index("```python\n", text.index(f"<!-- example: {name}")) + len("```python\n")
+    return text[start : text.index("```\n", start)]
+
+
+def run_example(tmp_path, server, token: str, name: str, *args: str, **env: str):
+    """The example as a script of its own, its output in tmp_path/<name>.log."""
+    script = tmp_path / name
+    script.write_text(example(name))
+    environment = {
+        # No proxy settings: the script talks to 127.0.0.1 only.
+        **{k: v for k, v in os.environ.items() if "proxy" not in k.lower()},
+        "CHAT_URL": server.url,
+        "CHAT_TOKEN": token,
+        **env,
+    }
+    with open(tmp_path / f"{name}.log", "ab") as log:  # the child keeps its own copy
+        return subprocess.Popen(
+            [sys.executable, str(script), *args], env=environment, stdout=log, stderr=log
+        )
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.kill()
+    process.wait(10)
+
+
+def test_the_ping_bot_answers_each_ping_once_across_its_own_restart(
+    start_server, db, eren, tmp_path
+):
+    server = start_server(workers=1, RATE_LIMIT_PER_SEC="0")
+    bot = make_user(db, "pingbot")
+    state = tmp_path / "ping_bot.seq"
+    state.write_text("0")  # follow from the room's start: no race with the bot's connect
+    bot_env = {"CHAT_ROOM": "general", "STATE": str(state)}
+    with chat_client(server, eren["token"]) as chat:
+        room = Follower(chat.stream("general", after=0, backoff=QUICK))
+        process = run_example(tmp_path, server, make_token(db, bot), "ping_bot.py", **bot_env)
+        try:
+            ping = chat.send("general", "!ping")
+            chat.send("general", "not a ping")
+            pong = room.until_seq(3)[-1]
+            assert (pong.username, pong.content) == ("pingbot", "pong")
+            assert pong.data["client_id"] == f"pong-{ping.seq}"
+            stop(process)
+            # Sent while the bot is down, in a thread: answered once it is back.
+            root = chat.send("general", "release?")
+            second = chat.send("general", "!ping", thread=root.seq)
+            process = run_example(tmp_path, server, make_token(db, bot), "ping_bot.py", **bot_env)
+            answer = room.until_seq(second.seq + 1)[-1]
+            assert (answer.content, answer.data.get("thread")) == ("pong", root.seq)
+        finally:
+            stop(process)
+            room.close()
+    pongs = [content for _, content in table(db) if content == "pong"]
+    assert len(pongs) == 2
+
+
+def lines_of(path, count: int, process: subprocess.Popen) -> list[dict]:
+    """The file's first `count` JSON lines, once the tailing process wrote them."""
+    deadline = time.monotonic() + FRAME_TIMEOUT
+    while True:
+        lines = path.read_text().splitlines() if path.exists() else []
+        if len(lines) >= count:
+            return [json.loads(line) for line in lines]
+        assert process.poll() is None, "the tail script exited"
+        assert time.monotonic() < deadline, f"{len(lines)} lines, not {count}"
+        time.sleep(0.05)  # another process writes the file: there is no event to await
+
+
+def test_tailing_a_room_to_a_file_resumes_after_its_last_line(start_server, db, eren, tmp_path):
+    server = start_server(workers=1, RATE_LIMIT_PER_SEC="0")
+    out = tmp_path / "general.jsonl"
+    with chat_client(server, eren["token"]) as chat:
+        for i in range(3):
+            chat.send("general", f"m{i}")
+        tail = run_example(tmp_path, server, eren["token"], "tail_room.py", "general", str(out))
+        try:
+            chat.send("general", "m3")
+            assert [line["content"] for line in lines_of(out, 4, tail)] == ["m0", "m1", "m2", "m3"]
+            stop(tail)
+            with out.open("a") as torn:  # a crash in the middle of a line
+                torn.write('{"type": "chat", "seq"')
+            for i in range(4, 6):
+                chat.send("general", f"m{i}")
+            tail = run_example(tmp_path, server, eren["token"], "tail_room.py", "general", str(out))
+            chat.send("general", "m6")
+            written = lines_of(out, 7, tail)
+        finally:
+            stop(tail)
+    assert [(line["seq"], line["content"]) for line in written] == table(db)
