@@ -579,3 +579,26 @@ def test_tailing_a_room_to_a_file_resumes_after_its_last_line(start_server, db, 
         finally:
             stop(tail)
     assert [(line["seq"], line["content"]) for line in written] == table(db)
+
+
+@pytest.mark.parametrize(
+    ("types", "delivered"),
+    [
+        ("stored", ["chat", "reaction"]),
+        ("all", ["ready", "typing", "chat", "online_users", "reaction"]),
+        ({"typing", "reaction"}, ["typing", "reaction"]),
+        ("typing", ["typing"]),  # one name alone, not the letters of it
+    ],
+)
+def test_the_type_filter_picks_frames_but_the_cursor_follows_every_stored_one(types, delivered):
+    state = Resume("ws://h/ws/general", 0, types, Backoff())
+    frames = [
+        {"type": "ready", "last_seq": 0},
+        {"type": "typing", "username": "mikasa"},
+        {"type": "chat", "seq": 1},
+        {"type": "online_users", "users": []},
+        ["not", "an", "object"],
+        {"type": "reaction", "seq": 2, "target_seq": 1},
+    ]
+    assert [f.type for f in map(state.accept, frames) if f is not None] == delivered
+    assert state.last_seq == 2

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import requests
 
-from chatclient.errors import RateLimitedError, UnavailableError, refusal
+from chatclient.errors import UnavailableError, refusal
 from chatclient.models import Frame, Me, Room, Sent
 from chatclient.resume import STORED, FrameFilter, socket_url
 from chatclient.retry import Backoff, retry_after, wait_before_retry
@@ -270,12 +270,8 @@ class Client:
             pass  # not JSON: a proxy's page, gunicorn's own 414/431
         status = answer.status_code
         if status >= 500:
-            error = UnavailableError(f"{method} {path}: {status} {code}: {message}", tries)
-            return error
-        err = refusal(status, code, message, asked)
-        if isinstance(err, RateLimitedError) and tries > 1:
-            err.args = (f"{err.args[0]} (after {tries} tries)",)
-        return err
+            return UnavailableError(f"{method} {path}: {status} {code}: {message}", tries)
+        return refusal(status, code, message, asked)
 
     def close(self) -> None:
         """Close the HTTP connections (open streams are closed by their own close())."""

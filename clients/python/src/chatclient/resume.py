@@ -26,7 +26,7 @@ Closes and refusals are read as docs/protocol.md lists them:
   handshake refusals 400, 401, 403, 404 and any other 4xx (RefusedError kinds).
 """
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -66,7 +66,10 @@ class Resume:
         self.url = url
         # None until the first `ready` when the stream starts "from now on".
         self.last_seq = after
-        self.types = types
+        # One type name alone is a set of one (a str is a Collection of its letters).
+        self.types = (
+            frozenset({types}) if isinstance(types, str) and types not in (STORED, ALL) else types
+        )
         self.backoff = backoff
         self.failures = 0
 
@@ -77,10 +80,12 @@ class Resume:
             return self.url
         return f"{self.url}?after={self.last_seq}"
 
-    def accept(self, data: Mapping[str, object]) -> Frame | None:
+    def accept(self, data: object) -> Frame | None:
         """A decoded frame from the socket: the Frame to deliver, or None when
         it is a repeat, catch-up before a stream from now on reached `ready`,
-        or a type the script did not ask for."""
+        a type the script did not ask for, or not a JSON object at all."""
+        if not isinstance(data, dict):
+            return None
         frame = Frame.from_json(data)
         if frame.type == "ready":
             self.failures = 0
