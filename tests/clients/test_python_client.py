@@ -166,6 +166,10 @@ def test_rooms_list_the_members_rooms_and_history_pages_both_ways(start_server, 
         # Forward from a seq, oldest first, across pages of 64.
         forward = list(chat.history("general", after=40, page_size=64))
         assert [f.seq for f in forward] == list(range(41, edit_seq + 1))
+        between = list(chat.history_pages("general", after=10, before=50, page_size=13))
+        assert [[f.seq for f in page] for page in between] == [
+            list(range(start, min(start + 13, 50))) for start in range(11, 50, 13)
+        ]
         # Back from a bound; messages only (the edit event is left out).
         only = list(chat.history("general", before=101, only="messages", page_size=30))
         assert [f.seq for f in only] == list(range(100, 0, -1))

@@ -115,7 +115,7 @@ class Client:
         only: str | None = None,
         page_size: int = PAGE_SIZE,
     ) -> Iterator[list[Frame]]:
-        """`history` a page at a time (one request each, never an empty one),
+        """`history` a page at a time (one request each; no page is empty),
         each page in the order `history` yields it."""
         params: dict[str, Any] = {"limit": page_size}
         if only is not None:
@@ -134,9 +134,10 @@ class Client:
             frames = [Frame.from_json(m) for m in page["messages"]]
             if frames:
                 yield frames
-            # Done when a page is empty or reaches the room's last seq: no
-            # extra round trip for a short page at the end.
-            if not frames or frames[-1].seq is None or frames[-1].seq >= page["last_seq"]:
+            # Done when a page is empty or reaches the room's last seq (or the
+            # bound): no extra round trip for a short page at the end.
+            end = page["last_seq"] if before is None else min(page["last_seq"], before - 1)
+            if not frames or frames[-1].seq is None or frames[-1].seq >= end:
                 return
             after = frames[-1].seq
 
