@@ -334,7 +334,7 @@ def test_rate_limit_answers_are_waited_out_as_retry_after_says(start_server, db,
     assert table(db) == [(1, "n0"), (2, "n1"), (3, "n2")]
 
 
-def test_retries_are_bounded_when_nothing_answers(db):
+def test_retries_are_bounded_when_nothing_answers():
     with socket.create_server(("127.0.0.1", 0)) as closed:
         port = closed.getsockname()[1]
     # Nothing listens on that port any more: every try is refused at once.
