@@ -284,7 +284,8 @@ SETTINGS: tuple[Setting, ...] = (
         text,
         "log level of gunicorn and the app; both log to stdout in one format (time, level,"
         " `[pid]`, logger, message); the `flask` commands (bots, the worker, an operator's"
-        " commands) log to stderr, so a command's stdout holds only what it prints. At `info`: start-up and the settings in effect,"
+        " commands) log to stderr, so a command's stdout holds only what it prints. At"
+        " `info`: start-up and the settings in effect,"
         " WebSocket connects and disconnects (user and room), bot jobs (by id), warnings and"
         " errors; never message text, search words, passwords, bot command arguments or"
         " anything else people type. A request gunicorn refuses as malformed gets one"

@@ -100,7 +100,6 @@ def test_a_bot_logs_json_too(start_bot, database_url):
     assert any(e["logger"].startswith("chat.bots") for e in lines)
 
 
-
 def test_a_commands_output_is_alone_on_stdout_its_log_on_stderr():
     """`$(flask --app app list-users)` holds the command's output only: the log
     lines of a command (here the embedded PostgreSQL's start-up, initdb's output
