@@ -21,6 +21,7 @@ from chat.realtime.peer import Peer
 from chat.storage import bus
 
 from ..conftest import make_user, room_row
+from ..contract import check_server_frame
 
 WAIT = 15.0
 
@@ -37,6 +38,7 @@ class RecordingSocket:
         self._cond = threading.Condition()
 
     def send(self, text: str) -> None:
+        check_server_frame(text, "the hub's recording socket", raise_=False)
         self.gate.wait()
         with self._cond:
             self.frames.append(orjson.loads(text))
