@@ -281,7 +281,7 @@ def _frame_reasons(errors: Iterable[ValidationError], frame: object, where: str 
         ]
         if len(typed) == 1:
             branch = error.schema["oneOf"][typed[0]]
-            inner = branch.get("$ref", f"{where}/oneOf/{typed[0]}") if isinstance(branch, dict) else where
+            inner = branch.get("$ref", f"{where}/oneOf/{typed[0]}")
             reasons += _frame_reasons(branches[typed[0]], frame, inner)
         elif isinstance(frame, dict) and "type" in frame and not typed:
             reasons.append(f"$.type: {frame['type']!r} is not a frame type of this direction")

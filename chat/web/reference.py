@@ -44,7 +44,8 @@ def description() -> dict:
 
 @cache
 def frames_schema() -> dict:
-    """The frames' JSON Schemas as data (chat/protocol/frames.schema.yaml), read once per process."""
+    """The frames' JSON Schemas as data (chat/protocol/frames.schema.yaml), read once
+    per process."""
     with FRAMES_PATH.open(encoding="utf-8") as f:
         return yaml.safe_load(f)
 
