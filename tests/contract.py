@@ -321,3 +321,73 @@ def check_server_frame(text: str | bytes, received_by: str, raise_: bool = True)
     mismatches.append(message)
     if raise_:
         raise AssertionError(message)
+
+
+# --- client frames: the parser and the schema ---------------------------------------
+
+
+@cache
+def client_fields() -> dict[str, frozenset[str]]:
+    """Each client frame type and the fields its schema lists (`#/$defs/ClientFrame`)."""
+    defs = reference.frames_schema()["$defs"]
+    found = {}
+    for branch in defs["ClientFrame"]["oneOf"]:
+        schema = defs[branch["$ref"].rsplit("/", 1)[1]]
+        found[schema["properties"]["type"]["const"]] = frozenset(schema["properties"])
+    return found
+
+
+def inbound_disagreement(data: str, max_chars: int, plain_text: bool = True) -> str | None:
+    """Where the parser (chat/protocol/inbound.py) and `#/$defs/ClientFrame` judge
+    the client frame `data` differently, beyond what the schema leaves to the
+    server by design; None where they agree. Text that is not a JSON object is
+    not a frame the schema describes (a chat line on /ws/<room>): None.
+
+    By design the schema refuses a field no frame type has (the server ignores
+    it), and accepts what only the server can tell: text over `max_chars` (a
+    setting), blank text and reactions that show nothing (Unicode's rules), text
+    PostgreSQL cannot store, and a frame without `room` on /ws (the schema does
+    not know the endpoint)."""
+    from chat.domain.errors import ChatError
+    from chat.domain.text import first_unstorable, is_blank
+    from chat.domain.validate import validate_emoji
+    from chat.protocol import inbound
+
+    try:
+        frame = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(frame, dict):
+        return None
+    try:
+        inbound.parse(data, max_chars, plain_text)
+        refusal = None
+    except ChatError as exc:
+        refusal = exc
+    found = frame_mismatch(frame, "ClientFrame")
+    if refusal is None and found is not None:
+        known = client_fields().get(frame.get("type"), frozenset())
+        if (
+            set(frame) - known
+            and frame_mismatch({k: frame[k] for k in known & set(frame)}, "ClientFrame") is None
+        ):
+            return None  # only fields no frame of its type has
+        return f"the parser accepts it, the schema refuses it:\n{found}"
+    if refusal is not None and found is None:
+        content, emoji = frame.get("content"), frame.get("emoji")
+        left_to_server = (
+            refusal.code == "too_large"
+            or first_unstorable(frame) is not None
+            or (isinstance(content, str) and is_blank(content))
+            or (not plain_text and frame.get("room") is None)
+        )
+        if isinstance(emoji, str) and not left_to_server:
+            try:
+                validate_emoji(emoji)
+            except ChatError:
+                left_to_server = True
+        if not left_to_server:
+            return (
+                f"the parser refuses it ({refusal.code}: {refusal.message}), the schema accepts it"
+            )
+    return None
