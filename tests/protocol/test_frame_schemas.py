@@ -10,6 +10,7 @@ arrives (tests/contract.py): this module holds the schemas themselves.
 
 import json
 import re
+import time
 from datetime import UTC, datetime
 
 import orjson
@@ -460,3 +461,32 @@ def test_the_parser_and_the_client_schema_agree_on_any_frame(frame, plain_text):
     tell; whatever the parser takes the schema accepts, but for unknown fields."""
     found = contract.inbound_disagreement(json.dumps(frame), MAX, plain_text)
     assert found is None, found
+
+
+# --- the checks are installed ------------------------------------------------------
+
+
+def test_what_the_tests_receive_from_a_real_server_is_checked(start_server, db, eren, monkeypatch):
+    """A websockets client, the hand-written one and the e2e requests sessions each
+    run what they receive through the check (planted here to refuse everything)."""
+    from ..conftest import make_token
+    from ..raw_ws import RawClient
+    from ..servers import FRAME_TIMEOUT, Client, http
+
+    server = start_server()
+    token = make_token(db, eren)
+    client = Client.open(server, "general", token)
+    raw = RawClient.open(server, "/ws/general", token)
+    monkeypatch.setattr(contract, "frame_mismatch", lambda frame, entry="ServerFrame": "planted")
+    monkeypatch.setattr(contract, "mismatch", lambda response: "planted")
+    try:
+        with pytest.raises(AssertionError, match="a websockets client received[\\s\\S]*planted"):
+            client.recv()
+        with pytest.raises(AssertionError, match="hand-written client[\\s\\S]*planted"):
+            raw.frame(time.monotonic() + FRAME_TIMEOUT)
+        with pytest.raises(AssertionError, match="GET /api/rooms -> 200 breaks[\\s\\S]*planted"):
+            http().get(f"{server.url}/api/rooms", headers={"Authorization": f"Bearer {token}"})
+    finally:
+        client.close()
+        raw.close()
+    del contract.mismatches[-3:]  # planted: not failures of this test
