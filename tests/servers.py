@@ -200,7 +200,9 @@ ASIDE_TYPES = frozenset(
 
 
 class Client:
-    """A WebSocket client speaking DESIGN §5 frames."""
+    """A WebSocket client speaking DESIGN §5 frames. In a test session every frame
+    it receives is checked against the frame schemas (tests/conftest.py wraps the
+    websockets `recv`; tests/contract.py)."""
 
     def __init__(self, ws: ClientConnection):
         self.ws = ws
