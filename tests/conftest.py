@@ -143,20 +143,33 @@ def make_app(database_url):
 @pytest.fixture(scope="session", autouse=True)
 def _api_contract():
     """Every Flask test client checks its /api/ answers against the OpenAPI
-    description (tests/contract.py): the API stays as documented."""
+    description, and every websockets client the frames it receives against the
+    frame schemas (tests/contract.py): the API and the protocol stay as
+    documented. (requests sessions: tests/servers.py `http()`.)"""
     from flask import Flask
+    from websockets.sync.connection import Connection
 
-    from .contract import ContractClient
+    from .contract import ContractClient, check_server_frame
+
+    receive = Connection.recv
+
+    def checked_recv(self, *args, **kwargs):
+        data = receive(self, *args, **kwargs)
+        if isinstance(data, str):  # a text frame (decode=False gives bytes: left alone)
+            check_server_frame(data, "a websockets client")
+        return data
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Flask, "test_client_class", ContractClient)
+        patch.setattr(Connection, "recv", checked_recv)
         yield
 
 
 @pytest.fixture(autouse=True)
 def _no_contract_mismatch(request):
-    """Fail a test that received an answer breaking the API description, even
-    if it caught the AssertionError the client raised."""
+    """Fail a test that received an answer or a frame breaking the description,
+    even if it caught the AssertionError the client raised, or the frame went to
+    an in-process socket (whose writer is the server's thread, not the test's)."""
     from .contract import mismatches
 
     seen = len(mismatches)
@@ -383,6 +396,9 @@ class ScriptedSocket:
         return item
 
     def send(self, text: str) -> None:
+        from .contract import check_server_frame
+
+        check_server_frame(text, "an in-process socket", raise_=False)
         with self._cond:
             self.sent.append(orjson.loads(text))
             self._cond.notify_all()

@@ -17,6 +17,7 @@ from psycopg import conninfo as pg_conninfo
 from psycopg import sql
 
 from .conftest import drop_database
+from .contract import check_server_frame
 from .servers import FRAME_TIMEOUT, Gunicorn
 
 TEXT, BINARY, CONTINUATION, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
@@ -154,6 +155,8 @@ class RawClient:
         if length in (126, 127):
             length = int.from_bytes(self._read(2 if length == 126 else 8, deadline) or b"", "big")
         payload = self._read(length, deadline) if length else b""
+        if opcode == TEXT and head[0] & 0x80 and payload is not None:  # a whole text message
+            check_server_frame(payload, "a hand-written client (tests/raw_ws.py)")
         return opcode, payload or b""
 
     def close_code(self, timeout: float = 20.0, answer_pings: bool = True) -> int | None:

@@ -26,9 +26,14 @@ STORED_FRAME_TYPES = {"chat", "chat_edit", "chat_delete", "reaction"}
 
 
 def http() -> requests.Session:
-    """A requests session that ignores proxy settings: tests only talk to 127.0.0.1."""
+    """A requests session that ignores proxy settings: tests only talk to 127.0.0.1.
+    Every /api/ answer it receives is checked against the API description
+    (tests/contract.py): a mismatch raises AssertionError where the test asked."""
+    from .contract import check_answer
+
     session = requests.Session()
     session.trust_env = False
+    session.hooks["response"].append(check_answer)
     return session
 
 
@@ -195,7 +200,9 @@ ASIDE_TYPES = frozenset(
 
 
 class Client:
-    """A WebSocket client speaking DESIGN §5 frames."""
+    """A WebSocket client speaking DESIGN §5 frames. In a test session every frame
+    it receives is checked against the frame schemas (tests/conftest.py wraps the
+    websockets `recv`; tests/contract.py)."""
 
     def __init__(self, ws: ClientConnection):
         self.ws = ws

@@ -13,6 +13,8 @@ from chat.domain.render import render
 from chat.protocol import inbound, outbound
 from chat.protocol.inbound import ChatIn
 
+from .. import contract
+
 MAX = 20  # a small limit keeps the too-long cases readable
 
 
@@ -49,6 +51,7 @@ MAX = 20  # a small limit keeps the too-long cases readable
 )
 def test_parse_accepts(data, expected):
     assert inbound.parse(data, MAX) == expected
+    assert contract.inbound_disagreement(data, MAX) is None  # the frame schemas agree
 
 
 @pytest.mark.parametrize(
@@ -96,6 +99,8 @@ def test_parse_refuses(data, code):
         inbound.parse(data, MAX)
     assert caught.value.code == code
     assert caught.value.message
+    if isinstance(data, str):
+        assert contract.inbound_disagreement(data, MAX) is None  # the frame schemas agree
 
 
 @pytest.mark.parametrize(
@@ -230,6 +235,7 @@ def test_server_frames_decode_to_design_shapes(frame, expected):
 )
 def test_parse_multiplexed_frames(data, expected):
     assert inbound.parse(data, MAX, plain_text=False) == expected
+    assert contract.inbound_disagreement(data, MAX, plain_text=False) is None
 
 
 @pytest.mark.parametrize(
@@ -248,6 +254,7 @@ def test_multiplexed_socket_needs_json_objects_naming_a_room(data):
     with pytest.raises(ChatError) as caught:
         inbound.parse(data, MAX, plain_text=False)
     assert caught.value.code == "bad_frame"
+    assert contract.inbound_disagreement(data, MAX, plain_text=False) is None
 
 
 def test_one_room_socket_lets_frames_leave_the_room_out():

@@ -21,6 +21,7 @@ from chat.realtime.peer import Peer
 from chat.storage import bus
 
 from ..conftest import make_user, room_row
+from ..contract import check_server_frame
 
 WAIT = 15.0
 
@@ -37,6 +38,7 @@ class RecordingSocket:
         self._cond = threading.Condition()
 
     def send(self, text: str) -> None:
+        check_server_frame(text, "the hub's recording socket", raise_=False)
         self.gate.wait()
         with self._cond:
             self.frames.append(orjson.loads(text))
@@ -147,8 +149,8 @@ def test_lone_and_batched_notifications_are_delivered_and_timed(hub, db, general
     hub.join(peer, general, after=0)
     sock.wait_for(lambda s: s.frames and s.frames[-1]["type"] == "ready")
     now = datetime.now(UTC)
-    first = outbound.chat_frame("general", 1, "eren", "first", now, None, None)
-    second = outbound.chat_frame("general", 2, "eren", "second", now, None, None)
+    first = outbound.chat_frame("general", 1, "eren", "first", now, None, render("first"))
+    second = outbound.chat_frame("general", 2, "eren", "second", now, None, render("second"))
     observed = metrics.NOTIFY_TO_DELIVERY.collect()[0]
     count = next(s.value for s in observed.samples if s.name.endswith("_count"))
     # The hub trusts the feed's seq: the table need not hold these two.

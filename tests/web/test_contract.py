@@ -1,8 +1,11 @@
-"""The check every /api/ answer of the suite goes through (tests/contract.py):
+"""The check every /api/ answer of the suite goes through (tests/contract.py),
+from Flask test clients and the end-to-end tests' requests sessions alike:
 it passes the answers the description allows and catches each kind of
 mismatch, so a green suite means the description holds."""
 
+import orjson
 import pytest
+import requests
 from flask import Flask, Response, jsonify
 from flask.testing import FlaskClient
 
@@ -92,3 +95,35 @@ def test_the_suites_clients_raise_on_a_mismatch():
 def test_answers_outside_the_api_are_not_checked():
     response = answering("/rooms", {"anything": "goes"}, 418).test_client().get("/rooms")
     assert mismatch(response) is None
+
+
+def over_http(path: str, body, status: int, method: str = "GET") -> requests.Response:
+    """The answer a requests session (tests/servers.py `http()`) would receive."""
+    response = requests.Response()
+    response.status_code = status
+    response._content = orjson.dumps(body)
+    response.headers["Content-Type"] = "application/json"
+    response.request = requests.Request(method, f"http://127.0.0.1:8000{path}").prepare()
+    response.url = response.request.url
+    return response
+
+
+@pytest.mark.parametrize("rule, body, status, method, path", KEPT)
+def test_answers_over_http_the_description_allows_pass(rule, body, status, method, path):
+    assert mismatch(over_http(path or rule, body, status, method)) is None
+
+
+@pytest.mark.parametrize("case", BROKEN)
+def test_each_kind_of_mismatch_over_http_is_caught(case):
+    rule, body, status = BROKEN[case]
+    assert mismatch(over_http(rule, body, status)) is not None
+
+
+def test_the_e2e_sessions_raise_on_a_mismatch():
+    from .. import contract
+    from ..servers import http
+
+    assert contract.check_answer in http().hooks["response"]
+    with pytest.raises(AssertionError, match="GET /api/rooms -> 200 breaks the API description"):
+        contract.check_answer(over_http("/api/rooms", {"rooms": 1}, 200))
+    contract.mismatches.pop()  # this one was meant: not a failure of this test
