@@ -59,7 +59,9 @@ def pages(browser, axe, request):
     page's final state when the test ends, so what scripts drew live (messages, menus,
     drawers) is scanned as well (tests/browser/axe.py). The test fails at teardown if a
     scan found a violation, listing each rule, its impact, the elements and the rule's
-    help page. No rule is turned off.
+    help page. No rule is turned off. Every WebSocket frame these pages receive is
+    checked against chat/protocol/frames.schema.yaml (tests/contract.py), like the
+    frames of the tests' own clients.
 
     A failing test leaves screenshots of every open page in test-output/<test name>/."""
     contexts = []
@@ -70,6 +72,7 @@ def pages(browser, axe, request):
         defaults = {"viewport": {"width": 1100, "height": 800}, "reduced_motion": "reduce"}
         context = browser.new_context(**{**defaults, **options})
         axe.watch(context, violations)
+        context.on("page", _check_frames)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(WAIT_MS)
@@ -91,6 +94,23 @@ def pages(browser, axe, request):
     if violations:
         listed = "\n".join(str(v) for v in violations)
         pytest.fail(f"axe-core found {len(violations)} accessibility violation(s):\n{listed}")
+
+
+def _check_frames(page) -> None:
+    """Check each text frame the page's sockets receive (a mismatch is recorded
+    and fails the test at its end: a Playwright callback cannot raise into it)."""
+    from ..contract import check_server_frame
+
+    def watch(socket) -> None:
+        socket.on(
+            "framereceived",
+            lambda payload: (
+                isinstance(payload, str)
+                and check_server_frame(payload, "a browser page", raise_=False)
+            ),
+        )
+
+    page.on("websocket", watch)
 
 
 @pytest.fixture

@@ -224,3 +224,20 @@ def test_me_is_an_action_and_help_is_a_notice_for_the_sender_only(server, people
     ]
     mikasa.goto(f"{server.url}/rooms/general/history")
     assert words(mikasa.locator("li.action .content").inner_text()) == "eren waves happily"
+
+
+def test_every_frame_a_page_receives_goes_through_the_frame_check(
+    server, people, pages, monkeypatch
+):
+    """tests/browser/conftest.py checks each frame a page's socket receives
+    against the frame schemas; here the check only notes what it was given."""
+    from .. import contract
+
+    checked = []
+    monkeypatch.setattr(
+        contract, "frame_mismatch", lambda frame, entry="ServerFrame": checked.append(frame)
+    )
+    page = pages()
+    log_in(page, server, "eren")
+    open_room(page, server)
+    assert "ready" in [frame["type"] for frame in checked]
