@@ -199,7 +199,8 @@ export class Composer {
     delete this.form.dataset.closed;
     this.form.classList.toggle("closed", closed);
     this.input.disabled = closed;
-    for (const button of this.form.querySelectorAll("button")) button.disabled = closed;
+    // Every control: Send, attach, emoji, a thread box's "Also send" (not the CSRF field).
+    for (const control of this.form.querySelectorAll("button, input:not([type=hidden])")) control.disabled = closed;
     // Closed, the length meter no longer enables Send; open, it decides again.
     this.meter.submit = closed ? null : this.submitButton;
     if (!closed) {

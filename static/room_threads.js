@@ -54,6 +54,8 @@ export class RoomThreads {
       this.panel.open(Number(snippet.dataset.thread), { opener: snippet, focus: true });
     });
     const both = [composer, this.panel.composer];
+    // Closed as rendered (an archived room): the panel's box is closed for the same reasons.
+    for (const [reason, why] of composer.closures) this.panel.composer.close(why.message, why.link, reason);
     this.boxes = {
       close: (...why) => both.forEach((box) => box.close(...why)),
       reopen: (reason) => both.forEach((box) => box.reopen(reason)),

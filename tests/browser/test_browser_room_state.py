@@ -133,3 +133,32 @@ def test_the_topic_of_the_open_room_follows_live(server, team, pages, db, topics
             expect(line.locator("b")).to_have_count(0)
         else:
             expect(line).to_have_count(0)
+
+
+def test_a_thread_opened_in_an_archived_room_is_closed_too(server, team, pages, db):
+    """Rendered archived, or archived live: the thread panel's box and every one
+    of its controls (attach, emoji, "Also send", Send) are disabled, as the room's are."""
+    root = actions.send_message(db, room_row(db, "ops"), team["carol"], "the plan", None).seq
+    bob = pages(viewport={"width": 1280, "height": 800})
+    log_in(bob, server, "bob")
+    panel_controls = [
+        "#thread-content",
+        "#thread-send button[type=submit]",
+        "#thread-attach-button",
+        "#thread-emoji-button",
+        "#thread-also",
+    ]
+    bob.goto(f"{server.url}/rooms/ops?thread={root}")
+    bob.wait_for_selector("#status:has-text('live')")
+    expect(bob.locator("#thread-panel")).to_be_visible()
+    for control in panel_controls:
+        expect(bob.locator(control)).to_be_enabled()
+    archive(db, team, True)  # live
+    for control in panel_controls:
+        expect(bob.locator(control)).to_be_disabled()
+    bob.reload()  # rendered archived
+    bob.wait_for_selector("#status:has-text('live')")
+    expect(bob.locator("#thread-panel")).to_be_visible()
+    expect(bob.locator("#thread-send-closed")).to_have_text(ARCHIVED)
+    for control in panel_controls:
+        expect(bob.locator(control)).to_be_disabled()
