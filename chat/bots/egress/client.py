@@ -1,4 +1,5 @@
-"""The guarded GET: to checked addresses only, redirects re-checked, bounded in time and bytes.
+"""The guarded GET and POST: to checked addresses only, redirects re-checked,
+bounded in time and bytes.
 
 Each hop (the first URL, then every redirect's) is parsed and resolved by
 chat/bots/egress/destinations.py; the connection is made here, to one of the
@@ -15,6 +16,12 @@ the socket's timeout is set to the time left (`_DeadlineSocket`), so a server
 that trickles a byte at a time runs into the deadline like a silent one.
 No proxy settings from the environment are honoured: a proxy would connect
 to whatever the name resolves to on its side.
+
+A POST (outgoing webhooks) follows only 307 and 308, the redirects that keep
+the method and the body (RFC 9110 15.4.8, 15.4.9), each hop checked like the
+first, with the same body and headers; a 301, 302 or 303 would make it a
+GET without the body (what browsers do), which no receiver of a webhook
+wants: it is an answer that is not a success (BadResponse, not retried).
 """
 
 import http.client
@@ -48,6 +55,8 @@ MAX_BYTES = 512 * 1024
 # Browsers follow about 20; a link's page that needs more than 5 is not worth it.
 MAX_REDIRECTS = 5
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# The redirects that keep a POST a POST, with its body.
+REDIRECTS_KEEPING_BODY = frozenset({307, 308})
 # Statuses that say "try again later" rather than "this request is wrong".
 RETRY_STATUSES = frozenset({408, 425, 429})
 # Read size: a socket rarely holds more at once.
@@ -86,22 +95,76 @@ def get(
     """GET `url`, following up to `max_redirects` redirects, each re-checked.
 
     `accept`: the media types to read (others raise WrongType before the body
-    is read; None reads any). `until`: stop reading once the body matches it
+    is read; None reads any, and an answer without a Content-Type too, as
+    content_type ""). `until`: stop reading once the body matches it
     (`</head>`). `cut`: a body past `max_bytes` is cut there rather than
     raising TooBig. `allow`: EGRESS_ALLOW (tests only). `resolver` and
-    `context` (the TLS trust) are for tests. Raises the errors of
-    chat/bots/egress/errors.py, and nothing else for anything a server sends.
+    `context` (the TLS trust) are for tests. `headers` are added to the
+    request's. Raises the errors of chat/bots/egress/errors.py, and nothing
+    else for anything a server sends.
     """
+    request = _Request("GET", None, accept, headers or {}, USER_AGENT)
+    options = (allow, timeout, max_bytes, max_redirects, until, cut, resolver, context)
+    return _fetch(url, request, *options)
+
+
+def post(
+    url: str,
+    body: bytes,
+    content_type: str,
+    *,
+    user_agent: str,
+    allow: Allowance = (),
+    timeout: float = TIMEOUT,
+    max_bytes: int = MAX_BYTES,
+    max_redirects: int = MAX_REDIRECTS,
+    resolver: Resolver = socket.getaddrinfo,
+    context: ssl.SSLContext | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """POST `body` (of media type `content_type`) to `url`, as `user_agent`,
+    with `headers` added; the answer of any media type, cut at `max_bytes`.
+
+    Redirects: only 307 and 308 are followed (up to `max_redirects`, each
+    re-checked, the body sent again); 301, 302 and 303 raise BadResponse (not
+    transient). The other options and the errors are get's.
+    """
+    request = _Request(
+        "POST", body, None, {"Content-Type": content_type, **(headers or {})}, user_agent
+    )
+    options = (allow, timeout, max_bytes, max_redirects, None, True, resolver, context)
+    return _fetch(url, request, *options)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What is sent at every hop: the method, the body (None: none), the media
+    types read, the added headers and the User-Agent."""
+
+    method: str
+    body: bytes | None
+    accept: Collection[str] | None
+    headers: Mapping[str, str]
+    user_agent: str
+
+
+def _fetch(
+    url, request: _Request, allow, timeout, max_bytes, max_redirects, until, cut, resolver, context
+) -> Response:
+    """The request, hop by hop: each URL parsed, resolved and checked, then asked."""
     deadline = time.monotonic() + timeout
     context = context or ssl.create_default_context()
+    accept = request.accept
     current = url
     for hop in range(max_redirects + 1):
         destination = destinations.parse(current)
         addresses = destinations.resolve(destination, allow, resolver, deadline)
         connection = _connection(destination, addresses, deadline, context)
         try:
-            response = _request(connection, destination, accept, headers, deadline)
-            if response.status in REDIRECTS:
+            response = _request(connection, destination, request, deadline)
+            if response.status in REDIRECTS and (
+                request.body is None or response.status in REDIRECTS_KEEPING_BODY
+            ):
                 current = _next(destination, response, hop, max_redirects)
                 continue
             _check_status(destination, response)
@@ -119,18 +182,20 @@ def _connection(destination, addresses, deadline, context) -> "_Connection":
     return _Connection(destination, addresses, deadline)
 
 
-def _request(connection, destination, accept, headers, deadline) -> http.client.HTTPResponse:
-    """Send the GET and read the status line and headers."""
+def _request(connection, destination, request: _Request, deadline) -> http.client.HTTPResponse:
+    """Send the request and read the status line and headers."""
     try:
-        connection.putrequest("GET", destination.target, skip_accept_encoding=True)
+        connection.putrequest(request.method, destination.target, skip_accept_encoding=True)
         # Bytes as sent: the byte limit is on what is read, never on a decompressed size.
         connection.putheader("Accept-Encoding", "identity")
-        connection.putheader("Accept", ", ".join(accept) if accept else "*/*")
-        connection.putheader("User-Agent", USER_AGENT)
+        connection.putheader("Accept", ", ".join(request.accept) if request.accept else "*/*")
+        connection.putheader("User-Agent", request.user_agent)
         connection.putheader("Connection", "close")
-        for name, value in (headers or {}).items():
+        if request.body is not None:
+            connection.putheader("Content-Length", str(len(request.body)))
+        for name, value in request.headers.items():
             connection.putheader(name, value)
-        connection.endheaders()
+        connection.endheaders(request.body)
         return connection.getresponse()
     except Exception as exc:
         raise _failure(exc, destination, deadline) from None
@@ -172,6 +237,8 @@ def _check_status(destination: Destination, response) -> None:
 
 
 def _media_type(destination, response, accept) -> tuple[str, str | None]:
+    if response.getheader("Content-Type") is None and accept is None:
+        return "", None  # any type is read, and this one is none (a 204, a bare 200)
     if response.getheader("Content-Type") is None:
         raise WrongType("the answer has no Content-Type", f"from {destination.url!r}")
     content_type = response.headers.get_content_type()
