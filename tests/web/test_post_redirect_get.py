@@ -18,7 +18,7 @@ from ..conftest import AuthActions, csrf_token, make_user, room_row
 # a member of #general (with mikasa), with a private room #secret of his own (with
 # mikasa, not levi), a public room #open he has not joined and one other login
 # session. `{session}` and `{token}` are the ids of that session and of an API
-# token of his.
+# token of his, `{webhook}` that of an outgoing webhook of #general.
 SUCCESSFUL = {
     "auth.register": ("/register", {"username": "armin", "password": "correct horse",
                                     "confirm": "correct horse"}),
@@ -40,6 +40,9 @@ SUCCESSFUL = {
     "settings.create_token": ("/settings/tokens", {"name": "deploy bot"}),
     "settings.revoke_token": ("/settings/tokens/{token}/revoke", {}),
     "settings.avatar": ("/settings/avatar", {"remove": "1"}),
+    "outgoing.create_form": ("/rooms/general/outgoing-webhooks", {"name": "deploybot",
+                             "url": "https://ci.example.com/chat", "trigger_words": "!deploy"}),
+    "outgoing.delete_form": ("/rooms/general/outgoing-webhooks/{webhook}/delete", {}),
 }  # fmt: skip
 LOGGED_OUT = {"auth.register", "auth.login"}
 
@@ -70,6 +73,9 @@ def world(app, db, eren, mikasa):
     return {
         "session": db.execute("SELECT min(id) AS id FROM user_sessions").fetchone()["id"],
         "token": actions.new_token(db, eren.id, "old").listing.id,
+        "webhook": actions.create_webhook(
+            db, general, eren, "oldbot", "https://ci.example.com/old", ()
+        ).id,
     }
 
 
