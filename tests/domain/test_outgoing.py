@@ -2,6 +2,7 @@
 fields, the signature and the receiver's check of it, the reply's text."""
 
 import string
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -11,6 +12,8 @@ from chat.domain import outgoing
 from chat.domain.errors import ChatError
 from chat.domain.outgoing import Match, match, signature, verify
 from chat.domain.render import mentioned, render
+
+from ..conftest import ROOT
 
 NOW = 1_800_000_000
 
@@ -197,3 +200,38 @@ def test_the_signature_is_hmac_sha256_of_timestamp_dot_body():
 )
 def test_a_reply_is_the_text_of_a_json_object(content_type, body, text):
     assert outgoing.reply_text(content_type, body) == text
+
+
+# --- the receiver's check, as docs/webhooks.md shows it -------------------------------------
+
+
+def documented_verify():
+    """The `verify` of docs/webhooks.md's Python block (the one after the marker)."""
+    doc = (ROOT / "docs" / "webhooks.md").read_text()
+    after = doc.split("<!-- verify-snippet:", 1)[1]
+    code = after.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, "docs/webhooks.md", "exec"), namespace)  # our own docs, as written
+    return namespace["verify"]
+
+
+@settings(derandomize=True, max_examples=100)
+@given(body=st.binary(max_size=500), flip=st.integers(0, 499))
+def test_the_documented_check_accepts_our_signature_and_refuses_a_tampered_body(body, flip):
+    verify_doc = documented_verify()
+    now = int(time.time())
+    headers = {"X-Chat-Timestamp": str(now), "X-Chat-Signature": signature(SECRET, now, body)}
+    assert verify_doc(SECRET, headers, body)
+    if body:
+        i = flip % len(body)
+        tampered = body[:i] + bytes([body[i] ^ 1]) + body[i + 1 :]
+        assert not verify_doc(SECRET, headers, tampered)
+    later = {**headers, "X-Chat-Timestamp": str(now + 1)}
+    assert not verify_doc(SECRET, later, body)
+
+
+def test_the_documented_check_refuses_an_old_request():
+    verify_doc = documented_verify()
+    then = int(time.time()) - outgoing.REPLAY_WINDOW - 5
+    headers = {"X-Chat-Timestamp": str(then), "X-Chat-Signature": signature(SECRET, then, b"{}")}
+    assert not verify_doc(SECRET, headers, b"{}")
