@@ -16,11 +16,15 @@ from psycopg import Connection, Cursor
 # the send path's first pipeline, after the rooms' locks (a webhook made or
 # deleted under the room's lock is seen by every later send, by no earlier
 # one). Its partial index makes it one probe per room, finding nothing in a
-# room without webhooks.
+# room without webhooks. A statement of its own, not a subquery of the lock
+# statement: a subquery would read with the lock statement's snapshot, taken
+# before it waited for the lock, and miss a webhook committed meanwhile by
+# the creation that held the lock. Measured (batches of one, interleaved, a
+# loaded 2-core VM): ~60 µs of client CPU per batch, ~6% of a lone send's.
 SQL_LIVE_WEBHOOKS = """
     SELECT w.id, w.room_id, w.bot_user_id, w.trigger_words, u.username AS bot_name
     FROM outgoing_webhooks w JOIN users u ON u.id = w.bot_user_id
-    WHERE w.room_id = ANY(%s) AND w.deleted_at IS NULL
+    WHERE w.room_id = ANY(%s::bigint[]) AND w.deleted_at IS NULL
 """
 SQL_ROOM_WEBHOOKS = """
     SELECT w.id, u.username AS bot_name, w.url, w.trigger_words, c.username AS created_by,
