@@ -60,8 +60,9 @@ _DB_DOWN = (psycopg.OperationalError, PoolTimeout)
 class Worker:
     """One worker process's loop over `work_jobs`. `config` is the app's settings
     (the BOT_* queue settings, UPLOAD_MAX_BYTES, IMAGE_MAX_PIXELS, LINK_PREVIEWS,
-    EGRESS_ALLOW); `pool` is the process's own; `stop` ends the loop after the
-    current job. Runs in one thread."""
+    EGRESS_ALLOW, MAX_MESSAGE_CHARS for webhooks' replies); `pool` is the
+    process's own; `stop` ends the loop after the current job. Runs in one
+    thread."""
 
     def __init__(self, config: Mapping, pool: ConnectionPool):
         self.config = config
@@ -336,7 +337,7 @@ class Worker:
             actions.close_work(conn, job["id"], exc.detail)
         return "failed for good"
 
-    def _reply(self, conn: psycopg.Connection, job: dict, row: dict, text: str, status: str):
+    def _reply(self, conn: psycopg.Connection, job: dict, row: dict, text: str, status: str) -> str:
         """Post the receiver's reply as the webhook's bot, in the message's thread
         if it was in one; a reply the room refuses closes the job all the same."""
         room = Room(row["room_id"], row["room_name"], row["is_private"], row["is_direct"])
