@@ -2,18 +2,15 @@
 bounded in time and bytes.
 
 Each hop (the first URL, then every redirect's) is parsed and resolved by
-chat/bots/egress/destinations.py; the connection is made here, to one of the
-addresses that were checked, never to the name (which could resolve
-elsewhere by now: DNS rebinding). The request still names the host: in the
-Host header, and over https in TLS's SNI, with the certificate verified
-against the host name (`ssl.create_default_context()`: CERT_REQUIRED,
-check_hostname). http.client does the HTTP (status line, headers, chunked
-bodies) over that socket.
+chat/bots/egress/destinations.py; the connection goes to one of the
+addresses that were checked, never to the name (chat/bots/egress/
+connections.py), with the certificate verified against the host name
+(`ssl.create_default_context()`: CERT_REQUIRED, check_hostname).
+http.client does the HTTP (status line, headers, chunked bodies) over that
+socket.
 
 One deadline covers the whole fetch: every name lookup, connection, TLS
-handshake, request and read, across redirects. Before each socket operation
-the socket's timeout is set to the time left (`_DeadlineSocket`), so a server
-that trickles a byte at a time runs into the deadline like a silent one.
+handshake, request and read, across redirects (connections.py DeadlineSocket).
 No proxy settings from the environment are honoured: a proxy would connect
 to whatever the name resolves to on its side.
 
@@ -25,7 +22,6 @@ wants: it is an answer that is not a success (BadResponse, not retried).
 """
 
 import http.client
-import io
 import re
 import socket
 import ssl
@@ -36,7 +32,8 @@ from http import HTTPStatus
 from urllib.parse import quote, urljoin
 
 from chat.bots.egress import destinations
-from chat.bots.egress.destinations import Allowance, Destination, IPAddress, Resolver
+from chat.bots.egress.connections import connect, os_words
+from chat.bots.egress.destinations import Allowance, Destination, Resolver
 from chat.bots.egress.errors import (
     BadResponse,
     NetworkError,
@@ -159,7 +156,7 @@ def _fetch(
     for hop in range(max_redirects + 1):
         destination = destinations.parse(current)
         addresses = destinations.resolve(destination, allow, resolver, deadline)
-        connection = _connection(destination, addresses, deadline, context)
+        connection = connect(destination, addresses, deadline, context)
         try:
             response = _request(connection, destination, request, deadline)
             if response.status in REDIRECTS and (
@@ -174,12 +171,6 @@ def _fetch(
         finally:
             connection.release()
     raise AssertionError("unreachable: the last hop returns or raises")
-
-
-def _connection(destination, addresses, deadline, context) -> "_Connection":
-    if destination.scheme == "https":
-        return _TLSConnection(destination, addresses, deadline, context)
-    return _Connection(destination, addresses, deadline)
 
 
 def _request(connection, destination, request: _Request, deadline) -> http.client.HTTPResponse:
@@ -300,19 +291,10 @@ def _failure(exc: Exception, destination: Destination, deadline: float) -> Excep
     ):
         return TooBig("the answer's headers are too long or too many", where)
     if isinstance(exc, http.client.RemoteDisconnected | http.client.IncompleteRead | OSError):
-        return NetworkError(_os_words(exc, "the connection broke off"), where)
+        return NetworkError(os_words(exc, "the connection broke off"), where)
     if isinstance(exc, http.client.HTTPException | ValueError):
         return BadResponse("the answer is not HTTP as it should be", where)
     raise exc  # a bug here, not something a server did
-
-
-def _os_words(exc: Exception, fallback: str) -> str:
-    """An OSError in the system's words (never its message, which may hold an address)."""
-    if isinstance(exc, ssl.SSLError) and exc.reason:
-        return f"TLS failed: {exc.reason}"
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{fallback}: {exc.strerror}"
-    return fallback
 
 
 def _phrase(code: int) -> str:
@@ -321,122 +303,3 @@ def _phrase(code: int) -> str:
         return HTTPStatus(code).phrase
     except ValueError:
         return ""
-
-
-class _DeadlineSocket:
-    """A connected socket whose every operation gets the time left until the
-    deadline as its timeout (what http.client uses of a socket: sendall,
-    makefile("rb") for reading, close)."""
-
-    def __init__(self, sock: socket.socket, deadline: float):
-        self._sock = sock
-        self._deadline = deadline
-
-    def _arm(self) -> None:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("deadline")
-        self._sock.settimeout(left)
-
-    def sendall(self, data) -> None:
-        self._arm()
-        self._sock.sendall(data)
-
-    def recv_into(self, buffer, nbytes: int = 0) -> int:
-        self._arm()
-        return self._sock.recv_into(buffer, nbytes)
-
-    def makefile(self, mode: str = "rb", *args, **kwargs) -> io.BufferedReader:
-        return io.BufferedReader(_Reader(self))
-
-    def close(self) -> None:
-        # http.client closes its connection's socket as soon as an answer that
-        # ends with the connection starts, and goes on reading through makefile's
-        # reader: the socket itself is closed with the connection (_Connection.release).
-        pass
-
-
-class _Reader(io.RawIOBase):
-    def __init__(self, sock: _DeadlineSocket):
-        self._sock = sock
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        return self._sock.recv_into(buffer)
-
-
-class _Connection(http.client.HTTPConnection):
-    """An HTTP connection to the host `destination` names (Host header), made to
-    one of its checked `addresses`, tried in order within the deadline."""
-
-    def __init__(self, destination: Destination, addresses: list[IPAddress], deadline: float):
-        super().__init__(destination.host, destination.port)
-        self.destination = destination
-        self.addresses = addresses
-        self.deadline = deadline
-        self._socket: socket.socket | None = None
-
-    def connect(self) -> None:
-        self._socket = self._secure(self._dial())
-        self.sock = _DeadlineSocket(self._socket, self.deadline)
-
-    def release(self) -> None:
-        """Close the connection and its socket (`close()` leaves the socket to the
-        answer being read: http.client calls it when the answer starts)."""
-        self.close()
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
-
-    def _dial(self) -> socket.socket:
-        failure: OSError | None = None
-        for address in self.addresses:
-            left = self.deadline - time.monotonic()
-            if left <= 0:
-                break
-            family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            try:
-                sock.settimeout(left)
-                sock.connect((str(address), self.port))
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                return sock
-            except TimeoutError:
-                sock.close()
-                raise
-            except OSError as exc:
-                sock.close()
-                failure = exc
-        if failure is None:
-            raise TimeoutError("deadline")
-        raise NetworkError(
-            _os_words(failure, "no connection"),
-            f"connecting to {self.destination.host} at {self.addresses}: {failure}",
-        )
-
-    def _secure(self, sock: socket.socket) -> socket.socket:
-        return sock
-
-
-class _TLSConnection(_Connection):
-    """The same over TLS: SNI and certificate verification against the host name."""
-
-    default_port = 443
-
-    def __init__(self, destination, addresses, deadline, context: ssl.SSLContext):
-        super().__init__(destination, addresses, deadline)
-        self.context = context
-
-    def _secure(self, sock: socket.socket) -> socket.socket:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            sock.close()
-            raise TimeoutError("deadline")
-        sock.settimeout(left)  # the handshake as a whole (CPython's ssl counts it so)
-        try:
-            return self.context.wrap_socket(sock, server_hostname=self.destination.host)
-        except BaseException:
-            sock.close()
-            raise
