@@ -69,7 +69,7 @@ def _bot_command(bot: Bot) -> click.Command:
 @click.command("work")
 @with_appcontext
 def work_command() -> None:
-    """Run a worker: image thumbnails and link previews (work_jobs) until SIGTERM or Ctrl-C."""
+    """Run a worker: thumbnails, previews and webhooks (work_jobs) until SIGTERM or Ctrl-C."""
     app = current_app._get_current_object()
     work.run_worker(app.config, worker.pool(), lambda: "schema_pending" in app.extensions)
 

@@ -594,8 +594,9 @@ SETTINGS: tuple[Setting, ...] = (
         (),
         destinations,
         "tests only: comma-separated `host:port` entries and CIDR networks that outbound"
-        " requests (link previews, `chat/bots/egress/`) may reach although they are not"
-        " public, e.g. `127.0.0.1:8081` for a test's local server. A `host:port` entry"
+        " requests (link previews, outgoing webhooks and the check of a new webhook's"
+        " address, `chat/bots/egress/`) may reach although they are not public, e.g."
+        " `127.0.0.1:8081` for a test's local server. A `host:port` entry"
         " matches the URL's host as written (not what it resolves to) and its port; a"
         " network, the addresses a name resolves to, on any port. Never set it in"
         " production: every address it lets through is one an attacker's link reaches too",

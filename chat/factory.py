@@ -29,6 +29,7 @@ from chat.web import (
     limits,
     lookup,
     metrics,
+    outgoing,
     reference,
     requestlog,
     rooms,
@@ -86,6 +87,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     auth.init_app(app)
     rooms.init_app(app)
     api.init_app(app)
+    outgoing.init_app(app)
     threads.init_app(app)
     thread_pages.init_app(app)
     settings.init_app(app)

@@ -71,6 +71,15 @@ from chat.actions.messages import (
     send_message,
     send_messages,
 )
+from chat.actions.outgoing import (
+    Created,
+    create_webhook,
+    delete_webhook,
+    finish_delivery,
+    post_reply,
+    record_delivery,
+    reply_client_id,
+)
 from chat.actions.presence import (
     announce_typing,
     arrive,
@@ -214,4 +223,11 @@ __all__ = [
     "set_status",
     "worker_people",
     "worker_people_away",
+    "Created",
+    "create_webhook",
+    "delete_webhook",
+    "finish_delivery",
+    "post_reply",
+    "record_delivery",
+    "reply_client_id",
 ]

@@ -107,8 +107,10 @@ SQL_DELETE_PREVIEW = "DELETE FROM link_previews WHERE room_id = %s AND seq = %s"
 SQL_INSERT_PREVIEW_JOB = """
     INSERT INTO work_jobs (kind, room_id, seq, url) VALUES ('preview', %s, %s, %s)
 """
+# (Only preview jobs: an outgoing webhook's delivery of the message stays queued.)
 SQL_DELETE_PREVIEW_JOBS = """
-    DELETE FROM work_jobs WHERE room_id = %s AND seq = %s AND state = 'pending'
+    DELETE FROM work_jobs
+    WHERE room_id = %s AND seq = %s AND kind = 'preview' AND state = 'pending'
 """
 SQL_REMOVE_REACTION = """
     DELETE FROM reactions WHERE room_id = %s AND seq = %s AND user_id = %s AND emoji = %s

@@ -25,6 +25,7 @@ from chat.actions.threads import (
     reply_targets,
     tell_followers,
 )
+from chat.actions.triggers import queue_deliveries
 from chat.domain import kinds
 from chat.domain.entities import Attachment, Room, RoomListing, User
 from chat.domain.errors import ChatError
@@ -32,7 +33,7 @@ from chat.domain.links import first_link
 from chat.domain.render import mentioned, render
 from chat.domain.threads import NO_REPLY, ReplyTo
 from chat.protocol import outbound
-from chat.storage import bus
+from chat.storage import bus, outgoing
 
 
 @dataclass(frozen=True)
@@ -261,8 +262,10 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
 
     Two round trips before the commit, each a pipeline: the rooms' locks, the
     earlier uses of the client_ids (and the named files' locks, when a send has
-    files), then the insert, the files' attachment, the preview jobs, the
-    mentions, the rooms' last_seq and the NOTIFYs (bus.CHANNEL, one per ~8 KB of frames). Rows take
+    files), the rooms' outgoing webhooks, then the insert, the files'
+    attachment, the preview jobs, the mentions, the deliveries to outgoing
+    webhooks, the rooms' last_seq and the NOTIFYs (bus.CHANNEL, one per ~8 KB
+    of frames). Rows take
     created_at from the lock statement's now(), so frames are built before the
     insert and nothing waits for its answer. Any database error fails them all.
     """
@@ -272,7 +275,9 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
     new: list[tuple[Send, int]] = []
     joins: list[tuple[Send, int]] = []  # (first send of a joining sender, its seq)
     with conn.transaction():
-        last, created_at, previous, joining, archived, names, files, targets = _lock(conn, sends)
+        last, created_at, previous, joining, archived, names, files, targets, hooks = _lock(
+            conn, sends
+        )
         first: dict[tuple, Sent] = {}
         attached: dict[int, tuple[Attachment, ...]] = {}  # by index in `new`
         placements: dict[int, Placed] = {}  # replies and quotes, by index in `new`
@@ -313,14 +318,14 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
             outcomes.append(sent)
             new.append((send, sent.seq))
         if new:
-            _store(conn, new, created_at, last, joins, names, attached, files, placements)
+            _store(conn, new, created_at, last, joins, names, attached, files, placements, hooks)
     metrics.MESSAGES.inc(len(new))
     return outcomes
 
 
 def _lock(
     conn: Connection, sends: Sequence[Send]
-) -> tuple[dict, datetime, dict, set, set, dict, dict, dict]:
+) -> tuple[dict, datetime, dict, set, set, dict, dict, dict, list]:
     """Lock the sends' rooms; their last seqs, the transaction's now(), the
     first earlier use of each client_id by (room_id, user_id, client_id), the
     (room_id, user_id) of senders not yet members of a public room, the
@@ -329,7 +334,8 @@ def _lock(
     the rows of the files the sends name, locked, by key ({} when no send
     has files: then no statement is sent for them), and the messages the
     sends reply to or quote, by (room_id, seq) (actions/threads.py; {} and no
-    statement when none does)."""
+    statement when none does), and the rooms' live outgoing webhooks
+    (storage/outgoing.py SQL_LIVE_WEBHOOKS rows: usually none)."""
     room_ids = sorted({send.room.id for send in sends})
     keyed = [send for send in sends if send.client_id is not None]
     pairs = sorted({(send.room.id, send.user.id) for send in sends if send.joins})
@@ -351,6 +357,7 @@ def _lock(
             )
         named = lock_files(conn, keys) if keys else None
         replied = lock_reply_targets(conn, sends)
+        webhooks = outgoing.live_webhooks(conn, room_ids)
     rows = locked.fetchall()
     if len(rows) != len(room_ids):
         missing = set(room_ids) - {row["id"] for row in rows}
@@ -364,7 +371,8 @@ def _lock(
     names = {row["id"]: row["name"] for row in rows}
     files = {row["key"]: row for row in named} if named is not None else {}
     targets = reply_targets(replied)
-    return last, rows[0]["now"], previous, joining, archived, names, files, targets
+    hooks = webhooks.fetchall()
+    return last, rows[0]["now"], previous, joining, archived, names, files, targets, hooks
 
 
 def _repeat_of(row: dict) -> Sent | ChatError:
@@ -384,10 +392,12 @@ def _store(
     attached: dict[int, tuple[Attachment, ...]],
     files: dict[str, dict],
     placements: dict[int, Placed],
+    hooks: list[dict],
 ) -> None:
     """Insert the new rows, make senders posting in a public room for the first
     time members, attach the sends' files (`attached`, by index in `new`) and
-    queue their links' preview jobs, record the mentions, count the replies
+    queue their links' preview jobs and the deliveries to the rooms' outgoing
+    webhooks (`hooks`, actions/triggers.py), record the mentions, count the replies
     into their threads with their follows (`placements`, by index in `new`),
     move the rooms' last_seq and announce the rows, in one pipeline (inside
     send_messages' transaction); then, when there were replies, tell their
@@ -454,6 +464,8 @@ def _store(
         if linked:
             conn.execute(SQL_INSERT_PREVIEW_JOBS, [list(c) for c in zip(*linked, strict=True)])
             wake_workers(conn, "preview")
+        if hooks:
+            queue_deliveries(conn, hooks, new)
         record_mentions(conn, [(s.room.id, seq, s.user.id, s.html) for s, seq in new])
         if replies:
             followers = follow_replies(conn, replies, created_at)

@@ -6,7 +6,8 @@ is its own short transaction (FOR UPDATE SKIP LOCKED, so any number of
 `flask work` processes share the queue), the work is done outside any
 transaction protected by `claimed_until`, and the result is written in one
 transaction that also closes the job (chat/actions/variants.py for images,
-chat/actions/cards.py for previews: each locks the job row there and writes
+chat/actions/cards.py for previews, chat/actions/outgoing.py for webhook
+deliveries: each locks the job row there and writes
 nothing unless it is still pending, so a job is done exactly once even when a
 slow worker's claim ran out and another took it over).
 """
@@ -37,7 +38,8 @@ SQL_CLAIM_WORK = """
         LIMIT 1
         FOR UPDATE OF w SKIP LOCKED
     )
-    RETURNING j.id, j.kind, j.file_id, j.room_id, j.seq, j.url, j.attempts
+    RETURNING j.id, j.kind, j.file_id, j.room_id, j.seq, j.url, j.webhook_id, j.trigger_word,
+              j.attempts
 """
 # Only the claim that failed gives the job back (a slow worker whose claim ran
 # out and was taken over must not undo the newer claim).
@@ -66,7 +68,8 @@ SQL_DELETE_FINISHED_WORK = """
 def claim_work(conn: Connection, kinds: Sequence[str], visibility: float) -> dict | None:
     """Take the oldest due job of `kinds` for `visibility` seconds (its own
     transaction, committed at once); None when there is none. The row has id,
-    kind, file_id, room_id, seq, url and attempts (this claim counted)."""
+    kind, file_id, room_id, seq, url, webhook_id, trigger_word and attempts
+    (this claim counted)."""
     with conn.transaction():
         return conn.execute(
             SQL_CLAIM_WORK, {"kinds": list(kinds), "visibility": visibility}

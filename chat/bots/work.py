@@ -1,5 +1,6 @@
-"""A worker process (`flask --app app work`): image variants and link previews
-off the request path (docs/files.md "Work off the request path").
+"""A worker process (`flask --app app work`): image variants, link previews and
+outgoing webhooks' deliveries off the request path (docs/files.md "Work off
+the request path", docs/webhooks.md "Outgoing webhooks").
 
 The loop is the bots' (chat/bots/runner.py): LISTEN on bus.WORK_CHANNEL, claim
 every due job (FOR UPDATE SKIP LOCKED: any number of workers share the
@@ -32,15 +33,18 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from chat import actions
 from chat.bots import egress
+from chat.bots.delivery import deliver
 from chat.bots.preview import fetch_preview
 from chat.domain import imaging
-from chat.domain.entities import Preview
-from chat.storage import db, media
+from chat.domain.entities import Preview, Room, User
+from chat.domain.errors import ChatError
+from chat.domain.validate import validate_content
+from chat.storage import db, media, outgoing
 from chat.storage.bus import WORK_CHANNEL
 
 log = logging.getLogger(__name__)
 
-KINDS = ("image", "preview")
+KINDS = ("image", "preview", "webhook")
 # As the bots' runner: the idle wait's slices (a local select, free), the
 # reconnect backoff, and the longest a retry waits.
 STOP_CHECK = 0.5
@@ -56,8 +60,9 @@ _DB_DOWN = (psycopg.OperationalError, PoolTimeout)
 class Worker:
     """One worker process's loop over `work_jobs`. `config` is the app's settings
     (the BOT_* queue settings, UPLOAD_MAX_BYTES, IMAGE_MAX_PIXELS, LINK_PREVIEWS,
-    EGRESS_ALLOW); `pool` is the process's own; `stop` ends the loop after the
-    current job. Runs in one thread."""
+    EGRESS_ALLOW, MAX_MESSAGE_CHARS for webhooks' replies); `pool` is the
+    process's own; `stop` ends the loop after the current job. Runs in one
+    thread."""
 
     def __init__(self, config: Mapping, pool: ConnectionPool):
         self.config = config
@@ -70,6 +75,7 @@ class Worker:
         self.max_pixels = config["IMAGE_MAX_PIXELS"]
         self.previews = config["LINK_PREVIEWS"]
         self.allow = config["EGRESS_ALLOW"]
+        self.max_chars = config["MAX_MESSAGE_CHARS"]
         self.stop = threading.Event()
         self.clean_up_at = 0.0  # monotonic: at the first chance
 
@@ -164,6 +170,8 @@ class Worker:
         try:
             if job["kind"] == "image":
                 outcome = self._image(job)
+            elif job["kind"] == "webhook":
+                outcome = self._webhook(job)
             else:
                 outcome = self._preview(job)
         except _DB_DOWN:
@@ -288,6 +296,75 @@ class Worker:
         with self.pool.connection() as conn:
             seq = actions.store_preview(conn, job, card)
         return f"wrote its preview (event seq {seq})" if seq else "found nothing to show"
+
+    # --- outgoing webhooks -------------------------------------------------------
+
+    def _webhook(self, job: dict) -> str:
+        """POST the message to its webhook, and post the receiver's reply back."""
+        with self.pool.connection() as conn:
+            row = outgoing.delivery(conn, job["webhook_id"], job["seq"])
+            skip = _not_to_deliver(row)
+            if skip is not None:
+                actions.close_work(conn, job["id"], skip, failed=False)
+                return f"skipped ({skip})"
+        try:
+            delivered = deliver(job, row, allow=self.allow)
+        except egress.EgressError as exc:
+            return self._undelivered(job, exc)
+        status = str(delivered.status)
+        with self.pool.connection() as conn:
+            if delivered.reply is None:
+                actions.finish_delivery(conn, job["id"], job["webhook_id"], status)
+                return f"delivered ({status})"
+            return self._reply(conn, job, row, delivered.reply, status)
+
+    def _undelivered(self, job: dict, exc: egress.EgressError) -> str:
+        """A failed attempt: noted on the webhook, then retried or given up."""
+        # `reason` has no part of the URL; `detail` (with it) goes to last_error.
+        log.warning(
+            "work: webhook job %d attempt %d of %d failed: %s",
+            job["id"],
+            job["attempts"],
+            self.max_attempts,
+            exc.reason,
+        )
+        with self.pool.connection() as conn:
+            actions.record_delivery(conn, job["webhook_id"], f"failed: {exc.reason}")
+        if exc.transient:
+            self._retry_or_give_up(job, exc.detail)
+            return "will be retried"
+        with self.pool.connection() as conn:
+            actions.close_work(conn, job["id"], exc.detail)
+        return "failed for good"
+
+    def _reply(self, conn: psycopg.Connection, job: dict, row: dict, text: str, status: str) -> str:
+        """Post the receiver's reply as the webhook's bot, in the message's thread
+        if it was in one; a reply the room refuses closes the job all the same."""
+        room = Room(row["room_id"], row["room_name"], row["is_private"], row["is_direct"])
+        bot = User(row["bot_user_id"], row["bot_name"])
+        try:
+            text = validate_content(text, self.max_chars)
+            sent = actions.post_reply(
+                conn, job["id"], job["webhook_id"], room, bot, text, row["thread_seq"], status
+            )
+        except ChatError as exc:
+            why = f"{status}; its reply was refused: {exc.message}"
+            actions.finish_delivery(conn, job["id"], job["webhook_id"], why, error=why)
+            return "delivered (its reply was refused)"
+        if sent is None:
+            return "was done already"
+        return f"delivered ({status}), reply seq {sent.seq}"
+
+
+def _not_to_deliver(row: dict | None) -> str | None:
+    """Why a delivery is dropped before it is sent (None: send it)."""
+    if row is None:
+        return "the message or the webhook is gone"
+    if row["webhook_deleted"]:
+        return "the webhook was deleted"
+    if row["deleted"]:
+        return "the message was deleted"
+    return None
 
 
 def _traceback_without_words(exc: BaseException) -> str:

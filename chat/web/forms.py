@@ -141,8 +141,10 @@ class PasswordChangeForm(FlaskForm):
 class WebhookForm(FlaskForm):
     """A new incoming webhook: its name, shown as its bot's (validate.validate_webhook_name)."""
 
+    # Its own id: the same page has the outgoing webhooks' form, with a `name` too.
     name = StringField(
         "Webhook name",
+        id="webhook-name",
         validators=[domain_rule(validate_webhook_name)],
     )
 

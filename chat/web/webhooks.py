@@ -5,6 +5,8 @@ and the URL a tool posts to.
   forms to make one and to revoke one (Post/Redirect/Get; a new webhook's URL
   is kept in the session for that one page and shown once, like a new API
   token on the settings page).
+- the same page lists the room's outgoing webhooks (chat/web/outgoing.py draws
+  that part, `_outgoing_webhooks.html`); their forms post to routes here.
 - `/api/rooms/<name>/webhooks`: the same for scripts.
 - `POST /api/hooks/<secret>`: what a tool posts, with no other credential than
   the secret in the URL. The body is Slack's (`{"text": ..., "username": ...,
@@ -40,10 +42,12 @@ from chat.domain.validate import validate_client_id, validate_content, validate_
 from chat.protocol.outbound import timestamp
 from chat.realtime import commands
 from chat.storage import queries
+from chat.web import outgoing as outgoing_web
 from chat.web import worker
 from chat.web.access import api_login_required, room_or_404
-from chat.web.forms import WebhookForm, csrf
+from chat.web.forms import ActionForm, WebhookForm, csrf
 from chat.web.limits import take_send_token
+from chat.web.outgoing import OutgoingWebhookForm, outgoing_context
 
 bp = Blueprint("webhooks", __name__)
 api_bp = Blueprint("webhooks_api", __name__, url_prefix="/api")
@@ -119,7 +123,15 @@ def page(name: str):
     return _render(room, new_webhook=new)
 
 
-def _render(room: Room, status: int = 200, new_webhook: dict | None = None, form=None):
+def _render(
+    room: Room,
+    status: int = 200,
+    new_webhook: dict | None = None,
+    form: WebhookForm | None = None,
+    outgoing_form: OutgoingWebhookForm | None = None,
+):
+    """The page: both kinds of webhook, with the form that was posted (errors and
+    all) in place of its fresh one."""
     with worker.connection() as conn:
         webhooks = queries.incoming_webhooks(conn, room.id)
     html = render_template(
@@ -128,6 +140,7 @@ def _render(room: Room, status: int = 200, new_webhook: dict | None = None, form
         webhooks=webhooks,
         new_webhook=new_webhook,
         form=form or WebhookForm(formdata=None),
+        **outgoing_context(room, current_user.entity, outgoing_form),
         # actions.revoke_incoming's rule: its maker or the room's creator.
         may_revoke=lambda w: (
             w.created_by == current_user.username or room.created_by == current_user.id
@@ -168,6 +181,40 @@ def revoke(name: str, webhook_id: int):
         webhook = actions.revoke_incoming(conn, room, current_user.entity, _id_or_404(webhook_id))
     flash(f"Webhook “{webhook}” revoked: its URL no longer posts.")
     return redirect(url_for("webhooks.page", name=room.name), 303)
+
+
+@bp.post("/rooms/<name>/outgoing-webhooks")
+@login_required
+def create_outgoing(name: str):
+    """Make an outgoing webhook from the form; a refusal comes back beside its field."""
+    room = _member_room(name)
+    form = OutgoingWebhookForm()
+    if not form.validate_on_submit():
+        return _render(room, 400, outgoing_form=form)
+    try:
+        made = outgoing_web.create(room, form.name.data, form.url.data, form.trigger_words.data)
+    except ChatError as exc:
+        fields = {"name": form.name, "url": form.url, "trigger_words": form.trigger_words}
+        fields.get(exc.message.split(":", 1)[0], form.url).errors.append(exc.message)
+        return _render(room, 400, outgoing_form=form)
+    session[outgoing_web.NEW_SECRET_KEY] = {
+        "id": made.id,
+        "name": made.bot_name,
+        "secret": made.secret,
+    }
+    return redirect(url_for("webhooks.page", name=room.name, _anchor="outgoing-webhooks"), 303)
+
+
+@bp.post("/rooms/<name>/outgoing-webhooks/<int:webhook_id>/delete")
+@login_required
+def delete_outgoing(name: str, webhook_id: int):
+    """Delete an outgoing webhook from the page's button (any member may)."""
+    room = _member_room(name)
+    ActionForm().validate_or_400()
+    with worker.connection() as conn:
+        bot = actions.delete_webhook(conn, room, current_user.entity, _id_or_404(webhook_id))
+    flash(f"The outgoing webhook {bot} is deleted; it left #{room.name}.")
+    return redirect(url_for("webhooks.page", name=room.name, _anchor="outgoing-webhooks"), 303)
 
 
 # --- the JSON API -----------------------------------------------------------------

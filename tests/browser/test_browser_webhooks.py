@@ -37,7 +37,7 @@ def test_a_webhook_made_on_the_page_posts_live_into_the_room_until_revoked(
     here.click("#webhooks-link")
     here.wait_for_url(re.compile(r"/rooms/general/webhooks$"))
     expect(here.locator("#incoming")).to_contain_text("has no incoming webhooks")
-    here.fill("#name", "Alertmanager")
+    here.fill("#webhook-name", "Alertmanager")
     here.click("#incoming button[type=submit]")
     url = here.locator("#new-webhook-url").inner_text()
     assert url.startswith(f"{server.url}/api/hooks/hook_")
@@ -65,7 +65,7 @@ def test_the_webhooks_page_fits_the_screen(server, db, people, pages, width, hei
     log_in(page, server, "eren")
     page.goto(f"{server.url}/rooms/general/webhooks")
     for name in ("Grafana", "x" * 64):
-        page.fill("#name", name)
+        page.fill("#webhook-name", name)
         page.click("#incoming button[type=submit]")
         expect(page.locator("#new-webhook-url")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") == width

@@ -92,9 +92,11 @@ NOT_SERVER_SETTINGS = {
     # Only read when DATABASE_URL is unset (checked in tests/test_config.py).
     "PGDATA_DIR": "used only by the embedded PostgreSQL",
     "TEST_DATABASE_URL": "read by the test suite, not the server",
-    # Read by the link-preview fetcher in worker processes; its default (nothing
-    # let through) is tests/bots/test_destinations.py::test_nothing_is_allowed_by_default.
-    "EGRESS_ALLOW": "read by the workers' fetcher, not the server",
+    # Read by the outbound requests of worker processes (link previews, outgoing
+    # webhooks) and by the check of a new webhook's address; never logged. Its
+    # default (nothing let through) is
+    # tests/bots/test_destinations.py::test_nothing_is_allowed_by_default.
+    "EGRESS_ALLOW": "read by the workers' outbound requests, not logged by the server",
 }
 DOCUMENTED = documented_defaults()
 

@@ -288,8 +288,8 @@ def test_a_json_body_that_is_not_an_object_is_a_400_on_every_api_route(fuzzed_ap
             "fmt": "jsonl",
             "username": "eren",
             "token_id": 1,
-            "key": "A" * 22,
             "webhook_id": 1,
+            "key": "A" * 22,
             "token": "hook_" + "A" * 43,
         }
         path = _build(rule, {name: args[name] for name in rule.arguments})

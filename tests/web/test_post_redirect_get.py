@@ -17,8 +17,9 @@ from ..conftest import AuthActions, csrf_token, make_user, room_row
 # endpoint -> (path, form fields) of a submission that succeeds, for eren, logged in,
 # a member of #general (with mikasa), with a private room #secret of his own (with
 # mikasa, not levi), a public room #open he has not joined and one other login
-# session. `{session}`, `{token}` and `{webhook}` are the ids of that session, of an
-# API token of his and of an incoming webhook he made in #secret.
+# session. `{session}`, `{token}`, `{webhook}` and `{outgoing}` are the ids of that
+# session, of an API token of his, of an incoming webhook he made in #secret and
+# of an outgoing webhook of #general.
 SUCCESSFUL = {
     "auth.register": ("/register", {"username": "armin", "password": "correct horse",
                                     "confirm": "correct horse"}),
@@ -42,6 +43,9 @@ SUCCESSFUL = {
     "settings.avatar": ("/settings/avatar", {"remove": "1"}),
     "webhooks.create": ("/rooms/secret/webhooks", {"name": "CI"}),
     "webhooks.revoke": ("/rooms/secret/webhooks/{webhook}/revoke", {}),
+    "webhooks.create_outgoing": ("/rooms/general/outgoing-webhooks", {"name": "deploybot",
+                             "url": "https://ci.example.com/chat", "trigger_words": "!deploy"}),
+    "webhooks.delete_outgoing": ("/rooms/general/outgoing-webhooks/{outgoing}/delete", {}),
 }  # fmt: skip
 LOGGED_OUT = {"auth.register", "auth.login"}
 
@@ -73,6 +77,9 @@ def world(app, db, eren, mikasa):
         "session": db.execute("SELECT min(id) AS id FROM user_sessions").fetchone()["id"],
         "token": actions.new_token(db, eren.id, "old").listing.id,
         "webhook": actions.create_incoming(db, secret, eren, "old").listing.id,
+        "outgoing": actions.create_webhook(
+            db, general, eren, "oldbot", "https://ci.example.com/old", ()
+        ).id,
     }
 
 

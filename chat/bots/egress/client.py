@@ -1,24 +1,27 @@
-"""The guarded GET: to checked addresses only, redirects re-checked, bounded in time and bytes.
+"""The guarded GET and POST: to checked addresses only, redirects re-checked,
+bounded in time and bytes.
 
 Each hop (the first URL, then every redirect's) is parsed and resolved by
-chat/bots/egress/destinations.py; the connection is made here, to one of the
-addresses that were checked, never to the name (which could resolve
-elsewhere by now: DNS rebinding). The request still names the host: in the
-Host header, and over https in TLS's SNI, with the certificate verified
-against the host name (`ssl.create_default_context()`: CERT_REQUIRED,
-check_hostname). http.client does the HTTP (status line, headers, chunked
-bodies) over that socket.
+chat/bots/egress/destinations.py; the connection goes to one of the
+addresses that were checked, never to the name (chat/bots/egress/
+connections.py), with the certificate verified against the host name
+(`ssl.create_default_context()`: CERT_REQUIRED, check_hostname).
+http.client does the HTTP (status line, headers, chunked bodies) over that
+socket.
 
 One deadline covers the whole fetch: every name lookup, connection, TLS
-handshake, request and read, across redirects. Before each socket operation
-the socket's timeout is set to the time left (`_DeadlineSocket`), so a server
-that trickles a byte at a time runs into the deadline like a silent one.
+handshake, request and read, across redirects (connections.py DeadlineSocket).
 No proxy settings from the environment are honoured: a proxy would connect
 to whatever the name resolves to on its side.
+
+A POST (outgoing webhooks) follows only 307 and 308, the redirects that keep
+the method and the body (RFC 9110 15.4.8, 15.4.9), each hop checked like the
+first, with the same body and headers; a 301, 302 or 303 would make it a
+GET without the body (what browsers do), which no receiver of a webhook
+wants: it is an answer that is not a success (BadResponse, not retried).
 """
 
 import http.client
-import io
 import re
 import socket
 import ssl
@@ -29,7 +32,8 @@ from http import HTTPStatus
 from urllib.parse import quote, urljoin
 
 from chat.bots.egress import destinations
-from chat.bots.egress.destinations import Allowance, Destination, IPAddress, Resolver
+from chat.bots.egress.connections import connect, os_words
+from chat.bots.egress.destinations import Allowance, Destination, Resolver
 from chat.bots.egress.errors import (
     BadResponse,
     NetworkError,
@@ -48,6 +52,8 @@ MAX_BYTES = 512 * 1024
 # Browsers follow about 20; a link's page that needs more than 5 is not worth it.
 MAX_REDIRECTS = 5
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# The redirects that keep a POST a POST, with its body.
+REDIRECTS_KEEPING_BODY = frozenset({307, 308})
 # Statuses that say "try again later" rather than "this request is wrong".
 RETRY_STATUSES = frozenset({408, 425, 429})
 # Read size: a socket rarely holds more at once.
@@ -86,22 +92,76 @@ def get(
     """GET `url`, following up to `max_redirects` redirects, each re-checked.
 
     `accept`: the media types to read (others raise WrongType before the body
-    is read; None reads any). `until`: stop reading once the body matches it
+    is read; None reads any, and an answer without a Content-Type too, as
+    content_type ""). `until`: stop reading once the body matches it
     (`</head>`). `cut`: a body past `max_bytes` is cut there rather than
     raising TooBig. `allow`: EGRESS_ALLOW (tests only). `resolver` and
-    `context` (the TLS trust) are for tests. Raises the errors of
-    chat/bots/egress/errors.py, and nothing else for anything a server sends.
+    `context` (the TLS trust) are for tests. `headers` are added to the
+    request's. Raises the errors of chat/bots/egress/errors.py, and nothing
+    else for anything a server sends.
     """
+    request = _Request("GET", None, accept, headers or {}, USER_AGENT)
+    options = (allow, timeout, max_bytes, max_redirects, until, cut, resolver, context)
+    return _fetch(url, request, *options)
+
+
+def post(
+    url: str,
+    body: bytes,
+    content_type: str,
+    *,
+    user_agent: str,
+    allow: Allowance = (),
+    timeout: float = TIMEOUT,
+    max_bytes: int = MAX_BYTES,
+    max_redirects: int = MAX_REDIRECTS,
+    resolver: Resolver = socket.getaddrinfo,
+    context: ssl.SSLContext | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """POST `body` (of media type `content_type`) to `url`, as `user_agent`,
+    with `headers` added; the answer of any media type, cut at `max_bytes`.
+
+    Redirects: only 307 and 308 are followed (up to `max_redirects`, each
+    re-checked, the body sent again); 301, 302 and 303 raise BadResponse (not
+    transient). The other options and the errors are get's.
+    """
+    request = _Request(
+        "POST", body, None, {"Content-Type": content_type, **(headers or {})}, user_agent
+    )
+    options = (allow, timeout, max_bytes, max_redirects, None, True, resolver, context)
+    return _fetch(url, request, *options)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What is sent at every hop: the method, the body (None: none), the media
+    types read, the added headers and the User-Agent."""
+
+    method: str
+    body: bytes | None
+    accept: Collection[str] | None
+    headers: Mapping[str, str]
+    user_agent: str
+
+
+def _fetch(
+    url, request: _Request, allow, timeout, max_bytes, max_redirects, until, cut, resolver, context
+) -> Response:
+    """The request, hop by hop: each URL parsed, resolved and checked, then asked."""
     deadline = time.monotonic() + timeout
     context = context or ssl.create_default_context()
+    accept = request.accept
     current = url
     for hop in range(max_redirects + 1):
         destination = destinations.parse(current)
         addresses = destinations.resolve(destination, allow, resolver, deadline)
-        connection = _connection(destination, addresses, deadline, context)
+        connection = connect(destination, addresses, deadline, context)
         try:
-            response = _request(connection, destination, accept, headers, deadline)
-            if response.status in REDIRECTS:
+            response = _request(connection, destination, request, deadline)
+            if response.status in REDIRECTS and (
+                request.body is None or response.status in REDIRECTS_KEEPING_BODY
+            ):
                 current = _next(destination, response, hop, max_redirects)
                 continue
             _check_status(destination, response)
@@ -113,24 +173,20 @@ def get(
     raise AssertionError("unreachable: the last hop returns or raises")
 
 
-def _connection(destination, addresses, deadline, context) -> "_Connection":
-    if destination.scheme == "https":
-        return _TLSConnection(destination, addresses, deadline, context)
-    return _Connection(destination, addresses, deadline)
-
-
-def _request(connection, destination, accept, headers, deadline) -> http.client.HTTPResponse:
-    """Send the GET and read the status line and headers."""
+def _request(connection, destination, request: _Request, deadline) -> http.client.HTTPResponse:
+    """Send the request and read the status line and headers."""
     try:
-        connection.putrequest("GET", destination.target, skip_accept_encoding=True)
+        connection.putrequest(request.method, destination.target, skip_accept_encoding=True)
         # Bytes as sent: the byte limit is on what is read, never on a decompressed size.
         connection.putheader("Accept-Encoding", "identity")
-        connection.putheader("Accept", ", ".join(accept) if accept else "*/*")
-        connection.putheader("User-Agent", USER_AGENT)
+        connection.putheader("Accept", ", ".join(request.accept) if request.accept else "*/*")
+        connection.putheader("User-Agent", request.user_agent)
         connection.putheader("Connection", "close")
-        for name, value in (headers or {}).items():
+        if request.body is not None:
+            connection.putheader("Content-Length", str(len(request.body)))
+        for name, value in request.headers.items():
             connection.putheader(name, value)
-        connection.endheaders()
+        connection.endheaders(request.body)
         return connection.getresponse()
     except Exception as exc:
         raise _failure(exc, destination, deadline) from None
@@ -172,6 +228,8 @@ def _check_status(destination: Destination, response) -> None:
 
 
 def _media_type(destination, response, accept) -> tuple[str, str | None]:
+    if response.getheader("Content-Type") is None and accept is None:
+        return "", None  # any type is read, and this one is none (a 204, a bare 200)
     if response.getheader("Content-Type") is None:
         raise WrongType("the answer has no Content-Type", f"from {destination.url!r}")
     content_type = response.headers.get_content_type()
@@ -233,19 +291,10 @@ def _failure(exc: Exception, destination: Destination, deadline: float) -> Excep
     ):
         return TooBig("the answer's headers are too long or too many", where)
     if isinstance(exc, http.client.RemoteDisconnected | http.client.IncompleteRead | OSError):
-        return NetworkError(_os_words(exc, "the connection broke off"), where)
+        return NetworkError(os_words(exc, "the connection broke off"), where)
     if isinstance(exc, http.client.HTTPException | ValueError):
         return BadResponse("the answer is not HTTP as it should be", where)
     raise exc  # a bug here, not something a server did
-
-
-def _os_words(exc: Exception, fallback: str) -> str:
-    """An OSError in the system's words (never its message, which may hold an address)."""
-    if isinstance(exc, ssl.SSLError) and exc.reason:
-        return f"TLS failed: {exc.reason}"
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{fallback}: {exc.strerror}"
-    return fallback
 
 
 def _phrase(code: int) -> str:
@@ -254,122 +303,3 @@ def _phrase(code: int) -> str:
         return HTTPStatus(code).phrase
     except ValueError:
         return ""
-
-
-class _DeadlineSocket:
-    """A connected socket whose every operation gets the time left until the
-    deadline as its timeout (what http.client uses of a socket: sendall,
-    makefile("rb") for reading, close)."""
-
-    def __init__(self, sock: socket.socket, deadline: float):
-        self._sock = sock
-        self._deadline = deadline
-
-    def _arm(self) -> None:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("deadline")
-        self._sock.settimeout(left)
-
-    def sendall(self, data) -> None:
-        self._arm()
-        self._sock.sendall(data)
-
-    def recv_into(self, buffer, nbytes: int = 0) -> int:
-        self._arm()
-        return self._sock.recv_into(buffer, nbytes)
-
-    def makefile(self, mode: str = "rb", *args, **kwargs) -> io.BufferedReader:
-        return io.BufferedReader(_Reader(self))
-
-    def close(self) -> None:
-        # http.client closes its connection's socket as soon as an answer that
-        # ends with the connection starts, and goes on reading through makefile's
-        # reader: the socket itself is closed with the connection (_Connection.release).
-        pass
-
-
-class _Reader(io.RawIOBase):
-    def __init__(self, sock: _DeadlineSocket):
-        self._sock = sock
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        return self._sock.recv_into(buffer)
-
-
-class _Connection(http.client.HTTPConnection):
-    """An HTTP connection to the host `destination` names (Host header), made to
-    one of its checked `addresses`, tried in order within the deadline."""
-
-    def __init__(self, destination: Destination, addresses: list[IPAddress], deadline: float):
-        super().__init__(destination.host, destination.port)
-        self.destination = destination
-        self.addresses = addresses
-        self.deadline = deadline
-        self._socket: socket.socket | None = None
-
-    def connect(self) -> None:
-        self._socket = self._secure(self._dial())
-        self.sock = _DeadlineSocket(self._socket, self.deadline)
-
-    def release(self) -> None:
-        """Close the connection and its socket (`close()` leaves the socket to the
-        answer being read: http.client calls it when the answer starts)."""
-        self.close()
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
-
-    def _dial(self) -> socket.socket:
-        failure: OSError | None = None
-        for address in self.addresses:
-            left = self.deadline - time.monotonic()
-            if left <= 0:
-                break
-            family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            try:
-                sock.settimeout(left)
-                sock.connect((str(address), self.port))
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                return sock
-            except TimeoutError:
-                sock.close()
-                raise
-            except OSError as exc:
-                sock.close()
-                failure = exc
-        if failure is None:
-            raise TimeoutError("deadline")
-        raise NetworkError(
-            _os_words(failure, "no connection"),
-            f"connecting to {self.destination.host} at {self.addresses}: {failure}",
-        )
-
-    def _secure(self, sock: socket.socket) -> socket.socket:
-        return sock
-
-
-class _TLSConnection(_Connection):
-    """The same over TLS: SNI and certificate verification against the host name."""
-
-    default_port = 443
-
-    def __init__(self, destination, addresses, deadline, context: ssl.SSLContext):
-        super().__init__(destination, addresses, deadline)
-        self.context = context
-
-    def _secure(self, sock: socket.socket) -> socket.socket:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            sock.close()
-            raise TimeoutError("deadline")
-        sock.settimeout(left)  # the handshake as a whole (CPython's ssl counts it so)
-        try:
-            return self.context.wrap_socket(sock, server_hostname=self.destination.host)
-        except BaseException:
-            sock.close()
-            raise

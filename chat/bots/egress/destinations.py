@@ -207,6 +207,23 @@ def resolve(
     return [connectable(address) for address in addresses]
 
 
+def check_static(url: str, allow: Allowance = ()) -> Destination:
+    """What can be checked of `url` without looking a name up: read strictly
+    (parse), and an IP literal's address checked as a connection would check
+    it (with `allow`, EGRESS_ALLOW). Refused otherwise. A name is left for the
+    request itself to resolve and check: asked now, it could resolve
+    elsewhere by then, and the answer would tell whoever asks which private
+    names exist."""
+    destination = parse(url)
+    if destination.address is not None:
+        resolve(destination, allow, _never_asked, deadline=time.monotonic())
+    return destination
+
+
+def _never_asked(*args) -> list:
+    raise AssertionError("an IP literal is not looked up")
+
+
 def _lookup(destination: Destination, resolver: Resolver, deadline: float) -> list[IPAddress]:
     """The name's addresses (each once), from one call of the resolver, within the
     deadline: the call runs in a helper thread, as getaddrinfo takes no timeout."""
