@@ -64,7 +64,7 @@ export class ThreadFollow {
 
   show() {
     const following = this.following;
-    this.button.hidden = this.section.dataset.member === "false";
+    this.button.hidden = this.section.dataset.member === "false" || this.thread === null;
     this.button.setAttribute("aria-pressed", String(following));
     this.button.textContent = following ? "Following" : "Follow";
     this.button.title = following ? "Stop following this thread" : "Follow this thread";

@@ -185,6 +185,7 @@ export class ThreadPanel {
     this.list.replaceChildren();
     this.scrollback.reset();
     this.box.switchTo(seq);
+    this.composer.reopen("no-thread");
     this.follow.showFor(seq, null);
     this.panel.hidden = false;
     this.layout.classList.add("thread-open");
@@ -194,8 +195,8 @@ export class ThreadPanel {
     else if (matchMedia(COVERS_ROOM).matches) this.panel.focus();
     try {
       data ??= await this.fetchThread(seq, { limit: PAGE });
-    } catch {
-      if (this.thread === seq) this.list.replaceChildren(el("li", "notice", "This thread could not be loaded."));
+    } catch (error) {
+      if (this.thread === seq) this.unavailable(error.message === "404");
       return;
     }
     if (this.thread !== seq) return; // another one was opened meanwhile
@@ -217,6 +218,15 @@ export class ThreadPanel {
     this.scrollback.start();
     this.markRead();
     if (at !== null) await this.showAt(at);
+  }
+
+  // No such thread (?thread= of a deleted or made-up seq), or no answer: said in
+  // the panel, with neither a box nor a Follow button to use.
+  unavailable(missing) {
+    const why = missing ? "There is no such thread in this room." : "This thread could not be loaded.";
+    this.list.replaceChildren(el("li", "notice", why));
+    this.follow.showFor(null, null);
+    this.composer.close(missing ? "There is no thread here to reply to." : why, null, "no-thread");
   }
 
   // A permalink's seq that the main flow has not got: if it is a reply, its

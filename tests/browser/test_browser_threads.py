@@ -714,6 +714,26 @@ def test_a_permalink_to_an_event_still_shows_the_next_message(server, db, people
     expect(eren.locator("#thread-panel")).to_be_hidden()
 
 
+def test_an_address_of_no_thread_says_so_with_nothing_to_use(server, db, people, pages):
+    """?thread=<a seq no message has>: the panel says there is no such thread; its
+    box and Follow are not there to use. Opening a real thread then works."""
+    general = room_row(db)
+    actions.join_room(db, general.id, people["eren"].id)
+    root = send_as(db, people["eren"], "a real root")
+    eren = pages(**DESKTOP)
+    log_in(eren, server, "eren")
+    eren.goto(f"{server.url}/rooms/general?thread=99999")
+    eren.wait_for_selector("#status:has-text('live')")
+    expect(eren.locator("#thread-messages")).to_have_text("There is no such thread in this room.")
+    expect(eren.locator("#thread-content")).to_be_disabled()
+    expect(eren.locator("#thread-also")).to_be_disabled()
+    expect(eren.locator("#thread-follow")).to_be_hidden()
+    eren.locator(f"#m{root} button", has_text="Reply").click()
+    expect(eren.locator("#thread-content")).to_be_enabled()
+    expect(eren.locator("#thread-follow")).to_be_visible()
+    expect(eren.locator("#thread-messages")).not_to_contain_text("no such thread")
+
+
 def drop_room_removed(page):
     """Keep `room_removed` frames from the page: it still thinks its reader a member."""
 
