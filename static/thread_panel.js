@@ -292,7 +292,7 @@ export class ThreadPanel {
     if (li.classList.contains("deleted")) li.querySelector(".content").textContent = "original message deleted";
     // A line under the root: the first reply starts a group of its own.
     this.list.prepend(li, el("li", "notice thread-replies", "Replies"));
-    this.view.groups.settle(li);
+    this.view.groups.settleAround(li); // the first reply's day line goes if the root's says it
   }
 
   showReply(frame) {

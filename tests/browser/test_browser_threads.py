@@ -734,6 +734,24 @@ def test_an_address_of_no_thread_says_so_with_nothing_to_use(server, db, people,
     expect(eren.locator("#thread-messages")).not_to_contain_text("no such thread")
 
 
+def test_a_thread_of_one_day_has_one_day_line(server, db, people, pages):
+    """The root, shown on top once every reply is in, takes the day line; its
+    first reply on the same day does not repeat it."""
+    general = room_row(db)
+    actions.join_room(db, general.id, people["eren"].id)
+    root = send_as(db, people["eren"], "the root")
+    for text in ("first reply", "second reply"):
+        reply_by_api(server, db, people["eren"], root, text)
+    eren = pages(**DESKTOP)
+    log_in(eren, server, "eren")
+    eren.goto(f"{server.url}/rooms/general?thread={root}")
+    expect(eren.locator("#thread-messages li.thread-root")).to_have_count(1)
+    reply_by_api(server, db, people["eren"], root, "third reply")  # live, into the open panel
+    expect(eren.locator("#thread-messages li", has_text="third reply")).to_have_count(1)
+    expect(eren.locator("#thread-messages li.day")).to_have_count(1)
+    expect(eren.locator("#thread-messages li.day")).to_have_text("Today")
+
+
 def drop_room_removed(page):
     """Keep `room_removed` frames from the page: it still thinks its reader a member."""
 
