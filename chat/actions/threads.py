@@ -119,9 +119,25 @@ SQL_FOLLOW_REMENTIONED = """
     ON CONFLICT (user_id, room_id, root_seq) DO UPDATE SET following = true
 """
 # A reply deleted: its thread counts one fewer (its root stays a root).
+# A reply deleted: one fewer, and the summary's faces and "last reply" time are
+# the remaining replies' (read through messages_thread; a deletion is rare).
+# last_reply_seq stays: it marks the thread's latest change, which readers'
+# catch-ups compare event seqs with.
 SQL_UNCOUNT_REPLY = """
-    UPDATE threads SET reply_count = greatest(reply_count - 1, 0)
-    WHERE room_id = %s AND root_seq = %s
+    UPDATE threads t
+    SET reply_count = greatest(t.reply_count - 1, 0),
+        last_reply_at = coalesce(r.last_at, t.last_reply_at),
+        repliers = coalesce(r.ids, '{}')
+    FROM (
+        SELECT max(last_at) AS last_at, (array_agg(user_id ORDER BY last DESC))[1:%(faces)s] AS ids
+        FROM (
+            SELECT user_id, max(seq) AS last, max(created_at) AS last_at FROM messages
+            WHERE room_id = %(room_id)s AND thread_seq = %(root)s
+              AND kind IN ('chat', 'action') AND deleted_at IS NULL
+            GROUP BY user_id
+        ) latest
+    ) r
+    WHERE t.room_id = %(room_id)s AND t.root_seq = %(root)s
 """
 # Following by hand: from the thread's last reply on (what the person is
 # looking at); unfollowing keeps the row, so the root's author stays unfollowed.
@@ -250,10 +266,11 @@ def tell_followers(conn: Connection, cursor: Cursor) -> None:
 
 
 def uncount_reply(conn: Connection, room_id: int, root: int) -> None:
-    """A reply of thread `root` was deleted: one fewer, and its followers hear
+    """A reply of thread `root` was deleted (its row marked already): one fewer,
+    the summary's faces and time the remaining replies', and its followers hear
     their counts without it (`thread_updated`: it may have been unread, or
     mentioned them). Inside the deleting transaction (under the room's lock)."""
-    conn.execute(SQL_UNCOUNT_REPLY, (room_id, root))
+    conn.execute(SQL_UNCOUNT_REPLY, {"room_id": room_id, "root": root, "faces": THREAD_FACES})
     tell_followers(conn, threads.query_follower_states(conn, [(room_id, root)]))
 
 

@@ -204,6 +204,28 @@ def test_an_edit_or_delete_of_a_reply_tells_the_followers_their_new_counts(
     assert threads.thread_state(db, eren.id, room.id, root).unread == 0
 
 
+def test_deleting_replies_leaves_the_summary_of_those_that_remain(db, people):
+    """The faces and the "last reply" time under a root are the remaining
+    replies'; the count goes to 0 when none is left."""
+    eren, mikasa, levi = people
+    root = send_as(db, eren, "plan?")
+    first = reply(db, mikasa, "one", root)
+    last = reply(db, levi, "two", root)
+    summary = "SELECT reply_count, repliers, last_reply_at FROM threads WHERE root_seq = %s"
+    before = db.execute(summary, (root,)).fetchone()
+    assert before["repliers"] == [levi.id, mikasa.id]
+
+    actions.delete_message(db, room_row(db), levi, last)
+    after = db.execute(summary, (root,)).fetchone()
+    first_at = db.execute("SELECT created_at FROM messages WHERE seq = %s", (first,)).fetchone()
+    assert (after["reply_count"], after["repliers"]) == (1, [mikasa.id])
+    assert after["last_reply_at"] == first_at["created_at"]
+
+    actions.delete_message(db, room_row(db), mikasa, first)
+    none_left = db.execute(summary, (root,)).fetchone()
+    assert (none_left["reply_count"], none_left["repliers"]) == (0, [])
+
+
 def test_the_batch_writer_places_replies_of_one_batch_in_order(db, database_url, app, people):
     eren, mikasa, levi = people
     root = send_as(db, eren, "plan?")

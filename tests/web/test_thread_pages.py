@@ -322,6 +322,15 @@ def test_the_threads_view_lists_followed_threads_unread_first(app, db, members, 
     assert 'href="/threads"' in html  # in the header's nav
 
 
+def test_a_followed_thread_whose_replies_were_all_deleted_says_so(app, db, members, eren, mikasa):
+    root = send_as(db, eren, "anyone?")
+    only = reply(db, mikasa, root, "me")
+    actions.delete_message(db, room_row(db), mikasa, only)
+    html = logged_in(app).get("/threads").text
+    line = html[html.index(f"?thread={root}") :].split("</li>")[0]
+    assert "its replies were deleted" in line and "0 replies" not in line
+
+
 def test_the_threads_view_says_when_there_are_none(app, members):
     html = logged_in(app).get("/threads").text
     assert "No threads yet" in html
