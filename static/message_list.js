@@ -40,7 +40,7 @@ export class MessageList {
     this.groups = new MessageGroups(list, (username) => this.nameOf(username));
     this.events = null; // the page's MessageEvents, which draws with fillContent: set once made
     // What a message adds for threads (static/thread_marks.js: quote, replies
-    // summary, "replied to a thread"): set by the page, or none.
+    // summary, "replied in a thread"): set by the page, or none.
     this.threadMarks = null;
   }
 

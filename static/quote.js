@@ -19,8 +19,9 @@ const SNIPPET_CHARS = 80;
 export class QuoteChip {
   // form: the room's form#send; list: #messages (its "Quote" buttons);
   // nameOf(username): the name shown; focus(): back to the message box; id: the chip's.
-  constructor({ form, list, nameOf, focus, id = "quote-chip" }) {
-    Object.assign(this, { form, nameOf, focus });
+  // In a thread the message is a reply already: the chip says "Quoting".
+  constructor({ form, list, nameOf, focus, id = "quote-chip", verb = "Replying to" }) {
+    Object.assign(this, { form, nameOf, focus, verb });
     this.seq = null;
     this.chip = el("div", "quote-chip");
     this.chip.id = id;
@@ -52,7 +53,7 @@ export class QuoteChip {
     const source = li.dataset.source ?? li.querySelector(".content")?.textContent ?? "";
     const flat = source.replace(/\s+/g, " ").trim();
     const snippet = flat.length > SNIPPET_CHARS ? `${flat.slice(0, SNIPPET_CHARS)}…` : flat;
-    this.text.textContent = `Replying to @${li.dataset.user}: ${snippet}`;
+    this.text.textContent = `${this.verb} @${li.dataset.user}: ${snippet}`;
     this.text.title = this.nameOf(li.dataset.user);
     this.chip.hidden = false;
     this.focus();

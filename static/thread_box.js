@@ -65,7 +65,7 @@ export class ThreadBox {
     this.also = form.querySelector("#thread-also");
     this.quiet = false; // a chip put back from a draft does not take the focus
     this.quoteChip = new QuoteChip({
-      form, list, nameOf, id: "thread-quote-chip", focus: () => this.quiet || this.composer.focus(),
+      form, list, nameOf, id: "thread-quote-chip", verb: "Quoting", focus: () => this.quiet || this.composer.focus(),
     });
     this.quoted = null; // the chip's message, as quotedOf gives it
     this.key = threadDraftsKey(me, room);

@@ -7,7 +7,7 @@
 //     (`requote`, wired by static/room_threads.js), as a reload would show it;
 //   - in the room's main flow, a root's replies summary ("3 replies · last reply
 //     5 min ago" with the repliers' faces), a button that opens the thread;
-//   - a reply also sent to the room: a "replied to a thread" link that opens it,
+//   - a reply also sent to the room: a "replied in a thread" link that opens it,
 //     and beside it the root's author and the start of its text
 //     (static/thread_roots.js).
 //
@@ -25,7 +25,7 @@
 //   li.message button.thread-summary[data-thread]  .thread-faces (span.avatar each),
 //                                    .thread-count "N replies", .thread-last "last reply …"
 //   li.message .thread-ref           a reply also in the room: a.thread-link[data-thread]
-//                                    "replied to a thread", then a.thread-snippet[data-thread]
+//                                    "replied in a thread", then a.thread-snippet[data-thread]
 //                                    (static/thread_roots.js), both opening the thread
 import { avatar } from "./avatar.js";
 import { el } from "./dom.js";
@@ -57,7 +57,7 @@ export function ago(ts, now = Date.now()) {
 export class ThreadMarks {
   // roomUrl: the live room's path (the quote's link); nameOf(username): the name
   // shown; summaries: whether roots show their replies (the main flow), in `list`;
-  // roots: the snippets of roots beside "replied to a thread" (static/thread_roots.js).
+  // roots: the snippets of roots beside "replied in a thread" (static/thread_roots.js).
   constructor({ roomUrl, nameOf, list = null, summaries = false, roots = null }) {
     Object.assign(this, { roomUrl, nameOf, list, summaries, roots });
     this.threads = new Map(); // root seq -> { count, lastSeq, lastTs, users }
@@ -68,7 +68,7 @@ export class ThreadMarks {
   decorate(li, frame) {
     if (frame.quote) li.querySelector(":scope > .content").before(this.quoteBlock(frame.quote));
     if (this.summaries && frame.thread && frame.also_in_room) {
-      const link = el("a", "thread-link", "replied to a thread");
+      const link = el("a", "thread-link", "replied in a thread");
       link.href = `${this.roomUrl}?thread=${frame.thread}`;
       link.dataset.thread = String(frame.thread);
       // One piece: in a group's later message (.meta is display: contents) they stay together.

@@ -125,7 +125,7 @@ export class ThreadPanel {
     this.sends.restore(); // this tab's replies not stored yet, from its last page
   }
 
-  // "Reply in thread", a root's summary, a "replied to a thread" link in `list`.
+  // "Reply in thread", a root's summary, a "replied in a thread" link in `list`.
   openFrom(list) {
     list.addEventListener("click", (event) => {
       const opener = event.target.closest("button.reply, button.thread-summary, a.thread-link");

@@ -1,4 +1,4 @@
-// The roots named beside "replied to a thread" (issue 18, docs/protocol.md
+// The roots named beside "replied in a thread" (issue 18, docs/protocol.md
 // "Threads and replies"): a reply also sent to the room shows, in the room's
 // main flow, its root's author and the start of its text, as text (Markdown
 // source, never HTML), linked to the thread, as the history pages do

@@ -8,7 +8,7 @@ Chromium against the real gunicorn and PostgreSQL, found by a new user:
 - a deleted thread root says "original message deleted" live, after a reload and on
   the pages, a deleted message without replies "message deleted";
 - a reply also sent to the room names its root (author and start, as text) beside
-  "replied to a thread", a link that opens the thread; a root not loaded is asked
+  "replied in a thread", a link that opens the thread; a root not loaded is asked
   once; the history page names it too;
 - the replies summary and those links fit a phone, with 24px tap targets;
 - the header's Threads link has the sidebar's unread badge and says it in its name.
@@ -183,7 +183,7 @@ def test_a_reply_also_in_the_room_names_its_root(server, db, people, pages, load
     snippet = page.locator(f"#m{first} a.thread-snippet[data-thread='{root}']")
     expect(snippet).to_have_text(f"eren: {SNIPPET}")  # as text: the tags show, nothing bold
     expect(snippet.locator("b, strong")).to_have_count(0)
-    expect(page.locator(f"#m{first} a.thread-link")).to_have_text("replied to a thread")
+    expect(page.locator(f"#m{first} a.thread-link")).to_have_text("replied in a thread")
 
     # Another reply of it, live: the root is known, not asked again.
     second = send_in(db, mikasa, "and the notes", thread=root, also_in_room=True)

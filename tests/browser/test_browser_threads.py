@@ -196,7 +196,7 @@ def test_also_send_to_the_room_shows_the_reply_in_both(server, people, pages):
     for page in (eren, mikasa):
         in_room = message(page, "noon works for everyone")
         expect(in_room).to_have_count(1)
-        expect(in_room.locator("a.thread-link")).to_have_text("replied to a thread")
+        expect(in_room.locator("a.thread-link")).to_have_text("replied in a thread")
     expect(stored(mikasa, "lunch at noon?").locator(".thread-count")).to_have_text("1 reply")
 
     # Its link opens the thread for mikasa.
@@ -335,7 +335,7 @@ def test_quote_inside_a_thread(server, people, pages):
 
     quote_in_thread(mikasa, quoted)
     chip = mikasa.locator("#thread-quote-chip")
-    expect(chip).to_have_text("Replying to @eren: at the **gate**×")
+    expect(chip).to_have_text("Quoting @eren: at the **gate**×")
     expect(mikasa.locator("#thread-content")).to_be_focused()
     expect(mikasa.locator("#quote-chip")).to_be_hidden()
     reply(mikasa, "which gate?")
@@ -621,7 +621,7 @@ def test_each_thread_keeps_its_own_draft(server, people, pages):
     def shows(text, quoted, ticked):
         expect(box).to_have_value(text)
         if quoted:
-            expect(chip).to_have_text("Replying to @eren: an answer×")
+            expect(chip).to_have_text("Quoting @eren: an answer×")
         else:
             expect(chip).to_be_hidden()
         expect(also).to_be_checked(checked=ticked)
@@ -867,7 +867,7 @@ def test_a_refused_reply_comes_back_with_its_quote_and_a_deleted_quote_says_so(
     mikasa.press("#thread-content", "Enter")
     expect(mikasa.locator("#thread-note")).to_contain_text("a bot answers in the room")
     expect(mikasa.locator("#thread-content")).to_have_value("/stock=AAPL.US")
-    expect(mikasa.locator("#thread-quote-chip")).to_have_text("Replying to @eren: north, I think×")
+    expect(mikasa.locator("#thread-quote-chip")).to_have_text("Quoting @eren: north, I think×")
     expect(mikasa.locator("#thread-also")).to_be_checked()
     expect(theirs.locator("li.message.pending")).to_have_count(0)
 
