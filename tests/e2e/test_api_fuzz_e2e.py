@@ -14,20 +14,26 @@ allows must succeed). The API refuses schema-valid requests for reasons a
 schema cannot say, on purpose and documented (a taken room name, an unknown
 slash command, a `thread` that is no message of the room: 400 with a code);
 every such answer is still checked against its documented status and body.
+Nor are query parameters the description does not name generated as invalid
+input: they are ignored, as on the web (a cache-buster `?_=1` must not break
+a call), and the description does not forbid them.
 
 The fuzzer is a real person (eren, a Bearer token) in a few rooms with
 messages, a thread, a quote, a reaction and files, made through the API
-before the run; half of the generated requests have their room names, seqs,
-usernames, file and token ids drawn from what exists, so the operations find
-something and reach their logic instead of 404. Nothing is excluded:
+before the run; half of the property-based requests have their room names,
+seqs, usernames, file and token ids drawn from what exists, so the operations
+find something and reach their logic instead of a 404. No operation is
+excluded; the two kinds that could lock the fuzzer out are undone as they
+happen:
 
-- DELETE /api/tokens/{id} may revoke the token the fuzzer sends. Its token
-  comes from an auth provider that makes a new one (as `flask create-token`
-  does) whenever the last is gone, so the next request is authenticated again.
+- DELETE /api/tokens/{id} may revoke the very token the fuzzer sends. The
+  token comes from an auth provider (schemathesis's `schema.auth()`), and after
+  each such request a revoked one is replaced by a new token made as `flask
+  create-token` makes it, so the next request is authenticated again.
 - Leaving a room, removing yourself and archiving a room would leave the
-  fuzzer with nothing to find: after every request, the fuzzer is made a member
-  of the seeded rooms again and they are unarchived (renames keep the old name
-  working, so nothing is needed for those).
+  fuzzer with nothing to find: after each request of those operations it is
+  made a member of the seeded rooms again and they are unarchived (a rename
+  keeps the old name working, so nothing is needed for that).
 
 Rate limiting is off for this server (RATE_LIMIT_PER_SEC=0): thousands of
 writes in seconds are the point here, and the limits have their own tests.
@@ -47,6 +53,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -56,7 +63,7 @@ from chat import actions
 from chat.domain.entities import Room, User
 
 from ..conftest import make_token, make_user
-from ..servers import http
+from ..servers import Gunicorn, http
 
 pytestmark = pytest.mark.e2e
 
@@ -104,8 +111,8 @@ class World:
     users: tuple[str, ...] = ("eren", "mikasa", "armin")
     messages: list[int] = field(default_factory=list)
     last_seq: int = 0
-    server: object = None
-    session: object = field(default_factory=http)
+    server: Gunicorn | None = None
+    session: requests.Session = field(default_factory=http)
 
     def after(self, case) -> None:
         """Undo what the request may have taken from the fuzzer: its token
@@ -255,9 +262,10 @@ def steer(world: World):
 @pytest.fixture
 def api_schema(api_world, request):
     request.node._nodeid = request.node.nodeid  # for schemathesis 4.32.5 under pytest 9
-    raw = http().get(api_world.server.url + "/api/openapi.json", timeout=10).json()
+    raw = api_world.session.get(api_world.server.url + "/api/openapi.json", timeout=10).json()
     schema = schemathesis.openapi.from_dict(raw)
     schema.config.update(base_url=api_world.server.url)
+    schema.config.generation.update(allow_extra_parameters=False)
 
     class LiveToken:
         """The fuzzer's token, whatever it revoked (schemathesis's AuthProvider)."""
