@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint fmt migrate clean-db autobahn audit bench bench-full fuzz settings-table
+.PHONY: run test lint fmt migrate clean-db autobahn audit bench bench-full fuzz api-fuzz settings-table
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -39,6 +39,12 @@ test: $(VENV)/.installed node_modules/.installed
 fuzz: $(VENV)/.installed
 	HYPOTHESIS_PROFILE=long $(BIN)/pytest -q -p no:cacheprovider \
 		tests/web/test_inputs_fuzz.py tests/e2e/test_inputs_fuzz_e2e.py
+
+# The JSON API fuzzed by schemathesis against a real gunicorn, with many more
+# examples per operation than `make test` tries (a fresh random seed each run;
+# a failure prints the request that found it as a curl command).
+api-fuzz: $(VENV)/.installed
+	HYPOTHESIS_PROFILE=long $(BIN)/pytest -q -p no:cacheprovider tests/e2e/test_api_fuzz_e2e.py
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -270,6 +270,15 @@ def _json_body(example: str) -> dict:
     return body
 
 
+def _optional_json_body(example: str) -> dict:
+    """An optional body: {} when there is none, else a JSON object (400 for
+    anything else: a body that does not parse may have carried the client_id
+    that makes a resend safe, so it is refused, never ignored)."""
+    if not request.get_data():
+        return {}
+    return _json_body(example)
+
+
 def _event_answer(room: Room, client_id: str | None, write) -> tuple:
     """Run one event action in the Room; its outcome as JSON (a refusal: errors.refused)."""
     with worker.connection() as conn:
@@ -315,8 +324,8 @@ def delete_message(name: str, seq: int):
     """Delete a message: your own, or any in a room you own. Optional body {"client_id"}."""
     room = room_or_404(name)
     seq = _target_seq(seq)
-    body = request.get_json(silent=True)
-    client_id = validate_client_id(body.get("client_id") if isinstance(body, dict) else None)
+    body = _optional_json_body('{"client_id": "..."} (or no body)')
+    client_id = validate_client_id(body.get("client_id"))
     user = current_user.entity
     return _event_answer(
         room, client_id, lambda conn: actions.delete_message(conn, room, user, seq, client_id)
@@ -348,8 +357,8 @@ def remove_preview(name: str, seq: int):
     {"client_id"}."""
     room = room_or_404(name)
     seq = _target_seq(seq)
-    body = request.get_json(silent=True)
-    client_id = validate_client_id(body.get("client_id") if isinstance(body, dict) else None)
+    body = _optional_json_body('{"client_id": "..."} (or no body)')
+    client_id = validate_client_id(body.get("client_id"))
     user = current_user.entity
     return _event_answer(
         room, client_id, lambda conn: actions.remove_preview(conn, room, user, seq, client_id)
