@@ -21,6 +21,7 @@ from chat.actions.accounts import disable_user, hash_token, set_display_name
 from chat.actions.rooms import add_member, take_out
 from chat.domain.entities import IncomingWebhook, Room, User
 from chat.domain.errors import ChatError
+from chat.storage import queries
 
 # Enough for every tool a team points at one room; the cap keeps a runaway
 # script from filling the room's member list with bots.
@@ -44,14 +45,16 @@ SQL_INSERT_INCOMING = """
 """
 # The webhook of a secret, its room and its bot, found and its use noted in one
 # statement (the room's row as queries reads rooms).
-SQL_USE_INCOMING = """
-    UPDATE incoming_webhooks w SET last_used_at = now()
-    FROM users b, rooms r
-    WHERE w.token_hash = %s AND b.id = w.user_id AND r.id = w.room_id
-    RETURNING w.id AS webhook_id, b.id AS user_id, b.username, b.display_name,
-              r.id, r.name, r.is_private, r.is_direct, r.created_by, r.last_seq, r.topic,
-              r.archived_at
+# The webhook of a secret, its room and its bot (the room's row as queries
+# reads rooms).
+SQL_INCOMING_BY_TOKEN = """
+    SELECT w.id AS webhook_id, b.id AS user_id, b.username, b.display_name,
+           r.id, r.name, r.is_private, r.is_direct, r.created_by, r.last_seq, r.topic,
+           r.archived_at
+    FROM incoming_webhooks w JOIN users b ON b.id = w.user_id JOIN rooms r ON r.id = w.room_id
+    WHERE w.token_hash = %s
 """
+SQL_NOTE_INCOMING_USE = "UPDATE incoming_webhooks SET last_used_at = now() WHERE id = %s"
 SQL_DELETE_INCOMING = """
     DELETE FROM incoming_webhooks w USING users b
     WHERE w.id = %s AND w.room_id = %s AND b.id = w.user_id
@@ -81,13 +84,15 @@ class IncomingUse:
 
 def create_incoming(conn: Connection, room: Room, creator: User, name: str) -> NewIncoming:
     """Make an incoming webhook for the room, named `name` (already valid:
-    validate.validate_webhook_name), its bot added to the room by `creator`.
-    ChatError('forbidden') for a direct room, an archived one or a creator who
+    validate.validate_webhook_name; not a person's name), its bot added to the
+    room by `creator`. ChatError('bad_request') for a person's username or
+    display name, ('forbidden') for a direct room, an archived one or a creator who
     is not a member; ('too_many_webhooks') past MAX_INCOMING_PER_ROOM."""
     if room.is_direct:
         raise ChatError("forbidden", "a direct conversation has exactly two people: no webhooks")
     token = "hook_" + secrets.token_urlsafe(32)
     with conn.transaction():
+        _not_a_persons(conn, name, "name")
         if conn.execute(SQL_COUNT_INCOMING, (room.id,)).fetchone()["n"] >= MAX_INCOMING_PER_ROOM:
             raise ChatError(
                 "too_many_webhooks",
@@ -117,20 +122,36 @@ def _new_bot(conn: Connection, name: str) -> User:
 
 
 def use_incoming(conn: Connection, token: str) -> IncomingUse | None:
-    """The webhook whose secret is `token`, its use noted (last_used_at); None
-    for a secret that is not (or no longer) one."""
-    row = conn.execute(SQL_USE_INCOMING, (hash_token(token),)).fetchone()
+    """The webhook whose secret is `token`; None for a secret that is not (or
+    no longer) one. Its use is noted once it has posted (note_incoming_use)."""
+    row = conn.execute(SQL_INCOMING_BY_TOKEN, (hash_token(token),)).fetchone()
     if row is None:
         return None
     bot = User(row["user_id"], row["username"])
     return IncomingUse(row["webhook_id"], Room.from_row(row), bot, row["display_name"])
 
 
+def note_incoming_use(conn: Connection, use: IncomingUse) -> None:
+    """The webhook posted: its last_used_at is now."""
+    conn.execute(SQL_NOTE_INCOMING_USE, (use.webhook_id,))
+
+
 def rename_incoming_bot(conn: Connection, use: IncomingUse, display_name: str) -> None:
     """Show the webhook's bot as `display_name` (a body's `username`, already
-    valid) from now on: its messages, past ones too, show under its current name."""
+    valid) from now on: its messages, past ones too, show under its current name.
+    ChatError('bad_request') for a person's username or display name: a bot
+    must not pass for someone."""
     if display_name != use.display_name:
+        _not_a_persons(conn, display_name, "username")
         set_display_name(conn, use.bot.id, display_name)
+
+
+def _not_a_persons(conn: Connection, name: str, field: str) -> None:
+    person = queries.person_named(conn, name)
+    if person is not None:
+        raise ChatError(
+            "bad_request", f"{field}: {name!r} is {person}'s name; a webhook's bot needs its own"
+        )
 
 
 def revoke_incoming(conn: Connection, room: Room, actor: User, webhook_id: int) -> str:

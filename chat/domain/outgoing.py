@@ -99,7 +99,8 @@ def validate_url(value: object) -> str:
 def validate_trigger_words(value: object) -> tuple[str, ...]:
     """Trigger words as stored: a list of words, or one string of words separated
     by commas or spaces (a form's field); each 1 to TRIGGER_WORD_MAX characters
-    without white space, NFC, at most TRIGGER_WORDS_MAX of them, repeats (by
+    without white space, not starting with "/" (a slash command is never
+    stored), NFC, at most TRIGGER_WORDS_MAX of them as given, repeats (by
     case-folding) dropped, in the order given. None or "" is no trigger words.
     Raises ChatError('bad_request') otherwise."""
     if value is None:
@@ -108,6 +109,8 @@ def validate_trigger_words(value: object) -> tuple[str, ...]:
         value = value.replace(",", " ").split()
     if not isinstance(value, list) or not all(isinstance(word, str) for word in value):
         raise ChatError("bad_request", "trigger_words: a list of words")
+    if len(value) > TRIGGER_WORDS_MAX:  # as given: repeats count too
+        raise ChatError("bad_request", f"trigger_words: at most {TRIGGER_WORDS_MAX}")
     words: dict[str, str] = {}
     for raw in value:
         word = unicodedata.normalize("NFC", raw)
@@ -115,6 +118,11 @@ def validate_trigger_words(value: object) -> tuple[str, ...]:
             raise ChatError(
                 "bad_request",
                 f"trigger_words: each is one word of 1 to {TRIGGER_WORD_MAX} characters",
+            )
+        if word.startswith("/"):
+            raise ChatError(
+                "bad_request",
+                f"trigger_words: {word} is a slash command: it is never sent as a message",
             )
         reason = unstorable(word) or (
             "control characters" if any(unicodedata.category(c) == "Cc" for c in word) else None

@@ -25,9 +25,12 @@ import re
 
 from chat.domain.errors import ChatError
 
-# <https://example.com|label>, <mailto:a@b>, <!here>, <@U123|name>, <#C123|room>:
-# Slack's angle-bracket escapes. A label runs to the closing bracket.
-_ESCAPE = re.compile(r"<([^<>|\n]*)(?:\|([^<>\n]*))?>")
+# What is held aside while the text around it is rewritten, in one pass so that
+# they come back in their places: code (a fence, or a span: left as sent, its
+# entities decoded, as Slack shows it) and Slack's angle-bracket escapes,
+# <https://example.com|label>, <mailto:a@b>, <!here>, <@U123|name>,
+# <#C123|room> (a label runs to the closing bracket).
+_HELD = re.compile(r"(```.*?```|`[^`\n]+`)|<([^<>|\n]*)(?:\|([^<>\n]*))?>", re.DOTALL)
 _LINK_SCHEMES = ("http://", "https://", "mailto:")
 # *bold* and ~strike~: a marker pair around text that neither starts nor ends
 # with a space, not inside a word (2*3*4 stays as it is).
@@ -40,9 +43,9 @@ _LABEL_SPECIALS = re.compile(r"([\[\]\\])")
 def markdown_of(mrkdwn: str) -> str:
     """Slack mrkdwn as this product's Markdown (see the module's docstring).
 
-    The angle-bracket escapes are rewritten first and held aside while the
-    emphasis markers and entities of the text around them are, so that a `*`
-    or `~` in a URL stays part of the URL."""
+    Code and the angle-bracket escapes are held aside (the escapes rewritten)
+    while the emphasis markers and entities of the text around them are, so
+    that a `*` or `~` in a URL or in code stays as it is."""
     held: list[str] = []
     # A character the text does not have, even once its entities are decoded,
     # stands for each escape meanwhile.
@@ -50,10 +53,11 @@ def markdown_of(mrkdwn: str) -> str:
     stand_in = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in probe)
 
     def hold(match: re.Match) -> str:
-        held.append(_rewrite_escape(match))
+        code = match.group(1)
+        held.append(html.unescape(code) if code is not None else _rewrite_escape(match))
         return stand_in
 
-    text = _ESCAPE.sub(hold, mrkdwn) if "<" in mrkdwn else mrkdwn
+    text = _HELD.sub(hold, mrkdwn) if "<" in mrkdwn or "`" in mrkdwn else mrkdwn
     text = _BOLD.sub(r"**\1**", text)
     text = _STRIKE.sub(r"~~\1~~", text)
     if "&" in text:
@@ -65,12 +69,14 @@ def markdown_of(mrkdwn: str) -> str:
 
 
 def _rewrite_escape(match: re.Match) -> str:
-    target, label = match.group(1), match.group(2)
+    target, label = match.group(2), match.group(3)
     if target.startswith(_LINK_SCHEMES):
         url = html.unescape(target)
         if label is None or not label.strip():
             return url
         return _link(html.unescape(label), url)
+    if target.startswith("!date^"):  # <!date^1392734382^{date}|Feb 18, 2014>: its text
+        return label or ""
     if target.startswith("!"):  # <!here>, <!channel>, <!subteam^ID|@team>
         if label:
             return label if label.startswith("@") else f"@{label}"
@@ -180,9 +186,9 @@ def _mrkdwn(container: dict, key: str, where: str) -> str:
 def _string(value: object, where: str) -> str:
     if value is None:
         return ""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    if not isinstance(value, str):
         raise ChatError("bad_request", f"{where} must be a string")
-    return str(value)
+    return value
 
 
 def _list(value: object, where: str) -> list:

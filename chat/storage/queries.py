@@ -354,6 +354,22 @@ SQL_INCOMING_WEBHOOKS = """
 """
 
 
+# A person (not a bot) known by this name, as username or display name, any case.
+SQL_PERSON_NAMED = """
+    SELECT username FROM users
+    WHERE NOT is_bot AND disabled_at IS NULL
+      AND (lower(username) = lower(%(name)s) OR lower(display_name) = lower(%(name)s))
+    LIMIT 1
+"""
+
+
+def person_named(conn: Connection, name: str) -> str | None:
+    """The username of an enabled person whose username or display name is
+    `name` (any case); None if nobody's is. A bot must not look like one."""
+    row = conn.execute(SQL_PERSON_NAMED, {"name": name}).fetchone()
+    return row["username"] if row else None
+
+
 def incoming_webhooks(conn: Connection, room_id: int) -> list[IncomingWebhook]:
     """The room's incoming webhooks (never their secrets), oldest first."""
     rows = conn.execute(SQL_INCOMING_WEBHOOKS, (room_id,))

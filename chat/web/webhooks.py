@@ -64,6 +64,7 @@ NEW_WEBHOOK_KEY = "new_webhook"
 # A text longer than MAX_MESSAGE_CHARS is cut to fit and ends with this: an
 # alert is worth more shortened than refused (Slack does the same).
 CUT = "\n… (cut: the webhook's text was too long)"
+FENCE_CLOSE = "\n```"
 
 
 def init_app(app: Flask) -> None:
@@ -278,6 +279,8 @@ def post(token: str):
         commands.Text(text), use.room, use.bot, client_id, worker.connection, worker.writer()
     )
     sent = outcome.sent
+    with worker.connection() as conn:
+        actions.note_incoming_use(conn, use)
     # 200 either way: Slack answers 200, and some tools check for exactly that.
     return jsonify(
         ok=True, room=use.room.name, seq=sent.seq, client_id=client_id, duplicate=sent.duplicate
@@ -295,15 +298,34 @@ def _hook_body() -> tuple[str, str | None, str | None]:
     else:
         text = slack.text_of(payload)
         username = _shown_name(payload.get("username"))
-        client_id = validate_client_id(payload.get("client_id"))
+        client_id = _client_id(payload.get("client_id"))
     if not text.strip():
         raise ChatError(
             "bad_request", 'the body has no text to post: send {"text": "..."} or plain text'
         )
+    return (
+        validate_content(_fit(text), current_app.config["MAX_MESSAGE_CHARS"]),
+        username,
+        client_id,
+    )
+
+
+def _fit(text: str) -> str:
+    """The text cut to MAX_MESSAGE_CHARS if longer, ending with CUT (after
+    closing a code fence left open, so the note reads as text)."""
     max_chars = current_app.config["MAX_MESSAGE_CHARS"]
-    if len(text) > max_chars:
-        text = text[: max_chars - len(CUT)].rstrip() + CUT
-    return validate_content(text, max_chars), username, client_id
+    if len(text) <= max_chars:
+        return text
+    kept = text[: max_chars - len(CUT) - len(FENCE_CLOSE)].rstrip()
+    return kept + (FENCE_CLOSE if kept.count("```") % 2 else "") + CUT
+
+
+def _client_id(value: object) -> str | None:
+    """A body's `client_id`, refused as this route's other fields are (bad_request)."""
+    try:
+        return validate_client_id(value)
+    except ChatError as exc:
+        raise ChatError("bad_request", exc.message) from None
 
 
 def _shown_name(value: object) -> str | None:
@@ -321,7 +343,9 @@ def _payload() -> dict | None:
 
     JSON is taken whatever the Content-Type says (`curl -d '{"text": ...}'`
     sends it as a form), and so is a form's `payload` field (Slack's older
-    way). Raises ChatError('bad_request') for JSON that is not an object."""
+    way); any other form body is plain text (`curl -d 'Deploy done'`).
+    Raises ChatError('bad_request') for JSON that is not an object, aborts
+    with 415 for a body of another type."""
     raw = request.get_data(cache=True)
     if raw.lstrip()[:1] == b"{":
         try:
@@ -339,7 +363,8 @@ def _payload() -> dict | None:
         if not isinstance(payload, dict):
             raise ChatError("bad_request", 'the payload field must be a JSON object: {"text": ...}')
         return payload
-    if request.mimetype in ("", "text/plain"):
+    # Plain text, or what `curl -d 'Deploy done' URL` sends (a form's type, no payload).
+    if request.mimetype in ("", "text/plain", "application/x-www-form-urlencoded"):
         return None
     abort(415, description=f'send JSON ({{"text": "..."}}) or text/plain, not {request.mimetype}')
 

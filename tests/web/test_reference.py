@@ -79,6 +79,23 @@ def test_every_operation_says_what_it_answers_with_and_how_it_fails():
             assert operation.get("summary") and operation.get("operationId"), (path, method)
 
 
+def test_no_text_was_split_into_stray_keys():
+    """In YAML's {a: b, c} a comma in unquoted text ends the value: the rest
+    becomes a key of its own with no value. No key of the description is one."""
+
+    def stray(node, where="#"):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if value is None and " " in str(key):
+                    yield f"{where}/{key}"
+                yield from stray(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                yield from stray(item, f"{where}/{i}")
+
+    assert list(stray(reference.description())) == []
+
+
 def test_the_reference_page_is_served_without_login_under_the_site_csp(client):
     response = client.get("/docs/api")
     assert response.status_code == 200

@@ -99,13 +99,18 @@ def test_plain_text_forms_and_json_sent_as_a_form_all_post(client, db, bearer, o
             content_type="application/x-www-form-urlencoded",
         ),
         client.post(path, data={"payload": '{"text": "the payload field"}'}),
+        # curl -d 'Deploy done': text, sent with a form's type.
+        client.post(
+            path, data="as curl -d sends text", content_type="application/x-www-form-urlencoded"
+        ),
     ]
-    assert [r.status_code for r in sent] == [200] * 4
+    assert [r.status_code for r in sent] == [200] * 5
     assert [m["content"] for m in messages(db)] == [
         "Deploy finished",
         "Deploy finished",
         "as curl sends it",
         "the payload field",
+        "as curl -d sends text",
     ]
 
 
@@ -160,6 +165,9 @@ def test_alertmanager_and_grafana_bodies_post_as_they_send_them(client, db, bear
         ({"text": "   "}, None, 400, "no text"),
         ({}, None, 400, "no text"),
         ({"text": ["a"]}, None, 400, "text must be a string"),
+        ({"text": 5}, None, 400, "text must be a string"),
+        ({"text": "x", "username": "carol"}, None, 400, "carol's name"),
+        ({"text": "x", "username": "DAVE"}, None, 400, "dave's name"),
         ({"text": "x", "attachments": {"title": "t"}}, None, 400, "attachments must be a list"),
         ({"text": "x", "attachments": ["t"]}, None, 400, "attachments[0] must be an object"),
         (
@@ -194,7 +202,12 @@ def test_a_bad_body_is_refused_with_its_reason_and_stores_nothing(
         answer = client.post(path, data=body, content_type=content_type)
     assert answer.status_code == status, answer.json
     assert says in answer.json["error"]["message"]
+    assert answer.json["error"]["code"] == {400: "bad_request", 415: "unsupported"}[status]
     assert db_state(db) == before
+    # A refused post is no use of the webhook.
+    assert (
+        db.execute("SELECT last_used_at FROM incoming_webhooks").fetchone()["last_used_at"] is None
+    )
 
 
 def test_text_over_the_limit_is_cut_not_refused(db, make_app, people):
@@ -205,6 +218,41 @@ def test_text_over_the_limit_is_cut_not_refused(db, make_app, people):
     assert client.post(path, json={"text": "x" * 500}).status_code == 200
     (message,) = messages(db, "general")
     assert len(message["content"]) <= 100 and message["content"].endswith("too long)")
+    # Cut inside a code fence: the fence is closed before the note.
+    fenced = client.post(path_of_general(client, headers), json={"text": "```\n" + "y" * 500})
+    assert fenced.status_code == 200
+    cut = messages(db, "general")[-1]["content"]
+    assert len(cut) <= 100 and cut.count("```") == 2 and cut.endswith("too long)")
+
+
+def path_of_general(client, headers) -> str:
+    """A new webhook of #general's path."""
+    return path_of(make_hook(client, headers, "another", room="general"))
+
+
+def test_a_bot_removed_from_the_room_takes_its_webhook_with_it(client, db, bearer):
+    """Removing a webhook's bot (the room's creator may) deletes the webhook: its
+    URL stops posting (into a private room: it would post as a non-member), and
+    it is listed no more."""
+    made = client.post(
+        "/api/rooms", json={"name": "vault", "private": True}, headers=bearer["carol"]
+    )
+    assert made.status_code == 201 and made.json["room"]["private"] is True
+    hook = make_hook(client, bearer["carol"], room="vault")
+    removed = client.delete(f"/api/rooms/vault/members/{hook['username']}", headers=bearer["carol"])
+    assert removed.status_code == 200
+    assert client.get("/api/rooms/vault/webhooks", headers=bearer["carol"]).json["webhooks"] == []
+    assert client.post(path_of(hook), json={"text": "still here?"}).status_code == 404
+    assert messages(db, "vault") == []
+
+
+def test_a_webhook_may_not_be_named_as_a_person(client, db, bearer, ops):
+    for name in ("dave", "Erin"):
+        refused = client.post(
+            "/api/rooms/ops/webhooks", json={"name": name}, headers=bearer["carol"]
+        )
+        assert refused.status_code == 400 and "name" in refused.json["error"]["message"]
+    assert client.get("/api/rooms/ops/webhooks", headers=bearer["carol"]).json["webhooks"] == []
 
 
 def test_a_client_id_makes_a_resend_harmless(client, db, bearer, ops):
