@@ -91,7 +91,7 @@ def test_a_slack_link_becomes_a_link_to_its_url_labelled_as_slack_shows_it(label
         ("<@U123|bob> <@U123> <#C1|ops>", "@bob @U123 #ops"),
         ("<javascript:alert(1)|click>", "<javascript:alert(1)|click>"),
         # Code is left as sent (its entities decoded), outside it the rest is rewritten.
-        ("run `a *b* ~c~ <https://x.example|x>` *now*", "run `a *b* ~c~ <https://x.example|x>` **now**"),
+        ("`a *b* ~c~ <https://x.example|x>` *now*", "`a *b* ~c~ <https://x.example|x>` **now**"),
         ("```\nif a &lt; b && *p* {}\n```", "```\nif a < b && *p* {}\n```"),
         ("<!date^1392734382^{date}|Feb 18, 2014>", "Feb 18, 2014"),
     ],
