@@ -80,7 +80,7 @@ def create_webhook(
     transaction. `url` and `trigger_words` as chat/domain/outgoing.py
     validates them (the caller also checks the URL against the outbound
     guard). ChatError('forbidden') for a non-member, a direct or archived
-    room; ('bad_request') past WEBHOOKS_PER_ROOM_MAX."""
+    room; ('too_many_webhooks') past WEBHOOKS_PER_ROOM_MAX."""
     if room.is_direct:
         raise ChatError("forbidden", "a direct conversation has no webhooks")
     with conn.transaction():
@@ -90,8 +90,9 @@ def create_webhook(
             outgoing.WEBHOOKS_PER_ROOM_MAX
         ):
             raise ChatError(
-                "bad_request",
-                f"#{room.name} has {outgoing.WEBHOOKS_PER_ROOM_MAX} outgoing webhooks already",
+                "too_many_webhooks",
+                f"#{room.name} has {outgoing.WEBHOOKS_PER_ROOM_MAX} outgoing webhooks, the most "
+                "a room may have: delete one it no longer uses first.",
             )
         bot = conn.execute(SQL_INSERT_BOT, (bot_name, NO_PASSWORD)).fetchone()
         if bot is None:

@@ -147,8 +147,8 @@ def delete_webhook(name: str, webhook_id: int):
     """Delete one (any member may): it is sent nothing more, and its bot leaves."""
     room = member_room_or_404(name)
     with worker.connection() as conn:
-        bot = actions.delete_webhook(conn, room, current_user.entity, _id_or_404(webhook_id))
-    return jsonify(room=room.name, id=webhook_id, name=bot, deleted=True)
+        actions.delete_webhook(conn, room, current_user.entity, _id_or_404(webhook_id))
+    return "", 204
 
 
 # --- the page's part ------------------------------------------------------------------

@@ -235,3 +235,19 @@ def test_the_documented_check_refuses_an_old_request():
     then = int(time.time()) - outgoing.REPLAY_WINDOW - 5
     headers = {"X-Chat-Timestamp": str(then), "X-Chat-Signature": signature(SECRET, then, b"{}")}
     assert not verify_doc(SECRET, headers, b"{}")
+
+
+def test_the_documented_worked_example_is_what_the_server_signs():
+    """docs/webhooks.md's table of a secret, a timestamp, a body and the signature
+    they make: a receiver's author checks their code against it."""
+    doc = (ROOT / "docs" / "webhooks.md").read_text()
+    table = doc.split("<!-- signature-example -->", 1)[1].split("\n\n", 1)[0]
+    cells = {
+        row.split("|")[1].strip().strip("`"): row.split("|")[2].strip().strip("`")
+        for row in table.splitlines()
+        if row.startswith("| ") and not row.startswith("| |")
+    }
+    body = cells["body"].encode()
+    timestamp = int(cells["X-Chat-Timestamp"])
+    assert signature(cells["secret"], timestamp, body) == cells["X-Chat-Signature"]
+    assert outgoing.signed_text(timestamp, body).decode() == cells["signed message"]

@@ -45,7 +45,7 @@ def test_a_member_makes_lists_and_deletes_one(client, db, headers):
     assert listed.get_json()["webhooks"] == [hook]
     assert secret not in listed.text
     gone = client.delete(f"{API}/{hook['id']}", headers=headers)
-    assert gone.status_code == 200 and gone.get_json()["name"] == "deploybot"
+    assert gone.status_code == 204
     assert client.get(API, headers=headers).get_json()["webhooks"] == []
     again = client.delete(f"{API}/{hook['id']}", headers=headers)
     assert again.status_code == 404
@@ -167,3 +167,14 @@ def test_the_delete_button_deletes_it(browser, db, eren):
     assert "is deleted" in browser.get(PAGE).text
     assert room_row(db) is not None
     assert db.execute("SELECT deleted_at IS NOT NULL AS d FROM outgoing_webhooks").fetchone()["d"]
+
+
+def test_a_room_has_at_most_its_share_of_outgoing_webhooks(client, db, headers):
+    from chat.domain.outgoing import WEBHOOKS_PER_ROOM_MAX
+
+    for i in range(WEBHOOKS_PER_ROOM_MAX):
+        made = client.post(API, json={**GOOD, "name": f"bot{i}"}, headers=headers)
+        assert made.status_code == 201
+    refused = client.post(API, json={**GOOD, "name": "onemore"}, headers=headers)
+    assert refused.status_code == 400
+    assert refused.get_json()["error"]["code"] == "too_many_webhooks"
