@@ -26,9 +26,10 @@ from chat.protocol.outbound import timestamp as iso_timestamp
 
 USER_AGENT = "chat-webhook/1"
 # A receiver that takes longer holds a worker (one job at a time) from every
-# other job; Slack gives its outgoing webhooks 3 s, and a slow receiver can
-# answer 200 at once and post its result later with an incoming webhook.
-TIMEOUT = 10.0
+# other job, thumbnails and previews included: half a link preview's 10 s.
+# Slack gives its outgoing webhooks 3 s; a slow receiver can answer 200 at
+# once and post its result later with an incoming webhook.
+TIMEOUT = 5.0
 # A reply is one message (4,000 characters by default, up to 4 bytes each in
 # UTF-8, inside a small JSON object): a body longer than this is cut, and a
 # cut body is not JSON, so nothing is posted.
