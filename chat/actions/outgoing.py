@@ -99,7 +99,7 @@ def create_webhook(
             raise ChatError("taken", f"name: the username {bot_name!r} is taken")
         # The add event takes the room's row lock: from here every send of the
         # room is either before the webhook (not matched) or after it (matched).
-        add_member(conn, room, actor, bot["username"])
+        add_member(conn, room, actor, bot["username"], webhook_bot=True)
         secret = secrets.token_hex(outgoing.SECRET_BYTES)
         row = conn.execute(
             SQL_INSERT_WEBHOOK,

@@ -181,17 +181,25 @@ def _leave_event(conn: Connection, room: Room, actor: User, member: User, kind: 
     return seq
 
 
-def add_member(conn: Connection, room: Room, actor: User, username: str) -> str:
+def add_member(
+    conn: Connection, room: Room, actor: User, username: str, webhook_bot: bool = False
+) -> str:
     """A member adds someone to a room (an invitation to a private room; to a
     public one, joining them): the username as registered. ChatError
     ('not_found') for no such user, ('taken') if already a member,
-    ('forbidden') for a direct room, an archived room or an actor who is not a
-    member."""
+    ('forbidden') for a direct room, an archived room, an actor who is not a
+    member, or a bot account: a bot is in the room of its webhook, added by
+    its making (`webhook_bot`), and nowhere else (commands' bots answer in any
+    room without being members)."""
     if room.is_direct:
         raise ChatError("forbidden", "a direct conversation has exactly two people")
     user = queries.user_by_name(conn, username)
     if user is None:
         raise ChatError("not_found", f"no user named {username!r}")
+    if not webhook_bot and queries.is_bot(conn, user.id):
+        raise ChatError(
+            "forbidden", f"{user.username} is a bot: it is in its own webhook's room only"
+        )
     with conn.transaction():
         if conn.execute(SQL_IS_MEMBER, (room.id, actor.id)).fetchone() is None:
             raise ChatError("forbidden", f"only members of #{room.name} can add people")
@@ -243,12 +251,16 @@ def direct_room_name(user_id: int, other_id: int) -> str:
 
 def open_direct(conn: Connection, user: User, username: str) -> str:
     """The direct room of user and username, created on first use (both are told,
-    room_added); returns its name."""
+    room_added); returns its name. ChatError('forbidden') with oneself or a bot."""
     other = queries.user_by_name(conn, username)
     if other is None:
         raise ChatError("not_found", f"no user named {username!r}")
     if other.id == user.id:
         raise ChatError("forbidden", "start a conversation with someone else")
+    if queries.is_bot(conn, other.id):
+        raise ChatError(
+            "forbidden", f"{other.username} is a bot: nobody would read the conversation"
+        )
     name = direct_room_name(user.id, other.id)
     with conn.transaction():
         row = conn.execute(SQL_INSERT_DIRECT, (name, user.id)).fetchone()

@@ -100,7 +100,7 @@ def create_incoming(conn: Connection, room: Room, creator: User, name: str) -> N
                 "may have: revoke one it no longer uses first.",
             )
         bot = _new_bot(conn, name)
-        add_member(conn, room, creator, bot.username)
+        add_member(conn, room, creator, bot.username, webhook_bot=True)
         row = conn.execute(
             SQL_INSERT_INCOMING, (room.id, bot.id, name, hash_token(token), creator.id)
         ).fetchone()

@@ -363,6 +363,12 @@ SQL_PERSON_NAMED = """
 """
 
 
+def is_bot(conn: Connection, user_id: int) -> bool:
+    """Whether the account is a bot's (a command's, or a webhook's)."""
+    row = conn.execute("SELECT is_bot FROM users WHERE id = %s", (user_id,)).fetchone()
+    return bool(row and row["is_bot"])
+
+
 def person_named(conn: Connection, name: str) -> str | None:
     """The username of an enabled person whose username or display name is
     `name` (any case); None if nobody's is. A bot must not look like one."""

@@ -381,3 +381,19 @@ def test_a_bad_name_on_the_page_says_why_and_makes_nothing(client, auth, db, peo
     assert refused.status_code == 400 and "Enter a webhook name" in refused.text
     assert db.execute("SELECT count(*) AS n FROM incoming_webhooks").fetchone()["n"] == 0
     assert room_row(db, "ops") is not None
+
+
+def test_a_webhooks_bot_is_in_its_room_only(client, db, bearer, ops):
+    """Nobody adds a bot to another room or opens a conversation with it: nothing
+    would read either."""
+    hook = make_hook(client, bearer["carol"])
+    assert (
+        client.post("/api/rooms", json={"name": "other"}, headers=bearer["carol"]).status_code
+        == 201
+    )
+    added = client.post(
+        "/api/rooms/other/members", json={"username": hook["username"]}, headers=bearer["carol"]
+    )
+    assert added.status_code == 403 and "bot" in added.json["error"]["message"]
+    direct = client.post("/api/direct", json={"username": hook["username"]}, headers=bearer["dave"])
+    assert direct.status_code == 403 and "bot" in direct.json["error"]["message"]
