@@ -3,6 +3,8 @@ their own bot through the same send path and limits as people, revoked by
 their maker or the room's creator; every bad body a clear 400 that stores
 nothing."""
 
+import re
+
 import pytest
 
 from ..conftest import csrf_token, db_state, make_token, make_user, room_row
@@ -397,3 +399,11 @@ def test_a_webhooks_bot_is_in_its_room_only(client, db, bearer, ops):
     assert added.status_code == 403 and "bot" in added.json["error"]["message"]
     direct = client.post("/api/direct", json={"username": hook["username"]}, headers=bearer["dave"])
     assert direct.status_code == 403 and "bot" in direct.json["error"]["message"]
+
+
+def test_the_page_has_no_id_twice(client, auth, db, people, ops):
+    """Two kinds of webhook, two forms, each with its CSRF field: one page of ids."""
+    auth.login("dave")
+    html = client.get("/rooms/ops/webhooks").text
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    assert ids and len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
