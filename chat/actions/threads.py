@@ -123,7 +123,8 @@ SQL_FOLLOW_REMENTIONED = """
 # the remaining replies' (read through messages_thread; a deletion is rare).
 # last_reply_seq stays: it marks the thread's latest change, which readers'
 # catch-ups compare event seqs with.
-SQL_UNCOUNT_REPLY = """
+SQL_UNCOUNT_REPLY = (
+    """
     UPDATE threads t
     SET reply_count = greatest(t.reply_count - 1, 0),
         last_reply_at = coalesce(r.last_at, t.last_reply_at),
@@ -133,12 +134,15 @@ SQL_UNCOUNT_REPLY = """
         FROM (
             SELECT user_id, max(seq) AS last, max(created_at) AS last_at FROM messages
             WHERE room_id = %(room_id)s AND thread_seq = %(root)s
-              AND kind IN ('chat', 'action') AND deleted_at IS NULL
+              AND deleted_at IS NULL AND kind IN """
+    + queries.SQL_MESSAGE_KINDS
+    + """
             GROUP BY user_id
         ) latest
     ) r
     WHERE t.room_id = %(room_id)s AND t.root_seq = %(root)s
 """
+)
 # Following by hand: from the thread's last reply on (what the person is
 # looking at); unfollowing keeps the row, so the root's author stays unfollowed.
 SQL_SET_FOLLOWING = """

@@ -272,6 +272,20 @@ def test_the_cli_refuses_a_password_that_is_not_utf8(runner, db, eren):
     assert db_state(db) == before
 
 
+# A value for every path argument of the /api/ routes, by name (a route with an
+# argument missing here fails the tests that build every route's path).
+PATH_ARGS = {
+    "name": "general",
+    "seq": 1,
+    "fmt": "jsonl",
+    "username": "eren",
+    "token_id": 1,
+    "webhook_id": 1,
+    "key": "A" * 22,
+    "token": "hook_" + "A" * 43,
+}
+
+
 @pytest.mark.parametrize("body", ['["x"]', '"text"', "5", "true", "[]"])
 def test_a_json_body_that_is_not_an_object_is_a_400_on_every_api_route(fuzzed_app, app, db, body):
     _, api, bearer = fuzzed_app
@@ -282,17 +296,7 @@ def test_a_json_body_that_is_not_an_object_is_a_400_on_every_api_route(fuzzed_ap
         if rule.rule.startswith("/api/") and (m, rule.rule) != ("POST", "/api/files")
     ]
     for method, rule in writes:
-        args = {
-            "name": "general",
-            "seq": 1,
-            "fmt": "jsonl",
-            "username": "eren",
-            "token_id": 1,
-            "webhook_id": 1,
-            "key": "A" * 22,
-            "token": "hook_" + "A" * 43,
-        }
-        path = _build(rule, {name: args[name] for name in rule.arguments})
+        path = _build(rule, {name: PATH_ARGS[name] for name in rule.arguments})
         before = db_state(db)
         answer = api.open(
             path, method=method, data=body, headers=bearer, content_type="application/json"
@@ -366,8 +370,6 @@ def test_a_request_no_route_takes_is_404_or_405_whatever_its_body(
     with a JSON string body was a 400)."""
     _, api, bearer = fuzzed_app
     before = db_state(db)
-    args = {"name": "general", "seq": 1, "fmt": "jsonl", "username": "eren", "token_id": 1}
-    args["key"] = "A" * 22
     taken: dict[str, set] = {}  # the methods of each path, over all its rules
     rules = {}
     for rule in app.url_map.iter_rules():
@@ -375,7 +377,7 @@ def test_a_request_no_route_takes_is_404_or_405_whatever_its_body(
             taken.setdefault(rule.rule, set()).update(rule.methods)
             rules[rule.rule] = rule
     for pattern, rule in rules.items():
-        path = _build(rule, {name: args[name] for name in rule.arguments})
+        path = _build(rule, {name: PATH_ARGS[name] for name in rule.arguments})
         for method in sorted({"PUT", "PATCH", "DELETE", "TRACE"} - taken[pattern]):
             answer = api.open(
                 path,
