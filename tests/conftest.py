@@ -292,6 +292,17 @@ _CSRF = re.compile(
 )
 
 
+# A page's CSRF tokens: each carries the second it was made (itsdangerous).
+_CSRF_VALUES = re.compile(rb'(name="csrf_token" value="|<meta name="csrf-token" content=")[^"]*')
+
+
+def tokens_blanked(page: bytes) -> bytes:
+    """A page's bytes with its CSRF tokens blanked, for "word for word the same
+    page" comparisons of two answers (their tokens differ when a second passes
+    between them)."""
+    return _CSRF_VALUES.sub(rb"\1", page)
+
+
 def csrf_token(html: str) -> str:
     match = _CSRF.search(html)
     assert match, "no CSRF token in the page"

@@ -13,7 +13,7 @@ from chat import actions
 from chat.domain.entities import User
 from chat.storage import queries
 
-from ..conftest import csrf_token, make_token, make_user, room_row
+from ..conftest import csrf_token, make_token, make_user, room_row, tokens_blanked
 from ..files_data import (
     HTML_PAGE,
     SVG_WITH_SCRIPT,
@@ -416,7 +416,10 @@ def test_an_image_the_worker_could_not_clean_is_its_owners_alone(client, db, hea
     for path in (f"/files/{key}/pic.png", f"/api/files/{key}", f"/thumbs/{key}"):
         theirs = client.get(path, headers=mikasa)
         missing = client.get(path.replace(key, "A" * 22), headers=mikasa)
-        assert (theirs.status_code, theirs.data) == (404, missing.data)
+        assert (theirs.status_code, tokens_blanked(theirs.data)) == (
+            404,
+            tokens_blanked(missing.data),
+        )
     assert client.get(f"/files/{key}/pic.png", headers=headers).status_code == 200
     listed = client.get("/api/rooms/general/messages", headers=mikasa).json["messages"]
     (message,) = [m for m in listed if m["seq"] == sent.json["seq"]]
@@ -493,7 +496,8 @@ def test_who_may_fetch_a_file(client, db, people):
             assert response.status_code == (200 if allowed else 404), (where, reader, path)
             if not allowed:  # word for word the answer to a file that does not exist
                 missing_path = path.replace(key, missing)
-                assert response.data == client.get(missing_path, headers=readers[reader]).data
+                like = client.get(missing_path, headers=readers[reader])
+                assert tokens_blanked(response.data) == tokens_blanked(like.data)
 
 
 def test_a_deleted_message_takes_its_files_with_it(client, db, headers):
