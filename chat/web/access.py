@@ -12,6 +12,7 @@ from flask import abort, g, redirect, request, url_for
 from flask_login import current_user
 
 from chat.domain.entities import Room, RoomListing
+from chat.domain.errors import ChatError
 from chat.storage import queries
 from chat.web import worker
 from chat.web.forms import csrf
@@ -35,6 +36,29 @@ def room_or_404(name: str) -> Room:
         args = {**request.view_args, "name": room.name}
         abort(redirect(url_for(request.endpoint, **args, **request.args.to_dict(flat=False)), 302))
     return room
+
+
+def member_room_or_404(name: str) -> Room:
+    """The Room, if the current user is a member (its webhooks are the members'
+    business): 404 if they may not see it, ChatError('forbidden') (403) if they
+    may (a public room) but are not a member."""
+    room = room_or_404(name)
+    with worker.connection() as conn:
+        if not queries.is_member(conn, room.id, current_user.id):
+            raise ChatError("forbidden", f"only members of #{room.name} manage its webhooks")
+    return room
+
+
+# Ids are PostgreSQL bigints: a larger number in a URL names nothing, and must
+# not reach a query, where it would not fit.
+ID_MAX = 2**63 - 1
+
+
+def id_or_404(value: int, description: str | None = None) -> int:
+    """A path's id, or 404 (with `description`) for one no bigint can be."""
+    if value > ID_MAX:
+        abort(404, description=description)
+    return value
 
 
 def _is_page_by_name(name: str) -> bool:

@@ -37,9 +37,8 @@ from chat.domain.entities import Room, User
 from chat.domain.errors import ChatError
 from chat.protocol.outbound import timestamp
 from chat.storage import outgoing as stored
-from chat.storage import queries
 from chat.web import worker
-from chat.web.access import api_login_required, room_or_404
+from chat.web.access import api_login_required, id_or_404, member_room_or_404
 from chat.web.forms import csrf
 
 api = Blueprint("outgoing_api", __name__, url_prefix="/api")
@@ -48,8 +47,6 @@ api.before_request(api_login_required)
 # The session's key for a webhook just made by the form, until the page shows
 # its secret (as settings.py does with a new API token): one request more.
 NEW_SECRET_KEY = "new_webhook_secret"
-# Webhook ids are bigint: a larger one in a URL is no webhook at all.
-ID_MAX = 2**63 - 1
 
 
 def init_app(app: Flask) -> None:
@@ -66,16 +63,6 @@ class OutgoingWebhookForm(FlaskForm):
 
 
 # --- shared by the API and the forms ------------------------------------------------
-
-
-def member_room_or_404(name: str) -> Room:
-    """The room, if the current user is a member: 404 if they may not see it,
-    403 if they may (a public room) but are not a member."""
-    room = room_or_404(name)
-    with worker.connection() as conn:
-        if not queries.is_member(conn, room.id, current_user.id):
-            raise ChatError("forbidden", f"only members of #{room.name} manage its webhooks")
-    return room
 
 
 def create(room: Room, name: object, url: object, trigger_words: object) -> actions.Created:
@@ -104,12 +91,6 @@ def webhook_json(hook: stored.Webhook) -> dict:
         "last_status": hook.last_status,
         "last_delivery_at": timestamp(hook.last_delivery_at) if hook.last_delivery_at else None,
     }
-
-
-def _id_or_404(webhook_id: int) -> int:
-    if webhook_id > ID_MAX:
-        abort(404, description="no such webhook")
-    return webhook_id
 
 
 # --- the JSON API -------------------------------------------------------------------
@@ -146,8 +127,9 @@ def create_webhook(name: str):
 def delete_webhook(name: str, webhook_id: int):
     """Delete one (any member may): it is sent nothing more, and its bot leaves."""
     room = member_room_or_404(name)
+    webhook_id = id_or_404(webhook_id, "no such webhook")
     with worker.connection() as conn:
-        actions.delete_webhook(conn, room, current_user.entity, _id_or_404(webhook_id))
+        actions.delete_webhook(conn, room, current_user.entity, webhook_id)
     return "", 204
 
 

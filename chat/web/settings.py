@@ -32,17 +32,13 @@ from chat.domain.validate import validate_display_name, validate_token_name
 from chat.protocol.outbound import timestamp
 from chat.storage import media, queries
 from chat.web import worker
-from chat.web.access import api_login_required
+from chat.web.access import api_login_required, id_or_404
 from chat.web.auth import Account, check_password, user_agent
 from chat.web.forms import DisplayNameForm, PasswordChangeForm, TokenForm, csrf
 
 bp = Blueprint("settings", __name__)
 api_bp = Blueprint("settings_api", __name__, url_prefix="/api")
 api_bp.before_request(api_login_required)
-
-# Ids are PostgreSQL bigints: a larger number in a URL names nothing (404), and
-# must not reach a query, where it would not fit.
-ID_MAX = 2**63 - 1
 
 
 def init_app(app: Flask) -> None:
@@ -63,12 +59,6 @@ def ago(moment: datetime, now: datetime | None = None) -> str:
         if count < limit:
             return f"{count} {unit}{'s' if count != 1 else ''} ago"
     return moment.astimezone(UTC).strftime("on %Y-%m-%d")
-
-
-def _id_or_404(value: int) -> int:
-    if value > ID_MAX:
-        abort(404)
-    return value
 
 
 # --- the page -----------------------------------------------------------------
@@ -201,7 +191,7 @@ def log_out_session(session_id: int):
     open pages lose their connection at once."""
     with worker.connection() as conn:
         actions.end_other_session(
-            conn, current_user.id, _id_or_404(session_id), current_user.session_hash
+            conn, current_user.id, id_or_404(session_id), current_user.session_hash
         )
     flash("That session is logged out.")
     return _back("sessions")
@@ -229,7 +219,7 @@ def create_token():
 def revoke_token(token_id: int):
     """Revoke one of your API tokens: requests carrying it are refused from now on."""
     with worker.connection() as conn:
-        token = actions.revoke_token(conn, current_user.id, _id_or_404(token_id))
+        token = actions.revoke_token(conn, current_user.id, id_or_404(token_id))
     flash(f"Token {_token_label(token)} revoked.")
     return _back("tokens")
 
@@ -305,5 +295,5 @@ def make_token():
 def delete_token(token_id: int):
     """Revoke one of the caller's tokens (the one in use too): 204."""
     with worker.connection() as conn:
-        actions.revoke_token(conn, current_user.id, _id_or_404(token_id))
+        actions.revoke_token(conn, current_user.id, id_or_404(token_id))
     return "", 204

@@ -44,7 +44,7 @@ from chat.realtime import commands
 from chat.storage import queries
 from chat.web import outgoing as outgoing_web
 from chat.web import worker
-from chat.web.access import api_login_required, room_or_404
+from chat.web.access import api_login_required, id_or_404, member_room_or_404
 from chat.web.forms import ActionForm, WebhookForm, csrf
 from chat.web.limits import take_send_token
 from chat.web.outgoing import OutgoingWebhookForm, outgoing_context
@@ -57,8 +57,6 @@ hooks_bp = Blueprint("hooks", __name__, url_prefix="/api")
 
 # What actions.create_incoming makes: "hook_" and 32 random bytes, URL-safe base64.
 _SECRET = re.compile(r"hook_[A-Za-z0-9_-]{43}")
-# Ids are PostgreSQL bigints: a larger number names nothing.
-ID_MAX = 2**63 - 1
 # The session's key for a webhook URL the form made, until the page shows it.
 NEW_WEBHOOK_KEY = "new_webhook"
 # A text longer than MAX_MESSAGE_CHARS is cut to fit and ends with this: an
@@ -94,22 +92,6 @@ def webhook_json(webhook: IncomingWebhook) -> dict:
     }
 
 
-def _member_room(name: str) -> Room:
-    """The Room, if the caller is a member (webhooks are the members' business):
-    404 if they may not see it, 403 if they may but are not a member."""
-    room = room_or_404(name)
-    with worker.connection() as conn:
-        if not queries.is_member(conn, room.id, current_user.id):
-            raise ChatError("forbidden", f"only members of #{room.name} see its webhooks")
-    return room
-
-
-def _id_or_404(value: int) -> int:
-    if value > ID_MAX:
-        abort(404, description="no such webhook")
-    return value
-
-
 # --- the page -------------------------------------------------------------------
 
 
@@ -117,7 +99,7 @@ def _id_or_404(value: int) -> int:
 @login_required
 def page(name: str):
     """The room's incoming webhooks (with a URL just made, the one time it is shown)."""
-    room = _member_room(name)
+    room = member_room_or_404(name)
     new = session.pop(NEW_WEBHOOK_KEY, None)
     if new is not None and new.get("room") != room.id:
         new = None
@@ -155,7 +137,7 @@ def _render(
 @login_required
 def create(name: str):
     """Make an incoming webhook; the page it leads to shows its URL, once."""
-    room = _member_room(name)
+    room = member_room_or_404(name)
     form = WebhookForm()
     if not form.validate_on_submit():
         return _render(room, 400, form=form)
@@ -177,9 +159,10 @@ def create(name: str):
 @login_required
 def revoke(name: str, webhook_id: int):
     """Revoke one of the room's webhooks: its URL stops working at once."""
-    room = _member_room(name)
+    room = member_room_or_404(name)
+    webhook_id = id_or_404(webhook_id, "no such webhook")
     with worker.connection() as conn:
-        webhook = actions.revoke_incoming(conn, room, current_user.entity, _id_or_404(webhook_id))
+        webhook = actions.revoke_incoming(conn, room, current_user.entity, webhook_id)
     flash(f"Webhook “{webhook}” revoked: its URL no longer posts.")
     return redirect(url_for("webhooks.page", name=room.name), 303)
 
@@ -188,7 +171,7 @@ def revoke(name: str, webhook_id: int):
 @login_required
 def create_outgoing(name: str):
     """Make an outgoing webhook from the form; a refusal comes back beside its field."""
-    room = _member_room(name)
+    room = member_room_or_404(name)
     form = OutgoingWebhookForm()
     if not form.validate_on_submit():
         return _render(room, 400, outgoing_form=form)
@@ -210,10 +193,11 @@ def create_outgoing(name: str):
 @login_required
 def delete_outgoing(name: str, webhook_id: int):
     """Delete an outgoing webhook from the page's button (any member may)."""
-    room = _member_room(name)
+    room = member_room_or_404(name)
     ActionForm().validate_or_400()
+    webhook_id = id_or_404(webhook_id, "no such webhook")
     with worker.connection() as conn:
-        bot = actions.delete_webhook(conn, room, current_user.entity, _id_or_404(webhook_id))
+        bot = actions.delete_webhook(conn, room, current_user.entity, webhook_id)
     flash(f"The outgoing webhook {bot} is deleted; it left #{room.name}.")
     return redirect(url_for("webhooks.page", name=room.name, _anchor="outgoing-webhooks"), 303)
 
@@ -224,7 +208,7 @@ def delete_outgoing(name: str, webhook_id: int):
 @api_bp.get("/rooms/<name>/webhooks")
 def list_webhooks(name: str):
     """The room's incoming webhooks, oldest first (never their URLs)."""
-    room = _member_room(name)
+    room = member_room_or_404(name)
     with worker.connection() as conn:
         webhooks = queries.incoming_webhooks(conn, room.id)
     return jsonify(webhooks=[webhook_json(w) for w in webhooks])
@@ -233,7 +217,7 @@ def list_webhooks(name: str):
 @api_bp.post("/rooms/<name>/webhooks")
 def create_webhook(name: str):
     """Make an incoming webhook: {"name": "..."}; 201 with its `url`, never shown again."""
-    room = _member_room(name)
+    room = member_room_or_404(name)
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         abort(400, description='send a JSON object: {"name": "alerts"}')
@@ -248,9 +232,10 @@ def create_webhook(name: str):
 @api_bp.delete("/rooms/<name>/webhooks/<int:webhook_id>")
 def delete_webhook(name: str, webhook_id: int):
     """Revoke one of the room's incoming webhooks: 204."""
-    room = _member_room(name)
+    room = member_room_or_404(name)
+    webhook_id = id_or_404(webhook_id, "no such webhook")
     with worker.connection() as conn:
-        actions.revoke_incoming(conn, room, current_user.entity, _id_or_404(webhook_id))
+        actions.revoke_incoming(conn, room, current_user.entity, webhook_id)
     return "", 204
 
 
