@@ -20,6 +20,11 @@ DELIVERIES = Counter("chat_deliveries", "Chat frames handed to sockets, live and
 SLOW_CONSUMERS = Counter(
     "chat_slow_consumer_disconnects", "Sockets closed (1013) for not reading fast enough"
 )
+WRITER_BATCHES = Counter(
+    "chat_writer_batches",
+    "Transactions the group-commit writers committed (messages per batch: "
+    "chat_messages_sent over this)",
+)
 CATCH_UP_ROWS = Counter("chat_catchup_rows", "Stored messages sent to joining or resuming clients")
 LISTEN_RECONNECTS = Counter(
     "chat_listen_reconnects", "Times a worker's LISTEN connection failed and was reopened"

@@ -189,7 +189,8 @@ class Send:
 # keeps two batches from deadlocking. now() is the transaction's start, which
 # every row gets as created_at anyway.
 SQL_LOCK_ROOMS = """
-    SELECT id, last_seq, archived_at IS NOT NULL AS archived, name, now() AS now
+    SELECT id, last_seq, archived_at IS NOT NULL AS archived, name, now() AS now,
+           outgoing_webhooks > 0 AS hooked
     FROM rooms WHERE id = ANY(%s) ORDER BY id FOR UPDATE
 """
 # As SQL_PREVIOUS_USE, for many keys at once: what each was used for before
@@ -262,10 +263,11 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
 
     Two round trips before the commit, each a pipeline: the rooms' locks, the
     earlier uses of the client_ids (and the named files' locks, when a send has
-    files), the rooms' outgoing webhooks, then the insert, the files'
+    files), then the insert, the files'
     attachment, the preview jobs, the mentions, the deliveries to outgoing
     webhooks, the rooms' last_seq and the NOTIFYs (bus.CHANNEL, one per ~8 KB
-    of frames). Rows take
+    of frames); a third, before the insert, only in rooms that have outgoing
+    webhooks, reads those. Rows take
     created_at from the lock statement's now(), so frames are built before the
     insert and nothing waits for its answer. Any database error fails them all.
     """
@@ -335,7 +337,8 @@ def _lock(
     has files: then no statement is sent for them), and the messages the
     sends reply to or quote, by (room_id, seq) (actions/threads.py; {} and no
     statement when none does), and the rooms' live outgoing webhooks
-    (storage/outgoing.py SQL_LIVE_WEBHOOKS rows: usually none)."""
+    (storage/outgoing.py SQL_LIVE_WEBHOOKS rows, read only for rooms whose
+    count says they have some: usually no statement)."""
     room_ids = sorted({send.room.id for send in sends})
     keyed = [send for send in sends if send.client_id is not None]
     pairs = sorted({(send.room.id, send.user.id) for send in sends if send.joins})
@@ -357,11 +360,14 @@ def _lock(
             )
         named = lock_files(conn, keys) if keys else None
         replied = lock_reply_targets(conn, sends)
-        webhooks = outgoing.live_webhooks(conn, room_ids)
     rows = locked.fetchall()
     if len(rows) != len(room_ids):
         missing = set(room_ids) - {row["id"] for row in rows}
         raise LookupError(f"no room with id {sorted(missing)}")
+    # Read under the rooms' locks, which creating or deleting a webhook takes
+    # too; a round trip of its own, paid only by rooms that have webhooks.
+    hooked = [row["id"] for row in rows if row["hooked"]]
+    hooks = outgoing.live_webhooks(conn, hooked).fetchall() if hooked else []
     previous: dict[tuple, dict] = {}
     for row in earlier or ():
         previous.setdefault((row["room_id"], row["user_id"], row["client_id"]), row)
@@ -371,7 +377,6 @@ def _lock(
     names = {row["id"]: row["name"] for row in rows}
     files = {row["key"]: row for row in named} if named is not None else {}
     targets = reply_targets(replied)
-    hooks = webhooks.fetchall()
     return last, rows[0]["now"], previous, joining, archived, names, files, targets, hooks
 
 

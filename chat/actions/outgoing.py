@@ -41,15 +41,30 @@ SQL_INSERT_BOT = """
     ON CONFLICT DO NOTHING
     RETURNING id, username
 """
+# Both move the room's count of live webhooks (migration 0023), which the send
+# path reads to know whether to look for webhooks at all.
 SQL_INSERT_WEBHOOK = """
-    INSERT INTO outgoing_webhooks (room_id, bot_user_id, url, trigger_words, secret, created_by)
-    VALUES (%s, %s, %s, %s, %s, %s)
-    RETURNING id, created_at
+    WITH made AS (
+        INSERT INTO outgoing_webhooks
+            (room_id, bot_user_id, url, trigger_words, secret, created_by)
+        VALUES (%s, %s, %s, %s, %s, %s)
+        RETURNING id, room_id, created_at
+    ), counted AS (
+        UPDATE rooms SET outgoing_webhooks = outgoing_webhooks + 1
+        FROM made WHERE rooms.id = made.room_id
+    )
+    SELECT id, created_at FROM made
 """
 SQL_DELETE_WEBHOOK = """
-    UPDATE outgoing_webhooks SET deleted_at = now()
-    WHERE id = %s AND room_id = %s AND deleted_at IS NULL
-    RETURNING bot_user_id
+    WITH gone AS (
+        UPDATE outgoing_webhooks SET deleted_at = now()
+        WHERE id = %s AND room_id = %s AND deleted_at IS NULL
+        RETURNING room_id, bot_user_id
+    ), counted AS (
+        UPDATE rooms SET outgoing_webhooks = outgoing_webhooks - 1
+        FROM gone WHERE rooms.id = gone.room_id
+    )
+    SELECT bot_user_id FROM gone
 """
 SQL_DISABLE_BOT = "UPDATE users SET disabled_at = now() WHERE id = %s RETURNING id, username"
 SQL_RECORD_DELIVERY = """

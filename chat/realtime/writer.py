@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from chat import actions
+from chat import actions, metrics
 from chat.actions import Send, Sent
 from chat.domain import kinds
 from chat.domain.entities import Room, User
@@ -134,6 +134,7 @@ class Writer:
                 return
             batch[0].error = exc
         else:
+            metrics.WRITER_BATCHES.inc()
             for item, outcome in zip(batch, outcomes, strict=True):
                 if isinstance(outcome, Sent):
                     item.result = outcome

@@ -68,6 +68,37 @@ def test_a_taken_name_or_a_non_member_changes_nothing(db, member, mikasa):
     assert db.execute("SELECT count(*) AS n FROM outgoing_webhooks").fetchone()["n"] == 0
 
 
+def live_count(db) -> tuple[int, int]:
+    """#general's count of live webhooks (migration 0023), and its live rows."""
+    counted = db.execute("SELECT outgoing_webhooks FROM rooms WHERE name = 'general'").fetchone()
+    rows = db.execute(
+        "SELECT count(*) AS n FROM outgoing_webhooks w JOIN rooms r ON r.id = w.room_id"
+        " WHERE r.name = 'general' AND w.deleted_at IS NULL"
+    ).fetchone()
+    return counted["outgoing_webhooks"], rows["n"]
+
+
+def test_the_rooms_count_of_live_webhooks_follows_every_make_and_delete(db, member):
+    """The send path reads a room's webhooks only when this count says it has some."""
+    assert live_count(db) == (0, 0)
+    made = [make_hook(db, member, f"bot{i}") for i in range(3)]
+    assert live_count(db) == (3, 3)
+    actions.delete_webhook(db, room_row(db), member, made[1].id)
+    with pytest.raises(ChatError):
+        actions.delete_webhook(db, room_row(db), member, made[1].id)  # deleted already
+    with pytest.raises(ChatError):
+        make_hook(db, member, "bot0")  # a taken name: nothing made
+    assert live_count(db) == (2, 2)
+    for hook in (made[0], made[2]):
+        actions.delete_webhook(db, room_row(db), member, hook.id)
+    assert live_count(db) == (0, 0)
+    send_as(db, member, "!deploy web")
+    assert jobs(db) == []
+    make_hook(db, member, "again")
+    send_as(db, member, "!deploy web")
+    assert len(jobs(db)) == 1
+
+
 def test_a_deleted_webhook_matches_nothing_and_its_bot_leaves(db, member):
     made = make_hook(db, member)
     room = room_row(db)

@@ -9,7 +9,7 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from chat import actions
+from chat import actions, metrics
 from chat.domain.entities import Room
 from chat.domain.render import render
 from chat.realtime import writer
@@ -153,6 +153,20 @@ def test_one_bad_send_does_not_fail_its_batch_mates(pool, db, rooms):
     assert batch[0].result.seq == 1 and batch[2].result.seq == 2
     assert batch[1].error is not None and batch[1].result is None
     assert stored(db, general) == [(1, "fine 1"), (2, "ok")]
+
+
+def test_the_writer_counts_the_transactions_it_commits(pool, rooms):
+    """chat_writer_batches: messages per batch is the sent count over it."""
+    user, general, _ = rooms
+    w = Writer(pool)
+    before = metrics.WRITER_BATCHES._value.get()
+    w._write_batch([_Pending(item(general, user, f"m{i}")) for i in range(3)])
+    assert metrics.WRITER_BATCHES._value.get() == before + 1
+    # A batch that fails is written one by one: each send that commits counts.
+    w._write_batch(
+        [_Pending(item(Room(999_999, "ghost"), user, "lost")), _Pending(item(general, user, "ok"))]
+    )
+    assert metrics.WRITER_BATCHES._value.get() == before + 2
 
 
 def test_the_database_away_fails_every_send_of_the_batch(rooms):

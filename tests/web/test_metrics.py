@@ -27,6 +27,7 @@ def test_metrics_from_this_machine(client):
         "chat_deliveries_total",
         "chat_slow_consumer_disconnects_total",
         "chat_catchup_rows_total",
+        "chat_writer_batches_total",
         "chat_listen_reconnects_total",
         "chat_notify_delivery_seconds_count",
     ):
