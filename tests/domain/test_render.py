@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from psycopg.rows import dict_row
 
 from chat.domain.render import _SCHEMES_BEFORE_AT, for_reader, mentioned, render, sanitise
+from chat.domain.render import _markdown as parser
 from chat.storage import migrate
 
 from ..schema import database_at
@@ -348,3 +349,27 @@ def test_every_marked_mention_is_written_in_the_text(text):
     """A mention span only ever shows an @name the text holds, outside code."""
     for name in mentioned(render(text)):
         assert f"@{name}" in text.lower()
+
+
+# The fast path's characters, and the ones that end it, in any order.
+_PLAIN_CHARS = "aZ09 ,.;?'\"()|%$="
+
+
+@settings(max_examples=500)
+@given(
+    st.one_of(
+        st.text(alphabet=_PLAIN_CHARS, max_size=40),
+        st.text(alphabet=_PLAIN_CHARS + "-*:@/\n\u00a0é", max_size=40),
+    )
+)
+def test_plain_text_renders_as_the_parser_would(text):
+    """render() skips the parser for text of plain characters (chat/domain/render.py
+    _PLAIN): whatever the text, the answer is the parser's and sanitiser's."""
+    assert render(text) == sanitise(parser.render(text))
+
+
+@pytest.mark.parametrize(
+    "text", ["1. x", "2024.", "3)", "  12) twelve", "a  b", "   ", 'say "hi", it\'s 50% (c)']
+)
+def test_plain_text_that_looks_like_a_list_or_is_blank_goes_to_the_parser(text):
+    assert render(text) == sanitise(parser.render(text))
