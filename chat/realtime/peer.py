@@ -63,12 +63,15 @@ class Peer:
         # Catch-up fills the queue only to here, leaving the rest as headroom
         # for the live frames that arrive right after a client switches to live.
         self._catch_up_max = queue_size - queue_size // 4
-        self._cond = threading.Condition()
+        # Not reentrant (a plain lock is the cheapest to take, once per delivery):
+        # nothing that holds it calls anything that takes it.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         # Raw frames go straight to the socket (see `wire`); without our socket
         # wrapper (tests' recording sockets) frames go through ws.send.
         sock = getattr(ws, "sock", None)
         self._raw = sock if isinstance(sock, FrameSocket) else None
-        # Someone is writing to the socket (a direct write or the writer).
+        # The writer is writing, outside the lock (a direct write holds the lock).
         self._writing = False
         self._writer_running = False
         # The unwritten end of a frame a direct write began (its socket stays
@@ -80,51 +83,49 @@ class Peer:
         return self.user.username
 
     def offer(self, frame: "str | bytes") -> bool:
-        """Queue a live frame without waiting; a full queue drops the client (1013)."""
-        with self._cond:
+        """Queue a live frame without waiting; a full queue drops the client (1013).
+
+        With nothing queued or being written, the frame is written at once, under
+        the queue's lock: try_send never waits, so holding it costs nothing, and
+        one lock taken once per delivery is most of what a delivery costs here
+        beyond the kernel's write (bench/floor.py)."""
+        with self._lock:
             if self.closed:
                 return False
-            direct = (
+            if (
                 self._raw is not None
                 and not self._frames
                 and not self._writing
                 and self._rest is None
-            )
-            overflow = False
-            if direct:
-                self._writing = True
-            elif len(self._frames) >= self._max:
-                overflow = True
-            else:
+            ):
+                return self._write_now(frame)
+            if len(self._frames) < self._max:
                 self._frames.append(frame)
                 self._wake()
-        if direct:
-            return self._write_now(frame)
-        if overflow:
-            metrics.SLOW_CONSUMERS.inc()
-            log.info("dropping slow client %s: %d frames queued", self.username, self._max)
-            self.close_for(TOO_SLOW)
-            return False
-        return True
+                return True
+        metrics.SLOW_CONSUMERS.inc()
+        log.info("dropping slow client %s: %d frames queued", self.username, self._max)
+        self.close_for(TOO_SLOW)
+        return False
 
     def _write_now(self, frame: "str | bytes") -> bool:
-        data = frame if isinstance(frame, bytes) else wire(frame)
+        """Write what the kernel takes of `frame` now; what it does not take is the
+        writer's (call with self._cond held, nothing queued or being written)."""
+        data = frame if frame.__class__ is bytes else wire(frame)
         try:
             written = self._raw.try_send(data)
         except Exception as exc:  # the socket is gone; the handler cleans up
             log.debug("write to %s failed: %s", self.username, exc)
-            self._mark_closed()
+            self._closed_locked()
             self._shutdown()
             return False
-        with self._cond:
-            self._writing = False
-            if not written:  # nothing went: the frame leads the queue
-                self._frames.appendleft(data)
-            elif written < len(data):
-                self._rest = data[written:]
-            self._cond.notify_all()  # a writer waiting for this write may go on
-            if self._frames or self._rest is not None:
-                self._wake()
+        if written == len(data):
+            return True
+        if not written:  # another writer holds the socket: the frame leads the queue
+            self._frames.appendleft(data)
+        else:
+            self._rest = data[written:]
+        self._wake()
         return True
 
     def send(self, frame: str) -> None:
@@ -148,8 +149,6 @@ class Peer:
     def _write_loop(self) -> None:
         while True:
             with self._cond:
-                while self._writing:  # a direct write is under way (threads only)
-                    self._cond.wait()
                 # A begun frame is always finished: it holds the socket's lock.
                 if self._rest is None and (self.closed or not self._frames):
                     self._writer_running = False
@@ -184,10 +183,14 @@ class Peer:
 
     def _mark_closed(self) -> bool:
         with self._cond:
-            was_open = not self.closed
-            self.closed = True
-            self._frames.clear()
-            self._cond.notify_all()
+            return self._closed_locked()
+
+    def _closed_locked(self) -> bool:
+        """Mark the client closed (call with self._cond held); whether it was open."""
+        was_open = not self.closed
+        self.closed = True
+        self._frames.clear()
+        self._cond.notify_all()
         return was_open
 
     def _shutdown(self) -> None:
