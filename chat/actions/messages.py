@@ -33,7 +33,7 @@ from chat.domain.links import first_link
 from chat.domain.render import mentioned, render
 from chat.domain.threads import NO_REPLY, ReplyTo
 from chat.protocol import outbound
-from chat.storage import bus, outgoing
+from chat.storage import bus, outgoing, params
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,8 @@ def reused_key() -> ChatError:
 SQL_INSERT_MENTIONS = """
     INSERT INTO mentions (user_id, room_id, seq, since_seq)
     SELECT u.id, k.room_id, k.seq, k.seq
-    FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[])
-         AS k(room_id, seq, sender_id, username)
+    FROM json_to_recordset(%s::json)
+         AS k(room_id bigint, seq bigint, sender_id bigint, username text)
     JOIN users u ON lower(u.username) = k.username AND u.disabled_at IS NULL
     JOIN room_members m ON m.room_id = k.room_id AND m.user_id = u.id
     WHERE u.id <> k.sender_id
@@ -113,12 +113,12 @@ def record_mentions(conn: Connection, stored: list[tuple[int, int, int, str]]) -
     """Record who each stored message (room_id, seq, sender_id, html) mentions;
     no statement at all when none mentions anyone. Inside the storing transaction."""
     keys = [
-        (room_id, seq, sender_id, name)
+        {"room_id": room_id, "seq": seq, "sender_id": sender_id, "username": name}
         for room_id, seq, sender_id, html in stored
         for name in mentioned(html)
     ]
     if keys:
-        conn.execute(SQL_INSERT_MENTIONS, [list(column) for column in zip(*keys, strict=True)])
+        conn.execute(SQL_INSERT_MENTIONS, (params.records(keys),))
 
 
 def replace_mentions(conn: Connection, room_id: int, seq: int, sender_id: int, html: str) -> None:
@@ -191,14 +191,14 @@ class Send:
 SQL_LOCK_ROOMS = """
     SELECT id, last_seq, archived_at IS NOT NULL AS archived, name, now() AS now,
            outgoing_webhooks > 0 AS hooked
-    FROM rooms WHERE id = ANY(%s) ORDER BY id FOR UPDATE
+    FROM rooms WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE
 """
 # As SQL_PREVIOUS_USE, for many keys at once: what each was used for before
 # (a message or event's kind, or 'job' for a bot request).
 SQL_PREVIOUS_SENDS = """
     WITH k AS (
-        SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[])
-            AS k(room_id, user_id, client_id)
+        SELECT * FROM json_to_recordset(%s::json)
+            AS k(room_id bigint, user_id bigint, client_id text)
     )
     SELECT m.room_id, m.user_id, m.client_id, m.seq, m.created_at, m.kind
     FROM messages m JOIN k USING (room_id, user_id, client_id)
@@ -226,9 +226,11 @@ SQL_INSERT_MEMBERS = """
 SQL_INSERT_MESSAGES = """
     INSERT INTO messages (room_id, seq, user_id, content, client_id, html, kind,
                           thread_seq, also_in_room, quote_seq)
-    SELECT * FROM unnest(
-        %s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[],
-        %s::bigint[], %s::boolean[], %s::bigint[]
+    SELECT room_id, seq, user_id, content, client_id, html, kind,
+           thread_seq, coalesce(also_in_room, false), quote_seq
+    FROM json_to_recordset(%s::json) AS k(
+        room_id bigint, seq bigint, user_id bigint, content text, client_id text, html text,
+        kind text, thread_seq bigint, also_in_room boolean, quote_seq bigint
     )
 """
 # A message's first link, for the workers to fetch its preview (docs/files.md).
@@ -344,20 +346,18 @@ def _lock(
     pairs = sorted({(send.room.id, send.user.id) for send in sends if send.joins})
     keys = sorted({key for send in sends for key in send.files})
     with conn.pipeline():
-        locked = conn.execute(SQL_LOCK_ROOMS, (room_ids,))
+        locked = conn.execute(SQL_LOCK_ROOMS, (params.bigints(room_ids),))
         strangers = conn.execute(
-            SQL_NOT_YET_MEMBERS, ([p[0] for p in pairs], [p[1] for p in pairs])
+            SQL_NOT_YET_MEMBERS,
+            (params.bigints(p[0] for p in pairs), params.bigints(p[1] for p in pairs)),
         )
         earlier = None
         if keyed:
-            earlier = conn.execute(
-                SQL_PREVIOUS_SENDS,
-                (
-                    [s.room.id for s in keyed],
-                    [s.user.id for s in keyed],
-                    [s.client_id for s in keyed],
-                ),
-            )
+            keys_used = [
+                {"room_id": s.room.id, "user_id": s.user.id, "client_id": s.client_id}
+                for s in keyed
+            ]
+            earlier = conn.execute(SQL_PREVIOUS_SENDS, (params.records(keys_used),))
         named = lock_files(conn, keys) if keys else None
         replied = lock_reply_targets(conn, sends)
     rows = locked.fetchall()
@@ -432,18 +432,21 @@ def _store(
     ]
     placed = [placements.get(i, MAIN_FLOW) for i in range(len(new))]
     touched = sorted({send.room.id for send, _ in new})
-    columns = [
-        [send.room.id for send, _ in new],
-        [seq for _, seq in new],
-        [send.user.id for send, _ in new],
-        [send.content for send, _ in new],
-        [send.client_id for send, _ in new],
-        [send.html for send, _ in new],
-        [send.kind for send, _ in new],
-        [p.thread_seq for p in placed],
-        [p.also_in_room for p in placed],
-        [p.quote.seq if p.quote else None for p in placed],
-    ]
+    inserted = params.records(
+        {
+            "room_id": send.room.id,
+            "seq": seq,
+            "user_id": send.user.id,
+            "content": send.content,
+            "client_id": send.client_id,
+            "html": send.html,
+            "kind": send.kind,
+            "thread_seq": p.thread_seq,
+            "also_in_room": p.also_in_room,
+            "quote_seq": p.quote.seq if p.quote else None,
+        }
+        for (send, seq), p in zip(new, placed, strict=True)
+    )
     replies = [(send, seq, placed[i]) for i, (send, seq) in enumerate(new) if placed[i].thread_seq]
     followers = None
     with conn.pipeline():
@@ -452,12 +455,12 @@ def _store(
             conn.execute(
                 SQL_INSERT_MEMBERS,
                 (
-                    [s.room.id for s, _ in joins],
-                    [s.user.id for s, _ in joins],
-                    [seq for _, seq in joins],
+                    params.bigints(s.room.id for s, _ in joins),
+                    params.bigints(s.user.id for s, _ in joins),
+                    params.bigints(seq for _, seq in joins),
                 ),
             )
-        conn.execute(SQL_INSERT_MESSAGES, columns)
+        conn.execute(SQL_INSERT_MESSAGES, (inserted,))
         if attached:
             rows = [
                 (files[key]["id"], new[i][0].room.id, new[i][1], position)
@@ -474,7 +477,10 @@ def _store(
         record_mentions(conn, [(s.room.id, seq, s.user.id, s.html) for s, seq in new])
         if replies:
             followers = follow_replies(conn, replies, created_at)
-        conn.execute(SQL_SET_LAST_SEQS, (touched, [last[room_id] for room_id in touched]))
+        conn.execute(
+            SQL_SET_LAST_SEQS,
+            (params.bigints(touched), params.bigints(last[room_id] for room_id in touched)),
+        )
         publish_stored(conn, announced)
         for send, seq in joins:  # their sidebars: the room, read up to their message
             room = replace(send.room, last_seq=seq)
