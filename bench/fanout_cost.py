@@ -1,7 +1,7 @@
-"""What a worker pays to hear the bus: CPU per message of rooms it serves, and of rooms it does not.
+"""What a worker pays to hear the bus: CPU per message of rooms it serves and of others.
 
-    .venv/bin/python -m bench.fanout_cost [--batches 1,10,50] [--rate 100] [--commits 200]
-        [--rounds 5] [--compare main]
+    .venv/bin/python -m bench.fanout_cost [--batches 1,10,50] [--rates 100,1000]
+        [--seconds 2] [--max-served 10000] [--rounds 5] [--compare main]
 
 Every worker LISTENs to every room's messages, so with many app hosts most of
 what a worker hears is for rooms none of its clients follow. This measures,
@@ -28,7 +28,7 @@ database, no wake-ups), µs per line.
 
 `--compare REV` adds a worker running `chat` as of git revision REV (exported
 to a temporary folder): both workers hear the same notifications at the same
-time, and the table gives their ratios. Results go to
+time (and share the machine's cores), and a third table gives the ratios. Results go to
 bench/results/fanout-<time>.json.
 """
 
@@ -179,16 +179,17 @@ class Writers:
                     self.conn.execute("SELECT pg_notify(%s, %s)", (self.bus.CHANNEL, payload))
 
 
-def run_case(writers: Writers, workers: list[Worker], case: str, batch: int, args) -> dict:
-    """Each worker's CPU seconds and the wall seconds between one case's marks."""
-    key = f"{case}/{batch}/{time.monotonic_ns()}"
-    commits = [] if case == "idle" else writers.payloads(case, batch, args.commits)
+def run_case(writers: Writers, workers: list[Worker], case: str, batch: int, rate: float, args):
+    """Each worker's CPU seconds, the wall seconds between the case's marks and the
+    messages sent: `seconds` of commits of `batch` lines at `rate` a second."""
+    key = f"{case}/{batch}/{rate:g}/{time.monotonic_ns()}"
+    commits = [] if case == "idle" else writers.payloads(case, batch, int(rate * args.seconds))
     writers.mark(f"begin/{key}")
     started = time.monotonic()
     if case == "idle":
-        time.sleep(args.commits / args.rate)
+        time.sleep(args.seconds)
     else:
-        writers.send(commits, args.rate)
+        writers.send(commits, rate)
     writers.mark(f"end/{key}")
     out = {}
     for worker in workers:
@@ -197,13 +198,27 @@ def run_case(writers: Writers, workers: list[Worker], case: str, batch: int, arg
         assert begin["mark"] == f"begin/{key}" and end["mark"] == f"end/{key}", (begin, end)
         out[worker.label] = end["cpu"] - begin["cpu"]
     out["wall"] = time.monotonic() - started
-    out["messages"] = batch * args.commits if case != "idle" else 0
+    out["messages"] = batch * len(commits)
     return out
 
 
+def plan(args) -> list[tuple[str, int, float]]:
+    """The cases of one round: (case, lines per commit, commits per second). A
+    served case past --max-served messages/s is left out: one worker here could
+    not keep up, and the run would measure its backlog."""
+    cases = [
+        (case, batch, rate)
+        for rate in args.rates
+        for batch in args.batches
+        for case in CASES
+        if case == "foreign" or rate * batch <= args.max_served
+    ]
+    return [*cases, ("idle", 0, 0.0)]
+
+
 def measure(url: str, checkouts: dict[str, Path], args) -> dict:
-    """Medians per worker, case and batch size: CPU µs per message (idle CPU
-    subtracted), idle CPU per second, micro µs per line."""
+    """Medians per worker and case: CPU µs per message (idle CPU subtracted),
+    idle CPU per second, micro µs per line."""
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
@@ -213,10 +228,10 @@ def measure(url: str, checkouts: dict[str, Path], args) -> dict:
         try:
             writers = Writers(conn, rooms)
             runs = []
-            plan = [(case, batch) for batch in args.batches for case in (*CASES, "idle")]
+            cases = plan(args)
             for r in range(args.rounds):
-                for case, batch in plan if r % 2 == 0 else plan[::-1]:
-                    runs.append((case, batch, run_case(writers, workers, case, batch, args)))
+                for case in cases if r % 2 == 0 else cases[::-1]:
+                    runs.append((case, run_case(writers, workers, *case, args)))
                 print(f"round {r + 1} of {args.rounds} done", flush=True)
             micro = {w.label: {} for w in workers}
             for _ in range(args.rounds):
@@ -229,71 +244,110 @@ def measure(url: str, checkouts: dict[str, Path], args) -> dict:
         finally:
             for worker in workers:
                 worker.stop()
-    return summarise(runs, micro, [w.label for w in workers], args.batches)
+    return summarise(runs, micro, [w.label for w in workers], args)
 
 
-def summarise(runs, micro, labels, batches) -> dict:
+def summarise(runs, micro, labels, args) -> dict:
+    """Per checkout: idle CPU seconds per second, and per (rate, batch) the median
+    µs per message of each case (None: not run), with the micro figure per batch."""
     out = {}
     for label in labels:
-        idle = [run[label] / run["wall"] for case, _, run in runs if case == "idle"]
+        idle = [run[label] / run["wall"] for (case, _, _), run in runs if case == "idle"]
         idle_per_s = statistics.median(idle)
         rows = []
-        for batch in batches:
-            row = {"batch": batch, "micro_foreign_us": statistics.median(micro[label][batch])}
-            for case in CASES:
-                values = [
-                    (run[label] - idle_per_s * run["wall"]) / run["messages"] * 1e6
-                    for c, b, run in runs
-                    if c == case and b == batch
-                ]
-                row[case] = statistics.median(values)
-            rows.append(row)
-        out[label] = {"idle_cpu_per_s": idle_per_s, "rows": rows}
+        for rate in args.rates:
+            for batch in args.batches:
+                row = {"rate": rate, "batch": batch}
+                for case in CASES:
+                    values = [
+                        (run[label] - idle_per_s * run["wall"]) / run["messages"] * 1e6
+                        for key, run in runs
+                        if key == (case, batch, rate)
+                    ]
+                    row[case] = statistics.median(values) if values else None
+                rows.append(row)
+        micro_us = {batch: statistics.median(micro[label][batch]) for batch in args.batches}
+        out[label] = {"idle_cpu_per_s": idle_per_s, "rows": rows, "micro_foreign_us": micro_us}
     return out
+
+
+def _cell(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
 
 
 def table(results: dict, args) -> str:
     labels = list(results)
     out = [
-        f"Worker CPU µs per message heard (medians of {args.rounds} rounds, "
-        f"{args.commits} commits at {args.rate:g}/s per case; idle subtracted):",
+        f"Worker CPU µs per message heard (medians of {args.rounds} rounds of {args.seconds:g} s "
+        "per case, the worker's idle CPU subtracted):",
         "",
-        "| checkout | lines per commit | foreign | 1 client | 10 clients | "
-        "micro: decode+dispatch, foreign |",
+        "| checkout | commits/s | lines per commit | foreign | 1 client | 10 clients |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for label in labels:
         for row in results[label]["rows"]:
             out.append(
-                f"| {label} | {row['batch']} | {row['foreign']:.1f} | {row['1 client']:.1f} | "
-                f"{row['10 clients']:.1f} | {row['micro_foreign_us']:.2f} |"
+                f"| {label} | {row['rate']:g} | {row['batch']} | "
+                + " | ".join(_cell(row[case]) for case in CASES)
+                + " |"
             )
+    out += [
+        "",
+        "The listener's decode and dispatch alone, foreign lines, µs per line (micro):",
+        "",
+        "| checkout | "
+        + " | ".join(f"{b} per payload" for b in args.batches)
+        + " | idle ms CPU/s |",
+        "| --- " * (len(args.batches) + 2) + "|",
+    ]
     for label in labels:
-        out.append(f"\n{label}: idle {results[label]['idle_cpu_per_s'] * 1e3:.2f} ms CPU/s")
+        micro = results[label]["micro_foreign_us"]
+        out.append(
+            f"| {label} | "
+            + " | ".join(f"{micro[b]:.2f}" for b in args.batches)
+            + f" | {results[label]['idle_cpu_per_s'] * 1e3:.2f} |"
+        )
     if len(labels) > 1:
-        base, other = labels[0], labels[1]
-        out += [
-            "",
-            f"Ratios {base} / {other}:",
-            "",
-            "| lines per commit | foreign | 1 client | 10 clients | micro |",
-            "| --- | --- | --- | --- | --- |",
-        ]
-        for mine, theirs in zip(results[base]["rows"], results[other]["rows"], strict=True):
-            cells = [mine[c] / theirs[c] for c in (*CASES, "micro_foreign_us")]
-            out.append(f"| {mine['batch']} | " + " | ".join(f"{x:.2f}" for x in cells) + " |")
+        out += ["", *ratios(results, labels[0], labels[1], args)]
     return "\n".join(out)
+
+
+def ratios(results: dict, mine: str, theirs: str, args) -> list[str]:
+    """Each figure of `mine` divided by the same of `theirs` (same run, same notifications)."""
+    out = [
+        f"Ratios {mine} / {theirs}:",
+        "",
+        "| commits/s | lines per commit | foreign | 1 client | 10 clients | micro |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    pairs = zip(results[mine]["rows"], results[theirs]["rows"], strict=True)
+    for a, b in pairs:
+        cells = [a[c] / b[c] if a[c] and b[c] else None for c in CASES]
+        micro = (
+            results[mine]["micro_foreign_us"][a["batch"]]
+            / results[theirs]["micro_foreign_us"][a["batch"]]
+        )
+        out.append(
+            f"| {a['rate']:g} | {a['batch']} | "
+            + " | ".join(_cell(x, 2) for x in [*cells, micro])
+            + " |"
+        )
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", default="1,10,50", help="lines per commit")
-    parser.add_argument("--rate", type=float, default=100.0, help="commits per second")
-    parser.add_argument("--commits", type=int, default=200, help="commits per case")
+    parser.add_argument("--rates", default="100,1000", help="commits per second")
+    parser.add_argument("--seconds", type=float, default=2.0, help="per case")
+    parser.add_argument(
+        "--max-served", type=float, default=10_000, help="messages/s at most for served cases"
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--compare", metavar="REV", help="also run chat/ as of this revision")
     args = parser.parse_args()
     args.batches = [int(b) for b in args.batches.split(",")]
+    args.rates = [float(r) for r in args.rates.split(",")]
     with tempfile.TemporaryDirectory(prefix="fanout-") as folder:
         checkouts = {"this": ROOT}
         if args.compare:
