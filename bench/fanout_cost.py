@@ -48,7 +48,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.floor_sockets import _drain  # noqa: E402
+from bench.floor_sockets import drain  # noqa: E402
 from bench.samples import typical_frame  # noqa: E402
 from tests.servers import scratch_database  # noqa: E402
 
@@ -87,7 +87,7 @@ class Worker:
         spawn = multiprocessing.get_context("spawn")
         self._ours, theirs = spawn.Pipe()
         clients = sum(n for _, _, n in serve)
-        self.reader = spawn.Process(target=_drain, args=(port, clients, theirs), daemon=True)
+        self.reader = spawn.Process(target=drain, args=(port, clients, theirs), daemon=True)
         self.reader.start()
         ready = self.expect("ready")
         if not Path(ready["chat"]).resolve().is_relative_to(checkout.resolve()):

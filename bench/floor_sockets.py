@@ -31,7 +31,7 @@ def ws_text_frame(text: str) -> bytes:
     return b"\x81\x7f" + struct.pack("!Q", len(payload)) + payload
 
 
-def _drain(port: int, count: int, conn) -> None:
+def drain(port: int, count: int, conn) -> None:
     """The reader process: connect `count` sockets, read everything until each is
     closed, then send the byte count back through `conn`."""
     selector = selectors.DefaultSelector()
@@ -65,7 +65,7 @@ def drained_sockets(count: int) -> Iterator[tuple[list[socket.socket], list[int]
     ours, theirs = spawn.Pipe()
     with socket.create_server(("127.0.0.1", 0), backlog=min(count, 4096)) as server:
         reader = spawn.Process(
-            target=_drain, args=(server.getsockname()[1], count, theirs), daemon=True
+            target=drain, args=(server.getsockname()[1], count, theirs), daemon=True
         )
         reader.start()
         server.settimeout(60)
