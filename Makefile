@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint fmt migrate clean-db autobahn audit bench bench-full fuzz api-fuzz settings-table
+.PHONY: run test lint fmt migrate clean-db autobahn audit bench bench-full bench-floor fuzz api-fuzz settings-table
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -74,6 +74,11 @@ bench: $(BENCH_VENV)/.installed
 
 bench-full: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python -m bench.load --profile full --targets $(BENCH_TARGETS)
+
+# The floor (bench/floor.py): socket writes and PostgreSQL's cost per message with
+# no chat server at all, in the product's virtualenv (it needs gcc for its C part).
+bench-floor: $(VENV)/.installed
+	$(BIN)/python -m bench.floor
 
 # Known vulnerabilities in the pinned requirements (and what they pull in).
 # --strict: a package that could not be checked is a failure, not a pass, so

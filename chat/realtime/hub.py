@@ -259,6 +259,18 @@ class Hub:
 
     # --- the BusHandler side: the Listener calls these from its thread ---------
 
+    def serves(self, room_id: int) -> bool:
+        """Whether a feed of this worker follows the room (joined, or joining).
+
+        The listener skips the lines of other rooms undecoded. A feed that
+        appears just after a line was skipped loses nothing: it reads its
+        position from the table (`_ensure_loaded`) after it appeared, so after
+        the commit of any line already heard, and a skipped line is one
+        `_on_stored` would have ignored as already delivered. Reads the feeds'
+        map without its lock, as `_on_stored` does: a lookup is atomic.
+        """
+        return room_id in self._feeds
+
     def on_stored(self, events: Iterable[bus.Stored]) -> None:
         """Deliver stored messages to the feeds that follow their rooms, in order.
 

@@ -3,7 +3,8 @@
 The connection is its own (outside the pool), in autocommit and idle between
 notifications: a connection inside a transaction hears nothing until it
 ends. It LISTENs on the workers' three channels, decodes each notification
-(chat/storage/bus.py) and calls its BusHandler, which never sees a payload.
+(chat/storage/bus.py) and calls its BusHandler, which never sees a payload;
+of bus.CHANNEL's lines it decodes only those of rooms the handler serves.
 Lost, it is reopened with backoff, and the handler is told each time it
 listens again, so it can read from the table what it may have missed (NOTIFY
 is at most once). A heartbeat (a NOTIFY to itself) proves that it hears;
@@ -48,8 +49,13 @@ class BusHandler(Protocol):
         """LISTEN is active (again, if `reconnected`): read back from the table
         whatever may have been committed while not listening."""
 
+    def serves(self, room_id: int) -> bool:
+        """Whether anything here follows the room: a stored line of a room this
+        refuses is skipped with its room id read and nothing more parsed."""
+
     def on_stored(self, events: Sequence[bus.Stored]) -> None:
-        """Rows committed and announced on bus.CHANNEL, in notification order."""
+        """Rows committed and announced on bus.CHANNEL, in notification order
+        (only those of rooms `serves` accepted, a moment before)."""
 
     def on_ephemeral(self, event: bus.Ephemeral) -> None:
         """Frames for a room's clients, never stored (bus.EVENTS_CHANNEL)."""
@@ -149,7 +155,9 @@ class Listener:
         """Decode one notification and hand it on."""
         try:
             if notify.channel == CHANNEL:
-                self._handler.on_stored(bus.decode_stored(notify.payload))
+                events = bus.decode_stored(notify.payload, self._handler.serves)
+                if events:
+                    self._handler.on_stored(events)
             elif notify.channel == EVENTS_CHANNEL:
                 event = bus.decode_ephemeral(notify.payload)
                 if event is not None:

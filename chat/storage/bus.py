@@ -43,6 +43,12 @@ Stored messages: position, order, truth
     received, ignores seqs it already has, and reads every other range (a gap,
     a reference, everything after a reconnect) from the table.
 
+    Every listener hears every room's lines, and may skip those of rooms it
+    does not serve having read no more than their room id (`decode_stored`'s
+    `serves`): nothing of a room is owed to a listener that does not follow
+    it, and one that starts to follow a room takes the room's position from
+    the table at that moment, later than the commit of any line it skipped.
+
 The 8,000-byte rule
     PostgreSQL refuses a payload of 8,000 bytes or more, and the whole
     transaction with it. No payload encoded here passes NOTIFY_PAYLOAD_MAX
@@ -70,7 +76,7 @@ Heartbeat
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -192,19 +198,47 @@ def pack(lines: Sequence[str]) -> list[str]:
     return payloads
 
 
-def decode_stored(payload: str) -> list[Stored]:
+def decode_stored(payload: str, serves: Callable[[int], bool] | None = None) -> list[Stored]:
     """A CHANNEL payload's announcements in order; a malformed line is logged and
-    left out (the next good one's seq gap makes the listener read the table)."""
+    left out (the next good one's seq gap makes the listener read the table).
+
+    With `serves`, only the lines of rooms it accepts: every other line is
+    skipped once its room id is read, its seq, clock and frame never parsed or
+    copied (a worker hears every room's lines and follows few of them). A line
+    whose room id cannot be read is malformed whatever `serves` says.
+    """
     events = []
-    for line in payload.split("\n"):
-        room_id, _, rest = line.partition(" ")
-        seq, _, rest = rest.partition(" ")
-        sent_ms, _, frame = rest.partition(" ")
-        try:
-            events.append(Stored(int(room_id), int(seq), frame or None, int(sent_ms)))
-        except ValueError:
-            log.error("ignoring a malformed notification (%d bytes)", len(line))
+    start, end = 0, len(payload)
+    while start <= end:
+        stop = payload.find("\n", start)
+        if stop < 0:
+            stop = end
+        if serves is not None:
+            space = payload.find(" ", start, stop)
+            try:
+                room_id = int(payload[start : stop if space < 0 else space])
+            except ValueError:
+                room_id = None
+            if room_id is not None and not serves(room_id):
+                start = stop + 1
+                continue
+        event = _stored(payload[start:stop])
+        if event is not None:
+            events.append(event)
+        start = stop + 1
     return events
+
+
+def _stored(line: str) -> Stored | None:
+    """One CHANNEL line's announcement; None (logged) if malformed."""
+    room_id, _, rest = line.partition(" ")
+    seq, _, rest = rest.partition(" ")
+    sent_ms, _, frame = rest.partition(" ")
+    try:
+        return Stored(int(room_id), int(seq), frame or None, int(sent_ms))
+    except ValueError:
+        log.error("ignoring a malformed notification (%d bytes)", len(line))
+        return None
 
 
 # --- EVENTS_CHANNEL: ephemeral frames ------------------------------------------

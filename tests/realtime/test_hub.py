@@ -8,6 +8,7 @@ import threading
 from datetime import UTC, datetime
 
 import orjson
+import psycopg
 import pytest
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -174,3 +175,62 @@ def test_lone_and_batched_notifications_are_delivered_and_timed(hub, db, general
     assert next(s.value for s in observed.samples if s.name.endswith("_count")) == count + 4
     hub.leave(peer, general.id)
     peer.close()
+
+
+def test_the_listener_hands_on_only_the_lines_of_rooms_followed_here(hub, db, general):
+    """Every worker hears every room; lines of rooms without a feed here are
+    dropped before they are decoded, and never reach on_stored."""
+    user = make_user(db)
+    other = actions.create_room(db, "second", user.id)
+    heard: list[int] = []
+    on_stored = hub.on_stored
+
+    def spy(events):
+        heard.extend(event.room_id for event in events)
+        on_stored(events)
+
+    hub.on_stored = spy  # the listener calls its handler's attribute
+    sock = RecordingSocket()
+    peer = Peer(sock, User(0, "w"), queue_size=50)
+    hub.join(peer, general, after=0)
+    assert hub.serves(general.id) and not hub.serves(other.id)
+    send_n(db, other, user, 5)
+    seqs = send_n(db, general, user, 3)
+    sock.wait_for(lambda s: s.seqs() == seqs)
+    assert set(heard) == {general.id}
+    hub.leave(peer, general.id)
+    peer.close()
+    assert not hub.serves(general.id)
+
+
+def test_a_room_followed_while_its_lines_are_being_skipped_gets_every_seq_once(
+    hub, db, database_url, general
+):
+    """Lines of `second` are skipped until a client joins it mid-stream: the
+    feed takes its position from the table, so nothing skipped is missed and
+    nothing is delivered twice."""
+    user = make_user(db)
+    other = actions.create_room(db, "second", user.id)
+    watcher = Peer(RecordingSocket(), User(0, "w"), queue_size=10)
+    hub.join(watcher, general, after=0)  # the listener runs; `second` has no feed yet
+    half = threading.Event()
+
+    def send_to_other():
+        with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
+            for i in range(60):
+                actions.send_message(conn, other, user, f"s{i}", None)
+                if i == 20:
+                    half.set()
+
+    sender = threading.Thread(target=send_to_other)
+    sender.start()
+    assert half.wait(WAIT)
+    sock = RecordingSocket()
+    peer = Peer(sock, User(1, "late"), queue_size=200)
+    hub.join(peer, other, after=0)
+    sender.join(WAIT)
+    sock.wait_for(lambda s: s.seqs()[-1:] == [60])
+    assert sock.seqs() == list(range(1, 61))
+    for p, room in ((peer, other), (watcher, general)):
+        hub.leave(p, room.id)
+        p.close()

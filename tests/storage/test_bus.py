@@ -39,6 +39,54 @@ def test_malformed_stored_lines_are_left_out(payload):
     assert bus.decode_stored(f"{payload}\n4 5 6 {FRAME}") == [bus.Stored(4, 5, FRAME, 6)]
 
 
+# Lines of three rooms, by value and by reference (None, and a frame too big).
+MIXED = [
+    bus.Stored(1, 5, FRAME, 10),
+    bus.Stored(2, 7, None, 11),
+    bus.Stored(3, 1, frame_of(3000), 12),
+    bus.Stored(2, 8, FRAME, 13),
+    bus.Stored(1, 6, frame_of(9000), 14),
+]
+
+
+@pytest.mark.parametrize("served", [set(), {1}, {2}, {1, 3}, {1, 2, 3}, {99}])
+def test_decoding_for_the_rooms_served_keeps_their_lines_and_only_theirs(served):
+    payloads = bus.encode_stored(MIXED * 40)  # several payloads, each of many lines
+    assert len(payloads) > 1
+    for payload in payloads:
+        everything = bus.decode_stored(payload)
+        assert bus.decode_stored(payload, served.__contains__) == [
+            event for event in everything if event.room_id in served
+        ]
+
+
+def test_serves_is_asked_once_per_line_with_the_line_s_room_id():
+    asked = []
+    (payload,) = bus.encode_stored(MIXED)
+
+    def serves(room_id):
+        asked.append(room_id)
+        return False
+
+    assert bus.decode_stored(payload, serves) == []
+    assert asked == [event.room_id for event in MIXED]
+
+
+@pytest.mark.parametrize("line", ["1", "1 x", "1 2", "1 1 soon {}", "1 1 12.5 {}"])
+def test_a_malformed_line_of_a_room_not_served_is_skipped_unparsed(line, caplog):
+    payload = f"{line}\n4 5 6 {FRAME}"
+    assert bus.decode_stored(payload, {4}.__contains__) == [bus.Stored(4, 5, FRAME, 6)]
+    assert "malformed" not in caplog.text  # only its room id was read
+    assert bus.decode_stored(payload, {1, 4}.__contains__) == [bus.Stored(4, 5, FRAME, 6)]
+    assert "malformed" in caplog.text
+
+
+@pytest.mark.parametrize("line", ["", "x", "abc 2 3 {}", " 1 2 3 {}", "1.0 2 3 {}"])
+def test_a_line_without_a_room_id_is_malformed_whatever_is_served(line, caplog):
+    assert bus.decode_stored(f"{line}\n4 5 6 {FRAME}", lambda room_id: False) == []
+    assert "malformed" in caplog.text
+
+
 @pytest.mark.parametrize(
     "event",
     [
