@@ -61,7 +61,7 @@ def micro(listener, bus, lines: int, payloads: int) -> float:
         notifies.extend(psycopg.Notify(bus.CHANNEL, x, 0) for x in bus.encode_stored(events))
     start = time.thread_time()
     for notify in notifies:
-        listener._dispatch(notify, None)
+        listener._dispatch(notify.channel, notify.payload, None)
     return (time.thread_time() - start) / (lines * payloads) * 1e6
 
 

@@ -56,9 +56,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def spawn(command: list[str], log_path: Path, **env: str) -> subprocess.Popen:
-    """A process of the product in the repository, in its own process group (so a
-    test can signal all of it), its output appended to log_path."""
+def spawn(command: list[str], log_path: Path, root: Path = ROOT, **env: str) -> subprocess.Popen:
+    """A process of the product in the repository (or another checkout of it:
+    `root`), in its own process group (so a test can signal all of it), its
+    output appended to log_path."""
     env = {
         **os.environ,
         "SECRET_KEY": os.environ.get("SECRET_KEY", "test-secret-key"),
@@ -67,7 +68,7 @@ def spawn(command: list[str], log_path: Path, **env: str) -> subprocess.Popen:
     with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             command,
-            cwd=ROOT,
+            cwd=root,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -97,10 +98,13 @@ class Endpoint:
 class Gunicorn(Endpoint):
     """`gunicorn -c gunicorn.conf.py app:app` on a free port, in its own process group."""
 
-    def __init__(self, database_url: str, log_path: Path, workers: int = 2, **env: str):
+    def __init__(
+        self, database_url: str, log_path: Path, workers: int = 2, root: Path = ROOT, **env: str
+    ):
         self.database_url = database_url
         self.log_path = log_path
         self.workers = workers
+        self.root = root  # the checkout it runs (benchmarks compare two)
         super().__init__(free_port())
         self.extra_env = env
         self.proc: subprocess.Popen | None = None
@@ -110,6 +114,7 @@ class Gunicorn(Endpoint):
         self.proc = spawn(
             [str(GUNICORN), "-c", "gunicorn.conf.py", "app:app"],
             self.log_path,
+            self.root,
             **{
                 "DATABASE_URL": self.database_url,
                 "HOST": "127.0.0.1",

@@ -15,12 +15,15 @@ The listener never imports the hub: chat/realtime/hub.py is its handler.
 """
 
 import logging
+import select
 import threading
 import time
 from collections.abc import Sequence
 from typing import Protocol
 
+import gevent
 import psycopg
+from gevent import monkey
 from psycopg_pool import ConnectionPool
 
 from chat import actions, metrics
@@ -127,10 +130,15 @@ class Listener:
             connect_timeout=max(2, int(self._tcp_timeout)),
             **tcp_options(self._tcp_timeout),
         ) as conn:
-            conn.execute(f"LISTEN {CHANNEL}")
-            conn.execute(f"LISTEN {EVENTS_CHANNEL}")
-            conn.execute(f"LISTEN {USER_CHANNEL}")
-            conn.execute(f"LISTEN {CONTROL_CHANNEL}")
+            # What arrives while the statements run is psycopg's to read: kept
+            # here, handed on once the handler knows it listens.
+            early: list[psycopg.Notify] = []
+            conn.add_notify_handler(early.append)
+            conn.execute(
+                f"LISTEN {CHANNEL}; LISTEN {EVENTS_CHANNEL};"
+                f" LISTEN {USER_CHANNEL}; LISTEN {CONTROL_CHANNEL}"
+            )
+            conn.remove_notify_handler(early.append)
             # Listening from here on: anything committed earlier is read back.
             self._handler.on_listening(reconnected=self.reconnects > 0)
             self.listening.set()
@@ -142,32 +150,54 @@ class Listener:
                 CONTROL_CHANNEL,
             )
             heartbeat = _Heartbeat(self._pool, self._probe_interval)
+            for notify in early:
+                self._dispatch(notify.channel, notify.payload, heartbeat)
+            self._hear(conn.pgconn, heartbeat)
+
+    def _hear(self, pgconn: "psycopg.pq.abc.PGconn", heartbeat: "_Heartbeat") -> None:
+        """Hand on what the connection hears until `stop`, checking the heartbeat
+        at least once a second.
+
+        Read at libpq's level (psycopg.pq): wait until the socket is readable,
+        take in what came, hand on each notification. Connection.notifies()
+        costs a worker about 1.5 times as much CPU per wake under gevent (it
+        builds a poller and its watchers for every wait: ~81 against ~53 µs a
+        notification, bench/listen_wake.py), and every worker pays it for every
+        batch any worker commits. A broken connection raises OperationalError
+        from consume_input: the caller reconnects.
+        """
+        readable = _Readable(pgconn.socket)
+        try:
             while not self._stopping:
-                for notify in conn.notifies(timeout=1.0):
-                    self._dispatch(notify, heartbeat)
+                readable.wait(1.0)
+                pgconn.consume_input()
+                while (notify := pgconn.notifies()) is not None:
+                    self._dispatch(notify.relname.decode(), notify.extra.decode(), heartbeat)
                 if heartbeat.overdue():
                     # Our own NOTIFY did not come back: the connection looks open
                     # but hears nothing (a silent partition). Start over.
                     raise psycopg.OperationalError("LISTEN connection silent; reconnecting")
                 heartbeat.maybe_send()
+        finally:
+            readable.close()
 
-    def _dispatch(self, notify: psycopg.Notify, heartbeat: "_Heartbeat") -> None:
+    def _dispatch(self, channel: str, payload: str, heartbeat: "_Heartbeat") -> None:
         """Decode one notification and hand it on."""
         try:
-            if notify.channel == CHANNEL:
-                events = bus.decode_stored(notify.payload, self._handler.serves)
+            if channel == CHANNEL:
+                events = bus.decode_stored(payload, self._handler.serves)
                 if events:
                     self._handler.on_stored(events)
-            elif notify.channel == EVENTS_CHANNEL:
-                event = bus.decode_ephemeral(notify.payload)
+            elif channel == EVENTS_CHANNEL:
+                event = bus.decode_ephemeral(payload)
                 if event is not None:
                     self._handler.on_ephemeral(event)
-            elif notify.channel == USER_CHANNEL:
-                event = bus.decode_user(notify.payload)
+            elif channel == USER_CHANNEL:
+                event = bus.decode_user(payload)
                 if event is not None:
                     self._handler.on_user(event)
-            elif notify.channel == CONTROL_CHANNEL:
-                event = bus.decode_control(notify.payload)
+            elif channel == CONTROL_CHANNEL:
+                event = bus.decode_control(payload)
                 if isinstance(event, bus.Heartbeat):
                     heartbeat.heard(event)
                 else:
@@ -175,7 +205,33 @@ class Listener:
         except psycopg.Error:
             raise
         except Exception:
-            log.exception("delivering a notification on %s failed", notify.channel)
+            log.exception("delivering a notification on %s failed", channel)
+
+
+class _Readable:
+    """Waits until a socket has something to read, or a timeout passes.
+
+    In a gevent worker (select monkey-patched) with one watcher kept for the
+    socket's life, so a wait costs a switch and no set-up; elsewhere (tests
+    with real threads, tools) with select()."""
+
+    def __init__(self, fd: int):
+        self._fd = fd
+        self._watcher = None
+        if monkey.is_module_patched("select"):
+            self._hub = gevent.get_hub()
+            self._watcher = self._hub.loop.io(fd, 1)  # 1: readable
+
+    def wait(self, timeout: float) -> None:
+        if self._watcher is None:
+            select.select([self._fd], [], [], timeout)
+            return
+        with gevent.Timeout(timeout, False):
+            self._hub.wait(self._watcher)
+
+    def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.close()
 
 
 class _Heartbeat:
