@@ -29,16 +29,23 @@ def best_s3(scenario: dict) -> dict | None:
     return max(good, key=lambda s: s["messages_in_per_s"], default=None)
 
 
+def label(result: dict, run: dict) -> str:
+    """A target's name, and the client layer's when the run compared several."""
+    if len(run.get("clients", ())) > 1:
+        return f"{result['target']} ({result['client']})"
+    return result["target"]
+
+
 def by_target(run: dict) -> dict[str, dict[str, dict]]:
     return {
-        r["target"]: {s["scenario"]: s for s in r["scenarios"] if "error" not in s}
+        label(r, run): {s["scenario"]: s for s in r["scenarios"] if "error" not in s}
         for r in run["results"]
     }
 
 
 def failures(run: dict) -> list[str]:
     return [
-        f"- {r['target']} {s['scenario']}: {s['error'] or 'no answer from the load processes'}"
+        f"- {label(r, run)} {s['scenario']}: {s['error'] or 'no answer from the load processes'}"
         for r in run["results"]
         for s in r["scenarios"]
         if "error" in s
@@ -55,7 +62,8 @@ def tables(run: dict, source: str) -> str:
     out = [
         f"Run `{source}` ({run['profile']} profile, {run['started']}, "
         f"{run['machine']['cpus']} cores shared by the servers, PostgreSQL and "
-        f"{run['machine']['load_processes']} load processes).",
+        f"{run['machine']['load_processes']} load processes"
+        f"{' with the ' + ', '.join(run['clients']) + ' clients' if 'clients' in run else ''}).",
         "",
         "| target | S1 connects/s | S1 KiB/conn | S2 p50 ms | S2 p99 ms | "
         "S3 msgs/s at p99<100 ms | S3 p99 ms | S4 deliveries/s at p99<250 ms | "
@@ -146,8 +154,8 @@ def main() -> None:
     runs = [orjson.loads(path.read_bytes()) for path in args.results]
     run = runs[0]
     for other in runs[1:]:  # a later run's target replaces the same target's earlier one
-        names = {r["target"] for r in other["results"]}
-        run["results"] = [r for r in run["results"] if r["target"] not in names]
+        names = {label(r, other) for r in other["results"]}
+        run["results"] = [r for r in run["results"] if label(r, run) not in names]
         run["results"] += other["results"]
     source = "`, `".join(str(p.resolve().relative_to(ROOT)) for p in args.results)
     text = tables(run, source)
