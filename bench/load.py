@@ -96,14 +96,19 @@ def percentile(values: list[float], p: float) -> float | None:
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
+    return sum(cpu_split(pids))
+
+
+def cpu_split(pids: list[int]) -> tuple[float, float]:
+    """CPU seconds of the processes so far: (user, system)."""
+    user = system = 0.0
     for pid in pids:
         try:
             t = psutil.Process(pid).cpu_times()
-            total += t.user + t.system
+            user, system = user + t.user, system + t.system
         except psutil.NoSuchProcess:
             pass
-    return total
+    return user, system
 
 
 def rss(pids: list[int]) -> int:
@@ -245,7 +250,7 @@ def database_backends(database_url: str) -> list[int]:
 def run_step(target, scenario, rate, senders, inboxes, outboxes, database_url, load_pids) -> dict:
     pids = target.pids()
     cpu0 = cpu_seconds(pids)
-    load_cpu0 = cpu_seconds(load_pids)
+    load_cpu0 = cpu_split(load_pids)
     # Backends are pooled: the ones serving the server at the start of a step
     # are, with few exceptions, the ones serving it throughout.
     backends = database_backends(database_url)
@@ -265,7 +270,9 @@ def run_step(target, scenario, rate, senders, inboxes, outboxes, database_url, l
     # senders stopped does not count as speed.
     until_delivered = time.monotonic() - started
     cpu = cpu_seconds(pids) - cpu0
-    load_cpu = cpu_seconds(load_pids) - load_cpu0
+    load_user, load_system = cpu_split(load_pids)
+    load_system -= load_cpu0[1]
+    load_cpu = load_user - load_cpu0[0] + load_system
     db_cpu = cpu_seconds(backends) - db_cpu0
     total_sent = sum(expected.values())
     window = max(reply[2] for reply in sent_replies)
@@ -290,6 +297,8 @@ def run_step(target, scenario, rate, senders, inboxes, outboxes, database_url, l
         # The other two users of the same two cores, per delivery: the load
         # generator's processes and the database backends serving the target.
         "generator_cpu_us_per_delivery": load_cpu / delivered * 1e6 if delivered else None,
+        # The kernel's part of it (reads, ACKs, epoll), which no client layer avoids.
+        "generator_system_share": load_system / load_cpu if load_cpu else None,
         "database_cpu_us_per_delivery": db_cpu / delivered * 1e6 if delivered else None,
         "notification_queue_usage": notification_queue_usage(database_url),
         "server_rss_mib": rss(pids) / 2**20,

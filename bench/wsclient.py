@@ -32,9 +32,6 @@ from bench.targets import source_address
 TEXT, CONTINUATION, CLOSE = WSMsgType.TEXT, WSMsgType.CONTINUATION, WSMsgType.CLOSE
 HANDSHAKE_TIMEOUT = 60.0  # as the websockets clients' open_timeout: S1 opens thousands at once
 MAX_FRAME = 2**20  # as the websockets clients' max_size
-# uvloop's own TCP transport rather than aiofastnet's (picows' default when
-# installed), which reads through a Python-level reader callback per socket.
-USE_AIOFASTNET = False
 
 
 class Sink(Protocol):
@@ -247,7 +244,6 @@ async def connect(target, credential: str, room: str, sink: Sink) -> Listener:
         websocket_handshake_timeout=HANDSHAKE_TIMEOUT,
         max_frame_size=MAX_FRAME,
         local_addr=source_address(),  # S1 opens more sockets than one address has ports
-        use_aiofastnet=USE_AIOFASTNET,
     )
     try:
         await asyncio.wait_for(listener.opened, HANDSHAKE_TIMEOUT)
