@@ -21,10 +21,10 @@ only for messages born in the receiving process (no clock skew), and every
 receiver must get every message of its room exactly once (a loss or a
 duplicate fails the step). Server CPU is read from /proc for the target's own
 processes; the generator's and the database backends' are recorded beside it.
-The clients are picows on uvloop by default (`--client picows`, about 3 µs of
-CPU per delivery) or the targets' asyncio clients (`--client websockets`, 14-37
-µs, as the generator was); several, comma-separated, run each scenario once
-per client in turn on the same server. Results go to
+The clients are picows on uvloop by default (`--client picows`) or the
+targets' asyncio clients (`--client websockets`, the generator as it was, at
+about twice the CPU per delivery); several, comma-separated, run each scenario
+once per client in turn on the same server. Results go to
 bench/results/<profile>-<time>.json; bench/report.py turns them into
 docs/benchmarks.md.
 """

@@ -3,12 +3,13 @@ runs the steps the parent commands, with one of two client layers.
 
 - `picows` (the default): picows connections on uvloop (bench/wsclient.py).
   Received frames are counted in picows' callback; one scheduler per process
-  sends for every sender that is due at each wake. About 3 µs of CPU per
-  delivery, so the generator no longer costs as much as the server it measures.
+  sends for every sender that is due at each wake. About half the CPU per
+  delivery of the websockets clients (bench/client_cost.py: 2-3 µs per frame,
+  plus 7-8 µs per socket read, which at moderate rates carries one frame).
 - `websockets`: the targets' own `connect` (websockets, or python-socketio's
   client for the Socket.IO peer) on the default asyncio loop, a reading task
-  per connection and a sending task per sender: the generator as it was, which
-  costs 14-37 µs per delivery, kept to compare against.
+  per connection and a sending task per sender: the generator as it was, kept
+  to compare against.
 
 Both stamp every message "<pid>|<sender>|<n>|<unix time>" and count what
 arrives in a Tally; the parent (bench/load.py) sums the processes' replies.
