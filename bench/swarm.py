@@ -21,6 +21,7 @@ import os
 import random
 import time
 
+from bench import wsclient
 from bench.targets import revive
 
 HANDSHAKES_IN_FLIGHT = 100  # per process: more only queues in the server's accept backlog
@@ -115,7 +116,11 @@ class Load:
         while True:
             command = await loop.run_in_executor(None, self.inbox.get)
             if command[0] == "step":
-                await self.step(*command[1:])
+                try:
+                    await self.step(*command[1:])
+                except Exception as exc:  # noqa: BLE001 - the parent fails the scenario
+                    self.outbox.put(("failed", f"step: {exc!r}"))
+                    break
             elif command[0] == "hold":
                 await asyncio.sleep(command[1])  # holding idle sockets is the measurement
                 self.outbox.put(("held",))
@@ -176,8 +181,6 @@ class PicowsLoad(Load):
     """picows connections whose frames are counted in picows' callback, one scheduler."""
 
     async def open(self, index: int, credential, room: str):
-        from bench import wsclient
-
         if index in self.slow:
             # Never counted, never waited for: S5 measures the others.
             return await wsclient.connect(self.target, credential, room, Tally())
@@ -218,7 +221,11 @@ class PicowsLoad(Load):
                 if at > now:
                     break
                 index = phases[k % m][1]
-                conns[k % m].send(self.stamp(index, k // m))
+                try:
+                    conns[k % m].send(self.stamp(index, k // m))
+                except Exception as exc:  # noqa: BLE001 - ends the step, see Load.main
+                    done.set_exception(exc)
+                    return
                 sent[index] += 1
                 k += 1
             loop.call_at(max(at, now + SEND_TICK), fire)
@@ -226,8 +233,6 @@ class PicowsLoad(Load):
         if m:
             loop.call_soon(fire)
             await done
-        else:
-            await asyncio.sleep(seconds)  # no sender here: the step lasts as long anyway
         return sent
 
 

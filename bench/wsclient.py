@@ -14,6 +14,10 @@ One listener class per protocol the targets speak:
   WebSocket (the Flask-SocketIO peer);
 - ChannelsListener: the Django Channels tutorial's `{"message": ...}` frames.
 
+picows reads through aiofastnet's transports on uvloop (its default where
+aiofastnet is installed; bench/client_cost.py found uvloop's own transports
+no cheaper).
+
 Each has the websockets clients' semantics (bench/targets.py): `connect`
 returns once the connection is ready (ours: the `ready` frame; Socket.IO: the
 namespace connected and the join acknowledged; Channels: accepted), `send(text)`
