@@ -15,6 +15,7 @@ client, to one room), then run the profile's scenarios:
 - S3 throughput: the same shape, stepped offered load; the highest step with
   p99 < 100 ms and complete delivery is the result.
 - S4 broadcast: one room with many receivers, stepped rate; deliveries/s.
+- S5 slow readers: S3's shape with a few receivers that stop reading their sockets.
 
 Every message is stamped "<pid>|<sender>|<n>|<unix time>"; latency is taken
 only for messages born in the receiving process (no clock skew), and every
