@@ -40,11 +40,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.gauges import (  # noqa: E402
+    cpu_seconds,
+    cpu_split,
+    database_backends,
+    notification_queue_usage,
+    rss,
+)
 from bench.swarm import CLIENTS, DRAIN_TIMEOUT, load_process  # noqa: E402
 from bench.targets import portable, target_class  # noqa: E402
 
@@ -94,32 +100,6 @@ def percentile(values: list[float], p: float) -> float | None:
         return None
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * p))]
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    return sum(cpu_split(pids))
-
-
-def cpu_split(pids: list[int]) -> tuple[float, float]:
-    """CPU seconds of the processes so far: (user, system)."""
-    user = system = 0.0
-    for pid in pids:
-        try:
-            t = psutil.Process(pid).cpu_times()
-            user, system = user + t.user, system + t.system
-        except psutil.NoSuchProcess:
-            pass
-    return user, system
-
-
-def rss(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            total += psutil.Process(pid).memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total
 
 
 class ScenarioFailed(Exception):
@@ -232,22 +212,6 @@ def run_scenario(
     return result
 
 
-def database_backends(database_url: str) -> list[int]:
-    """The PostgreSQL backends serving the benchmark's database (its own
-    scratch database, so no other client's work is counted)."""
-    import psycopg
-
-    try:
-        with psycopg.connect(database_url) as conn:
-            rows = conn.execute(
-                "SELECT pid FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            ).fetchall()
-        return [row[0] for row in rows]
-    except psycopg.Error:
-        return []
-
-
 def run_step(target, scenario, rate, senders, inboxes, outboxes, database_url, load_pids) -> dict:
     pids = target.pids()
     cpu0 = cpu_seconds(pids)
@@ -319,16 +283,6 @@ def short(step: dict) -> str:
         f"generator {step['generator_cpu_us_per_delivery'] or 0:.0f} "
         f"database {step['database_cpu_us_per_delivery'] or 0:.0f}"
     )
-
-
-def notification_queue_usage(database_url: str) -> float | None:
-    import psycopg
-
-    try:
-        with psycopg.connect(database_url) as conn:
-            return conn.execute("SELECT pg_notification_queue_usage()").fetchone()[0]
-    except psycopg.Error:
-        return None
 
 
 def run_target(name: str, scenarios: list[Scenario], clients: list[str]) -> list[dict]:
