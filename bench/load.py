@@ -2,10 +2,12 @@
 
     .venv-bench/bin/python -m bench.load --profile quick --targets ours,naive
     .venv-bench/bin/python -m bench.load --profile full --targets ours,naive,channels,socketio
+    .venv-bench/bin/python -m bench.load --targets ours --scenarios S3,S4 \
+        --client websockets,picows      # the two client layers, alternating
 
 For each target, on a fresh scratch database: start the server, spread the
-clients over LOAD_PROCESSES asyncio processes (one connection per client, to
-one room), then run the profile's scenarios:
+clients over LOAD_PROCESSES load processes (bench/swarm.py; one connection per
+client, to one room), then run the profile's scenarios:
 
 - S1 connect and hold: open N sockets, hold them; connects/s, handshake p99,
   server memory per connection.
@@ -13,37 +15,46 @@ one room), then run the profile's scenarios:
 - S3 throughput: the same shape, stepped offered load; the highest step with
   p99 < 100 ms and complete delivery is the result.
 - S4 broadcast: one room with many receivers, stepped rate; deliveries/s.
+- S5 slow readers: S3's shape with a few receivers that stop reading their sockets.
 
 Every message is stamped "<pid>|<sender>|<n>|<unix time>"; latency is taken
 only for messages born in the receiving process (no clock skew), and every
 receiver must get every message of its room exactly once (a loss or a
 duplicate fails the step). Server CPU is read from /proc for the target's own
-processes (not PostgreSQL, not the generator). Results go to
+processes; the generator's and the database backends' are recorded beside it.
+The clients are picows on uvloop by default (`--client picows`) or the
+targets' asyncio clients (`--client websockets`, the generator as it was, at
+about twice the CPU per delivery); several, comma-separated, run each scenario
+once per client in turn on the same server. Results go to
 bench/results/<profile>-<time>.json; bench/report.py turns them into
 docs/benchmarks.md.
 """
 
 import argparse
-import asyncio
 import multiprocessing
 import os
 import queue
-import random
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.targets import portable, revive, target_class  # noqa: E402
+from bench.gauges import (  # noqa: E402
+    cpu_seconds,
+    cpu_split,
+    database_backends,
+    notification_queue_usage,
+    rss,
+)
+from bench.swarm import CLIENTS, DRAIN_TIMEOUT, load_process  # noqa: E402
+from bench.targets import portable, target_class  # noqa: E402
 
 LOAD_PROCESSES = 2  # one per core: the generator shares the machine with the server
-DRAIN_TIMEOUT = 30.0  # seconds for the last messages of a step to arrive
 P99_GOAL = 0.100  # S3 counts a step only under this (issue: p99 < 100 ms)
 
 
@@ -81,136 +92,6 @@ PROFILES = {
 }
 
 
-# --- the load processes ------------------------------------------------------
-
-
-class Load:
-    """One load process: its share of the clients, driven by commands from the parent."""
-
-    def __init__(self, target, plan: list[tuple[int, object, str, bool]], slow, inbox, outbox):
-        self.target, self.plan, self.inbox, self.outbox = target, plan, inbox, outbox
-        self.slow: set[int] = slow  # clients that stop reading (S5)
-        self.pid = os.getpid()
-        self.conns: dict[int, object] = {}
-        self.rooms: dict[int, str] = {}
-        self.received: dict[int, dict[tuple, int]] = {}
-        self.latencies: list[float] = []
-
-    async def main(self) -> None:
-        gate = asyncio.Semaphore(100)  # handshakes in flight per process
-        timings: list[float] = []
-
-        async def open_one(index: int, credential, room: str) -> None:
-            async with gate:
-                started = time.monotonic()
-                self.conns[index] = await self.target.connect(credential, room)
-                timings.append(time.monotonic() - started)
-            self.rooms[index] = room
-
-        started = time.monotonic()
-        try:
-            await asyncio.gather(*(open_one(i, c, r) for i, c, r, _ in self.plan))
-        except Exception as exc:  # noqa: BLE001 - the server refused: the scenario failed
-            self.outbox.put(("failed", f"connecting: {exc!r}"))
-            await asyncio.gather(*(c.close() for c in self.conns.values()), return_exceptions=True)
-            return
-        self.outbox.put(("connected", timings, time.monotonic() - started))
-        readers = [asyncio.create_task(self.read(i)) for i in self.conns if i not in self.slow]
-        for index in self.slow & self.conns.keys():
-            # Stop reading the socket itself, not just the frames: the server's
-            # writes then fill the kernel buffers and its queue for this client.
-            transport = getattr(getattr(self.conns[index], "ws", None), "transport", None)
-            if transport is not None:
-                transport.pause_reading()
-        loop = asyncio.get_running_loop()
-        while True:
-            command = await loop.run_in_executor(None, self.inbox.get)
-            if command[0] == "step":
-                await self.step(*command[1:])
-            elif command[0] == "hold":
-                await asyncio.sleep(command[1])  # holding idle sockets is the measurement
-                self.outbox.put(("held",))
-            else:
-                break
-        for task in readers:
-            task.cancel()
-        await asyncio.gather(*(c.close() for c in self.conns.values()), return_exceptions=True)
-        self.outbox.put(("closed",))
-
-    async def read(self, index: int) -> None:
-        conn = self.conns[index]
-        while True:
-            try:
-                text = await conn.recv()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - a closed socket shows up as missing messages
-                return
-            if text is None:
-                continue
-            got = self.received.setdefault(index, {})
-            pid, sender, n, stamp = text.split("|")
-            key = (pid, sender, n)
-            got[key] = got.get(key, 0) + 1
-            if int(pid) == self.pid:
-                self.latencies.append(time.time() - float(stamp))
-
-    async def step(self, rate_per_sender: float, seconds: float) -> None:
-        self.received = {}
-        self.latencies = []
-        senders = [i for i, _, _, sends in self.plan if sends]
-        sent: dict[str, int] = {}
-
-        async def send_from(index: int) -> None:
-            interval = 1.0 / rate_per_sender
-            # Senders start at random points of their interval: started together,
-            # every sender would fire at the same instant, a burst each interval.
-            deadline = time.monotonic() + seconds
-            next_at = time.monotonic() + random.uniform(0, interval)
-            await asyncio.sleep(next_at - time.monotonic())
-            n = 0
-            while next_at < deadline:
-                await self.conns[index].send(f"{self.pid}|{index}|{n}|{time.time():.6f}")
-                n += 1
-                next_at += interval
-                delay = next_at - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)  # pacing the offered load
-            room = self.rooms[index]
-            sent[room] = sent.get(room, 0) + n
-
-        started = time.monotonic()
-        await asyncio.gather(*(send_from(i) for i in senders))
-        self.outbox.put(("sent", sent, time.monotonic() - started))
-        loop = asyncio.get_running_loop()
-        expected = (await loop.run_in_executor(None, self.inbox.get))[1]
-        deadline = time.monotonic() + DRAIN_TIMEOUT
-        while time.monotonic() < deadline and not self._all_in(expected):
-            await asyncio.sleep(0.05)  # the readers fill `received` as frames arrive
-        lost = duplicated = delivered = 0
-        for index, room in self.rooms.items():
-            if index in self.slow:
-                continue  # S5 measures the others
-            got = self.received.get(index, {})
-            delivered += sum(got.values())
-            duplicated += sum(c - 1 for c in got.values())
-            lost += max(0, expected.get(room, 0) - len(got))
-        out_of_order = sum(getattr(c, "out_of_order", 0) for c in self.conns.values())
-        self.outbox.put(("result", delivered, lost, duplicated, out_of_order, self.latencies))
-
-    def _all_in(self, expected: dict[str, int]) -> bool:
-        return all(
-            len(self.received.get(i, ())) >= expected.get(room, 0)
-            for i, room in self.rooms.items()
-            if i not in self.slow
-        )
-
-
-def load_process(target_state, plan, slow, inbox, outbox) -> None:
-    target = revive(target_state)
-    asyncio.run(Load(target, plan, slow, inbox, outbox).main())
-
-
 # --- the parent: scenarios and figures ----------------------------------------
 
 
@@ -219,27 +100,6 @@ def percentile(values: list[float], p: float) -> float | None:
         return None
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * p))]
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            t = psutil.Process(pid).cpu_times()
-            total += t.user + t.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
-def rss(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            total += psutil.Process(pid).memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total
 
 
 class ScenarioFailed(Exception):
@@ -256,8 +116,15 @@ def gather(outboxes, kind: str, timeout: float = 300) -> list[tuple]:
     return replies
 
 
-def run_scenario(target, scenario: Scenario, credentials: list, database_url: str) -> dict:
-    rooms = [f"{scenario.name.lower()}-{r}" for r in range(scenario.rooms)]
+def room_names(scenario: Scenario, client: str) -> list[str]:
+    """A scenario's rooms, its own for each client layer (a run may compare them)."""
+    return [f"{scenario.name.lower()}-{client}-{r}" for r in range(scenario.rooms)]
+
+
+def run_scenario(
+    target, scenario: Scenario, credentials: list, database_url: str, client: str
+) -> dict:
+    rooms = room_names(scenario, client)
     plan = [
         (
             i,
@@ -281,7 +148,7 @@ def run_scenario(target, scenario: Scenario, credentials: list, database_url: st
     procs = [
         ctx.Process(
             target=load_process,
-            args=(state, plan[k::LOAD_PROCESSES], slow, inboxes[k], outboxes[k]),
+            args=(client, state, plan[k::LOAD_PROCESSES], slow, inboxes[k], outboxes[k]),
             daemon=True,
         )
         for k in range(LOAD_PROCESSES)
@@ -291,6 +158,7 @@ def run_scenario(target, scenario: Scenario, credentials: list, database_url: st
     load_pids = [p.pid for p in procs]
     result: dict = {
         "scenario": scenario.name,
+        "client": client,
         "clients": scenario.clients,
         "rooms": scenario.rooms,
         "slow_readers": len(slow),
@@ -307,7 +175,10 @@ def run_scenario(target, scenario: Scenario, credentials: list, database_url: st
             / scenario.clients
             / 1024,
         }
-        print(f"  {scenario.name} connected {scenario.clients}: {result['connect']}", flush=True)
+        print(
+            f"  {scenario.name} {client} connected {scenario.clients}: {result['connect']}",
+            flush=True,
+        )
         if scenario.hold:
             cpu0 = cpu_seconds(target.pids())
             for box in inboxes:
@@ -328,7 +199,7 @@ def run_scenario(target, scenario: Scenario, credentials: list, database_url: st
                 target, scenario, rate, senders, inboxes, outboxes, database_url, load_pids
             )
             result["steps"].append(step)
-            print(f"  {scenario.name} {rate}/s: {short(step)}", flush=True)
+            print(f"  {scenario.name} {client} {rate}/s: {short(step)}", flush=True)
             if not step["complete"] or (step["p99_ms"] or 0) > 1000:
                 break  # past saturation: higher steps only take longer
     finally:
@@ -341,26 +212,10 @@ def run_scenario(target, scenario: Scenario, credentials: list, database_url: st
     return result
 
 
-def database_backends(database_url: str) -> list[int]:
-    """The PostgreSQL backends serving the benchmark's database (its own
-    scratch database, so no other client's work is counted)."""
-    import psycopg
-
-    try:
-        with psycopg.connect(database_url) as conn:
-            rows = conn.execute(
-                "SELECT pid FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            ).fetchall()
-        return [row[0] for row in rows]
-    except psycopg.Error:
-        return []
-
-
 def run_step(target, scenario, rate, senders, inboxes, outboxes, database_url, load_pids) -> dict:
     pids = target.pids()
     cpu0 = cpu_seconds(pids)
-    load_cpu0 = cpu_seconds(load_pids)
+    load_cpu0 = cpu_split(load_pids)
     # Backends are pooled: the ones serving the server at the start of a step
     # are, with few exceptions, the ones serving it throughout.
     backends = database_backends(database_url)
@@ -380,7 +235,9 @@ def run_step(target, scenario, rate, senders, inboxes, outboxes, database_url, l
     # senders stopped does not count as speed.
     until_delivered = time.monotonic() - started
     cpu = cpu_seconds(pids) - cpu0
-    load_cpu = cpu_seconds(load_pids) - load_cpu0
+    load_user, load_system = cpu_split(load_pids)
+    load_system -= load_cpu0[1]
+    load_cpu = load_user - load_cpu0[0] + load_system
     db_cpu = cpu_seconds(backends) - db_cpu0
     total_sent = sum(expected.values())
     window = max(reply[2] for reply in sent_replies)
@@ -405,6 +262,8 @@ def run_step(target, scenario, rate, senders, inboxes, outboxes, database_url, l
         # The other two users of the same two cores, per delivery: the load
         # generator's processes and the database backends serving the target.
         "generator_cpu_us_per_delivery": load_cpu / delivered * 1e6 if delivered else None,
+        # The kernel's part of it (reads, ACKs, epoll), which no client layer avoids.
+        "generator_system_share": load_system / load_cpu if load_cpu else None,
         "database_cpu_us_per_delivery": db_cpu / delivered * 1e6 if delivered else None,
         "notification_queue_usage": notification_queue_usage(database_url),
         "server_rss_mib": rss(pids) / 2**20,
@@ -426,20 +285,13 @@ def short(step: dict) -> str:
     )
 
 
-def notification_queue_usage(database_url: str) -> float | None:
-    import psycopg
-
-    try:
-        with psycopg.connect(database_url) as conn:
-            return conn.execute("SELECT pg_notification_queue_usage()").fetchone()[0]
-    except psycopg.Error:
-        return None
-
-
-def run_target(name: str, scenarios: list[Scenario]) -> dict:
+def run_target(name: str, scenarios: list[Scenario], clients: list[str]) -> list[dict]:
+    """The scenarios against one target, each once per client layer in turn
+    (alternating, so that a comparison shares the machine's moods); a result
+    per client."""
     from tests.servers import scratch_database
 
-    out = {"target": name, "scenarios": []}
+    outs = {client: {"target": name, "client": client, "scenarios": []} for client in clients}
     # One server per target for all scenarios (each in rooms of its own): a
     # restart per scenario would cost more than the quick profile's budget.
     with scratch_database() as url:
@@ -447,20 +299,22 @@ def run_target(name: str, scenarios: list[Scenario]) -> dict:
         target.start()
         try:
             for scenario in scenarios:
-                rooms = [f"{scenario.name.lower()}-{r}" for r in range(scenario.rooms)]
-                credentials = target.prepare(scenario.clients, rooms)
-                try:
-                    out["scenarios"].append(run_scenario(target, scenario, credentials, url))
-                except (ScenarioFailed, queue.Empty) as exc:
-                    print(f"  {scenario.name} FAILED: {exc}", flush=True)
-                    reason = str(exc) or "no answer from the load processes in time"
-                    out["scenarios"].append({"scenario": scenario.name, "error": reason})
-                    # A server that broke under one scenario gets a fresh start.
-                    target.stop()
-                    target.start()
+                for client in clients:
+                    rooms = room_names(scenario, client)
+                    credentials = target.prepare(scenario.clients, rooms)
+                    out = outs[client]["scenarios"]
+                    try:
+                        out.append(run_scenario(target, scenario, credentials, url, client))
+                    except (ScenarioFailed, queue.Empty) as exc:
+                        print(f"  {scenario.name} {client} FAILED: {exc}", flush=True)
+                        reason = str(exc) or "no answer from the load processes in time"
+                        out.append({"scenario": scenario.name, "client": client, "error": reason})
+                        # A server that broke under one scenario gets a fresh start.
+                        target.stop()
+                        target.start()
         finally:
             target.stop()
-    return out
+    return list(outs.values())
 
 
 def main() -> None:
@@ -471,7 +325,16 @@ def main() -> None:
     parser.add_argument("--clients", type=int, help="override the scenarios' client count")
     parser.add_argument("--rooms", type=int, help="override the scenarios' room count")
     parser.add_argument("--rates", help="override the steps, e.g. 50,100")
+    parser.add_argument(
+        "--client",
+        default="picows",
+        help=f"the client layer, one of {', '.join(CLIENTS)}; several, comma-separated, "
+        "run each scenario once per client in turn",
+    )
     args = parser.parse_args()
+    clients = args.client.split(",")
+    if not clients or set(clients) - set(CLIENTS):
+        parser.error(f"--client: one or more of {', '.join(CLIENTS)}")
     wanted = set(filter(None, args.scenarios.split(",")))
     scenarios = [s for s in PROFILES[args.profile] if not wanted or s.name in wanted]
     for scenario in scenarios:
@@ -483,6 +346,7 @@ def main() -> None:
         "profile": args.profile,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "load_processes": LOAD_PROCESSES},
+        "clients": clients,
         "results": [],
     }
     out = ROOT / "bench" / "results"
@@ -490,7 +354,7 @@ def main() -> None:
     path = out / f"{args.profile}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     for name in args.targets.split(","):
         print(f"{name}:", flush=True)
-        run["results"].append(run_target(name, scenarios))
+        run["results"] += run_target(name, scenarios, clients)
         # After each target: a run cut short keeps what it measured.
         path.write_bytes(orjson.dumps(run, option=orjson.OPT_INDENT_2))
     print(f"results: {path}")

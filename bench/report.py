@@ -35,16 +35,23 @@ def best_s3(scenario: dict) -> dict | None:
     return max(good, key=lambda s: s["messages_in_per_s"], default=None)
 
 
+def label(result: dict, run: dict) -> str:
+    """A target's name, and the client layer's when the run compared several."""
+    if len(run.get("clients", ())) > 1:
+        return f"{result['target']} ({result['client']})"
+    return result["target"]
+
+
 def by_target(run: dict) -> dict[str, dict[str, dict]]:
     return {
-        r["target"]: {s["scenario"]: s for s in r["scenarios"] if "error" not in s}
+        label(r, run): {s["scenario"]: s for s in r["scenarios"] if "error" not in s}
         for r in run["results"]
     }
 
 
 def failures(run: dict) -> list[str]:
     return [
-        f"- {r['target']} {s['scenario']}: {s['error'] or 'no answer from the load processes'}"
+        f"- {label(r, run)} {s['scenario']}: {s['error'] or 'no answer from the load processes'}"
         for r in run["results"]
         for s in r["scenarios"]
         if "error" in s
@@ -143,7 +150,8 @@ def tables(run: dict, source: str) -> str:
     out = [
         f"Run `{source}` ({run['profile']} profile, {run['started']}, "
         f"{run['machine']['cpus']} cores shared by the servers, PostgreSQL and "
-        f"{run['machine']['load_processes']} load processes).",
+        f"{run['machine']['load_processes']} load processes"
+        f"{' with the ' + ', '.join(run['clients']) + ' clients' if 'clients' in run else ''}).",
         "",
         *([*floor_note(run), ""] if floor_of else []),
         "| target | S1 connects/s | S1 KiB/conn | S2 p50 ms | S2 p99 ms | "
@@ -240,8 +248,8 @@ def main() -> None:
     for r in run["results"]:  # each target keeps the floor of the run that measured it
         r.setdefault("floor", run.get("floor"))
     for other in runs[1:]:  # a later run's target replaces the same target's earlier one
-        names = {r["target"] for r in other["results"]}
-        run["results"] = [r for r in run["results"] if r["target"] not in names]
+        names = {label(r, other) for r in other["results"]}
+        run["results"] = [r for r in run["results"] if label(r, run) not in names]
         run["results"] += [
             {**r, "floor": r.get("floor") or other.get("floor")} for r in other["results"]
         ]

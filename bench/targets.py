@@ -9,7 +9,10 @@ and rooms, and opens connections to one room each:
 
 `recv` returns the text of the next chat message broadcast to the room (the
 sender's own included) or None for any other frame. The peers under
-bench/peers/ implement the same interface (their `target.py`).
+bench/peers/ implement the same interface (their `target.py`). That is the
+`--client websockets` layer of bench/load.py; its default picows layer
+(bench/wsclient.py) speaks the same protocols from a target's address
+(`ws_url` for ours, `port` for the peers).
 
 `ours` is this repository's server; `naive` is the same server with write
 batching off: one transaction and one NOTIFY per message.
