@@ -44,12 +44,14 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import floor  # noqa: E402
 from bench.gauges import (  # noqa: E402
     cpu_seconds,
     cpu_split,
     database_backends,
     notification_queue_usage,
     rss,
+    wakes,
 )
 from bench.swarm import CLIENTS, DRAIN_TIMEOUT, load_process  # noqa: E402
 from bench.targets import portable, target_class  # noqa: E402
@@ -215,6 +217,7 @@ def run_scenario(
 def run_step(target, scenario, rate, senders, inboxes, outboxes, database_url, load_pids) -> dict:
     pids = target.pids()
     cpu0 = cpu_seconds(pids)
+    wakes0 = wakes(pids)
     load_cpu0 = cpu_split(load_pids)
     # Backends are pooled: the ones serving the server at the start of a step
     # are, with few exceptions, the ones serving it throughout.
@@ -235,6 +238,7 @@ def run_step(target, scenario, rate, senders, inboxes, outboxes, database_url, l
     # senders stopped does not count as speed.
     until_delivered = time.monotonic() - started
     cpu = cpu_seconds(pids) - cpu0
+    woken = wakes(pids) - wakes0
     load_user, load_system = cpu_split(load_pids)
     load_system -= load_cpu0[1]
     load_cpu = load_user - load_cpu0[0] + load_system
@@ -259,6 +263,8 @@ def run_step(target, scenario, rate, senders, inboxes, outboxes, database_url, l
         "out_of_order": out_of_order,
         "complete": lost == 0 and duplicated == 0 and out_of_order == 0,
         "server_cpu_us_per_delivery": cpu / delivered * 1e6 if delivered else None,
+        # Every process of the server: how often each went to sleep and was woken.
+        "server_wakes_per_delivery": woken / delivered if delivered else None,
         # The other two users of the same two cores, per delivery: the load
         # generator's processes and the database backends serving the target.
         "generator_cpu_us_per_delivery": load_cpu / delivered * 1e6 if delivered else None,
@@ -280,6 +286,7 @@ def short(step: dict) -> str:
         f"p50 {step['p50_ms'] or 0:.1f} p99 {step['p99_ms'] or 0:.1f} ms, "
         f"complete={step['complete']} (lost {step['lost']}, dup {step['duplicated']}), "
         f"CPU µs/delivery server {step['server_cpu_us_per_delivery'] or 0:.0f} "
+        f"(wakes {step['server_wakes_per_delivery'] or 0:.2f}) "
         f"generator {step['generator_cpu_us_per_delivery'] or 0:.0f} "
         f"database {step['database_cpu_us_per_delivery'] or 0:.0f}"
     )
@@ -331,6 +338,9 @@ def main() -> None:
         help=f"the client layer, one of {', '.join(CLIENTS)}; several, comma-separated, "
         "run each scenario once per client in turn",
     )
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip measuring the floor (bench/floor.py)"
+    )
     args = parser.parse_args()
     clients = args.client.split(",")
     if not clients or set(clients) - set(CLIENTS):
@@ -349,6 +359,10 @@ def main() -> None:
         "clients": clients,
         "results": [],
     }
+    if not args.no_floor:
+        # What the hardware costs with no server, measured in the same run.
+        run["floor"] = floor.measure(quick=True)
+        print(floor.table(run["floor"]), flush=True)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     path = out / f"{args.profile}-{time.strftime('%Y%m%d-%H%M%S')}.json"

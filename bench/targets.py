@@ -15,13 +15,16 @@ bench/peers/ implement the same interface (their `target.py`). That is the
 (`ws_url` for ours, `port` for the peers).
 
 `ours` is this repository's server; `naive` is the same server with write
-batching off: one transaction and one NOTIFY per message.
+batching off: one transaction and one NOTIFY per message; `before` is this
+server as it was at BENCH_BEFORE (a git revision), for before/after figures
+from one run.
 """
 
 import importlib
 import itertools
 import os
 import pickle
+import subprocess
 from pathlib import Path
 
 import orjson
@@ -64,6 +67,7 @@ class Ours:
             self.database_url,
             self.workdir / f"bench-{self.name}-{os.getpid()}.log",
             workers=self.workers,
+            root=self.checkout(),
             # Measure the server, not the per-person limits.
             RATE_LIMIT_PER_SEC="0",
             MAX_SOCKETS_PER_USER="100000",
@@ -74,6 +78,10 @@ class Ours:
         )
         self.server.start()
         self.ws_url = self.server.ws_url
+
+    def checkout(self) -> Path:
+        """The tree the server runs from: this one."""
+        return ROOT
 
     def stop(self) -> None:
         if self.server is not None:
@@ -118,6 +126,27 @@ class Naive(Ours):
     env = {"WRITE_BATCH": "0"}
 
 
+class Before(Ours):
+    """This server as it was at BENCH_BEFORE (a git revision; default the last
+    commit before issue 20), run from an export of that revision beside this
+    one, on the same database schema: before/after figures from one run."""
+
+    name = "before"
+    revision = os.environ.get("BENCH_BEFORE", "169743e")
+
+    def checkout(self) -> Path:
+        out = Path("/tmp") / f"bench-before-{self.revision}"
+        if not (out / "app.py").exists():
+            out.mkdir(parents=True, exist_ok=True)
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", self.revision],
+                capture_output=True,
+                check=True,
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+        return out
+
+
 class OurConnection:
     def __init__(self, ws):
         self.ws = ws
@@ -143,11 +172,13 @@ class OurConnection:
 
 
 def target_class(name: str):
-    """ours, naive, or a peer under bench/peers/<name>_chat/target.py."""
+    """ours, naive, before, or a peer under bench/peers/<name>_chat/target.py."""
     if name == "ours":
         return Ours
     if name == "naive":
         return Naive
+    if name == "before":
+        return Before
     module = importlib.import_module(f"bench.peers.{name}_chat.target")
     return module.Target
 

@@ -232,6 +232,7 @@ class ChannelsListener(Listener):
 LISTENERS: dict[str, type[Listener]] = {
     "ours": OurListener,
     "naive": OurListener,
+    "before": OurListener,
     "socketio": SocketIOListener,
     "channels": ChannelsListener,
 }
