@@ -26,7 +26,7 @@ from chat.realtime.hub import Hub, HubUnavailable, JoinCancelled
 from chat.realtime.peer import Peer, PeerClosed
 from chat.realtime.presence import Presence
 from chat.realtime.service import Realtime
-from chat.storage import queries, threads
+from chat.storage import db, queries, threads
 
 log = logging.getLogger(__name__)
 
@@ -307,7 +307,7 @@ class ClientSession:
             return membership.room
         if self.default_room is not None and name == self.default_room.name:
             return self.default_room
-        with self.rt.pool.connection() as conn:
+        with db.reading(self.rt.pool) as conn:
             room = queries.visible_room(conn, name, self.user.id)
         if room is None:
             raise ChatError("not_found", f"no room named {name!r}")
@@ -424,7 +424,7 @@ class ClientSession:
                 if not membership.present:
                     membership.present = True
                     self.presence.arrive(room, self.user)
-            with self.rt.pool.connection() as conn:
+            with db.reading(self.rt.pool) as conn:
                 users = queries.online_users(conn, room.id)
             self.peer.send(outbound.online_users_frame(room.name, users))
         except (JoinCancelled, PeerClosed):

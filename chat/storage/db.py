@@ -5,13 +5,17 @@ The pool is opened by the surface (chat/web/worker.py for a gunicorn worker,
 chat/cli.py for a bot) and handed down; nothing here knows about Flask.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from time import monotonic
 
 import gevent
+import psycopg
 import psycopg.waiting
 from gevent import monkey
 from psycopg import Connection
 from psycopg import errors as e
+from psycopg.pq import ConnStatus
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -32,7 +36,7 @@ def open_pool(url: str, size: int, tcp_timeout: float, name: str = "chat") -> Co
         kwargs={"row_factory": dict_row, **tcp_options(tcp_timeout)},
         # A connection broken by a PostgreSQL restart is noticed on checkout
         # and replaced, instead of failing the request that drew it.
-        check=ConnectionPool.check_connection,
+        check=check_connection,
         configure=configure,
         timeout=POOL_TIMEOUT,
         name=name,
@@ -107,6 +111,43 @@ def configure(conn: Connection) -> None:
     """
     conn.execute("SET enable_seqscan = off")
     conn.commit()  # the pool wants the connection idle, not in a transaction
+
+
+def check_connection(conn: psycopg.Connection) -> None:
+    """Raise if a pooled connection is broken, without a round trip.
+
+    psycopg_pool's own check sends an empty query: a round trip (and a wake of
+    the server's process) on every checkout, which doubled the cost of a
+    one-statement read. A restart or pg_terminate_backend sends its error and
+    then closes the socket, and an idle connection has nothing else to read:
+    libpq takes in what has arrived without blocking, the first time the error,
+    the second the close (OperationalError). A connection cut silently (no
+    close arrived) fails its next statement, as it could after the old check.
+    """
+    pgconn = conn.pgconn
+    pgconn.consume_input()
+    pgconn.consume_input()
+    if pgconn.status != ConnStatus.OK:
+        raise psycopg.OperationalError("the server closed the connection")
+
+
+@contextmanager
+def reading(pool: ConnectionPool) -> Iterator[psycopg.Connection]:
+    """A pooled connection in autocommit: each statement is its own transaction,
+    one round trip each, without the BEGIN and COMMIT a `pool.connection()`
+    block sends around them. For reads, and for single statements whose write
+    needs nothing else to be atomic with it."""
+    with pool.connection() as conn:
+        conn.autocommit = True
+        try:
+            yield conn
+        finally:
+            if pgconn_ok(conn):  # a broken one is discarded by the pool
+                conn.autocommit = False
+
+
+def pgconn_ok(conn: psycopg.Connection) -> bool:
+    return conn.pgconn.status == ConnStatus.OK
 
 
 def tcp_options(timeout: float) -> dict:

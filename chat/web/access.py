@@ -20,7 +20,7 @@ from chat.web.forms import csrf
 
 def find_room(name: str) -> Room | None:
     """The Room if it exists and the current user may see it, else None."""
-    with worker.connection() as conn:
+    with worker.reading() as conn:
         return queries.visible_room(conn, name, current_user.id)
 
 

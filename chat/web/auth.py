@@ -65,7 +65,7 @@ def init_app(app: Flask) -> None:
 @login_manager.user_loader
 def load_user(session_token: str) -> Account | None:
     """The Account of a live session; None (logged out) once the session is revoked."""
-    with worker.connection() as conn:
+    with worker.reading() as conn:  # one statement: one round trip
         user = actions.use_session(conn, actions.hash_token(session_token))
     if user is None:
         return None
@@ -80,7 +80,7 @@ def load_user_from_token(req) -> Account | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     token_hash = actions.hash_token(token.strip())
-    with worker.connection() as conn:
+    with worker.reading() as conn:  # one statement: one round trip
         user = actions.use_token(conn, token_hash)
     if user is None:
         return None

@@ -43,6 +43,12 @@ def connection():
     return pool().connection()
 
 
+def reading():
+    """A pooled connection in autocommit, for single-statement reads (db.reading):
+    one round trip a statement, no BEGIN and COMMIT around it."""
+    return db.reading(pool())
+
+
 # A readiness probe waits this long at most for a connection or the LISTEN
 # loop: a load balancer's probe times out after a few seconds, and a healthy
 # worker answers in milliseconds.
