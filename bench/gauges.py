@@ -23,20 +23,19 @@ def cpu_split(pids: list[int]) -> tuple[float, float]:
 def wakes(pids: list[int]) -> int:
     """Times the processes have gone to sleep waiting and been woken, so far
     (voluntary context switches): on these VMs each costs a process ~30-50 µs."""
-    total = 0
-    for pid in pids:
-        try:
-            total += psutil.Process(pid).num_ctx_switches().voluntary
-        except psutil.NoSuchProcess:
-            pass
-    return total
+    return _total(pids, lambda p: p.num_ctx_switches().voluntary)
 
 
 def rss(pids: list[int]) -> int:
+    return _total(pids, lambda p: p.memory_info().rss)
+
+
+def _total(pids: list[int], read) -> int:
+    """The sum of `read(psutil.Process)` over the processes still alive."""
     total = 0
     for pid in pids:
         try:
-            total += psutil.Process(pid).memory_info().rss
+            total += read(psutil.Process(pid))
         except psutil.NoSuchProcess:
             pass
     return total

@@ -7,6 +7,7 @@ Fixtures only the end-to-end or the browser tests use are in tests/e2e/conftest.
 and tests/browser/conftest.py.
 """
 
+import contextlib
 import os
 import queue
 import re
@@ -90,19 +91,30 @@ def template_db(pg_server):
         drop_database(conn, name)
 
 
-@pytest.fixture
-def database_url(pg_server, template_db):
-    """A fresh, migrated database for this test only; dropped afterwards."""
-    name = f"chat_test_{uuid.uuid4().hex[:12]}"
+@contextlib.contextmanager
+def cloned_database(pg_server: str, template_db: str, prefix: str = "chat_test"):
+    """A fresh copy of the migrated template, named `<prefix>_<random>`: yields its
+    conninfo, drops it afterwards. For a module's own database (grown tables,
+    one server for the module), and each test's."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
                 sql.Identifier(name), sql.Identifier(template_db)
             )
         )
-    yield _with_db(pg_server, name)
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        drop_database(conn, name)
+    try:
+        yield _with_db(pg_server, name)
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            drop_database(conn, name)
+
+
+@pytest.fixture
+def database_url(pg_server, template_db):
+    """A fresh, migrated database for this test only; dropped afterwards."""
+    with cloned_database(pg_server, template_db) as url:
+        yield url
 
 
 @pytest.fixture

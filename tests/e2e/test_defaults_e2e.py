@@ -31,14 +31,12 @@ import orjson
 import psutil
 import psycopg
 import pytest
-from psycopg import conninfo as pg_conninfo
-from psycopg import sql
 from psycopg.rows import dict_row
 from websockets.exceptions import InvalidStatus
 
 from chat import actions
 
-from ..conftest import drop_database, make_token, make_user
+from ..conftest import cloned_database, make_token, make_user
 from ..quotes import HEADER
 from ..servers import (
     FRAME_TIMEOUT,
@@ -127,16 +125,8 @@ GHOST_AGES = range(0, 46)
 @pytest.fixture(scope="module")
 def module_database(pg_server, template_db):
     """One migrated database for the module's one server; dropped afterwards."""
-    name = f"chat_defaults_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template_db)
-            )
-        )
-    yield pg_conninfo.make_conninfo(pg_server, dbname=name)
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        drop_database(conn, name)
+    with cloned_database(pg_server, template_db, "chat_defaults") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

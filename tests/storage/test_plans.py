@@ -17,7 +17,6 @@ NOTICEs. A sequential scan of a grown table fails, naming the statement.
 """
 
 import re
-import uuid
 
 import orjson
 import psycopg
@@ -29,7 +28,7 @@ from chat.actions import Send
 from chat.domain.threads import ReplyTo
 from chat.storage import db, queries
 
-from ..conftest import drop_database
+from ..conftest import cloned_database
 
 # Rows the grown tables get (messages spread over ROOMS rooms, by USERS users).
 MESSAGES = 2_000_000
@@ -55,17 +54,8 @@ GROWN = (
 @pytest.fixture(scope="module")
 def plans_db(pg_server, template_db):
     """A database of the module's own (its tables are grown), dropped afterwards."""
-    name = f"chat_plans_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template_db)
-            )
-        )
-    url = psycopg.conninfo.make_conninfo(pg_server, dbname=name)
-    yield url
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        drop_database(conn, name)
+    with cloned_database(pg_server, template_db, "chat_plans") as url:
+        yield url
 
 
 class Paths:

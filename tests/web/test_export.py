@@ -7,20 +7,17 @@ import csv
 import io
 import time
 import tracemalloc
-import uuid
 
 import orjson
 import psycopg
 import pytest
-from psycopg import sql
 
 from chat import actions
 from chat.web import export
 
 from ..conftest import (
-    _with_db,
     add_event,
-    drop_database,
+    cloned_database,
     make_token,
     make_user,
     room_row,
@@ -249,23 +246,14 @@ SQL_FILL_BIG_ROOM = """
 @pytest.fixture(scope="module")
 def big_room(pg_server, template_db):
     """A database whose #general holds 200,000 rows, shared by this module's large tests."""
-    name = f"chat_big_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template_db)
-            )
-        )
-    url = _with_db(pg_server, name)
-    with psycopg.connect(url, autocommit=True, row_factory=psycopg.rows.dict_row) as conn:
-        user = make_user(conn, "eren")
-        conn.execute(SQL_FILL_BIG_ROOM, {"user_id": user.id, "rows": BIG_ROWS})
-        conn.execute("UPDATE rooms SET last_seq = %s WHERE id = 1", (BIG_ROWS,))
-        actions.join_room(conn, 1, user.id)
-        token = make_token(conn, user)
-    yield url, token
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        drop_database(conn, name)
+    with cloned_database(pg_server, template_db, "chat_big") as url:
+        with psycopg.connect(url, autocommit=True, row_factory=psycopg.rows.dict_row) as conn:
+            user = make_user(conn, "eren")
+            conn.execute(SQL_FILL_BIG_ROOM, {"user_id": user.id, "rows": BIG_ROWS})
+            conn.execute("UPDATE rooms SET last_seq = %s WHERE id = 1", (BIG_ROWS,))
+            actions.join_room(conn, 1, user.id)
+            token = make_token(conn, user)
+        yield url, token
 
 
 def test_a_200k_row_room_streams_whole_in_order_in_bounded_memory(big_room):
