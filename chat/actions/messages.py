@@ -73,15 +73,21 @@ def reused_key() -> ChatError:
 
 
 # The members among the named users, not the sender, and not disabled: a
-# mention of someone outside the room (or of nobody) records nothing. A
+# mention of someone outside the room (or of nobody) records nothing. Looked
+# up key by key, as SQL_PREVIOUS_SENDS says why. A
 # mention in the text as sent appeared with the message: since_seq is its seq.
 SQL_INSERT_MENTIONS = """
     INSERT INTO mentions (user_id, room_id, seq, since_seq)
     SELECT u.id, k.room_id, k.seq, k.seq
     FROM json_to_recordset(%s::json)
          AS k(room_id bigint, seq bigint, sender_id bigint, username text)
-    JOIN users u ON lower(u.username) = k.username AND u.disabled_at IS NULL
-    JOIN room_members m ON m.room_id = k.room_id AND m.user_id = u.id
+    CROSS JOIN LATERAL (
+        SELECT id FROM users
+        WHERE lower(username) = k.username AND disabled_at IS NULL LIMIT 1
+    ) u
+    CROSS JOIN LATERAL (
+        SELECT 1 FROM room_members m WHERE m.room_id = k.room_id AND m.user_id = u.id LIMIT 1
+    ) member
     WHERE u.id <> k.sender_id
     ON CONFLICT DO NOTHING
 """
@@ -194,18 +200,28 @@ SQL_LOCK_ROOMS = """
     FROM rooms WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE
 """
 # As SQL_PREVIOUS_USE, for many keys at once: what each was used for before
-# (a message or event's kind, or 'job' for a bot request).
+# (a message or event's kind, or 'job' for a bot request). The batch's rows
+# come as JSON, which the planner guesses at 100 rows whatever their number:
+# a lookup per key (LATERAL ... LIMIT 1, which it cannot turn into a join)
+# keeps it from reading the whole table to join them (tests/storage/test_plans.py).
 SQL_PREVIOUS_SENDS = """
     WITH k AS (
         SELECT * FROM json_to_recordset(%s::json)
             AS k(room_id bigint, user_id bigint, client_id text)
     )
     SELECT m.room_id, m.user_id, m.client_id, m.seq, m.created_at, m.kind
-    FROM messages m JOIN k USING (room_id, user_id, client_id)
+    FROM k CROSS JOIN LATERAL (
+        SELECT * FROM messages m
+        WHERE m.room_id = k.room_id AND m.user_id = k.user_id AND m.client_id = k.client_id
+        LIMIT 1
+    ) m
     UNION ALL
     SELECT j.room_id, j.requested_by, j.client_id, NULL, j.created_at, 'job'
-    FROM bot_jobs j
-    JOIN k ON k.room_id = j.room_id AND k.user_id = j.requested_by AND k.client_id = j.client_id
+    FROM k CROSS JOIN LATERAL (
+        SELECT * FROM bot_jobs j
+        WHERE j.room_id = k.room_id AND j.requested_by = k.user_id AND j.client_id = k.client_id
+        LIMIT 1
+    ) j
 """
 # Senders who are not members of the public room they post in: posting joins
 # them (DESIGN §9). Silently: their message says they are there, and a join

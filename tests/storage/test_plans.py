@@ -176,13 +176,21 @@ def explained(conn) -> list[dict]:
 
 
 def seq_scans(plan: dict) -> set[str]:
-    """The grown tables a plan (one auto_explain JSON document) scans sequentially."""
+    """The grown tables a plan (one auto_explain JSON document) reads whole: a
+    sequential scan, or an index scan with no condition on the index (the
+    whole index, in its order: no better, and what the planner falls back to
+    when sequential scans are off)."""
     found: set[str] = set()
     stack = [plan["Plan"]]
     while stack:
         node = stack.pop()
-        if node.get("Node Type") == "Seq Scan" and node.get("Relation Name") in GROWN:
-            found.add(node["Relation Name"])
+        table = node.get("Relation Name")
+        whole = node.get("Node Type") == "Seq Scan" or (
+            node.get("Node Type") in ("Index Scan", "Index Only Scan", "Bitmap Index Scan")
+            and "Index Cond" not in node
+        )
+        if whole and table in GROWN:
+            found.add(table)
         stack.extend(node.get("Plans", ()))
     return found
 
