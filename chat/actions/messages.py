@@ -33,7 +33,7 @@ from chat.domain.links import first_link
 from chat.domain.render import mentioned, render
 from chat.domain.threads import NO_REPLY, ReplyTo
 from chat.protocol import outbound
-from chat.storage import bus, outgoing, params
+from chat.storage import bus, db, outgoing, params
 
 
 @dataclass(frozen=True)
@@ -279,13 +279,15 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
     duplicate=True, nothing stored. Seqs follow the order of `sends` per room.
     A room that does not exist raises LookupError, and nothing is stored.
 
-    Two round trips before the commit, each a pipeline: the rooms' locks, the
+    Two round trips in all, each a pipeline: BEGIN, the rooms' locks, the
     earlier uses of the client_ids (and the named files' locks, when a send has
-    files), then the insert, the files'
-    attachment, the preview jobs, the mentions, the deliveries to outgoing
-    webhooks, the rooms' last_seq and the NOTIFYs (bus.CHANNEL, one per ~8 KB
-    of frames); a third, before the insert, only in rooms that have outgoing
-    webhooks, reads those. Rows take
+    files); then the insert, the files' attachment, the preview jobs, the
+    mentions, the deliveries to outgoing webhooks, the rooms' last_seq, the
+    NOTIFYs (bus.CHANNEL, one per ~8 KB of frames) and COMMIT (db.pipelined;
+    inside a caller's transaction there is no BEGIN or COMMIT). One more
+    before the insert, only in rooms that have outgoing webhooks, reads those;
+    one more after it, only when a send replies in a thread, tells the
+    thread's followers, and then COMMIT is one more. Rows take
     created_at from the lock statement's now(), so frames are built before the
     insert and nothing waits for its answer. Any database error fails them all.
     """
@@ -294,9 +296,9 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
     outcomes: list[Sent | ChatError] = []
     new: list[tuple[Send, int]] = []
     joins: list[tuple[Send, int]] = []  # (first send of a joining sender, its seq)
-    with conn.transaction():
+    with db.pipelined(conn) as tx:
         last, created_at, previous, joining, archived, names, files, targets, hooks = _lock(
-            conn, sends
+            conn, tx, sends
         )
         first: dict[tuple, Sent] = {}
         attached: dict[int, tuple[Attachment, ...]] = {}  # by index in `new`
@@ -338,13 +340,15 @@ def send_messages(conn: Connection, sends: Sequence[Send]) -> list[Sent | ChatEr
             outcomes.append(sent)
             new.append((send, sent.seq))
         if new:
-            _store(conn, new, created_at, last, joins, names, attached, files, placements, hooks)
+            _store(
+                conn, tx, new, created_at, last, joins, names, attached, files, placements, hooks
+            )
     metrics.MESSAGES.inc(len(new))
     return outcomes
 
 
 def _lock(
-    conn: Connection, sends: Sequence[Send]
+    conn: Connection, tx: db.Pipelined, sends: Sequence[Send]
 ) -> tuple[dict, datetime, dict, set, set, dict, dict, dict, list]:
     """Lock the sends' rooms; their last seqs, the transaction's now(), the
     first earlier use of each client_id by (room_id, user_id, client_id), the
@@ -362,6 +366,7 @@ def _lock(
     pairs = sorted({(send.room.id, send.user.id) for send in sends if send.joins})
     keys = sorted({key for send in sends for key in send.files})
     with conn.pipeline():
+        tx.begin()
         locked = conn.execute(SQL_LOCK_ROOMS, (params.bigints(room_ids),))
         strangers = conn.execute(
             SQL_NOT_YET_MEMBERS,
@@ -405,6 +410,7 @@ def _repeat_of(row: dict) -> Sent | ChatError:
 
 def _store(
     conn: Connection,
+    tx: db.Pipelined,
     new: list[tuple[Send, int]],
     created_at: datetime,
     last: dict[int, int],
@@ -502,6 +508,8 @@ def _store(
             room = replace(send.room, last_seq=seq)
             listing = RoomListing(room, unread=0, mentions=0, last_read_seq=seq)
             publish_user(conn, send.user.id, outbound.room_added_frame(listing))
+        if not replies:
+            tx.commit()
     if followers is not None:
         tell_followers(conn, followers)
 

@@ -15,7 +15,7 @@ import psycopg.waiting
 from gevent import monkey
 from psycopg import Connection
 from psycopg import errors as e
-from psycopg.pq import ConnStatus
+from psycopg.pq import ConnStatus, TransactionStatus
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -144,6 +144,65 @@ def reading(pool: ConnectionPool) -> Iterator[psycopg.Connection]:
         finally:
             if pgconn_ok(conn):  # a broken one is discarded by the pool
                 conn.autocommit = False
+
+
+class Pipelined:
+    """A transaction whose BEGIN and COMMIT travel in its statements' pipelines.
+
+    psycopg sends a transaction's BEGIN as a round trip of its own, even inside
+    a pipeline (it syncs after it), and its COMMIT likewise: a send batch's two
+    pipelines cost four round trips, each a wake of the worker and of its
+    backend. Made by `pipelined`: call `begin()` first thing inside the first
+    pipeline and `commit()` last thing inside the last one; the transaction is
+    then two round trips. Nested in a transaction of the caller's, both do
+    nothing (the block is a savepoint, committed with the caller's).
+    """
+
+    def __init__(self, conn: psycopg.Connection | None):
+        self._conn = conn  # None: nested, the caller's transaction owns BEGIN and COMMIT
+        self.committed = False
+
+    def begin(self) -> None:
+        """Queue BEGIN; inside a pipeline, before any other statement."""
+        if self._conn is not None:
+            self._conn.execute("BEGIN", prepare=False)
+
+    def commit(self) -> None:
+        """Queue COMMIT; inside the last pipeline, after every other statement
+        (its error, if any, is raised when the pipeline ends)."""
+        if self._conn is not None:
+            self._conn.execute("COMMIT", prepare=False)
+            self.committed = True
+
+
+@contextmanager
+def pipelined(conn: psycopg.Connection) -> Iterator[Pipelined]:
+    """One transaction whose BEGIN and COMMIT ride in its pipelines (`Pipelined`).
+
+    On an idle connection the block owns the transaction: the connection runs
+    in autocommit meanwhile (psycopg then sends no BEGIN of its own), a block
+    that did not queue its COMMIT gets one at its end (a round trip), and any
+    error rolls it back before it is raised. Inside a transaction of the
+    caller's, the block is a savepoint, as `conn.transaction()` makes.
+    """
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        with conn.transaction():
+            yield Pipelined(None)
+        return
+    autocommit = conn.autocommit
+    conn.autocommit = True
+    tx = Pipelined(conn)
+    try:
+        yield tx
+        if not tx.committed:
+            conn.execute("COMMIT", prepare=False)
+    except BaseException:
+        if pgconn_ok(conn) and conn.info.transaction_status != TransactionStatus.IDLE:
+            conn.execute("ROLLBACK", prepare=False)
+        raise
+    finally:
+        if pgconn_ok(conn):
+            conn.autocommit = autocommit
 
 
 def pgconn_ok(conn: psycopg.Connection) -> bool:

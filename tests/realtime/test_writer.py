@@ -1,6 +1,7 @@
 """Group commit: batches (actions.send_messages, scheduled by chat/realtime/writer.py)
 keep every rule of a lone send."""
 
+import tempfile
 import threading
 
 import orjson
@@ -217,3 +218,58 @@ def test_a_batch_records_the_mentions_of_members_of_each_room(db, rooms):
         {"user_id": mikasa.id, "room_id": general.id, "seq": 1},
         {"user_id": user.id, "room_id": general.id, "seq": 3},
     ]
+
+
+def round_trips(conn, work) -> int:
+    """How many times `work(conn)` waited for the server: the Syncs and simple
+    Queries libpq sent, read from its protocol trace."""
+    with tempfile.TemporaryFile("w+") as trace:
+        conn.pgconn.trace(trace.fileno())
+        try:
+            work(conn)
+        finally:
+            conn.pgconn.untrace()
+        trace.seek(0)
+        messages = [line.split("\t") for line in trace]  # a statement's text spans lines
+    return sum(1 for m in messages if m[1:2] == ["F"] and m[3].strip() in ("Sync", "Query"))
+
+
+def test_a_batch_on_an_idle_connection_is_two_round_trips(pool, rooms):
+    """BEGIN rides in the locks' pipeline and COMMIT in the store's (db.pipelined):
+    psycopg's own transaction() syncs each apart, four round trips."""
+    user, general, second = rooms
+    batch = [item(general, user, "one", "c-1"), item(second, user, "two", "c-2")]
+    with pool.connection() as conn:
+        trips = round_trips(conn, lambda c: actions.send_messages(c, batch))
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert not conn.autocommit  # the pool's connection is handed back as it came
+    assert trips == 2
+
+
+def test_a_batch_failing_in_its_store_pipeline_leaves_nothing_behind(pool, db, rooms):
+    """The insert refuses a NUL in text after the rooms' locks were taken:
+    the whole batch rolls back, the room's last_seq stays, the connection is
+    idle and serves the next batch."""
+    user, general, _ = rooms
+    with pool.connection() as conn:
+        with pytest.raises(psycopg.DataError):
+            actions.send_messages(conn, [item(general, user, "fine"), item(general, user, "\0")])
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert room_row(db, "general").last_seq == 0
+        assert stored(db, general) == []
+        (sent,) = actions.send_messages(conn, [item(general, user, "after")])
+    assert sent.seq == 1 and stored(db, general) == [(1, "after")]
+
+
+def test_a_batch_inside_a_callers_transaction_commits_with_it(pool, db, rooms):
+    user, general, _ = rooms
+    with pool.connection() as conn:
+        with pytest.raises(RuntimeError):
+            with conn.transaction():
+                actions.send_messages(conn, [item(general, user, "undone")])
+                raise RuntimeError("the caller's work failed")
+        assert stored(db, general) == []
+        with conn.transaction():
+            actions.send_messages(conn, [item(general, user, "kept")])
+            assert stored(db, general) == []  # not committed until the caller's block ends
+    assert stored(db, general) == [(1, "kept")]
