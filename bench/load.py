@@ -15,7 +15,9 @@ client, to one room), then run the profile's scenarios:
 - S3 throughput: the same shape, stepped offered load; the highest step with
   p99 < 100 ms and complete delivery is the result.
 - S4 broadcast: one room with many receivers, stepped rate; deliveries/s.
-- S5 slow readers: S3's shape with a few receivers that stop reading their sockets.
+- S5 slow readers: S3's rooms of 10, a tenth of them busy (nine senders each,
+  the others one), and 1% of the clients, all in the busy rooms, stop reading
+  their sockets: the others' latency and the server's memory should not notice.
 
 Every message is stamped "<pid>|<sender>|<n>|<unix time>"; latency is taken
 only for messages born in the receiving process (no clock skew), and every
@@ -69,7 +71,13 @@ class Scenario:
     seconds: float = 6.0  # sending time per step
     senders_per_room: int = 1
     hold: float = 0.0  # S1: seconds to hold the sockets
-    slow_every: int = 0  # S5: every n-th client (not a sender) stops reading
+    # S5: the first `busy_rooms` rooms have `busy_senders` senders each (the
+    # others `senders_per_room`), so they carry most of the traffic, and this
+    # share of all clients, members of the busy rooms that do not send, stop
+    # reading their sockets.
+    busy_rooms: int = 0
+    busy_senders: int = 0
+    slow_share: float = 0.0
 
 
 PROFILES = {
@@ -78,7 +86,16 @@ PROFILES = {
         Scenario("S2", clients=300, rooms=30, rates=[100], seconds=5),
         Scenario("S3", clients=600, rooms=60, rates=[300, 600, 1200, 2400], seconds=5),
         Scenario("S4", clients=300, rooms=1, rates=[20, 60, 120], seconds=5, senders_per_room=4),
-        Scenario("S5", clients=600, rooms=60, rates=[600], seconds=5, slow_every=100),
+        Scenario(
+            "S5",
+            clients=600,
+            rooms=60,
+            rates=[1200],
+            seconds=8,
+            busy_rooms=6,
+            busy_senders=9,
+            slow_share=0.01,
+        ),
     ],
     "full": [
         Scenario("S1", clients=15000, rooms=500, hold=15),
@@ -89,7 +106,16 @@ PROFILES = {
         Scenario(
             "S4", clients=2000, rooms=1, rates=[10, 20, 40, 80], seconds=10, senders_per_room=4
         ),
-        Scenario("S5", clients=2000, rooms=200, rates=[500], seconds=10, slow_every=100),
+        Scenario(
+            "S5",
+            clients=2000,
+            rooms=200,
+            rates=[1000],
+            seconds=10,
+            busy_rooms=20,
+            busy_senders=9,
+            slow_share=0.01,
+        ),
     ],
 }
 
@@ -123,24 +149,40 @@ def room_names(scenario: Scenario, client: str) -> list[str]:
     return [f"{scenario.name.lower()}-{client}-{r}" for r in range(scenario.rooms)]
 
 
+def sends(scenario: Scenario, i: int) -> bool:
+    """Whether client `i` sends: client i is member i // rooms of room i % rooms."""
+    room, rank = i % scenario.rooms, i // scenario.rooms
+    busy = room < scenario.busy_rooms
+    return rank < (scenario.busy_senders if busy else scenario.senders_per_room)
+
+
+def stopped_readers(scenario: Scenario, plan: list[tuple]) -> set[int]:
+    """The clients that stop reading (S5): `slow_share` of all, taken from the
+    members of the busy rooms (of every room when none is busy) that do not
+    send, spread over those rooms."""
+    wanted = round(scenario.clients * scenario.slow_share)
+    if not wanted:
+        return set()
+    candidates = sorted(
+        (i // scenario.rooms, i)
+        for i, _, _, sending in plan
+        if not sending and (i % scenario.rooms < scenario.busy_rooms or not scenario.busy_rooms)
+    )
+    if len(candidates) < wanted:
+        raise ValueError(f"{scenario.name}: {wanted} stopped readers, {len(candidates)} candidates")
+    # Lowest rank first: one per room before a second in any.
+    return {i for _, i in candidates[:wanted]}
+
+
 def run_scenario(
     target, scenario: Scenario, credentials: list, database_url: str, client: str
 ) -> dict:
     rooms = room_names(scenario, client)
     plan = [
-        (
-            i,
-            credentials[i],
-            rooms[i % scenario.rooms],
-            i // scenario.rooms < scenario.senders_per_room,
-        )
+        (i, credentials[i], rooms[i % scenario.rooms], sends(scenario, i))
         for i in range(scenario.clients)
     ]
-    slow = {
-        i
-        for i, _, _, sends in plan
-        if scenario.slow_every and not sends and i % scenario.slow_every == scenario.slow_every - 1
-    }
+    slow = stopped_readers(scenario, plan)
     ctx = multiprocessing.get_context("spawn")
     inboxes = [ctx.Queue() for _ in range(LOAD_PROCESSES)]
     outboxes = [ctx.Queue() for _ in range(LOAD_PROCESSES)]
