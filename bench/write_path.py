@@ -6,6 +6,9 @@ command in two worktrees compares two versions on the same database server):
 
     .venv/bin/python bench/write_path.py --batches 200 --batch 20
 
+`--gevent` runs it as a gunicorn worker does: gevent's monkey-patching, and
+psycopg waiting through chat/storage/db.py's cooperative waits.
+
 `--replies` makes every message a reply in one thread with `--followers`
 people following it (a version without threads skips it). Figures are
 per message: wall time (the database's work included) and this process's
@@ -17,6 +20,11 @@ import argparse
 import sys
 import time
 from pathlib import Path
+
+if "--gevent" in sys.argv:  # before anything imports socket or threading
+    from gevent import monkey
+
+    monkey.patch_all()
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -36,6 +44,9 @@ def room_of(conn):
 
 
 def run(url: str, batches: int, size: int, replies: bool, followers: int) -> dict:
+    from chat.storage import db
+
+    db.cooperative_waits()  # does nothing without --gevent
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
         with conn.transaction():
             people = [
@@ -75,6 +86,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument("--replies", action="store_true")
     parser.add_argument("--followers", type=int, default=5)
+    parser.add_argument("--gevent", action="store_true", help="monkey-patched, as in a worker")
     args = parser.parse_args()
     with scratch_database() as url:
         result = run(url, args.batches, args.batch, args.replies, args.followers)

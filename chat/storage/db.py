@@ -5,6 +5,7 @@ The pool is opened by the surface (chat/web/worker.py for a gunicorn worker,
 chat/cli.py for a bot) and handed down; nothing here knows about Flask.
 """
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from time import monotonic
@@ -54,24 +55,43 @@ def cooperative_waits() -> None:
         psycopg.waiting.wait = wait_gevent
 
 
+# The real poll, not gevent's: a zero-timeout look at one socket, with no switch.
+_poll = monkey.get_original("select", "poll")
+# What poll reports, as psycopg's Ready bits (an error or hang-up wakes both:
+# the generator's next read or flush then raises it).
+_READABLE = select.POLLIN | select.POLLERR | select.POLLHUP
+_WRITABLE = select.POLLOUT | select.POLLERR | select.POLLHUP
+
+
 def wait_gevent(gen, fileno: int, interval: float = 0.0, timeout: float | None = None):
-    """psycopg's waiting.wait contract, on one gevent io watcher per wait.
+    """psycopg's waiting.wait contract: a look first, then one gevent io watcher.
 
     psycopg's own choice under gevent, wait_poll, builds a select.poll() and
-    gevent builds its watchers and a timer for every wait; a send batch waits
-    3-4 times and a worker's profile at 300 msg/s showed those waits as a
-    fifth of its CPU. `gen` yields what it waits for (psycopg.waiting.Wait:
-    1 read, 2 write, 3 both, the same bits as libev's) and is sent what is
-    ready; a readiness reported that the socket lacks is harmless (the
+    gevent builds its watchers and a timer for every wait; a worker's profile
+    at 300 msg/s showed those waits as a fifth of its CPU. And most waits need
+    no waiting: in a pipeline every statement waits twice for the socket to be
+    writable, which it nearly always is. So each wait first asks the kernel
+    (a zero-timeout poll, no switch) and goes to gevent's hub only when the
+    socket is not ready: a send batch of one message costs its worker ~0.6x
+    the CPU (bench/write_path.py --gevent).
+
+    `gen` yields what it waits for (psycopg.waiting.Wait: 1 read, 2 write,
+    3 both, the same bits as libev's) and is sent what is ready; a readiness reported that the socket lacks is harmless (the
     generator's reads and flushes do not block). `interval` (psycopg's
     Ctrl-C check) is not needed under gevent; `timeout` in seconds raises
     psycopg's _WaitTimeout, as its own waits do.
     """
     hub = gevent.get_hub()
     deadline = None if timeout is None else monotonic() + timeout
+    poller = _poll()
+    poller.register(fileno)
     try:
         wanted = next(gen)
         while True:
+            ready = _ready_now(poller) & wanted
+            if ready:
+                wanted = gen.send(ready)
+                continue
             watcher = hub.loop.io(fileno, wanted)
             try:
                 if deadline is None:
@@ -92,6 +112,15 @@ def wait_gevent(gen, fileno: int, interval: float = 0.0, timeout: float | None =
                 raise e._WaitTimeout("wait timeout expired")
     except StopIteration as done:
         return done.value
+
+
+def _ready_now(poller) -> int:
+    """What the polled socket is ready for now, as psycopg's Ready bits."""
+    events = poller.poll(0)
+    if not events:
+        return 0
+    mask = events[0][1]
+    return (1 if mask & _READABLE else 0) | (2 if mask & _WRITABLE else 0)
 
 
 def configure(conn: Connection) -> None:

@@ -37,6 +37,18 @@ CHILD = textwrap.dedent(
             a = conn.execute("SELECT 'a'")
             b = conn.execute("SELECT repeat('b', 100000)")  # more than one read
         assert a.fetchone() == ("a",) and b.fetchone()[0] == "b" * 100000
+
+        # A wait the socket is ready for costs no trip through gevent's hub: a
+        # pipeline's statements each wait for a writable socket, twice.
+        import greenlet
+
+        switches = []
+        greenlet.settrace(lambda event, args: switches.append(event))
+        with conn.pipeline():
+            cursors = [conn.execute("SELECT %s::int", (i,)) for i in range(20)]
+        greenlet.settrace(None)
+        assert [c.fetchone()[0] for c in cursors] == list(range(20))
+        assert len(switches) <= 6, len(switches)  # waiting for the answers only
         try:
             conn.execute("SELECT 1 / 0")
         except psycopg.errors.DivisionByZero:
