@@ -76,8 +76,9 @@ def wait_gevent(gen, fileno: int, interval: float = 0.0, timeout: float | None =
     the CPU (bench/write_path.py --gevent).
 
     `gen` yields what it waits for (psycopg.waiting.Wait: 1 read, 2 write,
-    3 both, the same bits as libev's) and is sent what is ready; a readiness reported that the socket lacks is harmless (the
-    generator's reads and flushes do not block). `interval` (psycopg's
+    3 both, the same bits as libev's) and is sent what is ready; a readiness
+    reported that the socket lacks is harmless (the generator's reads and
+    flushes do not block). `interval` (psycopg's
     Ctrl-C check) is not needed under gevent; `timeout` in seconds raises
     psycopg's _WaitTimeout, as its own waits do.
     """
