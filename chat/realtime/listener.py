@@ -221,10 +221,16 @@ class _Readable:
         if monkey.is_module_patched("select"):
             self._hub = gevent.get_hub()
             self._watcher = self._hub.loop.io(fd, 1)  # 1: readable
+            # Under load the next notifications are often in before the last
+            # ones are handed on: a look (no switch) finds them.
+            self._poller = monkey.get_original("select", "poll")()
+            self._poller.register(fd, select.POLLIN)
 
     def wait(self, timeout: float) -> None:
         if self._watcher is None:
             select.select([self._fd], [], [], timeout)
+            return
+        if self._poller.poll(0):
             return
         with gevent.Timeout(timeout, False):
             self._hub.wait(self._watcher)
