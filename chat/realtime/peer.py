@@ -129,12 +129,22 @@ class Peer:
         return True
 
     def send(self, frame: str) -> None:
-        """Queue a frame, waiting while the queue is nearly full (flow control)."""
+        """Queue a frame, waiting while the queue is nearly full (flow control).
+        With nothing queued or being written it is written at once, as `offer`
+        does: an answer to the client's frame (its `ack`) costs no writer greenlet."""
         with self._cond:
             while not self.closed and len(self._frames) >= self._catch_up_max:
                 self._cond.wait(1.0)
             if self.closed:
                 raise PeerClosed()
+            if (
+                self._raw is not None
+                and not self._frames
+                and not self._writing
+                and self._rest is None
+            ):
+                self._write_now(frame)
+                return
             self._frames.append(frame)
             self._wake()
 
