@@ -212,7 +212,7 @@ def pipelined(conn: psycopg.Connection) -> Iterator[Pipelined]:
     On an idle connection the block owns the transaction: the connection runs
     in autocommit meanwhile (psycopg then sends no BEGIN of its own), a block
     that did not queue its COMMIT gets one at its end (a round trip), and any
-    error rolls it back before it is raised. Inside a transaction of the
+    error rolls it back (`Connection.rollback`) before it is raised. Inside a transaction of the
     caller's, the block is a savepoint, as `conn.transaction()` makes.
     """
     if conn.info.transaction_status != TransactionStatus.IDLE:
@@ -227,8 +227,12 @@ def pipelined(conn: psycopg.Connection) -> Iterator[Pipelined]:
         if not tx.committed:
             conn.execute("COMMIT", prepare=False)
     except BaseException:
-        if pgconn_ok(conn) and conn.info.transaction_status != TransactionStatus.IDLE:
-            conn.execute("ROLLBACK", prepare=False)
+        if pgconn_ok(conn):
+            # Not a ROLLBACK statement: psycopg's rollback also forgets the
+            # statements it believes it prepared in a pipeline whose rest the
+            # server skipped after the error (their next run would name a
+            # prepared statement that does not exist).
+            conn.rollback()
         raise
     finally:
         if pgconn_ok(conn):

@@ -261,6 +261,26 @@ def test_a_batch_failing_in_its_store_pipeline_leaves_nothing_behind(pool, db, r
     assert sent.seq == 1 and stored(db, general) == [(1, "after")]
 
 
+def test_failed_batches_leave_no_prepared_statement_missing(database_url, db, rooms):
+    """psycopg prepares a statement on its sixth run. In a pipeline that fails
+    at the insert the server skips the rest, preparations included, and psycopg
+    must forget them, as its rollback() does: a bare ROLLBACK left the next
+    batches naming prepared statements that did not exist (the writer's
+    one-by-one retries of a failed batch made this within a few batches)."""
+    user, general, _ = rooms
+    bad, good = item(general, user, "\0"), item(general, user, "fine")
+    with ConnectionPool(
+        database_url, kwargs={"row_factory": dict_row}, min_size=1, max_size=1
+    ) as one:
+        for loop in range(8):
+            for batch in ([good, bad], [bad]):
+                with pytest.raises(psycopg.DataError), one.connection() as conn:
+                    actions.send_messages(conn, batch)
+            with one.connection() as conn:
+                (sent,) = actions.send_messages(conn, [item(general, user, f"ok {loop}")])
+            assert sent.seq == loop + 1
+
+
 def test_a_batch_inside_a_callers_transaction_commits_with_it(pool, db, rooms):
     user, general, _ = rooms
     with pool.connection() as conn:
