@@ -263,6 +263,34 @@ def presence_change(room_id: int, change_frame: str, online_frame: str) -> Ephem
     return event
 
 
+def presence_changes(
+    room_id: int, change_frames: Sequence[str], online_frame: str | None = None
+) -> list[Ephemeral]:
+    """Several presence frames of one room, in order, then its online_users frame
+    if given: as few events as fit NOTIFY_PAYLOAD_MAX each, the online list in
+    the last one (by reference if it does not fit). One payload per room and batch also
+    keeps PostgreSQL from folding two identical ones (the same user's `away`
+    twice, with `online` between) into one delivery: NOTIFY drops a payload
+    repeated in its transaction."""
+    events: list[Ephemeral] = []
+    chunk: list[str | None] = []
+    size = len(f"{room_id} 0 ")
+    tail = () if online_frame is None else (online_frame,)
+    for frame in (*change_frames, *tail):
+        grown = size + len(frame.encode()) + (1 if chunk else 0)
+        if chunk and grown > NOTIFY_PAYLOAD_MAX:
+            events.append(Ephemeral(room_id, 0, tuple(chunk)))
+            chunk, size = [], len(f"{room_id} 0 ")
+            grown = size + len(frame.encode())
+        if grown > NOTIFY_PAYLOAD_MAX:
+            frame = None  # only the online list can grow this big: read it from the table
+            grown = size + len(ONLINE_USERS_REF) + (1 if chunk else 0)
+        chunk.append(frame)
+        size = grown
+    events.append(Ephemeral(room_id, 0, tuple(chunk)))
+    return events
+
+
 def decode_ephemeral(payload: str) -> Ephemeral | None:
     """An EVENTS_CHANNEL payload's event; None (logged) if malformed."""
     room_id, _, rest = payload.partition(" ")
