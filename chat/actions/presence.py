@@ -131,16 +131,21 @@ SQL_HEARTBEAT = "UPDATE workers SET heartbeat_at = now() WHERE id = %s"
 SQL_DEAD_WORKERS = """
     SELECT id FROM workers WHERE heartbeat_at < now() - make_interval(secs => %s)
 """
+# A worker's rows, their rooms and people looked up by key (a join could read
+# the whole of rooms or users).
 SQL_WORKER_PRESENCE = """
     SELECT r.id AS room_id, r.name, r.is_private, r.is_direct, r.created_by,
            u.id AS user_id, u.username
-    FROM presence p JOIN rooms r ON r.id = p.room_id JOIN users u ON u.id = p.user_id
+    FROM presence p
+    CROSS JOIN LATERAL (SELECT * FROM rooms r WHERE r.id = p.room_id LIMIT 1) r
+    CROSS JOIN LATERAL (SELECT u.id, u.username FROM users u WHERE u.id = p.user_id LIMIT 1) u
     WHERE p.worker_id = %s
     ORDER BY p.room_id, p.user_id
 """
 SQL_WORKER_PEOPLE = """
-    SELECT u.id, u.username, p.away FROM user_presence p JOIN users u ON u.id = p.user_id
-    WHERE p.worker_id = %s ORDER BY u.id
+    SELECT u.id, u.username, p.away FROM user_presence p
+    CROSS JOIN LATERAL (SELECT u.id, u.username FROM users u WHERE u.id = p.user_id LIMIT 1) u
+    WHERE p.worker_id = %s ORDER BY p.user_id
 """
 SQL_DELETE_WORKERS = "DELETE FROM workers WHERE id = ANY (%s::text[])"
 # A person's status across every worker (tests and tools read it).

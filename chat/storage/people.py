@@ -40,7 +40,8 @@ def people_by_prefix(conn: Connection, prefix: str, limit: int) -> list[tuple[st
 SQL_ONLINE_USERS_OF_ROOMS = """
     SELECT k.room_id, ARRAY(
         SELECT DISTINCT u.username
-        FROM presence p JOIN users u ON u.id = p.user_id
+        FROM presence p
+        CROSS JOIN LATERAL (SELECT u.username FROM users u WHERE u.id = p.user_id LIMIT 1) u
         WHERE p.room_id = k.room_id
         ORDER BY u.username
     ) AS users
