@@ -219,6 +219,7 @@ class Presence:
                 actions.apply_changes(conn, changes)
         except (psycopg.OperationalError, PoolTimeout) as exc:
             if not retried:
+                log.warning("presence batch of %d: %s; writing it again", len(changes), exc)
                 self._write_batch(changes, retried=True)
                 return
             log.warning(
