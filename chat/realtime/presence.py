@@ -202,6 +202,8 @@ class Presence:
                     break
             try:
                 self._write_batch([item.change for item in batch if item.change is not None])
+            except Exception:  # the writer must outlive any batch: callers wait on it
+                log.exception("presence batch of %d failed", len(batch))
             finally:
                 for item in batch:
                     item.done.set()
