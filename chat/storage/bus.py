@@ -247,20 +247,11 @@ def _stored(line: str) -> Stored | None:
 def encode_ephemeral(event: Ephemeral) -> str:
     """'<room_id> <skip_user_id> <frame>[\\n<frame>...]'; None is ONLINE_USERS_REF.
 
-    Callers keep such payloads small (a typing notice) or use presence_change,
+    Callers keep such payloads small (a typing notice) or use presence_changes,
     which applies the 8,000-byte rule to the one frame that can grow.
     """
     lines = (ONLINE_USERS_REF if frame is None else frame for frame in event.frames)
     return f"{event.room_id} {event.skip_user_id} " + "\n".join(lines)
-
-
-def presence_change(room_id: int, change_frame: str, online_frame: str) -> Ephemeral:
-    """A user_joined or user_left frame and the room's new online_users frame, the
-    latter by reference if the two would not fit in one NOTIFY."""
-    event = Ephemeral(room_id, 0, (change_frame, online_frame))
-    if len(encode_ephemeral(event).encode()) > NOTIFY_PAYLOAD_MAX:
-        event = Ephemeral(room_id, 0, (change_frame, None))
-    return event
 
 
 def presence_changes(
@@ -274,17 +265,16 @@ def presence_changes(
     repeated in its transaction."""
     events: list[Ephemeral] = []
     chunk: list[str | None] = []
-    size = len(f"{room_id} 0 ")
+    header = size = len(f"{room_id} 0 ")
     tail = () if online_frame is None else (online_frame,)
     for frame in (*change_frames, *tail):
-        grown = size + len(frame.encode()) + (1 if chunk else 0)
+        if header + len(frame.encode()) > NOTIFY_PAYLOAD_MAX:
+            frame = None  # only the online list can grow this big: read it from the table
+        length = len(ONLINE_USERS_REF if frame is None else frame.encode())
+        grown = size + length + (1 if chunk else 0)
         if chunk and grown > NOTIFY_PAYLOAD_MAX:
             events.append(Ephemeral(room_id, 0, tuple(chunk)))
-            chunk, size = [], len(f"{room_id} 0 ")
-            grown = size + len(frame.encode())
-        if grown > NOTIFY_PAYLOAD_MAX:
-            frame = None  # only the online list can grow this big: read it from the table
-            grown = size + len(ONLINE_USERS_REF) + (1 if chunk else 0)
+            chunk, grown = [], header + length
         chunk.append(frame)
         size = grown
     events.append(Ephemeral(room_id, 0, tuple(chunk)))
