@@ -201,3 +201,33 @@ def test_a_batch_cut_off_from_the_database_is_written_again(db, database_url, pr
     assert not arrived.is_alive()
     assert "presence batch of 1: " in caplog.text and "writing it again" in caplog.text
     assert queries.online_users(db, general.id) == ["p1"]
+
+
+def test_a_repair_queued_behind_changes_repeats_nothing(db, database_url, presence, monkeypatch):
+    """The heartbeat's reconcile reads the table while changes wait in the queue:
+    what it queues to repair them finds them written and announces nothing twice."""
+    alice, bob = add_people(db, 2)
+    general = room_row(db)
+    actions.join_room(db, general.id, bob.id)
+    held = Held(presence, monkeypatch)
+    with heard(database_url) as frames:
+        threads = [threading.Thread(target=presence.connect, args=(bob,))]
+        threads[0].start()
+        assert held.entered.wait(30)
+        threads.append(threading.Thread(target=presence.arrive, args=(general, alice)))
+        threads[-1].start()
+        held.wait_queued(2)
+        threads.append(threading.Thread(target=presence.beat))
+        threads[-1].start()  # reads neither row yet: queues both again
+        held.wait_queued(4)
+        held.release()
+        for thread in threads:
+            thread.join(30)
+    assert [len(batch) for batch in held.batches] == [1, 3]
+    told = [(f["type"], f.get("username"), f.get("status")) for f in frames]
+    assert told == [
+        ("presence", "p2", "online"),
+        ("user_joined", "p1", None),
+        ("online_users", None, None),
+    ]
+    assert queries.online_users(db, general.id) == ["p1"]
