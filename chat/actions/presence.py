@@ -68,7 +68,7 @@ SQL_LOCK = """
     FROM unnest(%s::int[], %s::int[]) AS l(space, key)
 """
 # The (worker, room, user) pairs' state before the batch (whether the worker's
-# row is there, whether another worker's is), and their final state written:
+# row is there, how many other workers' are), and their final state written:
 # inserted or deleted. One row per pair (its last change). Every lookup is by
 # key (a subquery per row): json_to_recordset's rows are estimated at 100,
 # whatever their number, and a join with them could read the whole table.
@@ -80,7 +80,7 @@ SQL_ROOMS_APPLY = """
         SELECT k.worker_id, k.room_id, k.user_id, k.present,
             (SELECT p.ctid FROM presence p WHERE p.worker_id = k.worker_id
                 AND p.room_id = k.room_id AND p.user_id = k.user_id) AS mine,
-            EXISTS (SELECT 1 FROM presence o WHERE o.room_id = k.room_id
+            (SELECT count(*) FROM presence o WHERE o.room_id = k.room_id
                 AND o.user_id = k.user_id AND o.worker_id <> k.worker_id) AS others
         FROM k
     ), added AS (
@@ -94,8 +94,8 @@ SQL_ROOMS_APPLY = """
     SELECT worker_id, room_id, user_id, mine IS NOT NULL AS mine, others FROM s
 """
 # The same for people: each (worker, user) row's state before the batch (absent:
-# `here` false), what the other workers say of the person (how many rows, all
-# away?), and the final state written. `away` NULL: no sockets there any more.
+# `here` false), what the other workers say of the person (how many rows, how
+# many of them away), and the final state written. `away` NULL: no sockets there any more.
 SQL_PEOPLE_APPLY = """
     WITH k AS (
         SELECT * FROM json_to_recordset(%s::json)
@@ -109,7 +109,7 @@ SQL_PEOPLE_APPLY = """
             WHERE p.worker_id = k.worker_id AND p.user_id = k.user_id LIMIT 1
         ) mine ON true
         CROSS JOIN LATERAL (
-            SELECT count(*) AS n, coalesce(bool_and(o.away), true) AS away
+            SELECT count(*) AS n, count(*) FILTER (WHERE o.away) AS away
             FROM user_presence o WHERE o.user_id = k.user_id AND o.worker_id <> k.worker_id
         ) others
     ), upserted AS (
@@ -214,7 +214,9 @@ def _room_frames(
         ),
     ).fetchall()
     state = {(row["worker_id"], row["room_id"], row["user_id"]): row["mine"] for row in rows}
-    others = {(row["worker_id"], row["room_id"], row["user_id"]): row["others"] for row in rows}
+    # Rows of each (room, user) through every worker (a batch may change
+    # several workers' rows: a reaper's), as the changes go.
+    present = {(row["room_id"], row["user_id"]): row["others"] + row["mine"] for row in rows}
     comings: dict[int, Room] = {}
     for index, change in enumerate(changes):
         if not isinstance(change, RoomChange):
@@ -223,7 +225,9 @@ def _room_frames(
         if state[key] == change.present:
             continue  # already so (a repair, or a reaper was first)
         state[key] = change.present
-        if others[key]:
+        pair = (change.room.id, change.user.id)
+        present[pair] += 1 if change.present else -1
+        if present[pair] != (1 if change.present else 0):
             continue  # present through another worker all along
         room, name = change.room, change.user.username
         frame = (outbound.user_joined_frame if change.present else outbound.user_left_frame)(
@@ -259,15 +263,22 @@ def _people_frames(
         ),
     ).fetchall()
     state = {(r["worker_id"], r["user_id"]): r["mine_away"] if r["here"] else None for r in rows}
-    others = {(r["worker_id"], r["user_id"]): (r["others"], r["others_away"]) for r in rows}
+    # Per person: rows and away rows, through every worker (a batch may change
+    # several workers' rows: a reaper's).
+    rows_of: dict[int, list[int]] = {}
+    for r in rows:
+        rows_of[r["user_id"]] = [r["others"] + r["here"], r["others_away"] + bool(r["mine_away"])]
     news: list[tuple[int, StatusChange, str]] = []
     for index, change in enumerate(changes):
         if not isinstance(change, StatusChange):
             continue
         key = (change.worker_id, change.user.id)
-        before = _status(*others[key], state[key])
+        counts = rows_of[change.user.id]
+        before = _status(counts)
+        _count(counts, state[key], -1)
         state[key] = change.away
-        after = _status(*others[key], change.away)
+        _count(counts, change.away, 1)
+        after = _status(counts)
         if after != before:
             announced[index] = after
             news.append((index, change, after))
@@ -280,14 +291,19 @@ def _people_frames(
             frames.setdefault(room_id, []).append((index, frame))
 
 
-def _status(others: int, others_away: bool, away: bool | None) -> str:
-    """A person's status from the other workers' rows (how many, all away?) and
-    this worker's state (None: no row)."""
-    if others == 0 and away is None:
+def _count(counts: list[int], away: bool | None, sign: int) -> None:
+    """Add (sign 1) or take (-1) one worker's row in state `away` (None: no row)
+    to a person's [rows, away rows]."""
+    if away is not None:
+        counts[0] += sign
+        counts[1] += sign if away else 0
+
+
+def _status(counts: list[int]) -> str:
+    """A person's status from their [rows, away rows] across every worker."""
+    if counts[0] == 0:
         return "offline"
-    if others_away and away is not False:
-        return "away"
-    return "online"
+    return "away" if counts[1] == counts[0] else "online"
 
 
 def _announce(

@@ -153,6 +153,23 @@ def test_reaping_dead_workers_is_one_batch_that_tells_everyone(db, database_url)
     assert db.execute("SELECT count(*) AS n FROM workers").fetchone()["n"] == 0
 
 
+def test_a_person_on_two_dead_workers_leaves_once_when_both_are_reaped(db, database_url):
+    """A batch that changes several workers' rows (a reaper's) counts them all:
+    the last row's removal is the departure, wherever it is in the batch."""
+    general, (alice,) = setup_people(db, ["alice"])
+    for worker_id in ("w1", "w2"):
+        actions.arrive(db, worker_id, general, alice)
+        actions.set_status(db, worker_id, alice, worker_id == "w1")
+    db.execute("UPDATE workers SET heartbeat_at = now() - interval '1 hour'")
+    with heard(database_url) as events:
+        actions.reap_dead_workers(db, 60)
+    assert [said(f) for f in frames_of(events)] == [
+        ("user_left", "general", "alice"),
+        ("presence", "general", "alice", "offline"),
+        ("online_users", "general", ()),
+    ]
+
+
 # --- batches are the changes one at a time ---------------------------------------
 
 WORKERS = ("w1", "w2")
@@ -217,7 +234,7 @@ def world_of(db, database_url) -> tuple[dict, dict]:
     return _worlds[database_url]
 
 
-@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=st.lists(a_change, min_size=1, max_size=25), data=st.data())
 def test_a_batch_says_and_stores_what_its_changes_one_at_a_time_would(
     db, database_url, changes, data
