@@ -247,20 +247,38 @@ def _stored(line: str) -> Stored | None:
 def encode_ephemeral(event: Ephemeral) -> str:
     """'<room_id> <skip_user_id> <frame>[\\n<frame>...]'; None is ONLINE_USERS_REF.
 
-    Callers keep such payloads small (a typing notice) or use presence_change,
+    Callers keep such payloads small (a typing notice) or use presence_changes,
     which applies the 8,000-byte rule to the one frame that can grow.
     """
     lines = (ONLINE_USERS_REF if frame is None else frame for frame in event.frames)
     return f"{event.room_id} {event.skip_user_id} " + "\n".join(lines)
 
 
-def presence_change(room_id: int, change_frame: str, online_frame: str) -> Ephemeral:
-    """A user_joined or user_left frame and the room's new online_users frame, the
-    latter by reference if the two would not fit in one NOTIFY."""
-    event = Ephemeral(room_id, 0, (change_frame, online_frame))
-    if len(encode_ephemeral(event).encode()) > NOTIFY_PAYLOAD_MAX:
-        event = Ephemeral(room_id, 0, (change_frame, None))
-    return event
+def presence_changes(
+    room_id: int, change_frames: Sequence[str], online_frame: str | None = None
+) -> list[Ephemeral]:
+    """Several presence frames of one room, in order, then its online_users frame
+    if given: as few events as fit NOTIFY_PAYLOAD_MAX each, the online list in
+    the last one (by reference if it does not fit). One payload per room and batch also
+    keeps PostgreSQL from folding two identical ones (the same user's `away`
+    twice, with `online` between) into one delivery: NOTIFY drops a payload
+    repeated in its transaction."""
+    events: list[Ephemeral] = []
+    chunk: list[str | None] = []
+    header = size = len(f"{room_id} 0 ")
+    tail = () if online_frame is None else (online_frame,)
+    for frame in (*change_frames, *tail):
+        if header + len(frame.encode()) > NOTIFY_PAYLOAD_MAX:
+            frame = None  # only the online list can grow this big: read it from the table
+        length = len(ONLINE_USERS_REF if frame is None else frame.encode())
+        grown = size + length + (1 if chunk else 0)
+        if chunk and grown > NOTIFY_PAYLOAD_MAX:
+            events.append(Ephemeral(room_id, 0, tuple(chunk)))
+            chunk, grown = [], header + length
+        chunk.append(frame)
+        size = grown
+    events.append(Ephemeral(room_id, 0, tuple(chunk)))
+    return events
 
 
 def decode_ephemeral(payload: str) -> Ephemeral | None:

@@ -133,9 +133,12 @@ SQL_DIRECTORY = """
     WHERE NOT r.is_private AND r.archived_at IS NULL
     ORDER BY r.name
 """
+# Each present user's name looked up by key: with `presence` grown, a join
+# read the whole of users' primary key (tests/storage/test_plans.py).
 SQL_ONLINE_USERS = """
     SELECT DISTINCT u.username
-    FROM presence p JOIN users u ON u.id = p.user_id
+    FROM presence p
+    CROSS JOIN LATERAL (SELECT u.username FROM users u WHERE u.id = p.user_id LIMIT 1) u
     WHERE p.room_id = %s
     ORDER BY u.username
 """

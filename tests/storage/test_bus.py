@@ -100,12 +100,28 @@ def test_ephemeral_events_round_trip(event):
     assert bus.decode_ephemeral(bus.encode_ephemeral(event)) == event
 
 
-def test_an_online_list_too_big_travels_by_reference():
-    small = bus.presence_change(5, FRAME, FRAME)
-    assert small.frames == (FRAME, FRAME)
-    big = bus.presence_change(5, FRAME, frame_of(5000))
-    assert big.frames == (FRAME, None)
-    assert bus.encode_ephemeral(big).endswith("\n" + bus.ONLINE_USERS_REF)
+@pytest.mark.parametrize(
+    ("changes", "online", "by_reference"),
+    [
+        ([10], 10, False),  # frame_of(n): about 2n bytes
+        ([10], 3000, False),
+        ([10], 5000, True),  # an online list too big travels by reference
+        ([3000, 3000], 1500, False),
+        ([100] * 200, 10, False),
+        ([100] * 200, 5000, True),
+        ([100] * 3, None, False),  # statuses only: no online list
+    ],
+)
+def test_presence_changes_round_trip_in_order_under_the_limit(changes, online, by_reference):
+    frames = [frame_of(n) for n in changes]
+    online_frame = None if online is None else frame_of(online)
+    events = bus.presence_changes(5, frames, online_frame)
+    payloads = [bus.encode_ephemeral(event) for event in events]
+    assert all(len(p.encode()) <= bus.NOTIFY_PAYLOAD_MAX for p in payloads)
+    decoded = [f for p in payloads for f in bus.decode_ephemeral(p).frames]
+    tail = [] if online is None else [None if by_reference else online_frame]
+    assert decoded == frames + tail
+    assert len(events) == 1 or sum(len(p.encode()) for p in payloads) > bus.NOTIFY_PAYLOAD_MAX
 
 
 @pytest.mark.parametrize("payload", ["", "x", "1", "x 1 {}"])

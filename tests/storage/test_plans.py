@@ -48,6 +48,8 @@ GROWN = (
     "reactions",
     "threads",
     "thread_follows",
+    "presence",
+    "user_presence",
 )
 
 
@@ -61,8 +63,9 @@ def plans_db(pg_server, template_db):
 class Paths:
     """The send path (every branch of send_messages: client_ids and their repeats,
     a first post joining a public room, a reply in a thread, a quote, a mention,
-    a room with an outgoing webhook) and the delivery path's reads (catch-up and
-    gap reads, a feed's start, the online list), run on one connection."""
+    a room with an outgoing webhook), the delivery path's reads (catch-up and
+    gap reads, a feed's start, the online list) and presence's batches
+    (arrivals, statuses, departures, a dead worker reaped), run on one connection."""
 
     def __init__(self, conn):
         self.conn = conn
@@ -95,7 +98,30 @@ class Paths:
         last = queries.room_last_seq(conn, room.id)
         queries.messages_between(conn, room.id, max(0, last - 10), last + 1, 200)
         queries.online_users(conn, room.id)
+        self.presence(n)
         conn.commit()  # as the pool does when a connection goes back
+
+    def presence(self, n: int) -> None:
+        """A batch of arrivals and statuses, one of departures, and a dead
+        worker retired (every statement of actions.apply_changes runs)."""
+        conn, room = self.conn, self.room
+        worker = f"plans-{n}"
+        actions.register_worker(conn, worker)
+        people = (self.alice, self.bob, self.carol)
+        actions.apply_changes(
+            conn,
+            [actions.StatusChange(worker, person, n % 2 == 0) for person in people]
+            + [actions.RoomChange(worker, room, person, True) for person in people],
+        )
+        actions.apply_changes(
+            conn,
+            [actions.RoomChange(worker, room, self.bob, False)]
+            + [actions.StatusChange(worker, self.bob, None)],
+        )
+        conn.execute(
+            "UPDATE workers SET heartbeat_at = now() - interval '1 hour' WHERE id = %s", (worker,)
+        )
+        actions.reap_dead_workers(conn, 60)
 
 
 def grow(url: str) -> None:
@@ -143,6 +169,20 @@ def grow(url: str) -> None:
             "INSERT INTO reactions (room_id, seq, user_id, emoji)"
             f" SELECT r.id, s, {grown_users} + s, '👍'"
             f" FROM ({grown_rooms}) r, generate_series(1, 50) s"
+        )
+        # Presence: 100 people in each grown room, through 20 workers; each
+        # grown user online through one of them.
+        conn.execute("INSERT INTO workers (id) SELECT 'grown' || i FROM generate_series(1, 20) i")
+        conn.execute(
+            "INSERT INTO presence (worker_id, room_id, user_id)"
+            f" SELECT 'grown' || (1 + mod(s, 20)), r.id, {grown_users} + s"
+            f" FROM ({grown_rooms}) r, generate_series(0, 99) s"
+        )
+        conn.execute(
+            "INSERT INTO user_presence (worker_id, user_id, away)"
+            f" SELECT 'grown' || (1 + mod(s, 20)), {grown_users} + s, false"
+            " FROM generate_series(0, %s - 1) s",
+            (USERS,),
         )
         conn.execute(
             "INSERT INTO bot_jobs (bot, room_id, requested_by, client_id, argument, state)"
