@@ -89,7 +89,11 @@ CASES = [
         frame(TEXT, b"x" * 600, fin=False) + frame(CONTINUATION, b"x" * 600),
         [("fail", 1009)],
     ),
-    ("text before a failure", frame(TEXT, b"ok") + frame(0x3, b""), [("text", "ok"), ("fail", 1002)]),
+    (
+        "text before a failure",
+        frame(TEXT, b"ok") + frame(0x3, b""),
+        [("text", "ok"), ("fail", 1002)],
+    ),
 ]
 
 
