@@ -121,6 +121,8 @@ def close(app: Flask) -> None:
     """Stop the real-time service and close the pool (the worker is exiting), once
     the held sockets' closes are through: gunicorn's graceful stop waits for
     request greenlets only, and a held socket has none."""
+    if len(reader.held) and not is_going_away(app):  # exiting without a TERM (max_requests)
+        going_away(app)
     if not reader.held.wait_closed(CLOSE_WAIT):
         log.warning("exiting with %d sockets still closing", len(reader.held))
     service = app.extensions.get("realtime")
