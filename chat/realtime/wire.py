@@ -201,8 +201,9 @@ class ClientFrames(InboundFrames):
         ("fail", code, reason)                 the connection must close with code
 
     Header accounting (the message size limit, the control-frame budget,
-    `client_closed`) is InboundFrames', made once per frame header. Text is
-    checked as UTF-8 fragment by fragment (fail fast, 1007); what no extension
+    `client_closed`) is InboundFrames', made once per frame header. A data
+    frame's payload is taken piece by piece as it arrives, and text checked as
+    UTF-8 as it goes (fail fast, 1007); what no extension
     allows (reserved bits, unknown opcodes, unmasked or fragmented control
     frames, fragments out of place) fails with 1002. After a failure the bytes
     are only followed header by header, as InboundFrames does, to see the
@@ -213,6 +214,7 @@ class ClientFrames(InboundFrames):
         super().__init__(max_message_bytes, control_budget)
         self._buf = bytearray()
         self._frame: tuple[int, int, int, bytes] | None = None  # fin, opcode, length, mask
+        self._got = 0  # of the current data frame's payload, already taken
         self._parts: list | None = None  # the data message in progress
         self._text = None  # its incremental UTF-8 decoder (None: binary)
         self.failed = False
@@ -237,6 +239,23 @@ class ClientFrames(InboundFrames):
                     events.append(self._fail(buf, pos, *why))
                     return events
             fin, opcode, n, mask = self._frame
+            if opcode <= _BINARY:  # data: each piece as it arrives (UTF-8 fails fast)
+                take = min(len(buf) - pos, n - self._got)
+                offset = self._got % 4
+                piece = _unmask(bytes(buf[pos : pos + take]), mask[offset:] + mask[:offset])
+                pos += take
+                self._got += take
+                done = self._got == n
+                event = self._data(piece, bool(fin) and done)
+                if event is not None and event[0] == "fail":
+                    events.append(self._fail(buf, pos, event[1], event[2], skip=n - self._got))
+                    return events
+                if not done:
+                    break
+                self._frame, self._got = None, 0
+                if event is not None:
+                    events.append(event)
+                continue
             if len(buf) - pos < n:
                 break
             payload = _unmask(bytes(buf[pos : pos + n]), mask)
@@ -293,24 +312,27 @@ class ClientFrames(InboundFrames):
             return CLOSE_POLICY_VIOLATION, "too many pings or pongs"
         self.client_closed = closed_before  # set once its payload is read and checked
         self._payload_left = 0
-        return None
-
-    def _payload(self, fin: int, opcode: int, payload: bytes) -> tuple | None:
-        if opcode in (_TEXT, _BINARY):
+        if opcode in (_TEXT, _BINARY):  # a new message
             self._parts = []
             self._text = codecs.getincrementaldecoder("utf-8")() if opcode == _TEXT else None
-        if opcode <= _BINARY:
-            if self._text is not None:
-                try:
-                    self._parts.append(self._text.decode(payload, final=bool(fin)))
-                except UnicodeDecodeError:
-                    return ("fail", CLOSE_INVALID_DATA, "a text message that is not UTF-8")
-            else:
-                self._parts.append(payload)
-            if not fin:
-                return None
-            parts, text, self._parts, self._text = self._parts, self._text, None, None
-            return ("text", "".join(parts)) if text is not None else ("binary", b"".join(parts))
+        return None
+
+    def _data(self, piece: bytes, last: bool) -> tuple | None:
+        """A piece of the message in progress; the message once `last` is."""
+        if self._text is not None:
+            try:
+                self._parts.append(self._text.decode(piece, final=last))
+            except UnicodeDecodeError:
+                return ("fail", CLOSE_INVALID_DATA, "a text message that is not UTF-8")
+        elif piece:
+            self._parts.append(piece)
+        if not last:
+            return None
+        parts, text, self._parts, self._text = self._parts, self._text, None, None
+        return ("text", "".join(parts)) if text is not None else ("binary", b"".join(parts))
+
+    def _payload(self, fin: int, opcode: int, payload: bytes) -> tuple | None:
+        """A whole control frame's payload."""
         if opcode == _PING:
             return ("ping", payload)
         if opcode == _PONG:
@@ -335,7 +357,7 @@ class ClientFrames(InboundFrames):
     def _fail(self, buf: bytearray, pos: int, code: int, reason: str, skip=None) -> tuple:
         """Stop parsing; the rest of the bytes are followed header by header."""
         self.failed = True
-        self._frame = None
+        self._frame, self._got, self._parts = None, 0, None
         if skip is not None:
             self._payload_left = skip
         rest = bytes(buf[pos:])

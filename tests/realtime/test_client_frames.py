@@ -121,3 +121,18 @@ def test_after_a_failure_the_clients_close_is_still_seen():
     assert not frames.client_closed
     frames.feed(frame(CLOSE, b""))
     assert frames.client_closed
+
+
+def test_invalid_utf8_fails_before_the_rest_of_its_frame_arrives():
+    """Fail fast (Autobahn 6.4.x): the first bad byte decides, not the frame's end."""
+    data = frame(TEXT, b"ok\xff" + b"x" * 100)
+    frames = ClientFrames(LIMIT)
+    assert frames.feed(data[:9])[0][:2] == ("fail", 1007)  # header, mask and 3 bytes
+
+
+def test_a_frame_arriving_in_pieces_is_held_as_decoded_text_only():
+    frames = ClientFrames(LIMIT)
+    data = frame(TEXT, "€".encode() * 100)
+    assert frames.feed(data[:150]) == []
+    assert frames.feed(data[150:]) == [("text", "€" * 100)]
+    assert not frames._buf  # no payload bytes kept between pieces
