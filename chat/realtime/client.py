@@ -6,6 +6,7 @@ join catches up in its own greenlet, so a long catch-up never stalls the
 client's other rooms or its own sends.
 """
 
+import contextvars
 import logging
 import threading
 import time
@@ -175,7 +176,12 @@ class ClientSession:
         (chat/realtime/reader.py) hands each frame to `take` and calls `end` once."""
         with self._failures():
             self.open(after)
-        self.ws.start(self.take, self.end, self.peer)
+        # The log's fields of the request (its id, the user, the room) stay on the
+        # lines of this socket's frames and its end, logged from other greenlets.
+        context = contextvars.copy_context()
+        self.ws.start(
+            lambda data: context.run(self.take, data), lambda: context.run(self.end), self.peer
+        )
 
     def take(self, data: str | bytes) -> None:
         """One frame from the reader, in arrival order, never two at once."""
