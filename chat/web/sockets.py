@@ -67,10 +67,10 @@ def refuse(status: int, why: str, version: bool = False) -> NoReturn:
 
 def check_handshake() -> None:
     """Refuse a malformed or unsupported handshake with 400 (426 for another
-    version) before flask-sock builds its Server: wsproto raises on a request
-    it cannot accept (a 500 with a traceback), and simple-websocket hands it
-    the request rebuilt as `GET / HTTP/1.1`, so a HEAD or an HTTP/1.0 request
-    would be upgraded. The checks of RFC 6455 §4.2.1, as wsproto makes them."""
+    version) before the 101, which `take_over` writes without looking further.
+    The checks of RFC 6455 §4.2.1, as wsproto made them when flask-sock's
+    Server did the upgrade (it answered some with a 500 and a traceback, and
+    upgraded a HEAD or an HTTP/1.0 request)."""
     environ = request.environ
     # POST, PUT, ... never get here: routing answers them 405 (werkzeug allows a
     # WebSocket route no other methods than GET, HEAD and OPTIONS).
