@@ -238,6 +238,9 @@ class ClientFrames(InboundFrames):
                 why = self._frame_head(bytes(buf[pos : pos + size]))
                 pos += size
                 if why is not None:
+                    # A malformed close is the client's close all the same: it
+                    # sends no other, and the closer must not wait for one.
+                    self.client_closed = self.client_closed or self._frame[1] == _CLOSE
                     events.append(self._fail(buf, pos, *why))
                     return events
             fin, opcode, n, mask = self._frame

@@ -136,3 +136,11 @@ def test_a_frame_arriving_in_pieces_is_held_as_decoded_text_only():
     assert frames.feed(data[:150]) == []
     assert frames.feed(data[150:]) == [("text", "€" * 100)]
     assert not frames._buf  # no payload bytes kept between pieces
+
+
+def test_a_malformed_close_still_counts_as_the_clients_close():
+    """Autobahn 7.3.6: a close frame of 126 bytes is refused (1002), and the client
+    sends no other close: the closer must not wait for one."""
+    frames = ClientFrames(LIMIT)
+    assert frames.feed(frame(CLOSE, struct.pack("!H", 1000) + b"*" * 124))[0][:2] == ("fail", 1002)
+    assert frames.client_closed
