@@ -1,155 +1,180 @@
-"""Sizing: what one held WebSocket costs a worker, and how fast they open.
+"""Sizing: what one held WebSocket costs a worker, and how fast they open (issue 20, S1).
 
-Starts `gunicorn -c gunicorn.conf.py app:app` (2 gevent workers) on a scratch
-database, opens CONNECTIONS sockets spread over ROOMS rooms (each socket joins
-its room: presence row, catch-up, feed), holds them for HOLD seconds and prints
-connects per second, handshake-to-ready p50/p99, the workers' memory before and
-after (RSS and USS, per connection), their CPU while the sockets sit idle, and
-the PostgreSQL connections in use.
+    .venv-bench/bin/python -m bench.hold --connections 4000
+    .venv-bench/bin/python -m bench.hold --connections 30000 --targets before,ours,before,ours
+    BENCH_BEFORE=<rev> .venv-bench/bin/python -m bench.hold --targets before,ours
 
-    .venv/bin/python bench/hold.py [--connections 4000] [--rooms 100] [--hold 10]
+For each target in turn (bench/targets.py: `ours` is this tree, `before` the
+revision BENCH_BEFORE exported beside it; list a target twice to alternate
+them, so both share the machine's moods), on a scratch database: 2 gunicorn
+gevent workers, ROOMS rooms, then LOAD_PROCESSES processes (picows on uvloop,
+bench/wsclient.py) open CONNECTIONS `/ws/<room>` sockets between them, each
+one ready (joined: presence, catch-up, feed) before it counts, and hold them
+HOLD seconds. Printed per target:
 
-The load generator holds one file descriptor per socket too: the machine's
-`ulimit -n` (20,000 here) bounds both sides. Everything shares the machine's
-cores, so compare only with figures measured the same way.
+- connects/s: sockets over the time from the first handshake to the last ready;
+- worker CPU ms per connect: the workers' user+system CPU over that time, per socket;
+- RSS per held socket: the workers' RSS (master left out) after, less before, per socket;
+- idle CPU: the workers' CPU while the sockets sit idle, in % of one core
+  (pings included: WS_PING_INTERVAL is the default 25 s, so a 30 s hold sees one round).
+
+The workers are warmed first (a few sockets each, closed again) so the figures
+are per socket, not the LISTEN connection's or the pool's. The load generator
+holds one file descriptor per socket too: `ulimit -n` bounds both sides.
+Everything shares the machine's cores: compare only figures of one run.
 """
 
 import argparse
 import asyncio
-import os
+import json
+import multiprocessing
 import resource
 import sys
 import time
 from pathlib import Path
 
-import orjson
-import psutil
-import psycopg
-from websockets.asyncio.client import connect
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chat import actions  # noqa: E402
-from tests.servers import Gunicorn, scratch_database  # noqa: E402
+from bench.gauges import cpu_seconds, rss  # noqa: E402
+from bench.targets import portable, revive, target_class  # noqa: E402
 
-USERS = 200  # sockets are spread over this many accounts, like tabs of many people
-
-
-def prepare(url: str, rooms: int) -> list[str]:
-    """USERS accounts with tokens, and rooms r0..r<rooms-1>."""
-    with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
-        tokens = []
-        for i in range(USERS):
-            user = actions.create_user(conn, f"h{i}", "benchmark!").id
-            tokens.append(actions.create_token(conn, user))
-        for r in range(rooms):
-            actions.create_room(conn, f"r{r}", user)
-    return tokens
+LOAD_PROCESSES = 4  # the machine's clients: one core's worth of handshakes each at most
+CONCURRENCY = 100  # handshakes in flight per load process
+WARM = 10  # sockets per worker opened and closed before measuring
 
 
-async def open_one(ws_url: str, token: str, held: list, timings: list) -> None:
-    started = time.monotonic()
-    ws = await connect(
-        ws_url,
-        additional_headers={"Authorization": f"Bearer {token}"},
-        compression=None,
-        max_queue=None,
-        proxy=None,
-        open_timeout=60,
-    )
-    async for raw in ws:
-        if orjson.loads(raw)["type"] == "ready":
-            break
-    timings.append(time.monotonic() - started)
-    held.append(ws)
+class _NoSink:
+    """Chat texts are not counted here: the sockets only sit."""
+
+    def count(self, got: dict, content: bytes) -> None:
+        pass
 
 
-def memory(workers: list[psutil.Process]) -> tuple[int, int]:
-    infos = [w.memory_full_info() for w in workers]
-    return sum(i.rss for i in infos), sum(i.uss for i in infos)
+def load_process(state, plan: list, inbox, outbox) -> None:
+    """Open the plan's sockets (credential, room), report, hold until told to stop."""
+    import uvloop
+
+    uvloop.run(_hold(revive(state), plan, inbox, outbox))
 
 
-def percentile(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * p))]
+async def _hold(target, plan: list, inbox, outbox) -> None:
+    from bench.wsclient import connect
 
+    gate = asyncio.Semaphore(CONCURRENCY)
+    held = []
 
-async def run(args, gunicorn: Gunicorn, tokens: list[str], url: str) -> None:
-    workers = [psutil.Process(pid) for pid in gunicorn.worker_pids()]
-    # Warm each worker (hub, presence, pool) so the figures are per socket only.
-    warm: list = []
-    for _ in range(20):
-        await open_one(f"{gunicorn.ws_url}/ws/r0", tokens[0], warm, [])
-    for ws in warm:
-        await ws.close()
-    rss0, uss0 = memory(workers)
-
-    held: list = []
-    timings: list[float] = []
-    gate = asyncio.Semaphore(args.concurrency)
-
-    async def one(i: int) -> None:
+    async def one(credential: str, room: str) -> None:
         async with gate:
-            room = f"r{i % args.rooms}"
-            await open_one(f"{gunicorn.ws_url}/ws/{room}", tokens[i % USERS], held, timings)
+            held.append(await connect(target, credential, room, _NoSink()))
 
     started = time.monotonic()
-    await asyncio.gather(*(one(i) for i in range(args.connections)))
-    opened = time.monotonic() - started
-    rss1, uss1 = memory(workers)
+    try:
+        await asyncio.gather(*(one(c, r) for c, r in plan))
+    except Exception as exc:
+        outbox.put(("failed", repr(exc)))
+        return
+    outbox.put(("connected", started, time.monotonic()))
+    await asyncio.get_running_loop().run_in_executor(None, inbox.get)
+    for listener in held:
+        listener.transport.disconnect(graceful=False)
 
-    cpu0 = sum(w.cpu_times().user + w.cpu_times().system for w in workers)
-    await asyncio.sleep(args.hold)  # holding: the measurement is of idleness
-    cpu1 = sum(w.cpu_times().user + w.cpu_times().system for w in workers)
-    with psycopg.connect(url) as conn:
-        backends = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-        ).fetchone()[0]
 
-    n = args.connections
-    print(
-        f"connections={n} rooms={args.rooms} workers={len(workers)} concurrency={args.concurrency}"
-    )
-    print(f"connects/s: {n / opened:.0f} (all open in {opened:.1f} s)")
-    print(
-        "handshake to ready ms p50/p99/max: "
-        + "/".join(f"{percentile(timings, p) * 1000:.0f}" for p in (0.5, 0.99, 1.0))
-    )
-    for kind, before, after in (("RSS", rss0, rss1), ("USS", uss0, uss1)):
-        print(
-            f"worker {kind}: {before / 2**20:.0f} MiB -> {after / 2**20:.0f} MiB, "
-            f"{(after - before) / n / 1024:.1f} KiB per connection"
-        )
-    print(f"worker CPU while idle: {(cpu1 - cpu0) / args.hold * 100:.1f}% of one core")
-    print(f"PostgreSQL connections of this database: {backends}")
-    await asyncio.gather(*(ws.close() for ws in held))
+def workers_of(target) -> list[int]:
+    return target.server.worker_pids()
+
+
+def measure(name: str, connections: int, rooms: int, hold: float) -> dict:
+    from tests.servers import scratch_database
+
+    with scratch_database() as url:
+        target = target_class(name)(url)
+        target.start()
+        try:
+            room_list = [f"h{r}" for r in range(rooms)]
+            credentials = target.prepare(connections, room_list)
+            state = portable(target)
+            asyncio.run(_warm(target, credentials[0], room_list[0]))
+            workers = workers_of(target)
+            rss0, cpu0 = rss(workers), cpu_seconds(workers)
+            plan = [(credentials[i], room_list[i % rooms]) for i in range(connections)]
+            ctx = multiprocessing.get_context("spawn")
+            inboxes = [ctx.Queue() for _ in range(LOAD_PROCESSES)]
+            outbox = ctx.Queue()
+            procs = [
+                ctx.Process(
+                    target=load_process,
+                    args=(state, plan[k::LOAD_PROCESSES], inboxes[k], outbox),
+                    daemon=True,
+                )
+                for k in range(LOAD_PROCESSES)
+            ]
+            for p in procs:
+                p.start()
+            try:
+                replies = [outbox.get(timeout=600) for _ in procs]
+                failed = [r for r in replies if r[0] != "connected"]
+                if failed:
+                    raise SystemExit(f"{name}: {failed[0][1]}")
+                cpu1, rss1 = cpu_seconds(workers), rss(workers)
+                opened = max(r[2] for r in replies) - min(r[1] for r in replies)
+                time.sleep(hold)
+                cpu2 = cpu_seconds(workers)
+            finally:
+                for box in inboxes:
+                    box.put("stop")
+                for p in procs:
+                    p.join(30)
+                    if p.is_alive():
+                        p.kill()
+        finally:
+            target.stop()
+    return {
+        "target": name,
+        "connections": connections,
+        "connects_per_s": connections / opened,
+        "worker_cpu_ms_per_connect": (cpu1 - cpu0) / connections * 1000,
+        "rss_kib_per_socket": (rss1 - rss0) / connections / 1024,
+        "idle_cpu_percent": (cpu2 - cpu1) / hold * 100,
+    }
+
+
+async def _warm(target, credential: str, room: str) -> None:
+    """Open and close a few sockets per worker: LISTEN loop, pool, presence up."""
+    from bench.wsclient import connect
+
+    workers = len(target.server.worker_pids())
+    held = [await connect(target, credential, room, _NoSink()) for _ in range(WARM * workers)]
+    for listener in held:
+        listener.transport.disconnect(graceful=False)
+    await asyncio.sleep(1.0)  # their ends (presence, leaves) out of the figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=4000)
     parser.add_argument("--rooms", type=int, default=100)
-    parser.add_argument("--hold", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=200, help="handshakes in flight")
+    parser.add_argument("--hold", type=float, default=30.0)
+    parser.add_argument("--targets", default="before,ours")
+    parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if args.connections + 100 > soft:
-        raise SystemExit(f"ulimit -n is {soft}: too few descriptors for {args.connections}")
-    with scratch_database() as url:
-        tokens = prepare(url, args.rooms)
-        gunicorn = Gunicorn(
-            url,
-            Path("/tmp") / f"hold-{os.getpid()}.log",
-            workers=2,
-            MAX_SOCKETS_PER_USER=str(args.connections),
-            WORKER_CONNECTIONS=str(args.connections + 100),
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if args.connections // LOAD_PROCESSES + 100 > hard:
+        raise SystemExit(f"ulimit -n is {hard}: too few descriptors for {args.connections}")
+    results = []
+    for name in args.targets.split(","):
+        result = measure(name, args.connections, args.rooms, args.hold)
+        results.append(result)
+        print(
+            f"{name:7} {args.connections} sockets: {result['connects_per_s']:.0f} connects/s,"
+            f" {result['worker_cpu_ms_per_connect']:.2f} ms worker CPU per connect,"
+            f" {result['rss_kib_per_socket']:.1f} KiB RSS per socket,"
+            f" idle {result['idle_cpu_percent']:.1f}% CPU",
+            flush=True,
         )
-        gunicorn.start()
-        try:
-            asyncio.run(run(args, gunicorn, tokens, url))
-        finally:
-            gunicorn.stop()
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

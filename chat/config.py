@@ -222,9 +222,11 @@ SETTINGS: tuple[Setting, ...] = (
         "WORKER_CONNECTIONS",
         5000,
         whole(),
-        "open connections per worker (each WebSocket is a greenlet); systems cap a process"
-        " at 20,000-65,536 file descriptors, and each socket also needs a little memory",
-        keys=(),
+        "open connections per worker: gunicorn's cap on requests in progress, and the"
+        " app's on held WebSockets (a socket past it is refused 503 before the upgrade; an"
+        " idle socket holds no greenlet, so gunicorn no longer counts it); systems cap a"
+        " process at 20,000-65,536 file descriptors, and each socket also needs a little"
+        " memory",
     ),
     Setting(
         "GUNICORN_TIMEOUT",

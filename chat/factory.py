@@ -74,11 +74,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
-    app.config["SOCK_SERVER_OPTIONS"] = {
-        "ping_interval": app.config["WS_PING_INTERVAL"] or None,
-        "max_message_size": app.config["WS_MAX_FRAME_BYTES"],
-    }
-
     errors.init_app(app)  # one mapping of errors to pages, JSON and plain text
     limits.init_app(app)  # first: its hook reads the body before CSRF parses it
     inputs.init_app(app)  # then every string of the request is checked, before any view

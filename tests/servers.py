@@ -101,6 +101,8 @@ class Gunicorn(Endpoint):
     def __init__(
         self, database_url: str, log_path: Path, workers: int = 2, root: Path = ROOT, **env: str
     ):
+        # The gunicorn config file (a test may wrap the real one with a probe).
+        self.config_file = "gunicorn.conf.py"
         self.database_url = database_url
         self.log_path = log_path
         self.workers = workers
@@ -112,7 +114,7 @@ class Gunicorn(Endpoint):
 
     def start(self, wait: bool = True) -> "Gunicorn":
         self.proc = spawn(
-            [str(GUNICORN), "-c", "gunicorn.conf.py", "app:app"],
+            [str(GUNICORN), "-c", self.config_file, "app:app"],
             self.log_path,
             self.root,
             **{

@@ -118,6 +118,7 @@ def test_load_defaults(tmp_path, unset_env):
         "WS_MAX_FRAME_BYTES": 65536,
         "MAX_MESSAGE_CHARS": 4000,
         "WS_PING_INTERVAL": 25.0,
+        "WORKER_CONNECTIONS": 5000,
         "OUTBOUND_QUEUE": 1000,
         "HISTORY_PAGE_SIZE": 50,
         "TRUSTED_PROXIES": 0,

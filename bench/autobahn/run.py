@@ -32,7 +32,7 @@ WORK = ROOT / "instance" / "autobahn"
 def main() -> int:
     with scratch_database() as url:
         with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
-            token = actions.create_token(conn, actions.create_user(conn, "autobahn", "fuzz me!"))
+            token = actions.create_token(conn, actions.create_user(conn, "autobahn", "fuzz me!").id)
         server = Gunicorn(url, WORK / "gunicorn.log", 2, WS_ECHO="1", RATE_LIMIT_PER_SEC="0")
         server.start()
         try:

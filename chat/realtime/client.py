@@ -6,9 +6,11 @@ join catches up in its own greenlet, so a long catch-up never stalls the
 client's other rooms or its own sends.
 """
 
+import contextvars
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 
 import psycopg
@@ -73,8 +75,9 @@ class Membership:
 class ClientSession:
     """One WebSocket connection from its upgrade to its close: the user behind it,
     the rooms it follows (`Membership` per room name), its rate limit and its
-    outbound `Peer`. `run()` reads frames until the client goes; every frame is
-    handled in this greenlet, each room's catch-up in a greenlet of its own.
+    outbound `Peer`. `serve()` does the connect work and hands the socket to its
+    reader, which passes frames to `take` one at a time (`run()` reads them in
+    its own greenlet instead); each room's catch-up runs in a greenlet of its own.
 
     `user` is the User; `default_room` is the Room of `/ws/<room>`
     (None for `/ws`); `session_hash` is the login session's token hash (None for
@@ -113,6 +116,7 @@ class ClientSession:
         # Whether this socket last reported its person away (a `presence` frame).
         self.away = False
         self._counted = False  # counted in the person's presence
+        self._started = time.monotonic()
 
     def revoked_by(self, kind: str, key: str) -> bool:
         user_id = str(self.user.id)
@@ -153,28 +157,60 @@ class ClientSession:
     # --- the connection's life -----------------------------------------------
 
     def run(self, after: int | None = None) -> None:
-        """Serve the client until it goes away; any failure ends this connection only."""
-        started = time.monotonic()
+        """Serve a client this greenlet reads (`ws.receive()`: tests' scripted
+        sockets) until it goes away; any failure ends this connection only."""
+        try:
+            with self._failures():
+                self.open(after)
+                # Once the close is decided (by anyone: a revocation, a shutdown, the
+                # client, a frame over the limit) nothing more from the client is acted on.
+                while not self.peer.closing:
+                    data = self.ws.receive()
+                    if data is not None and not self.peer.closing:
+                        self.handle(data)
+        finally:
+            self.end()
+
+    def serve(self, after: int | None = None) -> None:
+        """The connect work, in the request's greenlet; then the socket's reader
+        (chat/realtime/reader.py) hands each frame to `take` and calls `end` once."""
+        with self._failures():
+            self.open(after)
+        # The log's fields of the request (its id, the user, the room) stay on the
+        # lines of this socket's frames and its end, logged from other greenlets.
+        context = contextvars.copy_context()
+        self.ws.start(
+            lambda data: context.run(self.take, data), lambda: context.run(self.end), self.peer
+        )
+
+    def take(self, data: str | bytes) -> None:
+        """One frame from the reader, in arrival order, never two at once."""
+        if not self.peer.closing:
+            with self._failures():
+                self.handle(data)
+
+    def open(self, after: int | None = None) -> None:
+        """Count the socket in, join its room (or send the user's rooms)."""
+        self._started = time.monotonic()
         log.info("connect user=%s room=%s", self.user.username, self._label())
         self.rt.add(self)
         metrics.CONNECTIONS.inc()
+        if self.rt.closing:  # the upgrade raced the shutdown
+            self.peer.close_for(RESTARTING)
+            return
+        self.presence.start()
+        self.presence.connect(self.user)
+        self._counted = True
+        if self.default_room is not None:
+            self._join(self.default_room, after)
+        else:
+            self._send_current_rooms()
+
+    @contextmanager
+    def _failures(self):
+        """A failure closes this connection only, with the close code it calls for."""
         try:
-            if self.rt.closing:  # the upgrade raced the shutdown
-                self.peer.close_for(RESTARTING)
-                return
-            self.presence.start()
-            self.presence.connect(self.user)
-            self._counted = True
-            if self.default_room is not None:
-                self._join(self.default_room, after)
-            else:
-                self._send_current_rooms()
-            # Once the close is decided (by anyone: a revocation, a shutdown, the
-            # client, a frame over the limit) nothing more from the client is acted on.
-            while not self.peer.closing:
-                data = self.ws.receive()
-                if data is not None and not self.peer.closing:
-                    self.handle(data)
+            yield
         except (PeerClosed, ConnectionClosed):
             pass
         except _DB_DOWN as exc:
@@ -183,17 +219,19 @@ class ClientSession:
         except Exception:
             log.exception("user=%s room=%s: connection failed", self.user.username, self._label())
             self.peer.close_for(INTERNAL_ERROR)
-        finally:
-            self.rt.discard(self)
-            metrics.CONNECTIONS.dec()
-            rooms = len(self.rooms)
-            self.close()
-            log.info(
-                "disconnect user=%s rooms=%d duration=%.1fs",
-                self.user.username,
-                rooms,
-                time.monotonic() - started,
-            )
+
+    def end(self) -> None:
+        """The connection is over (called once): count it out, leave its rooms."""
+        self.rt.discard(self)
+        metrics.CONNECTIONS.dec()
+        rooms = len(self.rooms)
+        self.close()
+        log.info(
+            "disconnect user=%s rooms=%d duration=%.1fs",
+            self.user.username,
+            rooms,
+            time.monotonic() - self._started,
+        )
 
     # --- the per-user channel (DESIGN §9) ---------------------------------------
 

@@ -15,7 +15,10 @@ import threading
 from flask import Flask, current_app
 from psycopg_pool import ConnectionPool
 
+from chat.realtime import reader
+from chat.realtime.closes import RESTARTING
 from chat.realtime.service import Realtime, Settings
+from chat.realtime.wire import CLOSE_GRACE
 from chat.realtime.writer import SingleWriter, Writer
 from chat.storage import db, migrate
 
@@ -88,6 +91,11 @@ def realtime(app: Flask | None = None) -> Realtime:
     )
 
 
+# How long an exiting worker waits for its sockets' closes: each closer gives up
+# after CLOSE_GRACE; then the session's cleanup (presence, leaves) needs the pool.
+CLOSE_WAIT = 2 * CLOSE_GRACE + 1.0
+
+
 def pool_of(app: Flask) -> ConnectionPool:
     return app.extensions["db_pool"]
 
@@ -101,6 +109,8 @@ def going_away(app: Flask) -> None:
     service = app.extensions.get("realtime")
     if service is not None:
         service.going_away()
+    # Sockets of no session (the echo endpoint's), and any a session missed.
+    reader.held.going_away(RESTARTING.message)
 
 
 def is_going_away(app: Flask) -> bool:
@@ -108,7 +118,13 @@ def is_going_away(app: Flask) -> bool:
 
 
 def close(app: Flask) -> None:
-    """Stop the real-time service and close the pool (the worker is exiting)."""
+    """Stop the real-time service and close the pool (the worker is exiting), once
+    the held sockets' closes are through: gunicorn's graceful stop waits for
+    request greenlets only, and a held socket has none."""
+    if len(reader.held) and not is_going_away(app):  # exiting without a TERM (max_requests)
+        going_away(app)
+    if not reader.held.wait_closed(CLOSE_WAIT):
+        log.warning("exiting with %d sockets still closing", len(reader.held))
     service = app.extensions.get("realtime")
     if service is not None:
         service.stop()
