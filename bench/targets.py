@@ -151,11 +151,12 @@ class OurConnection:
     def __init__(self, ws):
         self.ws = ws
         self.ids = itertools.count()
+        self.tag = os.urandom(4).hex()  # accounts are shared: see wsclient.OurListener
         self.last_seq = 0
         self.out_of_order = 0
 
     async def send(self, text: str) -> None:
-        frame = {"type": "chat", "content": text, "client_id": str(next(self.ids))}
+        frame = {"type": "chat", "content": text, "client_id": f"{self.tag}-{next(self.ids)}"}
         await self.ws.send(orjson.dumps(frame).decode())
 
     async def recv(self) -> str | None:

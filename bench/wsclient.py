@@ -25,6 +25,7 @@ sends one chat message, and only chat texts are counted.
 """
 
 import asyncio
+import os
 from typing import Protocol
 from urllib.parse import quote
 
@@ -130,6 +131,10 @@ class OurListener(Listener):
     def __init__(self, sink: Sink, credential: str, room: str):
         super().__init__(sink, credential, room)
         self.client_ids = 0
+        # Connections share accounts (targets.USERS_MAX): a client_id is the
+        # connection's own, or two senders of one account in one room would
+        # send the same ids, and the server keeps only the first of each.
+        self.client_tag = os.urandom(4).hex()
         self.last_seq = 0
 
     @staticmethod
@@ -158,7 +163,11 @@ class OurListener(Listener):
 
     def send(self, text: str) -> None:
         self.client_ids += 1
-        frame = {"type": "chat", "content": text, "client_id": str(self.client_ids)}
+        frame = {
+            "type": "chat",
+            "content": text,
+            "client_id": f"{self.client_tag}-{self.client_ids}",
+        }
         self.transport.send(TEXT, orjson.dumps(frame))
 
 
