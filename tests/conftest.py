@@ -117,6 +117,24 @@ def database_url(pg_server, template_db):
         yield url
 
 
+@contextlib.contextmanager
+def events_heard(database_url: str):
+    """The events announced on bus.EVENTS_CHANNEL while the block runs, in
+    order (chat.storage.bus.Ephemeral), filled in when the block ends."""
+    from chat.storage import bus
+
+    found: list = []
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"LISTEN {bus.EVENTS_CHANNEL}")
+        yield found
+        conn.execute("SELECT pg_notify(%s, '0 0 end')", (bus.EVENTS_CHANNEL,))
+        for notify in conn.notifies(timeout=10):
+            event = bus.decode_ephemeral(notify.payload)
+            if event.frames == ("end",):
+                break
+            found.append(event)
+
+
 @pytest.fixture
 def db(database_url):
     """A plain connection to the test database (autocommit), for setup and checks."""

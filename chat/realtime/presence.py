@@ -44,6 +44,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from chat import actions
 from chat.domain.entities import Room, User
+from chat.realtime.writer import next_batch
 
 log = logging.getLogger(__name__)
 
@@ -194,12 +195,7 @@ class Presence:
 
     def _write_forever(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            while len(batch) < BATCH_MAX:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            batch = next_batch(self._queue, BATCH_MAX)
             try:
                 self._write_batch([item.change for item in batch if item.change is not None])
             except Exception:  # the writer must outlive any batch: callers wait on it

@@ -36,6 +36,18 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 500
 
 
+def next_batch(waiting: queue.SimpleQueue, limit: int) -> list:
+    """The next batch of a writer greenlet: waits for one item, then takes what
+    else is already queued, `limit` items at most, in queue order."""
+    batch = [waiting.get()]
+    while len(batch) < limit:
+        try:
+            batch.append(waiting.get_nowait())
+        except queue.Empty:
+            break
+    return batch
+
+
 class SingleWriter:
     """Each send in its own transaction, in the caller's greenlet (WRITE_BATCH=0,
     the benchmarks' naive baseline)."""
@@ -111,13 +123,7 @@ class Writer:
 
     def _run(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            while len(batch) < BATCH_MAX:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            self._write_batch(batch)
+            self._write_batch(next_batch(self._queue, BATCH_MAX))
 
     def _write_batch(self, batch: list[_Pending]) -> None:
         try:

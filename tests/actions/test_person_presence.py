@@ -16,7 +16,7 @@ from chat.realtime.client import ClientSession
 from chat.realtime.presence import Presence
 from chat.storage import bus, queries
 
-from ..conftest import ScriptedSocket, make_user, room_row
+from ..conftest import ScriptedSocket, events_heard, make_user, room_row
 
 
 @pytest.fixture
@@ -35,15 +35,9 @@ def workers(db):
 def announced(database_url: str):
     """The presence frames announced while the block runs, in order."""
     found: list[dict] = []
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"LISTEN {bus.EVENTS_CHANNEL}")
+    with events_heard(database_url) as events:
         yield found
-        conn.execute("SELECT pg_notify(%s, '0 0 end')", (bus.EVENTS_CHANNEL,))
-        for notify in conn.notifies(timeout=10):
-            event = bus.decode_ephemeral(notify.payload)
-            if event.frames == ("end",):
-                break
-            found += [orjson.loads(f) for f in event.frames if f and '"presence"' in f]
+    found += [orjson.loads(f) for event in events for f in event.frames if f and '"presence"' in f]
 
 
 def status(db, user) -> str:

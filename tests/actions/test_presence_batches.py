@@ -3,10 +3,7 @@ and announces exactly what its changes made one at a time would, in the same
 order per room, with one NOTIFY per room (the online list once, at the end),
 and a batch of any size stays within NOTIFY's 8,000 bytes."""
 
-import contextlib
-
 import orjson
-import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,22 +12,7 @@ from chat.actions import RoomChange, StatusChange
 from chat.domain.entities import User
 from chat.storage import bus, queries
 
-from ..conftest import make_user, room_row
-
-
-@contextlib.contextmanager
-def heard(database_url: str):
-    """The EVENTS_CHANNEL events announced while the block runs, in order."""
-    found: list[bus.Ephemeral] = []
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"LISTEN {bus.EVENTS_CHANNEL}")
-        yield found
-        conn.execute("SELECT pg_notify(%s, '0 0 end')", (bus.EVENTS_CHANNEL,))
-        for notify in conn.notifies(timeout=10):
-            event = bus.decode_ephemeral(notify.payload)
-            if event.frames == ("end",):
-                break
-            found.append(event)
+from ..conftest import events_heard, make_user, room_row
 
 
 def frames_of(events: list[bus.Ephemeral]) -> list[dict | None]:
@@ -71,7 +53,7 @@ def test_a_batch_announces_each_change_in_order_and_the_online_list_once(db, dat
         StatusChange("w1", alice, False),  # the same payload twice is not folded
         StatusChange("w1", alice, True),
     ]
-    with heard(database_url) as events:
+    with events_heard(database_url) as events:
         with db.transaction():
             announced = actions.apply_changes(db, batch)
     assert announced == ["online", True, True, True, True, "away", "online", "away"]
@@ -95,7 +77,7 @@ def test_changes_that_change_nothing_announce_nothing(db, database_url):
     actions.arrive(db, "w2", general, alice)  # through another worker all along
     actions.set_status(db, "w2", alice, False)
     actions.depart(db, "w1", general, alice)  # a row the reaper took already
-    with heard(database_url) as events:
+    with events_heard(database_url) as events:
         announced = actions.apply_changes(
             db,
             [
@@ -123,7 +105,7 @@ def test_a_storm_fits_notify_and_keeps_its_order(db, database_url):
     people = [User.from_row(row) for row in rows]
     general = room_row(db)
     actions.register_worker(db, "w1")
-    with heard(database_url) as events:
+    with events_heard(database_url) as events:
         actions.apply_changes(db, [RoomChange("w1", general, p, True) for p in people])
     assert all(len(bus.encode_ephemeral(e).encode()) <= bus.NOTIFY_PAYLOAD_MAX for e in events)
     assert len(events) > 1
@@ -139,7 +121,7 @@ def test_reaping_dead_workers_is_one_batch_that_tells_everyone(db, database_url)
         actions.arrive(db, worker_id, general, person)
         actions.set_status(db, worker_id, person, False)
     db.execute("UPDATE workers SET heartbeat_at = now() - interval '1 hour'")
-    with heard(database_url) as events:
+    with events_heard(database_url) as events:
         with db.transaction():
             assert sorted(actions.reap_dead_workers(db, 60)) == ["w1", "w2"]
     assert len(events) == 1
@@ -161,7 +143,7 @@ def test_a_person_on_two_dead_workers_leaves_once_when_both_are_reaped(db, datab
         actions.arrive(db, worker_id, general, alice)
         actions.set_status(db, worker_id, alice, worker_id == "w1")
     db.execute("UPDATE workers SET heartbeat_at = now() - interval '1 hour'")
-    with heard(database_url) as events:
+    with events_heard(database_url) as events:
         actions.reap_dead_workers(db, 60)
     assert [said(f) for f in frames_of(events)] == [
         ("user_left", "general", "alice"),
@@ -200,7 +182,7 @@ def run(db, database_url, world, changes, cuts):
         for kind, w, r, p, v in changes
     ]
     announced = []
-    with heard(database_url) as events:
+    with events_heard(database_url) as events:
         for start, stop in zip((0, *cuts), (*cuts, len(made)), strict=True):
             with db.transaction():
                 announced += actions.apply_changes(db, made[start:stop])

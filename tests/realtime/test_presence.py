@@ -17,9 +17,9 @@ from chat import actions
 from chat.domain.entities import User
 from chat.realtime import presence as presence_module
 from chat.realtime.presence import Presence
-from chat.storage import bus, queries
+from chat.storage import queries
 
-from ..conftest import room_row, run_concurrently
+from ..conftest import events_heard, room_row, run_concurrently
 
 
 def add_people(db, count: int) -> list[User]:
@@ -80,15 +80,9 @@ def presence(realtime):
 def heard(database_url: str):
     """The frames announced on EVENTS_CHANNEL while the block runs, in order."""
     found: list[dict] = []
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"LISTEN {bus.EVENTS_CHANNEL}")
+    with events_heard(database_url) as events:
         yield found
-        conn.execute("SELECT pg_notify(%s, '0 0 end')", (bus.EVENTS_CHANNEL,))
-        for notify in conn.notifies(timeout=10):
-            event = bus.decode_ephemeral(notify.payload)
-            if event.frames == ("end",):
-                break
-            found += [orjson.loads(f) for f in event.frames if f is not None]
+    found += [orjson.loads(f) for event in events for f in event.frames if f is not None]
 
 
 def test_a_storm_of_arrivals_shares_few_transactions_and_each_joiner_sees_itself(
