@@ -32,7 +32,6 @@ import orjson  # noqa: E402
 import psycopg  # noqa: E402
 from psycopg import conninfo as pg_conninfo  # noqa: E402
 from psycopg import sql  # noqa: E402
-from simple_websocket import ConnectionClosed  # noqa: E402
 
 from chat import actions  # noqa: E402
 from chat.domain.entities import Room, User  # noqa: E402
@@ -430,10 +429,15 @@ class ScriptedSocket:
         self.closed_with: int | None = None
         self._cond = threading.Condition()
 
+    # Put in the inbox: the client has gone (receive raises PeerClosed).
+    GONE = object()
+
     def receive(self, timeout=None):
+        from chat.realtime.peer import PeerClosed
+
         item = self.inbox.get()
-        if item is ConnectionClosed:
-            raise ConnectionClosed(1000, "bye")
+        if item is self.GONE:
+            raise PeerClosed()
         return item
 
     def send(self, text: str) -> None:
@@ -448,7 +452,7 @@ class ScriptedSocket:
         with self._cond:
             self.closed_with = reason
             self._cond.notify_all()
-        self.inbox.put(ConnectionClosed)
+        self.inbox.put(self.GONE)
 
     def wait_for(self, predicate, timeout: float = 15.0) -> None:
         with self._cond:

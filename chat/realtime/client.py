@@ -15,7 +15,6 @@ from dataclasses import replace
 
 import psycopg
 from psycopg_pool import PoolTimeout
-from simple_websocket import ConnectionClosed
 
 from chat import actions, metrics
 from chat.domain.entities import Room, User
@@ -158,7 +157,8 @@ class ClientSession:
 
     def run(self, after: int | None = None) -> None:
         """Serve a client this greenlet reads (`ws.receive()`: tests' scripted
-        sockets) until it goes away; any failure ends this connection only."""
+        sockets, whose receive raises PeerClosed once the client has gone)
+        until it goes away; any failure ends this connection only."""
         try:
             with self._failures():
                 self.open(after)
@@ -211,7 +211,7 @@ class ClientSession:
         """A failure closes this connection only, with the close code it calls for."""
         try:
             yield
-        except (PeerClosed, ConnectionClosed):
+        except PeerClosed:
             pass
         except _DB_DOWN as exc:
             log.warning("user=%s: database unavailable: %s", self.user.username, exc)

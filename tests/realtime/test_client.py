@@ -7,8 +7,6 @@ connection's handler, and the token bucket and typing throttle themselves.
 import logging
 import threading
 
-from simple_websocket import ConnectionClosed
-
 from chat.realtime.buckets import TokenBucket
 from chat.realtime.client import ClientSession
 from chat.realtime.service import TypingThrottle
@@ -47,7 +45,7 @@ def test_a_bug_in_one_connection_closes_it_with_1011_and_spares_the_others(
 
     bystander.inbox.put('{"type":"chat","content":"still fine","client_id":"ok"}')
     bystander.wait_for(lambda s: any(f.get("client_id") == "ok" for f in s.sent))
-    bystander.inbox.put(ConnectionClosed)
+    bystander.inbox.put(bystander.GONE)
     threads[1].join(10)
 
 
