@@ -165,11 +165,15 @@ class SocketReader:
 
     def ping(self) -> None:
         """The pinger's round: drop a socket that did not answer the last ping
-        (1008, as simple-websocket did), else ping it."""
+        (1008, as simple-websocket did), else ping it. A socket whose frame is
+        being handled is not read meanwhile, so its pong may be waiting unread
+        behind that frame (a send waiting on a stalled database): it is let be
+        until the frame is done."""
         if self.peer is None or self.peer.closing:
             return
         if not self.answered:
-            self.peer.abort(CLOSE_POLICY_VIOLATION, "Ping/Pong timeout")
+            if not self._busy:
+                self.peer.abort(CLOSE_POLICY_VIOLATION, "Ping/Pong timeout")
             return
         self.answered = False
         self.peer.offer(PING)

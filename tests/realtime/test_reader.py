@@ -162,6 +162,22 @@ CHILD = textwrap.dedent(
         held.ping()  # that one went unanswered: dropped
         out = {"first": server_bytes(client)[:4].hex()}
         until(lambda: seen["ends"])
+    elif case == "pong-behind-a-frame":
+        go = gevent.event.Event()
+        held, client, peer, seen, _ = opened(lambda data: go.wait(10))
+        held.ping()
+        client.settimeout(10)
+        assert client.recv(2) == bytes((0x89, 0))
+        client.sendall(frame(1, b"waits on the database"))
+        until(lambda: seen["active"])
+        client.sendall(frame(0xA, b""))  # answered, but unread behind the frame
+        gevent.sleep(0.05)
+        held.ping()  # not dropped: the frame is still being handled
+        go.set()
+        until(lambda: held.answered)
+        out = {"closing": peer.closing}
+        client.sendall(frame(8, struct.pack("!H", 1000)))
+        until(lambda: seen["ends"])
     gevent.sleep(0.1)
     if case != "idle":
         out.update(ends=seen["ends"], log=seen["log"])
@@ -226,3 +242,11 @@ def test_a_close_during_a_frame_ends_the_socket_after_that_frame():
 def test_a_close_before_the_reader_starts_ends_it_after_the_start():
     out = child("close-before-start")
     assert out["log"] == ["started", "end"]
+
+
+def test_a_pong_unread_behind_a_frame_being_handled_does_not_drop_the_socket():
+    """A send waiting on a stalled database holds its socket's reading: the
+    client's pong waits behind it, and the pinger must not call that silence."""
+    out = child("pong-behind-a-frame")
+    assert out["closing"] is False
+    assert out["ends"] == 1 and out["log"] == ["frame", "end"]
