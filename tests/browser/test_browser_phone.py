@@ -270,6 +270,26 @@ def test_a_messages_actions_are_in_its_menu_and_edit_it(server, team, pages):
     expect(toggle).to_be_focused()
 
 
+def test_the_reaction_palette_fits_a_phone(server, team, pages):
+    """The quick reactions and "More…" stay on the screen: the row wraps
+    (with `width: max-content` alone it ran off a 390 px screen's edge)."""
+    page = phone(pages)
+    log_in(page, server, "eren")
+    open_room(page, server)
+    send(page, "react to me")
+    mine = stored(page, "react to me")
+    mine.locator("button.actions-toggle").tap()
+    mine.locator(".tools button.react").tap()
+    more = mine.locator(".palette button.more")
+    expect(more).to_be_visible()
+    width = page.viewport_size["width"]
+    for button in mine.locator(".palette button").all():
+        box = button.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, (box, width)
+    more.tap()
+    expect(page.locator("#emoji-picker")).to_be_visible()
+
+
 def test_a_desktop_keeps_the_actions_on_hover(server, team, pages):
     page = pages(viewport={"width": 1280, "height": 800})
     log_in(page, server, "eren")
