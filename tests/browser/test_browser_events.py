@@ -4,7 +4,6 @@ live, a reload shows the same state, and the history page shows it without JavaS
 """
 
 import pytest
-from playwright.sync_api import expect
 
 from chat import actions
 
@@ -48,8 +47,6 @@ def test_edit_own_message_shows_live_to_others_and_in_history(server, people, pa
     mine.locator(".tools button.edit").click()
     box = mine.locator("form.edit-form textarea")
     assert box.input_value() == "helo everyone"  # starts from the text as written
-    mine.hover()
-    expect(mine.locator(".tools")).to_be_hidden()  # not over the box's first line
     box.fill("hello **everyone**")
     box.press("Enter")
     theirs.locator(".content strong", has_text="everyone").wait_for()
